@@ -1,0 +1,123 @@
+//! vmm's command line: usage errors and `vmm platforms`. These need the vmm
+//! binary (see `VMM_BIN`) but no usable platform, except where noted.
+
+use vmm_tests::{
+    parse_platforms, platforms_under_test, prog_path, run_vmm_raw, variants, RunOutput,
+};
+
+/// Stderr must be exactly one non-empty line.
+fn one_line_stderr(out: &RunOutput) -> Result<String, String> {
+    let s = out.stderr_str();
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() == 1 {
+        Ok(lines[0].to_string())
+    } else {
+        Err(format!(
+            "expected a one-line error on stderr, got {} lines\n{out}",
+            lines.len()
+        ))
+    }
+}
+
+fn usage_error(args: &[&str]) {
+    let out = run_vmm_raw(args);
+    assert_eq!(
+        out.code(),
+        2,
+        "expected exit 2 for `vmm {}`\n{out}",
+        args.join(" ")
+    );
+    one_line_stderr(&out).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.stdout.is_empty(),
+        "usage error must not write stdout\n{out}"
+    );
+}
+
+#[test]
+fn run_without_program() {
+    usage_error(&["run"]);
+}
+
+#[test]
+fn run_with_only_separator() {
+    usage_error(&["run", "--"]);
+}
+
+#[test]
+fn bogus_platform() {
+    let hello = prog_path(variants()[0], "hello");
+    usage_error(&["run", "--platform", "bogus", hello.to_str().unwrap()]);
+    usage_error(&["run", "--platform", "bogus", "x"]);
+}
+
+#[test]
+fn platform_flag_without_value() {
+    usage_error(&["run", "--platform"]);
+}
+
+#[test]
+fn unknown_flag() {
+    usage_error(&["run", "--no-such-flag", "x"]);
+}
+
+#[test]
+fn unknown_subcommand() {
+    usage_error(&["frobnicate"]);
+}
+
+#[test]
+fn no_arguments() {
+    usage_error(&[]);
+}
+
+#[test]
+fn nonexistent_program() {
+    let missing = "/nonexistent/vmm-tests/no-such-program";
+    let platforms = platforms_under_test();
+    if platforms.is_empty() {
+        eprintln!("skipping nonexistent_program: no usable platform");
+        return;
+    }
+    for p in platforms {
+        let out = run_vmm_raw(&["run", "--platform", &p, "--", missing]);
+        assert_ne!(
+            out.code(),
+            0,
+            "[{p}] running a missing program must fail\n{out}"
+        );
+        let line = one_line_stderr(&out).unwrap_or_else(|e| panic!("[{p}] {e}"));
+        assert!(
+            line.contains(missing),
+            "[{p}] error must name the path\n{out}"
+        );
+    }
+}
+
+#[test]
+fn platforms_json() {
+    let out = run_vmm_raw(&["platforms", "--json"]);
+    assert_eq!(out.code(), 0, "`vmm platforms --json` must succeed\n{out}");
+    let infos = parse_platforms(&out.stdout_str()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    for want in ["kvm", "systrap", "ptrace"] {
+        assert!(
+            infos.iter().any(|i| i.name == want),
+            "`vmm platforms --json` does not list {want}\n{out}"
+        );
+    }
+    for i in &infos {
+        assert!(
+            i.usable || !i.reason.is_empty(),
+            "{} is unusable but gives no reason\n{out}",
+            i.name
+        );
+    }
+}
+
+#[test]
+fn platforms_human() {
+    let out = run_vmm_raw(&["platforms"]);
+    assert_eq!(out.code(), 0, "`vmm platforms` must succeed\n{out}");
+    let s = out.stdout_str();
+    assert!(s.contains("kvm"), "`vmm platforms` must mention kvm\n{out}");
+}

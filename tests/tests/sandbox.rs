@@ -1,0 +1,174 @@
+//! Each test program under `vmm run` on every platform under test and every
+//! variant, compared with the same program run natively.
+//!
+//! Platforms: `VMM_TEST_PLATFORMS` / `VMM_REQUIRE_PLATFORMS` (see the
+//! library docs). An unusable platform is skipped with a line on stderr.
+
+use vmm_tests::{check_same, compare, for_each_case, run_native, run_vmm, RunOutput};
+
+fn expect(cond: bool, what: &str, out: &RunOutput) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(format!("{what}\n{out}"))
+    }
+}
+
+const NO_ARGS: &[&str] = &[];
+
+#[test]
+fn hello() {
+    for_each_case("hello", |p, v| compare(p, v, "hello", NO_ARGS));
+}
+
+#[test]
+fn echo_args() {
+    for_each_case("echo_args", |p, v| {
+        compare(p, v, "echo_args", NO_ARGS)?;
+        compare(
+            p,
+            v,
+            "echo_args",
+            &[
+                "",
+                "hello world",
+                "ünïcödé ✓ 日本",
+                "--flag",
+                "a=b",
+                "--",
+                "-x",
+            ],
+        )
+    });
+}
+
+#[test]
+fn exit_codes() {
+    for_each_case("exit_codes", |p, v| {
+        for code in ["0", "1", "42", "255"] {
+            for mode in ["exit", "_exit", "syscall"] {
+                compare(p, v, "exit_code", &[code, mode])?;
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn mem() {
+    for_each_case("mem", |p, v| compare(p, v, "mem", NO_ARGS));
+}
+
+#[test]
+fn efault() {
+    for_each_case("efault", |p, v| compare(p, v, "efault", NO_ARGS));
+}
+
+#[test]
+fn segv_null() {
+    for_each_case("segv_null", |p, v| {
+        let native = run_native(v, "segv_null", NO_ARGS);
+        expect(
+            native.signal() == Some(11),
+            "native run must die of SIGSEGV",
+            &native,
+        )?;
+        let sandboxed = run_vmm(p, v, "segv_null", NO_ARGS, &[]);
+        expect(
+            sandboxed.code() == 139,
+            "vmm must exit 139 (128+SIGSEGV)",
+            &sandboxed,
+        )?;
+        check_same(&native, &sandboxed)
+    });
+}
+
+#[test]
+fn segv_rodata() {
+    for_each_case("segv_rodata", |p, v| {
+        for mode in ["rodata", "mmap"] {
+            let native = run_native(v, "segv_rodata", &[mode]);
+            expect(
+                native.signal() == Some(11),
+                "native run must die of SIGSEGV",
+                &native,
+            )?;
+            let sandboxed = run_vmm(p, v, "segv_rodata", &[mode], &[]);
+            expect(
+                sandboxed.code() == 139,
+                "vmm must exit 139 (128+SIGSEGV)",
+                &sandboxed,
+            )?;
+            check_same(&native, &sandboxed)?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn enosys() {
+    for_each_case("enosys", |p, v| compare(p, v, "enosys", NO_ARGS));
+}
+
+#[test]
+fn syscalls() {
+    for_each_case("syscalls", |p, v| compare(p, v, "syscalls", NO_ARGS));
+}
+
+#[test]
+fn write_n() {
+    for_each_case("write_n", |p, v| {
+        compare(p, v, "write_n", &["0"])?;
+        compare(p, v, "write_n", &["10"])
+    });
+}
+
+#[test]
+fn exits_loop() {
+    for_each_case("exits_loop", |p, v| {
+        compare(p, v, "exits_loop", &["0"])?;
+        compare(p, v, "exits_loop", &["500"])
+    });
+}
+
+#[test]
+fn strace() {
+    for_each_case("strace", |p, v| {
+        let native = run_native(v, "hello", NO_ARGS);
+        let traced = run_vmm(p, v, "hello", NO_ARGS, &["--strace"]);
+        check_same(&native, &traced)?;
+        let stderr = traced.stderr_str();
+        // Lines may carry a "[pid] " prefix; match loosely.
+        let write14 = stderr
+            .lines()
+            .any(|l| l.contains("write(1,") && l.trim_end().ends_with("= 14"));
+        expect(write14, "--strace: no `write(1, ...) = 14` line", &traced)?;
+        let exit_group = stderr.lines().any(|l| l.contains("exit_group("));
+        expect(exit_group, "--strace: no `exit_group(` line", &traced)?;
+        // Without --strace, no syscall lines.
+        let quiet = run_vmm(p, v, "hello", NO_ARGS, &[]);
+        expect(
+            !quiet.stderr_str().lines().any(|l| l.contains("write(1,")),
+            "syscall trace printed without --strace",
+            &quiet,
+        )
+    });
+}
+
+#[test]
+fn strace_errors() {
+    // An unimplemented syscall is traced with its error.
+    for_each_case("strace_errors", |p, v| {
+        let traced = run_vmm(p, v, "enosys", NO_ARGS, &["--strace"]);
+        expect(
+            traced.code() == 0,
+            "enosys under --strace must still exit 0",
+            &traced,
+        )?;
+        let has_enosys = traced
+            .stderr_str()
+            .lines()
+            .any(|l| l.contains("= -1 ENOSYS"));
+        expect(has_enosys, "--strace: no `= -1 ENOSYS` line", &traced)
+    });
+}
