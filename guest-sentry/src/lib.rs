@@ -1,1 +1,27 @@
-#![no_std]
+//! The Sentry: vmm's Linux-compatible kernel, written once and run by every platform.
+//!
+//! - [`platform`]: the Platform traits (address space, context, events).
+//! - [`kernel`]: kernel state, tasks and the task loop.
+//! - [`syscalls`]: the syscall table.
+//! - [`mm`]: the memory manager (VMAs, demand faults, checked copies to and from the app).
+//! - [`loader`]: ELF loading and the initial stack.
+//! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI.
+//!
+//! `no_std + alloc`: the same code is the kvm guest kernel (`src/kvm/main.rs`, feature
+//! `kernel`) and a library linked into `vmm` for the fallbacks.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod abi;
+pub mod errno;
+pub mod host;
+pub mod kernel;
+pub mod loader;
+pub mod memfile;
+pub mod mm;
+pub mod platform;
+pub mod signal;
+pub mod syscalls;

@@ -1,1 +1,322 @@
-fn main() {}
+//! `vmm`: run an unmodified Linux x86-64 program with every syscall served by the Sentry.
+//!
+//! ```text
+//! vmm run [--platform kvm|systrap|ptrace|auto] [--strace] [--exit-stats FILE] [--memory MIB] [--] PROGRAM [ARGS...]
+//! vmm platforms [--json]
+//! ```
+//!
+//! Exit status: the program's, or 128+N when it died of signal N; 2 for a bad command line,
+//! 126/127 when the program cannot be executed / found, 125 when the sandbox itself failed.
+
+mod host;
+mod kvm;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--strace] [--exit-stats FILE] [--memory MIB] [--] PROGRAM [ARGS...]
+       vmm platforms [--json]";
+
+/// Exit status for failures of vmm itself (as runsc/docker use 125).
+const EXIT_VMM_FAILED: u8 = 125;
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("vmm: {msg} (see 'vmm --help')");
+    ExitCode::from(2)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PlatformChoice {
+    Auto,
+    Kvm,
+    Systrap,
+    Ptrace,
+}
+
+struct RunArgs {
+    platform: PlatformChoice,
+    strace: bool,
+    exit_stats: Option<PathBuf>,
+    memory_mib: u64,
+    program: OsString,
+    args: Vec<OsString>,
+}
+
+fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> {
+    let mut r = RunArgs {
+        platform: PlatformChoice::Auto,
+        strace: false,
+        exit_stats: None,
+        memory_mib: 1024,
+        program: OsString::new(),
+        args: Vec::new(),
+    };
+    let value = |it: &mut dyn Iterator<Item = OsString>, flag: &str| {
+        it.next().ok_or_else(|| format!("{flag} needs a value"))
+    };
+    loop {
+        let Some(a) = it.next() else {
+            return Err("run: missing PROGRAM".into());
+        };
+        let s = a.to_string_lossy().into_owned();
+        match s.as_str() {
+            "--" => {
+                r.program = it.next().ok_or("run: missing PROGRAM after --")?;
+                break;
+            }
+            "--strace" => r.strace = true,
+            "--platform" => {
+                let v = value(&mut it, "--platform")?;
+                r.platform = match v.to_string_lossy().as_ref() {
+                    "auto" => PlatformChoice::Auto,
+                    "kvm" => PlatformChoice::Kvm,
+                    "systrap" => PlatformChoice::Systrap,
+                    "ptrace" => PlatformChoice::Ptrace,
+                    other => {
+                        return Err(format!(
+                            "unknown platform '{other}' (kvm, systrap, ptrace or auto)"
+                        ))
+                    }
+                };
+            }
+            "--exit-stats" => r.exit_stats = Some(PathBuf::from(value(&mut it, "--exit-stats")?)),
+            "--memory" => {
+                let v = value(&mut it, "--memory")?;
+                r.memory_mib = v
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|&m: &u64| (64..=3072).contains(&m) && m % 2 == 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "--memory: '{}' is not an even number of MiB in 64..=3072",
+                            v.to_string_lossy()
+                        )
+                    })?;
+            }
+            _ if s.starts_with("--platform=") => {
+                return Err("write '--platform NAME' (two words)".into());
+            }
+            _ if s.starts_with('-') && s.len() > 1 => {
+                return Err(format!("run: unknown option '{s}'"))
+            }
+            _ => {
+                r.program = a;
+                break;
+            }
+        }
+    }
+    if r.program.is_empty() {
+        return Err("run: PROGRAM is empty".into());
+    }
+    r.args = it.collect();
+    Ok(r)
+}
+
+/// Finds PROGRAM as a shell would: a path if it has a '/', else the first match on PATH.
+fn resolve(program: &Path) -> Result<PathBuf, (u8, String)> {
+    let name = program.display();
+    if program.as_os_str().as_bytes().contains(&b'/') {
+        if program.exists() {
+            return Ok(program.to_path_buf());
+        }
+        return Err((127, format!("{name}: No such file or directory")));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let cand = dir.join(program);
+        if cand.is_file() {
+            return Ok(cand);
+        }
+    }
+    Err((127, format!("{name}: command not found")))
+}
+
+fn open_program(path: &Path) -> Result<std::fs::File, (u8, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = path.display();
+    let file = std::fs::File::open(path).map_err(|e| (126, format!("{name}: {e}")))?;
+    let meta = file.metadata().map_err(|e| (126, format!("{name}: {e}")))?;
+    if !meta.is_file() {
+        return Err((126, format!("{name}: not a regular file")));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err((126, format!("{name}: Permission denied")));
+    }
+    Ok(file)
+}
+
+fn json_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+const FALLBACK_MISSING: &str = "not implemented yet (arrives with the fallback platforms)";
+
+fn cmd_platforms(json: bool) -> ExitCode {
+    let kvm = kvm::probe::probe();
+    if json {
+        println!(
+            "{{\"kvm\":{{\"usable\":{},\"reason\":{}}},\"systrap\":{{\"usable\":false,\"reason\":{}}},\"ptrace\":{{\"usable\":false,\"reason\":{}}}}}",
+            kvm.usable,
+            json_escape(&kvm.reason),
+            json_escape(FALLBACK_MISSING),
+            json_escape(FALLBACK_MISSING)
+        );
+    } else {
+        println!(
+            "kvm      {}  {}",
+            if kvm.usable { "usable  " } else { "unusable" },
+            kvm.reason
+        );
+        println!("systrap  unusable  {FALLBACK_MISSING}");
+        println!("ptrace   unusable  {FALLBACK_MISSING}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_run(r: RunArgs) -> ExitCode {
+    let fail = |code: u8, msg: String| {
+        eprintln!("vmm: {msg}");
+        ExitCode::from(code)
+    };
+    match r.platform {
+        PlatformChoice::Kvm => {}
+        PlatformChoice::Auto => {
+            let v = kvm::probe::probe();
+            if !v.usable {
+                return fail(
+                    EXIT_VMM_FAILED,
+                    format!("no usable platform on this host: kvm: {}; systrap, ptrace: {FALLBACK_MISSING}", v.reason),
+                );
+            }
+        }
+        PlatformChoice::Systrap | PlatformChoice::Ptrace => {
+            return fail(
+                EXIT_VMM_FAILED,
+                format!("platform {:?}: {FALLBACK_MISSING}", r.platform).to_lowercase(),
+            );
+        }
+    }
+    let path = match resolve(Path::new(&r.program)) {
+        Ok(p) => p,
+        Err((code, msg)) => return fail(code, msg),
+    };
+    let file = match open_program(&path) {
+        Ok(f) => f,
+        Err((code, msg)) => return fail(code, msg),
+    };
+    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    let mut argv = vec![r.program.clone().into_vec()];
+    argv.extend(r.args.iter().map(|a| a.as_bytes().to_vec()));
+    let envp = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let prog = kvm::Program {
+        file,
+        execfn: path.as_os_str().as_bytes().to_vec(),
+        exe_path: canonical.as_os_str().as_bytes().to_vec(),
+        argv,
+        envp,
+    };
+    let cfg = kvm::Config {
+        mem_size: r.memory_mib << 20,
+        strace: r.strace,
+    };
+    let (end, stats) = match kvm::run(&cfg, prog, Path::new("/")) {
+        Ok(x) => x,
+        Err(e) => return fail(EXIT_VMM_FAILED, format!("kvm: {e}")),
+    };
+    if let Some(file) = &r.exit_stats {
+        let json = format!(
+            "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{}}}\n",
+            stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls
+        );
+        if let Err(e) = std::fs::write(file, json) {
+            eprintln!("vmm: writing {}: {e}", file.display());
+        }
+    }
+    match end {
+        kvm::End::Exited { exec_errno, .. } if exec_errno != 0 => {
+            let why = std::io::Error::from_raw_os_error(exec_errno);
+            let hint = if exec_errno == libc::ENOEXEC && is_dynamic(&path) {
+                " (dynamically linked programs are not supported yet: build it static)"
+            } else {
+                ""
+            };
+            fail(
+                126,
+                format!("{}: cannot execute: {why}{hint}", path.display()),
+            )
+        }
+        kvm::End::Exited {
+            code, signal: 0, ..
+        } => ExitCode::from(code as u8),
+        kvm::End::Exited { signal, .. } => ExitCode::from(128 + signal as u8),
+        kvm::End::Panic(msg) => fail(EXIT_VMM_FAILED, format!("sandbox kernel error: {msg}")),
+        kvm::End::Killed(why) => fail(EXIT_VMM_FAILED, format!("sandbox killed: {why}")),
+    }
+}
+
+fn is_dynamic(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| {
+            goblin::elf::Elf::parse(&b)
+                .ok()
+                .map(|e| e.interpreter.is_some())
+        })
+        .unwrap_or(false)
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let Some(cmd) = args.next() else {
+        return usage_error("missing command");
+    };
+    match cmd.to_string_lossy().as_ref() {
+        "run" => match parse_run(args) {
+            Ok(r) => cmd_run(r),
+            Err(e) => usage_error(&e),
+        },
+        "platforms" => {
+            let rest: Vec<OsString> = args.collect();
+            match rest
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [] => cmd_platforms(false),
+                [j] if j == "--json" => cmd_platforms(true),
+                _ => usage_error("platforms takes only --json"),
+            }
+        }
+        "__probe-kvm" => ExitCode::from(kvm::probe::child() as u8),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        "-V" | "--version" => {
+            println!("vmm {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        other => usage_error(&format!("unknown command '{other}'")),
+    }
+}

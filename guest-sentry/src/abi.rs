@@ -1,0 +1,147 @@
+//! The boot protocol and hypercall ABI between the `vmm` process (the VMM) and the Sentry
+//! running as the guest kernel on the kvm platform.
+//!
+//! Both sides compile this module: the Sentry writes these structures, the VMM reads them out
+//! of guest memory and checks every field before acting on it. Everything is `repr(C)` with
+//! fixed-size fields so the layout is identical on both sides.
+//!
+//! Guest-physical layout (the memory file is guest-physical memory, one memslot at 0):
+//!
+//! | range                         | what                                              |
+//! |-------------------------------|---------------------------------------------------|
+//! | `0x0000..0x1000`              | never mapped (catches physical null pointers)      |
+//! | `BOOT_INFO_GPA` (one page)    | [`BootInfo`], written by the VMM                   |
+//! | `ARGS_GPA..KERNEL_PHYS`       | argv/envp/exe strings for the first process       |
+//! | `KERNEL_PHYS..`               | the Sentry image (ELF `PT_LOAD`s at their `p_paddr`) |
+//! | after the image               | boot page tables built by the VMM                 |
+//! | `free_start..mem_size`        | free frames: Sentry heap, page tables, app memory  |
+
+/// Hypercall I/O port: `out dx, eax` with `dx = HYPERCALL_PORT` and `eax` = guest-physical
+/// address of a [`Hypercall`] block (the block is always below 4 GiB).
+pub const HYPERCALL_PORT: u16 = 0x7e0;
+
+/// Where the VMM places [`BootInfo`].
+pub const BOOT_INFO_GPA: u64 = 0x1000;
+/// Where the VMM places the first process's argument strings (see [`BootInfo::args_len`]).
+pub const ARGS_GPA: u64 = 0x2000;
+/// Room for the argument strings.
+pub const ARGS_MAX: u64 = KERNEL_PHYS - ARGS_GPA;
+/// Physical load address of the Sentry image (its `p_paddr`s start here).
+pub const KERNEL_PHYS: u64 = 0x20_0000;
+/// Virtual address of physical 0 in the kernel image mapping (`-mcmodel=kernel` range).
+pub const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
+/// Virtual address of physical 0 in the Sentry's direct map of the whole memory file.
+pub const DIRECT_MAP_BASE: u64 = 0xffff_8880_0000_0000;
+/// Top of the app (lower-half) address range, exclusive.
+pub const USER_TOP: u64 = 0x0000_7fff_ffff_f000;
+/// Lowest address an app may map (as Linux's default `vm.mmap_min_addr`).
+pub const USER_BOTTOM: u64 = 0x1_0000;
+
+/// `BootInfo::magic`.
+pub const BOOT_MAGIC: u64 = 0x766d_6d2d_626f_6f74; // "vmm-boot"
+/// `BootInfo::version`; bumped on any layout change.
+pub const BOOT_VERSION: u64 = 1;
+
+/// `BootInfo::flags`: print every syscall (`--strace`).
+pub const BOOT_FLAG_STRACE: u64 = 1 << 0;
+
+/// Handed to the Sentry at boot (physical [`BOOT_INFO_GPA`], `rdi` holds its direct-map address).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    pub magic: u64,
+    pub version: u64,
+    /// Size of guest-physical memory (= the memory file), bytes.
+    pub mem_size: u64,
+    /// First free physical byte (page-aligned): everything below is image, boot tables, boot info.
+    pub free_start: u64,
+    /// Physical address of the kernel page-table root the VMM built (loaded in CR3).
+    pub kernel_root: u64,
+    /// Guest TSC frequency in kHz (0 if unknown: the Sentry then asks the host for the time).
+    pub tsc_khz: u64,
+    /// Host `CLOCK_REALTIME` and `CLOCK_MONOTONIC` (ns) taken just before the vCPU first ran.
+    pub realtime_ns: u64,
+    pub monotonic_ns: u64,
+    /// Seed for the Sentry's random generator (`getrandom`, `AT_RANDOM`), from the host's.
+    pub random_seed: [u8; 32],
+    /// `BOOT_FLAG_*`.
+    pub flags: u64,
+    /// At [`ARGS_GPA`]: `execfn\0exe\0argv0\0...\0envp0\0...\0` — `argc` argv strings then `envc`.
+    pub args_len: u64,
+    pub argc: u64,
+    pub envc: u64,
+    /// Host terminal facts for fd 0..2: bit n set = fd n is a terminal.
+    pub stdio_tty: u64,
+}
+
+/// Hypercall numbers (`Hypercall::op`). Arguments are listed as `args[i]`.
+pub mod op {
+    /// The sandbox is done. `args[0]` = exit code, `args[1]` = fatal signal (0 if exited).
+    pub const EXIT: u64 = 1;
+    /// Write a gather list to a host stdio fd. `args[0]` = fd (1 or 2),
+    /// `args[1]` = GPA of `[IoVec; args[2]]`. Returns bytes written or `-errno`.
+    pub const WRITE: u64 = 2;
+    /// Read into a scatter list from host stdin. `args[0]` = fd (0),
+    /// `args[1]` = GPA of `[IoVec; args[2]]`. Returns bytes read or `-errno`.
+    pub const READ: u64 = 3;
+    /// Open a file under the sandbox root, read-only. `args[0]` = GPA of the path,
+    /// `args[1]` = its length. Returns a handle (>= 0) or `-errno`.
+    pub const OPEN: u64 = 4;
+    /// `args[0]` = handle, `args[1]` = GPA of buffer, `args[2]` = length, `args[3]` = offset.
+    pub const PREAD: u64 = 5;
+    /// `args[0]` = handle.
+    pub const CLOSE: u64 = 6;
+    /// `args[0]` = handle or stdio fd (with `args[1]` = 1 for stdio), `args[2]` = GPA of a
+    /// [`super::HostStat`]. Returns 0 or `-errno`.
+    pub const FSTAT: u64 = 7;
+    /// Terminal query on a stdio fd: `args[0]` = fd, `args[1]` = `TCGETS` or `TIOCGWINSZ`,
+    /// `args[2]` = GPA of the result buffer (60 or 8 bytes). Returns 0 or `-errno`.
+    pub const IOCTL: u64 = 8;
+    /// A log line from the Sentry (`--strace` output, warnings). `args[0]` = GPA, `args[1]` = len.
+    pub const LOG: u64 = 9;
+    /// The Sentry panicked. `args[0]` = GPA of the message, `args[1]` = len. Ends the sandbox.
+    pub const PANIC: u64 = 10;
+    /// Current host time: `args[0]` = clock id (0 realtime, 1 monotonic). Returns ns.
+    pub const CLOCK: u64 = 11;
+}
+
+/// Longest gather/scatter list a single WRITE/READ hypercall takes.
+pub const IOV_MAX: usize = 64;
+/// Longest path an OPEN hypercall takes.
+pub const PATH_MAX: usize = 4096;
+
+/// One element of a gather/scatter list in a hypercall: a guest-physical range.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoVec {
+    pub gpa: u64,
+    pub len: u64,
+}
+
+/// The request block of a hypercall. The Sentry fills `op` and `args`, does `out`, and reads `ret`.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hypercall {
+    pub op: u64,
+    pub args: [u64; 6],
+    pub ret: i64,
+}
+
+/// The subset of `struct stat` the host reports for an open file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostStat {
+    pub mode: u32,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub blksize: u64,
+    pub blocks: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub rdev: u64,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}

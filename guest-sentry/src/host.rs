@@ -1,0 +1,52 @@
+//! The host interface: everything the Sentry may ask of the host. On kvm it is served by
+//! hypercalls to the VMM; on the fallbacks by direct calls into `vmm`'s host-service module.
+//! Implementations must treat every request as untrusted (the VMM checks every field).
+
+use crate::abi::HostStat;
+use crate::errno::Errno;
+
+/// A range of Sentry-visible memory (an address in the Sentry's own address space) handed to
+/// the host for I/O. It is a raw range, not a Rust reference: app pages may change under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Buf {
+    pub addr: u64,
+    pub len: u64,
+}
+
+/// Host clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    Realtime,
+    Monotonic,
+}
+
+/// How the sandbox ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// Exit code (0..=255) when `signal` is 0.
+    pub code: i32,
+    /// The fatal signal, or 0.
+    pub signal: i32,
+}
+
+pub trait Host {
+    /// Writes the gathered `bufs` to host stdio `fd` (0..=2). Returns bytes written.
+    fn write(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno>;
+    /// Reads from host stdio `fd` into the scattered `bufs`. Returns bytes read.
+    fn read(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno>;
+    /// Opens a file under the sandbox root, read-only. Returns a host handle.
+    fn open(&self, path: &[u8]) -> Result<u32, Errno>;
+    /// The program the sandbox was started with, opened by the host.
+    fn exe_handle(&self) -> u32;
+    /// Reads from an open handle at `offset` into Sentry memory.
+    fn pread(&self, handle: u32, buf: &mut [u8], offset: u64) -> Result<u64, Errno>;
+    fn close(&self, handle: u32);
+    /// `fstat` of a handle (`stdio = false`) or a host stdio fd (`stdio = true`).
+    fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, Errno>;
+    /// `TCGETS` (36-byte termios) or `TIOCGWINSZ` (8 bytes) on a host stdio fd.
+    fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> Result<(), Errno>;
+    /// A diagnostic line (no trailing newline) for the user's terminal.
+    fn log(&self, line: &str);
+    /// Nanoseconds on `clock`.
+    fn now(&self, clock: Clock) -> u64;
+}

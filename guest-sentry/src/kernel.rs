@@ -1,0 +1,249 @@
+//! The Sentry's core: the kernel state, tasks, and the task loop that is the same on every
+//! platform: `loop { match ctx.switch(..) { Syscall => dispatch, Fault => mm, ... } }`.
+
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::errno::Errno;
+use crate::host::{ExitStatus, Host};
+use crate::loader;
+use crate::memfile::MemoryFile;
+use crate::mm::{Mm, Segv};
+use crate::platform::{Access, Context, Event, Platform, UserRegs};
+use crate::signal::{self, SignalState};
+use crate::syscalls;
+
+/// What to run, as the VMM or `vmm` hands it over.
+pub struct Spawn {
+    /// The path the program was started by (`AT_EXECFN`).
+    pub execfn: Vec<u8>,
+    /// The program's canonical path (`/proc/self/exe`).
+    pub exe_path: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+}
+
+/// Kernel-wide options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Config {
+    /// Print every syscall with its result.
+    pub strace: bool,
+}
+
+/// Kernel-wide state shared by every task.
+pub struct Kernel<'h> {
+    pub host: &'h dyn Host,
+    pub mem: Rc<MemoryFile>,
+    pub config: Config,
+    pub rng: ChaCha20Rng,
+    /// Syscall numbers already reported as unknown (each is logged once).
+    pub unknown_logged: Vec<u64>,
+    /// `CLOCK_MONOTONIC` when the sandbox started (for the CPU-time clocks).
+    pub start_ns: u64,
+}
+
+impl<'h> Kernel<'h> {
+    pub fn new(host: &'h dyn Host, mem: Rc<MemoryFile>, config: Config, seed: [u8; 32]) -> Self {
+        let start_ns = host.now(crate::host::Clock::Monotonic);
+        Kernel {
+            host,
+            mem,
+            config,
+            rng: ChaCha20Rng::from_seed(seed),
+            unknown_logged: Vec::new(),
+            start_ns,
+        }
+    }
+
+    pub fn random_bytes(&mut self, out: &mut [u8]) {
+        self.rng.fill_bytes(out);
+    }
+
+    /// A formatted diagnostic line to the host's stderr.
+    pub fn log(&self, args: core::fmt::Arguments) {
+        let mut s = String::from("vmm: sentry: ");
+        let _ = s.write_fmt(args);
+        self.host.log(&s);
+    }
+}
+
+/// Resource limits (`prlimit64`), Linux defaults for an unprivileged process.
+#[derive(Clone, Copy, Debug)]
+pub struct Rlimit {
+    pub cur: u64,
+    pub max: u64,
+}
+pub const RLIM_INFINITY: u64 = u64::MAX;
+pub const RLIM_NLIMITS: usize = 16;
+
+/// One thread of the app (a process of one thread, until `clone` arrives).
+pub struct Task<P: Platform> {
+    pub tid: u32,
+    pub pid: u32,
+    pub ppid: u32,
+    pub regs: UserRegs,
+    pub mm: Mm<P::AddressSpace>,
+    pub ctx: P::Context,
+    pub signals: SignalState,
+    pub exe_path: Vec<u8>,
+    pub clear_child_tid: u64,
+    pub robust_list: (u64, u64),
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
+    /// Open file descriptors: fd → host stdio fd (files arrive with the filesystem work).
+    pub fds: [Option<u32>; 3],
+    pub umask: u32,
+    /// Set when the task has exited.
+    pub exit: Option<ExitStatus>,
+}
+
+fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
+    let inf = Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    };
+    let mut r = [inf; RLIM_NLIMITS];
+    r[3] = Rlimit {
+        cur: 8 << 20,
+        max: RLIM_INFINITY,
+    }; // RLIMIT_STACK
+    r[4] = Rlimit {
+        cur: 0,
+        max: RLIM_INFINITY,
+    }; // RLIMIT_CORE
+    r[6] = Rlimit {
+        cur: 63_704,
+        max: 63_704,
+    }; // RLIMIT_NPROC
+    r[7] = Rlimit {
+        cur: 1024,
+        max: 4096,
+    }; // RLIMIT_NOFILE
+    r[8] = Rlimit {
+        cur: 8 << 20,
+        max: 8 << 20,
+    }; // RLIMIT_MEMLOCK
+    r[11] = Rlimit {
+        cur: 63_704,
+        max: 63_704,
+    }; // RLIMIT_SIGPENDING
+    r[12] = Rlimit {
+        cur: 819_200,
+        max: 819_200,
+    }; // RLIMIT_MSGQUEUE
+    r[13] = Rlimit { cur: 0, max: 0 }; // RLIMIT_NICE
+    r[14] = Rlimit { cur: 0, max: 0 }; // RLIMIT_RTPRIO
+    r
+}
+
+/// IDs every task reports: the sandbox runs its program as root of its own world, as runsc does.
+pub const SANDBOX_IDS: [u32; 4] = [0, 0, 0, 0];
+
+/// Starts `spawn` and runs it to completion: the task loop.
+pub fn run<P: Platform>(
+    platform: &mut P,
+    kernel: &mut Kernel,
+    spawn: Spawn,
+) -> Result<ExitStatus, Errno> {
+    let image = loader::read_image(kernel.host, kernel.host.exe_handle())?;
+    let space = platform.new_address_space()?;
+    let mut mm = Mm::new(space, kernel.mem.clone());
+    let mut random = [0u8; 16];
+    kernel.random_bytes(&mut random);
+    let loaded = loader::load(
+        &mut mm,
+        &image,
+        &spawn.execfn,
+        &spawn.argv,
+        &spawn.envp,
+        random,
+        SANDBOX_IDS,
+    )?;
+    drop(image);
+    let mut task: Task<P> = Task {
+        tid: 1,
+        pid: 1,
+        ppid: 0,
+        regs: loaded.regs,
+        mm,
+        ctx: platform.new_context()?,
+        signals: SignalState::default(),
+        exe_path: spawn.exe_path,
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        rlimits: default_rlimits(),
+        fds: [Some(0), Some(1), Some(2)],
+        umask: 0o022,
+        exit: None,
+    };
+    loop {
+        let event = task.ctx.switch(&mut task.mm.space, &mut task.regs)?;
+        match event {
+            Event::Syscall => syscalls::dispatch(kernel, &mut task),
+            Event::Fault { addr, access } => {
+                if let Err(e) = task.mm.handle_fault(addr, access) {
+                    fault_signal(kernel, &mut task, addr, access, e);
+                }
+            }
+            Event::Exception { vector, error_code } => {
+                let sig = signal::for_exception(vector);
+                if kernel.config.strace {
+                    kernel.log(format_args!(
+                        "[{}] exception {} (error {:#x}) at {:#x} -> {}",
+                        task.tid,
+                        vector,
+                        error_code,
+                        task.regs.rip,
+                        signal::name(sig)
+                    ));
+                }
+                signal::deliver_fatal_or_default(kernel, &mut task, sig);
+            }
+            Event::Interrupt => {}
+        }
+        if let Some(status) = task.exit {
+            task.mm.release();
+            return Ok(status);
+        }
+    }
+}
+
+fn fault_signal<P: Platform>(
+    kernel: &mut Kernel,
+    task: &mut Task<P>,
+    addr: u64,
+    access: Access,
+    e: Segv,
+) {
+    if kernel.config.strace {
+        kernel.log(format_args!(
+            "[{}] page fault at {:#x} ({}) rip {:#x}: {:?} -> SIGSEGV",
+            task.tid,
+            addr,
+            if access.execute {
+                "exec"
+            } else if access.write {
+                "write"
+            } else {
+                "read"
+            },
+            task.regs.rip,
+            e
+        ));
+    }
+    if e == Segv::Oom {
+        kernel.log(format_args!(
+            "out of sandbox memory at {addr:#x}; killing the program"
+        ));
+        task.exit = Some(ExitStatus {
+            code: 0,
+            signal: signal::SIGKILL,
+        });
+        return;
+    }
+    signal::deliver_fatal_or_default(kernel, task, signal::SIGSEGV);
+}

@@ -1,0 +1,222 @@
+//! The host interface over hypercalls: `out` to `HYPERCALL_PORT` with the guest-physical address
+//! of a request block. One VM exit per host operation; clocks are read from the TSC and need none.
+
+use core::cell::UnsafeCell;
+
+use guest_sentry::abi::{
+    self, op, BootInfo, HostStat, Hypercall, IoVec, IOV_MAX, KERNEL_VIRT_BASE,
+};
+use guest_sentry::errno::Errno;
+use guest_sentry::host::{Buf, Clock, ExitStatus, Host};
+
+/// The request block and gather list, in the image's .bss (so below 4 GiB physical).
+struct Shared {
+    call: Hypercall,
+    iov: [IoVec; IOV_MAX],
+    stat: HostStat,
+}
+
+struct SharedCell(UnsafeCell<Shared>);
+// SAFETY: one CPU, and hypercalls never nest (no interrupts in ring 0).
+unsafe impl Sync for SharedCell {}
+
+static SHARED: SharedCell = SharedCell(UnsafeCell::new(Shared {
+    call: Hypercall {
+        op: 0,
+        args: [0; 6],
+        ret: 0,
+    },
+    iov: [IoVec { gpa: 0, len: 0 }; IOV_MAX],
+    stat: HostStat {
+        mode: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        blksize: 0,
+        blocks: 0,
+        dev: 0,
+        ino: 0,
+        rdev: 0,
+        atime_ns: 0,
+        mtime_ns: 0,
+        ctime_ns: 0,
+    },
+}));
+
+/// Guest-physical address of Sentry memory (the image mapping or the direct map).
+pub fn gpa(va: u64) -> u64 {
+    if va >= KERNEL_VIRT_BASE {
+        va - KERNEL_VIRT_BASE
+    } else if va >= abi::DIRECT_MAP_BASE {
+        va - abi::DIRECT_MAP_BASE
+    } else {
+        panic!("no guest-physical address for {va:#x}")
+    }
+}
+
+fn shared() -> &'static mut Shared {
+    // SAFETY: see `SharedCell`: exclusive use for the duration of one hypercall.
+    unsafe { &mut *SHARED.0.get() }
+}
+
+fn call(opcode: u64, args: [u64; 6]) -> i64 {
+    let s = shared();
+    s.call = Hypercall {
+        op: opcode,
+        args,
+        ret: -(guest_sentry::errno::ENOSYS.0 as i64),
+    };
+    let block = gpa(&s.call as *const Hypercall as u64);
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    // SAFETY: the block and everything it names are valid guest memory until `out` returns.
+    unsafe { ring0::outl(abi::HYPERCALL_PORT, block as u32) };
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    // SAFETY: the VMM wrote `ret`; read it back through a volatile load.
+    unsafe { core::ptr::read_volatile(&s.call.ret) }
+}
+
+fn result(r: i64) -> Result<u64, Errno> {
+    if r < 0 {
+        Err(Errno((-r) as i32))
+    } else {
+        Ok(r as u64)
+    }
+}
+
+pub fn panic(msg: &[u8]) -> ! {
+    call(
+        op::PANIC,
+        [gpa(msg.as_ptr() as u64), msg.len() as u64, 0, 0, 0, 0],
+    );
+    ring0::halt_forever()
+}
+
+pub struct KvmHost {
+    tsc_khz: u64,
+    tsc0: u64,
+    realtime0: u64,
+    monotonic0: u64,
+}
+
+impl KvmHost {
+    pub fn new(bi: &BootInfo) -> Self {
+        KvmHost {
+            tsc_khz: bi.tsc_khz,
+            tsc0: ring0::rdtsc(),
+            realtime0: bi.realtime_ns,
+            monotonic0: bi.monotonic_ns,
+        }
+    }
+
+    pub fn exit(&self, status: ExitStatus, exec_errno: i32) -> ! {
+        call(
+            op::EXIT,
+            [
+                status.code as u64,
+                status.signal as u64,
+                exec_errno as u64,
+                0,
+                0,
+                0,
+            ],
+        );
+        ring0::halt_forever()
+    }
+
+    fn iov_call(&self, opcode: u64, fd: u32, bufs: &[Buf]) -> Result<u64, Errno> {
+        let s = shared();
+        let n = bufs.len().min(IOV_MAX);
+        for (slot, b) in s.iov.iter_mut().zip(&bufs[..n]) {
+            *slot = IoVec {
+                gpa: gpa(b.addr),
+                len: b.len,
+            };
+        }
+        let iov = gpa(s.iov.as_ptr() as u64);
+        result(call(opcode, [fd as u64, iov, n as u64, 0, 0, 0]))
+    }
+}
+
+impl Host for KvmHost {
+    fn write(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno> {
+        self.iov_call(op::WRITE, fd, bufs)
+    }
+
+    fn read(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno> {
+        self.iov_call(op::READ, fd, bufs)
+    }
+
+    fn open(&self, path: &[u8]) -> Result<u32, Errno> {
+        result(call(
+            op::OPEN,
+            [gpa(path.as_ptr() as u64), path.len() as u64, 0, 0, 0, 0],
+        ))
+        .map(|h| h as u32)
+    }
+
+    fn exe_handle(&self) -> u32 {
+        0
+    }
+
+    fn pread(&self, handle: u32, buf: &mut [u8], offset: u64) -> Result<u64, Errno> {
+        let len = buf.len().min(16 << 20) as u64;
+        result(call(
+            op::PREAD,
+            [
+                handle as u64,
+                gpa(buf.as_mut_ptr() as u64),
+                len,
+                offset,
+                0,
+                0,
+            ],
+        ))
+    }
+
+    fn close(&self, handle: u32) {
+        call(op::CLOSE, [handle as u64, 0, 0, 0, 0, 0]);
+    }
+
+    fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, Errno> {
+        let s = shared();
+        let out = gpa(&s.stat as *const HostStat as u64);
+        result(call(op::FSTAT, [fd as u64, stdio as u64, out, 0, 0, 0]))?;
+        Ok(s.stat)
+    }
+
+    fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> Result<(), Errno> {
+        result(call(
+            op::IOCTL,
+            [
+                fd as u64,
+                request,
+                gpa(out.as_mut_ptr() as u64),
+                out.len() as u64,
+                0,
+                0,
+            ],
+        ))
+        .map(|_| ())
+    }
+
+    fn log(&self, line: &str) {
+        call(
+            op::LOG,
+            [gpa(line.as_ptr() as u64), line.len() as u64, 0, 0, 0, 0],
+        );
+    }
+
+    fn now(&self, clock: Clock) -> u64 {
+        if self.tsc_khz == 0 {
+            let id = if clock == Clock::Realtime { 0 } else { 1 };
+            return call(op::CLOCK, [id, 0, 0, 0, 0, 0]) as u64;
+        }
+        let ticks = ring0::rdtsc().wrapping_sub(self.tsc0) as u128;
+        let ns = (ticks * 1_000_000 / self.tsc_khz as u128) as u64;
+        match clock {
+            Clock::Realtime => self.realtime0 + ns,
+            Clock::Monotonic => self.monotonic0 + ns,
+        }
+    }
+}

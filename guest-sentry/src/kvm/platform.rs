@@ -1,0 +1,246 @@
+//! The kvm platform: app address spaces are page-table roots whose upper half is the kernel's
+//! (shared page tables: entering the Sentry never switches CR3), and a context is a ring-3
+//! register set entered with `ring0::switch_to_user`.
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+
+use guest_sentry::abi::DIRECT_MAP_BASE;
+use guest_sentry::errno::{Errno, ENOMEM};
+use guest_sentry::memfile::{MemoryFile, PAGE_SIZE};
+use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
+use pagetables::{FrameAllocator, PageSize, PageTables, PhysMem};
+
+/// Page tables are reached through the direct map of the memory file.
+struct DirectMap {
+    size: u64,
+}
+
+// SAFETY: every physical address below `size` is mapped read-write at DIRECT_MAP_BASE + pa;
+// larger ones panic rather than return a wild pointer.
+unsafe impl PhysMem for DirectMap {
+    fn table_ptr(&self, pa: u64) -> *mut [u64; 512] {
+        assert!(
+            pa < self.size && pa % PAGE_SIZE == 0,
+            "page-table frame {pa:#x} outside guest memory"
+        );
+        (DIRECT_MAP_BASE + pa) as *mut [u64; 512]
+    }
+}
+
+/// Page-table frames come from the memory file's allocator (zeroed).
+struct Frames<'a>(&'a MemoryFile);
+
+impl FrameAllocator for Frames<'_> {
+    fn alloc_frame(&mut self) -> Option<u64> {
+        self.0.alloc_page().ok()
+    }
+    fn free_frame(&mut self, pa: u64) {
+        self.0.free_page(pa)
+    }
+}
+
+pub struct KvmPlatform {
+    mem: Rc<MemoryFile>,
+    kernel: PageTables,
+}
+
+impl KvmPlatform {
+    pub fn new(mem: Rc<MemoryFile>, kernel_root: u64) -> Self {
+        KvmPlatform {
+            mem,
+            kernel: PageTables::from_root(kernel_root),
+        }
+    }
+}
+
+pub struct KvmAddressSpace {
+    pt: Option<PageTables>,
+    mem: Rc<MemoryFile>,
+}
+
+impl KvmAddressSpace {
+    fn pm(&self) -> DirectMap {
+        DirectMap {
+            size: self.mem.size(),
+        }
+    }
+}
+
+impl AddressSpace for KvmAddressSpace {
+    fn map_file(&mut self, addr: u64, offset: u64, len: u64, access: Access) -> Result<(), Errno> {
+        if !access.any() {
+            self.unmap(addr, len);
+            return Ok(());
+        }
+        let flags = pagetables::Flags {
+            writable: access.write,
+            user: true,
+            executable: access.execute,
+            global: false,
+        };
+        let pm = self.pm();
+        let mem = self.mem.clone();
+        let pt = self.pt.as_mut().expect("live address space");
+        for i in (0..len).step_by(PAGE_SIZE as usize) {
+            let old = pt
+                .remap(
+                    &pm,
+                    &mut Frames(&mem),
+                    addr + i,
+                    offset + i,
+                    PageSize::Size4K,
+                    flags,
+                )
+                .map_err(|_| ENOMEM)?;
+            if old.is_some() {
+                ring0::invlpg(addr + i);
+            }
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self, addr: u64, len: u64) {
+        let pm = self.pm();
+        let mem = self.mem.clone();
+        let pt = self.pt.as_mut().expect("live address space");
+        let mut present = alloc::vec::Vec::new();
+        pt.walk(&pm, addr, addr + len, |m| present.push(m.va));
+        for va in present {
+            if pt.unmap(&pm, &mut Frames(&mem), va).is_ok() {
+                ring0::invlpg(va);
+            }
+        }
+    }
+}
+
+impl Drop for KvmAddressSpace {
+    fn drop(&mut self) {
+        if let Some(pt) = self.pt.take() {
+            let pm = self.pm();
+            pt.destroy_lower(&pm, &mut Frames(&self.mem));
+        }
+    }
+}
+
+/// The panic message `vmm platforms` recognises.
+pub const SYSCALL_BROKEN: &str = "ring-3 syscall did not reach ring 0 (the CPU raised a user page fault at the syscall entry): this host's KVM cannot run a standard guest";
+
+/// The app FPU state currently loaded in the CPU (the Sentry itself never uses it).
+static mut FPU_OWNER: *mut ring0::FpuState = core::ptr::null_mut();
+
+pub struct KvmContext {
+    fpu: Box<ring0::FpuState>,
+    after_syscall: bool,
+    /// Whether this context has been entered before.
+    ran: bool,
+}
+
+impl Drop for KvmContext {
+    fn drop(&mut self) {
+        // SAFETY: single CPU; forget ownership so no later switch saves into freed memory.
+        unsafe {
+            if FPU_OWNER == &mut *self.fpu as *mut _ {
+                FPU_OWNER = core::ptr::null_mut();
+            }
+        }
+    }
+}
+
+impl Context for KvmContext {
+    type AddressSpace = KvmAddressSpace;
+
+    fn switch(&mut self, space: &mut KvmAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
+        let root = space.pt.as_ref().expect("live address space").root();
+        // SAFETY: every app root shares the kernel's upper half (new_sharing_upper).
+        unsafe { ring0::set_cr3(root) };
+        let mine = &mut *self.fpu as *mut ring0::FpuState;
+        // SAFETY: single CPU; FPU_OWNER is null or a live context's state (cleared on drop).
+        unsafe {
+            if FPU_OWNER != mine {
+                match FPU_OWNER.as_mut() {
+                    Some(prev) => {
+                        prev.save();
+                        self.fpu.restore();
+                    }
+                    // No app has run on this CPU yet: its FPU is still in the init state the
+                    // vCPU was created with, which is what a new context starts from.
+                    None if !self.ran => {}
+                    None => self.fpu.restore(),
+                }
+                FPU_OWNER = mine;
+            }
+            self.ran = true;
+        }
+        let how = if self.after_syscall {
+            ring0::Return::Sysret
+        } else {
+            ring0::Return::Iret
+        };
+        // SAFETY: CR3 holds an app root with the kernel upper half; ring0::init ran at boot.
+        let trap = unsafe { ring0::switch_to_user(regs, how) };
+        Ok(match trap {
+            ring0::Trap::Syscall => {
+                self.after_syscall = true;
+                Event::Syscall
+            }
+            ring0::Trap::Exception {
+                vector: ring0::VECTOR_PAGE_FAULT,
+                error_code,
+                cr2,
+            } => {
+                self.after_syscall = false;
+                if cr2 == ring0::syscall_entry_address() && error_code & 4 != 0 {
+                    // The CPU jumped to LSTAR but stayed in ring 3: `syscall` is broken on this
+                    // (para)virtual CPU. No app can run here; say so instead of killing the app.
+                    panic!("{}", SYSCALL_BROKEN);
+                }
+                let write = error_code & 2 != 0;
+                let execute = error_code & 16 != 0;
+                Event::Fault {
+                    addr: cr2,
+                    access: Access {
+                        read: !write && !execute,
+                        write,
+                        execute,
+                    },
+                }
+            }
+            ring0::Trap::Exception {
+                vector, error_code, ..
+            } => {
+                self.after_syscall = false;
+                Event::Exception { vector, error_code }
+            }
+        })
+    }
+}
+
+impl Platform for KvmPlatform {
+    type AddressSpace = KvmAddressSpace;
+    type Context = KvmContext;
+
+    fn name(&self) -> &'static str {
+        "kvm"
+    }
+
+    fn new_address_space(&mut self) -> Result<KvmAddressSpace, Errno> {
+        let pm = DirectMap {
+            size: self.mem.size(),
+        };
+        let pt = PageTables::new_sharing_upper(&self.kernel, &pm, &mut Frames(&self.mem))
+            .map_err(|_| ENOMEM)?;
+        Ok(KvmAddressSpace {
+            pt: Some(pt),
+            mem: self.mem.clone(),
+        })
+    }
+
+    fn new_context(&mut self) -> Result<KvmContext, Errno> {
+        Ok(KvmContext {
+            fpu: Box::new(ring0::FpuState::new()),
+            after_syscall: false,
+            ran: false,
+        })
+    }
+}

@@ -1,0 +1,585 @@
+//! The memory manager: an app address space as VMAs (what the app may access) and pages (which
+//! page of the memory file backs which app page). Pages are allocated on first touch (demand
+//! faults) and shown to the app through the platform's [`AddressSpace`].
+//!
+//! The Sentry reads and writes app memory only here ([`Mm::copy_in`], [`Mm::copy_out`],
+//! [`Mm::io_bufs`]), after checking the VMA's rights — never through an app pointer.
+
+use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+
+use crate::abi::{USER_BOTTOM, USER_TOP};
+use crate::errno::{Errno, EEXIST, EFAULT, EINVAL, ENOMEM};
+use crate::host::Buf;
+use crate::memfile::{page_down, page_up, MemoryFile, PAGE_SIZE};
+use crate::platform::{Access, AddressSpace};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmaKind {
+    Anon,
+    Image,
+    Brk,
+    Stack,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vma {
+    pub end: u64,
+    pub access: Access,
+    pub kind: VmaKind,
+}
+
+/// Top of the region `mmap` hands out addresses from (top-down), below the stack.
+const MMAP_TOP: u64 = 0x7f00_0000_0000;
+pub const STACK_SIZE: u64 = 8 << 20;
+
+pub struct Mm<S: AddressSpace> {
+    pub space: S,
+    mem: Rc<MemoryFile>,
+    /// start → VMA; VMAs never overlap.
+    vmas: BTreeMap<u64, Vma>,
+    /// app page → memory-file offset, for pages that have been touched.
+    pages: BTreeMap<u64, u64>,
+    brk_start: u64,
+    brk: u64,
+}
+
+/// A failed app access: the signal's `si_code` distinction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segv {
+    /// No mapping (SEGV_MAPERR).
+    MapErr,
+    /// Mapping forbids the access (SEGV_ACCERR).
+    AccErr,
+    /// Out of memory while populating.
+    Oom,
+}
+
+impl<S: AddressSpace> Mm<S> {
+    pub fn new(space: S, mem: Rc<MemoryFile>) -> Self {
+        Mm {
+            space,
+            mem,
+            vmas: BTreeMap::new(),
+            pages: BTreeMap::new(),
+            brk_start: 0,
+            brk: 0,
+        }
+    }
+
+    pub fn mem(&self) -> &Rc<MemoryFile> {
+        &self.mem
+    }
+
+    /// The VMA containing `addr`.
+    pub fn vma_at(&self, addr: u64) -> Option<(u64, Vma)> {
+        let (&start, &vma) = self.vmas.range(..=addr).next_back()?;
+        (addr < vma.end).then_some((start, vma))
+    }
+
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        if let Some((_, v)) = self.vmas.range(..end).next_back() {
+            if v.end > start {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Splits the VMA containing `addr` (if any) so that a VMA starts exactly at `addr`.
+    fn split_at(&mut self, addr: u64) {
+        if let Some((start, vma)) = self.vma_at(addr) {
+            if start < addr {
+                self.vmas.insert(start, Vma { end: addr, ..vma });
+                self.vmas.insert(addr, vma);
+            }
+        }
+    }
+
+    fn check_range(addr: u64, len: u64) -> Result<u64, Errno> {
+        if addr % PAGE_SIZE != 0 || len == 0 {
+            return Err(EINVAL);
+        }
+        let end = page_up(len)
+            .and_then(|l| addr.checked_add(l))
+            .ok_or(EINVAL)?;
+        if end > USER_TOP {
+            return Err(EINVAL);
+        }
+        Ok(end)
+    }
+
+    /// Adds a VMA over `[start, end)`, which must be free.
+    pub fn add_vma(
+        &mut self,
+        start: u64,
+        end: u64,
+        access: Access,
+        kind: VmaKind,
+    ) -> Result<(), Errno> {
+        if start >= end || start < USER_BOTTOM || end > USER_TOP || self.overlaps(start, end) {
+            return Err(EEXIST);
+        }
+        self.vmas.insert(start, Vma { end, access, kind });
+        Ok(())
+    }
+
+    /// Removes everything in `[start, end)`: VMAs, pages (freed), platform mappings.
+    fn remove_range(&mut self, start: u64, end: u64) {
+        self.split_at(start);
+        self.split_at(end);
+        let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in starts {
+            self.vmas.remove(&s);
+        }
+        self.drop_pages(start, end);
+    }
+
+    /// Frees the pages in `[start, end)` and unmaps them; the VMAs stay (they read as zero).
+    fn drop_pages(&mut self, start: u64, end: u64) {
+        let pages: Vec<(u64, u64)> = self
+            .pages
+            .range(start..end)
+            .map(|(&a, &o)| (a, o))
+            .collect();
+        if pages.is_empty() {
+            return;
+        }
+        for &(a, off) in &pages {
+            self.pages.remove(&a);
+            self.mem.free_page(off);
+        }
+        self.space.unmap(start, end - start);
+    }
+
+    /// Finds a free range of `len` bytes, top-down below `MMAP_TOP`.
+    fn find_free(&self, len: u64) -> Option<u64> {
+        let mut top = MMAP_TOP;
+        for (&start, vma) in self.vmas.range(..MMAP_TOP).rev() {
+            if vma.end <= top && top - vma.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(start);
+        }
+        (top >= USER_BOTTOM + len).then(|| top - len)
+    }
+
+    /// `mmap` of anonymous memory. `fixed` replaces what is there; `noreplace` fails with
+    /// EEXIST instead; otherwise `hint` is used when free.
+    pub fn mmap_anon(
+        &mut self,
+        hint: u64,
+        len: u64,
+        access: Access,
+        fixed: bool,
+        noreplace: bool,
+    ) -> Result<u64, Errno> {
+        let len = page_up(len)
+            .filter(|&l| l != 0 && l <= USER_TOP)
+            .ok_or(if len == 0 { EINVAL } else { ENOMEM })?;
+        let addr = if fixed || noreplace {
+            let end = Self::check_range(hint, len)?;
+            if hint < USER_BOTTOM {
+                return Err(if noreplace { EPERM_MMAP } else { EPERM_MMAP });
+            }
+            if self.overlaps(hint, end) {
+                if noreplace {
+                    return Err(EEXIST);
+                }
+                self.remove_range(hint, end);
+            }
+            hint
+        } else {
+            let h = page_down(hint);
+            match h.checked_add(len) {
+                Some(end) if h >= USER_BOTTOM && end <= USER_TOP && !self.overlaps(h, end) => h,
+                _ => self.find_free(len).ok_or(ENOMEM)?,
+            }
+        };
+        self.add_vma(addr, addr + len, access, VmaKind::Anon)?;
+        Ok(addr)
+    }
+
+    pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = Self::check_range(addr, len)?;
+        self.remove_range(addr, end);
+        Ok(())
+    }
+
+    pub fn mprotect(&mut self, addr: u64, len: u64, access: Access) -> Result<(), Errno> {
+        if addr % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = Self::check_range(addr, len).map_err(|_| ENOMEM)?;
+        // Every page must be mapped (Linux: ENOMEM otherwise), checked before changing anything.
+        let mut cur = addr;
+        while cur < end {
+            let (_, v) = self.vma_at(cur).ok_or(ENOMEM)?;
+            cur = v.end;
+        }
+        self.split_at(addr);
+        self.split_at(end);
+        for (_, v) in self.vmas.range_mut(addr..end) {
+            v.access = access;
+        }
+        // Re-show touched pages with the new rights.
+        let pages: Vec<(u64, u64)> = self.pages.range(addr..end).map(|(&a, &o)| (a, o)).collect();
+        for (a, off) in pages {
+            if access.any() {
+                self.space.map_file(a, off, PAGE_SIZE, access)?;
+            } else {
+                self.space.unmap(a, PAGE_SIZE);
+            }
+        }
+        Ok(())
+    }
+
+    /// `madvise(MADV_DONTNEED)`: touched pages in the range are dropped and read back as zero.
+    pub fn discard(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        let end = Self::check_range(addr, len)?;
+        let mut cur = addr;
+        while cur < end {
+            let (_, v) = self.vma_at(cur).ok_or(ENOMEM)?;
+            cur = v.end;
+        }
+        self.drop_pages(addr, end);
+        Ok(())
+    }
+
+    /// Sets the program break's start (after the image) — called once by the loader.
+    pub fn init_brk(&mut self, start: u64) {
+        self.brk_start = start;
+        self.brk = start;
+    }
+
+    /// `brk`: moves the break if possible and returns the (possibly unchanged) break.
+    pub fn brk(&mut self, new: u64) -> u64 {
+        if new < self.brk_start || new > MMAP_TOP {
+            return self.brk;
+        }
+        let (old_end, new_end) = match (page_up(self.brk), page_up(new)) {
+            (Some(o), Some(n)) => (o, n),
+            _ => return self.brk,
+        };
+        if new_end > old_end {
+            if self.overlaps(old_end, new_end) {
+                return self.brk;
+            }
+            // Extend the heap VMA (or start it).
+            match self.vma_at(old_end - 1) {
+                Some((s, v)) if v.kind == VmaKind::Brk && old_end > self.brk_start => {
+                    self.vmas.insert(s, Vma { end: new_end, ..v });
+                }
+                _ => {
+                    if self
+                        .add_vma(old_end, new_end, Access::RW, VmaKind::Brk)
+                        .is_err()
+                    {
+                        return self.brk;
+                    }
+                }
+            }
+        } else if new_end < old_end {
+            self.remove_range(new_end, old_end);
+        }
+        self.brk = new;
+        self.brk
+    }
+
+    /// Makes sure the page at `page` is backed and shown with its VMA's rights; returns its
+    /// memory-file offset.
+    fn populate(&mut self, page: u64, access: Access) -> Result<u64, Segv> {
+        if let Some(&off) = self.pages.get(&page) {
+            return Ok(off);
+        }
+        let off = self.mem.alloc_page().map_err(|_| Segv::Oom)?;
+        self.pages.insert(page, off);
+        if self.space.map_file(page, off, PAGE_SIZE, access).is_err() {
+            self.pages.remove(&page);
+            self.mem.free_page(off);
+            return Err(Segv::Oom);
+        }
+        Ok(off)
+    }
+
+    /// Resolves an app page fault: populates the page if `access` is allowed there.
+    pub fn handle_fault(&mut self, addr: u64, access: Access) -> Result<(), Segv> {
+        let (_, vma) = self.vma_at(addr).ok_or(Segv::MapErr)?;
+        if !vma.access.allows(access) {
+            return Err(Segv::AccErr);
+        }
+        let page = page_down(addr);
+        if let Some(&off) = self.pages.get(&page) {
+            // Present in our records but the platform faulted: re-show it (e.g. a platform
+            // that dropped the mapping). Rights were checked above.
+            self.space
+                .map_file(page, off, PAGE_SIZE, vma.access)
+                .map_err(|_| Segv::Oom)?;
+            return Ok(());
+        }
+        self.populate(page, vma.access).map(|_| ())
+    }
+
+    /// Visits the memory-file ranges backing `[addr, addr + len)`, populating pages, after
+    /// checking every page allows `want`. Fails with EFAULT without visiting anything if any
+    /// page does not.
+    fn for_each_chunk(
+        &mut self,
+        addr: u64,
+        len: u64,
+        want: Access,
+        mut f: impl FnMut(u64, u64, u64),
+    ) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.checked_add(len).ok_or(EFAULT)?;
+        if addr < USER_BOTTOM || end > USER_TOP {
+            return Err(EFAULT);
+        }
+        let mut cur = addr;
+        while cur < end {
+            let (_, v) = self.vma_at(cur).ok_or(EFAULT)?;
+            if !v.access.allows(want) {
+                return Err(EFAULT);
+            }
+            cur = v.end;
+        }
+        let mut cur = addr;
+        let mut done = 0;
+        while cur < end {
+            let page = page_down(cur);
+            let (_, v) = self.vma_at(cur).ok_or(EFAULT)?;
+            let off = self.populate(page, v.access).map_err(|_| EFAULT)?;
+            let in_page = cur - page;
+            let n = (PAGE_SIZE - in_page).min(end - cur);
+            f(off + in_page, n, done);
+            done += n;
+            cur += n;
+        }
+        Ok(())
+    }
+
+    /// Copies app memory at `addr` into `out`.
+    pub fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_chunk(addr, out.len() as u64, Access::R, |off, n, done| {
+            mem.read(off, &mut out[done as usize..(done + n) as usize])
+        })
+    }
+
+    /// Copies `data` into app memory at `addr`.
+    pub fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_chunk(addr, data.len() as u64, Access::RW, |off, n, done| {
+            mem.write(off, &data[done as usize..(done + n) as usize])
+        })
+    }
+
+    /// Zeroes app memory (used by the loader for partial pages).
+    pub fn zero_out(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_chunk(addr, len, Access::NONE, |off, n, _| mem.zero(off, n))
+    }
+
+    /// Copies `data` to app memory regardless of the VMA's write right (the loader filling a
+    /// read-only segment).
+    pub fn load(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_chunk(addr, data.len() as u64, Access::NONE, |off, n, done| {
+            mem.write(off, &data[done as usize..(done + n) as usize])
+        })
+    }
+
+    /// Sentry-visible ranges backing `[addr, addr + len)` for host I/O (zero copy), merged
+    /// where contiguous. `write` = the host will write into them (a read syscall).
+    pub fn io_bufs(
+        &mut self,
+        addr: u64,
+        len: u64,
+        write: bool,
+        out: &mut Vec<Buf>,
+    ) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        let want = if write { Access::RW } else { Access::R };
+        self.for_each_chunk(addr, len, want, |off, n, _| {
+            let b = mem.buf(off, n);
+            match out.last_mut() {
+                Some(last) if last.addr + last.len == b.addr => last.len += n,
+                _ => out.push(b),
+            }
+        })
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
+    pub fn read_cstr(&mut self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut cur = addr;
+        loop {
+            let n = (PAGE_SIZE - (cur % PAGE_SIZE)) as usize;
+            let mut chunk = alloc::vec![0u8; n];
+            self.copy_in(cur, &mut chunk)?;
+            if let Some(i) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..i]);
+                if out.len() > max {
+                    return Err(crate::errno::ENAMETOOLONG);
+                }
+                return Ok(out);
+            }
+            out.extend_from_slice(&chunk);
+            if out.len() > max {
+                return Err(crate::errno::ENAMETOOLONG);
+            }
+            cur += n as u64;
+        }
+    }
+
+    pub fn read_u64(&mut self, addr: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 8];
+        self.copy_in(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Number of VMAs (for tests and /proc later).
+    pub fn vma_count(&self) -> usize {
+        self.vmas.len()
+    }
+
+    /// Releases every page (the address space is going away).
+    pub fn release(&mut self) {
+        for (_, off) in core::mem::take(&mut self.pages) {
+            self.mem.free_page(off);
+        }
+        self.vmas.clear();
+    }
+}
+
+/// `mmap` below `mmap_min_addr` with MAP_FIXED: Linux says EPERM.
+const EPERM_MMAP: Errno = crate::errno::EPERM;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    #[derive(Default)]
+    struct FakeSpace {
+        mapped: BTreeMap<u64, (u64, Access)>,
+    }
+    impl AddressSpace for FakeSpace {
+        fn map_file(
+            &mut self,
+            addr: u64,
+            offset: u64,
+            len: u64,
+            access: Access,
+        ) -> Result<(), Errno> {
+            for i in (0..len).step_by(PAGE_SIZE as usize) {
+                self.mapped.insert(addr + i, (offset + i, access));
+            }
+            Ok(())
+        }
+        fn unmap(&mut self, addr: u64, len: u64) {
+            let keys: Vec<u64> = self
+                .mapped
+                .range(addr..addr + len)
+                .map(|(&k, _)| k)
+                .collect();
+            for k in keys {
+                self.mapped.remove(&k);
+            }
+        }
+    }
+
+    fn mm() -> (Mm<FakeSpace>, Vec<u8>) {
+        let mut backing = vec![0u8; 64 * 4096];
+        // SAFETY: the Vec outlives the Mm in each test (returned alongside it).
+        let mem = unsafe { MemoryFile::new(backing.as_mut_ptr() as u64, backing.len() as u64, 0) };
+        (Mm::new(FakeSpace::default(), Rc::new(mem)), backing)
+    }
+
+    #[test]
+    fn demand_fault_and_copy() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 3 * 4096, Access::RW, false, false).unwrap();
+        assert_eq!(m.space.mapped.len(), 0);
+        m.handle_fault(a + 10, Access::RW).unwrap();
+        assert_eq!(m.space.mapped.len(), 1);
+        m.copy_out(a + 4090, b"hello world").unwrap();
+        let mut out = [0u8; 11];
+        m.copy_in(a + 4090, &mut out).unwrap();
+        assert_eq!(&out, b"hello world");
+        assert_eq!(m.handle_fault(a + 3 * 4096, Access::R), Err(Segv::MapErr));
+        assert_eq!(m.copy_in(a + 3 * 4096 - 2, &mut out), Err(EFAULT));
+    }
+
+    #[test]
+    fn protect_and_unmap() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 4 * 4096, Access::RW, false, false).unwrap();
+        m.copy_out(a, &[1; 4 * 4096]).unwrap();
+        m.mprotect(a + 4096, 4096, Access::R).unwrap();
+        assert_eq!(m.vma_count(), 3);
+        assert_eq!(m.copy_out(a + 4096, b"x"), Err(EFAULT));
+        assert_eq!(m.handle_fault(a + 4096, Access::RW), Err(Segv::AccErr));
+        assert_eq!(m.space.mapped[&(a + 4096)].1, Access::R);
+        let used = m.mem().pages_in_use();
+        m.munmap(a, 2 * 4096).unwrap();
+        assert_eq!(m.mem().pages_in_use(), used - 2);
+        assert_eq!(m.mprotect(a, 4096, Access::R), Err(ENOMEM));
+        assert_eq!(m.munmap(a + 1, 4096), Err(EINVAL));
+    }
+
+    #[test]
+    fn fixed_and_noreplace() {
+        let (mut m, _b) = mm();
+        let a = m
+            .mmap_anon(0x40_0000, 2 * 4096, Access::RW, true, false)
+            .unwrap();
+        assert_eq!(a, 0x40_0000);
+        assert_eq!(
+            m.mmap_anon(0x40_1000, 4096, Access::RW, false, true),
+            Err(EEXIST)
+        );
+        let b = m
+            .mmap_anon(0x40_1000, 4096, Access::R, true, false)
+            .unwrap();
+        assert_eq!(b, 0x40_1000);
+        assert_eq!(m.vma_at(0x40_1000).unwrap().1.access, Access::R);
+        assert_eq!(m.mmap_anon(0, 0, Access::RW, false, false), Err(EINVAL));
+    }
+
+    #[test]
+    fn brk_grows_and_shrinks() {
+        let (mut m, _b) = mm();
+        m.init_brk(0x60_0000);
+        assert_eq!(m.brk(0), 0x60_0000);
+        assert_eq!(m.brk(0x60_2001), 0x60_2001);
+        m.copy_out(0x60_2000, b"x").unwrap();
+        assert_eq!(m.brk(0x60_1000), 0x60_1000);
+        assert_eq!(m.copy_out(0x60_1000, b"x"), Err(EFAULT));
+        assert_eq!(m.brk(0x60_3000), 0x60_3000);
+        let mut b = [9u8; 1];
+        m.copy_in(0x60_2000, &mut b).unwrap();
+        assert_eq!(
+            b,
+            [0],
+            "memory given back by brk reads as zero when grown again"
+        );
+    }
+
+    #[test]
+    fn io_bufs_merge_contiguous_pages() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 2 * 4096, Access::RW, false, false).unwrap();
+        let mut v = Vec::new();
+        m.io_bufs(a + 100, 5000, false, &mut v).unwrap();
+        let total: u64 = v.iter().map(|b| b.len).sum();
+        assert_eq!(total, 5000);
+        assert_eq!(m.io_bufs(0x10, 5, false, &mut v), Err(EFAULT));
+    }
+}

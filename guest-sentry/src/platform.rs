@@ -1,0 +1,109 @@
+//! The Platform abstraction: how app code runs and how its syscalls and faults come back to
+//! the Sentry. Modelled on gVisor's `platform.Platform` / `Context` / `AddressSpace`.
+//!
+//! Implementations: kvm (the Sentry is the guest kernel; `src/kvm/platform.rs`), and the
+//! fallbacks ptrace and systrap (the `fallback` crate). The Sentry's task loop
+//! ([`crate::kernel`]) is written once against these traits.
+
+pub use ring0::UserRegs;
+
+use crate::errno::Errno;
+
+/// Access rights of a mapping, or the kind of access that faulted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+    pub execute: bool,
+}
+
+impl Access {
+    pub const NONE: Access = Access {
+        read: false,
+        write: false,
+        execute: false,
+    };
+    pub const R: Access = Access {
+        read: true,
+        write: false,
+        execute: false,
+    };
+    pub const RW: Access = Access {
+        read: true,
+        write: true,
+        execute: false,
+    };
+    pub const RX: Access = Access {
+        read: true,
+        write: false,
+        execute: true,
+    };
+
+    /// From `PROT_*` bits (the caller has rejected unknown bits).
+    pub fn from_prot(prot: u64) -> Access {
+        Access {
+            read: prot & 1 != 0,
+            write: prot & 2 != 0,
+            execute: prot & 4 != 0,
+        }
+    }
+
+    /// Whether every right in `want` is granted by `self`. On x86-64 any mapping is readable.
+    pub fn allows(self, want: Access) -> bool {
+        (!want.write || self.write) && (!want.execute || self.execute) && (!want.read || self.any())
+    }
+
+    pub fn any(self) -> bool {
+        self.read || self.write || self.execute
+    }
+
+    pub fn union(self, o: Access) -> Access {
+        Access {
+            read: self.read || o.read,
+            write: self.write || o.write,
+            execute: self.execute || o.execute,
+        }
+    }
+}
+
+/// Why [`Context::switch`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The app made a syscall: number in `regs.orig_rax`, arguments in rdi, rsi, rdx, r10, r8,
+    /// r9; the result goes in `regs.rax`.
+    Syscall,
+    /// A page fault at `addr` attempting `access`.
+    Fault { addr: u64, access: Access },
+    /// Another CPU exception (x86 vector number), turned into a signal by the Sentry.
+    Exception { vector: u8, error_code: u64 },
+    /// Something outside the app needs the Sentry (preemption, a host event).
+    Interrupt,
+}
+
+/// An app address space: which app virtual pages show which pages of the memory file.
+pub trait AddressSpace {
+    /// Makes `[addr, addr + len)` show the memory file's `[offset, offset + len)` with `access`,
+    /// replacing whatever was mapped there. Page-aligned.
+    fn map_file(&mut self, addr: u64, offset: u64, len: u64, access: Access) -> Result<(), Errno>;
+    /// Stops showing anything at `[addr, addr + len)`.
+    fn unmap(&mut self, addr: u64, len: u64);
+}
+
+/// A thread of app execution.
+pub trait Context {
+    type AddressSpace: AddressSpace;
+    /// Runs the app in `space` with `regs` until it makes a syscall, faults or is interrupted.
+    fn switch(
+        &mut self,
+        space: &mut Self::AddressSpace,
+        regs: &mut UserRegs,
+    ) -> Result<Event, Errno>;
+}
+
+pub trait Platform {
+    type AddressSpace: AddressSpace;
+    type Context: Context<AddressSpace = Self::AddressSpace>;
+    fn name(&self) -> &'static str;
+    fn new_address_space(&mut self) -> Result<Self::AddressSpace, Errno>;
+    fn new_context(&mut self) -> Result<Self::Context, Errno>;
+}

@@ -1,0 +1,201 @@
+//! File-descriptor syscalls. Until the filesystem arrives the descriptor table holds the three
+//! host stdio streams; paths resolve only inside the Sentry's own `/proc/self`.
+
+use alloc::vec::Vec;
+
+use crate::abi::{HostStat, IOV_MAX};
+use crate::errno::{Errno, SysResult, EBADF, EFAULT, EINVAL, ENOENT, ENOTTY};
+use crate::host::Buf;
+use crate::kernel::{Kernel, Task};
+use crate::platform::Platform;
+
+pub const AT_FDCWD: i32 = -100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+/// Linux's `MAX_RW_COUNT`: one read/write moves at most this much.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+const UIO_MAXIOV: u64 = 1024;
+const PATH_MAX: usize = 4096;
+const TCGETS: u64 = 0x5401;
+const TIOCGWINSZ: u64 = 0x5413;
+
+fn host_fd<P: Platform>(t: &Task<P>, fd: u64) -> Result<u32, Errno> {
+    t.fds.get(fd as usize).copied().flatten().ok_or(EBADF)
+}
+
+/// Moves data between host stdio and the gathered app ranges, at most `IOV_MAX` ranges per
+/// host call. Stops early on a short transfer, as the syscalls do.
+fn transfer(k: &mut Kernel, fd: u32, bufs: &[Buf], to_app: bool) -> SysResult {
+    let mut total = 0u64;
+    for chunk in bufs.chunks(IOV_MAX) {
+        let want: u64 = chunk.iter().map(|b| b.len).sum();
+        let r = if to_app {
+            k.host.read(fd, chunk)
+        } else {
+            k.host.write(fd, chunk)
+        };
+        match r {
+            Ok(n) => {
+                total += n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+fn rw<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    fd: u64,
+    iov: &[(u64, u64)],
+    to_app: bool,
+) -> SysResult {
+    let hfd = host_fd(t, fd)?;
+    let mut bufs = Vec::new();
+    let mut left = MAX_RW_COUNT;
+    for &(base, len) in iov {
+        let len = len.min(left);
+        t.mm.io_bufs(base, len, to_app, &mut bufs)?;
+        left -= len;
+    }
+    if bufs.is_empty() {
+        return Ok(0);
+    }
+    transfer(k, hfd, &bufs, to_app)
+}
+
+pub fn read<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    rw(k, t, a[0], &[(a[1], a[2])], true)
+}
+
+pub fn write<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    rw(k, t, a[0], &[(a[1], a[2])], false)
+}
+
+fn read_iovec<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    if cnt > UIO_MAXIOV {
+        return Err(EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; cnt as usize * 16];
+    t.mm.copy_in(addr, &mut raw)?;
+    let mut out = Vec::with_capacity(cnt as usize);
+    let mut total = 0u64;
+    for c in raw.chunks_exact(16) {
+        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
+        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
+        if (len as i64) < 0 {
+            return Err(EINVAL);
+        }
+        total = total
+            .checked_add(len)
+            .filter(|&t| (t as i64) >= 0)
+            .ok_or(EINVAL)?;
+        out.push((base, len));
+    }
+    Ok(out)
+}
+
+pub fn readv<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    host_fd(t, a[0])?;
+    let iov = read_iovec(t, a[1], a[2])?;
+    rw(k, t, a[0], &iov, true)
+}
+
+pub fn writev<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    host_fd(t, a[0])?;
+    let iov = read_iovec(t, a[1], a[2])?;
+    rw(k, t, a[0], &iov, false)
+}
+
+pub fn close<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    host_fd(t, a[0])?;
+    t.fds[a[0] as usize] = None;
+    Ok(0)
+}
+
+/// `struct stat` (x86-64, 144 bytes).
+fn encode_stat(s: &HostStat) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(0, &s.dev.to_le_bytes());
+    put(8, &s.ino.to_le_bytes());
+    put(16, &(s.nlink as u64).to_le_bytes());
+    put(24, &s.mode.to_le_bytes());
+    put(28, &s.uid.to_le_bytes());
+    put(32, &s.gid.to_le_bytes());
+    put(40, &s.rdev.to_le_bytes());
+    put(48, &s.size.to_le_bytes());
+    put(56, &s.blksize.to_le_bytes());
+    put(64, &s.blocks.to_le_bytes());
+    for (i, ns) in [s.atime_ns, s.mtime_ns, s.ctime_ns].iter().enumerate() {
+        put(72 + 16 * i, &ns.div_euclid(1_000_000_000).to_le_bytes());
+        put(80 + 16 * i, &ns.rem_euclid(1_000_000_000).to_le_bytes());
+    }
+    b
+}
+
+fn stat_fd<P: Platform>(k: &mut Kernel, t: &mut Task<P>, fd: u64, out: u64) -> SysResult {
+    let hfd = host_fd(t, fd)?;
+    let st = k.host.fstat(hfd, true)?;
+    t.mm.copy_out(out, &encode_stat(&st))?;
+    Ok(0)
+}
+
+pub fn fstat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    stat_fd(k, t, a[0], a[1])
+}
+
+pub fn newfstatat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let path = t.mm.read_cstr(a[1], PATH_MAX)?;
+    if path.is_empty() {
+        if a[3] & AT_EMPTY_PATH == 0 {
+            return Err(ENOENT);
+        }
+        return stat_fd(k, t, a[0], a[2]);
+    }
+    Err(no_filesystem(k, &path))
+}
+
+fn no_filesystem(k: &mut Kernel, path: &[u8]) -> Errno {
+    if k.config.strace {
+        k.log(format_args!(
+            "path {:?}: the sandbox has no filesystem yet",
+            core::str::from_utf8(path).unwrap_or("?")
+        ));
+    }
+    ENOENT
+}
+
+pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let hfd = host_fd(t, a[0])?;
+    let len = match a[1] {
+        TCGETS => 36,
+        TIOCGWINSZ => 8,
+        _ => return Err(ENOTTY),
+    };
+    let mut buf = [0u8; 36];
+    k.host.tty_ioctl(hfd, a[1], &mut buf[..len])?;
+    t.mm.copy_out(a[2], &buf[..len])?;
+    Ok(0)
+}
+
+/// `readlinkat(dirfd, path, buf, size)`; `readlink` arrives here with `AT_FDCWD`.
+pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let size = a[3] as i64;
+    if size <= 0 {
+        return Err(EINVAL);
+    }
+    let path = t.mm.read_cstr(a[1], PATH_MAX)?;
+    let own = alloc::format!("/proc/{}/exe", t.pid);
+    if path == b"/proc/self/exe" || path == own.as_bytes() || path == b"/proc/thread-self/exe" {
+        let n = t.exe_path.len().min(size as usize);
+        let target = t.exe_path[..n].to_vec();
+        t.mm.copy_out(a[2], &target).map_err(|_| EFAULT)?;
+        return Ok(n as u64);
+    }
+    Err(no_filesystem(k, &path))
+}

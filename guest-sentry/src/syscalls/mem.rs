@@ -1,0 +1,73 @@
+//! Address-space syscalls: `mmap`, `munmap`, `mprotect`, `madvise` (and `brk` in the table).
+
+use crate::errno::{SysResult, EBADF, EINVAL, ENODEV};
+use crate::kernel::{Kernel, Task};
+use crate::platform::{Access, Platform};
+
+const PROT_MASK: u64 = 0x7;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_HUGETLB: u64 = 0x40000;
+const MAP_FIXED_NOREPLACE: u64 = 0x100000;
+
+fn access(prot: u64) -> Result<Access, crate::errno::Errno> {
+    if prot & !PROT_MASK != 0 {
+        return Err(EINVAL);
+    }
+    Ok(Access::from_prot(prot))
+}
+
+pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [addr, len, prot, flags, fd, off] = a;
+    let acc = access(prot)?;
+    match flags & MAP_TYPE {
+        MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE => {}
+        _ => return Err(EINVAL),
+    }
+    if off % 4096 != 0 || len == 0 || flags & MAP_HUGETLB != 0 {
+        return Err(EINVAL);
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        // File mappings arrive with the filesystem; stdio streams cannot be mapped.
+        return Err(
+            if (fd as i32) >= 0 && (fd as usize) < t.fds.len() && t.fds[fd as usize].is_some() {
+                ENODEV
+            } else {
+                EBADF
+            },
+        );
+    }
+    let fixed = flags & MAP_FIXED != 0;
+    let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && !fixed;
+    t.mm.mmap_anon(addr, len, acc, fixed, noreplace)
+}
+
+pub fn munmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    t.mm.munmap(a[0], a[1]).map(|_| 0)
+}
+
+pub fn mprotect<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let acc = access(a[2] & !0x0300_0000)?; // PROT_GROWSDOWN/UP are accepted and ignored
+    t.mm.mprotect(a[0], a[1], acc).map(|_| 0)
+}
+
+pub fn madvise<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const MADV_DONTNEED: u64 = 4;
+    const MADV_FREE: u64 = 8;
+    if a[0] % 4096 != 0 {
+        return Err(EINVAL);
+    }
+    if a[1] == 0 {
+        return Ok(0);
+    }
+    match a[2] {
+        MADV_DONTNEED | MADV_FREE => t.mm.discard(a[0], a[1]).map(|_| 0),
+        // Advice about access patterns, huge pages, fork behaviour: nothing to do here.
+        0..=3 | 9..=25 => Ok(0),
+        _ => Err(EINVAL),
+    }
+}

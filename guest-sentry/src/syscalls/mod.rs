@@ -1,0 +1,227 @@
+//! The syscall table: every syscall the Sentry serves, by x86-64 number, with `--strace`
+//! printing. Unknown syscalls return ENOSYS and are logged once.
+//!
+//! Handlers live by family: [`mem`] (address space), [`io`] (file descriptors, stdio),
+//! [`proc`] (identity, exit, limits, signals), [`time`] (clocks, randomness).
+
+mod io;
+mod mem;
+mod proc;
+mod time;
+
+use alloc::string::String;
+use core::fmt::Write;
+
+use crate::errno::{describe, Errno, SysResult, ENOSYS};
+use crate::kernel::{Kernel, Task};
+use crate::platform::Platform;
+
+/// Syscall numbers (x86-64).
+pub mod nr {
+    pub const READ: u64 = 0;
+    pub const WRITE: u64 = 1;
+    pub const CLOSE: u64 = 3;
+    pub const FSTAT: u64 = 5;
+    pub const MMAP: u64 = 9;
+    pub const MPROTECT: u64 = 10;
+    pub const MUNMAP: u64 = 11;
+    pub const BRK: u64 = 12;
+    pub const RT_SIGACTION: u64 = 13;
+    pub const RT_SIGPROCMASK: u64 = 14;
+    pub const IOCTL: u64 = 16;
+    pub const READV: u64 = 19;
+    pub const WRITEV: u64 = 20;
+    pub const SCHED_YIELD: u64 = 24;
+    pub const MADVISE: u64 = 28;
+    pub const GETPID: u64 = 39;
+    pub const EXIT: u64 = 60;
+    pub const UNAME: u64 = 63;
+    pub const READLINK: u64 = 89;
+    pub const UMASK: u64 = 95;
+    pub const GETTIMEOFDAY: u64 = 96;
+    pub const GETRLIMIT: u64 = 97;
+    pub const GETUID: u64 = 102;
+    pub const GETGID: u64 = 104;
+    pub const GETEUID: u64 = 107;
+    pub const GETEGID: u64 = 108;
+    pub const GETPPID: u64 = 110;
+    pub const ARCH_PRCTL: u64 = 158;
+    pub const SETRLIMIT: u64 = 160;
+    pub const GETTID: u64 = 186;
+    pub const TIME: u64 = 201;
+    pub const SET_TID_ADDRESS: u64 = 218;
+    pub const CLOCK_GETTIME: u64 = 228;
+    pub const CLOCK_GETRES: u64 = 229;
+    pub const EXIT_GROUP: u64 = 231;
+    pub const NEWFSTATAT: u64 = 262;
+    pub const READLINKAT: u64 = 267;
+    pub const SET_ROBUST_LIST: u64 = 273;
+    pub const PRLIMIT64: u64 = 302;
+    pub const GETRANDOM: u64 = 318;
+    pub const RSEQ: u64 = 334;
+}
+
+/// `(number, name, argument count)` for `--strace`; the served set is [`dispatch`]'s match.
+const NAMES: &[(u64, &str, usize)] = &[
+    (nr::READ, "read", 3),
+    (nr::WRITE, "write", 3),
+    (nr::CLOSE, "close", 1),
+    (nr::FSTAT, "fstat", 2),
+    (nr::MMAP, "mmap", 6),
+    (nr::MPROTECT, "mprotect", 3),
+    (nr::MUNMAP, "munmap", 2),
+    (nr::BRK, "brk", 1),
+    (nr::RT_SIGACTION, "rt_sigaction", 4),
+    (nr::RT_SIGPROCMASK, "rt_sigprocmask", 4),
+    (nr::IOCTL, "ioctl", 3),
+    (nr::READV, "readv", 3),
+    (nr::WRITEV, "writev", 3),
+    (nr::SCHED_YIELD, "sched_yield", 0),
+    (nr::MADVISE, "madvise", 3),
+    (nr::GETPID, "getpid", 0),
+    (nr::EXIT, "exit", 1),
+    (nr::UNAME, "uname", 1),
+    (nr::READLINK, "readlink", 3),
+    (nr::UMASK, "umask", 1),
+    (nr::GETTIMEOFDAY, "gettimeofday", 2),
+    (nr::GETRLIMIT, "getrlimit", 2),
+    (nr::GETUID, "getuid", 0),
+    (nr::GETGID, "getgid", 0),
+    (nr::GETEUID, "geteuid", 0),
+    (nr::GETEGID, "getegid", 0),
+    (nr::GETPPID, "getppid", 0),
+    (nr::ARCH_PRCTL, "arch_prctl", 2),
+    (nr::SETRLIMIT, "setrlimit", 2),
+    (nr::GETTID, "gettid", 0),
+    (nr::TIME, "time", 1),
+    (nr::SET_TID_ADDRESS, "set_tid_address", 1),
+    (nr::CLOCK_GETTIME, "clock_gettime", 2),
+    (nr::CLOCK_GETRES, "clock_getres", 2),
+    (nr::EXIT_GROUP, "exit_group", 1),
+    (nr::NEWFSTATAT, "newfstatat", 4),
+    (nr::READLINKAT, "readlinkat", 4),
+    (nr::SET_ROBUST_LIST, "set_robust_list", 2),
+    (nr::PRLIMIT64, "prlimit64", 4),
+    (nr::GETRANDOM, "getrandom", 3),
+    (nr::RSEQ, "rseq", 4),
+];
+
+fn name_of(n: u64) -> (Option<&'static str>, usize) {
+    match NAMES.iter().find(|e| e.0 == n) {
+        Some(&(_, name, args)) => (Some(name), args),
+        None => (None, 6),
+    }
+}
+
+/// Serves the syscall the task just made and stores the result in `rax`.
+pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
+    let n = t.regs.orig_rax;
+    let a = [
+        t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9,
+    ];
+    let result: SysResult = match n {
+        nr::READ => io::read(k, t, a),
+        nr::WRITE => io::write(k, t, a),
+        nr::READV => io::readv(k, t, a),
+        nr::WRITEV => io::writev(k, t, a),
+        nr::CLOSE => io::close(k, t, a),
+        nr::FSTAT => io::fstat(k, t, a),
+        nr::NEWFSTATAT => io::newfstatat(k, t, a),
+        nr::IOCTL => io::ioctl(k, t, a),
+        nr::READLINK => io::readlinkat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
+        nr::READLINKAT => io::readlinkat(k, t, a),
+        nr::UMASK => {
+            let old = t.umask;
+            t.umask = a[0] as u32 & 0o777;
+            Ok(old as u64)
+        }
+        nr::MMAP => mem::mmap(k, t, a),
+        nr::MPROTECT => mem::mprotect(k, t, a),
+        nr::MUNMAP => mem::munmap(k, t, a),
+        nr::BRK => Ok(t.mm.brk(a[0])),
+        nr::MADVISE => mem::madvise(k, t, a),
+        nr::RT_SIGACTION => proc::rt_sigaction(k, t, a),
+        nr::RT_SIGPROCMASK => proc::rt_sigprocmask(k, t, a),
+        nr::SCHED_YIELD => Ok(0),
+        nr::GETPID => Ok(t.pid as u64),
+        nr::GETTID => Ok(t.tid as u64),
+        nr::GETPPID => Ok(t.ppid as u64),
+        nr::GETUID => Ok(crate::kernel::SANDBOX_IDS[0] as u64),
+        nr::GETEUID => Ok(crate::kernel::SANDBOX_IDS[1] as u64),
+        nr::GETGID => Ok(crate::kernel::SANDBOX_IDS[2] as u64),
+        nr::GETEGID => Ok(crate::kernel::SANDBOX_IDS[3] as u64),
+        nr::EXIT | nr::EXIT_GROUP => proc::exit(k, t, a),
+        nr::UNAME => proc::uname(k, t, a),
+        nr::ARCH_PRCTL => proc::arch_prctl(k, t, a),
+        nr::SET_TID_ADDRESS => {
+            t.clear_child_tid = a[0];
+            Ok(t.tid as u64)
+        }
+        nr::SET_ROBUST_LIST => proc::set_robust_list(k, t, a),
+        nr::PRLIMIT64 => proc::prlimit64(k, t, a),
+        nr::GETRLIMIT => proc::prlimit64(k, t, [0, a[0], 0, a[1], 0, 0]),
+        nr::SETRLIMIT => proc::prlimit64(k, t, [0, a[0], a[1], 0, 0, 0]),
+        // Restartable sequences are optional: libc falls back when the kernel says ENOSYS.
+        nr::RSEQ => Err(ENOSYS),
+        nr::CLOCK_GETTIME => time::clock_gettime(k, t, a),
+        nr::CLOCK_GETRES => time::clock_getres(k, t, a),
+        nr::GETTIMEOFDAY => time::gettimeofday(k, t, a),
+        nr::TIME => time::time(k, t, a),
+        nr::GETRANDOM => time::getrandom(k, t, a),
+        _ => {
+            if !k.unknown_logged.contains(&n) {
+                k.unknown_logged.push(n);
+                k.log(format_args!(
+                    "unsupported syscall {n} (args {:#x}, {:#x}, {:#x}): ENOSYS",
+                    a[0], a[1], a[2]
+                ));
+            }
+            Err(ENOSYS)
+        }
+    };
+    t.regs.rax = match result {
+        Ok(v) => v,
+        Err(Errno(e)) => (-(e as i64)) as u64,
+    };
+    if k.config.strace {
+        strace_line(k, t.tid, n, &a, result);
+    }
+}
+
+fn strace_line(k: &Kernel, tid: u32, n: u64, a: &[u64; 6], result: SysResult) {
+    let (name, nargs) = name_of(n);
+    let mut s = String::new();
+    let _ = write!(s, "[{tid}] ");
+    match name {
+        Some(name) => s.push_str(name),
+        None => {
+            let _ = write!(s, "syscall_{n}");
+        }
+    }
+    s.push('(');
+    for (i, v) in a.iter().take(nargs).enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        // Small values read best in decimal (fds, lengths, flags); addresses in hex.
+        if (*v as i64) > -4096 && (*v as i64) < 0x10000 {
+            let _ = write!(s, "{}", *v as i64);
+        } else {
+            let _ = write!(s, "{v:#x}");
+        }
+    }
+    s.push(')');
+    match result {
+        Ok(v) if v < 0x10000 => {
+            let _ = write!(s, " = {v}");
+        }
+        Ok(v) => {
+            let _ = write!(s, " = {v:#x}");
+        }
+        Err(e) => {
+            let (ename, text) = describe(e);
+            let _ = write!(s, " = -1 {ename} ({text})");
+        }
+    }
+    k.host.log(&s);
+}

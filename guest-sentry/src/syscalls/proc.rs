@@ -1,0 +1,168 @@
+//! Process syscalls: exit, identity, `uname`, `arch_prctl`, limits, signal dispositions.
+
+use crate::errno::{SysResult, EFAULT, EINVAL, EPERM, ESRCH};
+use crate::host::ExitStatus;
+use crate::kernel::{Kernel, Rlimit, Task, RLIM_NLIMITS};
+use crate::platform::Platform;
+use crate::signal::{self, SigAction, NSIG, UNBLOCKABLE};
+
+pub fn exit<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    t.exit = Some(ExitStatus {
+        code: (a[0] & 0xff) as i32,
+        signal: 0,
+    });
+    Ok(0)
+}
+
+pub fn uname<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let fields: [&[u8]; 6] = [
+        b"Linux",
+        b"vmm",
+        b"6.1.0",
+        b"#1 SMP vmm sandbox",
+        b"x86_64",
+        b"(none)",
+    ];
+    let mut buf = [0u8; 6 * 65];
+    for (i, f) in fields.iter().enumerate() {
+        buf[i * 65..i * 65 + f.len()].copy_from_slice(f);
+    }
+    t.mm.copy_out(a[0], &buf)?;
+    Ok(0)
+}
+
+pub fn arch_prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const ARCH_SET_GS: u64 = 0x1001;
+    const ARCH_SET_FS: u64 = 0x1002;
+    const ARCH_GET_FS: u64 = 0x1003;
+    const ARCH_GET_GS: u64 = 0x1004;
+    const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+    match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS if a[1] >= TASK_SIZE_MAX => Err(EPERM),
+        ARCH_SET_FS => {
+            t.regs.fs_base = a[1];
+            Ok(0)
+        }
+        ARCH_SET_GS => {
+            t.regs.gs_base = a[1];
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            t.mm.copy_out(a[1], &t.regs.fs_base.to_le_bytes())
+                .map(|_| 0)
+        }
+        ARCH_GET_GS => {
+            t.mm.copy_out(a[1], &t.regs.gs_base.to_le_bytes())
+                .map(|_| 0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+pub fn set_robust_list<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+    if a[1] != ROBUST_LIST_HEAD_SIZE {
+        return Err(EINVAL);
+    }
+    t.robust_list = (a[0], a[1]);
+    Ok(0)
+}
+
+/// `prlimit64(pid, resource, new, old)`; `getrlimit`/`setrlimit` arrive here too.
+pub fn prlimit64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [pid, resource, new, old, ..] = a;
+    if pid != 0 && pid != t.pid as u64 {
+        return Err(ESRCH);
+    }
+    let r = resource as usize;
+    if r >= RLIM_NLIMITS {
+        return Err(EINVAL);
+    }
+    let new_limit = if new != 0 {
+        let cur = t.mm.read_u64(new)?;
+        let max = t.mm.read_u64(new + 8)?;
+        if cur > max {
+            return Err(EINVAL);
+        }
+        Some(Rlimit { cur, max })
+    } else {
+        None
+    };
+    if old != 0 {
+        let l = t.rlimits[r];
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&l.cur.to_le_bytes());
+        b[8..].copy_from_slice(&l.max.to_le_bytes());
+        t.mm.copy_out(old, &b)?;
+    }
+    if let Some(l) = new_limit {
+        t.rlimits[r] = l;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigaction<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [sig, act, oact, size, ..] = a;
+    if size != 8 || sig == 0 || sig > NSIG as u64 {
+        return Err(EINVAL);
+    }
+    let sig = sig as i32;
+    if act != 0 && UNBLOCKABLE & signal::bit(sig) != 0 {
+        return Err(EINVAL);
+    }
+    let new = if act != 0 {
+        let mut b = [0u8; 32];
+        t.mm.copy_in(act, &mut b)?;
+        let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+        Some(SigAction {
+            handler: w(0),
+            flags: w(1),
+            restorer: w(2),
+            mask: w(3) & !UNBLOCKABLE,
+        })
+    } else {
+        None
+    };
+    let slot = (sig - 1) as usize;
+    if oact != 0 {
+        let o = t.signals.actions[slot];
+        let mut b = [0u8; 32];
+        for (i, v) in [o.handler, o.flags, o.restorer, o.mask].iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        t.mm.copy_out(oact, &b).map_err(|_| EFAULT)?;
+    }
+    if let Some(n) = new {
+        t.signals.actions[slot] = n;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const SIG_BLOCK: u64 = 0;
+    const SIG_UNBLOCK: u64 = 1;
+    const SIG_SETMASK: u64 = 2;
+    let [how, set, oset, size, ..] = a;
+    if size != 8 {
+        return Err(EINVAL);
+    }
+    let old = t.signals.blocked;
+    let new = if set != 0 {
+        let s = t.mm.read_u64(set)?;
+        Some(match how {
+            SIG_BLOCK => old | s,
+            SIG_UNBLOCK => old & !s,
+            SIG_SETMASK => s,
+            _ => return Err(EINVAL),
+        })
+    } else {
+        None
+    };
+    if oset != 0 {
+        t.mm.copy_out(oset, &old.to_le_bytes())?;
+    }
+    if let Some(n) = new {
+        t.signals.blocked = n & !UNBLOCKABLE;
+    }
+    Ok(0)
+}

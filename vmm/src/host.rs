@@ -1,0 +1,242 @@
+//! Host services: the only code that performs host syscalls on the sandbox's behalf. The kvm
+//! hypercall server (and, later, the fallbacks) call in here after checking the request's
+//! shape; this module enforces the policy: stdio is fds 0..=2 only, files are opened read-only
+//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` under the sandbox root, handles are
+//! this sandbox's own.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use guest_sentry::abi::{HostStat, PATH_MAX};
+
+/// A negative-errno style result.
+pub type HostResult<T> = Result<T, i32>;
+
+fn last_errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Most handles one sandbox may hold.
+const MAX_HANDLES: usize = 1024;
+
+pub const TCGETS: u64 = 0x5401;
+pub const TIOCGWINSZ: u64 = 0x5413;
+
+/// `struct open_how` for `openat2` (the libc crate's is non-exhaustive).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+pub struct HostServices {
+    root: OwnedFd,
+    handles: Vec<Option<File>>,
+}
+
+impl HostServices {
+    /// `root`: the sandbox root directory; `exe`: the program, pre-opened as handle 0.
+    pub fn new(root: &Path, exe: File) -> io::Result<Self> {
+        let c = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "root path contains NUL"))?;
+        // SAFETY: c is a valid C string; the returned fd is checked.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let root = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(HostServices {
+            root,
+            handles: vec![Some(exe)],
+        })
+    }
+
+    fn stdio(fd: u32) -> HostResult<i32> {
+        if fd <= 2 {
+            Ok(fd as i32)
+        } else {
+            Err(libc::EBADF)
+        }
+    }
+
+    /// `writev` to host stdio. `iov` must describe memory valid for reads.
+    pub fn write_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
+        let fd = Self::stdio(fd)?;
+        loop {
+            // SAFETY: the caller guarantees each iovec is valid readable memory.
+            let n = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) };
+            if n >= 0 {
+                return Ok(n as u64);
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// `readv` from host stdio. `iov` must describe memory valid for writes.
+    pub fn read_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
+        let fd = Self::stdio(fd)?;
+        loop {
+            // SAFETY: the caller guarantees each iovec is valid writable memory.
+            let n = unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) };
+            if n >= 0 {
+                return Ok(n as u64);
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Opens `path` (absolute inside the sandbox) read-only beneath the root.
+    pub fn open(&mut self, path: &[u8]) -> HostResult<u32> {
+        if path.len() > PATH_MAX || path.contains(&0) {
+            return Err(libc::EINVAL);
+        }
+        let rel: Vec<u8> = path.iter().copied().skip_while(|&b| b == b'/').collect();
+        let rel = if rel.is_empty() { b".".to_vec() } else { rel };
+        let c = std::ffi::CString::new(rel).map_err(|_| libc::EINVAL)?;
+        let slot = match self.handles.iter().position(|h| h.is_none()) {
+            Some(i) => i,
+            None if self.handles.len() < MAX_HANDLES => {
+                self.handles.push(None);
+                self.handles.len() - 1
+            }
+            None => return Err(libc::EMFILE),
+        };
+        let how = OpenHow {
+            flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        };
+        // SAFETY: valid dirfd, C string and open_how for the duration of the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd < 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: a fresh descriptor we own.
+        self.handles[slot] = Some(unsafe { File::from_raw_fd(fd as i32) });
+        Ok(slot as u32)
+    }
+
+    fn handle(&self, h: u32) -> HostResult<&File> {
+        self.handles
+            .get(h as usize)
+            .and_then(|f| f.as_ref())
+            .ok_or(libc::EBADF)
+    }
+
+    /// `pread` from a handle into `buf` (which must be valid writable memory of `len` bytes).
+    pub fn pread(&self, h: u32, buf: *mut u8, len: usize, offset: u64) -> HostResult<u64> {
+        let f = self.handle(h)?;
+        loop {
+            // SAFETY: the caller guarantees buf..buf+len is valid writable memory.
+            let n = unsafe { libc::pread(f.as_raw_fd(), buf.cast(), len, offset as i64) };
+            if n >= 0 {
+                return Ok(n as u64);
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    pub fn close(&mut self, h: u32) -> HostResult<()> {
+        self.handle(h)?;
+        self.handles[h as usize] = None;
+        Ok(())
+    }
+
+    /// `fstat` of a handle or of host stdio.
+    pub fn fstat(&self, fd: u32, stdio: bool) -> HostResult<HostStat> {
+        let raw = if stdio {
+            Self::stdio(fd)?
+        } else {
+            self.handle(fd)?.as_raw_fd()
+        };
+        // SAFETY: zeroed stat is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: raw is an fd we hold; st is writable.
+        if unsafe { libc::fstat(raw, &mut st) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(HostStat {
+            mode: st.st_mode,
+            nlink: st.st_nlink as u32,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            size: st.st_size as u64,
+            blksize: st.st_blksize as u64,
+            blocks: st.st_blocks as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            rdev: st.st_rdev,
+            atime_ns: st.st_atime * 1_000_000_000 + st.st_atime_nsec,
+            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+        })
+    }
+
+    /// `TCGETS` (kernel termios, 36 bytes) or `TIOCGWINSZ` (8 bytes) on host stdio.
+    pub fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> HostResult<()> {
+        let fd = Self::stdio(fd)?;
+        let want = match request {
+            TCGETS => 36,
+            TIOCGWINSZ => 8,
+            _ => return Err(libc::ENOTTY),
+        };
+        if out.len() != want {
+            return Err(libc::EINVAL);
+        }
+        let mut buf = [0u8; 64];
+        // SAFETY: both requests write at most 60 bytes into buf.
+        if unsafe { libc::ioctl(fd, request as libc::c_ulong, buf.as_mut_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        out.copy_from_slice(&buf[..want]);
+        Ok(())
+    }
+
+    /// Host time in ns: clock 0 = realtime, 1 = monotonic.
+    pub fn clock(id: u64) -> HostResult<u64> {
+        let clk = match id {
+            0 => libc::CLOCK_REALTIME,
+            1 => libc::CLOCK_MONOTONIC,
+            _ => return Err(libc::EINVAL),
+        };
+        Ok(now_ns(clk))
+    }
+}
+
+pub fn now_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-parameter.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,213 @@
+//! The hypercall server: the VMM side of the guest → host interface. Every field of a request
+//! is checked before it is acted on — the guest is untrusted. A request that is malformed
+//! (unknown op, a guest range outside guest memory, an oversized list) ends the sandbox; a
+//! well-formed request the host refuses returns `-errno` to the guest.
+
+use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, PATH_MAX};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use crate::host::HostServices;
+
+/// What the run loop does after a hypercall.
+#[derive(Debug)]
+pub enum Outcome {
+    Continue,
+    Exit {
+        code: i32,
+        signal: i32,
+        exec_errno: i32,
+    },
+    Panic(String),
+    /// The guest broke the protocol: the sandbox is killed.
+    Invalid(String),
+}
+
+/// Largest single PREAD.
+const MAX_PREAD: u64 = 16 << 20;
+/// Largest LOG / PANIC message.
+const MAX_LOG: u64 = 64 << 10;
+
+pub struct Server<'a> {
+    mem: &'a GuestMemoryMmap,
+    mem_size: u64,
+    host: HostServices,
+    pub count: u64,
+}
+
+type Check<T> = Result<T, String>;
+
+impl<'a> Server<'a> {
+    pub fn new(mem: &'a GuestMemoryMmap, mem_size: u64, host: HostServices) -> Self {
+        Server {
+            mem,
+            mem_size,
+            host,
+            count: 0,
+        }
+    }
+
+    /// Host address of the guest range `[gpa, gpa + len)`, if entirely inside guest memory.
+    fn range(&self, gpa: u64, len: u64) -> Check<*mut u8> {
+        match gpa.checked_add(len) {
+            Some(end) if end <= self.mem_size => {}
+            _ => {
+                return Err(format!(
+                    "guest range {gpa:#x}+{len:#x} outside guest memory"
+                ))
+            }
+        }
+        self.mem
+            .get_host_address(GuestAddress(gpa))
+            .map_err(|e| format!("guest address {gpa:#x}: {e}"))
+    }
+
+    fn read_bytes(&self, gpa: u64, len: u64) -> Check<Vec<u8>> {
+        self.range(gpa, len)?;
+        let mut v = vec![0u8; len as usize];
+        self.mem
+            .read_slice(&mut v, GuestAddress(gpa))
+            .map_err(|e| e.to_string())?;
+        Ok(v)
+    }
+
+    fn write_bytes(&self, gpa: u64, data: &[u8]) -> Check<()> {
+        self.range(gpa, data.len() as u64)?;
+        self.mem
+            .write_slice(data, GuestAddress(gpa))
+            .map_err(|e| e.to_string())
+    }
+
+    /// A guest gather/scatter list as host iovecs, every element checked.
+    fn iovecs(&self, gpa: u64, count: u64) -> Check<Vec<libc::iovec>> {
+        if count as usize > IOV_MAX {
+            return Err(format!("I/O list of {count} elements (max {IOV_MAX})"));
+        }
+        let size = std::mem::size_of::<IoVec>() as u64;
+        let raw = self.read_bytes(gpa, count * size)?;
+        raw.chunks_exact(size as usize)
+            .map(|c| {
+                let base = u64::from_le_bytes(c[..8].try_into().unwrap());
+                let len = u64::from_le_bytes(c[8..16].try_into().unwrap());
+                Ok(libc::iovec {
+                    iov_base: self.range(base, len)?.cast(),
+                    iov_len: len as usize,
+                })
+            })
+            .collect()
+    }
+
+    /// Handles the hypercall whose request block is at `gpa`.
+    pub fn handle(&mut self, gpa: u64) -> Outcome {
+        self.count += 1;
+        match self.serve(gpa) {
+            Ok(o) => o,
+            Err(why) => Outcome::Invalid(why),
+        }
+    }
+
+    fn serve(&mut self, gpa: u64) -> Check<Outcome> {
+        let size = std::mem::size_of::<Hypercall>() as u64;
+        if gpa % 8 != 0 {
+            return Err(format!("unaligned request block at {gpa:#x}"));
+        }
+        let raw = self.read_bytes(gpa, size)?;
+        let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+        let opcode = word(0);
+        let a: [u64; 6] = std::array::from_fn(|i| word(1 + i));
+        let ret: Result<u64, i32> = match opcode {
+            op::EXIT => {
+                if a[0] > 255 || a[1] > 64 || a[2] > 4095 {
+                    return Err(format!(
+                        "exit status {} signal {} errno {}",
+                        a[0], a[1], a[2]
+                    ));
+                }
+                return Ok(Outcome::Exit {
+                    code: a[0] as i32,
+                    signal: a[1] as i32,
+                    exec_errno: a[2] as i32,
+                });
+            }
+            op::PANIC => {
+                let msg = self.read_bytes(a[0], a[1].min(MAX_LOG))?;
+                return Ok(Outcome::Panic(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            op::WRITE => {
+                let iov = self.iovecs(a[1], a[2])?;
+                self.host.write_stdio(a[0] as u32, &iov)
+            }
+            op::READ => {
+                let iov = self.iovecs(a[1], a[2])?;
+                self.host.read_stdio(a[0] as u32, &iov)
+            }
+            op::OPEN => {
+                if a[1] as usize > PATH_MAX {
+                    return Err(format!("path of {} bytes", a[1]));
+                }
+                let path = self.read_bytes(a[0], a[1])?;
+                self.host.open(&path).map(u64::from)
+            }
+            op::PREAD => {
+                if a[2] > MAX_PREAD {
+                    return Err(format!("read of {} bytes", a[2]));
+                }
+                let buf = self.range(a[1], a[2])?;
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.pread(handle, buf, a[2] as usize, a[3])
+            }
+            op::CLOSE => {
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.close(handle).map(|_| 0)
+            }
+            op::FSTAT => {
+                let fd = u32::try_from(a[0]).map_err(|_| "bad fd".to_string())?;
+                self.range(a[2], std::mem::size_of::<HostStat>() as u64)?;
+                match self.host.fstat(fd, a[1] == 1) {
+                    Ok(st) => {
+                        // SAFETY: HostStat is plain old data (repr(C), integers only).
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts(
+                                &st as *const HostStat as *const u8,
+                                std::mem::size_of::<HostStat>(),
+                            )
+                        };
+                        self.write_bytes(a[2], bytes)?;
+                        Ok(0)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            op::IOCTL => {
+                if a[3] > 64 {
+                    return Err(format!("ioctl buffer of {} bytes", a[3]));
+                }
+                self.range(a[2], a[3])?;
+                let mut out = vec![0u8; a[3] as usize];
+                let r = self.host.tty_ioctl(a[0] as u32, a[1], &mut out);
+                if r.is_ok() {
+                    self.write_bytes(a[2], &out)?;
+                }
+                r.map(|_| 0)
+            }
+            op::LOG => {
+                let msg = self.read_bytes(a[0], a[1].min(MAX_LOG))?;
+                let mut line = msg;
+                line.push(b'\n');
+                use std::io::Write;
+                let _ = std::io::stderr().write_all(&line);
+                Ok(0)
+            }
+            op::CLOCK => HostServices::clock(a[0]),
+            other => return Err(format!("unknown hypercall {other}")),
+        };
+        let ret: i64 = match ret {
+            Ok(v) => v as i64,
+            Err(e) => -(e as i64),
+        };
+        self.write_bytes(
+            gpa + std::mem::offset_of!(Hypercall, ret) as u64,
+            &ret.to_le_bytes(),
+        )?;
+        Ok(Outcome::Continue)
+    }
+}

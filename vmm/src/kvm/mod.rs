@@ -1,0 +1,425 @@
+//! The kvm platform, VMM side: one VM per sandbox, one memslot over the sandbox's memory file,
+//! the Sentry image loaded as the guest kernel, boot page tables, long mode set directly
+//! through `KVM_SET_SREGS`, one vCPU, and the hypercall server ([`hypercall`]).
+
+mod hypercall;
+pub mod probe;
+
+use std::fs::File;
+use std::io::Cursor;
+use std::os::fd::FromRawFd;
+
+use guest_sentry::abi::{
+    BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_STRACE, BOOT_INFO_GPA, BOOT_MAGIC, BOOT_VERSION,
+    DIRECT_MAP_BASE, HYPERCALL_PORT, KERNEL_PHYS, KERNEL_VIRT_BASE,
+};
+use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuExit};
+use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
+use pagetables::{FrameAllocator, PageSize, PageTables, PhysMem};
+use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use crate::host::{now_ns, HostServices};
+
+/// The Sentry built as the guest kernel (see `linker/`).
+pub static GUEST_IMAGE: &[u8] = include_bytes!(env!("VMM_GUEST_IMAGE"));
+
+/// Where KVM may put its TSS on Intel (must be outside guest memory, below 4 GiB).
+const KVM_TSS_ADDRESS: u64 = 0xfffb_d000;
+const LARGE_PAGE: u64 = 2 << 20;
+
+/// What to run and how.
+pub struct Config {
+    pub mem_size: u64,
+    pub strace: bool,
+}
+
+/// The program and its arguments as the Sentry receives them.
+pub struct Program {
+    pub file: File,
+    pub execfn: Vec<u8>,
+    pub exe_path: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+}
+
+/// How the sandbox ended.
+#[derive(Debug)]
+pub enum End {
+    Exited {
+        code: i32,
+        signal: i32,
+        exec_errno: i32,
+    },
+    /// The Sentry reported a fatal error.
+    Panic(String),
+    /// The guest broke the hypercall protocol or crashed.
+    Killed(String),
+}
+
+/// VM exits and hypercalls seen during a run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub exits: u64,
+    pub io_exits: u64,
+    pub other_exits: u64,
+    pub interrupted: u64,
+    pub hypercalls: u64,
+}
+
+/// A host-side view of guest memory for building page tables.
+struct HostPhys {
+    base: *mut u8,
+    size: u64,
+}
+
+// SAFETY: any pa below `size` (4 KiB aligned) is inside the guest memory mapping at `base`;
+// anything else panics.
+unsafe impl PhysMem for HostPhys {
+    fn table_ptr(&self, pa: u64) -> *mut [u64; 512] {
+        assert!(
+            pa % 4096 == 0 && pa + 4096 <= self.size,
+            "table frame {pa:#x} outside guest memory"
+        );
+        // SAFETY: in bounds, checked above.
+        unsafe { self.base.add(pa as usize).cast() }
+    }
+}
+
+/// Bump allocator over never-used (hence zero) guest frames, for the boot page tables.
+struct BootFrames {
+    next: u64,
+    end: u64,
+}
+
+impl FrameAllocator for BootFrames {
+    fn alloc_frame(&mut self) -> Option<u64> {
+        (self.next + 4096 <= self.end).then(|| {
+            self.next += 4096;
+            self.next - 4096
+        })
+    }
+    fn free_frame(&mut self, _pa: u64) {}
+}
+
+fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// Creates the memory file (a memfd) of `size` bytes and maps it as guest memory.
+fn memory_file(size: u64) -> Result<GuestMemoryMmap, String> {
+    // SAFETY: a static C string; the fd is checked.
+    let fd = unsafe { libc::memfd_create(c"vmm-memory".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: a fresh fd we own.
+    let file = unsafe { File::from_raw_fd(fd) };
+    file.set_len(size).map_err(err("sizing the memory file"))?;
+    GuestMemoryMmap::from_ranges_with_files([(
+        GuestAddress(0),
+        size as usize,
+        Some(FileOffset::new(file, 0)),
+    )])
+    .map_err(err("mapping the memory file"))
+}
+
+/// Lays the guest out: Sentry image, boot page tables, boot info, arguments. Returns the entry
+/// point and the boot info.
+fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, BootInfo), String> {
+    let size = cfg.mem_size;
+    let loaded = ElfLoader::load(
+        mem,
+        None,
+        &mut Cursor::new(GUEST_IMAGE),
+        Some(GuestAddress(KERNEL_PHYS)),
+    )
+    .map_err(err("loading the guest image"))?;
+    let elf = goblin::elf::Elf::parse(GUEST_IMAGE).map_err(err("parsing the guest image"))?;
+    let image_end = loaded.kernel_end.div_ceil(4096) * 4096;
+
+    let base = mem
+        .get_host_address(GuestAddress(0))
+        .map_err(err("guest memory"))?;
+    let phys = HostPhys { base, size };
+    let mut frames = BootFrames {
+        next: image_end,
+        end: size,
+    };
+    let mut pt = PageTables::new(&mut frames).map_err(err("boot page tables"))?;
+    let global_rw = pagetables::Flags {
+        writable: true,
+        user: false,
+        executable: false,
+        global: true,
+    };
+    // Direct map of all guest memory, 2 MiB pages.
+    for pa in (0..size).step_by(LARGE_PAGE as usize) {
+        pt.map(
+            &phys,
+            &mut frames,
+            DIRECT_MAP_BASE + pa,
+            pa,
+            PageSize::Size2M,
+            global_rw,
+        )
+        .map_err(err("direct map"))?;
+    }
+    // The image, each segment with its own rights (never writable and executable).
+    for ph in elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
+    {
+        let writable = ph.p_flags & goblin::elf::program_header::PF_W != 0;
+        let executable = ph.p_flags & goblin::elf::program_header::PF_X != 0;
+        if writable && executable {
+            return Err("guest image has a writable and executable segment".into());
+        }
+        let flags = pagetables::Flags {
+            writable,
+            user: false,
+            executable,
+            global: true,
+        };
+        let start = ph.p_vaddr & !4095;
+        let end = (ph.p_vaddr + ph.p_memsz).div_ceil(4096) * 4096;
+        for va in (start..end).step_by(4096) {
+            let pa = va - KERNEL_VIRT_BASE;
+            pt.map(&phys, &mut frames, va, pa, PageSize::Size4K, flags)
+                .map_err(err("image mapping"))?;
+        }
+    }
+    let free_start = frames.next;
+
+    // Arguments: execfn, exe, argv, envp, each NUL-terminated.
+    let mut args = Vec::new();
+    for s in [&prog.execfn, &prog.exe_path]
+        .into_iter()
+        .chain(&prog.argv)
+        .chain(&prog.envp)
+    {
+        args.extend_from_slice(s);
+        args.push(0);
+    }
+    if args.len() as u64 > ARGS_MAX {
+        return Err("argument list too long".into());
+    }
+    mem.write_slice(&args, GuestAddress(ARGS_GPA))
+        .map_err(err("writing arguments"))?;
+
+    let mut seed = [0u8; 32];
+    // SAFETY: seed is a writable 32-byte buffer.
+    if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
+        return Err("getrandom failed".into());
+    }
+    let mut stdio_tty = 0;
+    for fd in 0..3 {
+        // SAFETY: isatty on our own stdio.
+        if unsafe { libc::isatty(fd) } == 1 {
+            stdio_tty |= 1 << fd;
+        }
+    }
+    let bi = BootInfo {
+        magic: BOOT_MAGIC,
+        version: BOOT_VERSION,
+        mem_size: size,
+        free_start,
+        kernel_root: pt.root(),
+        tsc_khz: 0,
+        realtime_ns: 0,
+        monotonic_ns: 0,
+        random_seed: seed,
+        flags: if cfg.strace { BOOT_FLAG_STRACE } else { 0 },
+        args_len: args.len() as u64,
+        argc: prog.argv.len() as u64,
+        envc: prog.envp.len() as u64,
+        stdio_tty,
+    };
+    Ok((elf.entry, bi))
+}
+
+fn write_boot_info(mem: &GuestMemoryMmap, bi: &BootInfo) -> Result<(), String> {
+    // SAFETY: BootInfo is repr(C) plain old data.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            bi as *const BootInfo as *const u8,
+            std::mem::size_of::<BootInfo>(),
+        )
+    };
+    mem.write_slice(bytes, GuestAddress(BOOT_INFO_GPA))
+        .map_err(err("writing boot info"))
+}
+
+fn segment(selector: u16, code: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector,
+        type_: if code { 0xb } else { 0x3 },
+        present: 1,
+        dpl: 0,
+        db: if code { 0 } else { 1 },
+        s: 1,
+        l: if code { 1 } else { 0 },
+        g: 1,
+        avl: 0,
+        unusable: 0,
+        padding: 0,
+    }
+}
+
+/// The vCPU state, for reports of a crashed guest.
+fn cpu_state(vcpu: &mut kvm_ioctls::VcpuFd) -> String {
+    let suberror = {
+        let run = vcpu.get_kvm_run();
+        if run.exit_reason == kvm_bindings::KVM_EXIT_INTERNAL_ERROR {
+            // SAFETY: the exit reason says the `internal` member of the union is the live one.
+            let internal = unsafe { run.__bindgen_anon_1.internal };
+            format!("internal error {} ", internal.suberror)
+        } else {
+            String::new()
+        }
+    };
+    match (vcpu.get_regs(), vcpu.get_sregs()) {
+        (Ok(r), Ok(s)) => format!(
+            "{suberror}rip {:#x} rsp {:#x} rflags {:#x} cs {:#x} cr0 {:#x} cr2 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}",
+            r.rip, r.rsp, r.rflags, s.cs.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer
+        ),
+        _ => format!("{suberror}(registers unavailable)"),
+    }
+}
+
+/// Runs `prog` in a fresh VM until the sandbox ends.
+pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, Stats), String> {
+    if cfg.mem_size % LARGE_PAGE != 0 || cfg.mem_size < (64 << 20) || cfg.mem_size > KVM_TSS_ADDRESS
+    {
+        return Err(format!(
+            "guest memory must be a multiple of 2 MiB between 64 MiB and 4 GiB, not {}",
+            cfg.mem_size
+        ));
+    }
+    let kvm = Kvm::new().map_err(err("opening /dev/kvm"))?;
+    let vm = kvm.create_vm().map_err(err("creating a VM"))?;
+    vm.set_tss_address(KVM_TSS_ADDRESS as usize)
+        .map_err(err("KVM_SET_TSS_ADDR"))?;
+    let mem = memory_file(cfg.mem_size)?;
+    let host_addr = mem
+        .get_host_address(GuestAddress(0))
+        .map_err(err("guest memory"))?;
+    let region = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: 0,
+        memory_size: cfg.mem_size,
+        userspace_addr: host_addr as u64,
+    };
+    // SAFETY: the region is a live mapping of cfg.mem_size bytes that outlives the VM (`mem`
+    // is dropped after `vm` at the end of this function).
+    unsafe { vm.set_user_memory_region(region) }.map_err(err("KVM_SET_USER_MEMORY_REGION"))?;
+
+    let (entry, mut bi) = lay_out(&mem, cfg, &prog)?;
+    let mut vcpu = vm.create_vcpu(0).map_err(err("creating the vCPU"))?;
+    let cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(err("KVM_GET_SUPPORTED_CPUID"))?;
+    vcpu.set_cpuid2(&cpuid).map_err(err("KVM_SET_CPUID2"))?;
+
+    let mut sregs = vcpu.get_sregs().map_err(err("KVM_GET_SREGS"))?;
+    sregs.cs = segment(0x10, true);
+    for s in [
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.fs,
+        &mut sregs.gs,
+        &mut sregs.ss,
+    ] {
+        *s = segment(0x18, false);
+    }
+    sregs.tr = kvm_segment {
+        base: 0,
+        limit: 0x67,
+        selector: 0x40,
+        type_: 0xb,
+        present: 1,
+        ..Default::default()
+    };
+    sregs.cr0 = 0x8005_0033; // PG | WP | NE | ET | MP | PE
+    sregs.cr3 = bi.kernel_root;
+    sregs.cr4 = 0x620; // OSXMMEXCPT | OSFXSR | PAE
+    sregs.efer = 0xd01; // NXE | LMA | LME | SCE
+    vcpu.set_sregs(&sregs).map_err(err("KVM_SET_SREGS"))?;
+    let regs = kvm_bindings::kvm_regs {
+        rip: entry,
+        rdi: DIRECT_MAP_BASE + BOOT_INFO_GPA,
+        rflags: 2,
+        ..Default::default()
+    };
+    vcpu.set_regs(&regs).map_err(err("KVM_SET_REGS"))?;
+
+    bi.tsc_khz = vcpu.get_tsc_khz().map(u64::from).unwrap_or(0);
+    bi.realtime_ns = now_ns(libc::CLOCK_REALTIME);
+    bi.monotonic_ns = now_ns(libc::CLOCK_MONOTONIC);
+    write_boot_info(&mem, &bi)?;
+
+    let services = HostServices::new(root, prog.file).map_err(err("opening the sandbox root"))?;
+    let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
+    let mut stats = Stats::default();
+    let end = loop {
+        let exit = vcpu.run();
+        stats.exits += 1;
+        match exit {
+            Ok(VcpuExit::IoOut(port, data)) => {
+                stats.io_exits += 1;
+                if port != HYPERCALL_PORT || data.len() != 4 {
+                    break End::Killed(format!(
+                        "guest wrote {} bytes to I/O port {port:#x}",
+                        data.len()
+                    ));
+                }
+                let gpa = u32::from_le_bytes(data.try_into().unwrap()) as u64;
+                match server.handle(gpa) {
+                    hypercall::Outcome::Continue => {}
+                    hypercall::Outcome::Exit {
+                        code,
+                        signal,
+                        exec_errno,
+                    } => {
+                        break End::Exited {
+                            code,
+                            signal,
+                            exec_errno,
+                        }
+                    }
+                    hypercall::Outcome::Panic(msg) => break End::Panic(msg),
+                    hypercall::Outcome::Invalid(why) => {
+                        break End::Killed(format!("invalid hypercall: {why}"))
+                    }
+                }
+            }
+            Ok(VcpuExit::Shutdown) => {
+                break End::Killed(format!(
+                    "the guest kernel crashed (triple fault); {}",
+                    cpu_state(&mut vcpu)
+                ))
+            }
+            Ok(VcpuExit::Hlt) => {
+                break End::Killed(format!("the guest kernel halted; {}", cpu_state(&mut vcpu)))
+            }
+            Ok(other) => {
+                stats.other_exits += 1;
+                let what = format!("{other:?}");
+                break End::Killed(format!(
+                    "unexpected VM exit {what}; {}",
+                    cpu_state(&mut vcpu)
+                ));
+            }
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                stats.interrupted += 1;
+            }
+            Err(e) => return Err(format!("KVM_RUN: {e}")),
+        }
+    };
+    stats.hypercalls = server.count;
+    Ok((end, stats))
+}
