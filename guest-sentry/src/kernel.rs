@@ -10,6 +10,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::errno::Errno;
+use crate::file::{File, OpenFile};
 use crate::host::{ExitStatus, Host};
 use crate::loader;
 use crate::memfile::MemoryFile;
@@ -94,8 +95,8 @@ pub struct Task<P: Platform> {
     pub clear_child_tid: u64,
     pub robust_list: (u64, u64),
     pub rlimits: [Rlimit; RLIM_NLIMITS],
-    /// Open file descriptors: fd → host stdio fd (files arrive with the filesystem work).
-    pub fds: [Option<u32>; 3],
+    /// Open file descriptors.
+    pub fds: Vec<Option<Rc<OpenFile>>>,
     pub umask: u32,
     /// Set when the task has exited.
     pub exit: Option<ExitStatus>,
@@ -176,7 +177,14 @@ pub fn run<P: Platform>(
         clear_child_tid: 0,
         robust_list: (0, 0),
         rlimits: default_rlimits(),
-        fds: [Some(0), Some(1), Some(2)],
+        fds: (0..3)
+            .map(|fd| {
+                Some(Rc::new(OpenFile {
+                    file: File::Stdio(fd),
+                    nonblock: false,
+                }))
+            })
+            .collect(),
         umask: 0o022,
         exit: None,
     };

@@ -17,6 +17,7 @@ extern crate std;
 
 pub mod abi;
 pub mod errno;
+pub mod file;
 pub mod host;
 pub mod kernel;
 pub mod loader;

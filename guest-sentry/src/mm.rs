@@ -98,7 +98,7 @@ impl<S: AddressSpace> Mm<S> {
     }
 
     fn check_range(addr: u64, len: u64) -> Result<u64, Errno> {
-        if addr % PAGE_SIZE != 0 || len == 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(EINVAL);
         }
         let end = page_up(len)
@@ -181,7 +181,7 @@ impl<S: AddressSpace> Mm<S> {
         let addr = if fixed || noreplace {
             let end = Self::check_range(hint, len)?;
             if hint < USER_BOTTOM {
-                return Err(if noreplace { EPERM_MMAP } else { EPERM_MMAP });
+                return Err(EPERM_MMAP);
             }
             if self.overlaps(hint, end) {
                 if noreplace {
@@ -208,7 +208,7 @@ impl<S: AddressSpace> Mm<S> {
     }
 
     pub fn mprotect(&mut self, addr: u64, len: u64, access: Access) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(EINVAL);
         }
         if len == 0 {

@@ -15,6 +15,7 @@ pub const SIGBUS: i32 = 7;
 pub const SIGFPE: i32 = 8;
 pub const SIGKILL: i32 = 9;
 pub const SIGSEGV: i32 = 11;
+pub const SIGPIPE: i32 = 13;
 pub const SIGSTOP: i32 = 19;
 pub const NSIG: usize = 64;
 
@@ -111,6 +112,20 @@ pub fn deliver_fatal_or_default<P: Platform>(kernel: &mut Kernel, task: &mut Tas
             name(sig),
             task.regs.rip
         ));
+    }
+    task.exit = Some(ExitStatus {
+        code: 0,
+        signal: sig,
+    });
+}
+
+/// An asynchronous signal raised by the Sentry for the task itself (e.g. SIGPIPE): ignored or
+/// blocked signals are dropped for now (queueing arrives with signal delivery); the default
+/// action of the signals raised so far is to terminate.
+pub fn raise<P: Platform>(task: &mut Task<P>, sig: i32) {
+    let act = task.signals.actions[(sig - 1) as usize];
+    if act.handler == SIG_IGN || task.signals.blocked & bit(sig) != 0 {
+        return;
     }
     task.exit = Some(ExitStatus {
         code: 0,

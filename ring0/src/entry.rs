@@ -276,13 +276,9 @@ extern "C" {
     static ring0_vectors: [u64; 32];
 }
 
-/// Declares the Sentry's handler for exceptions taken in ring 0 (a Sentry bug: it must report
-/// and stop). The kernel binary defines it with this signature:
-/// `#[no_mangle] extern "C" fn ring0_kernel_trap(frame: &KernelTrapFrame, cr2: u64) -> !`.
-pub fn kernel_trap_frame(frame: *const KernelTrapFrame) -> KernelTrapFrame {
-    // SAFETY: the entry code passes a pointer to the frame it just pushed on the stack.
-    unsafe { frame.read() }
-}
+// The Sentry's handler for exceptions taken in ring 0 (a Sentry bug: it must report and stop)
+// is defined by the kernel binary with this signature:
+// `#[no_mangle] extern "C" fn ring0_kernel_trap(frame: &KernelTrapFrame, cr2: u64) -> !`.
 
 /// Address of the `syscall` entry point (LSTAR).
 pub fn syscall_entry_address() -> u64 {

@@ -23,7 +23,7 @@ mod entry;
 #[cfg(target_os = "none")]
 pub use cpu::*;
 #[cfg(target_os = "none")]
-pub use entry::{kernel_trap_frame, syscall_entry_address, KernelTrapFrame};
+pub use entry::{syscall_entry_address, KernelTrapFrame};
 
 /// Linux's x86-64 selector layout (arch/x86/include/asm/segment.h).
 pub mod selectors {

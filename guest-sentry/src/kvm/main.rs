@@ -142,8 +142,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 
 /// An exception in ring 0 (see `ring0`'s entry code): a Sentry bug. Report and stop.
 #[no_mangle]
-extern "C" fn ring0_kernel_trap(frame: *const ring0::KernelTrapFrame, cr2: u64) -> ! {
-    let f = ring0::kernel_trap_frame(frame);
+extern "C" fn ring0_kernel_trap(f: &ring0::KernelTrapFrame, cr2: u64) -> ! {
     fatal(format_args!(
         "exception {} (error {:#x}) in the Sentry at rip {:#x}, cr2 {:#x}, rsp {:#x}, rax {:#x}, rdi {:#x}, rsi {:#x}",
         f.vector, f.error_code, f.rip, cr2, f.rsp, f.rax, f.rdi, f.rsi

@@ -21,7 +21,7 @@ struct DirectMap {
 unsafe impl PhysMem for DirectMap {
     fn table_ptr(&self, pa: u64) -> *mut [u64; 512] {
         assert!(
-            pa < self.size && pa % PAGE_SIZE == 0,
+            pa < self.size && pa.is_multiple_of(PAGE_SIZE),
             "page-table frame {pa:#x} outside guest memory"
         );
         (DIRECT_MAP_BASE + pa) as *mut [u64; 512]
@@ -140,7 +140,7 @@ impl Drop for KvmContext {
     fn drop(&mut self) {
         // SAFETY: single CPU; forget ownership so no later switch saves into freed memory.
         unsafe {
-            if FPU_OWNER == &mut *self.fpu as *mut _ {
+            if core::ptr::eq(FPU_OWNER, &*self.fpu) {
                 FPU_OWNER = core::ptr::null_mut();
             }
         }

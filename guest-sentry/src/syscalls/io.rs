@@ -1,13 +1,18 @@
-//! File-descriptor syscalls. Until the filesystem arrives the descriptor table holds the three
-//! host stdio streams; paths resolve only inside the Sentry's own `/proc/self`.
+//! File-descriptor syscalls: host stdio streams and in-Sentry pipes. Until the filesystem
+//! arrives, paths resolve only inside the Sentry's own `/proc/self`.
 
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 
 use crate::abi::{HostStat, IOV_MAX};
-use crate::errno::{Errno, SysResult, EBADF, EFAULT, EINVAL, ENOENT, ENOTTY};
+use crate::errno::{
+    Errno, SysResult, EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENOENT, ENOTTY, EPIPE,
+};
+use crate::file::{self, File, OpenFile, PipeEnd, PIPE_CAPACITY};
 use crate::host::Buf;
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
+use crate::signal;
 
 pub const AT_FDCWD: i32 = -100;
 const AT_EMPTY_PATH: u64 = 0x1000;
@@ -18,8 +23,21 @@ const PATH_MAX: usize = 4096;
 const TCGETS: u64 = 0x5401;
 const TIOCGWINSZ: u64 = 0x5413;
 
-fn host_fd<P: Platform>(t: &Task<P>, fd: u64) -> Result<u32, Errno> {
-    t.fds.get(fd as usize).copied().flatten().ok_or(EBADF)
+fn file<P: Platform>(t: &Task<P>, fd: u64) -> Result<Rc<OpenFile>, Errno> {
+    t.fds.get(fd as usize).cloned().flatten().ok_or(EBADF)
+}
+
+/// Lowest free descriptor at or above `min`, within RLIMIT_NOFILE.
+pub fn alloc_fd<P: Platform>(t: &mut Task<P>, min: usize, f: Rc<OpenFile>) -> Result<u64, Errno> {
+    let limit = t.rlimits[7].cur.min(1 << 20) as usize;
+    let fd = (min..limit)
+        .find(|&i| t.fds.get(i).is_none_or(|e| e.is_none()))
+        .ok_or(EMFILE)?;
+    if fd >= t.fds.len() {
+        t.fds.resize_with(fd + 1, || None);
+    }
+    t.fds[fd] = Some(f);
+    Ok(fd as u64)
 }
 
 /// Moves data between host stdio and the gathered app ranges, at most `IOV_MAX` ranges per
@@ -47,6 +65,118 @@ fn transfer(k: &mut Kernel, fd: u32, bufs: &[Buf], to_app: bool) -> SysResult {
     Ok(total)
 }
 
+/// A blocking pipe operation that no other task could ever complete (there is one task until
+/// processes arrive): Linux would sleep forever; we report it and return EAGAIN.
+fn would_block_forever(k: &mut Kernel, what: &str) -> Errno {
+    k.log(format_args!(
+        "{what} would block forever (no other task can end the wait); returning EAGAIN"
+    ));
+    EAGAIN
+}
+
+fn pipe_read<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    of: &OpenFile,
+    end: &PipeEnd,
+    iov: &[(u64, u64)],
+) -> SysResult {
+    if end.write {
+        return Err(EBADF);
+    }
+    let want: u64 = iov.iter().map(|v| v.1).sum::<u64>().min(MAX_RW_COUNT);
+    if want == 0 {
+        return Ok(0);
+    }
+    let available = end.pipe.borrow().data.len() as u64;
+    if available == 0 {
+        if end.pipe.borrow().writers == 0 {
+            return Ok(0);
+        }
+        return Err(if of.nonblock {
+            EAGAIN
+        } else {
+            would_block_forever(k, "read from an empty pipe")
+        });
+    }
+    let n = want.min(available);
+    let bytes: Vec<u8> = end
+        .pipe
+        .borrow()
+        .data
+        .iter()
+        .take(n as usize)
+        .copied()
+        .collect();
+    // Copy out before consuming, so a bad buffer leaves the data in the pipe.
+    let mut done = 0u64;
+    for &(base, len) in iov {
+        if done == n {
+            break;
+        }
+        let m = len.min(n - done);
+        if let Err(e) =
+            t.mm.copy_out(base, &bytes[done as usize..(done + m) as usize])
+        {
+            if done == 0 {
+                return Err(e);
+            }
+            break;
+        }
+        done += m;
+    }
+    end.pipe.borrow_mut().data.drain(..done as usize);
+    Ok(done)
+}
+
+fn pipe_write<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    of: &OpenFile,
+    end: &PipeEnd,
+    iov: &[(u64, u64)],
+) -> SysResult {
+    if !end.write {
+        return Err(EBADF);
+    }
+    if end.pipe.borrow().readers == 0 {
+        signal::raise(t, signal::SIGPIPE);
+        return Err(EPIPE);
+    }
+    let want: u64 = iov.iter().map(|v| v.1).sum::<u64>().min(MAX_RW_COUNT);
+    if want == 0 {
+        return Ok(0);
+    }
+    let room = (PIPE_CAPACITY - end.pipe.borrow().data.len()) as u64;
+    if room == 0 {
+        return Err(if of.nonblock {
+            EAGAIN
+        } else {
+            would_block_forever(k, "write to a full pipe")
+        });
+    }
+    let n = want.min(room);
+    let mut buf = alloc::vec![0u8; n as usize];
+    let mut done = 0u64;
+    for &(base, len) in iov {
+        if done == n {
+            break;
+        }
+        let m = len.min(n - done);
+        if let Err(e) =
+            t.mm.copy_in(base, &mut buf[done as usize..(done + m) as usize])
+        {
+            if done == 0 {
+                return Err(e);
+            }
+            break;
+        }
+        done += m;
+    }
+    end.pipe.borrow_mut().data.extend(&buf[..done as usize]);
+    Ok(done)
+}
+
 fn rw<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
@@ -54,18 +184,24 @@ fn rw<P: Platform>(
     iov: &[(u64, u64)],
     to_app: bool,
 ) -> SysResult {
-    let hfd = host_fd(t, fd)?;
-    let mut bufs = Vec::new();
-    let mut left = MAX_RW_COUNT;
-    for &(base, len) in iov {
-        let len = len.min(left);
-        t.mm.io_bufs(base, len, to_app, &mut bufs)?;
-        left -= len;
+    let of = file(t, fd)?;
+    match &of.file {
+        File::Stdio(hfd) => {
+            let mut bufs = Vec::new();
+            let mut left = MAX_RW_COUNT;
+            for &(base, len) in iov {
+                let len = len.min(left);
+                t.mm.io_bufs(base, len, to_app, &mut bufs)?;
+                left -= len;
+            }
+            if bufs.is_empty() {
+                return Ok(0);
+            }
+            transfer(k, *hfd, &bufs, to_app)
+        }
+        File::Pipe(end) if to_app => pipe_read(k, t, &of, end, iov),
+        File::Pipe(end) => pipe_write(k, t, &of, end, iov),
     }
-    if bufs.is_empty() {
-        return Ok(0);
-    }
-    transfer(k, hfd, &bufs, to_app)
 }
 
 pub fn read<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
@@ -87,9 +223,6 @@ fn read_iovec<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(
     for c in raw.chunks_exact(16) {
         let base = u64::from_le_bytes(c[..8].try_into().unwrap());
         let len = u64::from_le_bytes(c[8..].try_into().unwrap());
-        if (len as i64) < 0 {
-            return Err(EINVAL);
-        }
         total = total
             .checked_add(len)
             .filter(|&t| (t as i64) >= 0)
@@ -100,20 +233,49 @@ fn read_iovec<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(
 }
 
 pub fn readv<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    host_fd(t, a[0])?;
+    file(t, a[0])?;
     let iov = read_iovec(t, a[1], a[2])?;
     rw(k, t, a[0], &iov, true)
 }
 
 pub fn writev<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    host_fd(t, a[0])?;
+    file(t, a[0])?;
     let iov = read_iovec(t, a[1], a[2])?;
     rw(k, t, a[0], &iov, false)
 }
 
 pub fn close<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    host_fd(t, a[0])?;
+    file(t, a[0])?;
     t.fds[a[0] as usize] = None;
+    Ok(0)
+}
+
+/// `pipe(fds)` and `pipe2(fds, flags)`.
+pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const O_NONBLOCK: u64 = 0o4000;
+    const O_CLOEXEC: u64 = 0o2000000;
+    const O_DIRECT: u64 = 0o40000;
+    if a[1] & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {
+        return Err(EINVAL);
+    }
+    let nonblock = a[1] & O_NONBLOCK != 0;
+    let (r, w) = file::pipe();
+    let rfd = alloc_fd(t, 0, Rc::new(OpenFile { file: r, nonblock }))?;
+    let wfd = match alloc_fd(t, 0, Rc::new(OpenFile { file: w, nonblock })) {
+        Ok(fd) => fd,
+        Err(e) => {
+            t.fds[rfd as usize] = None;
+            return Err(e);
+        }
+    };
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&(rfd as i32).to_le_bytes());
+    out[4..].copy_from_slice(&(wfd as i32).to_le_bytes());
+    if let Err(e) = t.mm.copy_out(a[0], &out) {
+        t.fds[rfd as usize] = None;
+        t.fds[wfd as usize] = None;
+        return Err(e);
+    }
     Ok(0)
 }
 
@@ -139,8 +301,18 @@ fn encode_stat(s: &HostStat) -> [u8; 144] {
 }
 
 fn stat_fd<P: Platform>(k: &mut Kernel, t: &mut Task<P>, fd: u64, out: u64) -> SysResult {
-    let hfd = host_fd(t, fd)?;
-    let st = k.host.fstat(hfd, true)?;
+    let of = file(t, fd)?;
+    let st = match &of.file {
+        File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
+        File::Pipe(end) => HostStat {
+            mode: 0o010600, // S_IFIFO | rw-------
+            nlink: 1,
+            blksize: 4096,
+            ino: Rc::as_ptr(&end.pipe) as u64 & 0xffff_ffff,
+            size: end.pipe.borrow().data.len() as u64,
+            ..Default::default()
+        },
+    };
     t.mm.copy_out(out, &encode_stat(&st))?;
     Ok(0)
 }
@@ -171,7 +343,10 @@ fn no_filesystem(k: &mut Kernel, path: &[u8]) -> Errno {
 }
 
 pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let hfd = host_fd(t, a[0])?;
+    let of = file(t, a[0])?;
+    let File::Stdio(hfd) = of.file else {
+        return Err(ENOTTY);
+    };
     let len = match a[1] {
         TCGETS => 36,
         TIOCGWINSZ => 8,

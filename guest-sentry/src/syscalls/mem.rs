@@ -34,7 +34,7 @@ pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     if flags & MAP_ANONYMOUS == 0 {
         // File mappings arrive with the filesystem; stdio streams cannot be mapped.
         return Err(
-            if (fd as i32) >= 0 && (fd as usize) < t.fds.len() && t.fds[fd as usize].is_some() {
+            if (fd as i32) >= 0 && t.fds.get(fd as usize).is_some_and(|f| f.is_some()) {
                 ENODEV
             } else {
                 EBADF
@@ -58,7 +58,7 @@ pub fn mprotect<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
 pub fn madvise<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const MADV_DONTNEED: u64 = 4;
     const MADV_FREE: u64 = 8;
-    if a[0] % 4096 != 0 {
+    if !a[0].is_multiple_of(4096) {
         return Err(EINVAL);
     }
     if a[1] == 0 {

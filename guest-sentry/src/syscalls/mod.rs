@@ -21,6 +21,7 @@ pub mod nr {
     pub const READ: u64 = 0;
     pub const WRITE: u64 = 1;
     pub const CLOSE: u64 = 3;
+    pub const PIPE: u64 = 22;
     pub const FSTAT: u64 = 5;
     pub const MMAP: u64 = 9;
     pub const MPROTECT: u64 = 10;
@@ -56,6 +57,7 @@ pub mod nr {
     pub const NEWFSTATAT: u64 = 262;
     pub const READLINKAT: u64 = 267;
     pub const SET_ROBUST_LIST: u64 = 273;
+    pub const PIPE2: u64 = 293;
     pub const PRLIMIT64: u64 = 302;
     pub const GETRANDOM: u64 = 318;
     pub const RSEQ: u64 = 334;
@@ -66,6 +68,8 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::READ, "read", 3),
     (nr::WRITE, "write", 3),
     (nr::CLOSE, "close", 1),
+    (nr::PIPE, "pipe", 1),
+    (nr::PIPE2, "pipe2", 2),
     (nr::FSTAT, "fstat", 2),
     (nr::MMAP, "mmap", 6),
     (nr::MPROTECT, "mprotect", 3),
@@ -125,6 +129,8 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::READV => io::readv(k, t, a),
         nr::WRITEV => io::writev(k, t, a),
         nr::CLOSE => io::close(k, t, a),
+        nr::PIPE => io::pipe2(k, t, [a[0], 0, 0, 0, 0, 0]),
+        nr::PIPE2 => io::pipe2(k, t, a),
         nr::FSTAT => io::fstat(k, t, a),
         nr::NEWFSTATAT => io::newfstatat(k, t, a),
         nr::IOCTL => io::ioctl(k, t, a),

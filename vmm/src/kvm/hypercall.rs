@@ -107,7 +107,7 @@ impl<'a> Server<'a> {
 
     fn serve(&mut self, gpa: u64) -> Check<Outcome> {
         let size = std::mem::size_of::<Hypercall>() as u64;
-        if gpa % 8 != 0 {
+        if !gpa.is_multiple_of(8) {
             return Err(format!("unaligned request block at {gpa:#x}"));
         }
         let raw = self.read_bytes(gpa, size)?;

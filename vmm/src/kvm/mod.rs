@@ -78,7 +78,7 @@ struct HostPhys {
 unsafe impl PhysMem for HostPhys {
     fn table_ptr(&self, pa: u64) -> *mut [u64; 512] {
         assert!(
-            pa % 4096 == 0 && pa + 4096 <= self.size,
+            pa.is_multiple_of(4096) && pa + 4096 <= self.size,
             "table frame {pa:#x} outside guest memory"
         );
         // SAFETY: in bounds, checked above.
@@ -292,7 +292,9 @@ fn cpu_state(vcpu: &mut kvm_ioctls::VcpuFd) -> String {
 
 /// Runs `prog` in a fresh VM until the sandbox ends.
 pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, Stats), String> {
-    if cfg.mem_size % LARGE_PAGE != 0 || cfg.mem_size < (64 << 20) || cfg.mem_size > KVM_TSS_ADDRESS
+    if !cfg.mem_size.is_multiple_of(LARGE_PAGE)
+        || cfg.mem_size < (64 << 20)
+        || cfg.mem_size > KVM_TSS_ADDRESS
     {
         return Err(format!(
             "guest memory must be a multiple of 2 MiB between 64 MiB and 4 GiB, not {}",
