@@ -44,6 +44,9 @@ pub const BOOT_VERSION: u64 = 1;
 
 /// `BootInfo::flags`: print every syscall (`--strace`).
 pub const BOOT_FLAG_STRACE: u64 = 1 << 0;
+/// `BootInfo::flags`: the VMM single-steps the guest to count instructions (`--single-step`);
+/// the Sentry keeps the trap flag set across syscall entry and in app code.
+pub const BOOT_FLAG_SINGLE_STEP: u64 = 1 << 1;
 
 /// Handed to the Sentry at boot (physical [`BOOT_INFO_GPA`], `rdi` holds its direct-map address).
 #[repr(C)]

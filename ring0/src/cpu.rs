@@ -324,6 +324,22 @@ pub unsafe fn init() -> CpuFeatures {
     }
 }
 
+static mut TRACE: bool = false;
+
+/// Instruction-counting mode for a VMM that single-steps the guest: the trap flag is no
+/// longer cleared on syscall entry and is set in app code, so every instruction — app and
+/// Sentry — traps to the VMM (which intercepts the #DB; the guest never sees it).
+///
+/// # Safety
+/// Only when the VMM intercepts debug exceptions; otherwise the app would take #DB everywhere.
+pub unsafe fn set_trace_mode(on: bool) {
+    // SAFETY: per the caller; single CPU.
+    unsafe {
+        TRACE = on;
+        wrmsr(msr::SFMASK, if on { 0x4_7600 } else { 0x4_7700 });
+    }
+}
+
 /// Runs the app with `regs` until it traps back into ring 0; `regs` then holds its state.
 ///
 /// Sanitizes what the app must not control: `cs`/`ss` are the user selectors, `eflags` has IF
@@ -339,6 +355,10 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
     regs.ss = selectors::USER_DS as u64;
     // Keep CF PF AF ZF SF TF DF OF (0xcd5) and ID/AC; force IF and the reserved bit 1.
     regs.eflags = (regs.eflags & 0x24_0dd5) | 0x202;
+    // SAFETY: TRACE is only written by set_trace_mode at boot.
+    if unsafe { TRACE } {
+        regs.eflags |= 0x100;
+    }
     const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
     if regs.rip >= LOWER_HALF_END {
         // Deliver what the hardware would: a #GP at the faulting instruction fetch.

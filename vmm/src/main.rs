@@ -16,7 +16,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--strace] [--exit-stats FILE] [--memory MIB] [--] PROGRAM [ARGS...]
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
        vmm platforms [--json]";
 
 /// Exit status for failures of vmm itself (as runsc/docker use 125).
@@ -38,6 +38,7 @@ enum PlatformChoice {
 struct RunArgs {
     platform: PlatformChoice,
     strace: bool,
+    single_step: bool,
     exit_stats: Option<PathBuf>,
     memory_mib: u64,
     program: OsString,
@@ -48,6 +49,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
     let mut r = RunArgs {
         platform: PlatformChoice::Auto,
         strace: false,
+        single_step: false,
         exit_stats: None,
         memory_mib: 1024,
         program: OsString::new(),
@@ -67,6 +69,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
                 break;
             }
             "--strace" => r.strace = true,
+            "--single-step" => r.single_step = true,
             "--platform" => {
                 let v = value(&mut it, "--platform")?;
                 r.platform = match v.to_string_lossy().as_ref() {
@@ -238,6 +241,7 @@ fn cmd_run(r: RunArgs) -> ExitCode {
     let cfg = kvm::Config {
         mem_size: r.memory_mib << 20,
         strace: r.strace,
+        single_step: r.single_step,
     };
     let (end, stats) = match kvm::run(&cfg, prog, Path::new("/")) {
         Ok(x) => x,
@@ -245,8 +249,8 @@ fn cmd_run(r: RunArgs) -> ExitCode {
     };
     if let Some(file) = &r.exit_stats {
         let json = format!(
-            "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{}}}\n",
-            stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls
+            "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{},\"steps_user\":{},\"steps_kernel\":{}}}\n",
+            stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls, stats.steps_user, stats.steps_kernel
         );
         if let Err(e) = std::fs::write(file, json) {
             eprintln!("vmm: writing {}: {e}", file.display());

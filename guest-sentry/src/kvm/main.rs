@@ -56,6 +56,10 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
     }
     // SAFETY: first thing at boot, single CPU, interrupts off, image mapped per the link script.
     unsafe { ring0::init() };
+    if bi.flags & abi::BOOT_FLAG_SINGLE_STEP != 0 {
+        // SAFETY: the VMM asked for it, so it intercepts the debug exceptions.
+        unsafe { ring0::set_trace_mode(true) };
+    }
 
     let heap_size = (bi.mem_size / 8).clamp(8 << 20, 256 << 20) & !0xfff;
     let heap_start = bi.free_start;

@@ -10,8 +10,8 @@ use std::io::Cursor;
 use std::os::fd::FromRawFd;
 
 use guest_sentry::abi::{
-    BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_STRACE, BOOT_INFO_GPA, BOOT_MAGIC, BOOT_VERSION,
-    DIRECT_MAP_BASE, HYPERCALL_PORT, KERNEL_PHYS, KERNEL_VIRT_BASE,
+    BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_SINGLE_STEP, BOOT_FLAG_STRACE, BOOT_INFO_GPA,
+    BOOT_MAGIC, BOOT_VERSION, DIRECT_MAP_BASE, HYPERCALL_PORT, KERNEL_PHYS, KERNEL_VIRT_BASE,
 };
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit};
@@ -32,6 +32,8 @@ const LARGE_PAGE: u64 = 2 << 20;
 pub struct Config {
     pub mem_size: u64,
     pub strace: bool,
+    /// Single-step the guest and count instructions (slow; for measurements).
+    pub single_step: bool,
 }
 
 /// The program and its arguments as the Sentry receives them.
@@ -65,6 +67,9 @@ pub struct Stats {
     pub other_exits: u64,
     pub interrupted: u64,
     pub hypercalls: u64,
+    /// With `single_step`: guest instructions executed in the app (ring 3) and the Sentry.
+    pub steps_user: u64,
+    pub steps_kernel: u64,
 }
 
 /// A host-side view of guest memory for building page tables.
@@ -230,7 +235,12 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         realtime_ns: 0,
         monotonic_ns: 0,
         random_seed: seed,
-        flags: if cfg.strace { BOOT_FLAG_STRACE } else { 0 },
+        flags: if cfg.strace { BOOT_FLAG_STRACE } else { 0 }
+            | if cfg.single_step {
+                BOOT_FLAG_SINGLE_STEP
+            } else {
+                0
+            },
         args_len: args.len() as u64,
         argc: prog.argv.len() as u64,
         envc: prog.envp.len() as u64,
@@ -364,6 +374,14 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
     bi.monotonic_ns = now_ns(libc::CLOCK_MONOTONIC);
     write_boot_info(&mem, &bi)?;
 
+    if cfg.single_step {
+        let dbg = kvm_bindings::kvm_guest_debug {
+            control: kvm_bindings::KVM_GUESTDBG_ENABLE | kvm_bindings::KVM_GUESTDBG_SINGLESTEP,
+            ..Default::default()
+        };
+        vcpu.set_guest_debug(&dbg)
+            .map_err(err("KVM_SET_GUEST_DEBUG"))?;
+    }
     let services = HostServices::new(root, prog.file).map_err(err("opening the sandbox root"))?;
     let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
     let mut stats = Stats::default();
@@ -397,6 +415,13 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
                     hypercall::Outcome::Invalid(why) => {
                         break End::Killed(format!("invalid hypercall: {why}"))
                     }
+                }
+            }
+            Ok(VcpuExit::Debug(arch)) if cfg.single_step => {
+                if arch.pc >= 0xffff_8000_0000_0000 {
+                    stats.steps_kernel += 1;
+                } else {
+                    stats.steps_user += 1;
                 }
             }
             Ok(VcpuExit::Shutdown) => {

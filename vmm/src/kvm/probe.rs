@@ -97,6 +97,7 @@ fn run_probe_vm() -> Verdict {
     let cfg = Config {
         mem_size: 64 << 20,
         strace: false,
+        single_step: false,
     };
     match super::run(&cfg, prog, std::path::Path::new("/")) {
         Ok((End::Exited { code: PROBE_EXIT, signal: 0, .. }, stats)) => Verdict {
