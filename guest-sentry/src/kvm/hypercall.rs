@@ -93,6 +93,8 @@ pub fn panic(msg: &[u8]) -> ! {
 }
 
 pub struct KvmHost {
+    /// Bit n set: host stdio fd n is a terminal (terminal ioctls on others need no exit).
+    stdio_tty: u64,
     tsc_khz: u64,
     tsc0: u64,
     realtime0: u64,
@@ -102,6 +104,7 @@ pub struct KvmHost {
 impl KvmHost {
     pub fn new(bi: &BootInfo) -> Self {
         KvmHost {
+            stdio_tty: bi.stdio_tty,
             tsc_khz: bi.tsc_khz,
             tsc0: ring0::rdtsc(),
             realtime0: bi.realtime_ns,
@@ -186,6 +189,9 @@ impl Host for KvmHost {
     }
 
     fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> Result<(), Errno> {
+        if fd < 3 && self.stdio_tty & (1 << fd) == 0 {
+            return Err(guest_sentry::errno::ENOTTY);
+        }
         result(call(
             op::IOCTL,
             [

@@ -211,3 +211,159 @@ impl<'a> Server<'a> {
         Ok(Outcome::Continue)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const MEM: u64 = 1 << 20;
+    const BLOCK: u64 = 0x1000;
+
+    fn setup() -> (GuestMemoryMmap, HostServices) {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+        let mut exe = tempfile();
+        exe.write_all(b"\x7fELF-test").unwrap();
+        (
+            mem,
+            HostServices::new(std::path::Path::new("/"), exe).unwrap(),
+        )
+    }
+
+    fn tempfile() -> std::fs::File {
+        // SAFETY: static C string; the fd is checked and owned.
+        let fd = unsafe { libc::memfd_create(c"hypercall-test".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: a fresh fd.
+        unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+    }
+
+    fn request(mem: &GuestMemoryMmap, at: u64, opcode: u64, args: [u64; 6]) {
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&opcode.to_le_bytes());
+        for a in args {
+            raw.extend_from_slice(&a.to_le_bytes());
+        }
+        raw.extend_from_slice(&0i64.to_le_bytes());
+        mem.write_slice(&raw, GuestAddress(at)).unwrap();
+    }
+
+    fn ret(mem: &GuestMemoryMmap) -> i64 {
+        let mut b = [0u8; 8];
+        mem.read_slice(&mut b, GuestAddress(BLOCK + 56)).unwrap();
+        i64::from_le_bytes(b)
+    }
+
+    fn invalid(o: Outcome) -> bool {
+        matches!(o, Outcome::Invalid(_))
+    }
+
+    #[test]
+    fn malformed_requests_end_the_sandbox() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        // Block outside guest memory, unaligned, straddling the end.
+        assert!(invalid(s.handle(MEM + 0x1000)));
+        assert!(invalid(s.handle(BLOCK + 3)));
+        assert!(invalid(s.handle(MEM - 16)));
+        // Unknown op.
+        request(&mem, BLOCK, 999, [0; 6]);
+        assert!(invalid(s.handle(BLOCK)));
+        // Gather list outside memory, too long, or naming memory outside the guest.
+        request(&mem, BLOCK, op::WRITE, [1, MEM - 8, 1, 0, 0, 0]);
+        assert!(invalid(s.handle(BLOCK)));
+        request(
+            &mem,
+            BLOCK,
+            op::WRITE,
+            [1, 0x2000, IOV_MAX as u64 + 1, 0, 0, 0],
+        );
+        assert!(invalid(s.handle(BLOCK)));
+        mem.write_slice(
+            &[0x10u64.to_le_bytes(), u64::MAX.to_le_bytes()].concat(),
+            GuestAddress(0x2000),
+        )
+        .unwrap();
+        request(&mem, BLOCK, op::WRITE, [1, 0x2000, 1, 0, 0, 0]);
+        assert!(invalid(s.handle(BLOCK)));
+        // Oversized path and read; exit status out of range.
+        request(
+            &mem,
+            BLOCK,
+            op::OPEN,
+            [0x3000, PATH_MAX as u64 + 1, 0, 0, 0, 0],
+        );
+        assert!(invalid(s.handle(BLOCK)));
+        request(&mem, BLOCK, op::PREAD, [0, 0x3000, MAX_PREAD + 1, 0, 0, 0]);
+        assert!(invalid(s.handle(BLOCK)));
+        request(&mem, BLOCK, op::PREAD, [0, MEM - 4, 8, 0, 0, 0]);
+        assert!(invalid(s.handle(BLOCK)));
+        request(&mem, BLOCK, op::EXIT, [256, 0, 0, 0, 0, 0]);
+        assert!(invalid(s.handle(BLOCK)));
+    }
+
+    #[test]
+    fn refused_requests_return_errno() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        // Stdio only: fd 7 is not the sandbox's.
+        mem.write_slice(
+            &[0x2100u64.to_le_bytes(), 1u64.to_le_bytes()].concat(),
+            GuestAddress(0x2000),
+        )
+        .unwrap();
+        request(&mem, BLOCK, op::WRITE, [7, 0x2000, 1, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EBADF as i64));
+        // Unknown handles.
+        request(&mem, BLOCK, op::PREAD, [5, 0x3000, 16, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EBADF as i64));
+        // Paths cannot climb out of the root.
+        let path = b"/../../../etc/passwd";
+        mem.write_slice(path, GuestAddress(0x3000)).unwrap();
+        request(
+            &mem,
+            BLOCK,
+            op::OPEN,
+            [0x3000, path.len() as u64, 0, 0, 0, 0],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(
+            ret(&mem),
+            -(libc::EXDEV as i64),
+            "RESOLVE_BENEATH refuses '..' escapes"
+        );
+        // Terminal ioctls other than the two queries are refused.
+        request(
+            &mem,
+            BLOCK,
+            op::IOCTL,
+            [1, 0x5402 /* TCSETS */, 0x3000, 36, 0, 0],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::ENOTTY as i64));
+    }
+
+    #[test]
+    fn pread_of_the_program_and_exit() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        request(&mem, BLOCK, op::PREAD, [0, 0x3000, 64, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), 9);
+        let mut b = [0u8; 9];
+        mem.read_slice(&mut b, GuestAddress(0x3000)).unwrap();
+        assert_eq!(&b, b"\x7fELF-test");
+        request(&mem, BLOCK, op::EXIT, [3, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            s.handle(BLOCK),
+            Outcome::Exit {
+                code: 3,
+                signal: 0,
+                exec_errno: 0
+            }
+        ));
+        assert_eq!(s.count, 2);
+    }
+}
