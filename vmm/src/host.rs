@@ -20,6 +20,20 @@ fn last_errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+/// Runs a byte-count syscall until it is not interrupted.
+fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
+    loop {
+        let n = f();
+        if n >= 0 {
+            return Ok(n as u64);
+        }
+        let e = last_errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
 /// Most handles one sandbox may hold.
 const MAX_HANDLES: usize = 1024;
 
@@ -73,33 +87,15 @@ impl HostServices {
     /// `writev` to host stdio. `iov` must describe memory valid for reads.
     pub fn write_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
         let fd = Self::stdio(fd)?;
-        loop {
-            // SAFETY: the caller guarantees each iovec is valid readable memory.
-            let n = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) };
-            if n >= 0 {
-                return Ok(n as u64);
-            }
-            let e = last_errno();
-            if e != libc::EINTR {
-                return Err(e);
-            }
-        }
+        // SAFETY: the caller guarantees each iovec is valid readable memory.
+        retry_eintr(|| unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) })
     }
 
     /// `readv` from host stdio. `iov` must describe memory valid for writes.
     pub fn read_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
         let fd = Self::stdio(fd)?;
-        loop {
-            // SAFETY: the caller guarantees each iovec is valid writable memory.
-            let n = unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) };
-            if n >= 0 {
-                return Ok(n as u64);
-            }
-            let e = last_errno();
-            if e != libc::EINTR {
-                return Err(e);
-            }
-        }
+        // SAFETY: the caller guarantees each iovec is valid writable memory.
+        retry_eintr(|| unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) })
     }
 
     /// Opens `path` (absolute inside the sandbox) read-only beneath the root.
@@ -151,17 +147,8 @@ impl HostServices {
     /// `pread` from a handle into `buf` (which must be valid writable memory of `len` bytes).
     pub fn pread(&self, h: u32, buf: *mut u8, len: usize, offset: u64) -> HostResult<u64> {
         let f = self.handle(h)?;
-        loop {
-            // SAFETY: the caller guarantees buf..buf+len is valid writable memory.
-            let n = unsafe { libc::pread(f.as_raw_fd(), buf.cast(), len, offset as i64) };
-            if n >= 0 {
-                return Ok(n as u64);
-            }
-            let e = last_errno();
-            if e != libc::EINTR {
-                return Err(e);
-            }
-        }
+        // SAFETY: the caller guarantees buf..buf+len is valid writable memory.
+        retry_eintr(|| unsafe { libc::pread(f.as_raw_fd(), buf.cast(), len, offset as i64) })
     }
 
     pub fn close(&mut self, h: u32) -> HostResult<()> {

@@ -141,7 +141,15 @@ fn fatal(args: core::fmt::Arguments) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    fatal(format_args!("{info}"))
+    match info.location() {
+        Some(l) => fatal(format_args!(
+            "{} [{}:{}]",
+            info.message(),
+            l.file(),
+            l.line()
+        )),
+        None => fatal(format_args!("{}", info.message())),
+    }
 }
 
 /// An exception in ring 0 (see `ring0`'s entry code): a Sentry bug. Report and stop.

@@ -74,6 +74,30 @@ fn would_block_forever(k: &mut Kernel, what: &str) -> Errno {
     EAGAIN
 }
 
+/// Walks the first `n` bytes of `iov`, calling `f(app address, byte range)` per element. Stops
+/// at the first failure: its error if nothing was moved yet, else the count moved so far.
+fn walk_iov(
+    iov: &[(u64, u64)],
+    n: u64,
+    mut f: impl FnMut(u64, core::ops::Range<usize>) -> Result<(), Errno>,
+) -> SysResult {
+    let mut done = 0u64;
+    for &(base, len) in iov {
+        if done == n {
+            break;
+        }
+        let m = len.min(n - done);
+        if let Err(e) = f(base, done as usize..(done + m) as usize) {
+            if done == 0 {
+                return Err(e);
+            }
+            break;
+        }
+        done += m;
+    }
+    Ok(done)
+}
+
 fn pipe_read<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
@@ -109,22 +133,7 @@ fn pipe_read<P: Platform>(
         .copied()
         .collect();
     // Copy out before consuming, so a bad buffer leaves the data in the pipe.
-    let mut done = 0u64;
-    for &(base, len) in iov {
-        if done == n {
-            break;
-        }
-        let m = len.min(n - done);
-        if let Err(e) =
-            t.mm.copy_out(base, &bytes[done as usize..(done + m) as usize])
-        {
-            if done == 0 {
-                return Err(e);
-            }
-            break;
-        }
-        done += m;
-    }
+    let done = walk_iov(iov, n, |base, r| t.mm.copy_out(base, &bytes[r]))?;
     end.pipe.borrow_mut().data.drain(..done as usize);
     Ok(done)
 }
@@ -157,22 +166,7 @@ fn pipe_write<P: Platform>(
     }
     let n = want.min(room);
     let mut buf = alloc::vec![0u8; n as usize];
-    let mut done = 0u64;
-    for &(base, len) in iov {
-        if done == n {
-            break;
-        }
-        let m = len.min(n - done);
-        if let Err(e) =
-            t.mm.copy_in(base, &mut buf[done as usize..(done + m) as usize])
-        {
-            if done == 0 {
-                return Err(e);
-            }
-            break;
-        }
-        done += m;
-    }
+    let done = walk_iov(iov, n, |base, r| t.mm.copy_in(base, &mut buf[r]))?;
     end.pipe.borrow_mut().data.extend(&buf[..done as usize]);
     Ok(done)
 }
