@@ -12,6 +12,7 @@ mod host;
 mod kvm;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -169,8 +170,11 @@ const FALLBACK_MISSING: &str = "not implemented yet (arrives with the fallback p
 
 fn cmd_platforms(json: bool) -> ExitCode {
     let kvm = kvm::probe::probe();
+    // Written without println!, which panics when stdout is a closed pipe (`vmm platforms | head`).
+    let mut out = Vec::new();
     if json {
-        println!(
+        let _ = writeln!(
+            out,
             "{{\"kvm\":{{\"usable\":{},\"reason\":{}}},\"systrap\":{{\"usable\":false,\"reason\":{}}},\"ptrace\":{{\"usable\":false,\"reason\":{}}}}}",
             kvm.usable,
             json_escape(&kvm.reason),
@@ -178,14 +182,12 @@ fn cmd_platforms(json: bool) -> ExitCode {
             json_escape(FALLBACK_MISSING)
         );
     } else {
-        println!(
-            "kvm      {}  {}",
-            if kvm.usable { "usable  " } else { "unusable" },
-            kvm.reason
-        );
-        println!("systrap  unusable  {FALLBACK_MISSING}");
-        println!("ptrace   unusable  {FALLBACK_MISSING}");
+        let state = if kvm.usable { "usable  " } else { "unusable" };
+        let _ = writeln!(out, "kvm      {state}  {}", kvm.reason);
+        let _ = writeln!(out, "systrap  unusable  {FALLBACK_MISSING}");
+        let _ = writeln!(out, "ptrace   unusable  {FALLBACK_MISSING}");
     }
+    let _ = std::io::stdout().write_all(&out);
     ExitCode::SUCCESS
 }
 
@@ -314,11 +316,11 @@ fn main() -> ExitCode {
         }
         "__probe-kvm" => ExitCode::from(kvm::probe::child() as u8),
         "-h" | "--help" | "help" => {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             ExitCode::SUCCESS
         }
         "-V" | "--version" => {
-            println!("vmm {}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(std::io::stdout(), "vmm {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         other => usage_error(&format!("unknown command '{other}'")),

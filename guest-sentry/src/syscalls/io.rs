@@ -191,7 +191,12 @@ fn rw<P: Platform>(
             if bufs.is_empty() {
                 return Ok(0);
             }
-            transfer(k, *hfd, &bufs, to_app)
+            let r = transfer(k, *hfd, &bufs, to_app);
+            if r == Err(EPIPE) {
+                // The host end is a pipe nobody reads any more: as for an in-Sentry pipe.
+                signal::raise(t, signal::SIGPIPE);
+            }
+            r
         }
         File::Pipe(end) if to_app => pipe_read(k, t, &of, end, iov),
         File::Pipe(end) => pipe_write(k, t, &of, end, iov),

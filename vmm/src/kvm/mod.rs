@@ -158,17 +158,36 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         executable: false,
         global: true,
     };
-    // Direct map of all guest memory, 2 MiB pages.
-    for pa in (0..size).step_by(LARGE_PAGE as usize) {
-        pt.map(
-            &phys,
-            &mut frames,
-            DIRECT_MAP_BASE + pa,
-            pa,
-            PageSize::Size2M,
-            global_rw,
-        )
-        .map_err(err("direct map"))?;
+    // Direct map of all guest memory, 2 MiB pages — except the Sentry image itself, which is
+    // reachable only through its own mapping (so its text is never writable through an alias).
+    let image = KERNEL_PHYS..image_end;
+    for chunk in (0..size).step_by(LARGE_PAGE as usize) {
+        if chunk < image.end && chunk + LARGE_PAGE > image.start {
+            for pa in (chunk..chunk + LARGE_PAGE)
+                .step_by(4096)
+                .filter(|pa| !image.contains(pa))
+            {
+                pt.map(
+                    &phys,
+                    &mut frames,
+                    DIRECT_MAP_BASE + pa,
+                    pa,
+                    PageSize::Size4K,
+                    global_rw,
+                )
+                .map_err(err("direct map"))?;
+            }
+        } else {
+            pt.map(
+                &phys,
+                &mut frames,
+                DIRECT_MAP_BASE + chunk,
+                chunk,
+                PageSize::Size2M,
+                global_rw,
+            )
+            .map_err(err("direct map"))?;
+        }
     }
     // The image, each segment with its own rights (never writable and executable).
     for ph in elf
