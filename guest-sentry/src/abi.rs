@@ -32,8 +32,9 @@ pub const KERNEL_PHYS: u64 = 0x20_0000;
 pub const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
 /// Virtual address of physical 0 in the Sentry's direct map of the whole memory file.
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8880_0000_0000;
-/// Top of the app (lower-half) address range, exclusive.
-pub const USER_TOP: u64 = 0x0000_7fff_ffff_f000;
+/// Top of the app (lower-half) address range, exclusive. The 128 KiB above it (up to Linux's
+/// `TASK_SIZE`) are kept from the app on every platform: the fallbacks put their stub code there.
+pub const USER_TOP: u64 = 0x0000_7fff_fffe_0000;
 /// Lowest address an app may map (as Linux's default `vm.mmap_min_addr`).
 pub const USER_BOTTOM: u64 = 0x1_0000;
 

@@ -144,14 +144,24 @@ fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
 /// IDs every task reports: the sandbox runs its program as root of its own world, as runsc does.
 pub const SANDBOX_IDS: [u32; 4] = [0, 0, 0, 0];
 
+/// Why [`run`] could not run the program to its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// The program could not be started (`execve` would have failed with this errno).
+    Exec(Errno),
+    /// The platform failed (e.g. a stub process died).
+    Platform(Errno),
+}
+
 /// Starts `spawn` and runs it to completion: the task loop.
 pub fn run<P: Platform>(
     platform: &mut P,
     kernel: &mut Kernel,
     spawn: Spawn,
-) -> Result<ExitStatus, Errno> {
-    let image = loader::read_image(kernel.host, kernel.host.exe_handle())?;
-    let space = platform.new_address_space()?;
+) -> Result<ExitStatus, RunError> {
+    let image =
+        loader::read_image(kernel.host, kernel.host.exe_handle()).map_err(RunError::Exec)?;
+    let space = platform.new_address_space().map_err(RunError::Platform)?;
     let mut mm = Mm::new(space, kernel.mem.clone());
     let mut random = [0u8; 16];
     kernel.random_bytes(&mut random);
@@ -163,7 +173,8 @@ pub fn run<P: Platform>(
         &spawn.envp,
         random,
         SANDBOX_IDS,
-    )?;
+    )
+    .map_err(RunError::Exec)?;
     drop(image);
     let mut task: Task<P> = Task {
         tid: 1,
@@ -171,7 +182,7 @@ pub fn run<P: Platform>(
         ppid: 0,
         regs: loaded.regs,
         mm,
-        ctx: platform.new_context()?,
+        ctx: platform.new_context().map_err(RunError::Platform)?,
         signals: SignalState::default(),
         exe_path: spawn.exe_path,
         clear_child_tid: 0,
@@ -189,7 +200,10 @@ pub fn run<P: Platform>(
         exit: None,
     };
     loop {
-        let event = task.ctx.switch(&mut task.mm.space, &mut task.regs)?;
+        let event = task
+            .ctx
+            .switch(&mut task.mm.space, &mut task.regs)
+            .map_err(RunError::Platform)?;
         match event {
             Event::Syscall => syscalls::dispatch(kernel, &mut task),
             Event::Fault { addr, access } => {

@@ -307,8 +307,18 @@ impl<S: AddressSpace> Mm<S> {
     }
 
     /// Resolves an app page fault: populates the page if `access` is allowed there.
+    ///
+    /// `access` may be [`Access::NONE`] when the platform cannot tell the kind of access (ptrace):
+    /// then a fault on a page already shown with its VMA's full rights is a rights violation.
     pub fn handle_fault(&mut self, addr: u64, access: Access) -> Result<(), Segv> {
         let (_, vma) = self.vma_at(addr).ok_or(Segv::MapErr)?;
+        if access == Access::NONE {
+            let page = page_down(addr);
+            if !vma.access.any() || self.pages.contains_key(&page) {
+                return Err(Segv::AccErr);
+            }
+            return self.populate(page, vma.access).map(|_| ());
+        }
         if !vma.access.allows(access) {
             return Err(Segv::AccErr);
         }

@@ -227,3 +227,109 @@ pub fn now_ns(clock: libc::clockid_t) -> u64 {
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// The host interface for the fallback platforms: the Sentry runs in this process and calls
+/// the host services directly (the kvm guest reaches the same services through hypercalls).
+pub struct DirectHost {
+    services: std::cell::RefCell<HostServices>,
+}
+
+impl DirectHost {
+    pub fn new(services: HostServices) -> Self {
+        DirectHost {
+            services: std::cell::RefCell::new(services),
+        }
+    }
+}
+
+fn iovecs(bufs: &[guest_sentry::host::Buf]) -> Vec<libc::iovec> {
+    bufs.iter()
+        .map(|b| libc::iovec {
+            iov_base: b.addr as *mut libc::c_void,
+            iov_len: b.len as usize,
+        })
+        .collect()
+}
+
+fn errno(e: i32) -> guest_sentry::errno::Errno {
+    guest_sentry::errno::Errno(e)
+}
+
+impl guest_sentry::host::Host for DirectHost {
+    fn write(
+        &self,
+        fd: u32,
+        bufs: &[guest_sentry::host::Buf],
+    ) -> Result<u64, guest_sentry::errno::Errno> {
+        // The Sentry hands out ranges of its own memory (memory file mapping or heap).
+        self.services
+            .borrow()
+            .write_stdio(fd, &iovecs(bufs))
+            .map_err(errno)
+    }
+
+    fn read(
+        &self,
+        fd: u32,
+        bufs: &[guest_sentry::host::Buf],
+    ) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .read_stdio(fd, &iovecs(bufs))
+            .map_err(errno)
+    }
+
+    fn open(&self, path: &[u8]) -> Result<u32, guest_sentry::errno::Errno> {
+        self.services.borrow_mut().open(path).map_err(errno)
+    }
+
+    fn exe_handle(&self) -> u32 {
+        0
+    }
+
+    fn pread(
+        &self,
+        handle: u32,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .pread(handle, buf.as_mut_ptr(), buf.len(), offset)
+            .map_err(errno)
+    }
+
+    fn close(&self, handle: u32) {
+        let _ = self.services.borrow_mut().close(handle);
+    }
+
+    fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, guest_sentry::errno::Errno> {
+        self.services.borrow().fstat(fd, stdio).map_err(errno)
+    }
+
+    fn tty_ioctl(
+        &self,
+        fd: u32,
+        request: u64,
+        out: &mut [u8],
+    ) -> Result<(), guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .tty_ioctl(fd, request, out)
+            .map_err(errno)
+    }
+
+    fn log(&self, line: &str) {
+        use std::io::Write;
+        let mut l = line.as_bytes().to_vec();
+        l.push(b'\n');
+        let _ = std::io::stderr().write_all(&l);
+    }
+
+    fn now(&self, clock: guest_sentry::host::Clock) -> u64 {
+        match clock {
+            guest_sentry::host::Clock::Realtime => now_ns(libc::CLOCK_REALTIME),
+            guest_sentry::host::Clock::Monotonic => now_ns(libc::CLOCK_MONOTONIC),
+        }
+    }
+}

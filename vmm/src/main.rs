@@ -8,6 +8,7 @@
 //! Exit status: the program's, or 128+N when it died of signal N; 2 for a bad command line,
 //! 126/127 when the program cannot be executed / found, 125 when the sandbox itself failed.
 
+mod fallback;
 mod host;
 mod kvm;
 
@@ -166,26 +167,33 @@ fn json_escape(s: &str) -> String {
     o
 }
 
-const FALLBACK_MISSING: &str = "not implemented yet (arrives with the fallback platforms)";
+const SYSTRAP_MISSING: &str = "not implemented yet (the ptrace fallback works)";
 
 fn cmd_platforms(json: bool) -> ExitCode {
     let kvm = kvm::probe::probe();
+    let ptrace = kvm::probe::probe_ptrace();
     // Written without println!, which panics when stdout is a closed pipe (`vmm platforms | head`).
     let mut out = Vec::new();
     if json {
         let _ = writeln!(
             out,
-            "{{\"kvm\":{{\"usable\":{},\"reason\":{}}},\"systrap\":{{\"usable\":false,\"reason\":{}}},\"ptrace\":{{\"usable\":false,\"reason\":{}}}}}",
+            "{{\"kvm\":{{\"usable\":{},\"reason\":{}}},\"systrap\":{{\"usable\":false,\"reason\":{}}},\"ptrace\":{{\"usable\":{},\"reason\":{}}}}}",
             kvm.usable,
             json_escape(&kvm.reason),
-            json_escape(FALLBACK_MISSING),
-            json_escape(FALLBACK_MISSING)
+            json_escape(SYSTRAP_MISSING),
+            ptrace.usable,
+            json_escape(&ptrace.reason)
         );
     } else {
         let state = if kvm.usable { "usable  " } else { "unusable" };
         let _ = writeln!(out, "kvm      {state}  {}", kvm.reason);
-        let _ = writeln!(out, "systrap  unusable  {FALLBACK_MISSING}");
-        let _ = writeln!(out, "ptrace   unusable  {FALLBACK_MISSING}");
+        let _ = writeln!(out, "systrap  unusable  {SYSTRAP_MISSING}");
+        let state = if ptrace.usable {
+            "usable  "
+        } else {
+            "unusable"
+        };
+        let _ = writeln!(out, "ptrace   {state}  {}", ptrace.reason);
     }
     let _ = std::io::stdout().write_all(&out);
     ExitCode::SUCCESS
@@ -196,24 +204,23 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         eprintln!("vmm: {msg}");
         ExitCode::from(code)
     };
-    match r.platform {
-        PlatformChoice::Kvm => {}
+    let platform = match r.platform {
         PlatformChoice::Auto => {
             let v = kvm::probe::probe();
-            if !v.usable {
-                return fail(
-                    EXIT_VMM_FAILED,
-                    format!("no usable platform on this host: kvm: {}; systrap, ptrace: {FALLBACK_MISSING}", v.reason),
-                );
+            if v.usable {
+                PlatformChoice::Kvm
+            } else {
+                PlatformChoice::Ptrace
             }
         }
-        PlatformChoice::Systrap | PlatformChoice::Ptrace => {
+        PlatformChoice::Systrap => {
             return fail(
                 EXIT_VMM_FAILED,
-                format!("platform {:?}: {FALLBACK_MISSING}", r.platform).to_lowercase(),
+                format!("platform systrap: {SYSTRAP_MISSING}"),
             );
         }
-    }
+        p => p,
+    };
     let path = match resolve(Path::new(&r.program)) {
         Ok(p) => p,
         Err((code, msg)) => return fail(code, msg),
@@ -240,24 +247,35 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         argv,
         envp,
     };
-    let cfg = kvm::Config {
-        mem_size: r.memory_mib << 20,
-        strace: r.strace,
-        single_step: r.single_step,
-    };
-    let (end, stats) = match kvm::run(&cfg, prog, Path::new("/")) {
-        Ok(x) => x,
-        Err(e) => return fail(EXIT_VMM_FAILED, format!("kvm: {e}")),
-    };
-    if let Some(file) = &r.exit_stats {
-        let json = format!(
-            "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{},\"steps_user\":{},\"steps_kernel\":{}}}\n",
-            stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls, stats.steps_user, stats.steps_kernel
+    let end = if platform == PlatformChoice::Kvm {
+        let cfg = kvm::Config {
+            mem_size: r.memory_mib << 20,
+            strace: r.strace,
+            single_step: r.single_step,
+        };
+        let (end, stats) = match kvm::run(&cfg, prog, Path::new("/")) {
+            Ok(x) => x,
+            Err(e) => return fail(EXIT_VMM_FAILED, format!("kvm: {e}")),
+        };
+        write_exit_stats(
+            r.exit_stats.as_deref(),
+            &format!(
+                "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{},\"steps_user\":{},\"steps_kernel\":{}}}",
+                stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls, stats.steps_user, stats.steps_kernel
+            ),
         );
-        if let Err(e) = std::fs::write(file, json) {
-            eprintln!("vmm: writing {}: {e}", file.display());
+        end
+    } else {
+        if r.single_step {
+            return fail(2, "--single-step needs the kvm platform".into());
         }
-    }
+        let end = match fallback::run_ptrace(r.memory_mib << 20, r.strace, prog, Path::new("/")) {
+            Ok(end) => end,
+            Err(e) => return fail(EXIT_VMM_FAILED, format!("ptrace: {e}")),
+        };
+        write_exit_stats(r.exit_stats.as_deref(), "{\"platform\":\"ptrace\"}");
+        end
+    };
     match end {
         kvm::End::Exited { exec_errno, .. } if exec_errno != 0 => {
             let why = std::io::Error::from_raw_os_error(exec_errno);
@@ -277,6 +295,14 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         kvm::End::Exited { signal, .. } => ExitCode::from(128 + signal as u8),
         kvm::End::Panic(msg) => fail(EXIT_VMM_FAILED, format!("sandbox kernel error: {msg}")),
         kvm::End::Killed(why) => fail(EXIT_VMM_FAILED, format!("sandbox killed: {why}")),
+    }
+}
+
+fn write_exit_stats(file: Option<&Path>, json: &str) {
+    if let Some(file) = file {
+        if let Err(e) = std::fs::write(file, format!("{json}\n")) {
+            eprintln!("vmm: writing {}: {e}", file.display());
+        }
     }
 }
 
@@ -315,6 +341,7 @@ fn main() -> ExitCode {
             }
         }
         "__probe-kvm" => ExitCode::from(kvm::probe::child() as u8),
+        "__probe-ptrace" => ExitCode::from(kvm::probe::child_ptrace() as u8),
         "-h" | "--help" | "help" => {
             let _ = writeln!(std::io::stdout(), "{USAGE}");
             ExitCode::SUCCESS

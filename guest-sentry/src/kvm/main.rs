@@ -87,13 +87,14 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
     match kernel::run(&mut platform, &mut k, spawn) {
         Ok(status) => host.exit(status, 0),
-        Err(e) => host.exit(
+        Err(kernel::RunError::Exec(e)) => host.exit(
             ExitStatus {
                 code: 126,
                 signal: 0,
             },
             e.0,
         ),
+        Err(kernel::RunError::Platform(e)) => panic!("platform failure: errno {}", e.0),
     }
 }
 

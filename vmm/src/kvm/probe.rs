@@ -72,27 +72,34 @@ pub fn child() -> i32 {
     }
 }
 
-fn run_probe_vm() -> Verdict {
-    let no = |reason: String| Verdict {
-        usable: false,
-        reason,
-    };
+/// The probe program, in a memfd.
+fn probe_program() -> Result<Program, String> {
     // SAFETY: static C string; fd checked.
     let fd = unsafe { libc::memfd_create(c"vmm-probe".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return no(format!("memfd_create: {}", std::io::Error::last_os_error()));
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
     }
     // SAFETY: fresh fd we own.
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    if let Err(e) = file.write_all(&probe_elf()) {
-        return no(format!("writing the probe program: {e}"));
-    }
-    let prog = Program {
+    file.write_all(&probe_elf())
+        .map_err(|e| format!("writing the probe program: {e}"))?;
+    Ok(Program {
         file,
         execfn: b"/probe".to_vec(),
         exe_path: b"/probe".to_vec(),
         argv: vec![b"probe".to_vec()],
         envp: vec![],
+    })
+}
+
+fn run_probe_vm() -> Verdict {
+    let no = |reason: String| Verdict {
+        usable: false,
+        reason,
+    };
+    let prog = match probe_program() {
+        Ok(p) => p,
+        Err(e) => return no(e),
     };
     let cfg = Config {
         mem_size: 64 << 20,
@@ -111,6 +118,39 @@ fn run_probe_vm() -> Verdict {
         Ok((End::Killed(why), _)) => no(why),
         Err(e) => no(e),
     }
+}
+
+/// Runs the probe program on the ptrace platform (in the child `vmm __probe-ptrace`).
+pub fn child_ptrace() -> i32 {
+    let no = |reason: String| Verdict {
+        usable: false,
+        reason,
+    };
+    let verdict = match probe_program() {
+        Err(e) => no(e),
+        Ok(prog) => match crate::fallback::run_ptrace(64 << 20, false, prog, std::path::Path::new("/")) {
+            Ok(End::Exited { code: PROBE_EXIT, signal: 0, .. }) => Verdict {
+                usable: true,
+                reason: "a probe program ran in a traced stub through syscalls and a page fault".into(),
+            },
+            Ok(End::Exited { code, signal, .. }) => {
+                no(format!("the probe program ended with status {code} signal {signal} instead of exiting {PROBE_EXIT}"))
+            }
+            Ok(End::Panic(msg)) | Ok(End::Killed(msg)) | Err(msg) => no(msg),
+        },
+    };
+    println!("{}", verdict.reason);
+    if verdict.usable {
+        0
+    } else {
+        1
+    }
+}
+
+/// Checks whether the ptrace platform works here (ptrace may be forbidden by a seccomp policy
+/// or Yama), by running the probe program in a child process.
+pub fn probe_ptrace() -> Verdict {
+    run_probe_child("__probe-ptrace")
 }
 
 /// Checks this host: /dev/kvm present and openable, then the probe VM in a child process (so a
@@ -135,12 +175,20 @@ pub fn probe() -> Verdict {
         Ok(_) => {}
         Err(e) => return no(format!("cannot open /dev/kvm: {e}")),
     }
+    run_probe_child("__probe-kvm")
+}
+
+fn run_probe_child(subcommand: &str) -> Verdict {
+    let no = |reason: String| Verdict {
+        usable: false,
+        reason,
+    };
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => return no(format!("cannot find the vmm binary for the probe: {e}")),
     };
     let mut child = match Command::new(exe)
-        .arg("__probe-kvm")
+        .arg(subcommand)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
