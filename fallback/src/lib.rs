@@ -2,7 +2,8 @@
 //! `vmm` process and the app in a stub process per address space ([`stub`]).
 //!
 //! - [`ptrace`]: syscalls and faults arrive as `PTRACE_SYSEMU` / signal stops.
-//! - systrap (seccomp `SECCOMP_RET_TRAP` and a shared-memory handoff) is next.
+//! - [`systrap`]: seccomp `SECCOMP_RET_TRAP` → SIGSYS in the stub → shared-memory handoff.
 
 pub mod ptrace;
 pub mod stub;
+pub mod systrap;

@@ -196,7 +196,7 @@ extern "C" {
 ///
 /// # Safety
 /// Only in the stub child (the thread's rseq area must never be used again).
-unsafe fn unregister_rseq() {
+pub(crate) unsafe fn unregister_rseq() {
     const RSEQ_FLAG_UNREGISTER: u64 = 1;
     const RSEQ_SIG: u64 = 0x5305_3053;
     // SAFETY: reading glibc's exported constants and the thread pointer has no side effects.

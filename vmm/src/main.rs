@@ -8,9 +8,9 @@
 //! Exit status: the program's, or 128+N when it died of signal N; 2 for a bad command line,
 //! 126/127 when the program cannot be executed / found, 125 when the sandbox itself failed.
 
-mod fallback;
 mod host;
 mod kvm;
+mod sandbox;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -167,27 +167,32 @@ fn json_escape(s: &str) -> String {
     o
 }
 
-const SYSTRAP_MISSING: &str = "not implemented yet (the ptrace fallback works)";
-
 fn cmd_platforms(json: bool) -> ExitCode {
     let kvm = kvm::probe::probe();
-    let ptrace = kvm::probe::probe_ptrace();
+    let systrap = kvm::probe::probe_fallback(sandbox::Kind::Systrap);
+    let ptrace = kvm::probe::probe_fallback(sandbox::Kind::Ptrace);
     // Written without println!, which panics when stdout is a closed pipe (`vmm platforms | head`).
     let mut out = Vec::new();
     if json {
         let _ = writeln!(
             out,
-            "{{\"kvm\":{{\"usable\":{},\"reason\":{}}},\"systrap\":{{\"usable\":false,\"reason\":{}}},\"ptrace\":{{\"usable\":{},\"reason\":{}}}}}",
+            "{{\"kvm\":{{\"usable\":{},\"reason\":{}}},\"systrap\":{{\"usable\":{},\"reason\":{}}},\"ptrace\":{{\"usable\":{},\"reason\":{}}}}}",
             kvm.usable,
             json_escape(&kvm.reason),
-            json_escape(SYSTRAP_MISSING),
+            systrap.usable,
+            json_escape(&systrap.reason),
             ptrace.usable,
             json_escape(&ptrace.reason)
         );
     } else {
         let state = if kvm.usable { "usable  " } else { "unusable" };
         let _ = writeln!(out, "kvm      {state}  {}", kvm.reason);
-        let _ = writeln!(out, "systrap  unusable  {SYSTRAP_MISSING}");
+        let state = if systrap.usable {
+            "usable  "
+        } else {
+            "unusable"
+        };
+        let _ = writeln!(out, "systrap  {state}  {}", systrap.reason);
         let state = if ptrace.usable {
             "usable  "
         } else {
@@ -206,18 +211,14 @@ fn cmd_run(r: RunArgs) -> ExitCode {
     };
     let platform = match r.platform {
         PlatformChoice::Auto => {
-            let v = kvm::probe::probe();
-            if v.usable {
+            // kvm where the probe VM works, else systrap where seccomp traps work, else ptrace.
+            if kvm::probe::probe().usable {
                 PlatformChoice::Kvm
+            } else if kvm::probe::probe_fallback(sandbox::Kind::Systrap).usable {
+                PlatformChoice::Systrap
             } else {
                 PlatformChoice::Ptrace
             }
-        }
-        PlatformChoice::Systrap => {
-            return fail(
-                EXIT_VMM_FAILED,
-                format!("platform systrap: {SYSTRAP_MISSING}"),
-            );
         }
         p => p,
     };
@@ -269,11 +270,19 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         if r.single_step {
             return fail(2, "--single-step needs the kvm platform".into());
         }
-        let end = match fallback::run_ptrace(r.memory_mib << 20, r.strace, prog, Path::new("/")) {
-            Ok(end) => end,
-            Err(e) => return fail(EXIT_VMM_FAILED, format!("ptrace: {e}")),
+        let (kind, name) = if platform == PlatformChoice::Systrap {
+            (sandbox::Kind::Systrap, "systrap")
+        } else {
+            (sandbox::Kind::Ptrace, "ptrace")
         };
-        write_exit_stats(r.exit_stats.as_deref(), "{\"platform\":\"ptrace\"}");
+        let end = match sandbox::run(kind, r.memory_mib << 20, r.strace, prog, Path::new("/")) {
+            Ok(end) => end,
+            Err(e) => return fail(EXIT_VMM_FAILED, format!("{name}: {e}")),
+        };
+        write_exit_stats(
+            r.exit_stats.as_deref(),
+            &format!("{{\"platform\":\"{name}\"}}"),
+        );
         end
     };
     match end {
@@ -341,7 +350,10 @@ fn main() -> ExitCode {
             }
         }
         "__probe-kvm" => ExitCode::from(kvm::probe::child() as u8),
-        "__probe-ptrace" => ExitCode::from(kvm::probe::child_ptrace() as u8),
+        "__probe-ptrace" => ExitCode::from(kvm::probe::child_fallback(sandbox::Kind::Ptrace) as u8),
+        "__probe-systrap" => {
+            ExitCode::from(kvm::probe::child_fallback(sandbox::Kind::Systrap) as u8)
+        }
         "-h" | "--help" | "help" => {
             let _ = writeln!(std::io::stdout(), "{USAGE}");
             ExitCode::SUCCESS

@@ -120,18 +120,18 @@ fn run_probe_vm() -> Verdict {
     }
 }
 
-/// Runs the probe program on the ptrace platform (in the child `vmm __probe-ptrace`).
-pub fn child_ptrace() -> i32 {
+/// Runs the probe program on a fallback platform (in the child `vmm __probe-systrap|ptrace`).
+pub fn child_fallback(kind: crate::sandbox::Kind) -> i32 {
     let no = |reason: String| Verdict {
         usable: false,
         reason,
     };
     let verdict = match probe_program() {
         Err(e) => no(e),
-        Ok(prog) => match crate::fallback::run_ptrace(64 << 20, false, prog, std::path::Path::new("/")) {
+        Ok(prog) => match crate::sandbox::run(kind, 64 << 20, false, prog, std::path::Path::new("/")) {
             Ok(End::Exited { code: PROBE_EXIT, signal: 0, .. }) => Verdict {
                 usable: true,
-                reason: "a probe program ran in a traced stub through syscalls and a page fault".into(),
+                reason: "a probe program ran in a stub process through syscalls and a page fault".into(),
             },
             Ok(End::Exited { code, signal, .. }) => {
                 no(format!("the probe program ended with status {code} signal {signal} instead of exiting {PROBE_EXIT}"))
@@ -147,10 +147,13 @@ pub fn child_ptrace() -> i32 {
     }
 }
 
-/// Checks whether the ptrace platform works here (ptrace may be forbidden by a seccomp policy
-/// or Yama), by running the probe program in a child process.
-pub fn probe_ptrace() -> Verdict {
-    run_probe_child("__probe-ptrace")
+/// Checks whether a fallback platform works here (ptrace or seccomp may be forbidden by the
+/// host's policy), by running the probe program in a child process.
+pub fn probe_fallback(kind: crate::sandbox::Kind) -> Verdict {
+    run_probe_child(match kind {
+        crate::sandbox::Kind::Systrap => "__probe-systrap",
+        crate::sandbox::Kind::Ptrace => "__probe-ptrace",
+    })
 }
 
 /// Checks this host: /dev/kvm present and openable, then the probe VM in a child process (so a

@@ -1,4 +1,4 @@
-//! Running the Sentry in this process on a fallback platform (ptrace; systrap next): the
+//! Running the Sentry in this process on a fallback platform (systrap or ptrace): the
 //! memory file is a memfd mapped here, the app runs in a stub process, host operations are
 //! direct calls into the host services.
 
@@ -66,8 +66,16 @@ impl Drop for Memory {
     }
 }
 
-/// Runs `prog` with the Sentry in this process on the ptrace platform.
-pub fn run_ptrace(
+/// Which fallback platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Systrap,
+    Ptrace,
+}
+
+/// Runs `prog` with the Sentry in this process on a fallback platform.
+pub fn run(
+    kind: Kind,
     mem_size: u64,
     strace: bool,
     prog: Program,
@@ -84,7 +92,6 @@ pub fn run_ptrace(
     if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
         return Err("getrandom failed".into());
     }
-    let mut platform = fallback::ptrace::PtracePlatform::new(memory.fd.as_raw_fd());
     let mut k = Kernel::new(&host, mem, Config { strace }, seed);
     let spawn = Spawn {
         execfn: prog.execfn,
@@ -92,7 +99,20 @@ pub fn run_ptrace(
         argv: prog.argv,
         envp: prog.envp,
     };
-    let end = match kernel::run(&mut platform, &mut k, spawn) {
+    let fd = memory.fd.as_raw_fd();
+    let result = match kind {
+        Kind::Systrap => kernel::run(
+            &mut fallback::systrap::SystrapPlatform::new(fd),
+            &mut k,
+            spawn,
+        ),
+        Kind::Ptrace => kernel::run(
+            &mut fallback::ptrace::PtracePlatform::new(fd),
+            &mut k,
+            spawn,
+        ),
+    };
+    let end = match result {
         Ok(s) => End::Exited {
             code: s.code,
             signal: s.signal,
@@ -103,10 +123,13 @@ pub fn run_ptrace(
             signal: 0,
             exec_errno: e.0,
         },
-        Err(kernel::RunError::Platform(e)) => End::Killed(format!(
-            "ptrace platform: {}",
-            std::io::Error::from_raw_os_error(e.0)
-        )),
+        Err(kernel::RunError::Platform(e)) => End::Killed(
+            format!(
+                "{kind:?} platform: {}",
+                std::io::Error::from_raw_os_error(e.0)
+            )
+            .to_lowercase(),
+        ),
     };
     drop(k);
     drop(memory);

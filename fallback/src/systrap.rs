@@ -1,0 +1,732 @@
+//! The systrap platform: each address space is a stub process whose seccomp filter traps
+//! (`SECCOMP_RET_TRAP` → SIGSYS) every syscall not made from the stub's own code page. The
+//! stub's signal handler (our code, in that page, on an alternate stack) publishes the event in
+//! a page shared with the Sentry, wakes it (futex), and waits for the answer; the Sentry reads
+//! and writes the app's registers directly in the signal frame, which lives in shared memory.
+//! Faults (SIGSEGV, SIGBUS, ...) take the same path. The stub also runs the host syscalls the
+//! Sentry needs in it (mmap of the memory file), on request, from the same handler.
+//!
+//! Layout of the stub's reserved range (above the app range, see `abi::USER_TOP`):
+//! code page at `STUB_ADDR`, control page at `CTRL_ADDR`, alternate signal stack after it;
+//! the control page and the stack are a second memfd that `vmm` maps too.
+
+use std::arch::global_asm;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use guest_sentry::errno::{Errno, EIO, ENOMEM, ESRCH};
+use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
+
+use crate::stub::{STUB_ADDR, STUB_MEMFD};
+
+/// The control page (shared): see `Ctrl`.
+pub const CTRL_ADDR: u64 = STUB_ADDR + 0x1000;
+/// The alternate signal stack (shared), after the control page.
+const ALTSTACK_ADDR: u64 = CTRL_ADDR + 0x1000;
+const ALTSTACK_SIZE: u64 = 0x10000;
+/// Size of the shared region (control page + stack).
+const SHARED_SIZE: u64 = 0x1000 + ALTSTACK_SIZE;
+/// The fd number of the control memfd inside the stub.
+const STUB_CTRLFD: i32 = 4;
+/// `sa_restorer` is valid (x86-64 signal frames need it).
+const SA_RESTORER: u64 = 0x0400_0000;
+
+/// `Ctrl::state` values. The side that stores one wakes the other; each waits while the value
+/// it stored is still there.
+const ST_RUNNING: u32 = 0;
+/// Stub → Sentry: an event (signal) is in the control page.
+const ST_EVENT: u32 = 1;
+/// Sentry → stub: return to the app with the (possibly changed) signal frame.
+const ST_RESUME: u32 = 2;
+/// Sentry → stub: run the syscall in `req`.
+const ST_SYSCALL: u32 = 3;
+/// Stub → Sentry: `req_ret` holds the result.
+const ST_SYSCALL_DONE: u32 = 4;
+
+/// The control page, as the stub's assembly sees it (offsets fixed below).
+#[repr(C)]
+struct Ctrl {
+    state: AtomicU32, // 0
+    signo: u32,       // 4
+    si_code: i32,     // 8
+    _pad: u32,        // 12
+    si_addr: u64,     // 16
+    si_syscall: u64,  // 24
+    ucontext: u64,    // 32: stub address of the signal frame's ucontext
+    fs_want: u64,     // 40
+    fs_cur: u64,      // 48
+    req: [u64; 7],    // 56: nr, args[6]
+    req_ret: u64,     // 112
+    gs_want: u64,     // 120
+    gs_cur: u64,      // 128
+}
+
+global_asm!(
+    r#"
+    .section .text.vmm_systrap, "ax"
+    .balign 16
+    .global vmm_systrap_start
+vmm_systrap_start:
+    // Entered once, from the child's set-up code, after the seccomp filter is installed.
+    // Unmap everything but the stub range, then raise the first SIGSYS by hand: its frame is
+    // where the Sentry writes the app's first registers.
+    mov eax, 11
+    xor edi, edi
+    movabs rsi, 0x7ffffffe0000
+    syscall
+    mov eax, 11
+    movabs rdi, 0x7ffffffe0000 + 0x12000
+    movabs rsi, 0x7ffffffff000 - (0x7ffffffe0000 + 0x12000)
+    syscall
+    mov eax, 39
+    syscall
+    mov rdi, rax
+    mov rsi, rax
+    mov edx, 31
+    mov eax, 234
+    syscall
+    ud2
+
+    // sa_sigaction(signo, siginfo, ucontext), on the alternate stack, all signals blocked.
+    .global vmm_systrap_handler
+vmm_systrap_handler:
+    mov r13, rsp
+    movabs r12, 0x7ffffffe1000
+    mov [r12 + 4], edi
+    mov eax, [rsi + 8]
+    mov [r12 + 8], eax
+    mov rax, [rsi + 16]
+    mov [r12 + 16], rax
+    mov eax, [rsi + 24]
+    mov [r12 + 24], rax
+    mov [r12 + 32], rdx
+    mov ebx, 1                      // post ST_EVENT
+2:  // post: state = ebx, wake the Sentry
+    mov [r12], ebx
+    mov eax, 202
+    mov rdi, r12
+    mov esi, 1                      // FUTEX_WAKE (shared)
+    mov edx, 1
+    syscall
+3:  // wait while state == ebx: spin, then sleep
+    mov ecx, 2000
+4:  mov eax, [r12]
+    cmp eax, ebx
+    jne 5f
+    pause
+    dec ecx
+    jnz 4b
+    mov eax, 202
+    mov rdi, r12
+    xor esi, esi                    // FUTEX_WAIT (shared)
+    mov edx, ebx
+    xor r10d, r10d
+    syscall
+    jmp 3b
+5:  cmp eax, 3
+    je 6f
+    cmp eax, 2
+    je 7f
+    mov ebx, eax                    // anything else: wait for it to change
+    jmp 3b
+6:  // ST_SYSCALL
+    mov rax, [r12 + 56]
+    mov rdi, [r12 + 64]
+    mov rsi, [r12 + 72]
+    mov rdx, [r12 + 80]
+    mov r10, [r12 + 88]
+    mov r8, [r12 + 96]
+    mov r9, [r12 + 104]
+    syscall
+    mov [r12 + 112], rax
+    mov ebx, 4                      // post ST_SYSCALL_DONE
+    jmp 2b
+7:  // ST_RESUME: apply FS/GS bases, then return to the app through the frame.
+    mov rsi, [r12 + 40]
+    cmp rsi, [r12 + 48]
+    je 8f
+    mov eax, 158
+    mov edi, 0x1002                 // ARCH_SET_FS
+    syscall
+    mov rsi, [r12 + 40]
+    mov [r12 + 48], rsi
+8:  mov rsi, [r12 + 120]
+    cmp rsi, [r12 + 128]
+    je 9f
+    mov eax, 158
+    mov edi, 0x1001                 // ARCH_SET_GS
+    syscall
+    mov rsi, [r12 + 120]
+    mov [r12 + 128], rsi
+9:  mov dword ptr [r12], 0          // ST_RUNNING
+    lea rsp, [r13 + 8]
+    .global vmm_systrap_restorer
+vmm_systrap_restorer:
+    mov eax, 15                     // rt_sigreturn
+    syscall
+    ud2
+    .global vmm_systrap_end
+vmm_systrap_end:
+    .text
+"#
+);
+
+extern "C" {
+    fn vmm_systrap_start();
+    fn vmm_systrap_handler();
+    fn vmm_systrap_restorer();
+    fn vmm_systrap_end();
+}
+
+struct Code {
+    bytes: &'static [u8],
+    handler: u64,
+    restorer: u64,
+}
+
+fn code() -> Code {
+    let start = vmm_systrap_start as *const () as usize;
+    let end = vmm_systrap_end as *const () as usize;
+    let off = |f: *const ()| STUB_ADDR + (f as usize - start) as u64;
+    Code {
+        // SAFETY: the symbols delimit one contiguous block of code in our text section.
+        bytes: unsafe { std::slice::from_raw_parts(start as *const u8, end - start) },
+        handler: off(vmm_systrap_handler as *const ()),
+        restorer: off(vmm_systrap_restorer as *const ()),
+    }
+}
+
+fn errno() -> Errno {
+    Errno(io::Error::last_os_error().raw_os_error().unwrap_or(EIO.0))
+}
+
+/// The stub process of one address space and our view of its shared region.
+pub struct SystrapStub {
+    pid: libc::pid_t,
+    shared: *mut u8,
+    _ctrl_fd: OwnedFd,
+}
+
+impl SystrapStub {
+    fn ctrl(&self) -> &Ctrl {
+        // SAFETY: the control page is mapped for the stub's lifetime; its fields are plain
+        // integers, and the only one both sides write concurrently is the atomic `state`.
+        unsafe { &*(self.shared as *const Ctrl) }
+    }
+
+    fn ctrl_mut(&self) -> *mut Ctrl {
+        self.shared as *mut Ctrl
+    }
+
+    /// Stores `state` and wakes the stub.
+    fn post(&self, state: u32) {
+        self.ctrl().state.store(state, Ordering::Release);
+        // SAFETY: a futex wake on our shared mapping.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                &self.ctrl().state as *const AtomicU32,
+                libc::FUTEX_WAKE,
+                1,
+            )
+        };
+    }
+
+    /// Waits while the state is `posted`; returns the new state. Fails if the stub died.
+    fn wait_change(&self, posted: u32) -> Result<u32, Errno> {
+        let state = &self.ctrl().state;
+        for _ in 0..4000 {
+            let s = state.load(Ordering::Acquire);
+            if s != posted {
+                return Ok(s);
+            }
+            std::hint::spin_loop();
+        }
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        loop {
+            let s = state.load(Ordering::Acquire);
+            if s != posted {
+                return Ok(s);
+            }
+            // SAFETY: a futex wait on our shared mapping, with a timeout to notice a dead stub.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    state as *const AtomicU32,
+                    libc::FUTEX_WAIT,
+                    posted,
+                    &timeout as *const libc::timespec,
+                )
+            };
+            if state.load(Ordering::Acquire) == posted && !self.alive() {
+                return Err(ESRCH);
+            }
+        }
+    }
+
+    fn alive(&self) -> bool {
+        let mut status = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) == 0 }
+    }
+
+    /// Runs a syscall in the stub (which must be waiting in its handler).
+    fn syscall(&self, nr: i64, args: [u64; 6]) -> Result<i64, Errno> {
+        // SAFETY: the stub only reads `req` after seeing ST_SYSCALL, which we store after.
+        unsafe {
+            let c = self.ctrl_mut();
+            let req = &mut (*c).req;
+            req[0] = nr as u64;
+            req[1..].copy_from_slice(&args);
+        }
+        self.post(ST_SYSCALL);
+        match self.wait_change(ST_SYSCALL)? {
+            ST_SYSCALL_DONE => Ok(self.ctrl().req_ret as i64),
+            _ => Err(EIO),
+        }
+    }
+
+    /// The signal frame's ucontext, in our mapping.
+    fn ucontext(&self) -> Result<*mut u8, Errno> {
+        let uc = self.ctrl().ucontext;
+        if uc < ALTSTACK_ADDR || uc + 512 > ALTSTACK_ADDR + ALTSTACK_SIZE {
+            return Err(EIO);
+        }
+        // SAFETY: in range of the shared region, checked above.
+        Ok(unsafe { self.shared.add((uc - CTRL_ADDR) as usize) })
+    }
+}
+
+impl Drop for SystrapStub {
+    fn drop(&mut self) {
+        // SAFETY: our child; reap it so no zombie is left; then drop our mapping.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, 0);
+            libc::munmap(self.shared.cast(), SHARED_SIZE as usize);
+        }
+    }
+}
+
+/// `ucontext_t` offsets (x86-64): `uc_mcontext.gregs` starts at 40.
+const GREGS: usize = 40;
+/// gregs indices.
+const G_R8: usize = 0;
+const G_ERR: usize = 19;
+const G_TRAPNO: usize = 20;
+
+/// Our register names in gregs order (r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags).
+fn greg_slots(r: &mut UserRegs) -> [&mut u64; 18] {
+    [
+        &mut r.r8,
+        &mut r.r9,
+        &mut r.r10,
+        &mut r.r11,
+        &mut r.r12,
+        &mut r.r13,
+        &mut r.r14,
+        &mut r.r15,
+        &mut r.rdi,
+        &mut r.rsi,
+        &mut r.rbp,
+        &mut r.rbx,
+        &mut r.rdx,
+        &mut r.rax,
+        &mut r.rcx,
+        &mut r.rsp,
+        &mut r.rip,
+        &mut r.eflags,
+    ]
+}
+
+fn read_greg(uc: *mut u8, i: usize) -> u64 {
+    // SAFETY: `uc` points at a ucontext inside the shared region (checked by `ucontext`).
+    unsafe { (uc.add(GREGS + 8 * i) as *const u64).read_unaligned() }
+}
+
+fn write_greg(uc: *mut u8, i: usize, v: u64) {
+    // SAFETY: as in `read_greg`.
+    unsafe { (uc.add(GREGS + 8 * i) as *mut u64).write_unaligned(v) }
+}
+
+pub struct SystrapPlatform {
+    memfd: i32,
+}
+
+impl SystrapPlatform {
+    pub fn new(memfd: i32) -> Self {
+        SystrapPlatform { memfd }
+    }
+}
+
+pub struct SystrapAddressSpace {
+    stub: SystrapStub,
+    /// Whether the stub has reported its first (start-up) event yet.
+    started: bool,
+}
+
+fn prot(a: Access) -> u64 {
+    (a.read as u64) | (a.write as u64) << 1 | (a.execute as u64) << 2
+}
+
+impl SystrapAddressSpace {
+    fn ensure_started(&mut self) -> Result<(), Errno> {
+        if !self.started {
+            match self.stub.wait_change(ST_RUNNING)? {
+                ST_EVENT => self.started = true,
+                _ => return Err(EIO),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AddressSpace for SystrapAddressSpace {
+    fn map_file(&mut self, addr: u64, offset: u64, len: u64, access: Access) -> Result<(), Errno> {
+        self.ensure_started()?;
+        if !access.any() {
+            self.unmap(addr, len);
+            return Ok(());
+        }
+        let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+        let r = self.stub.syscall(
+            libc::SYS_mmap,
+            [addr, len, prot(access), flags, STUB_MEMFD as u64, offset],
+        )?;
+        if r as u64 != addr {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self, addr: u64, len: u64) {
+        if self.ensure_started().is_ok() {
+            let _ = self.stub.syscall(libc::SYS_munmap, [addr, len, 0, 0, 0, 0]);
+        }
+    }
+}
+
+pub struct SystrapContext;
+
+impl Context for SystrapContext {
+    type AddressSpace = SystrapAddressSpace;
+
+    fn switch(
+        &mut self,
+        space: &mut SystrapAddressSpace,
+        regs: &mut UserRegs,
+    ) -> Result<Event, Errno> {
+        space.ensure_started()?;
+        let stub = &space.stub;
+        let uc = stub.ucontext()?;
+        // Registers into the frame (the kernel's sigreturn sanitizes eflags and segments).
+        let mut r = *regs;
+        for (i, slot) in greg_slots(&mut r).into_iter().enumerate() {
+            write_greg(uc, G_R8 + i, *slot);
+        }
+        // SAFETY: plain stores into the control page; the stub reads them after ST_RESUME.
+        unsafe {
+            (*stub.ctrl_mut()).fs_want = regs.fs_base;
+            (*stub.ctrl_mut()).gs_want = regs.gs_base;
+        }
+        stub.post(ST_RESUME);
+        // The stub stores RUNNING on its way back to the app, then EVENT at the next trap; a
+        // fast round trip may skip RUNNING from our point of view.
+        let mut s = stub.wait_change(ST_RESUME)?;
+        if s == ST_RUNNING {
+            s = stub.wait_change(ST_RUNNING)?;
+        }
+        if s != ST_EVENT {
+            return Err(EIO);
+        }
+        let uc = stub.ucontext()?;
+        let mut r = *regs;
+        for (i, slot) in greg_slots(&mut r).into_iter().enumerate() {
+            *slot = read_greg(uc, G_R8 + i);
+        }
+        *regs = r;
+        let c = stub.ctrl();
+        Ok(match c.signo as i32 {
+            libc::SIGSYS => {
+                regs.orig_rax = c.si_syscall;
+                Event::Syscall
+            }
+            libc::SIGSEGV => {
+                let err = read_greg(uc, G_ERR);
+                let write = err & 2 != 0;
+                let execute = err & 16 != 0;
+                if read_greg(uc, G_TRAPNO) == 14 {
+                    Event::Fault {
+                        addr: c.si_addr,
+                        access: Access {
+                            read: !write && !execute,
+                            write,
+                            execute,
+                        },
+                    }
+                } else {
+                    Event::Exception {
+                        vector: read_greg(uc, G_TRAPNO) as u8,
+                        error_code: err,
+                    }
+                }
+            }
+            libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP => Event::Exception {
+                vector: read_greg(uc, G_TRAPNO) as u8,
+                error_code: read_greg(uc, G_ERR),
+            },
+            _ => Event::Interrupt,
+        })
+    }
+}
+
+impl Platform for SystrapPlatform {
+    type AddressSpace = SystrapAddressSpace;
+    type Context = SystrapContext;
+
+    fn name(&self) -> &'static str {
+        "systrap"
+    }
+
+    fn new_address_space(&mut self) -> Result<SystrapAddressSpace, Errno> {
+        Ok(SystrapAddressSpace {
+            stub: spawn(self.memfd)?,
+            started: false,
+        })
+    }
+
+    fn new_context(&mut self) -> Result<SystrapContext, Errno> {
+        Ok(SystrapContext)
+    }
+}
+
+/// The seccomp filter: allow syscalls made from the stub's code page, trap all others.
+fn filter() -> Vec<libc::sock_filter> {
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let lo = STUB_ADDR as u32;
+    let hi = (STUB_ADDR >> 32) as u32;
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    let jge = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    vec![
+        stmt(ld, 4),                        // arch
+        jump(jeq, AUDIT_ARCH_X86_64, 0, 5), // not x86-64 → trap
+        stmt(ld, 12),                       // instruction_pointer, high half
+        jump(jeq, hi, 0, 3),
+        stmt(ld, 8),                // low half
+        jump(jge, lo + 4096, 1, 0), // past the code page → trap
+        jump(jge, lo, 1, 0),        // inside the code page → allow
+        stmt(ret, libc::SECCOMP_RET_TRAP),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// Forks a stub: keeps only the memory file and the control memfd, maps the code and shared
+/// region, installs the handlers, the alternate stack and the seccomp filter, and starts.
+fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
+    let code = code();
+    // SAFETY: static C string; fd checked.
+    let cfd = unsafe { libc::memfd_create(c"vmm-systrap".as_ptr(), libc::MFD_CLOEXEC) };
+    if cfd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: a fresh fd we own.
+    let ctrl_fd = unsafe { OwnedFd::from_raw_fd(cfd) };
+    // SAFETY: sizing and mapping our own memfd.
+    let shared = unsafe {
+        if libc::ftruncate(cfd, SHARED_SIZE as i64) < 0 {
+            return Err(errno());
+        }
+        libc::mmap(
+            std::ptr::null_mut(),
+            SHARED_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            cfd,
+            0,
+        )
+    };
+    if shared == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    // SAFETY: the control page starts zeroed; mark the FS/GS bases as unknown so the first
+    // resume sets them.
+    unsafe {
+        let c = shared as *mut Ctrl;
+        (*c).fs_cur = u64::MAX;
+        (*c).gs_cur = u64::MAX;
+    }
+    let prog = filter();
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the child only makes raw syscalls, then jumps into the stub code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        // SAFETY: our mapping.
+        unsafe { libc::munmap(shared, SHARED_SIZE as usize) };
+        return Err(errno());
+    }
+    if pid == 0 {
+        // SAFETY: in the fresh child.
+        unsafe { child(parent, memfd, ctrl_fd.as_raw_fd(), &code, &prog) }
+    }
+    Ok(SystrapStub {
+        pid,
+        shared: shared as *mut u8,
+        _ctrl_fd: ctrl_fd,
+    })
+}
+
+/// # Safety
+/// Only in the child right after `fork`.
+unsafe fn child(
+    parent: libc::pid_t,
+    memfd: i32,
+    ctrlfd: i32,
+    code: &Code,
+    prog: &[libc::sock_filter],
+) -> ! {
+    // SAFETY: raw syscalls; any failure ends the child (the parent sees it die).
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+            libc::_exit(1);
+        }
+        // Put the two memfds at 3 and 4 (the ctrl fd may sit at 3 already: move it first).
+        let c = libc::fcntl(ctrlfd, libc::F_DUPFD, 10);
+        let m = libc::fcntl(memfd, libc::F_DUPFD, 10);
+        if c < 0 || m < 0 || libc::dup2(m, STUB_MEMFD) < 0 || libc::dup2(c, STUB_CTRLFD) < 0 {
+            libc::_exit(2);
+        }
+        libc::syscall(libc::SYS_close_range, 0u32, (STUB_MEMFD - 1) as u32, 0u32);
+        libc::syscall(
+            libc::SYS_close_range,
+            (STUB_CTRLFD + 1) as u32,
+            u32::MAX,
+            0u32,
+        );
+        libc::setsid();
+        crate::stub::unregister_rseq();
+        let page = libc::mmap(
+            STUB_ADDR as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        );
+        if page as u64 != STUB_ADDR || code.bytes.len() > 4096 {
+            libc::_exit(3);
+        }
+        std::ptr::copy_nonoverlapping(code.bytes.as_ptr(), page as *mut u8, code.bytes.len());
+        if libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+            libc::_exit(4);
+        }
+        let shared = libc::mmap(
+            CTRL_ADDR as *mut libc::c_void,
+            SHARED_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+            STUB_CTRLFD,
+            0,
+        );
+        if shared as u64 != CTRL_ADDR {
+            libc::_exit(5);
+        }
+        let ss = libc::stack_t {
+            ss_sp: ALTSTACK_ADDR as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE as usize,
+        };
+        if libc::sigaltstack(&ss, std::ptr::null_mut()) != 0 {
+            libc::_exit(6);
+        }
+        // Every signal but the handled ones back to default; handlers run with all blocked.
+        #[repr(C)]
+        struct KSigaction {
+            handler: u64,
+            flags: u64,
+            restorer: u64,
+            mask: u64,
+        }
+        for sig in 1..=64 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let handled = [
+                libc::SIGSYS,
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGILL,
+                libc::SIGFPE,
+                libc::SIGTRAP,
+            ];
+            let act = if handled.contains(&sig) {
+                KSigaction {
+                    handler: code.handler,
+                    flags: (libc::SA_SIGINFO | libc::SA_ONSTACK) as u64 | SA_RESTORER,
+                    restorer: code.restorer,
+                    mask: u64::MAX,
+                }
+            } else {
+                KSigaction {
+                    handler: 0,
+                    flags: 0,
+                    restorer: 0,
+                    mask: 0,
+                }
+            };
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const KSigaction,
+                0usize,
+                8usize,
+            );
+        }
+        let none: u64 = 0;
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &none as *const u64,
+            0usize,
+            8usize,
+        );
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            libc::_exit(7);
+        }
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // From here on, only the stub page may make syscalls: jump there without another one.
+        if libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &fprog as *const libc::sock_fprog,
+        ) != 0
+        {
+            libc::_exit(8);
+        }
+        let entry: extern "C" fn() -> ! = std::mem::transmute(STUB_ADDR as usize);
+        entry()
+    }
+}
