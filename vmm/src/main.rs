@@ -8,6 +8,7 @@
 //! Exit status: the program's, or 128+N when it died of signal N; 2 for a bad command line,
 //! 126/127 when the program cannot be executed / found, 125 when the sandbox itself failed.
 
+mod bench;
 mod host;
 mod kvm;
 mod sandbox;
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
-       vmm platforms [--json]";
+       vmm platforms [--json]
+       vmm bench [--reps N] [--quick] [--json] [--svg FILE]";
 
 /// Exit status for failures of vmm itself (as runsc/docker use 125).
 const EXIT_VMM_FAILED: u8 = 125;
@@ -326,6 +328,31 @@ fn is_dynamic(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+fn parse_bench(mut it: impl Iterator<Item = OsString>) -> Result<bench::Options, String> {
+    let mut o = bench::Options {
+        reps: 3,
+        json: false,
+        svg: None,
+        scale_down: 1,
+    };
+    while let Some(a) = it.next() {
+        match a.to_string_lossy().as_ref() {
+            "--json" => o.json = true,
+            "--quick" => o.scale_down = 10,
+            "--svg" => o.svg = Some(PathBuf::from(it.next().ok_or("--svg needs a file")?)),
+            "--reps" => {
+                o.reps = it
+                    .next()
+                    .and_then(|v| v.to_str().and_then(|s| s.parse().ok()))
+                    .filter(|&n: &usize| (1..=100).contains(&n))
+                    .ok_or("--reps needs a number in 1..=100")?
+            }
+            other => return Err(format!("bench: unknown option '{other}'")),
+        }
+    }
+    Ok(o)
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let Some(cmd) = args.next() else {
@@ -349,6 +376,10 @@ fn main() -> ExitCode {
                 _ => usage_error("platforms takes only --json"),
             }
         }
+        "bench" => match parse_bench(args) {
+            Ok(o) => bench::run(o),
+            Err(e) => usage_error(&e),
+        },
         "__probe-kvm" => ExitCode::from(kvm::probe::child() as u8),
         "__probe-ptrace" => ExitCode::from(kvm::probe::child_fallback(sandbox::Kind::Ptrace) as u8),
         "__probe-systrap" => {

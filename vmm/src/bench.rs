@@ -1,0 +1,508 @@
+//! `vmm bench`: microbenchmarks of every usable platform in one run, beside native execution and
+//! the raw trap mechanisms measured in the same run (so every figure is a ratio to something
+//! measured next to it), and `runsc --platform=ptrace` when it is installed.
+//!
+//! The workload is `bench/bench_prog.c` (embedded), which times its own loop and prints the
+//! mean ns per iteration; start-to-exit is timed from outside.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+static BENCH_PROG: &[u8] = include_bytes!(env!("VMM_BENCH_PROG"));
+
+pub struct Options {
+    pub reps: usize,
+    pub json: bool,
+    pub svg: Option<PathBuf>,
+    /// Divides every iteration count (for quick runs).
+    pub scale_down: u64,
+}
+
+/// The operations measured inside the program, with their iteration counts.
+const OPS: &[(&str, &str, u64)] = &[
+    ("getpid", "getpid round trip", 50_000),
+    ("fault", "first-touch page fault", 5_000),
+    ("mmap16", "mmap+touch+munmap 16 pages", 500),
+    ("write1", "1-byte stdout write", 20_000),
+];
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// How to run the program in one column of the table.
+#[derive(Clone)]
+enum Runner {
+    Native,
+    Vmm(&'static str),
+    Runsc(PathBuf),
+}
+
+impl Runner {
+    fn command(&self, prog: &Path, args: &[String]) -> Command {
+        let mut c = match self {
+            Runner::Native => Command::new(prog),
+            Runner::Vmm(p) => {
+                let mut c = Command::new(std::env::current_exe().unwrap_or_else(|_| "vmm".into()));
+                c.args(["run", "--platform", p, "--"]).arg(prog);
+                c
+            }
+            Runner::Runsc(runsc) => {
+                let mut c = Command::new(runsc);
+                c.args(["--platform=ptrace", "--network=none", "do"])
+                    .arg(prog);
+                c
+            }
+        };
+        c.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Mean ns per iteration as the program reports it.
+    fn op(&self, prog: &Path, op: &str, n: u64) -> Option<f64> {
+        let out = self
+            .command(prog, &[op.to_string(), n.to_string()])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().parse().ok())
+    }
+
+    /// Wall time of one start-to-exit run, ns.
+    fn start_exit(&self, prog: &Path) -> Option<f64> {
+        let t = Instant::now();
+        let st = self.command(prog, &["exit".into()]).status().ok()?;
+        st.success().then(|| t.elapsed().as_nanos() as f64)
+    }
+}
+
+/// Native `getpid` under a seccomp filter that traps it; the SIGSYS handler returns directly:
+/// the floor for systrap. Runs in a child (a filter cannot be removed). ns per call.
+fn raw_seccomp_trap(n: u64) -> Option<f64> {
+    extern "C" fn on_sigsys(_: i32, _: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid ucontext for an SA_SIGINFO handler.
+        unsafe { (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RAX as usize] = 1 };
+    }
+    in_child(move || {
+        // SAFETY: single-threaded child; the handler only writes its own ucontext.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigsys as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO;
+            libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut());
+            let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+            let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+            let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+            let filter = [
+                libc::sock_filter {
+                    code: ld,
+                    jt: 0,
+                    jf: 0,
+                    k: 0,
+                },
+                libc::sock_filter {
+                    code: jeq,
+                    jt: 0,
+                    jf: 1,
+                    k: libc::SYS_getpid as u32,
+                },
+                libc::sock_filter {
+                    code: ret,
+                    jt: 0,
+                    jf: 0,
+                    k: libc::SECCOMP_RET_TRAP,
+                },
+                libc::sock_filter {
+                    code: ret,
+                    jt: 0,
+                    jf: 0,
+                    k: libc::SECCOMP_RET_ALLOW,
+                },
+            ];
+            let prog = libc::sock_fprog {
+                len: 4,
+                filter: filter.as_ptr() as *mut _,
+            };
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0 {
+                return None;
+            }
+            let t = Instant::now();
+            for _ in 0..n {
+                libc::syscall(libc::SYS_getpid);
+            }
+            Some(t.elapsed().as_nanos() as f64 / n as f64)
+        }
+    })
+}
+
+/// `getpid` in a child stopped by `PTRACE_SYSEMU`, with GETREGS/SETREGS per stop as the
+/// ptrace platform does: the floor for ptrace. ns per call.
+fn raw_ptrace_sysemu(n: u64) -> Option<f64> {
+    // SAFETY: the child only traces itself and makes raw syscalls.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return None;
+    }
+    if pid == 0 {
+        // SAFETY: in the child.
+        unsafe {
+            libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
+            libc::raise(libc::SIGSTOP);
+            for _ in 0..n {
+                libc::syscall(libc::SYS_getpid);
+            }
+            libc::_exit(0);
+        }
+    }
+    let wait = || {
+        let mut st = 0;
+        // SAFETY: our child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        st
+    };
+    wait();
+    let t = Instant::now();
+    let mut calls = 0u64;
+    loop {
+        // SAFETY: our stopped tracee; regs is a valid out-parameter.
+        unsafe { libc::ptrace(libc::PTRACE_SYSEMU, pid, 0, 0) };
+        let st = wait();
+        if !libc::WIFSTOPPED(st) {
+            break;
+        }
+        let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe {
+            libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut regs);
+            regs.rax = pid as u64;
+            libc::ptrace(libc::PTRACE_SETREGS, pid, 0, &regs);
+        }
+        calls += 1;
+        if calls > n + 10 {
+            // SAFETY: our child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    (calls >= n).then(|| t.elapsed().as_nanos() as f64 / calls as f64)
+}
+
+/// Runs `f` in a forked child and returns what it sends back.
+fn in_child(f: impl FnOnce() -> Option<f64>) -> Option<f64> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid out-parameter.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: the child runs `f` (raw syscalls, no locks held across fork) and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let v = f().unwrap_or(f64::NAN);
+        // SAFETY: writing 8 bytes to our pipe, then leaving without running destructors.
+        unsafe {
+            libc::write(fds[1], v.to_le_bytes().as_ptr().cast(), 8);
+            libc::_exit(0);
+        }
+    }
+    let mut b = [0u8; 8];
+    // SAFETY: reading our pipe; reaping our child.
+    unsafe {
+        libc::close(fds[1]);
+        let got = libc::read(fds[0], b.as_mut_ptr().cast(), 8);
+        libc::close(fds[0]);
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0);
+        if got != 8 {
+            return None;
+        }
+    }
+    Some(f64::from_le_bytes(b)).filter(|v| v.is_finite())
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+pub fn run(opts: Options) -> std::process::ExitCode {
+    let dir = std::env::temp_dir().join(format!("vmm-bench-{}", std::process::id()));
+    let prog = dir.join("bench_prog");
+    let write = std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&prog, BENCH_PROG))
+        .and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755))
+        });
+    if let Err(e) = write {
+        eprintln!("vmm: bench: cannot write the benchmark program: {e}");
+        return std::process::ExitCode::from(125);
+    }
+
+    let mut columns: Vec<(String, Runner)> = vec![("native".into(), Runner::Native)];
+    let mut skipped = Vec::new();
+    let verdicts = [
+        ("kvm", crate::kvm::probe::probe()),
+        (
+            "systrap",
+            crate::kvm::probe::probe_fallback(crate::sandbox::Kind::Systrap),
+        ),
+        (
+            "ptrace",
+            crate::kvm::probe::probe_fallback(crate::sandbox::Kind::Ptrace),
+        ),
+    ];
+    for (name, v) in verdicts {
+        if v.usable {
+            columns.push((name.into(), Runner::Vmm(name)));
+        } else {
+            skipped.push(format!("{name}: {}", v.reason));
+        }
+    }
+    match find_in_path("runsc") {
+        Some(p) => columns.push(("runsc-ptrace".into(), Runner::Runsc(p))),
+        None => skipped.push("runsc-ptrace: runsc is not installed".into()),
+    }
+
+    let scale = opts.scale_down.max(1);
+    // results[op][column] = median ns
+    let mut results: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for (op, _, n) in OPS {
+        let n = (n / scale).max(1);
+        for (col, runner) in &columns {
+            let samples: Vec<f64> = (0..opts.reps)
+                .filter_map(|_| runner.op(&prog, op, n))
+                .collect();
+            if let Some(m) = median(samples) {
+                results
+                    .entry(op.to_string())
+                    .or_default()
+                    .insert(col.clone(), m);
+            }
+        }
+    }
+    for (col, runner) in &columns {
+        let samples: Vec<f64> = (0..opts.reps.max(5))
+            .filter_map(|_| runner.start_exit(&prog))
+            .collect();
+        if let Some(m) = median(samples) {
+            results
+                .entry("hello".into())
+                .or_default()
+                .insert(col.clone(), m);
+        }
+    }
+    let n = (OPS[0].2 / scale).max(1);
+    let raw_seccomp = median((0..opts.reps).filter_map(|_| raw_seccomp_trap(n)).collect());
+    let raw_ptrace = median(
+        (0..opts.reps)
+            .filter_map(|_| raw_ptrace_sysemu((n / 5).max(1)))
+            .collect(),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let get = |op: &str, col: &str| results.get(op).and_then(|m| m.get(col)).copied();
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let ratios: Vec<(&str, Option<f64>)> = vec![
+        (
+            "systrap getpid / raw seccomp trap (target <= 2)",
+            ratio(get("getpid", "systrap"), raw_seccomp),
+        ),
+        (
+            "ptrace getpid / raw PTRACE_SYSEMU+regs (target <= 1.3)",
+            ratio(get("getpid", "ptrace"), raw_ptrace),
+        ),
+        (
+            "runsc-ptrace getpid / systrap getpid (target >= 2)",
+            ratio(get("getpid", "runsc-ptrace"), get("getpid", "systrap")),
+        ),
+        (
+            "runsc-ptrace getpid / ptrace getpid (target >= 2)",
+            ratio(get("getpid", "runsc-ptrace"), get("getpid", "ptrace")),
+        ),
+        (
+            "kvm getpid / native getpid",
+            ratio(get("getpid", "kvm"), get("getpid", "native")),
+        ),
+        (
+            "systrap getpid / native getpid",
+            ratio(get("getpid", "systrap"), get("getpid", "native")),
+        ),
+    ];
+
+    let labels: Vec<(&str, &str)> = OPS
+        .iter()
+        .map(|(op, label, _)| (*op, *label))
+        .chain([("hello", "static hello start to exit")])
+        .collect();
+    let mut out = String::new();
+    if opts.json {
+        let cols = |op: &str| {
+            results
+                .get(op)
+                .map(|m| {
+                    m.iter()
+                        .map(|(c, v)| format!("\"{c}\":{v:.1}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        };
+        let num = |v: Option<f64>| {
+            v.map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "null".into())
+        };
+        out.push_str("{\"unit\":\"ns\",\"results\":{");
+        out.push_str(
+            &labels
+                .iter()
+                .map(|(op, _)| format!("\"{op}\":{{{}}}", cols(op)))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str(&format!(
+            "}},\"raw\":{{\"seccomp_trap_getpid\":{},\"ptrace_sysemu_getpid\":{}}},\"ratios\":{{",
+            num(raw_seccomp),
+            num(raw_ptrace)
+        ));
+        out.push_str(
+            &ratios
+                .iter()
+                .map(|(k, v)| format!("\"{}\":{}", k.split(" (").next().unwrap(), num(*v)))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("}}\n");
+    } else {
+        let names: Vec<&String> = columns.iter().map(|(c, _)| c).collect();
+        out.push_str(&format!("{:<30}", "ns per operation (median)"));
+        for c in &names {
+            out.push_str(&format!("{c:>14}"));
+        }
+        out.push('\n');
+        for (op, label) in &labels {
+            out.push_str(&format!("{label:<30}"));
+            for c in &names {
+                match get(op, c) {
+                    Some(v) => out.push_str(&format!("{v:>14.0}")),
+                    None => out.push_str(&format!("{:>14}", "-")),
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str("\nraw mechanisms, same run:\n");
+        let show = |v: Option<f64>| {
+            v.map(|v| format!("{v:.0} ns"))
+                .unwrap_or_else(|| "unavailable".into())
+        };
+        out.push_str(&format!(
+            "  seccomp SECCOMP_RET_TRAP -> SIGSYS handler -> return: {}\n",
+            show(raw_seccomp)
+        ));
+        out.push_str(&format!(
+            "  PTRACE_SYSEMU stop + GETREGS/SETREGS + resume:        {}\n",
+            show(raw_ptrace)
+        ));
+        out.push_str("\nratios:\n");
+        for (k, v) in &ratios {
+            out.push_str(&format!(
+                "  {k}: {}\n",
+                v.map(|v| format!("{v:.2}x")).unwrap_or_else(|| "-".into())
+            ));
+        }
+        for s in &skipped {
+            out.push_str(&format!("not measured: {s}\n"));
+        }
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    if let Some(svg) = &opts.svg {
+        if let Err(e) = draw_svg(
+            svg,
+            &labels,
+            &columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+            &results,
+        ) {
+            eprintln!("vmm: bench: writing {}: {e}", svg.display());
+            return std::process::ExitCode::from(125);
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// A grouped bar chart (log scale), one group per operation, one bar per platform.
+fn draw_svg(
+    path: &Path,
+    labels: &[(&str, &str)],
+    columns: &[String],
+    results: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (1100, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let groups = labels.len();
+    let width = columns.len() + 1;
+    let max = results
+        .values()
+        .flat_map(|m| m.values())
+        .fold(1.0f64, |a, &b| a.max(b));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "vmm bench: ns per operation (log scale)",
+            ("sans-serif", 22),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..(groups * width) as f64, (1f64..max * 3.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(groups)
+        .x_label_formatter(&|x| {
+            let g = (*x / width as f64) as usize;
+            labels.get(g).map(|l| l.0.to_string()).unwrap_or_default()
+        })
+        .y_desc("ns")
+        .draw()?;
+    for (ci, col) in columns.iter().enumerate() {
+        let color = Palette99::pick(ci).to_rgba();
+        let bars: Vec<Rectangle<(f64, f64)>> = labels
+            .iter()
+            .enumerate()
+            .filter_map(|(g, (op, _))| {
+                let v = results.get(*op)?.get(col)?;
+                let x = (g * width + ci) as f64 + 0.5;
+                Some(Rectangle::new([(x, 1.0), (x + 0.9, *v)], color.filled()))
+            })
+            .collect();
+        chart
+            .draw_series(bars)?
+            .label(col.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
