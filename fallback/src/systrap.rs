@@ -60,6 +60,10 @@ struct Ctrl {
     req_ret: u64,     // 112
     gs_want: u64,     // 120
     gs_cur: u64,      // 128
+    /// Set while the stub sleeps (or is about to) in FUTEX_WAIT: only then must it be woken.
+    stub_sleeping: AtomicU32, // 136
+    /// Likewise for the Sentry.
+    sentry_sleeping: AtomicU32, // 140
 }
 
 global_asm!(
@@ -102,27 +106,36 @@ vmm_systrap_handler:
     mov [r12 + 24], rax
     mov [r12 + 32], rdx
     mov ebx, 1                      // post ST_EVENT
-2:  // post: state = ebx, wake the Sentry
-    mov [r12], ebx
+2:  // post: state = ebx (a full barrier), wake the Sentry only if it sleeps
+    mov eax, ebx
+    xchg [r12], eax
+    cmp dword ptr [r12 + 140], 0
+    je 3f
     mov eax, 202
     mov rdi, r12
     mov esi, 1                      // FUTEX_WAKE (shared)
     mov edx, 1
     syscall
-3:  // wait while state == ebx: spin, then sleep
-    mov ecx, 2000
+3:  // wait while state == ebx: spin, then announce we sleep, re-check, sleep
+    mov ecx, 4000
 4:  mov eax, [r12]
     cmp eax, ebx
     jne 5f
     pause
     dec ecx
     jnz 4b
+    mov eax, 1
+    xchg [r12 + 136], eax
+    mov eax, [r12]
+    cmp eax, ebx
+    jne 10f
     mov eax, 202
     mov rdi, r12
     xor esi, esi                    // FUTEX_WAIT (shared)
     mov edx, ebx
     xor r10d, r10d
     syscall
+10: mov dword ptr [r12 + 136], 0
     jmp 3b
 5:  cmp eax, 3
     je 6f
@@ -219,18 +232,22 @@ impl SystrapStub {
         self.shared as *mut Ctrl
     }
 
-    /// Stores `state` and wakes the stub.
+    /// Stores `state` and wakes the stub if it sleeps. The SeqCst store and load pair with the
+    /// stub's `xchg` on its flag and its re-check of the state, so no wake-up is lost.
     fn post(&self, state: u32) {
-        self.ctrl().state.store(state, Ordering::Release);
-        // SAFETY: a futex wake on our shared mapping.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                &self.ctrl().state as *const AtomicU32,
-                libc::FUTEX_WAKE,
-                1,
-            )
-        };
+        let c = self.ctrl();
+        c.state.swap(state, Ordering::SeqCst);
+        if c.stub_sleeping.load(Ordering::SeqCst) != 0 {
+            // SAFETY: a futex wake on our shared mapping.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    &c.state as *const AtomicU32,
+                    libc::FUTEX_WAKE,
+                    1,
+                )
+            };
+        }
     }
 
     /// Waits while the state is `posted`; returns the new state. Fails if the stub died.
@@ -247,9 +264,12 @@ impl SystrapStub {
             tv_sec: 0,
             tv_nsec: 50_000_000,
         };
+        let sleeping = &self.ctrl().sentry_sleeping;
         loop {
-            let s = state.load(Ordering::Acquire);
+            sleeping.swap(1, Ordering::SeqCst);
+            let s = state.load(Ordering::SeqCst);
             if s != posted {
+                sleeping.store(0, Ordering::SeqCst);
                 return Ok(s);
             }
             // SAFETY: a futex wait on our shared mapping, with a timeout to notice a dead stub.
@@ -262,6 +282,7 @@ impl SystrapStub {
                     &timeout as *const libc::timespec,
                 )
             };
+            sleeping.store(0, Ordering::SeqCst);
             if state.load(Ordering::Acquire) == posted && !self.alive() {
                 return Err(ESRCH);
             }
