@@ -526,38 +526,81 @@ impl Platform for SystrapPlatform {
     }
 }
 
-/// The seccomp filter: allow syscalls made from the stub's code page, trap all others.
-fn filter() -> Vec<libc::sock_filter> {
+const FILTER_LEN: usize = 30;
+
+/// The seccomp filter. Syscalls from anywhere but the stub's code page trap (SIGSYS: the app's
+/// syscalls, served by the Sentry). Syscalls from the code page are the stub's own — but the
+/// app could jump there, so only what the stub needs passes, with its arguments pinned:
+/// `rt_sigreturn`, `futex`, `munmap`, `getpid`, `arch_prctl(ARCH_SET_FS|ARCH_SET_GS)`,
+/// `mmap` of the memory file only, `tgkill(self, SIGSYS)`. Anything else from there kills the
+/// stub. Built without allocating (it runs in the forked child, which knows its pid).
+fn filter(pid: u32) -> [libc::sock_filter; FILTER_LEN] {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const TRAP: usize = 27;
+    const ALLOW: usize = 28;
+    const KILL: usize = 29;
     let lo = STUB_ADDR as u32;
     let hi = (STUB_ADDR >> 32) as u32;
-    let stmt = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let jge = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let arg = |i: u32| 16 + 8 * i; // low half of seccomp_data.args[i]
+                                   // (code, k, jump-if-true target, jump-if-false target), targets as absolute indices.
+    let prog: [(u16, u32, usize, usize); FILTER_LEN] = [
+        (ld, 4, 0, 0),                     // 0: arch
+        (jeq, AUDIT_ARCH_X86_64, 2, TRAP), // 1
+        (ld, 12, 0, 0),                    // 2: instruction pointer, high half
+        (jeq, hi, 4, TRAP),                // 3
+        (ld, 8, 0, 0),                     // 4: low half
+        (jge, lo + 4096, TRAP, 6),         // 5: past the code page
+        (jge, lo, 7, TRAP),                // 6: inside it: the allowlist
+        (ld, 0, 0, 0),                     // 7: syscall number
+        (jeq, libc::SYS_rt_sigreturn as u32, ALLOW, 9),
+        (jeq, libc::SYS_futex as u32, ALLOW, 10),
+        (jeq, libc::SYS_munmap as u32, ALLOW, 11),
+        (jeq, libc::SYS_getpid as u32, ALLOW, 12),
+        (jeq, libc::SYS_arch_prctl as u32, 16, 13),
+        (jeq, libc::SYS_mmap as u32, 19, 14),
+        (jeq, libc::SYS_tgkill as u32, 23, KILL),
+        (ret, libc::SECCOMP_RET_KILL_PROCESS, 0, 0), // 15: not reached
+        (ld, arg(0), 0, 0),                          // 16: arch_prctl code
+        (jeq, 0x1001, ALLOW, 18),
+        (jeq, 0x1002, ALLOW, KILL),
+        (ld, arg(4), 0, 0), // 19: mmap fd
+        (jeq, STUB_MEMFD as u32, 21, KILL),
+        (ld, arg(3), 0, 0), // 21: mmap flags
+        (
+            jeq,
+            (libc::MAP_SHARED | libc::MAP_FIXED) as u32,
+            ALLOW,
+            KILL,
+        ),
+        (ld, arg(2), 0, 0), // 23: tgkill signal
+        (jeq, libc::SIGSYS as u32, 25, KILL),
+        (ld, arg(0), 0, 0), // 25: tgkill tgid
+        (jeq, pid, ALLOW, KILL),
+        (ret, libc::SECCOMP_RET_TRAP, 0, 0),         // 27
+        (ret, libc::SECCOMP_RET_ALLOW, 0, 0),        // 28
+        (ret, libc::SECCOMP_RET_KILL_PROCESS, 0, 0), // 29
+    ];
+    let mut out = [libc::sock_filter {
+        code: 0,
         jt: 0,
         jf: 0,
-        k,
-    };
-    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    };
-    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-    let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
-    let jge = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
-    let ret = libc::BPF_RET | libc::BPF_K;
-    vec![
-        stmt(ld, 4),                        // arch
-        jump(jeq, AUDIT_ARCH_X86_64, 0, 5), // not x86-64 → trap
-        stmt(ld, 12),                       // instruction_pointer, high half
-        jump(jeq, hi, 0, 3),
-        stmt(ld, 8),                // low half
-        jump(jge, lo + 4096, 1, 0), // past the code page → trap
-        jump(jge, lo, 1, 0),        // inside the code page → allow
-        stmt(ret, libc::SECCOMP_RET_TRAP),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-    ]
+        k: 0,
+    }; FILTER_LEN];
+    for (i, &(code, k, t, f)) in prog.iter().enumerate() {
+        let jump = code == jeq || code == jge;
+        let rel = |target: usize| if jump { (target - i - 1) as u8 } else { 0 };
+        out[i] = libc::sock_filter {
+            code,
+            jt: rel(t),
+            jf: rel(f),
+            k,
+        };
+    }
+    out
 }
 
 /// Forks a stub: keeps only the memory file and the control memfd, maps the code and shared
@@ -595,7 +638,6 @@ fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
         (*c).fs_cur = u64::MAX;
         (*c).gs_cur = u64::MAX;
     }
-    let prog = filter();
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the child only makes raw syscalls, then jumps into the stub code.
@@ -607,7 +649,7 @@ fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
     }
     if pid == 0 {
         // SAFETY: in the fresh child.
-        unsafe { child(parent, memfd, ctrl_fd.as_raw_fd(), &code, &prog) }
+        unsafe { child(parent, memfd, ctrl_fd.as_raw_fd(), &code) }
     }
     Ok(SystrapStub {
         pid,
@@ -618,13 +660,7 @@ fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
 
 /// # Safety
 /// Only in the child right after `fork`.
-unsafe fn child(
-    parent: libc::pid_t,
-    memfd: i32,
-    ctrlfd: i32,
-    code: &Code,
-    prog: &[libc::sock_filter],
-) -> ! {
+unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! {
     // SAFETY: raw syscalls; any failure ends the child (the parent sees it die).
     unsafe {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
@@ -733,6 +769,7 @@ unsafe fn child(
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             libc::_exit(7);
         }
+        let prog = filter(libc::getpid() as u32);
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,

@@ -180,3 +180,32 @@ fn strace_errors() {
         expect(has_enosys, "--strace: no `= -1 ENOSYS` line", &traced)
     });
 }
+
+#[test]
+fn stub_code_cannot_reach_the_host() {
+    // Jumping to a `syscall` instruction in the fallbacks' stub page must not run a host
+    // syscall: the directory the program asks for must not appear on the host.
+    for_each_case("stub_code_cannot_reach_the_host", |p, v| {
+        let target = vmm_tests::temp_path("escape-dir");
+        let t = target.to_str().unwrap();
+        let native = run_native(v, "escape_stub", &[t]);
+        expect(
+            native.signal() == Some(11),
+            "native run must die of SIGSEGV (nothing mapped there)",
+            &native,
+        )?;
+        let sandboxed = run_vmm(p, v, "escape_stub", &[t], &[]);
+        let escaped = target.exists();
+        let _ = std::fs::remove_dir(&target);
+        expect(
+            !escaped,
+            "the program created a host directory through the stub page",
+            &sandboxed,
+        )?;
+        expect(
+            sandboxed.code() != 0,
+            "the escape attempt must not end in success",
+            &sandboxed,
+        )
+    });
+}

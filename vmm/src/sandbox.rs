@@ -123,13 +123,16 @@ pub fn run(
             signal: 0,
             exec_errno: e.0,
         },
-        Err(kernel::RunError::Platform(e)) => End::Killed(
-            format!(
-                "{kind:?} platform: {}",
-                std::io::Error::from_raw_os_error(e.0)
-            )
-            .to_lowercase(),
-        ),
+        Err(kernel::RunError::Platform(e)) if e == guest_sentry::errno::ESRCH => End::Killed(format!(
+            "{} platform: the app's stub process died (killed from outside, or by its seccomp filter \
+             for a forbidden syscall from the stub's code)",
+            format!("{kind:?}").to_lowercase()
+        )),
+        Err(kernel::RunError::Platform(e)) => End::Killed(format!(
+            "{} platform: {}",
+            format!("{kind:?}").to_lowercase(),
+            std::io::Error::from_raw_os_error(e.0)
+        )),
     };
     drop(k);
     drop(memory);
