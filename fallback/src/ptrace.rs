@@ -15,6 +15,25 @@ fn eio(e: io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(EIO.0))
 }
 
+/// Pins this thread and the stub to the CPU we run on: every syscall is a handoff between the
+/// two, and on one CPU it costs a context switch instead of a cross-CPU wake-up (about 3×
+/// cheaper). Best effort: without it the platform still works.
+fn pin_together(stub: libc::pid_t) {
+    // SAFETY: plain syscalls on a cpu_set_t we own.
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_setaffinity(0, size, &set) == 0 {
+            libc::sched_setaffinity(stub, size, &set);
+        }
+    }
+}
+
 pub struct PtracePlatform {
     memfd: i32,
 }
@@ -140,6 +159,7 @@ impl Platform for PtracePlatform {
 
     fn new_address_space(&mut self) -> Result<PtraceAddressSpace, Errno> {
         let stub = Stub::spawn(self.memfd).map_err(eio)?;
+        pin_together(stub.pid);
         Ok(PtraceAddressSpace {
             stub: Rc::new(stub),
         })

@@ -153,7 +153,19 @@ fn raw_seccomp_trap(n: u64) -> Option<f64> {
 
 /// `getpid` in a child stopped by `PTRACE_SYSEMU`, with GETREGS/SETREGS per stop as the
 /// ptrace platform does: the floor for ptrace. ns per call.
-fn raw_ptrace_sysemu(n: u64) -> Option<f64> {
+fn raw_ptrace_sysemu(n: u64, pinned: bool) -> Option<f64> {
+    in_child(move || raw_ptrace_sysemu_here(n, pinned))
+}
+
+fn raw_ptrace_sysemu_here(n: u64, pinned: bool) -> Option<f64> {
+    if pinned {
+        // SAFETY: pinning this (forked, single-threaded) process; the tracee inherits it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(libc::sched_getcpu().max(0) as usize, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
     // SAFETY: the child only traces itself and makes raw syscalls.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -309,11 +321,15 @@ pub fn run(opts: Options) -> std::process::ExitCode {
     }
     let n = (OPS[0].2 / scale).max(1);
     let raw_seccomp = median((0..opts.reps).filter_map(|_| raw_seccomp_trap(n)).collect());
-    let raw_ptrace = median(
-        (0..opts.reps)
-            .filter_map(|_| raw_ptrace_sysemu((n / 5).max(1)))
-            .collect(),
-    );
+    let raw = |pinned: bool| {
+        median(
+            (0..opts.reps)
+                .filter_map(|_| raw_ptrace_sysemu((n / 5).max(1), pinned))
+                .collect(),
+        )
+    };
+    let raw_ptrace = raw(false);
+    let raw_ptrace_pinned = raw(true);
     let _ = std::fs::remove_dir_all(&dir);
 
     let get = |op: &str, col: &str| results.get(op).and_then(|m| m.get(col)).copied();
@@ -327,7 +343,11 @@ pub fn run(opts: Options) -> std::process::ExitCode {
             ratio(get("getpid", "systrap"), raw_seccomp),
         ),
         (
-            "ptrace getpid / raw PTRACE_SYSEMU+regs (target <= 1.3)",
+            "ptrace getpid / raw PTRACE_SYSEMU+regs, pinned as ptrace is (target <= 1.3)",
+            ratio(get("getpid", "ptrace"), raw_ptrace_pinned),
+        ),
+        (
+            "ptrace getpid / raw PTRACE_SYSEMU+regs, unpinned",
             ratio(get("getpid", "ptrace"), raw_ptrace),
         ),
         (
@@ -379,9 +399,10 @@ pub fn run(opts: Options) -> std::process::ExitCode {
                 .join(","),
         );
         out.push_str(&format!(
-            "}},\"raw\":{{\"seccomp_trap_getpid\":{},\"ptrace_sysemu_getpid\":{}}},\"ratios\":{{",
+            "}},\"raw\":{{\"seccomp_trap_getpid\":{},\"ptrace_sysemu_getpid\":{},\"ptrace_sysemu_getpid_pinned\":{}}},\"ratios\":{{",
             num(raw_seccomp),
-            num(raw_ptrace)
+            num(raw_ptrace),
+            num(raw_ptrace_pinned)
         ));
         out.push_str(
             &ratios
@@ -420,6 +441,10 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         out.push_str(&format!(
             "  PTRACE_SYSEMU stop + GETREGS/SETREGS + resume:        {}\n",
             show(raw_ptrace)
+        ));
+        out.push_str(&format!(
+            "  same, tracer and tracee pinned to one CPU:            {}\n",
+            show(raw_ptrace_pinned)
         ));
         out.push_str("\nratios:\n");
         for (k, v) in &ratios {
