@@ -121,3 +121,37 @@ fn platforms_human() {
     let s = out.stdout_str();
     assert!(s.contains("kvm"), "`vmm platforms` must mention kvm\n{out}");
 }
+
+#[test]
+fn bench_unknown_option_is_a_usage_error() {
+    usage_error(&["bench", "--bogus"]);
+}
+
+#[test]
+fn bench_json_has_every_operation_for_every_usable_platform() {
+    // Shape only: timings are for reading, never asserted.
+    let out = run_vmm_raw(&["bench", "--quick", "--reps", "1", "--json"]);
+    assert_eq!(out.code(), 0, "vmm bench failed:\n{out}");
+    let text = out.stdout_str();
+    let j = vmm_tests::json::parse(&text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"));
+    let results = j.get("results").expect("results");
+    let platforms = vmm_tests::query_platforms().expect("vmm platforms --json");
+    for op in ["getpid", "fault", "mmap16", "write1", "hello"] {
+        let row = results
+            .get(op)
+            .unwrap_or_else(|| panic!("no {op} row in {text}"));
+        assert!(
+            row.get("native").is_some(),
+            "no native figure for {op} in {text}"
+        );
+        for p in platforms.iter().filter(|p| p.usable) {
+            assert!(
+                row.get(&p.name).is_some(),
+                "no {} figure for {op} in {text}",
+                p.name
+            );
+        }
+    }
+    let raw = j.get("raw").expect("raw mechanisms");
+    assert!(raw.get("seccomp_trap_getpid").is_some() && raw.get("ptrace_sysemu_getpid").is_some());
+}
