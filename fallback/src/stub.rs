@@ -224,19 +224,7 @@ pub(crate) unsafe fn unregister_rseq() {
 unsafe fn child(parent: libc::pid_t, memfd: i32, code: &[u8]) -> ! {
     // SAFETY: raw syscalls only; any failure ends the child, which the parent sees.
     unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
-            libc::_exit(1);
-        }
-        if memfd != STUB_MEMFD && libc::dup2(memfd, STUB_MEMFD) < 0 {
-            libc::_exit(2);
-        }
-        libc::syscall(libc::SYS_close_range, 0u32, (STUB_MEMFD - 1) as u32, 0u32);
-        libc::syscall(
-            libc::SYS_close_range,
-            (STUB_MEMFD + 1) as u32,
-            u32::MAX,
-            0u32,
-        );
+        child_prologue(parent, &[memfd]);
         // Default dispositions and an empty mask: the Sentry, not inherited state, decides.
         for sig in 1..=64 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
@@ -246,11 +234,55 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, code: &[u8]) -> ! {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-        libc::setsid();
-        unregister_rseq();
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
             libc::_exit(3);
         }
+        child_map_code(code);
+        let entry: extern "C" fn(u64) -> ! = std::mem::transmute(STUB_ADDR as usize);
+        entry(STUB_ADDR)
+    }
+}
+
+/// The common start of a stub child: die with the parent (and never outlive it unnoticed),
+/// keep only `fds`, moved to 3, 4, ... (so `STUB_MEMFD` is the first), leave vmm's session and
+/// drop the rseq registration inherited from glibc. Exits the child on failure.
+///
+/// # Safety
+/// Only in a stub child right after `fork`.
+pub(crate) unsafe fn child_prologue(parent: libc::pid_t, fds: &[i32]) {
+    // SAFETY: raw syscalls in the fresh child.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+            libc::_exit(1);
+        }
+        // Move every kept fd out of the way first, so no dup2 below clobbers another one.
+        let mut high = [0i32; 4];
+        for (i, &fd) in fds.iter().enumerate() {
+            high[i] = libc::fcntl(fd, libc::F_DUPFD, 16);
+            if high[i] < 0 {
+                libc::_exit(2);
+            }
+        }
+        for (i, &fd) in high[..fds.len()].iter().enumerate() {
+            if libc::dup2(fd, STUB_MEMFD + i as i32) < 0 {
+                libc::_exit(2);
+            }
+        }
+        let last = STUB_MEMFD as u32 + fds.len() as u32 - 1;
+        libc::syscall(libc::SYS_close_range, 0u32, (STUB_MEMFD - 1) as u32, 0u32);
+        libc::syscall(libc::SYS_close_range, last + 1, u32::MAX, 0u32);
+        libc::setsid();
+        unregister_rseq();
+    }
+}
+
+/// Puts `code` at `STUB_ADDR`, read and execute only. Exits the child on failure.
+///
+/// # Safety
+/// Only in a stub child (nothing else may live at `STUB_ADDR`).
+pub(crate) unsafe fn child_map_code(code: &[u8]) {
+    // SAFETY: a fresh private mapping at a fixed address nothing else uses.
+    unsafe {
         let page = libc::mmap(
             STUB_ADDR as *mut libc::c_void,
             4096,
@@ -259,14 +291,12 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, code: &[u8]) -> ! {
             -1,
             0,
         );
-        if page as u64 != STUB_ADDR {
+        if page as u64 != STUB_ADDR || code.len() > 4096 {
             libc::_exit(4);
         }
         std::ptr::copy_nonoverlapping(code.as_ptr(), page as *mut u8, code.len());
         if libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC) != 0 {
             libc::_exit(5);
         }
-        let entry: extern "C" fn(u64) -> ! = std::mem::transmute(STUB_ADDR as usize);
-        entry(STUB_ADDR)
     }
 }

@@ -663,39 +663,9 @@ fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
 unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! {
     // SAFETY: raw syscalls; any failure ends the child (the parent sees it die).
     unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
-            libc::_exit(1);
-        }
-        // Put the two memfds at 3 and 4 (the ctrl fd may sit at 3 already: move it first).
-        let c = libc::fcntl(ctrlfd, libc::F_DUPFD, 10);
-        let m = libc::fcntl(memfd, libc::F_DUPFD, 10);
-        if c < 0 || m < 0 || libc::dup2(m, STUB_MEMFD) < 0 || libc::dup2(c, STUB_CTRLFD) < 0 {
-            libc::_exit(2);
-        }
-        libc::syscall(libc::SYS_close_range, 0u32, (STUB_MEMFD - 1) as u32, 0u32);
-        libc::syscall(
-            libc::SYS_close_range,
-            (STUB_CTRLFD + 1) as u32,
-            u32::MAX,
-            0u32,
-        );
-        libc::setsid();
-        crate::stub::unregister_rseq();
-        let page = libc::mmap(
-            STUB_ADDR as *mut libc::c_void,
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        );
-        if page as u64 != STUB_ADDR || code.bytes.len() > 4096 {
-            libc::_exit(3);
-        }
-        std::ptr::copy_nonoverlapping(code.bytes.as_ptr(), page as *mut u8, code.bytes.len());
-        if libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC) != 0 {
-            libc::_exit(4);
-        }
+        // The memory file becomes fd 3 (STUB_MEMFD), the control memfd fd 4 (STUB_CTRLFD).
+        crate::stub::child_prologue(parent, &[memfd, ctrlfd]);
+        crate::stub::child_map_code(code.bytes);
         let shared = libc::mmap(
             CTRL_ADDR as *mut libc::c_void,
             SHARED_SIZE as usize,
