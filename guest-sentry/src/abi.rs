@@ -89,7 +89,8 @@ pub mod op {
     /// `args[1]` = GPA of `[IoVec; args[2]]`. Returns bytes read or `-errno`.
     pub const READ: u64 = 3;
     /// Open a file under the sandbox root, read-only. `args[0]` = GPA of the path,
-    /// `args[1]` = its length. Returns a handle (>= 0) or `-errno`.
+    /// `args[1]` = its length, `args[2]` = flags (only `super::OPEN_*`). Returns a handle (>= 0)
+    /// or `-errno`.
     pub const OPEN: u64 = 4;
     /// `args[0]` = handle, `args[1]` = GPA of buffer, `args[2]` = length, `args[3]` = offset.
     pub const PREAD: u64 = 5;
@@ -107,7 +108,22 @@ pub mod op {
     pub const PANIC: u64 = 10;
     /// Current host time: `args[0]` = clock id (0 realtime, 1 monotonic). Returns ns.
     pub const CLOCK: u64 = 11;
+    /// Read a handle at an offset into a scatter list: `args[0]` = handle, `args[1]` = GPA of
+    /// `[IoVec; args[2]]`, `args[3]` = offset. Returns bytes read or `-errno`.
+    pub const PREADV: u64 = 12;
+    /// `getdents64` on a directory handle: `args[0]` = handle, `args[1]` = GPA, `args[2]` = len.
+    pub const GETDENTS: u64 = 13;
+    /// `lseek` on a handle: `args[0]` = handle, `args[1]` = offset (i64), `args[2]` = whence.
+    pub const LSEEK: u64 = 14;
+    /// The target of a symlink (not followed): `args[0]`/`args[1]` = path GPA/len,
+    /// `args[2]`/`args[3]` = output GPA/len. Returns the target's length or `-errno`.
+    pub const READLINK: u64 = 15;
 }
+
+/// OPEN flags (Linux values): the only ones the host serves.
+pub const OPEN_DIRECTORY: u64 = 0o200000;
+pub const OPEN_NOFOLLOW: u64 = 0o400000;
+pub const OPEN_PATH: u64 = 0o10000000;
 
 /// Longest gather/scatter list a single WRITE/READ hypercall takes.
 pub const IOV_MAX: usize = 64;

@@ -34,12 +34,21 @@ pub trait Host {
     fn write(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno>;
     /// Reads from host stdio `fd` into the scattered `bufs`. Returns bytes read.
     fn read(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno>;
-    /// Opens a file under the sandbox root, read-only. Returns a host handle.
-    fn open(&self, path: &[u8]) -> Result<u32, Errno>;
+    /// Opens a file under the sandbox root, read-only (`flags`: any of `abi::OPEN_*`). Returns a
+    /// host handle.
+    fn open(&self, path: &[u8], flags: u64) -> Result<u32, Errno>;
     /// The program the sandbox was started with, opened by the host.
     fn exe_handle(&self) -> u32;
     /// Reads from an open handle at `offset` into Sentry memory.
     fn pread(&self, handle: u32, buf: &mut [u8], offset: u64) -> Result<u64, Errno>;
+    /// Reads from an open handle at `offset` into the scattered Sentry-visible `bufs`.
+    fn preadv(&self, handle: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno>;
+    /// `getdents64` on a directory handle (Linux `struct linux_dirent64` records).
+    fn getdents(&self, handle: u32, buf: &mut [u8]) -> Result<u64, Errno>;
+    /// `lseek` on a handle.
+    fn lseek(&self, handle: u32, offset: i64, whence: u32) -> Result<u64, Errno>;
+    /// The target of the symlink at `path`, into `out`; returns its length.
+    fn readlink(&self, path: &[u8], out: &mut [u8]) -> Result<u64, Errno>;
     fn close(&self, handle: u32);
     /// `fstat` of a handle (`stdio = false`) or a host stdio fd (`stdio = true`).
     fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, Errno>;

@@ -1,7 +1,7 @@
 //! Host services: the only code that performs host syscalls on the sandbox's behalf. The kvm
 //! hypercall server (and, later, the fallbacks) call in here after checking the request's
 //! shape; this module enforces the policy: stdio is fds 0..=2 only, files are opened read-only
-//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` under the sandbox root, handles are
+//! with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` under the sandbox root, handles are
 //! this sandbox's own.
 
 use std::fs::File;
@@ -98,26 +98,25 @@ impl HostServices {
         retry_eintr(|| unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) })
     }
 
-    /// Opens `path` (absolute inside the sandbox) read-only beneath the root.
-    pub fn open(&mut self, path: &[u8]) -> HostResult<u32> {
+    /// `openat2` of `path` (absolute inside the sandbox) under the root, resolved as if the root
+    /// were `/` (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside) and never through
+    /// /proc magic links. Only read-only opens are served: the host tree is never written.
+    fn open_fd(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
         if path.len() > PATH_MAX || path.contains(&0) {
             return Err(libc::EINVAL);
+        }
+        let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64;
+        if flags & !allowed != 0 {
+            return Err(libc::EROFS);
         }
         let rel: Vec<u8> = path.iter().copied().skip_while(|&b| b == b'/').collect();
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
         let c = std::ffi::CString::new(rel).map_err(|_| libc::EINVAL)?;
-        let slot = match self.handles.iter().position(|h| h.is_none()) {
-            Some(i) => i,
-            None if self.handles.len() < MAX_HANDLES => {
-                self.handles.push(None);
-                self.handles.len() - 1
-            }
-            None => return Err(libc::EMFILE),
-        };
         let how = OpenHow {
-            flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64,
+            flags: flags
+                | (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
             mode: 0,
-            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         };
         // SAFETY: valid dirfd, C string and open_how for the duration of the call.
         let fd = unsafe {
@@ -133,8 +132,74 @@ impl HostServices {
             return Err(last_errno());
         }
         // SAFETY: a fresh descriptor we own.
-        self.handles[slot] = Some(unsafe { File::from_raw_fd(fd as i32) });
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    /// Opens `path` read-only (`flags`: any of O_DIRECTORY, O_NOFOLLOW, O_PATH) and returns a
+    /// handle.
+    pub fn open(&mut self, path: &[u8], flags: u64) -> HostResult<u32> {
+        let slot = match self.handles.iter().position(|h| h.is_none()) {
+            Some(i) => i,
+            None if self.handles.len() < MAX_HANDLES => {
+                self.handles.push(None);
+                self.handles.len() - 1
+            }
+            None => return Err(libc::EMFILE),
+        };
+        let fd = self.open_fd(path, flags)?;
+        self.handles[slot] = Some(File::from(fd));
         Ok(slot as u32)
+    }
+
+    /// The target of the symlink at `path` (not followed) into `out`; returns its length.
+    pub fn readlink(&self, path: &[u8], out: &mut [u8]) -> HostResult<u64> {
+        let fd = self.open_fd(path, (libc::O_PATH | libc::O_NOFOLLOW) as u64)?;
+        // SAFETY: out is writable for its length; "" with an O_PATH fd names the link itself.
+        let n = unsafe {
+            libc::readlinkat(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+            )
+        };
+        if n < 0 {
+            return Err(last_errno());
+        }
+        Ok(n as u64)
+    }
+
+    /// `preadv` from a handle into `iov` (which must describe writable memory).
+    pub fn preadv(&self, h: u32, iov: &[libc::iovec], offset: u64) -> HostResult<u64> {
+        let f = self.handle(h)?;
+        // SAFETY: the caller guarantees each iovec is valid writable memory.
+        retry_eintr(|| unsafe {
+            libc::preadv(f.as_raw_fd(), iov.as_ptr(), iov.len() as i32, offset as i64)
+        })
+    }
+
+    /// `getdents64` on a directory handle into `buf` (writable for `len` bytes), continuing
+    /// from the handle's position.
+    pub fn getdents(&self, h: u32, buf: *mut u8, len: usize) -> HostResult<u64> {
+        let f = self.handle(h)?;
+        // SAFETY: the caller guarantees buf..buf+len is writable.
+        retry_eintr(|| unsafe {
+            libc::syscall(libc::SYS_getdents64, f.as_raw_fd(), buf, len) as isize
+        })
+    }
+
+    /// `lseek` on a handle (used for directories: rewinddir, telldir/seekdir cookies).
+    pub fn lseek(&self, h: u32, offset: i64, whence: u32) -> HostResult<u64> {
+        let f = self.handle(h)?;
+        if whence > libc::SEEK_END as u32 {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: a plain lseek on a descriptor we own.
+        let r = unsafe { libc::lseek(f.as_raw_fd(), offset, whence as i32) };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        Ok(r as u64)
     }
 
     fn handle(&self, h: u32) -> HostResult<&File> {
@@ -279,8 +344,43 @@ impl guest_sentry::host::Host for DirectHost {
             .map_err(errno)
     }
 
-    fn open(&self, path: &[u8]) -> Result<u32, guest_sentry::errno::Errno> {
-        self.services.borrow_mut().open(path).map_err(errno)
+    fn open(&self, path: &[u8], flags: u64) -> Result<u32, guest_sentry::errno::Errno> {
+        self.services.borrow_mut().open(path, flags).map_err(errno)
+    }
+
+    fn preadv(
+        &self,
+        handle: u32,
+        bufs: &[guest_sentry::host::Buf],
+        offset: u64,
+    ) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .preadv(handle, &iovecs(bufs), offset)
+            .map_err(errno)
+    }
+
+    fn getdents(&self, handle: u32, buf: &mut [u8]) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .getdents(handle, buf.as_mut_ptr(), buf.len())
+            .map_err(errno)
+    }
+
+    fn lseek(
+        &self,
+        handle: u32,
+        offset: i64,
+        whence: u32,
+    ) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .lseek(handle, offset, whence)
+            .map_err(errno)
+    }
+
+    fn readlink(&self, path: &[u8], out: &mut [u8]) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services.borrow().readlink(path, out).map_err(errno)
     }
 
     fn exe_handle(&self) -> u32 {

@@ -150,12 +150,56 @@ impl Host for KvmHost {
         self.iov_call(op::READ, fd, bufs)
     }
 
-    fn open(&self, path: &[u8]) -> Result<u32, Errno> {
+    fn open(&self, path: &[u8], flags: u64) -> Result<u32, Errno> {
+        let args = [gpa(path.as_ptr() as u64), path.len() as u64, flags, 0, 0, 0];
+        result(call(op::OPEN, args)).map(|h| h as u32)
+    }
+
+    fn preadv(&self, handle: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno> {
+        let s = shared();
+        let n = bufs.len().min(IOV_MAX);
+        for (slot, b) in s.iov.iter_mut().zip(&bufs[..n]) {
+            *slot = IoVec {
+                gpa: gpa(b.addr),
+                len: b.len,
+            };
+        }
+        let iov = gpa(s.iov.as_ptr() as u64);
         result(call(
-            op::OPEN,
-            [gpa(path.as_ptr() as u64), path.len() as u64, 0, 0, 0, 0],
+            op::PREADV,
+            [handle as u64, iov, n as u64, offset, 0, 0],
         ))
-        .map(|h| h as u32)
+    }
+
+    fn getdents(&self, handle: u32, buf: &mut [u8]) -> Result<u64, Errno> {
+        let args = [
+            handle as u64,
+            gpa(buf.as_mut_ptr() as u64),
+            buf.len() as u64,
+            0,
+            0,
+            0,
+        ];
+        result(call(op::GETDENTS, args))
+    }
+
+    fn lseek(&self, handle: u32, offset: i64, whence: u32) -> Result<u64, Errno> {
+        result(call(
+            op::LSEEK,
+            [handle as u64, offset as u64, whence as u64, 0, 0, 0],
+        ))
+    }
+
+    fn readlink(&self, path: &[u8], out: &mut [u8]) -> Result<u64, Errno> {
+        let args = [
+            gpa(path.as_ptr() as u64),
+            path.len() as u64,
+            gpa(out.as_mut_ptr() as u64),
+            out.len() as u64,
+            0,
+            0,
+        ];
+        result(call(op::READLINK, args))
     }
 
     fn exe_handle(&self) -> u32 {

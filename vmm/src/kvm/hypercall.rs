@@ -145,7 +145,36 @@ impl<'a> Server<'a> {
                     return Err(format!("path of {} bytes", a[1]));
                 }
                 let path = self.read_bytes(a[0], a[1])?;
-                self.host.open(&path).map(u64::from)
+                self.host.open(&path, a[2]).map(u64::from)
+            }
+            op::PREADV => {
+                let iov = self.iovecs(a[1], a[2])?;
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.preadv(handle, &iov, a[3])
+            }
+            op::GETDENTS => {
+                if a[2] > MAX_PREAD {
+                    return Err(format!("getdents of {} bytes", a[2]));
+                }
+                let buf = self.range(a[1], a[2])?;
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.getdents(handle, buf, a[2] as usize)
+            }
+            op::LSEEK => {
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.lseek(handle, a[1] as i64, a[2] as u32)
+            }
+            op::READLINK => {
+                if a[1] as usize > PATH_MAX || a[3] as usize > PATH_MAX {
+                    return Err(format!("readlink of {}/{} bytes", a[1], a[3]));
+                }
+                let path = self.read_bytes(a[0], a[1])?;
+                let mut out = vec![0u8; a[3] as usize];
+                let r = self.host.readlink(&path, &mut out);
+                if let Ok(n) = r {
+                    self.write_bytes(a[2], &out[..n as usize])?;
+                }
+                r
             }
             op::PREAD => {
                 if a[2] > MAX_PREAD {
@@ -319,21 +348,17 @@ mod tests {
         request(&mem, BLOCK, op::PREAD, [5, 0x3000, 16, 0, 0, 0]);
         assert!(matches!(s.handle(BLOCK), Outcome::Continue));
         assert_eq!(ret(&mem), -(libc::EBADF as i64));
-        // Paths cannot climb out of the root.
-        let path = b"/../../../etc/passwd";
+        // Write access is never served.
+        let path = b"/tmp";
         mem.write_slice(path, GuestAddress(0x3000)).unwrap();
         request(
             &mem,
             BLOCK,
             op::OPEN,
-            [0x3000, path.len() as u64, 0, 0, 0, 0],
+            [0x3000, path.len() as u64, libc::O_RDWR as u64, 0, 0, 0],
         );
         assert!(matches!(s.handle(BLOCK), Outcome::Continue));
-        assert_eq!(
-            ret(&mem),
-            -(libc::EXDEV as i64),
-            "RESOLVE_BENEATH refuses '..' escapes"
-        );
+        assert_eq!(ret(&mem), -(libc::EROFS as i64));
         // Terminal ioctls other than the two queries are refused.
         request(
             &mem,
@@ -343,6 +368,41 @@ mod tests {
         );
         assert!(matches!(s.handle(BLOCK), Outcome::Continue));
         assert_eq!(ret(&mem), -(libc::ENOTTY as i64));
+    }
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("vmm-root-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/passwd"), b"inside").unwrap();
+        let _ = std::fs::remove_file(dir.join("abs"));
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("abs")).unwrap();
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+        let mut s = Server::new(&mem, MEM, HostServices::new(&dir, tempfile()).unwrap());
+        // `..` at the root, and an absolute symlink, both resolve inside the root.
+        for path in [
+            &b"/../../../etc/passwd"[..],
+            b"/abs",
+            b"etc/../../etc/passwd",
+        ] {
+            mem.write_slice(path, GuestAddress(0x3000)).unwrap();
+            request(
+                &mem,
+                BLOCK,
+                op::OPEN,
+                [0x3000, path.len() as u64, 0, 0, 0, 0],
+            );
+            assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+            let h = ret(&mem);
+            assert!(h > 0, "open {:?}: {h}", String::from_utf8_lossy(path));
+            request(&mem, BLOCK, op::PREAD, [h as u64, 0x4000, 64, 0, 0, 0]);
+            assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+            assert_eq!(ret(&mem), 6);
+            let mut b = [0u8; 6];
+            mem.read_slice(&mut b, GuestAddress(0x4000)).unwrap();
+            assert_eq!(&b, b"inside");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
