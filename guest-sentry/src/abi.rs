@@ -70,7 +70,8 @@ pub struct BootInfo {
     pub random_seed: [u8; 32],
     /// `BOOT_FLAG_*`.
     pub flags: u64,
-    /// At [`ARGS_GPA`]: `execfn\0exe\0argv0\0...\0envp0\0...\0` — `argc` argv strings then `envc`.
+    /// At [`ARGS_GPA`]: `execfn\0exe\0cwd\0argv0\0...\0envp0\0...\0` — `argc` argv strings
+    /// then `envc`.
     pub args_len: u64,
     pub argc: u64,
     pub envc: u64,

@@ -1,9 +1,10 @@
-//! Open files: what a file descriptor refers to. For now host stdio streams and in-Sentry pipes
-//! (pipes never leave the Sentry: no host round trip on any platform).
+//! Open files: what a file descriptor refers to — host stdio streams, in-Sentry pipes (which
+//! never leave the Sentry: no host round trip on any platform) and read-only host files.
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
-use core::cell::RefCell;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 
 /// Linux's default pipe capacity.
 pub const PIPE_CAPACITY: usize = 65536;
@@ -35,12 +36,34 @@ pub enum File {
     /// A host stdio stream (0..=2), reached through the host interface.
     Stdio(u32),
     Pipe(PipeEnd),
+    /// A file under the sandbox root, open read-only on the host.
+    Host(HostFile),
 }
 
-/// A descriptor's target and its status flags (`O_NONBLOCK`, ...).
+pub struct HostFile {
+    pub handle: u32,
+    /// Absolute path inside the sandbox (for `*at` syscalls relative to it, `fchdir`).
+    pub path: Vec<u8>,
+    pub dir: bool,
+    /// Opened with `O_PATH`: usable only as a directory reference or for `fstat`.
+    pub path_only: bool,
+}
+
+/// A descriptor's target, its status flags and its file offset.
 pub struct OpenFile {
     pub file: File,
-    pub nonblock: bool,
+    pub nonblock: Cell<bool>,
+    pub offset: Cell<u64>,
+}
+
+impl OpenFile {
+    pub fn new(file: File, nonblock: bool) -> Self {
+        OpenFile {
+            file,
+            nonblock: Cell::new(nonblock),
+            offset: Cell::new(0),
+        }
+    }
 }
 
 /// A new pipe: (read end, write end).

@@ -25,6 +25,8 @@ pub struct Spawn {
     pub execfn: Vec<u8>,
     /// The program's canonical path (`/proc/self/exe`).
     pub exe_path: Vec<u8>,
+    /// The initial current directory (absolute, inside the sandbox).
+    pub cwd: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
 }
@@ -97,6 +99,12 @@ pub struct Task<P: Platform> {
     pub rlimits: [Rlimit; RLIM_NLIMITS],
     /// Open file descriptors.
     pub fds: Vec<Option<Rc<OpenFile>>>,
+    /// The thread name (`PR_SET_NAME`, `/proc/self/comm`), NUL-padded.
+    pub comm: [u8; 16],
+    /// Descriptors with `FD_CLOEXEC`.
+    pub cloexec: alloc::collections::BTreeSet<u64>,
+    /// Current directory: an absolute path inside the sandbox.
+    pub cwd: Vec<u8>,
     pub umask: u32,
     /// Set when the task has exited.
     pub exit: Option<ExitStatus>,
@@ -139,6 +147,15 @@ fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     r[13] = Rlimit { cur: 0, max: 0 }; // RLIMIT_NICE
     r[14] = Rlimit { cur: 0, max: 0 }; // RLIMIT_RTPRIO
     r
+}
+
+/// The default thread name: the program's file name, at most 15 bytes.
+fn comm_of(path: &[u8]) -> [u8; 16] {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    let mut c = [0u8; 16];
+    let n = name.len().min(15);
+    c[..n].copy_from_slice(&name[..n]);
+    c
 }
 
 /// IDs every task reports: the sandbox runs its program as root of its own world, as runsc does.
@@ -184,18 +201,16 @@ pub fn run<P: Platform>(
         mm,
         ctx: platform.new_context().map_err(RunError::Platform)?,
         signals: SignalState::default(),
+        comm: comm_of(&spawn.exe_path),
         exe_path: spawn.exe_path,
         clear_child_tid: 0,
         robust_list: (0, 0),
         rlimits: default_rlimits(),
         fds: (0..3)
-            .map(|fd| {
-                Some(Rc::new(OpenFile {
-                    file: File::Stdio(fd),
-                    nonblock: false,
-                }))
-            })
+            .map(|fd| Some(Rc::new(OpenFile::new(File::Stdio(fd), false))))
             .collect(),
+        cloexec: Default::default(),
+        cwd: spawn.cwd,
         umask: 0o022,
         exit: None,
     };

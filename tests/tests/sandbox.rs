@@ -209,3 +209,18 @@ fn stub_code_cannot_reach_the_host() {
         )
     });
 }
+
+#[test]
+fn fs_read() {
+    for_each_case("fs_read", |p, v| {
+        let dir = vmm_tests::temp_path("fs-read");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.txt"), "hello\n").unwrap();
+        std::fs::write(dir.join("b.txt"), "two\nlines\n").unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.join("link")).unwrap();
+        let d = dir.to_str().unwrap().to_string();
+        let r = compare(p, v, "fs_read", &[&d]);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    });
+}

@@ -112,9 +112,14 @@ impl HostServices {
         let rel: Vec<u8> = path.iter().copied().skip_while(|&b| b == b'/').collect();
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
         let c = std::ffi::CString::new(rel).map_err(|_| libc::EINVAL)?;
+        // openat2 refuses O_PATH with anything but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW.
+        let extra = if flags & libc::O_PATH as u64 != 0 {
+            libc::O_CLOEXEC
+        } else {
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK
+        };
         let how = OpenHow {
-            flags: flags
-                | (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
+            flags: flags | extra as u64,
             mode: 0,
             resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         };
@@ -164,7 +169,17 @@ impl HostServices {
             )
         };
         if n < 0 {
-            return Err(last_errno());
+            let e = last_errno();
+            // readlinkat(fd, "") says ENOENT for a non-link; readlink(2) says EINVAL.
+            // SAFETY: zeroed stat is a valid out-parameter; fd is ours.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if e == libc::ENOENT
+                && unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
+                && st.st_mode & libc::S_IFMT != libc::S_IFLNK
+            {
+                return Err(libc::EINVAL);
+            }
+            return Err(e);
         }
         Ok(n as u64)
     }

@@ -247,6 +247,10 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         file,
         execfn: path.as_os_str().as_bytes().to_vec(),
         exe_path: canonical.as_os_str().as_bytes().to_vec(),
+        // The sandbox root is the host's `/`, so the host's current directory is valid inside.
+        cwd: std::env::current_dir()
+            .map(|d| d.into_os_string().into_vec())
+            .unwrap_or_else(|_| b"/".to_vec()),
         argv,
         envp,
     };

@@ -96,6 +96,7 @@ pub fn run(
     let spawn = Spawn {
         execfn: prog.execfn,
         exe_path: prog.exe_path,
+        cwd: prog.cwd,
         argv: prog.argv,
         envp: prog.envp,
     };

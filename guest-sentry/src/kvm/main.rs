@@ -98,7 +98,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
     }
 }
 
-/// The first process's execfn, exe path, argv and envp, laid out by the VMM at `ARGS_GPA`.
+/// The first process's execfn, exe path, cwd, argv and envp, laid out by the VMM at `ARGS_GPA`.
 fn read_args(bi: &BootInfo) -> Spawn {
     let len = bi.args_len.min(abi::ARGS_MAX) as usize;
     // SAFETY: the VMM wrote `args_len` bytes at ARGS_GPA (inside guest memory, below the image).
@@ -107,11 +107,16 @@ fn read_args(bi: &BootInfo) -> Spawn {
     let mut parts = raw.split(|&b| b == 0).map(|s| s.to_vec());
     let execfn = parts.next().unwrap_or_default();
     let exe_path = parts.next().unwrap_or_default();
+    let cwd = parts
+        .next()
+        .filter(|c| c.first() == Some(&b'/'))
+        .unwrap_or_else(|| b"/".to_vec());
     let argv: Vec<Vec<u8>> = parts.by_ref().take(bi.argc as usize).collect();
     let envp: Vec<Vec<u8>> = parts.take(bi.envc as usize).collect();
     Spawn {
         execfn,
         exe_path,
+        cwd,
         argv,
         envp,
     }

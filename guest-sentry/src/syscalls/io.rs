@@ -4,10 +4,8 @@
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
-use crate::abi::{HostStat, IOV_MAX};
-use crate::errno::{
-    Errno, SysResult, EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENOENT, ENOTTY, EPIPE,
-};
+use crate::abi::IOV_MAX;
+use crate::errno::{Errno, SysResult, EAGAIN, EBADF, EINVAL, EMFILE, ENOTTY, EPIPE};
 use crate::file::{self, File, OpenFile, PipeEnd, PIPE_CAPACITY};
 use crate::host::Buf;
 use crate::kernel::{Kernel, Task};
@@ -15,15 +13,13 @@ use crate::platform::Platform;
 use crate::signal;
 
 pub const AT_FDCWD: i32 = -100;
-const AT_EMPTY_PATH: u64 = 0x1000;
 /// Linux's `MAX_RW_COUNT`: one read/write moves at most this much.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 const UIO_MAXIOV: u64 = 1024;
-const PATH_MAX: usize = 4096;
 const TCGETS: u64 = 0x5401;
 const TIOCGWINSZ: u64 = 0x5413;
 
-fn file<P: Platform>(t: &Task<P>, fd: u64) -> Result<Rc<OpenFile>, Errno> {
+pub(super) fn file<P: Platform>(t: &Task<P>, fd: u64) -> Result<Rc<OpenFile>, Errno> {
     t.fds.get(fd as usize).cloned().flatten().ok_or(EBADF)
 }
 
@@ -117,7 +113,7 @@ fn pipe_read<P: Platform>(
         if end.pipe.borrow().writers == 0 {
             return Ok(0);
         }
-        return Err(if of.nonblock {
+        return Err(if of.nonblock.get() {
             EAGAIN
         } else {
             would_block_forever(k, "read from an empty pipe")
@@ -158,7 +154,7 @@ fn pipe_write<P: Platform>(
     }
     let room = (PIPE_CAPACITY - end.pipe.borrow().data.len()) as u64;
     if room == 0 {
-        return Err(if of.nonblock {
+        return Err(if of.nonblock.get() {
             EAGAIN
         } else {
             would_block_forever(k, "write to a full pipe")
@@ -200,6 +196,9 @@ fn rw<P: Platform>(
         }
         File::Pipe(end) if to_app => pipe_read(k, t, &of, end, iov),
         File::Pipe(end) => pipe_write(k, t, &of, end, iov),
+        File::Host(h) if to_app => super::fs::read_host(k, t, &of, h, iov, None),
+        // Host files are open read-only (no overlay yet).
+        File::Host(_) => Err(EBADF),
     }
 }
 
@@ -243,9 +242,11 @@ pub fn writev<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     rw(k, t, a[0], &iov, false)
 }
 
-pub fn close<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    file(t, a[0])?;
+pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
     t.fds[a[0] as usize] = None;
+    t.cloexec.remove(&a[0]);
+    super::fs::release(k, of);
     Ok(0)
 }
 
@@ -259,8 +260,8 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     }
     let nonblock = a[1] & O_NONBLOCK != 0;
     let (r, w) = file::pipe();
-    let rfd = alloc_fd(t, 0, Rc::new(OpenFile { file: r, nonblock }))?;
-    let wfd = match alloc_fd(t, 0, Rc::new(OpenFile { file: w, nonblock })) {
+    let rfd = alloc_fd(t, 0, Rc::new(OpenFile::new(r, nonblock)))?;
+    let wfd = match alloc_fd(t, 0, Rc::new(OpenFile::new(w, nonblock))) {
         Ok(fd) => fd,
         Err(e) => {
             t.fds[rfd as usize] = None;
@@ -278,69 +279,6 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     Ok(0)
 }
 
-/// `struct stat` (x86-64, 144 bytes).
-fn encode_stat(s: &HostStat) -> [u8; 144] {
-    let mut b = [0u8; 144];
-    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
-    put(0, &s.dev.to_le_bytes());
-    put(8, &s.ino.to_le_bytes());
-    put(16, &(s.nlink as u64).to_le_bytes());
-    put(24, &s.mode.to_le_bytes());
-    put(28, &s.uid.to_le_bytes());
-    put(32, &s.gid.to_le_bytes());
-    put(40, &s.rdev.to_le_bytes());
-    put(48, &s.size.to_le_bytes());
-    put(56, &s.blksize.to_le_bytes());
-    put(64, &s.blocks.to_le_bytes());
-    for (i, ns) in [s.atime_ns, s.mtime_ns, s.ctime_ns].iter().enumerate() {
-        put(72 + 16 * i, &ns.div_euclid(1_000_000_000).to_le_bytes());
-        put(80 + 16 * i, &ns.rem_euclid(1_000_000_000).to_le_bytes());
-    }
-    b
-}
-
-fn stat_fd<P: Platform>(k: &mut Kernel, t: &mut Task<P>, fd: u64, out: u64) -> SysResult {
-    let of = file(t, fd)?;
-    let st = match &of.file {
-        File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
-        File::Pipe(end) => HostStat {
-            mode: 0o010600, // S_IFIFO | rw-------
-            nlink: 1,
-            blksize: 4096,
-            ino: Rc::as_ptr(&end.pipe) as u64 & 0xffff_ffff,
-            size: end.pipe.borrow().data.len() as u64,
-            ..Default::default()
-        },
-    };
-    t.mm.copy_out(out, &encode_stat(&st))?;
-    Ok(0)
-}
-
-pub fn fstat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    stat_fd(k, t, a[0], a[1])
-}
-
-pub fn newfstatat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let path = t.mm.read_cstr(a[1], PATH_MAX)?;
-    if path.is_empty() {
-        if a[3] & AT_EMPTY_PATH == 0 {
-            return Err(ENOENT);
-        }
-        return stat_fd(k, t, a[0], a[2]);
-    }
-    Err(no_filesystem(k, &path))
-}
-
-fn no_filesystem(k: &mut Kernel, path: &[u8]) -> Errno {
-    if k.config.strace {
-        k.log(format_args!(
-            "path {:?}: the sandbox has no filesystem yet",
-            core::str::from_utf8(path).unwrap_or("?")
-        ));
-    }
-    ENOENT
-}
-
 pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
     let File::Stdio(hfd) = of.file else {
@@ -355,21 +293,4 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     k.host.tty_ioctl(hfd, a[1], &mut buf[..len])?;
     t.mm.copy_out(a[2], &buf[..len])?;
     Ok(0)
-}
-
-/// `readlinkat(dirfd, path, buf, size)`; `readlink` arrives here with `AT_FDCWD`.
-pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let size = a[3] as i64;
-    if size <= 0 {
-        return Err(EINVAL);
-    }
-    let path = t.mm.read_cstr(a[1], PATH_MAX)?;
-    let own = alloc::format!("/proc/{}/exe", t.pid);
-    if path == b"/proc/self/exe" || path == own.as_bytes() || path == b"/proc/thread-self/exe" {
-        let n = t.exe_path.len().min(size as usize);
-        let target = t.exe_path[..n].to_vec();
-        t.mm.copy_out(a[2], &target).map_err(|_| EFAULT)?;
-        return Ok(n as u64);
-    }
-    Err(no_filesystem(k, &path))
 }

@@ -2,8 +2,10 @@
 //! printing. Unknown syscalls return ENOSYS and are logged once.
 //!
 //! Handlers live by family: [`mem`] (address space), [`io`] (file descriptors, stdio),
-//! [`proc`] (identity, exit, limits, signals), [`time`] (clocks, randomness).
+//! [`fs`] (paths, host files, descriptors), [`proc`] (identity, exit, limits, signals),
+//! [`time`] (clocks, randomness).
 
+mod fs;
 mod io;
 mod mem;
 mod proc;
@@ -20,9 +22,13 @@ use crate::platform::Platform;
 pub mod nr {
     pub const READ: u64 = 0;
     pub const WRITE: u64 = 1;
+    pub const OPEN: u64 = 2;
     pub const CLOSE: u64 = 3;
+    pub const STAT: u64 = 4;
     pub const PIPE: u64 = 22;
     pub const FSTAT: u64 = 5;
+    pub const LSTAT: u64 = 6;
+    pub const LSEEK: u64 = 8;
     pub const MMAP: u64 = 9;
     pub const MPROTECT: u64 = 10;
     pub const MUNMAP: u64 = 11;
@@ -30,13 +36,23 @@ pub mod nr {
     pub const RT_SIGACTION: u64 = 13;
     pub const RT_SIGPROCMASK: u64 = 14;
     pub const IOCTL: u64 = 16;
+    pub const PREAD64: u64 = 17;
     pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
+    pub const ACCESS: u64 = 21;
     pub const SCHED_YIELD: u64 = 24;
     pub const MADVISE: u64 = 28;
+    pub const DUP: u64 = 32;
+    pub const DUP2: u64 = 33;
     pub const GETPID: u64 = 39;
     pub const EXIT: u64 = 60;
+    pub const SENDFILE: u64 = 40;
     pub const UNAME: u64 = 63;
+    pub const FCNTL: u64 = 72;
+    pub const GETCWD: u64 = 79;
+    pub const CHDIR: u64 = 80;
+    pub const FCHDIR: u64 = 81;
+    pub const CREAT: u64 = 85;
     pub const READLINK: u64 = 89;
     pub const UMASK: u64 = 95;
     pub const GETTIMEOFDAY: u64 = 96;
@@ -46,28 +62,56 @@ pub mod nr {
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
     pub const GETPPID: u64 = 110;
+    pub const PRCTL: u64 = 157;
     pub const ARCH_PRCTL: u64 = 158;
     pub const SETRLIMIT: u64 = 160;
     pub const GETTID: u64 = 186;
     pub const TIME: u64 = 201;
+    pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const CLOCK_GETRES: u64 = 229;
     pub const EXIT_GROUP: u64 = 231;
+    pub const OPENAT: u64 = 257;
     pub const NEWFSTATAT: u64 = 262;
     pub const READLINKAT: u64 = 267;
+    pub const FACCESSAT: u64 = 269;
     pub const SET_ROBUST_LIST: u64 = 273;
+    pub const DUP3: u64 = 292;
     pub const PIPE2: u64 = 293;
     pub const PRLIMIT64: u64 = 302;
     pub const GETRANDOM: u64 = 318;
+    pub const STATX: u64 = 332;
     pub const RSEQ: u64 = 334;
+    pub const FACCESSAT2: u64 = 439;
 }
 
 /// `(number, name, argument count)` for `--strace`; the served set is [`dispatch`]'s match.
 const NAMES: &[(u64, &str, usize)] = &[
     (nr::READ, "read", 3),
     (nr::WRITE, "write", 3),
+    (nr::OPEN, "open", 3),
+    (nr::SENDFILE, "sendfile", 4),
+    (nr::PRCTL, "prctl", 5),
     (nr::CLOSE, "close", 1),
+    (nr::STAT, "stat", 2),
+    (nr::LSTAT, "lstat", 2),
+    (nr::LSEEK, "lseek", 3),
+    (nr::PREAD64, "pread64", 4),
+    (nr::ACCESS, "access", 2),
+    (nr::DUP, "dup", 1),
+    (nr::DUP2, "dup2", 2),
+    (nr::FCNTL, "fcntl", 3),
+    (nr::GETCWD, "getcwd", 2),
+    (nr::CHDIR, "chdir", 1),
+    (nr::FCHDIR, "fchdir", 1),
+    (nr::CREAT, "creat", 2),
+    (nr::GETDENTS64, "getdents64", 3),
+    (nr::OPENAT, "openat", 4),
+    (nr::FACCESSAT, "faccessat", 3),
+    (nr::DUP3, "dup3", 3),
+    (nr::STATX, "statx", 5),
+    (nr::FACCESSAT2, "faccessat2", 4),
     (nr::PIPE, "pipe", 1),
     (nr::PIPE2, "pipe2", 2),
     (nr::FSTAT, "fstat", 2),
@@ -131,11 +175,32 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::CLOSE => io::close(k, t, a),
         nr::PIPE => io::pipe2(k, t, [a[0], 0, 0, 0, 0, 0]),
         nr::PIPE2 => io::pipe2(k, t, a),
-        nr::FSTAT => io::fstat(k, t, a),
-        nr::NEWFSTATAT => io::newfstatat(k, t, a),
+        nr::OPEN => fs::openat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
+        nr::OPENAT => fs::openat(k, t, a),
+        nr::SENDFILE => fs::sendfile(k, t, a),
+        nr::PRCTL => proc::prctl(k, t, a),
+        nr::CREAT => fs::openat(k, t, [io::AT_FDCWD as u64, a[0], 0o1101, a[1], 0, 0]),
+        nr::PREAD64 => fs::pread64(k, t, a),
+        nr::LSEEK => fs::lseek(k, t, a),
+        nr::GETDENTS64 => fs::getdents64(k, t, a),
+        nr::FSTAT => fs::fstat(k, t, a),
+        nr::STAT => fs::newfstatat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
+        nr::LSTAT => fs::newfstatat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0x100, 0, 0]),
+        nr::NEWFSTATAT => fs::newfstatat(k, t, a),
+        nr::STATX => fs::statx(k, t, a),
+        nr::ACCESS => fs::faccessat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
+        nr::FACCESSAT => fs::faccessat(k, t, [a[0], a[1], a[2], 0, 0, 0]),
+        nr::FACCESSAT2 => fs::faccessat(k, t, a),
+        nr::GETCWD => fs::getcwd(k, t, a),
+        nr::CHDIR => fs::chdir(k, t, a),
+        nr::FCHDIR => fs::fchdir(k, t, a),
+        nr::DUP => fs::dup(k, t, a),
+        nr::DUP2 => fs::dup2(k, t, a),
+        nr::DUP3 => fs::dup3(k, t, a),
+        nr::FCNTL => fs::fcntl(k, t, a),
         nr::IOCTL => io::ioctl(k, t, a),
-        nr::READLINK => io::readlinkat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
-        nr::READLINKAT => io::readlinkat(k, t, a),
+        nr::READLINK => fs::readlinkat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
+        nr::READLINKAT => fs::readlinkat(k, t, a),
         nr::UMASK => {
             let old = t.umask;
             t.umask = a[0] as u32 & 0o777;

@@ -166,3 +166,30 @@ pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     }
     Ok(0)
 }
+
+/// `prctl`: the thread name (`PR_SET_NAME`/`PR_GET_NAME`) and the no-op-safe queries.
+pub fn prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const PR_GET_DUMPABLE: u64 = 3;
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    match a[0] {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            // Up to 15 bytes and a NUL; a fault on the part after the string does not matter.
+            let s = t.mm.read_cstr(a[1], 4096).or_else(|e| {
+                if e == crate::errno::ENAMETOOLONG {
+                    Ok(alloc::vec::Vec::new())
+                } else {
+                    Err(e)
+                }
+            })?;
+            let n = s.len().min(15);
+            name[..n].copy_from_slice(&s[..n]);
+            t.comm = name;
+            Ok(0)
+        }
+        PR_GET_NAME => t.mm.copy_out(a[1], &t.comm).map(|_| 0),
+        PR_GET_DUMPABLE => Ok(1),
+        _ => Err(EINVAL),
+    }
+}

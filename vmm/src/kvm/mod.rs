@@ -41,6 +41,8 @@ pub struct Program {
     pub file: File,
     pub execfn: Vec<u8>,
     pub exe_path: Vec<u8>,
+    /// The initial current directory inside the sandbox (absolute).
+    pub cwd: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
 }
@@ -216,9 +218,9 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
     }
     let free_start = frames.next;
 
-    // Arguments: execfn, exe, argv, envp, each NUL-terminated.
+    // Arguments: execfn, exe, cwd, argv, envp, each NUL-terminated.
     let mut args = Vec::new();
-    for s in [&prog.execfn, &prog.exe_path]
+    for s in [&prog.execfn, &prog.exe_path, &prog.cwd]
         .into_iter()
         .chain(&prog.argv)
         .chain(&prog.envp)

@@ -87,6 +87,7 @@ fn probe_program() -> Result<Program, String> {
         file,
         execfn: b"/probe".to_vec(),
         exe_path: b"/probe".to_vec(),
+        cwd: b"/".to_vec(),
         argv: vec![b"probe".to_vec()],
         envp: vec![],
     })

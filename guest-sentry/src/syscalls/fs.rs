@@ -1,0 +1,610 @@
+//! Path syscalls and read-only host files: `openat`, `getdents64`, `lseek`, the `stat` family,
+//! `readlinkat`, `faccessat`, `getcwd`/`chdir`, `dup`/`fcntl`. Paths are made absolute here
+//! (against the cwd or a directory fd) and resolved by the host under the sandbox root
+//! (`RESOLVE_IN_ROOT`), so `..` and symlinks can never leave it. Writes to the host tree are
+//! refused with EROFS until the in-memory overlay arrives.
+
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+
+use crate::abi::{HostStat, OPEN_DIRECTORY, OPEN_NOFOLLOW, OPEN_PATH};
+use crate::errno::{
+    Errno, SysResult, EACCES, EBADF, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, ERANGE, EROFS,
+    ESPIPE,
+};
+use crate::file::{File, HostFile, OpenFile};
+use crate::kernel::{Kernel, Task};
+use crate::platform::Platform;
+
+use super::io::{alloc_fd, file, AT_FDCWD};
+
+const PATH_MAX: usize = 4096;
+const O_ACCMODE: u64 = 0o3;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const O_APPEND: u64 = 0o2000;
+const O_NONBLOCK: u64 = 0o4000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_NOFOLLOW: u64 = 0o400000;
+const O_CLOEXEC: u64 = 0o2000000;
+const O_PATH: u64 = 0o10000000;
+const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+
+/// Makes `path` absolute: as is, or against the cwd (`AT_FDCWD`) or a directory fd.
+fn absolute<P: Platform>(t: &Task<P>, dirfd: u64, path: &[u8]) -> Result<Vec<u8>, Errno> {
+    if path.is_empty() {
+        return Err(ENOENT);
+    }
+    let mut out = if path[0] == b'/' {
+        Vec::new()
+    } else if dirfd as i32 == AT_FDCWD {
+        t.cwd.clone()
+    } else {
+        let of = file(t, dirfd)?;
+        match &of.file {
+            File::Host(h) if h.dir => h.path.clone(),
+            _ => return Err(ENOTDIR),
+        }
+    };
+    if !out.is_empty() && out.last() != Some(&b'/') {
+        out.push(b'/');
+    }
+    out.extend_from_slice(path);
+    if out.len() > PATH_MAX {
+        return Err(ENAMETOOLONG);
+    }
+    Ok(out)
+}
+
+/// `path` with `.`, `..` and repeated slashes folded (for the cwd; the host resolved it).
+fn normalize(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = Vec::new();
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+fn read_path<P: Platform>(t: &mut Task<P>, addr: u64) -> Result<Vec<u8>, Errno> {
+    t.mm.read_cstr(addr, PATH_MAX)
+}
+
+/// Opens `abs` on the host, stats it, and returns the handle, the stat and the host flags.
+fn host_open(k: &Kernel, abs: &[u8], flags: u64) -> Result<(u32, HostStat), Errno> {
+    let h = k.host.open(abs, flags)?;
+    match k.host.fstat(h, false) {
+        Ok(st) => Ok((h, st)),
+        Err(e) => {
+            k.host.close(h);
+            Err(e)
+        }
+    }
+}
+
+/// `stat` of a path without keeping it open.
+fn stat_path(k: &Kernel, abs: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
+    let (h, st) = host_open(k, abs, OPEN_PATH | if nofollow { OPEN_NOFOLLOW } else { 0 })?;
+    k.host.close(h);
+    Ok(st)
+}
+
+/// Drops a descriptor; the host handle closes with the last reference to the open file.
+pub fn release(k: &Kernel, of: Rc<OpenFile>) {
+    if let Ok(of) = Rc::try_unwrap(of) {
+        if let File::Host(h) = of.file {
+            k.host.close(h.handle);
+        }
+    }
+}
+
+pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [dirfd, path, flags, _mode, ..] = a;
+    let path = read_path(t, path)?;
+    let abs = absolute(t, dirfd, &path)?;
+    if flags & O_PATH == 0
+        && (flags & O_ACCMODE != 0
+            || flags & (O_CREAT | O_TRUNC | O_APPEND) != 0
+            || flags & O_TMPFILE == O_TMPFILE)
+    {
+        // Writable opens need the overlay (not yet): the host tree is read-only.
+        return Err(EROFS);
+    }
+    let mut hflags = 0;
+    if flags & O_DIRECTORY != 0 {
+        hflags |= OPEN_DIRECTORY;
+    }
+    if flags & O_NOFOLLOW != 0 {
+        hflags |= OPEN_NOFOLLOW;
+    }
+    if flags & O_PATH != 0 {
+        hflags |= OPEN_PATH;
+    }
+    let (handle, st) = host_open(k, &abs, hflags)?;
+    let dir = st.mode & S_IFMT == S_IFDIR;
+    let host = HostFile {
+        handle,
+        path: normalize(&abs),
+        dir,
+        path_only: flags & O_PATH != 0,
+    };
+    let of = Rc::new(OpenFile::new(File::Host(host), flags & O_NONBLOCK != 0));
+    match alloc_fd(t, 0, of.clone()) {
+        Ok(fd) => {
+            if flags & O_CLOEXEC != 0 {
+                t.cloexec.insert(fd);
+            }
+            Ok(fd)
+        }
+        Err(e) => {
+            if let Some(i) = t
+                .fds
+                .iter()
+                .position(|f| f.as_ref().is_some_and(|f| Rc::ptr_eq(f, &of)))
+            {
+                t.fds[i] = None;
+            }
+            release(k, of);
+            Err(e)
+        }
+    }
+}
+
+/// Reads a host file at the open file's offset (or `at`, for `pread`) into app memory.
+pub fn read_host<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    of: &OpenFile,
+    h: &HostFile,
+    iov: &[(u64, u64)],
+    at: Option<u64>,
+) -> SysResult {
+    if h.path_only {
+        return Err(EBADF);
+    }
+    if h.dir {
+        return Err(EISDIR);
+    }
+    let mut bufs = Vec::new();
+    for &(base, len) in iov {
+        t.mm.io_bufs(base, len.min(0x7fff_f000), true, &mut bufs)?;
+    }
+    let start = at.unwrap_or(of.offset.get());
+    let mut done = 0u64;
+    for chunk in bufs.chunks(crate::abi::IOV_MAX) {
+        let want: u64 = chunk.iter().map(|b| b.len).sum();
+        match k.host.preadv(h.handle, chunk, start + done) {
+            Ok(n) => {
+                done += n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if at.is_none() {
+        of.offset.set(start + done);
+    }
+    Ok(done)
+}
+
+pub fn pread64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    if (a[3] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    match &of.file {
+        File::Host(h) => read_host(k, t, &of, h, &[(a[1], a[2])], Some(a[3])),
+        _ => Err(ESPIPE),
+    }
+}
+
+pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const SEEK_SET: u64 = 0;
+    const SEEK_CUR: u64 = 1;
+    const SEEK_END: u64 = 2;
+    let of = file(t, a[0])?;
+    let File::Host(h) = &of.file else {
+        return Err(ESPIPE);
+    };
+    if h.path_only {
+        return Err(EBADF);
+    }
+    if h.dir {
+        // Directory positions are the host's getdents cookies.
+        return k.host.lseek(h.handle, a[1] as i64, a[2] as u32);
+    }
+    let base = match a[2] {
+        SEEK_SET => 0,
+        SEEK_CUR => of.offset.get() as i64,
+        SEEK_END => k.host.fstat(h.handle, false)?.size as i64,
+        _ => return Err(EINVAL),
+    };
+    let new = base
+        .checked_add(a[1] as i64)
+        .filter(|&n| n >= 0)
+        .ok_or(EINVAL)?;
+    of.offset.set(new as u64);
+    Ok(new as u64)
+}
+
+pub fn getdents64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    let File::Host(h) = &of.file else {
+        return Err(ENOTDIR);
+    };
+    if h.path_only {
+        return Err(EBADF);
+    }
+    if !h.dir {
+        return Err(ENOTDIR);
+    }
+    let mut buf = alloc::vec![0u8; a[2].min(64 << 10) as usize];
+    let n = k.host.getdents(h.handle, &mut buf)?;
+    t.mm.copy_out(a[1], &buf[..n as usize])?;
+    Ok(n)
+}
+
+/// `stat` of a descriptor: stdio and host files from the host, pipes from the Sentry.
+pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<HostStat, Errno> {
+    let of = file(t, fd)?;
+    Ok(match &of.file {
+        File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
+        File::Host(h) => k.host.fstat(h.handle, false)?,
+        File::Pipe(end) => HostStat {
+            mode: 0o010600, // S_IFIFO | rw-------
+            nlink: 1,
+            blksize: 4096,
+            ino: Rc::as_ptr(&end.pipe) as u64 & 0xffff_ffff,
+            size: end.pipe.borrow().data.len() as u64,
+            ..Default::default()
+        },
+    })
+}
+
+/// The stat of `dirfd`/`path` per `flags` (AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW).
+fn stat_at<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    dirfd: u64,
+    path: u64,
+    flags: u64,
+) -> Result<HostStat, Errno> {
+    let path = read_path(t, path)?;
+    if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(ENOENT);
+        }
+        if dirfd as i32 == AT_FDCWD {
+            let cwd = t.cwd.clone();
+            return stat_path(k, &cwd, false);
+        }
+        return fd_stat(k, t, dirfd);
+    }
+    let abs = absolute(t, dirfd, &path)?;
+    stat_path(k, &abs, flags & AT_SYMLINK_NOFOLLOW != 0)
+}
+
+/// `struct stat` (x86-64, 144 bytes).
+pub fn encode_stat(s: &HostStat) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(0, &s.dev.to_le_bytes());
+    put(8, &s.ino.to_le_bytes());
+    put(16, &(s.nlink as u64).to_le_bytes());
+    put(24, &s.mode.to_le_bytes());
+    put(28, &s.uid.to_le_bytes());
+    put(32, &s.gid.to_le_bytes());
+    put(40, &s.rdev.to_le_bytes());
+    put(48, &s.size.to_le_bytes());
+    put(56, &s.blksize.to_le_bytes());
+    put(64, &s.blocks.to_le_bytes());
+    for (i, ns) in [s.atime_ns, s.mtime_ns, s.ctime_ns].iter().enumerate() {
+        put(72 + 16 * i, &ns.div_euclid(1_000_000_000).to_le_bytes());
+        put(80 + 16 * i, &ns.rem_euclid(1_000_000_000).to_le_bytes());
+    }
+    b
+}
+
+/// `struct statx` (256 bytes), every basic field filled.
+fn encode_statx(s: &HostStat) -> [u8; 256] {
+    const STATX_BASIC_STATS: u32 = 0x7ff;
+    let mut b = [0u8; 256];
+    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(0, &STATX_BASIC_STATS.to_le_bytes());
+    put(4, &(s.blksize as u32).to_le_bytes());
+    put(16, &s.nlink.to_le_bytes());
+    put(20, &s.uid.to_le_bytes());
+    put(24, &s.gid.to_le_bytes());
+    put(28, &(s.mode as u16).to_le_bytes());
+    put(32, &s.ino.to_le_bytes());
+    put(40, &s.size.to_le_bytes());
+    put(48, &s.blocks.to_le_bytes());
+    // atime 64, btime 80 (not reported), ctime 96, mtime 112: {i64 sec, u32 nsec, i32 pad}.
+    for (off, ns) in [(64, s.atime_ns), (96, s.ctime_ns), (112, s.mtime_ns)] {
+        put(off, &ns.div_euclid(1_000_000_000).to_le_bytes());
+        put(
+            off + 8,
+            &(ns.rem_euclid(1_000_000_000) as u32).to_le_bytes(),
+        );
+    }
+    let major = |d: u64| (((d >> 8) & 0xfff) | ((d >> 32) & !0xfff)) as u32;
+    let minor = |d: u64| ((d & 0xff) | ((d >> 12) & !0xff)) as u32;
+    put(128, &major(s.rdev).to_le_bytes());
+    put(132, &minor(s.rdev).to_le_bytes());
+    put(136, &major(s.dev).to_le_bytes());
+    put(140, &minor(s.dev).to_le_bytes());
+    b
+}
+
+pub fn fstat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let st = fd_stat(k, t, a[0])?;
+    t.mm.copy_out(a[1], &encode_stat(&st))?;
+    Ok(0)
+}
+
+/// `newfstatat(dirfd, path, buf, flags)`; `stat`/`lstat` arrive here too.
+pub fn newfstatat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let st = stat_at(k, t, a[0], a[1], a[3])?;
+    t.mm.copy_out(a[2], &encode_stat(&st))?;
+    Ok(0)
+}
+
+/// `statx(dirfd, path, flags, mask, buf)`.
+pub fn statx<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let st = stat_at(k, t, a[0], a[1], a[2])?;
+    t.mm.copy_out(a[4], &encode_statx(&st))?;
+    Ok(0)
+}
+
+/// `readlinkat(dirfd, path, buf, size)`; `readlink` arrives here with `AT_FDCWD`.
+pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let size = a[3] as i64;
+    if size <= 0 {
+        return Err(EINVAL);
+    }
+    let path = read_path(t, a[1])?;
+    let own = alloc::format!("/proc/{}/exe", t.pid);
+    let target = if path == b"/proc/self/exe"
+        || path == own.as_bytes()
+        || path == b"/proc/thread-self/exe"
+    {
+        t.exe_path.clone()
+    } else {
+        let abs = absolute(t, a[0], &path)?;
+        let mut buf = alloc::vec![0u8; PATH_MAX];
+        let n = k.host.readlink(&abs, &mut buf)? as usize;
+        buf.truncate(n);
+        buf
+    };
+    let n = target.len().min(size as usize);
+    t.mm.copy_out(a[2], &target[..n])?;
+    Ok(n as u64)
+}
+
+/// `faccessat2(dirfd, path, mode, flags)`; `access`/`faccessat` arrive here too. The sandbox
+/// runs as root: reads pass, execute needs an x bit (or a directory), writes need the overlay.
+pub fn faccessat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const X_OK: u64 = 1;
+    const W_OK: u64 = 2;
+    let [dirfd, path, mode, flags, ..] = a;
+    if mode & !7 != 0 {
+        return Err(EINVAL);
+    }
+    let st = stat_at(
+        k,
+        t,
+        dirfd,
+        path,
+        flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
+    )?;
+    if mode & W_OK != 0 {
+        return Err(EROFS);
+    }
+    if mode & X_OK != 0 && st.mode & S_IFMT != S_IFDIR && st.mode & 0o111 == 0 {
+        return Err(EACCES);
+    }
+    Ok(0)
+}
+
+pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let mut cwd = t.cwd.clone();
+    cwd.push(0);
+    if (a[1] as usize) < cwd.len() {
+        return Err(ERANGE);
+    }
+    t.mm.copy_out(a[0], &cwd)?;
+    Ok(cwd.len() as u64)
+}
+
+pub fn chdir<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let abs = absolute(t, AT_FDCWD as u64, &path)?;
+    let (h, _) = host_open(k, &abs, OPEN_PATH | OPEN_DIRECTORY)?;
+    k.host.close(h);
+    t.cwd = normalize(&abs);
+    Ok(0)
+}
+
+pub fn fchdir<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    match &of.file {
+        File::Host(h) if h.dir => {
+            t.cwd = h.path.clone();
+            Ok(0)
+        }
+        _ => Err(ENOTDIR),
+    }
+}
+
+/// `dup3(old, new, flags)`; `dup2` arrives with flags 0 and its same-fd rule.
+fn dup_to<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    old: u64,
+    new: u64,
+    cloexec: bool,
+) -> SysResult {
+    let of = file(t, old)?;
+    let limit = t.rlimits[7].cur.min(1 << 20);
+    if new >= limit {
+        return Err(EBADF);
+    }
+    let new = new as usize;
+    if new >= t.fds.len() {
+        t.fds.resize_with(new + 1, || None);
+    }
+    if let Some(prev) = t.fds[new].replace(of) {
+        release(k, prev);
+    }
+    if cloexec {
+        t.cloexec.insert(new as u64);
+    } else {
+        t.cloexec.remove(&(new as u64));
+    }
+    Ok(new as u64)
+}
+
+pub fn dup<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    alloc_fd(t, 0, of)
+}
+
+pub fn dup2<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[0] == a[1] {
+        file(t, a[0])?;
+        return Ok(a[1]);
+    }
+    dup_to(k, t, a[0], a[1], false)
+}
+
+pub fn dup3<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[0] == a[1] || a[2] & !O_CLOEXEC != 0 {
+        return Err(EINVAL);
+    }
+    dup_to(k, t, a[0], a[1], a[2] & O_CLOEXEC != 0)
+}
+
+pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const FD_CLOEXEC: u64 = 1;
+    let of = file(t, a[0])?;
+    match a[1] {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let fd = alloc_fd(t, a[2] as usize, of)?;
+            if a[1] == F_DUPFD_CLOEXEC {
+                t.cloexec.insert(fd);
+            }
+            Ok(fd)
+        }
+        F_GETFD => Ok(if t.cloexec.contains(&a[0]) {
+            FD_CLOEXEC
+        } else {
+            0
+        }),
+        F_SETFD => {
+            if a[2] & FD_CLOEXEC != 0 {
+                t.cloexec.insert(a[0]);
+            } else {
+                t.cloexec.remove(&a[0]);
+            }
+            Ok(0)
+        }
+        F_GETFL => {
+            let acc = match &of.file {
+                File::Pipe(end) if end.write => 1,
+                File::Host(h) if h.path_only => O_PATH,
+                File::Stdio(_) => 2,
+                _ => 0,
+            };
+            Ok(acc | if of.nonblock.get() { O_NONBLOCK } else { 0 })
+        }
+        F_SETFL => {
+            of.nonblock.set(a[2] & O_NONBLOCK != 0);
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// `sendfile(out, in, offset, count)` from a host file to stdio or a pipe, through a Sentry
+/// buffer (at most 1 MiB per call, as a short count).
+pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [out_fd, in_fd, off_ptr, count, ..] = a;
+    let inf = file(t, in_fd)?;
+    let File::Host(h) = &inf.file else {
+        return Err(EINVAL);
+    };
+    if h.dir || h.path_only {
+        return Err(EINVAL);
+    }
+    let outf = file(t, out_fd)?;
+    let start = if off_ptr != 0 {
+        let o = t.mm.read_u64(off_ptr)?;
+        if (o as i64) < 0 {
+            return Err(EINVAL);
+        }
+        o
+    } else {
+        inf.offset.get()
+    };
+    let mut buf = alloc::vec![0u8; count.min(1 << 20) as usize];
+    let got = k.host.pread(h.handle, &mut buf, start)? as usize;
+    if got == 0 {
+        return Ok(0);
+    }
+    let written = match &outf.file {
+        File::Stdio(hfd) => {
+            let b = crate::host::Buf {
+                addr: buf.as_ptr() as u64,
+                len: got as u64,
+            };
+            k.host.write(*hfd, &[b])?
+        }
+        File::Pipe(end) if end.write => {
+            let mut p = end.pipe.borrow_mut();
+            if p.readers == 0 {
+                drop(p);
+                crate::signal::raise(t, crate::signal::SIGPIPE);
+                return Err(crate::errno::EPIPE);
+            }
+            let n = got.min(crate::file::PIPE_CAPACITY - p.data.len());
+            if n == 0 {
+                return Err(crate::errno::EAGAIN);
+            }
+            p.data.extend(&buf[..n]);
+            n as u64
+        }
+        _ => return Err(EINVAL),
+    };
+    if off_ptr != 0 {
+        t.mm.copy_out(off_ptr, &(start + written).to_le_bytes())?;
+    } else {
+        inf.offset.set(start + written);
+    }
+    Ok(written)
+}
