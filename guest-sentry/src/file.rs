@@ -38,6 +38,38 @@ pub enum File {
     Pipe(PipeEnd),
     /// A file under the sandbox root, open read-only on the host.
     Host(HostFile),
+    /// A device the Sentry itself provides.
+    Dev(Dev),
+}
+
+/// The character devices served inside the Sentry (no host file is opened for them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dev {
+    Null,
+    Zero,
+    Urandom,
+}
+
+impl Dev {
+    /// The device at `path` (an absolute, normalized path), if any.
+    pub fn at(path: &[u8]) -> Option<Dev> {
+        match path {
+            b"/dev/null" => Some(Dev::Null),
+            b"/dev/zero" => Some(Dev::Zero),
+            b"/dev/urandom" | b"/dev/random" => Some(Dev::Urandom),
+            _ => None,
+        }
+    }
+
+    /// Linux's device number (major 1: mem devices).
+    pub fn rdev(self) -> u64 {
+        let minor = match self {
+            Dev::Null => 3,
+            Dev::Zero => 5,
+            Dev::Urandom => 9,
+        };
+        (1 << 8) | minor
+    }
 }
 
 pub struct HostFile {
@@ -54,6 +86,8 @@ pub struct OpenFile {
     pub file: File,
     pub nonblock: Cell<bool>,
     pub offset: Cell<u64>,
+    /// `O_ACCMODE` of the open (pipes, stdio and host files also enforce their own direction).
+    pub access: u64,
 }
 
 impl OpenFile {
@@ -62,7 +96,16 @@ impl OpenFile {
             file,
             nonblock: Cell::new(nonblock),
             offset: Cell::new(0),
+            access: 2,
         }
+    }
+
+    pub fn readable(&self) -> bool {
+        self.access != 1
+    }
+
+    pub fn writable(&self) -> bool {
+        self.access == 1 || self.access == 2
     }
 }
 

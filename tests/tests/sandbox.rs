@@ -224,3 +224,8 @@ fn fs_read() {
         r
     });
 }
+
+#[test]
+fn devices() {
+    for_each_case("devices", |p, v| compare(p, v, "devices", &[]));
+}

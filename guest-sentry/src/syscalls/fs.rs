@@ -119,13 +119,28 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let [dirfd, path, flags, _mode, ..] = a;
     let path = read_path(t, path)?;
     let abs = absolute(t, dirfd, &path)?;
+    let dev = crate::file::Dev::at(&normalize(&abs));
     if flags & O_PATH == 0
+        && dev.is_none()
         && (flags & O_ACCMODE != 0
             || flags & (O_CREAT | O_TRUNC | O_APPEND) != 0
             || flags & O_TMPFILE == O_TMPFILE)
     {
         // Writable opens need the overlay (not yet): the host tree is read-only.
         return Err(EROFS);
+    }
+    if let Some(dev) = dev {
+        if flags & O_DIRECTORY != 0 {
+            return Err(ENOTDIR);
+        }
+        let mut of = OpenFile::new(File::Dev(dev), flags & O_NONBLOCK != 0);
+        of.access = flags & O_ACCMODE;
+        let of = Rc::new(of);
+        let fd = alloc_fd(t, 0, of)?;
+        if flags & O_CLOEXEC != 0 {
+            t.cloexec.insert(fd);
+        }
+        return Ok(fd);
     }
     let mut hflags = 0;
     if flags & O_DIRECTORY != 0 {
@@ -223,8 +238,11 @@ pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     const SEEK_CUR: u64 = 1;
     const SEEK_END: u64 = 2;
     let of = file(t, a[0])?;
-    let File::Host(h) = &of.file else {
-        return Err(ESPIPE);
+    let h = match &of.file {
+        File::Host(h) => h,
+        // Devices have no position: seeking them is allowed and does nothing.
+        File::Dev(_) => return Ok(0),
+        _ => return Err(ESPIPE),
     };
     if h.path_only {
         return Err(EBADF);
@@ -270,6 +288,13 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
     Ok(match &of.file {
         File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
         File::Host(h) => k.host.fstat(h.handle, false)?,
+        File::Dev(dev) => HostStat {
+            mode: 0o020666, // S_IFCHR | rw-rw-rw-
+            nlink: 1,
+            blksize: 4096,
+            rdev: dev.rdev(),
+            ..Default::default()
+        },
         File::Pipe(end) => HostStat {
             mode: 0o010600, // S_IFIFO | rw-------
             nlink: 1,

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use crate::abi::IOV_MAX;
 use crate::errno::{Errno, SysResult, EAGAIN, EBADF, EINVAL, EMFILE, ENOTTY, EPIPE};
-use crate::file::{self, File, OpenFile, PipeEnd, PIPE_CAPACITY};
+use crate::file::{self, Dev, File, OpenFile, PipeEnd, PIPE_CAPACITY};
 use crate::host::Buf;
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
@@ -199,7 +199,50 @@ fn rw<P: Platform>(
         File::Host(h) if to_app => super::fs::read_host(k, t, &of, h, iov, None),
         // Host files are open read-only (no overlay yet).
         File::Host(_) => Err(EBADF),
+        File::Dev(_) if !(if to_app { of.readable() } else { of.writable() }) => Err(EBADF),
+        File::Dev(dev) => dev_rw(k, t, *dev, iov, to_app),
     }
+}
+
+/// Reads and writes of the Sentry's own devices.
+fn dev_rw<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    dev: Dev,
+    iov: &[(u64, u64)],
+    to_app: bool,
+) -> SysResult {
+    let total: u64 = iov.iter().map(|v| v.1).sum::<u64>().min(MAX_RW_COUNT);
+    if !to_app {
+        // Every device here swallows writes whole; the data must still be readable.
+        let mut bufs = Vec::new();
+        for &(base, len) in iov {
+            t.mm.io_bufs(base, len, false, &mut bufs)?;
+        }
+        return Ok(total);
+    }
+    if dev == Dev::Null {
+        return Ok(0);
+    }
+    let mut chunk = [0u8; 4096];
+    let mut done = 0u64;
+    for &(base, len) in iov {
+        let mut off = 0;
+        while off < len && done < total {
+            let n = (len - off).min(chunk.len() as u64).min(total - done) as usize;
+            if dev == Dev::Urandom {
+                k.random_bytes(&mut chunk[..n]);
+            } else {
+                chunk[..n].fill(0);
+            }
+            if let Err(e) = t.mm.copy_out(base + off, &chunk[..n]) {
+                return if done == 0 { Err(e) } else { Ok(done) };
+            }
+            off += n as u64;
+            done += n as u64;
+        }
+    }
+    Ok(done)
 }
 
 pub fn read<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
