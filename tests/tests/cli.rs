@@ -155,3 +155,8 @@ fn bench_json_has_every_operation_for_every_usable_platform() {
     let raw = j.get("raw").expect("raw mechanisms");
     assert!(raw.get("seccomp_trap_getpid").is_some() && raw.get("ptrace_sysemu_getpid").is_some());
 }
+
+#[test]
+fn root_must_be_a_directory() {
+    usage_error(&["run", "--root", "/nonexistent-vmm-root", "/bin/true"]);
+}

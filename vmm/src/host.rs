@@ -20,6 +20,15 @@ fn last_errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+/// Opens `path` (absolute inside the sandbox) for reading under the root directory `root`,
+/// with the same resolution rules as the sandbox's own opens. For finding the program.
+pub fn open_in_root(root: &Path, path: &[u8]) -> HostResult<File> {
+    let exe =
+        std::fs::File::open("/dev/null").map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let s = HostServices::new(root, exe).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    s.open_fd(path, 0).map(File::from)
+}
+
 /// Runs a byte-count syscall until it is not interrupted.
 fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
     loop {

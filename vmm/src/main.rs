@@ -19,7 +19,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
        vmm platforms [--json]
        vmm bench [--reps N] [--quick] [--json] [--svg FILE]";
 
@@ -45,6 +45,8 @@ struct RunArgs {
     single_step: bool,
     exit_stats: Option<PathBuf>,
     memory_mib: u64,
+    /// The sandbox root (a host directory, canonical).
+    root: PathBuf,
     program: OsString,
     args: Vec<OsString>,
 }
@@ -56,6 +58,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
         single_step: false,
         exit_stats: None,
         memory_mib: 1024,
+        root: PathBuf::from("/"),
         program: OsString::new(),
         args: Vec::new(),
     };
@@ -89,6 +92,13 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
                 };
             }
             "--exit-stats" => r.exit_stats = Some(PathBuf::from(value(&mut it, "--exit-stats")?)),
+            "--root" => {
+                let v = PathBuf::from(value(&mut it, "--root")?);
+                r.root = std::fs::canonicalize(&v)
+                    .ok()
+                    .filter(|p| p.is_dir())
+                    .ok_or_else(|| format!("--root: {} is not a directory", v.display()))?;
+            }
             "--memory" => {
                 let v = value(&mut it, "--memory")?;
                 r.memory_mib = v
@@ -138,6 +148,57 @@ fn resolve(program: &Path) -> Result<PathBuf, (u8, String)> {
         }
     }
     Err((127, format!("{name}: command not found")))
+}
+
+/// Finds PROGRAM inside the sandbox root `root`: a path (relative ones from `/`, the initial
+/// cwd) or a name searched on PATH, resolved with the sandbox's own rules.
+fn resolve_in_root(root: &Path, program: &[u8]) -> Result<(std::fs::File, Vec<u8>), (u8, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = String::from_utf8_lossy(program).into_owned();
+    let candidates: Vec<Vec<u8>> = if program.contains(&b'/') {
+        let mut p = Vec::new();
+        if program[0] != b'/' {
+            p.push(b'/');
+        }
+        p.extend_from_slice(program);
+        vec![p]
+    } else {
+        let path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        std::env::split_paths(&path)
+            .map(|d| {
+                let mut p = d.into_os_string().into_vec();
+                p.push(b'/');
+                p.extend_from_slice(program);
+                p
+            })
+            .collect()
+    };
+    for cand in &candidates {
+        match host::open_in_root(root, cand) {
+            Ok(f) => {
+                let meta = f.metadata().map_err(|e| (126, format!("{name}: {e}")))?;
+                if !meta.is_file() {
+                    return Err((126, format!("{name}: not a regular file")));
+                }
+                if meta.permissions().mode() & 0o111 == 0 {
+                    return Err((126, format!("{name}: Permission denied")));
+                }
+                return Ok((f, cand.clone()));
+            }
+            Err(libc::ENOENT) | Err(libc::ENOTDIR) => continue,
+            Err(e) => {
+                return Err((
+                    126,
+                    format!("{name}: {}", std::io::Error::from_raw_os_error(e)),
+                ))
+            }
+        }
+    }
+    Err((
+        127,
+        format!("{name}: not found in the sandbox root {}", root.display()),
+    ))
 }
 
 fn open_program(path: &Path) -> Result<std::fs::File, (u8, String)> {
@@ -224,15 +285,33 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         }
         p => p,
     };
-    let path = match resolve(Path::new(&r.program)) {
-        Ok(p) => p,
-        Err((code, msg)) => return fail(code, msg),
+    let (file, execfn, exe_path, cwd) = if r.root == Path::new("/") {
+        let path = match resolve(Path::new(&r.program)) {
+            Ok(p) => p,
+            Err((code, msg)) => return fail(code, msg),
+        };
+        let file = match open_program(&path) {
+            Ok(f) => f,
+            Err((code, msg)) => return fail(code, msg),
+        };
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        // The sandbox root is the host's `/`, so the host's current directory is valid inside.
+        let cwd = std::env::current_dir()
+            .map(|d| d.into_os_string().into_vec())
+            .unwrap_or_else(|_| b"/".to_vec());
+        (
+            file,
+            path.into_os_string().into_vec(),
+            canonical.into_os_string().into_vec(),
+            cwd,
+        )
+    } else {
+        match resolve_in_root(&r.root, r.program.as_bytes()) {
+            Ok((file, path)) => (file, path.clone(), path, b"/".to_vec()),
+            Err((code, msg)) => return fail(code, msg),
+        }
     };
-    let file = match open_program(&path) {
-        Ok(f) => f,
-        Err((code, msg)) => return fail(code, msg),
-    };
-    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    let path = PathBuf::from(OsString::from_vec(execfn.clone()));
     let mut argv = vec![r.program.clone().into_vec()];
     argv.extend(r.args.iter().map(|a| a.as_bytes().to_vec()));
     let envp = std::env::vars_os()
@@ -245,12 +324,9 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         .collect();
     let prog = kvm::Program {
         file,
-        execfn: path.as_os_str().as_bytes().to_vec(),
-        exe_path: canonical.as_os_str().as_bytes().to_vec(),
-        // The sandbox root is the host's `/`, so the host's current directory is valid inside.
-        cwd: std::env::current_dir()
-            .map(|d| d.into_os_string().into_vec())
-            .unwrap_or_else(|_| b"/".to_vec()),
+        execfn,
+        exe_path,
+        cwd,
         argv,
         envp,
     };
@@ -260,7 +336,7 @@ fn cmd_run(r: RunArgs) -> ExitCode {
             strace: r.strace,
             single_step: r.single_step,
         };
-        let (end, stats) = match kvm::run(&cfg, prog, Path::new("/")) {
+        let (end, stats) = match kvm::run(&cfg, prog, &r.root) {
             Ok(x) => x,
             Err(e) => return fail(EXIT_VMM_FAILED, format!("kvm: {e}")),
         };
@@ -281,7 +357,7 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         } else {
             (sandbox::Kind::Ptrace, "ptrace")
         };
-        let end = match sandbox::run(kind, r.memory_mib << 20, r.strace, prog, Path::new("/")) {
+        let end = match sandbox::run(kind, r.memory_mib << 20, r.strace, prog, &r.root) {
             Ok(end) => end,
             Err(e) => return fail(EXIT_VMM_FAILED, format!("{name}: {e}")),
         };
