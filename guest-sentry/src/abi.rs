@@ -119,6 +119,8 @@ pub mod op {
     /// The target of a symlink (not followed): `args[0]`/`args[1]` = path GPA/len,
     /// `args[2]`/`args[3]` = output GPA/len. Returns the target's length or `-errno`.
     pub const READLINK: u64 = 15;
+    /// Sleep on the host: `args[0]` = nanoseconds (at most 1 s per call). Returns 0.
+    pub const SLEEP: u64 = 16;
 }
 
 /// OPEN flags (Linux values): the only ones the host serves.

@@ -58,4 +58,6 @@ pub trait Host {
     fn log(&self, line: &str);
     /// Nanoseconds on `clock`.
     fn now(&self, clock: Clock) -> u64;
+    /// Sleeps the whole Sentry for up to `ns` nanoseconds (at most 1 s; callers loop).
+    fn sleep(&self, ns: u64);
 }

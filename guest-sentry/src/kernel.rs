@@ -15,7 +15,7 @@ use crate::host::{ExitStatus, Host};
 use crate::loader;
 use crate::memfile::MemoryFile;
 use crate::mm::{Mm, Segv};
-use crate::platform::{Access, Context, Event, Platform, UserRegs};
+use crate::platform::{Access, Event, Platform, UserRegs};
 use crate::signal::{self, SignalState};
 use crate::syscalls;
 
@@ -106,8 +106,15 @@ pub struct Task<P: Platform> {
     /// Current directory: an absolute path inside the sandbox.
     pub cwd: Vec<u8>,
     pub umask: u32,
+    /// Process group and session.
+    pub pgid: u32,
+    pub sid: u32,
     /// Set when the task has exited.
     pub exit: Option<ExitStatus>,
+    /// What the last syscall asks of the scheduler (fork, exec, wait, block, ...).
+    pub request: Option<crate::sched::Request>,
+    /// Whether the task runs, waits in a syscall, or was woken to retry it.
+    pub state: crate::sched::RunState,
 }
 
 fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
@@ -193,7 +200,7 @@ pub fn run<P: Platform>(
     )
     .map_err(RunError::Exec)?;
     drop(image);
-    let mut task: Task<P> = Task {
+    let task: Task<P> = Task {
         tid: 1,
         pid: 1,
         ppid: 0,
@@ -212,41 +219,45 @@ pub fn run<P: Platform>(
         cloexec: Default::default(),
         cwd: spawn.cwd,
         umask: 0o022,
+        pgid: 1,
+        sid: 1,
         exit: None,
+        request: None,
+        state: crate::sched::RunState::Running,
     };
-    loop {
-        let event = task
-            .ctx
-            .switch(&mut task.mm.space, &mut task.regs)
-            .map_err(RunError::Platform)?;
-        match event {
-            Event::Syscall => syscalls::dispatch(kernel, &mut task),
-            Event::Fault { addr, access } => {
-                if let Err(e) = task.mm.handle_fault(addr, access) {
-                    fault_signal(kernel, &mut task, addr, access, e);
-                }
+    crate::sched::run(platform, kernel, task)
+}
+
+/// Runs one event of `task`: its syscall, fault or exception.
+pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, event: Event) {
+    match event {
+        Event::Syscall => syscalls::dispatch(kernel, task),
+        Event::Fault { addr, access } => {
+            if let Err(e) = task.mm.handle_fault(addr, access) {
+                fault_signal(kernel, task, addr, access, e);
             }
-            Event::Exception { vector, error_code } => {
-                let sig = signal::for_exception(vector);
-                if kernel.config.strace {
-                    kernel.log(format_args!(
-                        "[{}] exception {} (error {:#x}) at {:#x} -> {}",
-                        task.tid,
-                        vector,
-                        error_code,
-                        task.regs.rip,
-                        signal::name(sig)
-                    ));
-                }
-                signal::deliver_fatal_or_default(kernel, &mut task, sig);
+        }
+        Event::Exception { vector, error_code } => {
+            let sig = signal::for_exception(vector);
+            if kernel.config.strace {
+                kernel.log(format_args!(
+                    "[{}] exception {} (error {:#x}) at {:#x} -> {}",
+                    task.tid,
+                    vector,
+                    error_code,
+                    task.regs.rip,
+                    signal::name(sig)
+                ));
             }
-            Event::Interrupt => {}
+            signal::deliver_fatal_or_default(kernel, task, sig);
         }
-        if let Some(status) = task.exit {
-            task.mm.release();
-            return Ok(status);
-        }
+        Event::Interrupt => {}
     }
+}
+
+/// The default thread name of a program.
+pub(crate) fn comm_for(path: &[u8]) -> [u8; 16] {
+    comm_of(path)
 }
 
 fn fault_signal<P: Platform>(

@@ -24,5 +24,6 @@ pub mod loader;
 pub mod memfile;
 pub mod mm;
 pub mod platform;
+pub mod sched;
 pub mod signal;
 pub mod syscalls;

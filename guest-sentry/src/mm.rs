@@ -471,6 +471,57 @@ impl<S: AddressSpace> Mm<S> {
 /// `mmap` below `mmap_min_addr` with MAP_FIXED: Linux says EPERM.
 const EPERM_MMAP: Errno = crate::errno::EPERM;
 
+impl<S: AddressSpace> Mm<S> {
+    /// A copy of this address space in `space` (for `fork`): every VMA, every touched page
+    /// copied into a fresh page of the memory file and shown there with its VMA's rights.
+    /// Runs of pages that are contiguous both in the app and in the file are mapped in one call.
+    pub fn fork_into(&self, space: S) -> Result<Mm<S>, Errno> {
+        let mut child = Mm {
+            space,
+            mem: self.mem.clone(),
+            vmas: self.vmas.clone(),
+            pages: BTreeMap::new(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+        };
+        let mut run: Option<(u64, u64, u64, Access)> = None; // (va, off, len, access)
+        for (&va, &off) in &self.pages {
+            let new = match self.mem.alloc_page() {
+                Ok(n) => n,
+                Err(e) => {
+                    child.release();
+                    return Err(e);
+                }
+            };
+            let mut page = [0u8; PAGE_SIZE as usize];
+            self.mem.read(off, &mut page);
+            self.mem.write(new, &page);
+            child.pages.insert(va, new);
+            let access = self
+                .vma_at(va)
+                .map(|(_, v)| v.access)
+                .unwrap_or(Access::NONE);
+            run = match run {
+                Some((rva, roff, rlen, racc))
+                    if rva + rlen == va && roff + rlen == new && racc == access =>
+                {
+                    Some((rva, roff, rlen + PAGE_SIZE, racc))
+                }
+                prev => {
+                    if let Some((rva, roff, rlen, racc)) = prev {
+                        child.space.map_file(rva, roff, rlen, racc)?;
+                    }
+                    Some((va, new, PAGE_SIZE, access))
+                }
+            };
+        }
+        if let Some((rva, roff, rlen, racc)) = run {
+            child.space.map_file(rva, roff, rlen, racc)?;
+        }
+        Ok(child)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

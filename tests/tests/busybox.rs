@@ -99,3 +99,45 @@ fn applets_match_native() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn sh_scripts_match_native() {
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipping: {BUSYBOX} is not installed (apt-get install busybox-static; tests/run-all does)");
+        return;
+    }
+    let dir = fixture();
+    let d = dir.to_str().unwrap().to_string();
+    // Pipelines, redirections, here-documents, subshells, loops, functions, traps, exit
+    // statuses, command substitution, and applets re-executed through /proc/self/exe.
+    let scripts = [
+        format!("ls {d} | sort -r | head -n 3; echo status $?"),
+        format!("cat {d}/words | sort | uniq -c | sort -rn | head -n 2"),
+        format!("x=$(wc -l < {d}/words); echo lines $x; n=0; while [ $n -lt 5 ]; do n=$((n+1)); done; echo n $n"),
+        "for i in 3 1 2; do echo $i; done | sort; (exit 7); echo sub $?; false || echo or; true && echo and".into(),
+        "cat <<EOF | tr a-z A-Z\nhere document $((6*7))\nEOF\nf() { echo in f $1; return 5; }; f x; echo f $?".into(),
+        "trap 'echo bye' EXIT; echo before; exit 3".into(),
+        format!("find {d} -type f | sort | xargs wc -c | tail -n 1; grep -c apple {d}/words"),
+        format!("cd {d}/sub && pwd && cd .. && ls -d s* && echo a b c | awk '{{print $3$2$1}}'"),
+        "echo out; echo err >&2; exit 4".into(),
+        "sleep 0.05; echo slept; sh -c 'exit 9'; echo child $?".into(),
+        format!("sha256sum {d}/big.txt | cut -d' ' -f1 | wc -c; sed -n '2p' {d}/words"),
+    ];
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        for s in &scripts {
+            let native = run_command(Path::new(BUSYBOX), &["sh", "-c", s]);
+            let sandboxed = run_vmm_raw(&["run", "--platform", &p, "--", BUSYBOX, "sh", "-c", s]);
+            if let Err(e) = check_same(&native, &sandboxed) {
+                failures.push(format!("=== sh -c {s:?} [{p}]\n{e}"));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -450,6 +450,10 @@ impl guest_sentry::host::Host for DirectHost {
         let _ = std::io::stderr().write_all(&l);
     }
 
+    fn sleep(&self, ns: u64) {
+        std::thread::sleep(std::time::Duration::from_nanos(ns.min(1_000_000_000)));
+    }
+
     fn now(&self, clock: guest_sentry::host::Clock) -> u64 {
         match clock {
             guest_sentry::host::Clock::Realtime => now_ns(libc::CLOCK_REALTIME),

@@ -257,6 +257,10 @@ impl Host for KvmHost {
         );
     }
 
+    fn sleep(&self, ns: u64) {
+        call(op::SLEEP, [ns.min(1_000_000_000), 0, 0, 0, 0, 0]);
+    }
+
     fn now(&self, clock: Clock) -> u64 {
         if self.tsc_khz == 0 {
             let id = if clock == Clock::Realtime { 0 } else { 1 };

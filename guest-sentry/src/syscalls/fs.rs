@@ -633,3 +633,74 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     }
     Ok(written)
 }
+
+/// What `execve` loads: the image, its canonical path and the final argv.
+pub type ExecImage = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
+
+/// Reads the program for `execve`: resolves `path`, checks it is an executable regular file,
+/// and follows `#!` lines (up to 4 deep). Returns the image, its canonical path and the final
+/// argv (with the interpreter and its argument in front for scripts).
+pub fn load_exec<P: Platform>(
+    k: &mut Kernel,
+    t: &Task<P>,
+    path: &[u8],
+    argv: Vec<Vec<u8>>,
+    depth: u32,
+) -> Result<ExecImage, Errno> {
+    // /proc/self/exe is the Sentry's own: the running program (busybox re-executes itself so).
+    let own = alloc::format!("/proc/{}/exe", t.pid);
+    let path = if path == b"/proc/self/exe" || path == own.as_bytes() {
+        &t.exe_path[..]
+    } else {
+        path
+    };
+    let abs = absolute(t, AT_FDCWD as u64, path)?;
+    let (h, st) = host_open(k, &abs, 0)?;
+    let check = if st.mode & S_IFMT != 0o100000 || st.mode & 0o111 == 0 {
+        Err(EACCES)
+    } else {
+        Ok(())
+    };
+    let image = check.and_then(|_| crate::loader::read_image(k.host, h));
+    k.host.close(h);
+    let image = image?;
+    if image.starts_with(b"#!") {
+        if depth >= 4 {
+            return Err(crate::errno::ELOOP);
+        }
+        let line_end = image
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(image.len())
+            .min(256);
+        let line = &image[2..line_end];
+        let trimmed: Vec<u8> = line
+            .iter()
+            .copied()
+            .skip_while(|b| *b == b' ' || *b == b'\t')
+            .collect();
+        let mut parts = trimmed.splitn(2, |b| *b == b' ' || *b == b'\t');
+        let interp = parts.next().unwrap_or_default().to_vec();
+        if interp.is_empty() {
+            return Err(crate::errno::ENOEXEC);
+        }
+        let arg: Vec<u8> = parts
+            .next()
+            .map(|a| {
+                let mut a = a.to_vec();
+                while a.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                    a.pop();
+                }
+                a
+            })
+            .unwrap_or_default();
+        let mut new_argv = alloc::vec![interp.clone()];
+        if !arg.is_empty() {
+            new_argv.push(arg);
+        }
+        new_argv.push(path.to_vec());
+        new_argv.extend(argv.into_iter().skip(1));
+        return load_exec(k, t, &interp, new_argv, depth + 1);
+    }
+    Ok((image, normalize(&abs), argv))
+}

@@ -61,13 +61,14 @@ fn transfer(k: &mut Kernel, fd: u32, bufs: &[Buf], to_app: bool) -> SysResult {
     Ok(total)
 }
 
-/// A blocking pipe operation that no other task could ever complete (there is one task until
-/// processes arrive): Linux would sleep forever; we report it and return EAGAIN.
-fn would_block_forever(k: &mut Kernel, what: &str) -> Errno {
-    k.log(format_args!(
-        "{what} would block forever (no other task can end the wait); returning EAGAIN"
-    ));
-    EAGAIN
+/// A pipe operation that must wait: EAGAIN for a non-blocking descriptor, else the task
+/// blocks and the syscall is dispatched again once another task made progress.
+fn wait_or_eagain<P: Platform>(t: &mut Task<P>, of: &OpenFile) -> SysResult {
+    if of.nonblock.get() {
+        return Err(EAGAIN);
+    }
+    t.request = Some(crate::sched::Request::Block);
+    Ok(0)
 }
 
 /// Walks the first `n` bytes of `iov`, calling `f(app address, byte range)` per element. Stops
@@ -95,7 +96,7 @@ fn walk_iov(
 }
 
 fn pipe_read<P: Platform>(
-    k: &mut Kernel,
+    _k: &mut Kernel,
     t: &mut Task<P>,
     of: &OpenFile,
     end: &PipeEnd,
@@ -113,11 +114,7 @@ fn pipe_read<P: Platform>(
         if end.pipe.borrow().writers == 0 {
             return Ok(0);
         }
-        return Err(if of.nonblock.get() {
-            EAGAIN
-        } else {
-            would_block_forever(k, "read from an empty pipe")
-        });
+        return wait_or_eagain(t, of);
     }
     let n = want.min(available);
     let bytes: Vec<u8> = end
@@ -135,7 +132,7 @@ fn pipe_read<P: Platform>(
 }
 
 fn pipe_write<P: Platform>(
-    k: &mut Kernel,
+    _k: &mut Kernel,
     t: &mut Task<P>,
     of: &OpenFile,
     end: &PipeEnd,
@@ -154,11 +151,7 @@ fn pipe_write<P: Platform>(
     }
     let room = (PIPE_CAPACITY - end.pipe.borrow().data.len()) as u64;
     if room == 0 {
-        return Err(if of.nonblock.get() {
-            EAGAIN
-        } else {
-            would_block_forever(k, "write to a full pipe")
-        });
+        return wait_or_eagain(t, of);
     }
     let n = want.min(room);
     let mut buf = alloc::vec![0u8; n as usize];

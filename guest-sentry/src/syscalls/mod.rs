@@ -44,8 +44,15 @@ pub mod nr {
     pub const MADVISE: u64 = 28;
     pub const DUP: u64 = 32;
     pub const DUP2: u64 = 33;
+    pub const NANOSLEEP: u64 = 35;
     pub const GETPID: u64 = 39;
+    pub const CLONE: u64 = 56;
+    pub const FORK: u64 = 57;
+    pub const VFORK: u64 = 58;
+    pub const EXECVE: u64 = 59;
     pub const EXIT: u64 = 60;
+    pub const WAIT4: u64 = 61;
+    pub const KILL: u64 = 62;
     pub const SENDFILE: u64 = 40;
     pub const UNAME: u64 = 63;
     pub const FCNTL: u64 = 72;
@@ -61,7 +68,12 @@ pub mod nr {
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
+    pub const SETPGID: u64 = 109;
     pub const GETPPID: u64 = 110;
+    pub const GETPGRP: u64 = 111;
+    pub const SETSID: u64 = 112;
+    pub const GETPGID: u64 = 121;
+    pub const GETSID: u64 = 124;
     pub const PRCTL: u64 = 157;
     pub const ARCH_PRCTL: u64 = 158;
     pub const SETRLIMIT: u64 = 160;
@@ -71,7 +83,9 @@ pub mod nr {
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const CLOCK_GETRES: u64 = 229;
+    pub const CLOCK_NANOSLEEP: u64 = 230;
     pub const EXIT_GROUP: u64 = 231;
+    pub const TGKILL: u64 = 234;
     pub const OPENAT: u64 = 257;
     pub const NEWFSTATAT: u64 = 262;
     pub const READLINKAT: u64 = 267;
@@ -126,8 +140,22 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::WRITEV, "writev", 3),
     (nr::SCHED_YIELD, "sched_yield", 0),
     (nr::MADVISE, "madvise", 3),
+    (nr::NANOSLEEP, "nanosleep", 2),
+    (nr::CLOCK_NANOSLEEP, "clock_nanosleep", 4),
     (nr::GETPID, "getpid", 0),
+    (nr::CLONE, "clone", 5),
+    (nr::FORK, "fork", 0),
+    (nr::VFORK, "vfork", 0),
+    (nr::EXECVE, "execve", 3),
     (nr::EXIT, "exit", 1),
+    (nr::WAIT4, "wait4", 4),
+    (nr::KILL, "kill", 2),
+    (nr::SETPGID, "setpgid", 2),
+    (nr::GETPGRP, "getpgrp", 0),
+    (nr::SETSID, "setsid", 0),
+    (nr::GETPGID, "getpgid", 1),
+    (nr::GETSID, "getsid", 1),
+    (nr::TGKILL, "tgkill", 3),
     (nr::UNAME, "uname", 1),
     (nr::READLINK, "readlink", 3),
     (nr::UMASK, "umask", 1),
@@ -222,6 +250,18 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::GETGID => Ok(crate::kernel::SANDBOX_IDS[2] as u64),
         nr::GETEGID => Ok(crate::kernel::SANDBOX_IDS[3] as u64),
         nr::EXIT | nr::EXIT_GROUP => proc::exit(k, t, a),
+        nr::FORK | nr::VFORK => proc::fork(k, t, [0; 6]),
+        nr::CLONE => proc::fork(k, t, a),
+        nr::EXECVE => proc::execve(k, t, a),
+        nr::WAIT4 => proc::wait4(k, t, a),
+        nr::KILL => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]),
+        nr::TGKILL => proc::kill(k, t, [a[1], a[2], 0, 0, 0, 0]),
+        nr::GETPGRP => Ok(t.pgid as u64),
+        nr::GETPGID | nr::GETSID => {
+            proc::getpgid(k, t, [a[0], (n == nr::GETSID) as u64, 0, 0, 0, 0])
+        }
+        nr::SETPGID => proc::setpgid(k, t, a),
+        nr::SETSID => proc::setsid(k, t, a),
         nr::UNAME => proc::uname(k, t, a),
         nr::ARCH_PRCTL => proc::arch_prctl(k, t, a),
         nr::SET_TID_ADDRESS => {
@@ -239,6 +279,8 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::GETTIMEOFDAY => time::gettimeofday(k, t, a),
         nr::TIME => time::time(k, t, a),
         nr::GETRANDOM => time::getrandom(k, t, a),
+        nr::NANOSLEEP => time::clock_nanosleep(k, t, [1, 0, a[0], a[1], 0, 0]),
+        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(k, t, a),
         _ => {
             if !k.unknown_logged.contains(&n) {
                 k.unknown_logged.push(n);
@@ -255,11 +297,17 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         Err(Errno(e)) => (-(e as i64)) as u64,
     };
     if k.config.strace {
-        strace_line(k, t.tid, n, &a, result);
+        let pending = t.request.is_some();
+        strace_line(k, t.tid, n, &a, result, pending);
     }
 }
 
-fn strace_line(k: &Kernel, tid: u32, n: u64, a: &[u64; 6], result: SysResult) {
+/// Drops a descriptor reference (closing the host file with the last one).
+pub(crate) fn release_fd(k: &Kernel, of: alloc::rc::Rc<crate::file::OpenFile>) {
+    fs::release(k, of)
+}
+
+fn strace_line(k: &Kernel, tid: u32, n: u64, a: &[u64; 6], result: SysResult, pending: bool) {
     let (name, nargs) = name_of(n);
     let mut s = String::new();
     let _ = write!(s, "[{tid}] ");
@@ -282,6 +330,12 @@ fn strace_line(k: &Kernel, tid: u32, n: u64, a: &[u64; 6], result: SysResult) {
         }
     }
     s.push(')');
+    if pending {
+        // Completed by the scheduler (fork, exec, wait) or retried later (a blocking call).
+        s.push_str(" = ?");
+        k.host.log(&s);
+        return;
+    }
     match result {
         Ok(v) if v < 0x10000 => {
             let _ = write!(s, " = {v}");

@@ -1,9 +1,12 @@
 //! Process syscalls: exit, identity, `uname`, `arch_prctl`, limits, signal dispositions.
 
+use alloc::vec::Vec;
+
 use crate::errno::{SysResult, EFAULT, EINVAL, EPERM, ESRCH};
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Rlimit, Task, RLIM_NLIMITS};
 use crate::platform::Platform;
+use crate::sched::{Exec, Request};
 use crate::signal::{self, SigAction, NSIG, UNBLOCKABLE};
 
 pub fn exit<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
@@ -192,4 +195,137 @@ pub fn prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         PR_GET_DUMPABLE => Ok(1),
         _ => Err(EINVAL),
     }
+}
+
+/// `fork`, `vfork` and `clone` (a new process: threads are not supported yet).
+pub fn fork<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const CLONE_THREAD: u64 = 0x10000;
+    const CLONE_PARENT_SETTID: u64 = 0x100000;
+    const CLONE_CHILD_SETTID: u64 = 0x1000000;
+    let [flags, stack, ptid, ctid, ..] = a;
+    if flags & CLONE_THREAD != 0 {
+        k.log(format_args!(
+            "clone of a thread (flags {flags:#x}): threads are not supported yet"
+        ));
+        return Err(crate::errno::ENOSYS);
+    }
+    t.request = Some(Request::Fork {
+        stack,
+        child_tid: if flags & CLONE_CHILD_SETTID != 0 {
+            ctid
+        } else {
+            0
+        },
+        parent_tid: if flags & CLONE_PARENT_SETTID != 0 {
+            ptid
+        } else {
+            0
+        },
+    });
+    Ok(0)
+}
+
+/// A NULL-terminated array of strings in app memory (argv, envp).
+fn read_strings<P: Platform>(
+    t: &mut Task<P>,
+    addr: u64,
+) -> Result<Vec<Vec<u8>>, crate::errno::Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    let mut total = 0usize;
+    for i in 0..0x10000u64 {
+        let p = t.mm.read_u64(addr + 8 * i)?;
+        if p == 0 {
+            return Ok(out);
+        }
+        let s = t.mm.read_cstr(p, 128 * 1024).map_err(|e| {
+            if e == crate::errno::ENAMETOOLONG {
+                crate::errno::E2BIG
+            } else {
+                e
+            }
+        })?;
+        total += s.len() + 1;
+        if total > 2 << 20 {
+            return Err(crate::errno::E2BIG);
+        }
+        out.push(s);
+    }
+    Err(crate::errno::E2BIG)
+}
+
+/// `execve(path, argv, envp)`: the new image is read here (and `#!` interpreters followed);
+/// the scheduler swaps the address space.
+pub fn execve<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let path = t.mm.read_cstr(a[0], 4096)?;
+    let argv = read_strings(t, a[1])?;
+    let envp = read_strings(t, a[2])?;
+    let (image, exe_path, argv) = super::fs::load_exec(k, t, &path, argv, 0)?;
+    t.request = Some(Request::Exec(Exec {
+        image,
+        execfn: path,
+        exe_path,
+        argv,
+        envp,
+    }));
+    Ok(0)
+}
+
+pub fn wait4<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const WNOHANG: u64 = 1;
+    const WUNTRACED: u64 = 2;
+    const WCONTINUED: u64 = 8;
+    const WALL: u64 = 0x4000_0000;
+    const WCLONE: u64 = 0x8000_0000;
+    if a[2] & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE) != 0 {
+        return Err(EINVAL);
+    }
+    if a[3] != 0 {
+        t.mm.copy_out(a[3], &[0u8; 144])?; // struct rusage: not accounted yet
+    }
+    t.request = Some(Request::Wait {
+        pid: a[0] as i32 as i64,
+        status: a[1],
+        options: a[2],
+    });
+    Ok(0)
+}
+
+pub fn kill<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    t.request = Some(Request::Kill {
+        pid: a[0] as i32 as i64,
+        sig: a[1] as i32,
+    });
+    Ok(0)
+}
+
+/// `getpgid(pid)` / `getsid(pid)` (a[1] = 1): this process only.
+pub fn getpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 && a[0] != t.pid as u64 {
+        return Err(ESRCH);
+    }
+    Ok(if a[1] == 1 { t.sid } else { t.pgid } as u64)
+}
+
+/// `setpgid(pid, pgid)`. For another process (a shell placing its child) the child makes the
+/// same call itself, which is the one that takes effect here.
+pub fn setpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    if a[0] == 0 || a[0] == t.pid as u64 {
+        t.pgid = if a[1] == 0 { t.pid } else { a[1] as u32 };
+    }
+    Ok(0)
+}
+
+pub fn setsid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> SysResult {
+    if t.pgid == t.pid {
+        return Err(EPERM);
+    }
+    t.sid = t.pid;
+    t.pgid = t.pid;
+    Ok(t.pid as u64)
 }

@@ -97,3 +97,33 @@ pub fn getrandom<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     }
     Ok(len)
 }
+
+/// `clock_nanosleep(clock, flags, request, remain)`; `nanosleep(request, remain)` arrives here
+/// as a relative CLOCK_MONOTONIC sleep. The Sentry sleeps on the host (other tasks wait).
+pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const TIMER_ABSTIME: u64 = 1;
+    let [clock, flags, req, _rem, ..] = a;
+    let mut ts = [0u8; 16];
+    t.mm.copy_in(req, &mut ts)?;
+    let sec = i64::from_le_bytes(ts[..8].try_into().unwrap());
+    let nsec = i64::from_le_bytes(ts[8..].try_into().unwrap());
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(EINVAL);
+    }
+    let want = (sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nsec as u64);
+    let start = now(k, clock)?;
+    let deadline = if flags & TIMER_ABSTIME != 0 {
+        want
+    } else {
+        start.saturating_add(want)
+    };
+    loop {
+        let cur = now(k, clock)?;
+        if cur >= deadline {
+            return Ok(0);
+        }
+        k.host.sleep(deadline - cur);
+    }
+}

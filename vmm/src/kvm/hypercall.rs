@@ -227,6 +227,10 @@ impl<'a> Server<'a> {
                 Ok(0)
             }
             op::CLOCK => HostServices::clock(a[0]),
+            op::SLEEP => {
+                std::thread::sleep(std::time::Duration::from_nanos(a[0].min(1_000_000_000)));
+                Ok(0)
+            }
             other => return Err(format!("unknown hypercall {other}")),
         };
         let ret: i64 = match ret {

@@ -1,0 +1,438 @@
+//! Processes and the scheduler: the task table, `fork`, `execve`, `wait4`, `kill`, exits and
+//! blocking. The Sentry is single-threaded: it runs one task's events at a time and switches
+//! when a task blocks, exits or has had its turn. A syscall that must wait (an empty pipe, a
+//! child still running) is dispatched again when something may have changed.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::errno::{Errno, ECHILD, ESRCH};
+use crate::host::ExitStatus;
+use crate::kernel::{handle_event, Kernel, RunError, Task};
+use crate::loader;
+use crate::mm::Mm;
+use crate::platform::{Context, Platform};
+use crate::signal;
+
+/// What a syscall asks of the scheduler, which alone can see every task and the platform.
+pub enum Request {
+    /// The syscall cannot complete now: dispatch it again when another task made progress.
+    Block,
+    /// `fork`/`vfork`/`clone` of a new process; `stack` is the child's new stack pointer (0 =
+    /// the parent's); the child's pid is stored at `child_tid` in the child (`CLONE_CHILD_SETTID`)
+    /// and at `parent_tid` in the parent (`CLONE_PARENT_SETTID`) when non-zero.
+    Fork {
+        stack: u64,
+        child_tid: u64,
+        parent_tid: u64,
+    },
+    /// Replace the program.
+    Exec(Exec),
+    /// `wait4(pid, status, options)`.
+    Wait { pid: i64, status: u64, options: u64 },
+    /// `kill(pid, sig)`.
+    Kill { pid: i64, sig: i32 },
+}
+
+pub struct Exec {
+    pub image: Vec<u8>,
+    pub execfn: Vec<u8>,
+    pub exe_path: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+}
+
+/// Where a task is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Runs app code (or is about to).
+    Running,
+    /// Waits in a syscall until another task makes progress.
+    Blocked,
+    /// Was blocked; its syscall is dispatched again when it is next picked.
+    Woken,
+}
+
+/// Events a task runs before the scheduler looks at the others.
+const SLICE: u32 = 64;
+const WNOHANG: u64 = 1;
+
+struct Zombie {
+    ppid: u32,
+    pgid: u32,
+    status: ExitStatus,
+}
+
+struct Table<P: Platform> {
+    tasks: BTreeMap<u32, Task<P>>,
+    zombies: BTreeMap<u32, Zombie>,
+    next_pid: u32,
+}
+
+/// Runs `init` and everything it starts until `init` exits.
+pub fn run<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    init: Task<P>,
+) -> Result<ExitStatus, RunError> {
+    let mut table = Table {
+        tasks: BTreeMap::new(),
+        zombies: BTreeMap::new(),
+        next_pid: 2,
+    };
+    table.tasks.insert(1, init);
+    let mut current = 1u32;
+    let mut slice = 0u32;
+    loop {
+        let Some(pid) = pick(&table, current, slice >= SLICE) else {
+            k.log(format_args!(
+                "every task is blocked (deadlock): ending the sandbox"
+            ));
+            return Ok(ExitStatus {
+                code: 0,
+                signal: signal::SIGKILL,
+            });
+        };
+        if pid != current {
+            slice = 0;
+        }
+        current = pid;
+        slice += 1;
+
+        let t = table.tasks.get_mut(&pid).expect("picked task exists");
+        if t.state == RunState::Woken {
+            t.state = RunState::Running;
+            crate::syscalls::dispatch(k, t);
+        } else {
+            match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
+                Ok(event) => handle_event(k, t, event),
+                Err(e) if pid == 1 => return Err(RunError::Platform(e)),
+                Err(e) => {
+                    k.log(format_args!(
+                        "process {pid} lost its platform context (errno {}): killed",
+                        e.0
+                    ));
+                    t.exit = Some(ExitStatus {
+                        code: 0,
+                        signal: signal::SIGKILL,
+                    });
+                }
+            }
+        }
+        if let Some(req) = table.tasks.get_mut(&pid).and_then(|t| t.request.take()) {
+            serve(platform, k, &mut table, pid, req);
+        }
+        // Exits: the task itself, or any the request killed.
+        let exited: Vec<u32> = table
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.exit.is_some())
+            .map(|(&p, _)| p)
+            .collect();
+        for p in exited {
+            let t = table.tasks.remove(&p).expect("exited task exists");
+            let status = t.exit.expect("exit status set");
+            if p == 1 {
+                drop(t);
+                return Ok(status);
+            }
+            reap_task(k, &mut table, t, status);
+        }
+        // Unless this task just blocked (again), it made progress that may unblock the others.
+        if table
+            .tasks
+            .get(&pid)
+            .is_none_or(|t| t.state != RunState::Blocked)
+        {
+            for (&p, t) in table.tasks.iter_mut() {
+                if p != pid && t.state == RunState::Blocked {
+                    t.state = RunState::Woken;
+                }
+            }
+        }
+    }
+}
+
+/// The next task to run: the current one while its slice lasts, else the next ready one in
+/// pid order.
+fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32> {
+    let ready = |t: &Task<P>| t.state != RunState::Blocked;
+    if !rotate {
+        if let Some(t) = table.tasks.get(&current) {
+            if ready(t) {
+                return Some(current);
+            }
+        }
+    }
+    let after = table
+        .tasks
+        .range(current + 1..)
+        .chain(table.tasks.range(..=current));
+    for (&p, t) in after {
+        if ready(t) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// A task exited: free what it holds, keep its status for `wait4`, give its children to init.
+fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, status: ExitStatus) {
+    for fd in core::mem::take(&mut t.fds).into_iter().flatten() {
+        crate::syscalls::release_fd(k, fd);
+    }
+    t.mm.release();
+    let (pid, ppid, pgid) = (t.pid, t.ppid, t.pgid);
+    drop(t); // the address space goes with it (a stub process is killed)
+    for c in table.tasks.values_mut().filter(|c| c.ppid == pid) {
+        c.ppid = 1;
+    }
+    for z in table.zombies.values_mut().filter(|z| z.ppid == pid) {
+        z.ppid = 1;
+    }
+    table.zombies.insert(pid, Zombie { ppid, pgid, status });
+}
+
+fn serve<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    pid: u32,
+    req: Request,
+) {
+    match req {
+        Request::Block => {
+            if let Some(t) = table.tasks.get_mut(&pid) {
+                t.state = RunState::Blocked;
+            }
+        }
+        Request::Fork {
+            stack,
+            child_tid,
+            parent_tid,
+        } => {
+            let child_pid = table.next_pid;
+            let result = fork(
+                platform,
+                table.tasks.get(&pid).expect("forking task"),
+                child_pid,
+                stack,
+            );
+            let parent = table.tasks.get_mut(&pid).expect("forking task");
+            match result {
+                Ok(mut child) => {
+                    table.next_pid += 1;
+                    parent.regs.rax = child_pid as u64;
+                    if parent_tid != 0 {
+                        let _ = parent.mm.copy_out(parent_tid, &child_pid.to_le_bytes());
+                    }
+                    if child_tid != 0 {
+                        let _ = child.mm.copy_out(child_tid, &child_pid.to_le_bytes());
+                        child.clear_child_tid = child_tid;
+                    }
+                    table.tasks.insert(child_pid, child);
+                }
+                Err(e) => parent.regs.rax = (-(e.0 as i64)) as u64,
+            }
+        }
+        Request::Exec(e) => {
+            let t = table.tasks.get_mut(&pid).expect("exec'ing task");
+            if let Err(err) = exec(platform, k, t, e) {
+                t.regs.rax = (-(err.0 as i64)) as u64;
+            }
+        }
+        Request::Wait {
+            pid: which,
+            status,
+            options,
+        } => wait(k, table, pid, which, status, options),
+        Request::Kill { pid: target, sig } => {
+            let r = kill(table, target, sig);
+            let t = table.tasks.get_mut(&pid).expect("killing task");
+            t.regs.rax = match r {
+                Ok(()) => 0,
+                Err(e) => (-(e.0 as i64)) as u64,
+            };
+        }
+    }
+}
+
+fn fork<P: Platform>(
+    platform: &mut P,
+    parent: &Task<P>,
+    pid: u32,
+    stack: u64,
+) -> Result<Task<P>, Errno> {
+    let space = platform.new_address_space()?;
+    let mm = parent.mm.fork_into(space)?;
+    let mut regs = parent.regs;
+    regs.rax = 0;
+    if stack != 0 {
+        regs.rsp = stack;
+    }
+    Ok(Task {
+        tid: pid,
+        pid,
+        ppid: parent.pid,
+        regs,
+        mm,
+        ctx: platform.new_context()?,
+        signals: parent.signals.clone(),
+        exe_path: parent.exe_path.clone(),
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        rlimits: parent.rlimits,
+        fds: parent.fds.clone(),
+        comm: parent.comm,
+        cloexec: parent.cloexec.clone(),
+        cwd: parent.cwd.clone(),
+        umask: parent.umask,
+        pgid: parent.pgid,
+        sid: parent.sid,
+        exit: None,
+        request: None,
+        state: RunState::Running,
+    })
+}
+
+fn exec<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    e: Exec,
+) -> Result<(), Errno> {
+    let space = platform.new_address_space()?;
+    let mut mm = Mm::new(space, k.mem.clone());
+    let mut random = [0u8; 16];
+    k.random_bytes(&mut random);
+    let loaded = match loader::load(
+        &mut mm,
+        &e.image,
+        &e.execfn,
+        &e.argv,
+        &e.envp,
+        random,
+        crate::kernel::SANDBOX_IDS,
+    ) {
+        Ok(l) => l,
+        Err(err) => {
+            mm.release();
+            return Err(err);
+        }
+    };
+    // The point of no return: the old image goes.
+    let mut old = core::mem::replace(&mut t.mm, mm);
+    old.release();
+    drop(old);
+    t.regs = loaded.regs;
+    t.comm = crate::kernel::comm_for(&e.exe_path);
+    t.exe_path = e.exe_path;
+    // Close-on-exec descriptors close; caught signals go back to their default action.
+    for fd in core::mem::take(&mut t.cloexec) {
+        if let Some(of) = t.fds.get_mut(fd as usize).and_then(|f| f.take()) {
+            crate::syscalls::release_fd(k, of);
+        }
+    }
+    for a in t.signals.actions.iter_mut() {
+        if a.handler != signal::SIG_IGN {
+            *a = signal::SigAction::default();
+        }
+    }
+    t.clear_child_tid = 0;
+    t.robust_list = (0, 0);
+    Ok(())
+}
+
+/// Linux's wait status word.
+fn wait_status(s: ExitStatus) -> u32 {
+    if s.signal != 0 {
+        s.signal as u32 & 0x7f
+    } else {
+        (s.code as u32 & 0xff) << 8
+    }
+}
+
+fn wait<P: Platform>(
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    pid: u32,
+    which: i64,
+    status: u64,
+    options: u64,
+) {
+    let my_pgid = table.tasks.get(&pid).map(|t| t.pgid).unwrap_or(0);
+    let matches = |cpid: u32, cpgid: u32| match which {
+        -1 => true,
+        0 => cpgid == my_pgid,
+        w if w < -1 => cpgid as i64 == -w,
+        w => cpid as i64 == w,
+    };
+    let zombie = table
+        .zombies
+        .iter()
+        .find(|(&c, z)| z.ppid == pid && matches(c, z.pgid))
+        .map(|(&c, _)| c);
+    let live = table
+        .tasks
+        .values()
+        .any(|c| c.ppid == pid && matches(c.pid, c.pgid));
+    let t = table.tasks.get_mut(&pid).expect("waiting task");
+    if let Some(c) = zombie {
+        let z = &table.zombies[&c];
+        if status != 0 {
+            if let Err(e) = t.mm.copy_out(status, &wait_status(z.status).to_le_bytes()) {
+                t.regs.rax = (-(e.0 as i64)) as u64;
+                return;
+            }
+        }
+        table.zombies.remove(&c);
+        t.regs.rax = c as u64;
+    } else if !live {
+        t.regs.rax = (-(ECHILD.0 as i64)) as u64;
+    } else if options & WNOHANG != 0 {
+        t.regs.rax = 0;
+    } else {
+        let _ = k;
+        t.state = RunState::Blocked;
+    }
+}
+
+fn kill<P: Platform>(table: &mut Table<P>, target: i64, sig: i32) -> Result<(), Errno> {
+    if !(0..=signal::NSIG as i32).contains(&sig) {
+        return Err(crate::errno::EINVAL);
+    }
+    let targets: Vec<u32> = match target {
+        t if t > 0 => table
+            .tasks
+            .keys()
+            .copied()
+            .filter(|&p| p as i64 == t)
+            .collect(),
+        // Process groups (0: the caller's, < -1: that group) and -1 (everyone but init).
+        _ => table
+            .tasks
+            .keys()
+            .copied()
+            .filter(|&p| target == -1 && p != 1 || target < -1)
+            .collect(),
+    };
+    let targets: Vec<u32> = if target < -1 {
+        targets
+            .into_iter()
+            .filter(|p| table.tasks[p].pgid as i64 == -target)
+            .collect()
+    } else {
+        targets
+    };
+    if targets.is_empty() {
+        return Err(ESRCH);
+    }
+    if sig == 0 {
+        return Ok(());
+    }
+    for p in targets {
+        let t = table.tasks.get_mut(&p).expect("target exists");
+        signal::raise(t, sig);
+    }
+    Ok(())
+}
