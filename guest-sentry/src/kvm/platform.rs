@@ -57,6 +57,8 @@ impl KvmPlatform {
 pub struct KvmAddressSpace {
     pt: Option<PageTables>,
     mem: Rc<MemoryFile>,
+    /// The kernel's own root, loaded before this one's tables are freed.
+    kernel_root: u64,
 }
 
 impl KvmAddressSpace {
@@ -117,6 +119,10 @@ impl AddressSpace for KvmAddressSpace {
 impl Drop for KvmAddressSpace {
     fn drop(&mut self) {
         if let Some(pt) = self.pt.take() {
+            // Never free the root the CPU runs on: its frames could be reused while the
+            // Sentry still reaches itself through them.
+            // SAFETY: the kernel root maps the kernel exactly as every app root does.
+            unsafe { ring0::set_cr3(self.kernel_root) };
             let pm = self.pm();
             pt.destroy_lower(&pm, &mut Frames(&self.mem));
         }
@@ -233,6 +239,7 @@ impl Platform for KvmPlatform {
         Ok(KvmAddressSpace {
             pt: Some(pt),
             mem: self.mem.clone(),
+            kernel_root: self.kernel.root(),
         })
     }
 
