@@ -249,7 +249,13 @@ pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>,
                     signal::name(sig)
                 ));
             }
-            signal::deliver_fatal_or_default(kernel, task, sig);
+            let info = signal::SigInfo {
+                signo: sig,
+                code: signal::SI_KERNEL,
+                addr: task.regs.rip,
+                ..Default::default()
+            };
+            signal::deliver_fault(kernel, task, info);
         }
         Event::Interrupt => {}
     }
@@ -293,5 +299,19 @@ fn fault_signal<P: Platform>(
         });
         return;
     }
-    signal::deliver_fatal_or_default(kernel, task, signal::SIGSEGV);
+    let code = if e == Segv::AccErr {
+        signal::SEGV_ACCERR
+    } else {
+        signal::SEGV_MAPERR
+    };
+    signal::deliver_fault(
+        kernel,
+        task,
+        signal::SigInfo {
+            signo: signal::SIGSEGV,
+            code,
+            addr,
+            ..Default::default()
+        },
+    );
 }

@@ -67,6 +67,8 @@ struct Table<P: Platform> {
     tasks: BTreeMap<u32, Task<P>>,
     zombies: BTreeMap<u32, Zombie>,
     next_pid: u32,
+    /// Set when init has exited: the sandbox's status.
+    done: Option<ExitStatus>,
 }
 
 /// Runs `init` and everything it starts until `init` exits.
@@ -79,6 +81,7 @@ pub fn run<P: Platform>(
         tasks: BTreeMap::new(),
         zombies: BTreeMap::new(),
         next_pid: 2,
+        done: None,
     };
     table.tasks.insert(1, init);
     let mut current = 1u32;
@@ -104,6 +107,18 @@ pub fn run<P: Platform>(
             t.state = RunState::Running;
             crate::syscalls::dispatch(k, t);
         } else {
+            if let Some(sig) = signal::deliverable(t) {
+                signal::deliver(k, t, sig);
+                if t.exit.is_some() {
+                    // The delivery itself ended the task (no room for a frame, ...).
+                    continue_after_exit(k, &mut table);
+                    if table.done.is_some() {
+                        return Ok(table.done.take().unwrap());
+                    }
+                    continue;
+                }
+            }
+            let t = table.tasks.get_mut(&pid).expect("picked task exists");
             match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
                 Ok(event) => handle_event(k, t, event),
                 Err(e) if pid == 1 => return Err(RunError::Platform(e)),
@@ -123,20 +138,17 @@ pub fn run<P: Platform>(
             serve(platform, k, &mut table, pid, req);
         }
         // Exits: the task itself, or any the request killed.
-        let exited: Vec<u32> = table
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.exit.is_some())
-            .map(|(&p, _)| p)
-            .collect();
-        for p in exited {
-            let t = table.tasks.remove(&p).expect("exited task exists");
-            let status = t.exit.expect("exit status set");
-            if p == 1 {
-                drop(t);
-                return Ok(status);
+        continue_after_exit(k, &mut table);
+        if let Some(status) = table.done.take() {
+            return Ok(status);
+        }
+        // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
+        for t in table.tasks.values_mut() {
+            if t.state != RunState::Running && signal::deliverable(t).is_some() {
+                t.state = RunState::Running;
+                t.request = None;
+                t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
             }
-            reap_task(k, &mut table, t, status);
         }
         // Unless this task just blocked (again), it made progress that may unblock the others.
         if table
@@ -176,6 +188,26 @@ fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32
     None
 }
 
+/// Takes every task that exited out of the table (the sandbox is done when init exits).
+fn continue_after_exit<P: Platform>(k: &Kernel, table: &mut Table<P>) {
+    let exited: Vec<u32> = table
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.exit.is_some())
+        .map(|(&p, _)| p)
+        .collect();
+    for p in exited {
+        let t = table.tasks.remove(&p).expect("exited task exists");
+        let status = t.exit.expect("exit status set");
+        if p == 1 {
+            drop(t);
+            table.done = Some(status);
+            return;
+        }
+        reap_task(k, table, t, status);
+    }
+}
+
 /// A task exited: free what it holds, keep its status for `wait4`, give its children to init.
 fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, status: ExitStatus) {
     for fd in core::mem::take(&mut t.fds).into_iter().flatten() {
@@ -191,6 +223,23 @@ fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, stat
         z.ppid = 1;
     }
     table.zombies.insert(pid, Zombie { ppid, pgid, status });
+    if let Some(parent) = table.tasks.get_mut(&ppid) {
+        let (code, st) = if status.signal != 0 {
+            (signal::CLD_KILLED, status.signal)
+        } else {
+            (signal::CLD_EXITED, status.code)
+        };
+        signal::post(
+            parent,
+            signal::SigInfo {
+                signo: signal::SIGCHLD,
+                code,
+                pid,
+                status: st,
+                addr: 0,
+            },
+        );
+    }
 }
 
 fn serve<P: Platform>(
@@ -247,7 +296,7 @@ fn serve<P: Platform>(
             options,
         } => wait(k, table, pid, which, status, options),
         Request::Kill { pid: target, sig } => {
-            let r = kill(table, target, sig);
+            let r = kill(table, pid, target, sig);
             let t = table.tasks.get_mut(&pid).expect("killing task");
             t.regs.rax = match r {
                 Ok(()) => 0,
@@ -277,7 +326,11 @@ fn fork<P: Platform>(
         regs,
         mm,
         ctx: platform.new_context()?,
-        signals: parent.signals.clone(),
+        signals: signal::SignalState {
+            pending: 0,
+            saved_mask: None,
+            ..parent.signals.clone()
+        },
         exe_path: parent.exe_path.clone(),
         clear_child_tid: 0,
         robust_list: (0, 0),
@@ -397,7 +450,12 @@ fn wait<P: Platform>(
     }
 }
 
-fn kill<P: Platform>(table: &mut Table<P>, target: i64, sig: i32) -> Result<(), Errno> {
+fn kill<P: Platform>(
+    table: &mut Table<P>,
+    sender: u32,
+    target: i64,
+    sig: i32,
+) -> Result<(), Errno> {
     if !(0..=signal::NSIG as i32).contains(&sig) {
         return Err(crate::errno::EINVAL);
     }
@@ -432,7 +490,15 @@ fn kill<P: Platform>(table: &mut Table<P>, target: i64, sig: i32) -> Result<(), 
     }
     for p in targets {
         let t = table.tasks.get_mut(&p).expect("target exists");
-        signal::raise(t, sig);
+        signal::post(
+            t,
+            signal::SigInfo {
+                signo: sig,
+                code: signal::SI_USER,
+                pid: sender,
+                ..Default::default()
+            },
+        );
     }
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! Signal state: dispositions (`rt_sigaction`), the blocked mask (`rt_sigprocmask`), and what
 //! happens when the app raises a synchronous signal (fault, bad instruction).
 //!
-//! Handler delivery (signal frames, `rt_sigreturn`) arrives with processes and signals; until
-//! then a synchronous signal with a handler installed ends the program as the default action
-//! would, and says so on stderr.
+//! Handlers run through Linux-compatible `rt_sigframe`s on the app's stack (or alternate
+//! stack) and return with `rt_sigreturn`; signals are delivered on the way back to the app.
 
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Task};
@@ -35,6 +34,13 @@ pub struct SigAction {
 pub struct SignalState {
     pub actions: [SigAction; NSIG],
     pub blocked: u64,
+    /// Signals sent but not yet delivered, and what each one carries.
+    pub pending: u64,
+    pub info: [SigInfo; NSIG],
+    /// The mask `rt_sigsuspend` replaced, restored when its signal's handler returns.
+    pub saved_mask: Option<u64>,
+    /// `sigaltstack`: (base, size, enabled).
+    pub altstack: (u64, u64, bool),
 }
 
 impl Default for SignalState {
@@ -42,6 +48,10 @@ impl Default for SignalState {
         SignalState {
             actions: [SigAction::default(); NSIG],
             blocked: 0,
+            pending: 0,
+            info: [SigInfo::default(); NSIG],
+            saved_mask: None,
+            altstack: (0, 0, false),
         }
     }
 }
@@ -103,15 +113,220 @@ pub fn name(sig: i32) -> &'static str {
     NAMES.get(sig as usize).copied().unwrap_or("SIGRT")
 }
 
-/// A synchronous signal (fault, bad instruction): Linux forces it even if ignored or blocked.
-pub fn deliver_fatal_or_default<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
+/// What a handler learns about a signal (`siginfo_t`'s fields that we fill).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: i32,
+    pub code: i32,
+    /// Sender (SI_USER) or child (SIGCHLD).
+    pub pid: u32,
+    /// Exit code or signal of a child (SIGCHLD).
+    pub status: i32,
+    /// Fault address (SIGSEGV, SIGBUS).
+    pub addr: u64,
+}
+
+pub const SI_USER: i32 = 0;
+pub const SI_KERNEL: i32 = 0x80;
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+pub const SIGCHLD: i32 = 17;
+
+const SA_NODEFER: u64 = 0x4000_0000;
+const SA_RESETHAND: u64 = 0x8000_0000;
+const SA_ONSTACK: u64 = 0x0800_0000;
+const SA_RESTORER: u64 = 0x0400_0000;
+
+/// Signals whose default action is to do nothing (or to stop, which is not modelled yet).
+fn default_ignored(sig: i32) -> bool {
+    matches!(sig, 17 | 18 | 23 | 28 | 19 | 20 | 21 | 22) // CHLD CONT URG WINCH STOP TSTP TTIN TTOU
+}
+
+/// Sends `info.signo` to the task: handled signals become pending (delivered on the way back
+/// to the app), ignored ones vanish, and the others take their default action.
+pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
+    let sig = info.signo;
     let act = task.signals.actions[(sig - 1) as usize];
-    if act.handler != SIG_DFL && act.handler != SIG_IGN {
+    if act.handler == SIG_IGN && sig != SIGKILL && sig != SIGSTOP {
+        return;
+    }
+    if act.handler == SIG_DFL || sig == SIGKILL || sig == SIGSTOP {
+        if default_ignored(sig) {
+            return;
+        }
+        if task.signals.blocked & bit(sig) != 0 {
+            task.signals.pending |= bit(sig);
+            task.signals.info[(sig - 1) as usize] = info;
+            return;
+        }
+        task.exit = Some(ExitStatus {
+            code: 0,
+            signal: sig,
+        });
+        return;
+    }
+    task.signals.pending |= bit(sig);
+    task.signals.info[(sig - 1) as usize] = info;
+}
+
+/// The lowest pending signal the task does not block.
+pub fn deliverable<P: Platform>(task: &Task<P>) -> Option<i32> {
+    let ready = task.signals.pending & !task.signals.blocked;
+    (ready != 0).then(|| ready.trailing_zeros() as i32 + 1)
+}
+
+/// `struct ucontext` as the kernel lays it out (the prefix glibc's `ucontext_t` shares).
+const UC_SIZE: u64 = 304;
+const SIGINFO_SIZE: u64 = 128;
+
+/// Runs the handler of pending signal `sig`: pushes a Linux `rt_sigframe` (return address =
+/// `sa_restorer`, ucontext with the interrupted registers and mask, siginfo) on the app's
+/// stack or its alternate stack, and points the registers at the handler. The app's FPU/SSE
+/// registers are not saved in the frame: signals are delivered only where the app made a
+/// syscall or took a fault.
+pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
+    let idx = (sig - 1) as usize;
+    let act = task.signals.actions[idx];
+    let info = task.signals.info[idx];
+    task.signals.pending &= !bit(sig);
+    if act.handler == SIG_DFL || act.handler == SIG_IGN {
+        // A blocked default-action signal, now unblocked.
+        if !default_ignored(sig) && act.handler == SIG_DFL {
+            task.exit = Some(ExitStatus {
+                code: 0,
+                signal: sig,
+            });
+        }
+        return;
+    }
+    if act.flags & SA_RESTORER == 0 {
         kernel.log(format_args!(
-            "{} at {:#x}: signal handlers are not delivered yet; ending the program as the default action does",
-            name(sig),
-            task.regs.rip
+            "{} handler without SA_RESTORER: cannot return; killing",
+            name(sig)
         ));
+        task.exit = Some(ExitStatus {
+            code: 0,
+            signal: SIGSEGV,
+        });
+        return;
+    }
+    let old_mask = task
+        .signals
+        .saved_mask
+        .take()
+        .unwrap_or(task.signals.blocked);
+    let r = task.regs;
+    let (ss_sp, ss_size, ss_on) = task.signals.altstack;
+    let on_alt_now = ss_on && r.rsp > ss_sp && r.rsp <= ss_sp + ss_size;
+    let top = if act.flags & SA_ONSTACK != 0 && ss_on && !on_alt_now {
+        ss_sp + ss_size
+    } else {
+        r.rsp.wrapping_sub(128)
+    };
+    let frame = (top.wrapping_sub(8 + UC_SIZE + SIGINFO_SIZE) & !15).wrapping_sub(8);
+    let uc = frame + 8;
+    let si = uc + UC_SIZE;
+    let mut buf = [0u8; (8 + UC_SIZE + SIGINFO_SIZE) as usize];
+    let mut put = |off: u64, v: &[u8]| buf[off as usize..off as usize + v.len()].copy_from_slice(v);
+    put(0, &act.restorer.to_le_bytes());
+    // uc_flags 0, uc_link 0, uc_stack {sp, flags, size}
+    put(8 + 16, &ss_sp.to_le_bytes());
+    put(8 + 24, &(if ss_on { 0u32 } else { 2u32 }).to_le_bytes()); // SS_DISABLE = 2
+    put(8 + 32, &ss_size.to_le_bytes());
+    let gregs = [
+        r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx, r.rdx,
+        r.rax, r.rcx, r.rsp, r.rip, r.eflags,
+    ];
+    for (i, g) in gregs.iter().enumerate() {
+        put(8 + 40 + 8 * i as u64, &g.to_le_bytes());
+    }
+    put(8 + 40 + 18 * 8, &(0x33u64 | (0x2bu64 << 48)).to_le_bytes()); // cs, gs, fs, ss
+    put(8 + 40 + 22 * 8, &info.addr.to_le_bytes()); // cr2
+    put(8 + 40 + 21 * 8, &old_mask.to_le_bytes()); // oldmask
+    put(8 + 296, &old_mask.to_le_bytes()); // uc_sigmask
+    let s0 = 8 + UC_SIZE;
+    put(s0, &sig.to_le_bytes());
+    put(s0 + 8, &info.code.to_le_bytes());
+    if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE {
+        put(s0 + 16, &info.addr.to_le_bytes());
+    } else {
+        put(s0 + 16, &info.pid.to_le_bytes());
+        put(s0 + 24, &info.status.to_le_bytes());
+    }
+    if task.mm.copy_out(frame, &buf).is_err() {
+        // No room for the frame: Linux kills with SIGSEGV.
+        task.exit = Some(ExitStatus {
+            code: 0,
+            signal: SIGSEGV,
+        });
+        return;
+    }
+    task.regs.rip = act.handler;
+    task.regs.rsp = frame;
+    task.regs.rdi = sig as u64;
+    task.regs.rsi = si;
+    task.regs.rdx = uc;
+    task.regs.rax = 0;
+    task.regs.eflags &= !0x500; // DF, TF
+    let mut mask = old_mask | act.mask;
+    if act.flags & SA_NODEFER == 0 {
+        mask |= bit(sig);
+    }
+    task.signals.blocked = mask & !UNBLOCKABLE;
+    if act.flags & SA_RESETHAND != 0 {
+        task.signals.actions[idx] = SigAction::default();
+    }
+}
+
+/// `rt_sigreturn`: restores the registers and mask saved by `deliver` (the frame's ucontext is
+/// at the stack pointer once the handler returned into `sa_restorer`). Returns the restored rax.
+pub fn sigreturn<P: Platform>(task: &mut Task<P>) -> Result<u64, crate::errno::Errno> {
+    let uc = task.regs.rsp;
+    let mut buf = [0u8; UC_SIZE as usize];
+    task.mm.copy_in(uc, &mut buf)?;
+    let g = |i: usize| u64::from_le_bytes(buf[40 + 8 * i..48 + 8 * i].try_into().unwrap());
+    let r = &mut task.regs;
+    let slots: [&mut u64; 18] = [
+        &mut r.r8,
+        &mut r.r9,
+        &mut r.r10,
+        &mut r.r11,
+        &mut r.r12,
+        &mut r.r13,
+        &mut r.r14,
+        &mut r.r15,
+        &mut r.rdi,
+        &mut r.rsi,
+        &mut r.rbp,
+        &mut r.rbx,
+        &mut r.rdx,
+        &mut r.rax,
+        &mut r.rcx,
+        &mut r.rsp,
+        &mut r.rip,
+        &mut r.eflags,
+    ];
+    for (i, slot) in slots.into_iter().enumerate() {
+        *slot = g(i);
+    }
+    r.orig_rax = u64::MAX;
+    let mask = u64::from_le_bytes(buf[296..304].try_into().unwrap());
+    task.signals.blocked = mask & !UNBLOCKABLE;
+    Ok(task.regs.rax)
+}
+
+/// A synchronous signal (fault, bad instruction): its handler runs now if the app has one and
+/// neither blocks nor ignores it; otherwise Linux forces the default action (termination).
+pub fn deliver_fault<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, info: SigInfo) {
+    let sig = info.signo;
+    let act = task.signals.actions[(sig - 1) as usize];
+    if act.handler != SIG_DFL && act.handler != SIG_IGN && task.signals.blocked & bit(sig) == 0 {
+        task.signals.pending |= bit(sig);
+        task.signals.info[(sig - 1) as usize] = info;
+        deliver(kernel, task, sig);
+        return;
     }
     task.exit = Some(ExitStatus {
         code: 0,
@@ -119,16 +334,28 @@ pub fn deliver_fatal_or_default<P: Platform>(kernel: &mut Kernel, task: &mut Tas
     });
 }
 
-/// An asynchronous signal raised by the Sentry for the task itself (e.g. SIGPIPE): ignored or
-/// blocked signals are dropped for now (queueing arrives with signal delivery); the default
-/// action of the signals raised so far is to terminate.
+/// A synchronous signal without details (kept for callers that have no fault address).
+pub fn deliver_fatal_or_default<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
+    deliver_fault(
+        kernel,
+        task,
+        SigInfo {
+            signo: sig,
+            code: SI_KERNEL,
+            ..Default::default()
+        },
+    );
+}
+
+/// Sends a signal the Sentry raises for the task itself (SIGPIPE).
 pub fn raise<P: Platform>(task: &mut Task<P>, sig: i32) {
-    let act = task.signals.actions[(sig - 1) as usize];
-    if act.handler == SIG_IGN || task.signals.blocked & bit(sig) != 0 {
-        return;
-    }
-    task.exit = Some(ExitStatus {
-        code: 0,
-        signal: sig,
-    });
+    post(
+        task,
+        SigInfo {
+            signo: sig,
+            code: SI_USER,
+            pid: task.pid,
+            ..Default::default()
+        },
+    );
 }

@@ -122,6 +122,10 @@ fn sh_scripts_match_native() {
         "echo out; echo err >&2; exit 4".into(),
         "sleep 0.05; echo slept; sh -c 'exit 9'; echo child $?".into(),
         format!("sha256sum {d}/big.txt | cut -d' ' -f1 | wc -c; sed -n '2p' {d}/words"),
+        // Background jobs, wait, signals and traps.
+        "sleep 0.05 & wait; echo waited $?; (sleep 0.02; echo bg) & echo fg; wait".into(),
+        "trap 'echo got usr1' USR1; kill -USR1 $$; echo after; yes | head -n 3".into(),
+        "sleep 5 & p=$!; kill $p; wait $p 2>/dev/null; echo killed $?".into(),
     ];
     let mut failures = Vec::new();
     for p in platforms_under_test() {

@@ -229,3 +229,11 @@ fn fs_read() {
 fn devices() {
     for_each_case("devices", |p, v| compare(p, v, "devices", &[]));
 }
+
+#[test]
+fn signals() {
+    for_each_case("signals", |p, v| {
+        compare(p, v, "signals", &[])?;
+        compare(p, v, "signals", &["term"])
+    });
+}

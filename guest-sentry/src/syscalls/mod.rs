@@ -35,6 +35,7 @@ pub mod nr {
     pub const BRK: u64 = 12;
     pub const RT_SIGACTION: u64 = 13;
     pub const RT_SIGPROCMASK: u64 = 14;
+    pub const RT_SIGRETURN: u64 = 15;
     pub const IOCTL: u64 = 16;
     pub const PREAD64: u64 = 17;
     pub const READV: u64 = 19;
@@ -68,6 +69,9 @@ pub mod nr {
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
+    pub const RT_SIGPENDING: u64 = 127;
+    pub const RT_SIGSUSPEND: u64 = 130;
+    pub const SIGALTSTACK: u64 = 131;
     pub const SETPGID: u64 = 109;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
@@ -78,6 +82,7 @@ pub mod nr {
     pub const ARCH_PRCTL: u64 = 158;
     pub const SETRLIMIT: u64 = 160;
     pub const GETTID: u64 = 186;
+    pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
     pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
@@ -135,6 +140,10 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::BRK, "brk", 1),
     (nr::RT_SIGACTION, "rt_sigaction", 4),
     (nr::RT_SIGPROCMASK, "rt_sigprocmask", 4),
+    (nr::RT_SIGRETURN, "rt_sigreturn", 0),
+    (nr::RT_SIGSUSPEND, "rt_sigsuspend", 2),
+    (nr::RT_SIGPENDING, "rt_sigpending", 2),
+    (nr::SIGALTSTACK, "sigaltstack", 2),
     (nr::IOCTL, "ioctl", 3),
     (nr::READV, "readv", 3),
     (nr::WRITEV, "writev", 3),
@@ -156,6 +165,7 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::GETPGID, "getpgid", 1),
     (nr::GETSID, "getsid", 1),
     (nr::TGKILL, "tgkill", 3),
+    (nr::TKILL, "tkill", 2),
     (nr::UNAME, "uname", 1),
     (nr::READLINK, "readlink", 3),
     (nr::UMASK, "umask", 1),
@@ -241,6 +251,17 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::MADVISE => mem::madvise(k, t, a),
         nr::RT_SIGACTION => proc::rt_sigaction(k, t, a),
         nr::RT_SIGPROCMASK => proc::rt_sigprocmask(k, t, a),
+        nr::RT_SIGRETURN => crate::signal::sigreturn(t),
+        nr::RT_SIGSUSPEND => proc::rt_sigsuspend(k, t, a),
+        nr::RT_SIGPENDING => {
+            if a[1] != 8 {
+                Err(crate::errno::EINVAL)
+            } else {
+                t.mm.copy_out(a[0], &t.signals.pending.to_le_bytes())
+                    .map(|_| 0)
+            }
+        }
+        nr::SIGALTSTACK => proc::sigaltstack(k, t, a),
         nr::SCHED_YIELD => Ok(0),
         nr::GETPID => Ok(t.pid as u64),
         nr::GETTID => Ok(t.tid as u64),
@@ -256,6 +277,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::WAIT4 => proc::wait4(k, t, a),
         nr::KILL => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]),
         nr::TGKILL => proc::kill(k, t, [a[1], a[2], 0, 0, 0, 0]),
+        nr::TKILL => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]),
         nr::GETPGRP => Ok(t.pgid as u64),
         nr::GETPGID | nr::GETSID => {
             proc::getpgid(k, t, [a[0], (n == nr::GETSID) as u64, 0, 0, 0, 0])

@@ -329,3 +329,66 @@ pub fn setsid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> Sy
     t.pgid = t.pid;
     Ok(t.pid as u64)
 }
+
+/// `rt_sigsuspend(mask, size)`: waits with `mask` in place until a handled signal arrives; the
+/// old mask returns when the handler does. Always fails with EINTR.
+pub fn rt_sigsuspend<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[1] != 8 {
+        return Err(EINVAL);
+    }
+    let mask = t.mm.read_u64(a[0])?;
+    if t.signals.saved_mask.is_none() {
+        t.signals.saved_mask = Some(t.signals.blocked);
+    }
+    t.signals.blocked = mask & !UNBLOCKABLE;
+    if signal::deliverable(t).is_some() {
+        return Err(crate::errno::EINTR);
+    }
+    t.request = Some(Request::Block);
+    Ok(0)
+}
+
+/// `sigaltstack(ss, old)`.
+pub fn sigaltstack<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const SS_ONSTACK: u32 = 1;
+    const SS_DISABLE: u32 = 2;
+    const MINSIGSTKSZ: u64 = 2048;
+    let (sp, size, on) = t.signals.altstack;
+    if a[1] != 0 {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&sp.to_le_bytes());
+        let on_now = on && t.regs.rsp > sp && t.regs.rsp <= sp + size;
+        let flags = if !on {
+            SS_DISABLE
+        } else if on_now {
+            SS_ONSTACK
+        } else {
+            0
+        };
+        b[8..12].copy_from_slice(&flags.to_le_bytes());
+        b[16..].copy_from_slice(&size.to_le_bytes());
+        t.mm.copy_out(a[1], &b)?;
+    }
+    if a[0] != 0 {
+        let mut b = [0u8; 24];
+        t.mm.copy_in(a[0], &mut b)?;
+        let nsp = u64::from_le_bytes(b[..8].try_into().unwrap());
+        let flags = u32::from_le_bytes(b[8..12].try_into().unwrap());
+        let nsize = u64::from_le_bytes(b[16..].try_into().unwrap());
+        if on && t.regs.rsp > sp && t.regs.rsp <= sp + size {
+            return Err(EPERM);
+        }
+        if flags & !(SS_DISABLE | 0x8000_0000) != 0 {
+            return Err(EINVAL);
+        }
+        if flags & SS_DISABLE != 0 {
+            t.signals.altstack = (0, 0, false);
+        } else {
+            if nsize < MINSIGSTKSZ {
+                return Err(crate::errno::ENOMEM);
+            }
+            t.signals.altstack = (nsp, nsize, true);
+        }
+    }
+    Ok(0)
+}
