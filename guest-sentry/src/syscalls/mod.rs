@@ -65,6 +65,7 @@ pub mod nr {
     pub const UMASK: u64 = 95;
     pub const GETTIMEOFDAY: u64 = 96;
     pub const GETRLIMIT: u64 = 97;
+    pub const SYSINFO: u64 = 99;
     pub const GETUID: u64 = 102;
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
@@ -171,6 +172,7 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::UMASK, "umask", 1),
     (nr::GETTIMEOFDAY, "gettimeofday", 2),
     (nr::GETRLIMIT, "getrlimit", 2),
+    (nr::SYSINFO, "sysinfo", 1),
     (nr::GETUID, "getuid", 0),
     (nr::GETGID, "getgid", 0),
     (nr::GETEUID, "geteuid", 0),
@@ -301,6 +303,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::GETTIMEOFDAY => time::gettimeofday(k, t, a),
         nr::TIME => time::time(k, t, a),
         nr::GETRANDOM => time::getrandom(k, t, a),
+        nr::SYSINFO => proc::sysinfo(k, t, a),
         nr::NANOSLEEP => time::clock_nanosleep(k, t, [1, 0, a[0], a[1], 0, 0]),
         nr::CLOCK_NANOSLEEP => time::clock_nanosleep(k, t, a),
         _ => {

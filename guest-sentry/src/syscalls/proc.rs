@@ -392,3 +392,22 @@ pub fn sigaltstack<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
     }
     Ok(0)
 }
+
+/// `sysinfo`: uptime of the sandbox and its memory file as the machine's memory.
+pub fn sysinfo<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let mut b = [0u8; 112];
+    let uptime = k
+        .host
+        .now(crate::host::Clock::Monotonic)
+        .saturating_sub(k.start_ns)
+        / 1_000_000_000;
+    let total = k.mem.size();
+    let free = total.saturating_sub(k.mem.pages_in_use() * 4096);
+    b[..8].copy_from_slice(&uptime.to_le_bytes());
+    b[32..40].copy_from_slice(&total.to_le_bytes());
+    b[40..48].copy_from_slice(&free.to_le_bytes());
+    b[80..82].copy_from_slice(&1u16.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    t.mm.copy_out(a[0], &b)?;
+    Ok(0)
+}
