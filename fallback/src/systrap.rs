@@ -16,7 +16,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use guest_sentry::errno::{Errno, EIO, ENOMEM, ESRCH};
-use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
+use guest_sentry::platform::{
+    sigcontext_regs, Access, AddressSpace, Context, Event, Platform, UserRegs,
+};
 
 use crate::stub::{STUB_ADDR, STUB_MEMFD};
 
@@ -341,30 +343,6 @@ const G_R8: usize = 0;
 const G_ERR: usize = 19;
 const G_TRAPNO: usize = 20;
 
-/// Our register names in gregs order (r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags).
-fn greg_slots(r: &mut UserRegs) -> [&mut u64; 18] {
-    [
-        &mut r.r8,
-        &mut r.r9,
-        &mut r.r10,
-        &mut r.r11,
-        &mut r.r12,
-        &mut r.r13,
-        &mut r.r14,
-        &mut r.r15,
-        &mut r.rdi,
-        &mut r.rsi,
-        &mut r.rbp,
-        &mut r.rbx,
-        &mut r.rdx,
-        &mut r.rax,
-        &mut r.rcx,
-        &mut r.rsp,
-        &mut r.rip,
-        &mut r.eflags,
-    ]
-}
-
 fn read_greg(uc: *mut u8, i: usize) -> u64 {
     // SAFETY: `uc` points at a ucontext inside the shared region (checked by `ucontext`).
     unsafe { (uc.add(GREGS + 8 * i) as *const u64).read_unaligned() }
@@ -447,7 +425,7 @@ impl Context for SystrapContext {
         let uc = stub.ucontext()?;
         // Registers into the frame (the kernel's sigreturn sanitizes eflags and segments).
         let mut r = *regs;
-        for (i, slot) in greg_slots(&mut r).into_iter().enumerate() {
+        for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
             write_greg(uc, G_R8 + i, *slot);
         }
         // SAFETY: plain stores into the control page; the stub reads them after ST_RESUME.
@@ -467,7 +445,7 @@ impl Context for SystrapContext {
         }
         let uc = stub.ucontext()?;
         let mut r = *regs;
-        for (i, slot) in greg_slots(&mut r).into_iter().enumerate() {
+        for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
             *slot = read_greg(uc, G_R8 + i);
         }
         *regs = r;

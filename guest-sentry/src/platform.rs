@@ -7,6 +7,32 @@
 
 pub use ring0::UserRegs;
 
+/// The registers in the order of Linux's `struct sigcontext` / `mcontext_t.gregs` (r8..r15,
+/// rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags): signal frames and the systrap stub's
+/// frames use it.
+pub fn sigcontext_regs(r: &mut UserRegs) -> [&mut u64; 18] {
+    [
+        &mut r.r8,
+        &mut r.r9,
+        &mut r.r10,
+        &mut r.r11,
+        &mut r.r12,
+        &mut r.r13,
+        &mut r.r14,
+        &mut r.r15,
+        &mut r.rdi,
+        &mut r.rsi,
+        &mut r.rbp,
+        &mut r.rbx,
+        &mut r.rdx,
+        &mut r.rax,
+        &mut r.rcx,
+        &mut r.rsp,
+        &mut r.rip,
+        &mut r.eflags,
+    ]
+}
+
 use crate::errno::Errno;
 
 /// Access rights of a mapping, or the kind of access that faulted.

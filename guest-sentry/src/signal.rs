@@ -235,10 +235,8 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     put(8 + 16, &ss_sp.to_le_bytes());
     put(8 + 24, &(if ss_on { 0u32 } else { 2u32 }).to_le_bytes()); // SS_DISABLE = 2
     put(8 + 32, &ss_size.to_le_bytes());
-    let gregs = [
-        r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rdi, r.rsi, r.rbp, r.rbx, r.rdx,
-        r.rax, r.rcx, r.rsp, r.rip, r.eflags,
-    ];
+    let mut copy = r;
+    let gregs: [u64; 18] = crate::platform::sigcontext_regs(&mut copy).map(|g| *g);
     for (i, g) in gregs.iter().enumerate() {
         put(8 + 40 + 8 * i as u64, &g.to_le_bytes());
     }
@@ -288,26 +286,7 @@ pub fn sigreturn<P: Platform>(task: &mut Task<P>) -> Result<u64, crate::errno::E
     task.mm.copy_in(uc, &mut buf)?;
     let g = |i: usize| u64::from_le_bytes(buf[40 + 8 * i..48 + 8 * i].try_into().unwrap());
     let r = &mut task.regs;
-    let slots: [&mut u64; 18] = [
-        &mut r.r8,
-        &mut r.r9,
-        &mut r.r10,
-        &mut r.r11,
-        &mut r.r12,
-        &mut r.r13,
-        &mut r.r14,
-        &mut r.r15,
-        &mut r.rdi,
-        &mut r.rsi,
-        &mut r.rbp,
-        &mut r.rbx,
-        &mut r.rdx,
-        &mut r.rax,
-        &mut r.rcx,
-        &mut r.rsp,
-        &mut r.rip,
-        &mut r.eflags,
-    ];
+    let slots = crate::platform::sigcontext_regs(r);
     for (i, slot) in slots.into_iter().enumerate() {
         *slot = g(i);
     }
