@@ -115,6 +115,8 @@ pub struct Task<P: Platform> {
     pub request: Option<crate::sched::Request>,
     /// Whether the task runs, waits in a syscall, or was woken to retry it.
     pub state: crate::sched::RunState,
+    /// The deadline (CLOCK_MONOTONIC ns) of the syscall the task waits in, if it has one.
+    pub wake_at: Option<u64>,
 }
 
 fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
@@ -224,6 +226,7 @@ pub fn run<P: Platform>(
         exit: None,
         request: None,
         state: crate::sched::RunState::Running,
+        wake_at: None,
     };
     crate::sched::run(platform, kernel, task)
 }

@@ -87,7 +87,19 @@ pub fn run<P: Platform>(
     let mut current = 1u32;
     let mut slice = 0u32;
     loop {
+        // Sleepers whose time has come are ready to retry.
+        let now = k.host.now(crate::host::Clock::Monotonic);
+        for t in table.tasks.values_mut() {
+            if t.state == RunState::Blocked && t.wake_at.is_some_and(|w| w <= now) {
+                t.state = RunState::Woken;
+            }
+        }
         let Some(pid) = pick(&table, current, slice >= SLICE) else {
+            // Nothing can run: sleep until the earliest timeout, or it is a deadlock.
+            if let Some(w) = table.tasks.values().filter_map(|t| t.wake_at).min() {
+                k.host.sleep(w.saturating_sub(now));
+                continue;
+            }
             k.log(format_args!(
                 "every task is blocked (deadlock): ending the sandbox"
             ));
@@ -147,6 +159,7 @@ pub fn run<P: Platform>(
             if t.state != RunState::Running && signal::deliverable(t).is_some() {
                 t.state = RunState::Running;
                 t.request = None;
+                t.wake_at = None;
                 t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
             }
         }
@@ -345,6 +358,7 @@ fn fork<P: Platform>(
         exit: None,
         request: None,
         state: RunState::Running,
+        wake_at: None,
     })
 }
 

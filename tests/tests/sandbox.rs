@@ -237,3 +237,8 @@ fn signals() {
         compare(p, v, "signals", &["term"])
     });
 }
+
+#[test]
+fn poll_select() {
+    for_each_case("poll_select", |p, v| compare(p, v, "poll_select", &[]));
+}

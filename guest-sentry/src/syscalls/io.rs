@@ -316,6 +316,21 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 }
 
 pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const FIONREAD: u64 = 0x541b;
+    if a[1] == FIONREAD {
+        let of = file(t, a[0])?;
+        let n: u64 = match &of.file {
+            File::Pipe(end) if !end.write => end.pipe.borrow().data.len() as u64,
+            File::Host(h) if !h.dir && !h.path_only => k
+                .host
+                .fstat(h.handle, false)?
+                .size
+                .saturating_sub(of.offset.get()),
+            _ => return Err(ENOTTY),
+        };
+        t.mm.copy_out(a[2], &(n as i32).to_le_bytes())?;
+        return Ok(0);
+    }
     let of = file(t, a[0])?;
     let File::Stdio(hfd) = of.file else {
         return Err(ENOTTY);
@@ -329,4 +344,220 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     k.host.tty_ioctl(hfd, a[1], &mut buf[..len])?;
     t.mm.copy_out(a[2], &buf[..len])?;
     Ok(0)
+}
+
+/// What a descriptor is ready for: (readable, writable, hang-up, error); `None` for a bad fd.
+fn readiness<P: Platform>(t: &Task<P>, fd: i64) -> Option<(bool, bool, bool, bool)> {
+    if fd < 0 {
+        return None;
+    }
+    let of = file(t, fd as u64).ok()?;
+    Some(match &of.file {
+        File::Pipe(end) if !end.write => {
+            let p = end.pipe.borrow();
+            (
+                !p.data.is_empty() || p.writers == 0,
+                false,
+                p.writers == 0 && p.data.is_empty(),
+                false,
+            )
+        }
+        File::Pipe(end) => {
+            let p = end.pipe.borrow();
+            (
+                false,
+                p.readers > 0 && p.data.len() < PIPE_CAPACITY,
+                false,
+                p.readers == 0,
+            )
+        }
+        // Host files, devices and host stdio (which the Sentry cannot watch) count as ready.
+        _ => (true, true, false, false),
+    })
+}
+
+/// Waits (as a blocked task) until `deadline`, or forever with `None`; `true` once the
+/// deadline has passed.
+fn wait_ready<P: Platform>(k: &Kernel, t: &mut Task<P>, timeout_ns: Option<u64>) -> bool {
+    match timeout_ns {
+        Some(0) => true,
+        Some(ns) => {
+            let now = k.host.now(crate::host::Clock::Monotonic);
+            super::time::wait_until(k, t, now.saturating_add(ns))
+        }
+        None => {
+            t.request = Some(crate::sched::Request::Block);
+            false
+        }
+    }
+}
+
+fn poll_common<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    fds: u64,
+    nfds: u64,
+    timeout_ns: Option<u64>,
+) -> SysResult {
+    const POLLIN: u16 = 0x1;
+    const POLLOUT: u16 = 0x4;
+    const POLLERR: u16 = 0x8;
+    const POLLHUP: u16 = 0x10;
+    const POLLNVAL: u16 = 0x20;
+    const POLLRDNORM: u16 = 0x40;
+    const POLLWRNORM: u16 = 0x100;
+    if nfds > t.rlimits[7].cur.min(1 << 20) {
+        return Err(EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; nfds as usize * 8];
+    t.mm.copy_in(fds, &mut raw)?;
+    let mut count = 0u64;
+    for e in raw.chunks_exact_mut(8) {
+        let fd = i32::from_le_bytes(e[..4].try_into().unwrap()) as i64;
+        let events = u16::from_le_bytes(e[4..6].try_into().unwrap());
+        let revents = if fd < 0 {
+            0
+        } else {
+            match readiness(t, fd) {
+                None => POLLNVAL,
+                Some((r, w, hup, err)) => {
+                    let mut v = 0;
+                    if r {
+                        v |= events & (POLLIN | POLLRDNORM);
+                    }
+                    if w {
+                        v |= events & (POLLOUT | POLLWRNORM);
+                    }
+                    if hup {
+                        v |= POLLHUP;
+                    }
+                    if err {
+                        v |= POLLERR;
+                    }
+                    v
+                }
+            }
+        };
+        e[6..8].copy_from_slice(&revents.to_le_bytes());
+        count += (revents != 0) as u64;
+    }
+    if count == 0 && !wait_ready(k, t, timeout_ns) {
+        return Ok(0); // blocked: retried when something changes or the timeout passes
+    }
+    t.wake_at = None;
+    t.mm.copy_out(fds, &raw)?;
+    Ok(count)
+}
+
+/// `poll(fds, nfds, timeout_ms)`.
+pub fn poll<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let ms = a[2] as i32;
+    let timeout = if ms < 0 {
+        None
+    } else {
+        Some(ms as u64 * 1_000_000)
+    };
+    poll_common(k, t, a[0], a[1], timeout)
+}
+
+fn read_timespec<P: Platform>(
+    t: &mut Task<P>,
+    addr: u64,
+    usec: bool,
+) -> Result<Option<u64>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let mut b = [0u8; 16];
+    t.mm.copy_in(addr, &mut b)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().unwrap());
+    let frac = i64::from_le_bytes(b[8..].try_into().unwrap());
+    let (limit, scale) = if usec {
+        (1_000_000, 1000)
+    } else {
+        (1_000_000_000, 1)
+    };
+    if sec < 0 || !(0..limit).contains(&frac) {
+        return Err(EINVAL);
+    }
+    Ok(Some(
+        (sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(frac as u64 * scale),
+    ))
+}
+
+/// `ppoll(fds, nfds, timeout, sigmask, size)` (the temporary mask is not applied).
+pub fn ppoll<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let timeout = read_timespec(t, a[2], false)?;
+    poll_common(k, t, a[0], a[1], timeout)
+}
+
+fn select_common<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    a: [u64; 6],
+    timeout_ns: Option<u64>,
+) -> SysResult {
+    let nfds = a[0];
+    if nfds > 1024 {
+        return Err(EINVAL);
+    }
+    let words = nfds.div_ceil(64) as usize;
+    let mut sets = [
+        alloc::vec![0u64; words],
+        alloc::vec![0u64; words],
+        alloc::vec![0u64; words],
+    ];
+    for (i, set) in sets.iter_mut().enumerate() {
+        if a[1 + i] != 0 {
+            let mut b = alloc::vec![0u8; words * 8];
+            t.mm.copy_in(a[1 + i], &mut b)?;
+            for (w, c) in set.iter_mut().zip(b.chunks_exact(8)) {
+                *w = u64::from_le_bytes(c.try_into().unwrap());
+            }
+        }
+    }
+    let mut out = [
+        alloc::vec![0u64; words],
+        alloc::vec![0u64; words],
+        alloc::vec![0u64; words],
+    ];
+    let mut count = 0u64;
+    for fd in 0..nfds {
+        let (w, bit) = ((fd / 64) as usize, 1u64 << (fd % 64));
+        if sets.iter().all(|s| s[w] & bit == 0) {
+            continue;
+        }
+        let (r, wr, hup, err) = readiness(t, fd as i64).ok_or(EBADF)?;
+        for (i, ready) in [r || hup, wr || err, false].into_iter().enumerate() {
+            if sets[i][w] & bit != 0 && ready {
+                out[i][w] |= bit;
+                count += 1;
+            }
+        }
+    }
+    if count == 0 && !wait_ready(k, t, timeout_ns) {
+        return Ok(0);
+    }
+    t.wake_at = None;
+    for (i, set) in out.iter().enumerate() {
+        if a[1 + i] != 0 {
+            let b: Vec<u8> = set.iter().flat_map(|w| w.to_le_bytes()).collect();
+            t.mm.copy_out(a[1 + i], &b)?;
+        }
+    }
+    Ok(count)
+}
+
+/// `select(nfds, readfds, writefds, exceptfds, timeval)`.
+pub fn select<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let timeout = read_timespec(t, a[4], true)?;
+    select_common(k, t, a, timeout)
+}
+
+/// `pselect6(nfds, readfds, writefds, exceptfds, timespec, sigmask)`.
+pub fn pselect6<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let timeout = read_timespec(t, a[4], false)?;
+    select_common(k, t, a, timeout)
 }

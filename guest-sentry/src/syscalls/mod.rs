@@ -27,6 +27,7 @@ pub mod nr {
     pub const STAT: u64 = 4;
     pub const PIPE: u64 = 22;
     pub const FSTAT: u64 = 5;
+    pub const POLL: u64 = 7;
     pub const LSTAT: u64 = 6;
     pub const LSEEK: u64 = 8;
     pub const MMAP: u64 = 9;
@@ -41,6 +42,7 @@ pub mod nr {
     pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
     pub const ACCESS: u64 = 21;
+    pub const SELECT: u64 = 23;
     pub const SCHED_YIELD: u64 = 24;
     pub const MADVISE: u64 = 28;
     pub const DUP: u64 = 32;
@@ -96,6 +98,8 @@ pub mod nr {
     pub const NEWFSTATAT: u64 = 262;
     pub const READLINKAT: u64 = 267;
     pub const FACCESSAT: u64 = 269;
+    pub const PSELECT6: u64 = 270;
+    pub const PPOLL: u64 = 271;
     pub const SET_ROBUST_LIST: u64 = 273;
     pub const DUP3: u64 = 292;
     pub const PIPE2: u64 = 293;
@@ -111,6 +115,10 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::READ, "read", 3),
     (nr::WRITE, "write", 3),
     (nr::OPEN, "open", 3),
+    (nr::POLL, "poll", 3),
+    (nr::SELECT, "select", 5),
+    (nr::PSELECT6, "pselect6", 6),
+    (nr::PPOLL, "ppoll", 5),
     (nr::SENDFILE, "sendfile", 4),
     (nr::PRCTL, "prctl", 5),
     (nr::CLOSE, "close", 1),
@@ -217,6 +225,10 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::PIPE2 => io::pipe2(k, t, a),
         nr::OPEN => fs::openat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
         nr::OPENAT => fs::openat(k, t, a),
+        nr::POLL => io::poll(k, t, a),
+        nr::PPOLL => io::ppoll(k, t, a),
+        nr::SELECT => io::select(k, t, a),
+        nr::PSELECT6 => io::pselect6(k, t, a),
         nr::SENDFILE => fs::sendfile(k, t, a),
         nr::PRCTL => proc::prctl(k, t, a),
         nr::CREAT => fs::openat(k, t, [io::AT_FDCWD as u64, a[0], 0o1101, a[1], 0, 0]),

@@ -98,8 +98,20 @@ pub fn getrandom<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     Ok(len)
 }
 
+/// Blocks the task until `deadline` on CLOCK_MONOTONIC (other tasks run meanwhile); `Ok(true)`
+/// once it has passed. Clears the task's deadline when done.
+pub fn wait_until<P: Platform>(k: &Kernel, t: &mut Task<P>, deadline: u64) -> bool {
+    let deadline = *t.wake_at.get_or_insert(deadline);
+    if k.host.now(Clock::Monotonic) >= deadline {
+        t.wake_at = None;
+        return true;
+    }
+    t.request = Some(crate::sched::Request::Block);
+    false
+}
+
 /// `clock_nanosleep(clock, flags, request, remain)`; `nanosleep(request, remain)` arrives here
-/// as a relative CLOCK_MONOTONIC sleep. The Sentry sleeps on the host (other tasks wait).
+/// as a relative CLOCK_MONOTONIC sleep. The task blocks; the others run meanwhile.
 pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const TIMER_ABSTIME: u64 = 1;
     let [clock, flags, req, _rem, ..] = a;
@@ -113,17 +125,14 @@ pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     let want = (sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(nsec as u64);
-    let start = now(k, clock)?;
-    let deadline = if flags & TIMER_ABSTIME != 0 {
-        want
+    let cur = now(k, clock)?;
+    // Deadlines are kept on CLOCK_MONOTONIC; an absolute time on another clock is converted.
+    let remaining = if flags & TIMER_ABSTIME != 0 {
+        want.saturating_sub(cur)
     } else {
-        start.saturating_add(want)
+        want
     };
-    loop {
-        let cur = now(k, clock)?;
-        if cur >= deadline {
-            return Ok(0);
-        }
-        k.host.sleep(deadline - cur);
-    }
+    let mono = k.host.now(Clock::Monotonic);
+    wait_until(k, t, mono.saturating_add(remaining));
+    Ok(0)
 }
