@@ -117,6 +117,8 @@ pub struct Task<P: Platform> {
     pub state: crate::sched::RunState,
     /// The deadline (CLOCK_MONOTONIC ns) of the syscall the task waits in, if it has one.
     pub wake_at: Option<u64>,
+    /// `ITIMER_REAL` (`alarm`, `setitimer`): when SIGALRM is due, and its reload interval (ns).
+    pub alarm: Option<(u64, u64)>,
 }
 
 fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
@@ -227,6 +229,7 @@ pub fn run<P: Platform>(
         request: None,
         state: crate::sched::RunState::Running,
         wake_at: None,
+        alarm: None,
     };
     crate::sched::run(platform, kernel, task)
 }

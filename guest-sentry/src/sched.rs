@@ -87,16 +87,42 @@ pub fn run<P: Platform>(
     let mut current = 1u32;
     let mut slice = 0u32;
     loop {
-        // Sleepers whose time has come are ready to retry.
+        // Sleepers whose time has come are ready to retry; due alarms send SIGALRM.
         let now = k.host.now(crate::host::Clock::Monotonic);
         for t in table.tasks.values_mut() {
+            if let Some((at, interval)) = t.alarm {
+                if at <= now {
+                    t.alarm = (interval > 0).then(|| (now + interval, interval));
+                    let info = signal::SigInfo {
+                        signo: signal::SIGALRM,
+                        code: signal::SI_KERNEL,
+                        ..Default::default()
+                    };
+                    signal::post(t, info);
+                    if t.state != RunState::Running && signal::deliverable(t).is_some() {
+                        t.state = RunState::Running;
+                        t.request = None;
+                        t.wake_at = None;
+                        t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
+                    }
+                }
+            }
             if t.state == RunState::Blocked && t.wake_at.is_some_and(|w| w <= now) {
                 t.state = RunState::Woken;
             }
         }
+        // An alarm's default action may have ended a task.
+        continue_after_exit(k, &mut table);
+        if let Some(status) = table.done.take() {
+            return Ok(status);
+        }
         let Some(pid) = pick(&table, current, slice >= SLICE) else {
             // Nothing can run: sleep until the earliest timeout, or it is a deadlock.
-            if let Some(w) = table.tasks.values().filter_map(|t| t.wake_at).min() {
+            let timers = table
+                .tasks
+                .values()
+                .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)]);
+            if let Some(w) = timers.flatten().min() {
                 k.host.sleep(w.saturating_sub(now));
                 continue;
             }
@@ -359,6 +385,7 @@ fn fork<P: Platform>(
         request: None,
         state: RunState::Running,
         wake_at: None,
+        alarm: None,
     })
 }
 

@@ -15,6 +15,7 @@ pub const SIGFPE: i32 = 8;
 pub const SIGKILL: i32 = 9;
 pub const SIGSEGV: i32 = 11;
 pub const SIGPIPE: i32 = 13;
+pub const SIGALRM: i32 = 14;
 pub const SIGSTOP: i32 = 19;
 pub const NSIG: usize = 64;
 

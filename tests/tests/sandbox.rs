@@ -242,3 +242,11 @@ fn signals() {
 fn poll_select() {
     for_each_case("poll_select", |p, v| compare(p, v, "poll_select", &[]));
 }
+
+#[test]
+fn timers() {
+    for_each_case("timers", |p, v| {
+        compare(p, v, "timers", &[])?;
+        compare(p, v, "timers", &["die"])
+    });
+}

@@ -47,7 +47,11 @@ pub mod nr {
     pub const MADVISE: u64 = 28;
     pub const DUP: u64 = 32;
     pub const DUP2: u64 = 33;
+    pub const PAUSE: u64 = 34;
     pub const NANOSLEEP: u64 = 35;
+    pub const GETITIMER: u64 = 36;
+    pub const ALARM: u64 = 37;
+    pub const SETITIMER: u64 = 38;
     pub const GETPID: u64 = 39;
     pub const CLONE: u64 = 56;
     pub const FORK: u64 = 57;
@@ -159,6 +163,10 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::SCHED_YIELD, "sched_yield", 0),
     (nr::MADVISE, "madvise", 3),
     (nr::NANOSLEEP, "nanosleep", 2),
+    (nr::PAUSE, "pause", 0),
+    (nr::GETITIMER, "getitimer", 2),
+    (nr::ALARM, "alarm", 1),
+    (nr::SETITIMER, "setitimer", 3),
     (nr::CLOCK_NANOSLEEP, "clock_nanosleep", 4),
     (nr::GETPID, "getpid", 0),
     (nr::CLONE, "clone", 5),
@@ -317,6 +325,10 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::GETRANDOM => time::getrandom(k, t, a),
         nr::SYSINFO => proc::sysinfo(k, t, a),
         nr::NANOSLEEP => time::clock_nanosleep(k, t, [1, 0, a[0], a[1], 0, 0]),
+        nr::PAUSE => time::pause(k, t, a),
+        nr::ALARM => time::alarm(k, t, a),
+        nr::GETITIMER => time::getitimer(k, t, a),
+        nr::SETITIMER => time::setitimer(k, t, a),
         nr::CLOCK_NANOSLEEP => time::clock_nanosleep(k, t, a),
         _ => {
             if !k.unknown_logged.contains(&n) {

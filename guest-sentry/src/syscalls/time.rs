@@ -136,3 +136,74 @@ pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     wait_until(k, t, mono.saturating_add(remaining));
     Ok(0)
 }
+
+fn timeval(ns: u64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+    b[8..].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
+    b
+}
+
+/// The remaining time and interval of the task's `ITIMER_REAL`.
+fn itimer_now<P: Platform>(k: &Kernel, t: &Task<P>) -> (u64, u64) {
+    match t.alarm {
+        Some((at, interval)) => (
+            at.saturating_sub(k.host.now(Clock::Monotonic)).max(1),
+            interval,
+        ),
+        None => (0, 0),
+    }
+}
+
+/// `alarm(seconds)`: returns the seconds left on the previous alarm (rounded up).
+pub fn alarm<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let (left, _) = itimer_now(k, t);
+    let secs = a[0] as u32 as u64;
+    t.alarm = (secs > 0).then(|| (k.host.now(Clock::Monotonic) + secs * 1_000_000_000, 0));
+    Ok(left.div_ceil(1_000_000_000))
+}
+
+/// `getitimer(which, value)` for `ITIMER_REAL`.
+pub fn getitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        return Err(EINVAL);
+    }
+    let (left, interval) = itimer_now(k, t);
+    let mut b = [0u8; 32];
+    b[..16].copy_from_slice(&timeval(interval));
+    b[16..].copy_from_slice(&timeval(left));
+    t.mm.copy_out(a[1], &b)?;
+    Ok(0)
+}
+
+/// `setitimer(which, new, old)` for `ITIMER_REAL` (virtual and profiling timers need CPU-time
+/// accounting, not there yet).
+pub fn setitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        return Err(EINVAL);
+    }
+    let mut b = [0u8; 32];
+    if a[1] != 0 {
+        t.mm.copy_in(a[1], &mut b)?;
+    }
+    let field = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+    let (isec, iusec, vsec, vusec) = (field(0), field(1), field(2), field(3));
+    if [isec, vsec].iter().any(|s| *s < 0)
+        || [iusec, vusec].iter().any(|u| !(0..1_000_000).contains(u))
+    {
+        return Err(EINVAL);
+    }
+    if a[2] != 0 {
+        getitimer(k, t, [0, a[2], 0, 0, 0, 0])?;
+    }
+    let value = vsec as u64 * 1_000_000_000 + vusec as u64 * 1000;
+    let interval = isec as u64 * 1_000_000_000 + iusec as u64 * 1000;
+    t.alarm = (value > 0).then(|| (k.host.now(Clock::Monotonic) + value, interval));
+    Ok(0)
+}
+
+/// `pause()`: waits until a signal is delivered (then fails with EINTR).
+pub fn pause<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> SysResult {
+    t.request = Some(crate::sched::Request::Block);
+    Ok(0)
+}
