@@ -40,6 +40,12 @@ pub enum File {
     Host(HostFile),
     /// A device the Sentry itself provides.
     Dev(Dev),
+    /// A file the Sentry makes up (`/proc`): its contents as of the open; for a directory,
+    /// `linux_dirent64` records.
+    Synthetic {
+        data: Vec<u8>,
+        dir: bool,
+    },
 }
 
 /// The character devices served inside the Sentry (no host file is opened for them).

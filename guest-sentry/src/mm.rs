@@ -454,6 +454,16 @@ impl<S: AddressSpace> Mm<S> {
         Ok(u64::from_le_bytes(b))
     }
 
+    /// The VMAs in address order (for `/proc/self/maps`).
+    pub fn vmas(&self) -> impl Iterator<Item = (u64, Vma)> + '_ {
+        self.vmas.iter().map(|(&s, &v)| (s, v))
+    }
+
+    /// Touched pages (resident set).
+    pub fn resident_pages(&self) -> usize {
+        self.pages.len()
+    }
+
     /// Number of VMAs (for tests and /proc later).
     pub fn vma_count(&self) -> usize {
         self.vmas.len()

@@ -250,3 +250,8 @@ fn timers() {
         compare(p, v, "timers", &["die"])
     });
 }
+
+#[test]
+fn procfs() {
+    for_each_case("procfs", |p, v| compare(p, v, "procfs", &[]));
+}

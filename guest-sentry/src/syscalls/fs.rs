@@ -129,6 +129,9 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         // Writable opens need the overlay (not yet): the host tree is read-only.
         return Err(EROFS);
     }
+    if let Some(node) = super::procfs::lookup(t, &normalize(&abs)) {
+        return open_proc(k, t, &abs, node?, flags);
+    }
     if let Some(dev) = dev {
         if flags & O_DIRECTORY != 0 {
             return Err(ENOTDIR);
@@ -180,6 +183,63 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             Err(e)
         }
     }
+}
+
+/// Opens a `/proc` node: files and directories as made-up contents, links by following them.
+fn open_proc<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    abs: &[u8],
+    node: super::procfs::Node,
+    flags: u64,
+) -> SysResult {
+    use super::procfs::Node;
+    let (data, dir) = match node {
+        Node::Link(_) if flags & O_NOFOLLOW != 0 => return Err(crate::errno::ELOOP),
+        Node::Link(target) => {
+            // /proc/self/fd/N reopens descriptor N (as a dup); other links are paths.
+            let fdn = normalize(abs)
+                .rsplit(|&b| b == b'/')
+                .next()
+                .and_then(|n| core::str::from_utf8(n).ok()?.parse::<u64>().ok());
+            if let (true, Some(fd)) = (abs.windows(4).any(|w| w == b"/fd/"), fdn) {
+                let of = file(t, fd)?;
+                return alloc_fd(t, 0, of);
+            }
+            // Open the target path itself.
+            let host = k.host.open(
+                &target,
+                if flags & O_DIRECTORY != 0 {
+                    OPEN_DIRECTORY
+                } else {
+                    0
+                },
+            )?;
+            let st = k.host.fstat(host, false)?;
+            let h = HostFile {
+                handle: host,
+                path: normalize(&target),
+                dir: st.mode & S_IFMT == S_IFDIR,
+                path_only: false,
+            };
+            let of = Rc::new(OpenFile::new(File::Host(h), flags & O_NONBLOCK != 0));
+            return alloc_fd(t, 0, of);
+        }
+        Node::File(data) => (data, false),
+        Node::Dir(entries) => (super::procfs::dirents(&entries), true),
+    };
+    if flags & O_DIRECTORY != 0 && !dir {
+        return Err(ENOTDIR);
+    }
+    let of = Rc::new(OpenFile::new(
+        File::Synthetic { data, dir },
+        flags & O_NONBLOCK != 0,
+    ));
+    let fd = alloc_fd(t, 0, of)?;
+    if flags & O_CLOEXEC != 0 {
+        t.cloexec.insert(fd);
+    }
+    Ok(fd)
 }
 
 /// Reads a host file at the open file's offset (or `at`, for `pread`) into app memory.
@@ -242,6 +302,20 @@ pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         File::Host(h) => h,
         // Devices have no position: seeking them is allowed and does nothing.
         File::Dev(_) => return Ok(0),
+        File::Synthetic { data, .. } => {
+            let base = match a[2] {
+                0 => 0,
+                1 => of.offset.get() as i64,
+                2 => data.len() as i64,
+                _ => return Err(EINVAL),
+            };
+            let new = base
+                .checked_add(a[1] as i64)
+                .filter(|&n| n >= 0)
+                .ok_or(EINVAL)?;
+            of.offset.set(new as u64);
+            return Ok(new as u64);
+        }
         _ => return Err(ESPIPE),
     };
     if h.path_only {
@@ -267,6 +341,27 @@ pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
 
 pub fn getdents64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
+    if let File::Synthetic { data, dir } = &of.file {
+        if !dir {
+            return Err(ENOTDIR);
+        }
+        // Whole records from the offset that fit in the caller's buffer.
+        let start = of.offset.get() as usize;
+        let mut end = start;
+        while end < data.len() {
+            let reclen = u16::from_le_bytes([data[end + 16], data[end + 17]]) as usize;
+            if end + reclen - start > a[2] as usize {
+                break;
+            }
+            end += reclen;
+        }
+        if end == start && start < data.len() {
+            return Err(EINVAL);
+        }
+        t.mm.copy_out(a[1], &data[start..end])?;
+        of.offset.set(end as u64);
+        return Ok((end - start) as u64);
+    }
     let File::Host(h) = &of.file else {
         return Err(ENOTDIR);
     };
@@ -288,6 +383,7 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
     Ok(match &of.file {
         File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
         File::Host(h) => k.host.fstat(h.handle, false)?,
+        File::Synthetic { data, dir } => synthetic_stat(data.len(), *dir),
         File::Dev(dev) => HostStat {
             mode: 0o020666, // S_IFCHR | rw-rw-rw-
             nlink: 1,
@@ -304,6 +400,17 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
             ..Default::default()
         },
     })
+}
+
+fn synthetic_stat(size: usize, dir: bool) -> HostStat {
+    HostStat {
+        mode: if dir { 0o040555 } else { 0o100444 },
+        nlink: if dir { 2 } else { 1 },
+        size: if dir { 0 } else { size as u64 },
+        blksize: 4096,
+        dev: 0x16, // like Linux's proc instance
+        ..Default::default()
+    }
 }
 
 /// The stat of `dirfd`/`path` per `flags` (AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW).
@@ -326,6 +433,31 @@ fn stat_at<P: Platform>(
         return fd_stat(k, t, dirfd);
     }
     let abs = absolute(t, dirfd, &path)?;
+    if let Some(node) = super::procfs::lookup(t, &normalize(&abs)) {
+        return match node? {
+            super::procfs::Node::File(d) => Ok(synthetic_stat(d.len(), false)),
+            super::procfs::Node::Dir(_) => Ok(synthetic_stat(0, true)),
+            super::procfs::Node::Link(target) if flags & AT_SYMLINK_NOFOLLOW != 0 => Ok(HostStat {
+                mode: 0o120777,
+                nlink: 1,
+                size: target.len() as u64,
+                dev: 0x16,
+                ..Default::default()
+            }),
+            super::procfs::Node::Link(target) if target.first() == Some(&b'/') => {
+                stat_path(k, &target, false)
+            }
+            super::procfs::Node::Link(_) => {
+                // A pipe or another descriptor that has no path: stat the descriptor itself.
+                let fd = normalize(&abs)
+                    .rsplit(|&b| b == b'/')
+                    .next()
+                    .and_then(|n| core::str::from_utf8(n).ok()?.parse::<u64>().ok())
+                    .ok_or(ENOENT)?;
+                fd_stat(k, t, fd)
+            }
+        };
+    }
     stat_path(k, &abs, flags & AT_SYMLINK_NOFOLLOW != 0)
 }
 
@@ -408,18 +540,17 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         return Err(EINVAL);
     }
     let path = read_path(t, a[1])?;
-    let own = alloc::format!("/proc/{}/exe", t.pid);
-    let target = if path == b"/proc/self/exe"
-        || path == own.as_bytes()
-        || path == b"/proc/thread-self/exe"
-    {
-        t.exe_path.clone()
-    } else {
-        let abs = absolute(t, a[0], &path)?;
-        let mut buf = alloc::vec![0u8; PATH_MAX];
-        let n = k.host.readlink(&abs, &mut buf)? as usize;
-        buf.truncate(n);
-        buf
+    let abs = absolute(t, a[0], &path)?;
+    let target = match super::procfs::lookup(t, &normalize(&abs)) {
+        Some(Ok(super::procfs::Node::Link(target))) => target,
+        Some(Ok(_)) => return Err(EINVAL),
+        Some(Err(e)) => return Err(e),
+        None => {
+            let mut buf = alloc::vec![0u8; PATH_MAX];
+            let n = k.host.readlink(&abs, &mut buf)? as usize;
+            buf.truncate(n);
+            buf
+        }
     };
     let n = target.len().min(size as usize);
     t.mm.copy_out(a[2], &target[..n])?;

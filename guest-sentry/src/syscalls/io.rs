@@ -192,6 +192,23 @@ fn rw<P: Platform>(
         File::Host(h) if to_app => super::fs::read_host(k, t, &of, h, iov, None),
         // Host files are open read-only (no overlay yet).
         File::Host(_) => Err(EBADF),
+        File::Synthetic { dir: true, .. } => Err(crate::errno::EISDIR),
+        File::Synthetic { data, .. } if to_app => {
+            let start = of.offset.get() as usize;
+            let rest = data.get(start..).unwrap_or_default();
+            let mut done = 0usize;
+            for &(base, len) in iov {
+                let n = (len as usize).min(rest.len() - done);
+                if n == 0 {
+                    break;
+                }
+                t.mm.copy_out(base, &rest[done..done + n])?;
+                done += n;
+            }
+            of.offset.set((start + done) as u64);
+            Ok(done as u64)
+        }
+        File::Synthetic { .. } => Err(EBADF),
         File::Dev(_) if !(if to_app { of.readable() } else { of.writable() }) => Err(EBADF),
         File::Dev(dev) => dev_rw(k, t, *dev, iov, to_app),
     }

@@ -9,6 +9,7 @@ mod fs;
 mod io;
 mod mem;
 mod proc;
+mod procfs;
 mod time;
 
 use alloc::string::String;
