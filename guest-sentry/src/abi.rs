@@ -48,6 +48,8 @@ pub const BOOT_FLAG_STRACE: u64 = 1 << 0;
 /// `BootInfo::flags`: the VMM single-steps the guest to count instructions (`--single-step`);
 /// the Sentry keeps the trap flag set across syscall entry and in app code.
 pub const BOOT_FLAG_SINGLE_STEP: u64 = 1 << 1;
+/// `BootInfo::flags`: `--ro`, no overlay (writes to files fail with EROFS).
+pub const BOOT_FLAG_READ_ONLY: u64 = 1 << 2;
 
 /// Handed to the Sentry at boot (physical [`BOOT_INFO_GPA`], `rdi` holds its direct-map address).
 #[repr(C)]

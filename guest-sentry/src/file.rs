@@ -40,6 +40,12 @@ pub enum File {
     Host(HostFile),
     /// A device the Sentry itself provides.
     Dev(Dev),
+    /// A file of the in-memory overlay (written by the sandbox).
+    Mem {
+        data: Rc<RefCell<Vec<u8>>>,
+        path: Vec<u8>,
+        append: bool,
+    },
     /// A file the Sentry makes up (`/proc`): its contents as of the open; for a directory,
     /// `linux_dirent64` records.
     Synthetic {

@@ -36,6 +36,8 @@ pub struct Spawn {
 pub struct Config {
     /// Print every syscall with its result.
     pub strace: bool,
+    /// `--ro`: no overlay; writes to files fail with EROFS.
+    pub read_only: bool,
 }
 
 /// Kernel-wide state shared by every task.
@@ -48,6 +50,8 @@ pub struct Kernel<'h> {
     pub unknown_logged: Vec<u64>,
     /// `CLOCK_MONOTONIC` when the sandbox started (for the CPU-time clocks).
     pub start_ns: u64,
+    /// Where the sandbox's writes to files go (the host tree is never modified).
+    pub overlay: crate::overlay::Overlay,
 }
 
 impl<'h> Kernel<'h> {
@@ -60,6 +64,7 @@ impl<'h> Kernel<'h> {
             rng: ChaCha20Rng::from_seed(seed),
             unknown_logged: Vec::new(),
             start_ns,
+            overlay: crate::overlay::Overlay::new(!config.read_only),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod kernel;
 pub mod loader;
 pub mod memfile;
 pub mod mm;
+pub mod overlay;
 pub mod platform;
 pub mod sched;
 pub mod signal;

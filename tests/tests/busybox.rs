@@ -145,3 +145,95 @@ fn sh_scripts_match_native() {
         failures.join("\n")
     );
 }
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let name = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push((name + "/", Vec::new()));
+                stack.push(p);
+            } else {
+                out.push((name, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn overlay_writes_match_native_and_leave_the_host_untouched() {
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipping: {BUSYBOX} is not installed (apt-get install busybox-static; tests/run-all does)");
+        return;
+    }
+    // Creating, appending, overwriting (copy-up), truncating, renaming, removing files and
+    // directories, tar create/extract — natively on one copy of the fixture, in the sandbox on
+    // another, which must come out of it unchanged.
+    let script = "cd \"$1\" || exit 9
+        echo new > n.txt; echo more >> n.txt; cat n.txt
+        echo changed > a.txt; cat a.txt link
+        mkdir -p m/deep; mv n.txt m/deep/; ls -R m
+        rm words; ls; rm -r sub; ls
+        cp m/deep/n.txt copy; : > big.txt; wc -c copy big.txt
+        tar cf t.tar m copy && mkdir x && cd x && tar xf ../t.tar && ls -R && cd ..
+        touch stamp; chmod 640 stamp; ls -l stamp | cut -c1-10
+        rmdir m 2>&1 | sed 's/.*: //'; mv m mm 2>/dev/null || cp -r m mm; ls -d mm
+        sha256sum copy | cut -c1-16; echo end";
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let native_dir = fixture();
+        let sandbox_dir = fixture();
+        let before = snapshot(&sandbox_dir);
+        let nd = native_dir.to_str().unwrap();
+        let sd = sandbox_dir.to_str().unwrap();
+        let native = run_command(Path::new(BUSYBOX), &["sh", "-c", script, "sh", nd]);
+        let sandboxed = run_vmm_raw(&[
+            "run",
+            "--platform",
+            &p,
+            "--",
+            BUSYBOX,
+            "sh",
+            "-c",
+            script,
+            "sh",
+            sd,
+        ]);
+        if let Err(e) = check_same(&native, &sandboxed) {
+            failures.push(format!("=== overlay script [{p}]\n{e}"));
+        }
+        if snapshot(&sandbox_dir) != before {
+            failures.push(format!("[{p}] the sandbox changed the host directory {sd}"));
+        }
+        // --ro: no overlay, writes fail and nothing changes either.
+        let ro = run_vmm_raw(&[
+            "run",
+            "--platform",
+            &p,
+            "--ro",
+            "--",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "echo x > \"$1\"/new",
+            "sh",
+            sd,
+        ]);
+        if ro.code() == 0 || snapshot(&sandbox_dir) != before {
+            failures.push(format!("[{p}] --ro allowed a write:\n{ro}"));
+        }
+        let _ = std::fs::remove_dir_all(&native_dir);
+        let _ = std::fs::remove_dir_all(&sandbox_dir);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

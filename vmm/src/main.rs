@@ -19,7 +19,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
        vmm platforms [--json]
        vmm bench [--reps N] [--quick] [--json] [--svg FILE]";
 
@@ -43,6 +43,7 @@ struct RunArgs {
     platform: PlatformChoice,
     strace: bool,
     single_step: bool,
+    read_only: bool,
     exit_stats: Option<PathBuf>,
     memory_mib: u64,
     /// The sandbox root (a host directory, canonical).
@@ -56,6 +57,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
         platform: PlatformChoice::Auto,
         strace: false,
         single_step: false,
+        read_only: false,
         exit_stats: None,
         memory_mib: 1024,
         root: PathBuf::from("/"),
@@ -77,6 +79,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
             }
             "--strace" => r.strace = true,
             "--single-step" => r.single_step = true,
+            "--ro" => r.read_only = true,
             "--platform" => {
                 let v = value(&mut it, "--platform")?;
                 r.platform = match v.to_string_lossy().as_ref() {
@@ -335,6 +338,7 @@ fn cmd_run(r: RunArgs) -> ExitCode {
             mem_size: r.memory_mib << 20,
             strace: r.strace,
             single_step: r.single_step,
+            read_only: r.read_only,
         };
         let (end, stats) = match kvm::run(&cfg, prog, &r.root) {
             Ok(x) => x,
@@ -357,7 +361,14 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         } else {
             (sandbox::Kind::Ptrace, "ptrace")
         };
-        let end = match sandbox::run(kind, r.memory_mib << 20, r.strace, prog, &r.root) {
+        let end = match sandbox::run(
+            kind,
+            r.memory_mib << 20,
+            r.strace,
+            r.read_only,
+            prog,
+            &r.root,
+        ) {
             Ok(end) => end,
             Err(e) => return fail(EXIT_VMM_FAILED, format!("{name}: {e}")),
         };

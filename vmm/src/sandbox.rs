@@ -78,6 +78,7 @@ pub fn run(
     kind: Kind,
     mem_size: u64,
     strace: bool,
+    read_only: bool,
     prog: Program,
     root: &std::path::Path,
 ) -> Result<End, String> {
@@ -92,7 +93,7 @@ pub fn run(
     if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
         return Err("getrandom failed".into());
     }
-    let mut k = Kernel::new(&host, mem, Config { strace }, seed);
+    let mut k = Kernel::new(&host, mem, Config { strace, read_only }, seed);
     let spawn = Spawn {
         execfn: prog.execfn,
         exe_path: prog.exe_path,

@@ -22,7 +22,6 @@ const PATH_MAX: usize = 4096;
 const O_ACCMODE: u64 = 0o3;
 const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
-const O_APPEND: u64 = 0o2000;
 const O_NONBLOCK: u64 = 0o4000;
 const O_DIRECTORY: u64 = 0o200000;
 const O_NOFOLLOW: u64 = 0o400000;
@@ -35,7 +34,11 @@ const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
 
 /// Makes `path` absolute: as is, or against the cwd (`AT_FDCWD`) or a directory fd.
-fn absolute<P: Platform>(t: &Task<P>, dirfd: u64, path: &[u8]) -> Result<Vec<u8>, Errno> {
+pub(super) fn absolute<P: Platform>(
+    t: &Task<P>,
+    dirfd: u64,
+    path: &[u8],
+) -> Result<Vec<u8>, Errno> {
     if path.is_empty() {
         return Err(ENOENT);
     }
@@ -61,7 +64,7 @@ fn absolute<P: Platform>(t: &Task<P>, dirfd: u64, path: &[u8]) -> Result<Vec<u8>
 }
 
 /// `path` with `.`, `..` and repeated slashes folded (for the cwd; the host resolved it).
-fn normalize(path: &[u8]) -> Vec<u8> {
+pub(super) fn normalize(path: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in path.split(|&b| b == b'/') {
         match c {
@@ -100,7 +103,7 @@ fn host_open(k: &Kernel, abs: &[u8], flags: u64) -> Result<(u32, HostStat), Errn
 }
 
 /// `stat` of a path without keeping it open.
-fn stat_path(k: &Kernel, abs: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
+pub(super) fn stat_path(k: &Kernel, abs: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
     let (h, st) = host_open(k, abs, OPEN_PATH | if nofollow { OPEN_NOFOLLOW } else { 0 })?;
     k.host.close(h);
     Ok(st)
@@ -119,16 +122,10 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let [dirfd, path, flags, _mode, ..] = a;
     let path = read_path(t, path)?;
     let abs = absolute(t, dirfd, &path)?;
-    let dev = crate::file::Dev::at(&normalize(&abs));
-    if flags & O_PATH == 0
-        && dev.is_none()
-        && (flags & O_ACCMODE != 0
-            || flags & (O_CREAT | O_TRUNC | O_APPEND) != 0
-            || flags & O_TMPFILE == O_TMPFILE)
-    {
-        // Writable opens need the overlay (not yet): the host tree is read-only.
-        return Err(EROFS);
+    if flags & O_TMPFILE == O_TMPFILE {
+        return Err(crate::errno::EOPNOTSUPP);
     }
+    let dev = crate::file::Dev::at(&normalize(&abs));
     if let Some(node) = super::procfs::lookup(t, &normalize(&abs)) {
         return open_proc(k, t, &abs, node?, flags);
     }
@@ -143,6 +140,15 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         if flags & O_CLOEXEC != 0 {
             t.cloexec.insert(fd);
         }
+        return Ok(fd);
+    }
+    let np = normalize(&abs);
+    let ovl_flags = if flags & O_PATH != 0 {
+        flags & !(O_PATH | O_ACCMODE | O_CREAT | O_TRUNC)
+    } else {
+        flags
+    };
+    if let Some(fd) = super::ovl::open(k, t, &np, ovl_flags, a[3])? {
         return Ok(fd);
     }
     let mut hflags = 0;
@@ -289,6 +295,24 @@ pub fn pread64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     }
     match &of.file {
         File::Host(h) => read_host(k, t, &of, h, &[(a[1], a[2])], Some(a[3])),
+        File::Mem { data, .. } => {
+            super::ovl::mem_rw(t, &of, data, false, &[(a[1], a[2])], true, Some(a[3]))
+        }
+        _ => Err(ESPIPE),
+    }
+}
+
+/// `pwrite64(fd, buf, count, offset)`: overlay files only (host files are open read-only).
+pub fn pwrite64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    if (a[3] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    match &of.file {
+        File::Mem { data, .. } => {
+            super::ovl::mem_rw(t, &of, data, false, &[(a[1], a[2])], false, Some(a[3]))
+        }
+        File::Host(_) => Err(EBADF),
         _ => Err(ESPIPE),
     }
 }
@@ -302,6 +326,20 @@ pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         File::Host(h) => h,
         // Devices have no position: seeking them is allowed and does nothing.
         File::Dev(_) => return Ok(0),
+        File::Mem { data, .. } => {
+            let base = match a[2] {
+                0 => 0,
+                1 => of.offset.get() as i64,
+                2 => data.borrow().len() as i64,
+                _ => return Err(EINVAL),
+            };
+            let new = base
+                .checked_add(a[1] as i64)
+                .filter(|&n| n >= 0)
+                .ok_or(EINVAL)?;
+            of.offset.set(new as u64);
+            return Ok(new as u64);
+        }
         File::Synthetic { data, .. } => {
             let base = match a[2] {
                 0 => 0,
@@ -384,6 +422,16 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
         File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
         File::Host(h) => k.host.fstat(h.handle, false)?,
         File::Synthetic { data, dir } => synthetic_stat(data.len(), *dir),
+        File::Mem { path, data, .. } => match super::ovl::find(k, path) {
+            super::ovl::Found::Upper(st) => st,
+            // Removed while open: still a file of its current size.
+            _ => HostStat {
+                mode: 0o100644,
+                nlink: 0,
+                size: data.borrow().len() as u64,
+                ..Default::default()
+            },
+        },
         File::Dev(dev) => HostStat {
             mode: 0o020666, // S_IFCHR | rw-rw-rw-
             nlink: 1,
@@ -458,7 +506,7 @@ fn stat_at<P: Platform>(
             }
         };
     }
-    stat_path(k, &abs, flags & AT_SYMLINK_NOFOLLOW != 0)
+    super::ovl::stat(k, &normalize(&abs), flags & AT_SYMLINK_NOFOLLOW != 0)
 }
 
 /// `struct stat` (x86-64, 144 bytes).
@@ -546,6 +594,11 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         Some(Ok(_)) => return Err(EINVAL),
         Some(Err(e)) => return Err(e),
         None => {
+            match super::ovl::find(k, &normalize(&abs)) {
+                super::ovl::Found::Gone => return Err(ENOENT),
+                super::ovl::Found::Upper(_) => return Err(EINVAL),
+                super::ovl::Found::Host => {}
+            }
             let mut buf = alloc::vec![0u8; PATH_MAX];
             let n = k.host.readlink(&abs, &mut buf)? as usize;
             buf.truncate(n);
@@ -573,7 +626,7 @@ pub fn faccessat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         path,
         flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
     )?;
-    if mode & W_OK != 0 {
+    if mode & W_OK != 0 && !k.overlay.enabled {
         return Err(EROFS);
     }
     if mode & X_OK != 0 && st.mode & S_IFMT != S_IFDIR && st.mode & 0o111 == 0 {
@@ -595,8 +648,10 @@ pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 pub fn chdir<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let path = read_path(t, a[0])?;
     let abs = absolute(t, AT_FDCWD as u64, &path)?;
-    let (h, _) = host_open(k, &abs, OPEN_PATH | OPEN_DIRECTORY)?;
-    k.host.close(h);
+    let st = super::ovl::stat(k, &normalize(&abs), false)?;
+    if st.mode & S_IFMT != S_IFDIR {
+        return Err(ENOTDIR);
+    }
     t.cwd = normalize(&abs);
     Ok(0)
 }
@@ -786,6 +841,22 @@ pub fn load_exec<P: Platform>(
         path
     };
     let abs = absolute(t, AT_FDCWD as u64, path)?;
+    let np = normalize(&abs);
+    if let Some(crate::overlay::Node {
+        kind: crate::overlay::Kind::File(d),
+        mode,
+        ..
+    }) = k.overlay.get(&np)
+    {
+        if mode & 0o111 == 0 {
+            return Err(EACCES);
+        }
+        let image = d.borrow().clone();
+        return Ok((image, np, argv));
+    }
+    if let super::ovl::Found::Gone = super::ovl::find(k, &np) {
+        return Err(ENOENT);
+    }
     let (h, st) = host_open(k, &abs, 0)?;
     let check = if st.mode & S_IFMT != 0o100000 || st.mode & 0o111 == 0 {
         Err(EACCES)

@@ -192,6 +192,9 @@ fn rw<P: Platform>(
         File::Host(h) if to_app => super::fs::read_host(k, t, &of, h, iov, None),
         // Host files are open read-only (no overlay yet).
         File::Host(_) => Err(EBADF),
+        File::Mem { data, append, .. } => {
+            super::ovl::mem_rw(t, &of, data, *append, iov, to_app, None)
+        }
         File::Synthetic { dir: true, .. } => Err(crate::errno::EISDIR),
         File::Synthetic { data, .. } if to_app => {
             let start = of.offset.get() as usize;

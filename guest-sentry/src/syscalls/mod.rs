@@ -8,6 +8,7 @@
 mod fs;
 mod io;
 mod mem;
+mod ovl;
 mod proc;
 mod procfs;
 mod time;
@@ -112,6 +113,27 @@ pub mod nr {
     pub const GETRANDOM: u64 = 318;
     pub const STATX: u64 = 332;
     pub const RSEQ: u64 = 334;
+    pub const PWRITE64: u64 = 18;
+    pub const FSYNC: u64 = 74;
+    pub const FDATASYNC: u64 = 75;
+    pub const TRUNCATE: u64 = 76;
+    pub const FTRUNCATE: u64 = 77;
+    pub const RENAME: u64 = 82;
+    pub const MKDIR: u64 = 83;
+    pub const RMDIR: u64 = 84;
+    pub const UNLINK: u64 = 87;
+    pub const CHMOD: u64 = 90;
+    pub const FCHMOD: u64 = 91;
+    pub const CHOWN: u64 = 92;
+    pub const FCHOWN: u64 = 93;
+    pub const LCHOWN: u64 = 94;
+    pub const MKDIRAT: u64 = 258;
+    pub const FCHOWNAT: u64 = 260;
+    pub const UNLINKAT: u64 = 263;
+    pub const RENAMEAT: u64 = 264;
+    pub const FCHMODAT: u64 = 268;
+    pub const UTIMENSAT: u64 = 280;
+    pub const RENAMEAT2: u64 = 316;
     pub const FACCESSAT2: u64 = 439;
 }
 
@@ -209,6 +231,27 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::PRLIMIT64, "prlimit64", 4),
     (nr::GETRANDOM, "getrandom", 3),
     (nr::RSEQ, "rseq", 4),
+    (nr::PWRITE64, "pwrite64", 4),
+    (nr::FSYNC, "fsync", 1),
+    (nr::FDATASYNC, "fdatasync", 1),
+    (nr::TRUNCATE, "truncate", 2),
+    (nr::FTRUNCATE, "ftruncate", 2),
+    (nr::RENAME, "rename", 2),
+    (nr::MKDIR, "mkdir", 2),
+    (nr::RMDIR, "rmdir", 1),
+    (nr::UNLINK, "unlink", 1),
+    (nr::CHMOD, "chmod", 2),
+    (nr::FCHMOD, "fchmod", 2),
+    (nr::CHOWN, "chown", 3),
+    (nr::FCHOWN, "fchown", 3),
+    (nr::LCHOWN, "lchown", 3),
+    (nr::MKDIRAT, "mkdirat", 3),
+    (nr::FCHOWNAT, "fchownat", 5),
+    (nr::UNLINKAT, "unlinkat", 3),
+    (nr::RENAMEAT, "renameat", 4),
+    (nr::FCHMODAT, "fchmodat", 3),
+    (nr::UTIMENSAT, "utimensat", 4),
+    (nr::RENAMEAT2, "renameat2", 5),
 ];
 
 fn name_of(n: u64) -> (Option<&'static str>, usize) {
@@ -234,6 +277,29 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::PIPE2 => io::pipe2(k, t, a),
         nr::OPEN => fs::openat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
         nr::OPENAT => fs::openat(k, t, a),
+        nr::PWRITE64 => fs::pwrite64(k, t, a),
+        nr::FSYNC | nr::FDATASYNC => io::file(t, a[0]).map(|_| 0),
+        nr::TRUNCATE => ovl::truncate(k, t, a),
+        nr::FTRUNCATE => ovl::ftruncate(k, t, a),
+        nr::UNLINK => ovl::unlinkat(k, t, [io::AT_FDCWD as u64, a[0], 0, 0, 0, 0]),
+        nr::RMDIR => ovl::unlinkat(k, t, [io::AT_FDCWD as u64, a[0], 0x200, 0, 0, 0]),
+        nr::UNLINKAT => ovl::unlinkat(k, t, a),
+        nr::MKDIR => ovl::mkdirat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
+        nr::MKDIRAT => ovl::mkdirat(k, t, a),
+        nr::RENAME => ovl::renameat(
+            k,
+            t,
+            [io::AT_FDCWD as u64, a[0], io::AT_FDCWD as u64, a[1], 0, 0],
+        ),
+        nr::RENAMEAT => ovl::renameat(k, t, [a[0], a[1], a[2], a[3], 0, 0]),
+        nr::RENAMEAT2 => ovl::renameat(k, t, a),
+        nr::CHMOD => ovl::fchmodat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
+        nr::FCHMOD => ovl::fchmod(k, t, a),
+        nr::FCHMODAT => ovl::fchmodat(k, t, a),
+        nr::UTIMENSAT => ovl::utimensat(k, t, a),
+        nr::CHOWN | nr::LCHOWN => ovl::chown_path(k, t, io::AT_FDCWD as u64, a[0]),
+        nr::FCHOWNAT => ovl::chown_path(k, t, a[0], a[1]),
+        nr::FCHOWN => io::file(t, a[0]).map(|_| 0),
         nr::POLL => io::poll(k, t, a),
         nr::PPOLL => io::ppoll(k, t, a),
         nr::SELECT => io::select(k, t, a),

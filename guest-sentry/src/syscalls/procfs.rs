@@ -36,6 +36,7 @@ fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
         )
         .into_bytes(),
         File::Host(h) => h.path.clone(),
+        File::Mem { path, .. } => path.clone(),
         File::Dev(d) => match d {
             crate::file::Dev::Null => b"/dev/null".to_vec(),
             crate::file::Dev::Zero => b"/dev/zero".to_vec(),

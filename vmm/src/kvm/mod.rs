@@ -10,8 +10,9 @@ use std::io::Cursor;
 use std::os::fd::FromRawFd;
 
 use guest_sentry::abi::{
-    BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_SINGLE_STEP, BOOT_FLAG_STRACE, BOOT_INFO_GPA,
-    BOOT_MAGIC, BOOT_VERSION, DIRECT_MAP_BASE, HYPERCALL_PORT, KERNEL_PHYS, KERNEL_VIRT_BASE,
+    BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_READ_ONLY, BOOT_FLAG_SINGLE_STEP, BOOT_FLAG_STRACE,
+    BOOT_INFO_GPA, BOOT_MAGIC, BOOT_VERSION, DIRECT_MAP_BASE, HYPERCALL_PORT, KERNEL_PHYS,
+    KERNEL_VIRT_BASE,
 };
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit};
@@ -34,6 +35,8 @@ pub struct Config {
     pub strace: bool,
     /// Single-step the guest and count instructions (slow; for measurements).
     pub single_step: bool,
+    /// `--ro`: no overlay.
+    pub read_only: bool,
 }
 
 /// The program and its arguments as the Sentry receives them.
@@ -259,6 +262,11 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         flags: if cfg.strace { BOOT_FLAG_STRACE } else { 0 }
             | if cfg.single_step {
                 BOOT_FLAG_SINGLE_STEP
+            } else {
+                0
+            }
+            | if cfg.read_only {
+                BOOT_FLAG_READ_ONLY
             } else {
                 0
             },

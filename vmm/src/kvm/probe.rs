@@ -106,6 +106,7 @@ fn run_probe_vm() -> Verdict {
         mem_size: 64 << 20,
         strace: false,
         single_step: false,
+        read_only: true,
     };
     match super::run(&cfg, prog, std::path::Path::new("/")) {
         Ok((End::Exited { code: PROBE_EXIT, signal: 0, .. }, stats)) => Verdict {
@@ -129,7 +130,7 @@ pub fn child_fallback(kind: crate::sandbox::Kind) -> i32 {
     };
     let verdict = match probe_program() {
         Err(e) => no(e),
-        Ok(prog) => match crate::sandbox::run(kind, 64 << 20, false, prog, std::path::Path::new("/")) {
+        Ok(prog) => match crate::sandbox::run(kind, 64 << 20, false, true, prog, std::path::Path::new("/")) {
             Ok(End::Exited { code: PROBE_EXIT, signal: 0, .. }) => Verdict {
                 usable: true,
                 reason: "a probe program ran in a stub process through syscalls and a page fault".into(),

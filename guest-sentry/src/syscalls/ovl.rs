@@ -1,0 +1,645 @@
+//! Writes through the in-memory overlay ([`crate::overlay`]): creating, writing, truncating,
+//! removing, renaming files and making directories. Host files are copied up on first write;
+//! removed host entries are whited out. Nothing reaches the host tree.
+
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use crate::abi::HostStat;
+use crate::errno::{
+    Errno, SysResult, EBADF, EEXIST, EINVAL, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY, EROFS, EXDEV,
+};
+use crate::file::{File, OpenFile};
+use crate::host::Clock;
+use crate::kernel::{Kernel, Task};
+use crate::overlay::Kind;
+use crate::platform::Platform;
+
+use super::fs::{absolute, normalize, stat_path};
+use super::io::{alloc_fd, file, AT_FDCWD};
+
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+const O_ACCMODE: u64 = 0o3;
+const O_CREAT: u64 = 0o100;
+const O_EXCL: u64 = 0o200;
+const O_TRUNC: u64 = 0o1000;
+const O_APPEND: u64 = 0o2000;
+const O_NONBLOCK: u64 = 0o4000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_CLOEXEC: u64 = 0o2000000;
+/// Largest host file copied up into memory.
+const COPY_UP_MAX: u64 = 256 << 20;
+
+/// What a path is, overlay first.
+pub enum Found {
+    /// An overlay file or directory: (mode with type, size, ino, mtime).
+    Upper(HostStat),
+    /// Removed (whiteout) or under a removed directory.
+    Gone,
+    /// Not in the overlay: ask the host.
+    Host,
+}
+
+pub fn find(k: &Kernel, np: &[u8]) -> Found {
+    if k.overlay.hidden(np) {
+        return Found::Gone;
+    }
+    match k.overlay.get(np) {
+        Some(n) => match &n.kind {
+            Kind::Whiteout => Found::Gone,
+            Kind::File(d) => Found::Upper(HostStat {
+                mode: S_IFREG | (n.mode & 0o7777),
+                nlink: 1,
+                size: d.borrow().len() as u64,
+                blksize: 4096,
+                blocks: (d.borrow().len() as u64).div_ceil(512),
+                ino: n.ino,
+                dev: 0x26,
+                atime_ns: n.mtime_ns,
+                mtime_ns: n.mtime_ns,
+                ctime_ns: n.mtime_ns,
+                ..Default::default()
+            }),
+            Kind::Dir => Found::Upper(HostStat {
+                mode: S_IFDIR | (n.mode & 0o7777),
+                nlink: 2,
+                blksize: 4096,
+                ino: n.ino,
+                dev: 0x26,
+                atime_ns: n.mtime_ns,
+                mtime_ns: n.mtime_ns,
+                ctime_ns: n.mtime_ns,
+                ..Default::default()
+            }),
+        },
+        None => Found::Host,
+    }
+}
+
+/// If `np` is a host symlink whose target (followed up to 8 times) has an overlay entry, that
+/// target: the overlay must win over the host file the link points at.
+fn redirect(k: &Kernel, np: &[u8]) -> Option<Vec<u8>> {
+    let mut cur = np.to_vec();
+    for _ in 0..8 {
+        let st = stat_path(k, &cur, true).ok()?;
+        if st.mode & S_IFMT != 0o120000 {
+            return None;
+        }
+        let mut buf = alloc::vec![0u8; 4096];
+        let n = k.host.readlink(&cur, &mut buf).ok()? as usize;
+        buf.truncate(n);
+        let next = if buf.first() == Some(&b'/') {
+            buf
+        } else {
+            [parent(&cur), b"/", &buf].concat()
+        };
+        cur = normalize(&next);
+        if !matches!(find(k, &cur), Found::Host) {
+            return Some(cur);
+        }
+    }
+    None
+}
+
+/// The stat of `np` through the overlay (following symlinks unless `nofollow`).
+pub fn stat(k: &Kernel, np: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
+    match find(k, np) {
+        Found::Upper(st) => Ok(st),
+        Found::Gone => Err(ENOENT),
+        Found::Host if !nofollow && !k.overlay.is_empty() => match redirect(k, np) {
+            Some(target) => stat(k, &target, false),
+            None => stat_path(k, np, false),
+        },
+        Found::Host => stat_path(k, np, nofollow),
+    }
+}
+
+fn parent(np: &[u8]) -> &[u8] {
+    match np.iter().rposition(|&b| b == b'/') {
+        Some(0) | None => b"/",
+        Some(i) => &np[..i],
+    }
+}
+
+fn require_dir(k: &Kernel, np: &[u8]) -> Result<(), Errno> {
+    let st = stat(k, np, false)?;
+    if st.mode & S_IFMT != S_IFDIR {
+        return Err(ENOTDIR);
+    }
+    Ok(())
+}
+
+fn now(k: &Kernel) -> i64 {
+    k.host.now(Clock::Realtime) as i64
+}
+
+/// The overlay file at `np`, copying the host file up first if needed.
+fn upper_file(
+    k: &mut Kernel,
+    np: &[u8],
+    create: Option<u32>,
+    trunc: bool,
+) -> Result<Rc<RefCell<Vec<u8>>>, Errno> {
+    if let Some(n) = k.overlay.get(np) {
+        if let Kind::File(d) = &n.kind {
+            return Ok(d.clone());
+        }
+    }
+    match find(k, np) {
+        Found::Upper(_) => return Err(EISDIR),
+        Found::Gone => {}
+        Found::Host => match stat_path(k, np, false) {
+            Ok(st) if st.mode & S_IFMT == S_IFDIR => return Err(EISDIR),
+            Ok(st) => {
+                let data = if trunc {
+                    Vec::new()
+                } else {
+                    copy_up(k, np, &st)?
+                };
+                let d = Rc::new(RefCell::new(data));
+                k.overlay.insert(
+                    np.to_vec(),
+                    Kind::File(d.clone()),
+                    st.mode & 0o7777,
+                    st.mtime_ns,
+                );
+                return Ok(d);
+            }
+            Err(e) if e != ENOENT => return Err(e),
+            Err(_) => {}
+        },
+    }
+    let Some(mode) = create else {
+        return Err(ENOENT);
+    };
+    require_dir(k, parent(np))?;
+    let d = Rc::new(RefCell::new(Vec::new()));
+    let t = now(k);
+    k.overlay
+        .insert(np.to_vec(), Kind::File(d.clone()), mode, t);
+    Ok(d)
+}
+
+fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Vec<u8>, Errno> {
+    if st.mode & S_IFMT != S_IFREG {
+        return Err(EINVAL);
+    }
+    if st.size > COPY_UP_MAX {
+        return Err(crate::errno::EFBIG);
+    }
+    let h = k.host.open(np, 0)?;
+    let mut buf = alloc::vec![0u8; st.size as usize];
+    let mut done = 0;
+    let r = loop {
+        if done == buf.len() {
+            break Ok(());
+        }
+        match k.host.pread(h, &mut buf[done..], done as u64) {
+            Ok(0) => break Ok(()),
+            Ok(n) => done += n as usize,
+            Err(e) => break Err(e),
+        }
+    };
+    k.host.close(h);
+    r?;
+    buf.truncate(done);
+    Ok(buf)
+}
+
+/// `openat` when the overlay is involved: an overlay entry, a whited-out path, or a write.
+/// `None`: a plain read-only open of a host path (the caller does it).
+pub fn open<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    np: &[u8],
+    flags: u64,
+    mode: u64,
+) -> Result<Option<u64>, Errno> {
+    let write = flags & O_ACCMODE != 0 || flags & (O_TRUNC | O_CREAT) != 0;
+    let found = find(k, np);
+    const O_NOFOLLOW: u64 = 0o400000;
+    if matches!(found, Found::Host) && flags & O_NOFOLLOW == 0 && !k.overlay.is_empty() {
+        if let Some(target) = redirect(k, np) {
+            return open(k, t, &target, flags, mode);
+        }
+    }
+    if let Found::Upper(st) = &found {
+        if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+            return Err(EEXIST);
+        }
+        if st.mode & S_IFMT == S_IFDIR {
+            if flags & O_ACCMODE != 0 {
+                return Err(EISDIR);
+            }
+            return open_listing(k, t, np, flags).map(Some);
+        }
+        if flags & O_DIRECTORY != 0 {
+            return Err(ENOTDIR);
+        }
+    }
+    if matches!(found, Found::Host) && !write {
+        // Reading a host path: a directory with overlay entries needs a merged listing.
+        if !k.overlay.children(np).is_empty() {
+            if let Ok(st) = stat_path(k, np, false) {
+                if st.mode & S_IFMT == S_IFDIR {
+                    return open_listing(k, t, np, flags).map(Some);
+                }
+            }
+        }
+        return Ok(None);
+    }
+    if matches!(found, Found::Gone) && flags & O_CREAT == 0 {
+        return Err(ENOENT);
+    }
+    if !k.overlay.enabled {
+        return if write { Err(EROFS) } else { Ok(None) };
+    }
+    if flags & O_CREAT != 0
+        && flags & O_EXCL != 0
+        && !matches!(found, Found::Gone)
+        && stat(k, np, true).is_ok()
+    {
+        return Err(EEXIST);
+    }
+    let create = (flags & O_CREAT != 0).then_some((mode as u32) & 0o7777 & !t.umask);
+    let data = upper_file(k, np, create, flags & O_TRUNC != 0)?;
+    if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
+        data.borrow_mut().clear();
+    }
+    let mut of = OpenFile::new(
+        File::Mem {
+            data,
+            path: np.to_vec(),
+            append: flags & O_APPEND != 0,
+        },
+        flags & O_NONBLOCK != 0,
+    );
+    of.access = flags & O_ACCMODE;
+    let fd = alloc_fd(t, 0, Rc::new(of))?;
+    if flags & O_CLOEXEC != 0 {
+        t.cloexec.insert(fd);
+    }
+    Ok(Some(fd))
+}
+
+/// A directory listing merging the host directory (if any) with the overlay's entries.
+fn open_listing<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    np: &[u8],
+    flags: u64,
+) -> Result<u64, Errno> {
+    let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
+    let upper = k.overlay.children(np);
+    if k.overlay.get(np).is_none() {
+        if let Ok(h) = k.host.open(np, crate::abi::OPEN_DIRECTORY) {
+            let mut buf = alloc::vec![0u8; 32 << 10];
+            loop {
+                let n = match k.host.getdents(h, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n as usize,
+                };
+                let mut off = 0;
+                while off + 19 <= n {
+                    let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
+                    let dtype = buf[off + 18];
+                    let name = &buf[off + 19..off + reclen];
+                    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                    if name != b"." && name != b".." && !upper.iter().any(|(u, _)| u == name) {
+                        names.push((name.to_vec(), dtype));
+                    }
+                    off += reclen.max(1);
+                }
+            }
+            k.host.close(h);
+        }
+    }
+    for (name, node) in upper {
+        match node.kind {
+            Kind::File(_) => names.push((name, 8)),
+            Kind::Dir => names.push((name, 4)),
+            Kind::Whiteout => {}
+        }
+    }
+    let data = super::procfs::dirents(&names);
+    let of = Rc::new(OpenFile::new(
+        File::Synthetic { data, dir: true },
+        flags & O_NONBLOCK != 0,
+    ));
+    let fd = alloc_fd(t, 0, of)?;
+    if flags & O_CLOEXEC != 0 {
+        t.cloexec.insert(fd);
+    }
+    Ok(fd)
+}
+
+fn path_arg<P: Platform>(t: &mut Task<P>, dirfd: u64, addr: u64) -> Result<Vec<u8>, Errno> {
+    let p = t.mm.read_cstr(addr, 4096)?;
+    Ok(normalize(&absolute(t, dirfd, &p)?))
+}
+
+fn writable(k: &Kernel) -> Result<(), Errno> {
+    if k.overlay.enabled {
+        Ok(())
+    } else {
+        Err(EROFS)
+    }
+}
+
+/// Whether the directory `np` has no entries (host and overlay merged).
+fn dir_empty(k: &Kernel, np: &[u8]) -> bool {
+    if k.overlay
+        .children(np)
+        .iter()
+        .any(|(_, n)| !matches!(n.kind, Kind::Whiteout))
+    {
+        return false;
+    }
+    if k.overlay.get(np).is_some() {
+        return true;
+    }
+    let Ok(h) = k.host.open(np, crate::abi::OPEN_DIRECTORY) else {
+        return true;
+    };
+    let mut buf = alloc::vec![0u8; 32 << 10];
+    let mut empty = true;
+    while let Ok(n) = k.host.getdents(h, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut off = 0;
+        while off + 19 <= n as usize {
+            let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"."
+                && name != b".."
+                && !matches!(find(k, &[np, b"/", name].concat()), Found::Gone)
+            {
+                empty = false;
+            }
+            off += reclen.max(1);
+        }
+    }
+    k.host.close(h);
+    empty
+}
+
+/// Removes `np` from the sandbox's view: drops its overlay entry, whites out a host one.
+fn remove_entry(k: &mut Kernel, np: &[u8]) {
+    k.overlay.remove(np);
+    if stat_path(k, np, true).is_ok() {
+        let t = now(k);
+        k.overlay.insert(np.to_vec(), Kind::Whiteout, 0, t);
+    }
+}
+
+/// `unlinkat(dirfd, path, flags)`; `unlink` and `rmdir` arrive here.
+pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const AT_REMOVEDIR: u64 = 0x200;
+    let np = path_arg(t, a[0], a[1])?;
+    let st = stat(k, &np, true)?;
+    writable(k)?;
+    let is_dir = st.mode & S_IFMT == S_IFDIR;
+    if a[2] & AT_REMOVEDIR != 0 {
+        if !is_dir {
+            return Err(ENOTDIR);
+        }
+        if !dir_empty(k, &np) {
+            return Err(ENOTEMPTY);
+        }
+        // Also forget whiteouts below it.
+        let below: Vec<Vec<u8>> = k
+            .overlay
+            .children(&np)
+            .into_iter()
+            .map(|(n, _)| [&np[..], b"/", &n].concat())
+            .collect();
+        for b in below {
+            k.overlay.remove(&b);
+        }
+    } else if is_dir {
+        return Err(EISDIR);
+    }
+    remove_entry(k, &np);
+    Ok(0)
+}
+
+/// `mkdirat(dirfd, path, mode)`; `mkdir` arrives here.
+pub fn mkdirat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let np = path_arg(t, a[0], a[1])?;
+    if stat(k, &np, true).is_ok() {
+        return Err(EEXIST);
+    }
+    writable(k)?;
+    require_dir(k, parent(&np))?;
+    let now = now(k);
+    k.overlay
+        .insert(np, Kind::Dir, (a[2] as u32) & 0o7777 & !t.umask, now);
+    Ok(0)
+}
+
+/// `renameat2(olddirfd, old, newdirfd, new, flags)`; `rename`/`renameat` arrive here. Files
+/// only: renaming a directory fails with EXDEV, which `mv` answers by copying.
+pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[4] != 0 {
+        return Err(EINVAL);
+    }
+    let from = path_arg(t, a[0], a[1])?;
+    let to = path_arg(t, a[2], a[3])?;
+    let st = stat(k, &from, true)?;
+    writable(k)?;
+    if st.mode & S_IFMT == S_IFDIR {
+        return Err(EXDEV);
+    }
+    if from == to {
+        return Ok(0);
+    }
+    if let Ok(dst) = stat(k, &to, true) {
+        if dst.mode & S_IFMT == S_IFDIR {
+            return Err(EISDIR);
+        }
+    }
+    require_dir(k, parent(&to))?;
+    let data = upper_file(k, &from, None, false)?;
+    let node = k
+        .overlay
+        .get(&from)
+        .map(|n| (n.mode, n.mtime_ns))
+        .unwrap_or((st.mode & 0o7777, st.mtime_ns));
+    remove_entry(k, &from);
+    k.overlay.remove(&to);
+    k.overlay.insert(to, Kind::File(data), node.0, node.1);
+    Ok(0)
+}
+
+/// `truncate(path, len)`.
+pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let np = path_arg(t, AT_FDCWD as u64, a[0])?;
+    if (a[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    stat(k, &np, false)?;
+    writable(k)?;
+    let d = upper_file(k, &np, None, false)?;
+    d.borrow_mut().resize(a[1] as usize, 0);
+    Ok(0)
+}
+
+/// `ftruncate(fd, len)`.
+pub fn ftruncate<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    if (a[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    match &of.file {
+        File::Mem { data, .. } if of.writable() => {
+            data.borrow_mut().resize(a[1] as usize, 0);
+            Ok(0)
+        }
+        File::Host(_) => Err(EINVAL), // opened read-only
+        _ => Err(EBADF),
+    }
+}
+
+/// `fchmodat(dirfd, path, mode)`; `chmod` arrives here. Host entries are copied up.
+pub fn fchmodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let np = path_arg(t, a[0], a[1])?;
+    set_mode(k, &np, a[2] as u32)
+}
+
+pub fn fchmod<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    let path = match &of.file {
+        File::Mem { path, .. } => path.clone(),
+        File::Host(h) => h.path.clone(),
+        _ => return Err(EINVAL),
+    };
+    set_mode(k, &path, a[1] as u32)
+}
+
+fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
+    let st = stat(k, np, false)?;
+    writable(k)?;
+    if st.mode & S_IFMT == S_IFDIR && k.overlay.get(np).is_none() {
+        let now = now(k);
+        k.overlay
+            .insert(np.to_vec(), Kind::Dir, st.mode & 0o7777, now);
+    } else if st.mode & S_IFMT != S_IFDIR {
+        upper_file(k, np, None, false)?;
+    }
+    if let Some(n) = k.overlay.get_mut(np) {
+        n.mode = mode & 0o7777;
+    }
+    Ok(0)
+}
+
+/// `utimensat(dirfd, path, times, flags)`: sets the modification time of an overlay entry (host
+/// files are copied up).
+pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const UTIME_NOW: i64 = (1 << 30) - 1;
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
+    let np = if a[1] == 0 {
+        let of = file(t, a[0])?;
+        match &of.file {
+            File::Mem { path, .. } => path.clone(),
+            File::Host(h) => h.path.clone(),
+            _ => return Err(EINVAL),
+        }
+    } else {
+        path_arg(t, a[0], a[1])?
+    };
+    let mut mtime = now(k);
+    if a[2] != 0 {
+        let mut b = [0u8; 32];
+        t.mm.copy_in(a[2], &mut b)?;
+        let sec = i64::from_le_bytes(b[16..24].try_into().unwrap());
+        let nsec = i64::from_le_bytes(b[24..32].try_into().unwrap());
+        if nsec == UTIME_OMIT {
+            return Ok(0);
+        }
+        if nsec != UTIME_NOW {
+            if !(0..1_000_000_000).contains(&nsec) {
+                return Err(EINVAL);
+            }
+            mtime = sec * 1_000_000_000 + nsec;
+        }
+    }
+    let st = stat(k, &np, false)?;
+    writable(k)?;
+    if st.mode & S_IFMT != S_IFDIR {
+        upper_file(k, &np, None, false)?;
+    } else if k.overlay.get(&np).is_none() {
+        k.overlay
+            .insert(np.clone(), Kind::Dir, st.mode & 0o7777, mtime);
+    }
+    if let Some(n) = k.overlay.get_mut(&np) {
+        n.mtime_ns = mtime;
+    }
+    Ok(0)
+}
+
+/// `fchownat`/`chown`/`lchown`/`fchown`: the sandbox runs as root and owns everything it
+/// sees; ownership changes are accepted for existing entries and not recorded.
+pub fn chown_path<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    dirfd: u64,
+    path: u64,
+) -> SysResult {
+    let np = path_arg(t, dirfd, path)?;
+    stat(k, &np, false)?;
+    writable(k)?;
+    Ok(0)
+}
+
+/// Reads and writes of overlay files.
+pub fn mem_rw<P: Platform>(
+    t: &mut Task<P>,
+    of: &OpenFile,
+    data: &Rc<RefCell<Vec<u8>>>,
+    append: bool,
+    iov: &[(u64, u64)],
+    to_app: bool,
+    at: Option<u64>,
+) -> SysResult {
+    if to_app && !of.readable() || !to_app && !of.writable() {
+        return Err(EBADF);
+    }
+    let mut pos = at.unwrap_or(of.offset.get()) as usize;
+    if !to_app && append && at.is_none() {
+        pos = data.borrow().len();
+    }
+    let mut done = 0usize;
+    for &(base, len) in iov {
+        let len = len.min(0x7fff_f000) as usize;
+        if to_app {
+            let d = data.borrow();
+            let n = len.min(d.len().saturating_sub(pos + done));
+            if n == 0 {
+                break;
+            }
+            let chunk = d[pos + done..pos + done + n].to_vec();
+            drop(d);
+            t.mm.copy_out(base, &chunk)?;
+            done += n;
+        } else {
+            let mut chunk = alloc::vec![0u8; len];
+            t.mm.copy_in(base, &mut chunk)?;
+            let mut d = data.borrow_mut();
+            let end = pos + done + len;
+            if d.len() < end {
+                d.resize(end, 0);
+            }
+            d[pos + done..end].copy_from_slice(&chunk);
+            done += len;
+        }
+    }
+    if at.is_none() {
+        of.offset.set((pos + done) as u64);
+    }
+    Ok(done as u64)
+}
