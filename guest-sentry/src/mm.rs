@@ -519,14 +519,20 @@ impl<S: AddressSpace> Mm<S> {
                 }
                 prev => {
                     if let Some((rva, roff, rlen, racc)) = prev {
-                        child.space.map_file(rva, roff, rlen, racc)?;
+                        if let Err(e) = child.space.map_file(rva, roff, rlen, racc) {
+                            child.release();
+                            return Err(e);
+                        }
                     }
                     Some((va, new, PAGE_SIZE, access))
                 }
             };
         }
         if let Some((rva, roff, rlen, racc)) = run {
-            child.space.map_file(rva, roff, rlen, racc)?;
+            if let Err(e) = child.space.map_file(rva, roff, rlen, racc) {
+                child.release();
+                return Err(e);
+            }
         }
         Ok(child)
     }
