@@ -659,4 +659,28 @@ mod tests {
         assert_eq!(total, 5000);
         assert_eq!(m.io_bufs(0x10, 5, false, &mut v), Err(EFAULT));
     }
+
+    #[test]
+    fn fork_copies_memory() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 3 * 4096, Access::RW, false, false).unwrap();
+        m.copy_out(a, b"parent").unwrap();
+        m.copy_out(a + 2 * 4096, b"third").unwrap();
+        let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        assert_eq!(child.vma_count(), m.vma_count());
+        assert_eq!(
+            child.space.mapped.len(),
+            2,
+            "touched pages only, shown in the child"
+        );
+        let mut buf = [0u8; 6];
+        child.copy_in(a, &mut buf).unwrap();
+        assert_eq!(&buf, b"parent");
+        child.copy_out(a, b"child!").unwrap();
+        m.copy_in(a, &mut buf).unwrap();
+        assert_eq!(&buf, b"parent", "the child's writes stay in the child");
+        let used = m.mem().pages_in_use();
+        child.release();
+        assert_eq!(m.mem().pages_in_use(), used - 2);
+    }
 }
