@@ -10,6 +10,8 @@ use core::cell::RefCell;
 pub enum Kind {
     File(Rc<RefCell<Vec<u8>>>),
     Dir,
+    /// A symlink made in the sandbox: its target.
+    Symlink(Vec<u8>),
     Whiteout,
 }
 

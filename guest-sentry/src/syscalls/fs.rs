@@ -148,9 +148,10 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     } else {
         flags
     };
-    if let Some(fd) = super::ovl::open(k, t, &np, ovl_flags, a[3])? {
-        return Ok(fd);
-    }
+    let abs = match super::ovl::open(k, t, &np, ovl_flags, a[3])? {
+        super::ovl::Open::Fd(fd) => return Ok(fd),
+        super::ovl::Open::Host(path) => path,
+    };
     let mut hflags = 0;
     if flags & O_DIRECTORY != 0 {
         hflags |= OPEN_DIRECTORY;
@@ -593,17 +594,19 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         Some(Ok(super::procfs::Node::Link(target))) => target,
         Some(Ok(_)) => return Err(EINVAL),
         Some(Err(e)) => return Err(e),
-        None => {
-            match super::ovl::find(k, &normalize(&abs)) {
-                super::ovl::Found::Gone => return Err(ENOENT),
-                super::ovl::Found::Upper(_) => return Err(EINVAL),
-                super::ovl::Found::Host => {}
+        None => match super::ovl::find(k, &normalize(&abs)) {
+            super::ovl::Found::Gone => return Err(ENOENT),
+            super::ovl::Found::Upper(_) => match k.overlay.get(&normalize(&abs)).map(|n| &n.kind) {
+                Some(crate::overlay::Kind::Symlink(target)) => target.clone(),
+                _ => return Err(EINVAL),
+            },
+            super::ovl::Found::Host => {
+                let mut buf = alloc::vec![0u8; PATH_MAX];
+                let n = k.host.readlink(&abs, &mut buf)? as usize;
+                buf.truncate(n);
+                buf
             }
-            let mut buf = alloc::vec![0u8; PATH_MAX];
-            let n = k.host.readlink(&abs, &mut buf)? as usize;
-            buf.truncate(n);
-            buf
-        }
+        },
     };
     let n = target.len().min(size as usize);
     t.mm.copy_out(a[2], &target[..n])?;

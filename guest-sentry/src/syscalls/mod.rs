@@ -134,6 +134,8 @@ pub mod nr {
     pub const FCHMODAT: u64 = 268;
     pub const UTIMENSAT: u64 = 280;
     pub const RENAMEAT2: u64 = 316;
+    pub const SYMLINK: u64 = 88;
+    pub const SYMLINKAT: u64 = 266;
     pub const FACCESSAT2: u64 = 439;
 }
 
@@ -252,6 +254,8 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::FCHMODAT, "fchmodat", 3),
     (nr::UTIMENSAT, "utimensat", 4),
     (nr::RENAMEAT2, "renameat2", 5),
+    (nr::SYMLINK, "symlink", 2),
+    (nr::SYMLINKAT, "symlinkat", 3),
 ];
 
 fn name_of(n: u64) -> (Option<&'static str>, usize) {
@@ -293,6 +297,8 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         ),
         nr::RENAMEAT => ovl::renameat(k, t, [a[0], a[1], a[2], a[3], 0, 0]),
         nr::RENAMEAT2 => ovl::renameat(k, t, a),
+        nr::SYMLINK => ovl::symlinkat(k, t, [a[0], io::AT_FDCWD as u64, a[1], 0, 0, 0]),
+        nr::SYMLINKAT => ovl::symlinkat(k, t, a),
         nr::CHMOD => ovl::fchmodat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
         nr::FCHMOD => ovl::fchmod(k, t, a),
         nr::FCHMODAT => ovl::fchmodat(k, t, a),

@@ -63,6 +63,17 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
                 ctime_ns: n.mtime_ns,
                 ..Default::default()
             }),
+            Kind::Symlink(target) => Found::Upper(HostStat {
+                mode: 0o120777,
+                nlink: 1,
+                size: target.len() as u64,
+                ino: n.ino,
+                dev: 0x26,
+                atime_ns: n.mtime_ns,
+                mtime_ns: n.mtime_ns,
+                ctime_ns: n.mtime_ns,
+                ..Default::default()
+            }),
             Kind::Dir => Found::Upper(HostStat {
                 mode: S_IFDIR | (n.mode & 0o7777),
                 nlink: 2,
@@ -77,6 +88,33 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
         },
         None => Found::Host,
     }
+}
+
+/// The absolute, normalized target of the overlay symlink at `np`.
+pub fn link_target(k: &Kernel, np: &[u8]) -> Option<Vec<u8>> {
+    match &k.overlay.get(np)?.kind {
+        Kind::Symlink(t) => {
+            let full = if t.first() == Some(&b'/') {
+                t.clone()
+            } else {
+                [parent(np), b"/", t].concat()
+            };
+            Some(normalize(&full))
+        }
+        _ => None,
+    }
+}
+
+/// `stat` following overlay symlinks at most 8 deep.
+fn stat_depth(k: &Kernel, np: &[u8]) -> Result<HostStat, Errno> {
+    let mut cur = np.to_vec();
+    for _ in 0..8 {
+        match link_target(k, &cur) {
+            Some(next) => cur = next,
+            None => return stat(k, &cur, false),
+        }
+    }
+    Err(crate::errno::ELOOP)
 }
 
 /// If `np` is a host symlink whose target (followed up to 8 times) has an overlay entry, that
@@ -107,6 +145,10 @@ fn redirect(k: &Kernel, np: &[u8]) -> Option<Vec<u8>> {
 /// The stat of `np` through the overlay (following symlinks unless `nofollow`).
 pub fn stat(k: &Kernel, np: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
     match find(k, np) {
+        Found::Upper(_) if !nofollow && link_target(k, np).is_some() => {
+            let target = link_target(k, np).expect("checked");
+            stat_depth(k, &target)
+        }
         Found::Upper(st) => Ok(st),
         Found::Gone => Err(ENOENT),
         Found::Host if !nofollow && !k.overlay.is_empty() => match redirect(k, np) {
@@ -209,6 +251,13 @@ fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
+/// What `open` did: opened a descriptor, or left a plain read-only open of this host path
+/// (perhaps a symlink's target) to the caller.
+pub enum Open {
+    Fd(u64),
+    Host(Vec<u8>),
+}
+
 /// `openat` when the overlay is involved: an overlay entry, a whited-out path, or a write.
 /// `None`: a plain read-only open of a host path (the caller does it).
 pub fn open<P: Platform>(
@@ -217,7 +266,13 @@ pub fn open<P: Platform>(
     np: &[u8],
     flags: u64,
     mode: u64,
-) -> Result<Option<u64>, Errno> {
+) -> Result<Open, Errno> {
+    if let Some(target) = link_target(k, np) {
+        if flags & 0o400000 != 0 {
+            return Err(crate::errno::ELOOP); // O_NOFOLLOW
+        }
+        return open(k, t, &target, flags, mode);
+    }
     let write = flags & O_ACCMODE != 0 || flags & (O_TRUNC | O_CREAT) != 0;
     let found = find(k, np);
     const O_NOFOLLOW: u64 = 0o400000;
@@ -234,7 +289,7 @@ pub fn open<P: Platform>(
             if flags & O_ACCMODE != 0 {
                 return Err(EISDIR);
             }
-            return open_listing(k, t, np, flags).map(Some);
+            return open_listing(k, t, np, flags).map(Open::Fd);
         }
         if flags & O_DIRECTORY != 0 {
             return Err(ENOTDIR);
@@ -245,17 +300,21 @@ pub fn open<P: Platform>(
         if !k.overlay.children(np).is_empty() {
             if let Ok(st) = stat_path(k, np, false) {
                 if st.mode & S_IFMT == S_IFDIR {
-                    return open_listing(k, t, np, flags).map(Some);
+                    return open_listing(k, t, np, flags).map(Open::Fd);
                 }
             }
         }
-        return Ok(None);
+        return Ok(Open::Host(np.to_vec()));
     }
     if matches!(found, Found::Gone) && flags & O_CREAT == 0 {
         return Err(ENOENT);
     }
     if !k.overlay.enabled {
-        return if write { Err(EROFS) } else { Ok(None) };
+        return if write {
+            Err(EROFS)
+        } else {
+            Ok(Open::Host(np.to_vec()))
+        };
     }
     if flags & O_CREAT != 0
         && flags & O_EXCL != 0
@@ -282,7 +341,7 @@ pub fn open<P: Platform>(
     if flags & O_CLOEXEC != 0 {
         t.cloexec.insert(fd);
     }
-    Ok(Some(fd))
+    Ok(Open::Fd(fd))
 }
 
 /// A directory listing merging the host directory (if any) with the overlay's entries.
@@ -321,6 +380,7 @@ fn open_listing<P: Platform>(
         match node.kind {
             Kind::File(_) => names.push((name, 8)),
             Kind::Dir => names.push((name, 4)),
+            Kind::Symlink(_) => names.push((name, 10)),
             Kind::Whiteout => {}
         }
     }
@@ -642,4 +702,22 @@ pub fn mem_rw<P: Platform>(
         of.offset.set((pos + done) as u64);
     }
     Ok(done as u64)
+}
+
+/// `symlinkat(target, newdirfd, linkpath)`; `symlink` arrives here.
+pub fn symlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let target = t.mm.read_cstr(a[0], 4096)?;
+    if target.is_empty() {
+        return Err(ENOENT);
+    }
+    let np = path_arg(t, a[1], a[2])?;
+    if stat(k, &np, true).is_ok() {
+        return Err(EEXIST);
+    }
+    writable(k)?;
+    require_dir(k, parent(&np))?;
+    let now = now(k);
+    k.overlay.remove(&np);
+    k.overlay.insert(np, Kind::Symlink(target), 0o777, now);
+    Ok(0)
 }
