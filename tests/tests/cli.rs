@@ -130,7 +130,13 @@ fn bench_unknown_option_is_a_usage_error() {
 #[test]
 fn bench_json_has_every_operation_for_every_usable_platform() {
     // Shape only: timings are for reading, never asserted.
-    let out = run_vmm_raw(&["bench", "--quick", "--reps", "1", "--json"]);
+    // Every platform's benchmarks run here: give it more than a program's usual minute (the
+    // kvm rig runs them under nested emulation).
+    let out = vmm_tests::run_command_timeout(
+        &vmm_tests::vmm_bin_or_panic(),
+        &["bench", "--quick", "--reps", "1", "--json"],
+        std::time::Duration::from_secs(600),
+    );
     assert_eq!(out.code(), 0, "vmm bench failed:\n{out}");
     let text = out.stdout_str();
     let j = vmm_tests::json::parse(&text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"));
