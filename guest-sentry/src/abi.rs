@@ -123,6 +123,9 @@ pub mod op {
     pub const READLINK: u64 = 15;
     /// Sleep on the host: `args[0]` = nanoseconds (at most 1 s per call). Returns 0.
     pub const SLEEP: u64 = 16;
+    /// `stat` of a path in one exit: `args[0]`/`args[1]` = path GPA/len, `args[2]` = 1 not to
+    /// follow a final symlink, `args[3]` = GPA of a [`super::HostStat`].
+    pub const STAT: u64 = 17;
 }
 
 /// OPEN flags (Linux values): the only ones the host serves.

@@ -52,6 +52,8 @@ pub trait Host {
     fn close(&self, handle: u32);
     /// `fstat` of a handle (`stdio = false`) or a host stdio fd (`stdio = true`).
     fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, Errno>;
+    /// `stat` of a path under the sandbox root (one host operation).
+    fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, Errno>;
     /// `TCGETS` (36-byte termios) or `TIOCGWINSZ` (8 bytes) on a host stdio fd.
     fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> Result<(), Errno>;
     /// A diagnostic line (no trailing newline) for the user's terminal.

@@ -29,6 +29,30 @@ pub fn open_in_root(root: &Path, path: &[u8]) -> HostResult<File> {
     s.open_fd(path, 0).map(File::from)
 }
 
+fn fstat_fd(raw: i32) -> HostResult<HostStat> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: raw is an fd we hold; st is writable.
+    if unsafe { libc::fstat(raw, &mut st) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(HostStat {
+        mode: st.st_mode,
+        nlink: st.st_nlink as u32,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        size: st.st_size as u64,
+        blksize: st.st_blksize as u64,
+        blocks: st.st_blocks as u64,
+        dev: st.st_dev,
+        ino: st.st_ino,
+        rdev: st.st_rdev,
+        atime_ns: st.st_atime * 1_000_000_000 + st.st_atime_nsec,
+        mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+        ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+    })
+}
+
 /// Runs a byte-count syscall until it is not interrupted.
 fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
     loop {
@@ -253,27 +277,15 @@ impl HostServices {
         } else {
             self.handle(fd)?.as_raw_fd()
         };
-        // SAFETY: zeroed stat is a valid out-parameter.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: raw is an fd we hold; st is writable.
-        if unsafe { libc::fstat(raw, &mut st) } < 0 {
-            return Err(last_errno());
-        }
-        Ok(HostStat {
-            mode: st.st_mode,
-            nlink: st.st_nlink as u32,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            size: st.st_size as u64,
-            blksize: st.st_blksize as u64,
-            blocks: st.st_blocks as u64,
-            dev: st.st_dev,
-            ino: st.st_ino,
-            rdev: st.st_rdev,
-            atime_ns: st.st_atime * 1_000_000_000 + st.st_atime_nsec,
-            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
-            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
-        })
+        fstat_fd(raw)
+    }
+
+    /// `stat` of a path under the root in one call (O_PATH open, fstat, close), following a
+    /// final symlink unless `nofollow`.
+    pub fn stat_path(&self, path: &[u8], nofollow: bool) -> HostResult<HostStat> {
+        let flags = libc::O_PATH as u64 | if nofollow { libc::O_NOFOLLOW as u64 } else { 0 };
+        let fd = self.open_fd(path, flags)?;
+        fstat_fd(fd.as_raw_fd())
     }
 
     /// `TCGETS` (kernel termios, 36 bytes) or `TIOCGWINSZ` (8 bytes) on host stdio.
@@ -429,6 +441,13 @@ impl guest_sentry::host::Host for DirectHost {
 
     fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, guest_sentry::errno::Errno> {
         self.services.borrow().fstat(fd, stdio).map_err(errno)
+    }
+
+    fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .stat_path(path, nofollow)
+            .map_err(errno)
     }
 
     fn tty_ioctl(

@@ -232,6 +232,21 @@ impl Host for KvmHost {
         Ok(s.stat)
     }
 
+    fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
+        let s = shared();
+        let out = gpa(&s.stat as *const HostStat as u64);
+        let args = [
+            gpa(path.as_ptr() as u64),
+            path.len() as u64,
+            nofollow as u64,
+            out,
+            0,
+            0,
+        ];
+        result(call(op::STAT, args))?;
+        Ok(s.stat)
+    }
+
     fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> Result<(), Errno> {
         if fd < 3 && self.stdio_tty & (1 << fd) == 0 {
             return Err(guest_sentry::errno::ENOTTY);

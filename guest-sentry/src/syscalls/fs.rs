@@ -104,9 +104,7 @@ fn host_open(k: &Kernel, abs: &[u8], flags: u64) -> Result<(u32, HostStat), Errn
 
 /// `stat` of a path without keeping it open.
 pub(super) fn stat_path(k: &Kernel, abs: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
-    let (h, st) = host_open(k, abs, OPEN_PATH | if nofollow { OPEN_NOFOLLOW } else { 0 })?;
-    k.host.close(h);
-    Ok(st)
+    k.host.stat(abs, nofollow)
 }
 
 /// Drops a descriptor; the host handle closes with the last reference to the open file.

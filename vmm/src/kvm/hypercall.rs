@@ -227,6 +227,27 @@ impl<'a> Server<'a> {
                 Ok(0)
             }
             op::CLOCK => HostServices::clock(a[0]),
+            op::STAT => {
+                if a[1] as usize > PATH_MAX {
+                    return Err(format!("path of {} bytes", a[1]));
+                }
+                let path = self.read_bytes(a[0], a[1])?;
+                self.range(a[3], std::mem::size_of::<HostStat>() as u64)?;
+                match self.host.stat_path(&path, a[2] == 1) {
+                    Ok(st) => {
+                        // SAFETY: HostStat is plain old data (repr(C), integers only).
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts(
+                                &st as *const HostStat as *const u8,
+                                std::mem::size_of::<HostStat>(),
+                            )
+                        };
+                        self.write_bytes(a[3], bytes)?;
+                        Ok(0)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             op::SLEEP => {
                 std::thread::sleep(std::time::Duration::from_nanos(a[0].min(1_000_000_000)));
                 Ok(0)
@@ -406,6 +427,34 @@ mod tests {
             mem.read_slice(&mut b, GuestAddress(0x4000)).unwrap();
             assert_eq!(&b, b"inside");
         }
+        // STAT resolves the same way, in one call.
+        let path = b"/../abs";
+        mem.write_slice(path, GuestAddress(0x3000)).unwrap();
+        request(
+            &mem,
+            BLOCK,
+            op::STAT,
+            [0x3000, path.len() as u64, 0, 0x5000, 0, 0],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), 0);
+        let mut st = [0u8; std::mem::size_of::<HostStat>()];
+        mem.read_slice(&mut st, GuestAddress(0x5000)).unwrap();
+        let size = u64::from_le_bytes(st[16..24].try_into().unwrap());
+        assert_eq!(size, 6, "followed /abs -> /etc/passwd inside the root");
+        request(
+            &mem,
+            BLOCK,
+            op::STAT,
+            [0x3000, path.len() as u64, 1, 0x5000, 0, 0],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        mem.read_slice(&mut st, GuestAddress(0x5000)).unwrap();
+        assert_eq!(
+            u32::from_le_bytes(st[..4].try_into().unwrap()) & 0o170000,
+            0o120000,
+            "lstat sees the link"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
