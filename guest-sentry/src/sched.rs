@@ -99,12 +99,7 @@ pub fn run<P: Platform>(
                         ..Default::default()
                     };
                     signal::post(t, info);
-                    if t.state != RunState::Running && signal::deliverable(t).is_some() {
-                        t.state = RunState::Running;
-                        t.request = None;
-                        t.wake_at = None;
-                        t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
-                    }
+                    interrupt_wait(t);
                 }
             }
             if t.state == RunState::Blocked && t.wake_at.is_some_and(|w| w <= now) {
@@ -182,12 +177,7 @@ pub fn run<P: Platform>(
         }
         // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
         for t in table.tasks.values_mut() {
-            if t.state != RunState::Running && signal::deliverable(t).is_some() {
-                t.state = RunState::Running;
-                t.request = None;
-                t.wake_at = None;
-                t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
-            }
+            interrupt_wait(t);
         }
         // Unless this task just blocked (again), it made progress that may unblock the others.
         if table
@@ -201,6 +191,16 @@ pub fn run<P: Platform>(
                 }
             }
         }
+    }
+}
+
+/// A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
+fn interrupt_wait<P: Platform>(t: &mut Task<P>) {
+    if t.state != RunState::Running && signal::deliverable(t).is_some() {
+        t.state = RunState::Running;
+        t.request = None;
+        t.wake_at = None;
+        t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
     }
 }
 

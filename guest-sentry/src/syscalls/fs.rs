@@ -107,6 +107,15 @@ pub(super) fn stat_path(k: &Kernel, abs: &[u8], nofollow: bool) -> Result<HostSt
     k.host.stat(abs, nofollow)
 }
 
+/// Installs `of` at the lowest free descriptor, close-on-exec if `flags` has `O_CLOEXEC`.
+pub(super) fn install_fd<P: Platform>(t: &mut Task<P>, of: Rc<OpenFile>, flags: u64) -> SysResult {
+    let fd = alloc_fd(t, 0, of)?;
+    if flags & O_CLOEXEC != 0 {
+        t.cloexec.insert(fd);
+    }
+    Ok(fd)
+}
+
 /// Drops a descriptor; the host handle closes with the last reference to the open file.
 pub fn release(k: &Kernel, of: Rc<OpenFile>) {
     if let Ok(of) = Rc::try_unwrap(of) {
@@ -133,12 +142,7 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         }
         let mut of = OpenFile::new(File::Dev(dev), flags & O_NONBLOCK != 0);
         of.access = flags & O_ACCMODE;
-        let of = Rc::new(of);
-        let fd = alloc_fd(t, 0, of)?;
-        if flags & O_CLOEXEC != 0 {
-            t.cloexec.insert(fd);
-        }
-        return Ok(fd);
+        return install_fd(t, Rc::new(of), flags);
     }
     let np = normalize(&abs);
     let ovl_flags = if flags & O_PATH != 0 {
@@ -169,25 +173,7 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         path_only: flags & O_PATH != 0,
     };
     let of = Rc::new(OpenFile::new(File::Host(host), flags & O_NONBLOCK != 0));
-    match alloc_fd(t, 0, of.clone()) {
-        Ok(fd) => {
-            if flags & O_CLOEXEC != 0 {
-                t.cloexec.insert(fd);
-            }
-            Ok(fd)
-        }
-        Err(e) => {
-            if let Some(i) = t
-                .fds
-                .iter()
-                .position(|f| f.as_ref().is_some_and(|f| Rc::ptr_eq(f, &of)))
-            {
-                t.fds[i] = None;
-            }
-            release(k, of);
-            Err(e)
-        }
-    }
+    install_fd(t, of.clone(), flags).inspect_err(|_| release(k, of))
 }
 
 /// Opens a `/proc` node: files and directories as made-up contents, links by following them.
@@ -203,11 +189,7 @@ fn open_proc<P: Platform>(
         Node::Link(_) if flags & O_NOFOLLOW != 0 => return Err(crate::errno::ELOOP),
         Node::Link(target) => {
             // /proc/self/fd/N reopens descriptor N (as a dup); other links are paths.
-            let fdn = normalize(abs)
-                .rsplit(|&b| b == b'/')
-                .next()
-                .and_then(|n| core::str::from_utf8(n).ok()?.parse::<u64>().ok());
-            if let (true, Some(fd)) = (abs.windows(4).any(|w| w == b"/fd/"), fdn) {
+            if let Some(fd) = super::procfs::fd_number(&normalize(abs)) {
                 let of = file(t, fd)?;
                 return alloc_fd(t, 0, of);
             }
@@ -240,11 +222,7 @@ fn open_proc<P: Platform>(
         File::Synthetic { data, dir },
         flags & O_NONBLOCK != 0,
     ));
-    let fd = alloc_fd(t, 0, of)?;
-    if flags & O_CLOEXEC != 0 {
-        t.cloexec.insert(fd);
-    }
-    Ok(fd)
+    install_fd(t, of, flags)
 }
 
 /// Reads a host file at the open file's offset (or `at`, for `pread`) into app memory.
@@ -317,42 +295,16 @@ pub fn pwrite64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
 }
 
 pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    const SEEK_SET: u64 = 0;
-    const SEEK_CUR: u64 = 1;
-    const SEEK_END: u64 = 2;
     let of = file(t, a[0])?;
     let h = match &of.file {
         File::Host(h) => h,
         // Devices have no position: seeking them is allowed and does nothing.
         File::Dev(_) => return Ok(0),
         File::Mem { data, .. } => {
-            let base = match a[2] {
-                0 => 0,
-                1 => of.offset.get() as i64,
-                2 => data.borrow().len() as i64,
-                _ => return Err(EINVAL),
-            };
-            let new = base
-                .checked_add(a[1] as i64)
-                .filter(|&n| n >= 0)
-                .ok_or(EINVAL)?;
-            of.offset.set(new as u64);
-            return Ok(new as u64);
+            let len = data.borrow().len() as i64;
+            return seek(&of, a[1], a[2], || Ok(len));
         }
-        File::Synthetic { data, .. } => {
-            let base = match a[2] {
-                0 => 0,
-                1 => of.offset.get() as i64,
-                2 => data.len() as i64,
-                _ => return Err(EINVAL),
-            };
-            let new = base
-                .checked_add(a[1] as i64)
-                .filter(|&n| n >= 0)
-                .ok_or(EINVAL)?;
-            of.offset.set(new as u64);
-            return Ok(new as u64);
-        }
+        File::Synthetic { data, .. } => return seek(&of, a[1], a[2], || Ok(data.len() as i64)),
         _ => return Err(ESPIPE),
     };
     if h.path_only {
@@ -362,14 +314,29 @@ pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         // Directory positions are the host's getdents cookies.
         return k.host.lseek(h.handle, a[1] as i64, a[2] as u32);
     }
-    let base = match a[2] {
+    seek(&of, a[1], a[2], || {
+        Ok(k.host.fstat(h.handle, false)?.size as i64)
+    })
+}
+
+/// Moves the open file's offset per `lseek(offset, whence)`; `end` gives the size for SEEK_END.
+fn seek(
+    of: &OpenFile,
+    offset: u64,
+    whence: u64,
+    end: impl FnOnce() -> Result<i64, Errno>,
+) -> SysResult {
+    const SEEK_SET: u64 = 0;
+    const SEEK_CUR: u64 = 1;
+    const SEEK_END: u64 = 2;
+    let base = match whence {
         SEEK_SET => 0,
         SEEK_CUR => of.offset.get() as i64,
-        SEEK_END => k.host.fstat(h.handle, false)?.size as i64,
+        SEEK_END => end()?,
         _ => return Err(EINVAL),
     };
     let new = base
-        .checked_add(a[1] as i64)
+        .checked_add(offset as i64)
         .filter(|&n| n >= 0)
         .ok_or(EINVAL)?;
     of.offset.set(new as u64);
@@ -496,11 +463,7 @@ fn stat_at<P: Platform>(
             }
             super::procfs::Node::Link(_) => {
                 // A pipe or another descriptor that has no path: stat the descriptor itself.
-                let fd = normalize(&abs)
-                    .rsplit(|&b| b == b'/')
-                    .next()
-                    .and_then(|n| core::str::from_utf8(n).ok()?.parse::<u64>().ok())
-                    .ok_or(ENOENT)?;
+                let fd = super::procfs::fd_number(&normalize(&abs)).ok_or(ENOENT)?;
                 fd_stat(k, t, fd)
             }
         };

@@ -16,8 +16,8 @@ use crate::kernel::{Kernel, Task};
 use crate::overlay::Kind;
 use crate::platform::Platform;
 
-use super::fs::{absolute, normalize, stat_path};
-use super::io::{alloc_fd, file, AT_FDCWD};
+use super::fs::{absolute, install_fd, normalize, stat_path};
+use super::io::{file, AT_FDCWD};
 
 const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
@@ -29,7 +29,6 @@ const O_TRUNC: u64 = 0o1000;
 const O_APPEND: u64 = 0o2000;
 const O_NONBLOCK: u64 = 0o4000;
 const O_DIRECTORY: u64 = 0o200000;
-const O_CLOEXEC: u64 = 0o2000000;
 /// Largest host file copied up into memory.
 const COPY_UP_MAX: u64 = 256 << 20;
 
@@ -337,11 +336,7 @@ pub fn open<P: Platform>(
         flags & O_NONBLOCK != 0,
     );
     of.access = flags & O_ACCMODE;
-    let fd = alloc_fd(t, 0, Rc::new(of))?;
-    if flags & O_CLOEXEC != 0 {
-        t.cloexec.insert(fd);
-    }
-    Ok(Open::Fd(fd))
+    install_fd(t, Rc::new(of), flags).map(Open::Fd)
 }
 
 /// A directory listing merging the host directory (if any) with the overlay's entries.
@@ -354,26 +349,10 @@ fn open_listing<P: Platform>(
     let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
     let upper = k.overlay.children(np);
     if k.overlay.get(np).is_none() {
-        if let Ok(h) = k.host.open(np, crate::abi::OPEN_DIRECTORY) {
-            let mut buf = alloc::vec![0u8; 32 << 10];
-            loop {
-                let n = match k.host.getdents(h, &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n as usize,
-                };
-                let mut off = 0;
-                while off + 19 <= n {
-                    let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
-                    let dtype = buf[off + 18];
-                    let name = &buf[off + 19..off + reclen];
-                    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-                    if name != b"." && name != b".." && !upper.iter().any(|(u, _)| u == name) {
-                        names.push((name.to_vec(), dtype));
-                    }
-                    off += reclen.max(1);
-                }
+        for (name, dtype) in host_entries(k, np) {
+            if !upper.iter().any(|(u, _)| *u == name) {
+                names.push((name, dtype));
             }
-            k.host.close(h);
         }
     }
     for (name, node) in upper {
@@ -389,11 +368,7 @@ fn open_listing<P: Platform>(
         File::Synthetic { data, dir: true },
         flags & O_NONBLOCK != 0,
     ));
-    let fd = alloc_fd(t, 0, of)?;
-    if flags & O_CLOEXEC != 0 {
-        t.cloexec.insert(fd);
-    }
-    Ok(fd)
+    install_fd(t, of, flags)
 }
 
 fn path_arg<P: Platform>(t: &mut Task<P>, dirfd: u64, addr: u64) -> Result<Vec<u8>, Errno> {
@@ -421,11 +396,19 @@ fn dir_empty(k: &Kernel, np: &[u8]) -> bool {
     if k.overlay.get(np).is_some() {
         return true;
     }
+    host_entries(k, np)
+        .iter()
+        .all(|(name, _)| matches!(find(k, &[np, b"/", name].concat()), Found::Gone))
+}
+
+/// The host directory `np`'s entries (name, `d_type`) without `.` and `..`; none if it is not
+/// a readable host directory.
+fn host_entries(k: &Kernel, np: &[u8]) -> Vec<(Vec<u8>, u8)> {
+    let mut out = Vec::new();
     let Ok(h) = k.host.open(np, crate::abi::OPEN_DIRECTORY) else {
-        return true;
+        return out;
     };
     let mut buf = alloc::vec![0u8; 32 << 10];
-    let mut empty = true;
     while let Ok(n) = k.host.getdents(h, &mut buf) {
         if n == 0 {
             break;
@@ -435,17 +418,14 @@ fn dir_empty(k: &Kernel, np: &[u8]) -> bool {
             let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
             let name = &buf[off + 19..off + reclen];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            if name != b"."
-                && name != b".."
-                && !matches!(find(k, &[np, b"/", name].concat()), Found::Gone)
-            {
-                empty = false;
+            if name != b"." && name != b".." {
+                out.push((name.to_vec(), buf[off + 18]));
             }
             off += reclen.max(1);
         }
     }
     k.host.close(h);
-    empty
+    out
 }
 
 /// Removes `np` from the sandbox's view: drops its overlay entry, whites out a host one.

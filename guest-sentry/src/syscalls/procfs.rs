@@ -147,6 +147,16 @@ pub fn lookup<P: Platform>(t: &Task<P>, path: &[u8]) -> Option<Result<Node, Errn
     })
 }
 
+/// N, for a path `/proc/self/fd/N` (or `/proc/<pid>/fd/N`).
+pub fn fd_number(path: &[u8]) -> Option<u64> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    let (dir, name) = (&path[..slash], &path[slash + 1..]);
+    if !dir.ends_with(b"/fd") {
+        return None;
+    }
+    core::str::from_utf8(name).ok()?.parse().ok()
+}
+
 /// `linux_dirent64` records for a made-up directory (with `.` and `..`).
 pub fn dirents(entries: &[(Vec<u8>, u8)]) -> Vec<u8> {
     let mut out = Vec::new();
