@@ -8,6 +8,15 @@ use vmm_tests::{check_same, platforms_under_test, run_command, run_vmm_raw, temp
 
 const BUSYBOX: &str = "/bin/busybox";
 
+/// Whether Debian's static busybox is there; says why the test skips when it is not.
+fn busybox_installed() -> bool {
+    let there = Path::new(BUSYBOX).exists();
+    if !there {
+        eprintln!("skipping: {BUSYBOX} is not installed (apt-get install busybox-static; tests/run-all does)");
+    }
+    there
+}
+
 /// A fixture directory inside a private parent, so `ls -la`'s `..` line is stable while other
 /// tests create and remove directories in the temp dir.
 fn fixture() -> std::path::PathBuf {
@@ -30,8 +39,7 @@ fn fixture() -> std::path::PathBuf {
 
 #[test]
 fn applets_match_native() {
-    if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipping: {BUSYBOX} is not installed (apt-get install busybox-static; tests/run-all does)");
+    if !busybox_installed() {
         return;
     }
     let dir = fixture();
@@ -104,8 +112,7 @@ fn applets_match_native() {
 
 #[test]
 fn sh_scripts_match_native() {
-    if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipping: {BUSYBOX} is not installed (apt-get install busybox-static; tests/run-all does)");
+    if !busybox_installed() {
         return;
     }
     let dir = fixture();
@@ -169,8 +176,7 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn overlay_writes_match_native_and_leave_the_host_untouched() {
-    if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipping: {BUSYBOX} is not installed (apt-get install busybox-static; tests/run-all does)");
+    if !busybox_installed() {
         return;
     }
     // Creating, appending, overwriting (copy-up), truncating, renaming, removing files and
