@@ -3,6 +3,7 @@
 //! direct map; on the fallbacks it is a memfd that `vmm` maps. Either way the Sentry reaches
 //! a page at `base + offset` and never through an app pointer.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
@@ -27,6 +28,9 @@ struct Frames {
     /// Freed frames, dirty: zeroed when handed out again.
     free: Vec<u64>,
     in_use: u64,
+    /// Frames with more than one owner (copy-on-write after `fork`): offset → extra owners.
+    /// A frame not listed has exactly one owner.
+    shared: BTreeMap<u64, u32>,
 }
 
 pub struct MemoryFile {
@@ -48,6 +52,7 @@ impl MemoryFile {
                 end: size,
                 free: Vec::new(),
                 in_use: 0,
+                shared: BTreeMap::new(),
             }),
         }
     }
@@ -87,10 +92,29 @@ impl MemoryFile {
         Ok(off)
     }
 
+    /// Drops one owner of the frame at `offset`; the last owner frees it.
     pub fn free_page(&self, offset: u64) {
         let mut f = self.frames.borrow_mut();
+        if let Some(extra) = f.shared.get_mut(&offset) {
+            *extra -= 1;
+            if *extra == 0 {
+                f.shared.remove(&offset);
+            }
+            return;
+        }
         f.in_use -= 1;
         f.free.push(offset);
+    }
+
+    /// Adds an owner to the frame at `offset` (a forked address space sharing it until one
+    /// side writes).
+    pub fn share_page(&self, offset: u64) {
+        *self.frames.borrow_mut().shared.entry(offset).or_insert(0) += 1;
+    }
+
+    /// Whether the frame at `offset` has more than one owner.
+    pub fn is_shared(&self, offset: u64) -> bool {
+        self.frames.borrow().shared.contains_key(&offset)
     }
 
     /// Pages currently allocated.
@@ -112,6 +136,22 @@ impl MemoryFile {
         // SAFETY: in range (checked); the memory file is mapped for the Sentry's lifetime. App
         // threads may race on app pages, which is their business: raw byte writes are sound.
         unsafe { core::ptr::write_bytes((self.base + offset) as *mut u8, 0, len as usize) };
+    }
+
+    /// Copies the page at `from` to the page at `to` (breaking copy-on-write).
+    pub fn copy_page(&self, from: u64, to: u64) {
+        self.check(from, PAGE_SIZE as usize);
+        self.check(to, PAGE_SIZE as usize);
+        assert_ne!(from, to, "copy of a page onto itself");
+        // SAFETY: both pages are in range (checked) and distinct page-aligned frames, so they
+        // do not overlap; the memory file is mapped for the Sentry's lifetime.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (self.base + from) as *const u8,
+                (self.base + to) as *mut u8,
+                PAGE_SIZE as usize,
+            )
+        };
     }
 
     pub fn write(&self, offset: u64, data: &[u8]) {

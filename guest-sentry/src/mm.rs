@@ -2,10 +2,15 @@
 //! page of the memory file backs which app page). Pages are allocated on first touch (demand
 //! faults) and shown to the app through the platform's [`AddressSpace`].
 //!
+//! `fork` is copy-on-write: parent and child share every frame (the memory file counts owners)
+//! and show writable pages read-only; the first write — by the app (a fault) or by the Sentry on
+//! its behalf (`copy_out`, a `read` into the page) — copies a frame that is still shared, or
+//! just re-shows it writable once the other side has let go of it.
+//!
 //! The Sentry reads and writes app memory only here ([`Mm::copy_in`], [`Mm::copy_out`],
 //! [`Mm::io_bufs`]), after checking the VMA's rights — never through an app pointer.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
@@ -41,8 +46,43 @@ pub struct Mm<S: AddressSpace> {
     vmas: BTreeMap<u64, Vma>,
     /// app page → memory-file offset, for pages that have been touched.
     pages: BTreeMap<u64, u64>,
+    /// Pages of writable VMAs shown read-only because their frame is (or was, until the other
+    /// owner let go) shared after a `fork`: the next write to one breaks the sharing.
+    cow: BTreeSet<u64>,
     brk_start: u64,
     brk: u64,
+}
+
+/// Pages populated (or re-shown after copy-on-write) per fault.
+const FAULT_AROUND: u64 = 16;
+
+/// `access` without write (still readable: x86-64 has no write-only pages).
+fn read_only(access: Access) -> Access {
+    Access {
+        read: true,
+        write: false,
+        execute: access.execute,
+    }
+}
+
+/// Shows `(app page, frame, rights)` entries, merging runs contiguous both in the app and in
+/// the memory file with equal rights into one platform call each.
+fn map_runs<S: AddressSpace>(space: &mut S, pages: &[(u64, u64, Access)]) -> Result<(), Errno> {
+    let mut i = 0;
+    while i < pages.len() {
+        let (va, off, access) = pages[i];
+        let mut n = 1;
+        while let Some(&(v, o, a)) = pages.get(i + n) {
+            let step = n as u64 * PAGE_SIZE;
+            if v != va + step || o != off + step || a != access {
+                break;
+            }
+            n += 1;
+        }
+        space.map_file(va, off, n as u64 * PAGE_SIZE, access)?;
+        i += n;
+    }
+    Ok(())
 }
 
 /// A failed app access: the signal's `si_code` distinction.
@@ -63,6 +103,7 @@ impl<S: AddressSpace> Mm<S> {
             mem,
             vmas: BTreeMap::new(),
             pages: BTreeMap::new(),
+            cow: BTreeSet::new(),
             brk_start: 0,
             brk: 0,
         }
@@ -148,6 +189,7 @@ impl<S: AddressSpace> Mm<S> {
         }
         for &(a, off) in &pages {
             self.pages.remove(&a);
+            self.cow.remove(&a);
             self.mem.free_page(off);
         }
         self.space.unmap(start, end - start);
@@ -230,7 +272,8 @@ impl<S: AddressSpace> Mm<S> {
         let pages: Vec<(u64, u64)> = self.pages.range(addr..end).map(|(&a, &o)| (a, o)).collect();
         for (a, off) in pages {
             if access.any() {
-                self.space.map_file(a, off, PAGE_SIZE, access)?;
+                let shown = self.shown(a, off, access);
+                self.space.map_file(a, off, PAGE_SIZE, shown)?;
             } else {
                 self.space.unmap(a, PAGE_SIZE);
             }
@@ -312,9 +355,17 @@ impl<S: AddressSpace> Mm<S> {
     /// then a fault on a page already shown with its VMA's full rights is a rights violation.
     pub fn handle_fault(&mut self, addr: u64, access: Access) -> Result<(), Segv> {
         let (_, vma) = self.vma_at(addr).ok_or(Segv::MapErr)?;
+        let page = page_down(addr);
         if access == Access::NONE {
-            let page = page_down(addr);
-            if !vma.access.any() || self.pages.contains_key(&page) {
+            if !vma.access.any() {
+                return Err(Segv::AccErr);
+            }
+            if self.pages.contains_key(&page) {
+                // Shown readable, so this was a write (or an execute, which faults again
+                // after the copy and is then refused).
+                if vma.access.write && self.cow.contains(&page) {
+                    return self.break_cow_around(page, vma);
+                }
                 return Err(Segv::AccErr);
             }
             return self.populate_around(page, vma);
@@ -322,23 +373,77 @@ impl<S: AddressSpace> Mm<S> {
         if !vma.access.allows(access) {
             return Err(Segv::AccErr);
         }
-        let page = page_down(addr);
         if let Some(&off) = self.pages.get(&page) {
+            if access.write && self.cow.contains(&page) {
+                return self.break_cow_around(page, vma);
+            }
             // Present in our records but the platform faulted: re-show it (e.g. a platform
             // that dropped the mapping). Rights were checked above.
+            let shown = self.shown(page, off, vma.access);
             self.space
-                .map_file(page, off, PAGE_SIZE, vma.access)
+                .map_file(page, off, PAGE_SIZE, shown)
                 .map_err(|_| Segv::Oom)?;
             return Ok(());
         }
         self.populate_around(page, vma)
     }
 
+    /// The rights to show `page` (backed by `off`) with under a VMA granting `access`: without
+    /// write while the frame is shared. Keeps the copy-on-write set in step.
+    fn shown(&mut self, page: u64, off: u64, access: Access) -> Access {
+        if access.write && self.mem.is_shared(off) {
+            self.cow.insert(page);
+            read_only(access)
+        } else {
+            self.cow.remove(&page);
+            access
+        }
+    }
+
+    /// Makes `page` privately writable: copies its frame if another address space still
+    /// shares it, then shows it with the VMA's rights. Returns the (possibly new) frame.
+    fn break_cow(&mut self, page: u64, access: Access) -> Result<u64, Segv> {
+        let old = *self.pages.get(&page).expect("present page");
+        let off = if self.mem.is_shared(old) {
+            let new = self.mem.alloc_page().map_err(|_| Segv::Oom)?;
+            self.mem.copy_page(old, new);
+            self.mem.free_page(old);
+            self.pages.insert(page, new);
+            new
+        } else {
+            old
+        };
+        self.cow.remove(&page);
+        self.space
+            .map_file(page, off, PAGE_SIZE, access)
+            .map_err(|_| Segv::Oom)?;
+        Ok(off)
+    }
+
+    /// A write fault on a copy-on-write page: breaks it, and re-shows writable up to
+    /// `FAULT_AROUND - 1` following copy-on-write pages whose frames nobody else holds any
+    /// more (the usual case after the child of a `fork` exec'd), in as few platform calls as
+    /// the file layout allows — each would otherwise be a fault of its own.
+    fn break_cow_around(&mut self, page: u64, vma: Vma) -> Result<(), Segv> {
+        self.break_cow(page, vma.access)?;
+        let mut runs = Vec::new();
+        let mut va = page + PAGE_SIZE;
+        while va < vma.end && (va - page) / PAGE_SIZE < FAULT_AROUND && self.cow.contains(&va) {
+            let off = self.pages[&va];
+            if self.mem.is_shared(off) {
+                break;
+            }
+            self.cow.remove(&va);
+            runs.push((va, off, vma.access));
+            va += PAGE_SIZE;
+        }
+        map_runs(&mut self.space, &runs).map_err(|_| Segv::Oom)
+    }
+
     /// Populates `page` and up to `FAULT_AROUND - 1` untouched pages after it in the same VMA,
     /// showing runs that are contiguous in the memory file with one platform call: on the
     /// fallbacks every fault and every mapping is a round trip to the stub.
     fn populate_around(&mut self, page: u64, vma: Vma) -> Result<(), Segv> {
-        const FAULT_AROUND: u64 = 16;
         let mut pages = Vec::new();
         let mut va = page;
         while va < vma.end
@@ -385,6 +490,7 @@ impl<S: AddressSpace> Mm<S> {
         addr: u64,
         len: u64,
         want: Access,
+        writing: bool,
         mut f: impl FnMut(u64, u64, u64),
     ) -> Result<(), Errno> {
         if len == 0 {
@@ -407,7 +513,10 @@ impl<S: AddressSpace> Mm<S> {
         while cur < end {
             let page = page_down(cur);
             let (_, v) = self.vma_at(cur).ok_or(EFAULT)?;
-            let off = self.populate(page, v.access).map_err(|_| EFAULT)?;
+            let mut off = self.populate(page, v.access).map_err(|_| EFAULT)?;
+            if writing && (self.cow.contains(&page) || self.mem.is_shared(off)) {
+                off = self.break_cow(page, v.access).map_err(|_| EFAULT)?;
+            }
             let in_page = cur - page;
             let n = (PAGE_SIZE - in_page).min(end - cur);
             f(off + in_page, n, done);
@@ -420,7 +529,7 @@ impl<S: AddressSpace> Mm<S> {
     /// Copies app memory at `addr` into `out`.
     pub fn copy_in(&mut self, addr: u64, out: &mut [u8]) -> Result<(), Errno> {
         let mem = self.mem.clone();
-        self.for_each_chunk(addr, out.len() as u64, Access::R, |off, n, done| {
+        self.for_each_chunk(addr, out.len() as u64, Access::R, false, |off, n, done| {
             mem.read(off, &mut out[done as usize..(done + n) as usize])
         })
     }
@@ -428,7 +537,7 @@ impl<S: AddressSpace> Mm<S> {
     /// Copies `data` into app memory at `addr`.
     pub fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let mem = self.mem.clone();
-        self.for_each_chunk(addr, data.len() as u64, Access::RW, |off, n, done| {
+        self.for_each_chunk(addr, data.len() as u64, Access::RW, true, |off, n, done| {
             mem.write(off, &data[done as usize..(done + n) as usize])
         })
     }
@@ -436,16 +545,20 @@ impl<S: AddressSpace> Mm<S> {
     /// Zeroes app memory (used by the loader for partial pages).
     pub fn zero_out(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let mem = self.mem.clone();
-        self.for_each_chunk(addr, len, Access::NONE, |off, n, _| mem.zero(off, n))
+        self.for_each_chunk(addr, len, Access::NONE, true, |off, n, _| mem.zero(off, n))
     }
 
     /// Copies `data` to app memory regardless of the VMA's write right (the loader filling a
     /// read-only segment).
     pub fn load(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let mem = self.mem.clone();
-        self.for_each_chunk(addr, data.len() as u64, Access::NONE, |off, n, done| {
-            mem.write(off, &data[done as usize..(done + n) as usize])
-        })
+        self.for_each_chunk(
+            addr,
+            data.len() as u64,
+            Access::NONE,
+            true,
+            |off, n, done| mem.write(off, &data[done as usize..(done + n) as usize]),
+        )
     }
 
     /// Sentry-visible ranges backing `[addr, addr + len)` for host I/O (zero copy), merged
@@ -459,7 +572,7 @@ impl<S: AddressSpace> Mm<S> {
     ) -> Result<(), Errno> {
         let mem = self.mem.clone();
         let want = if write { Access::RW } else { Access::R };
-        self.for_each_chunk(addr, len, want, |off, n, _| {
+        self.for_each_chunk(addr, len, want, write, |off, n, _| {
             let b = mem.buf(off, n);
             match out.last_mut() {
                 Some(last) if last.addr + last.len == b.addr => last.len += n,
@@ -517,6 +630,7 @@ impl<S: AddressSpace> Mm<S> {
         for (_, off) in core::mem::take(&mut self.pages) {
             self.mem.free_page(off);
         }
+        self.cow.clear();
         self.vmas.clear();
     }
 }
@@ -525,57 +639,44 @@ impl<S: AddressSpace> Mm<S> {
 const EPERM_MMAP: Errno = crate::errno::EPERM;
 
 impl<S: AddressSpace> Mm<S> {
-    /// A copy of this address space in `space` (for `fork`): every VMA, every touched page
-    /// copied into a fresh page of the memory file and shown there with its VMA's rights.
-    /// Runs of pages that are contiguous both in the app and in the file are mapped in one call.
-    pub fn fork_into(&self, space: S) -> Result<Mm<S>, Errno> {
+    /// A copy of this address space in `space` (for `fork`), copy-on-write: the child gets
+    /// every VMA and shares every touched frame; pages of writable VMAs are shown read-only on
+    /// both sides until one writes.
+    pub fn fork_into(&mut self, space: S) -> Result<Mm<S>, Errno> {
         let mut child = Mm {
             space,
             mem: self.mem.clone(),
             vmas: self.vmas.clone(),
-            pages: BTreeMap::new(),
+            pages: self.pages.clone(),
+            cow: BTreeSet::new(),
             brk_start: self.brk_start,
             brk: self.brk,
         };
-        let mut run: Option<(u64, u64, u64, Access)> = None; // (va, off, len, access)
+        let mut child_map = Vec::with_capacity(self.pages.len());
+        let mut parent_remap = Vec::new();
         for (&va, &off) in &self.pages {
-            let new = match self.mem.alloc_page() {
-                Ok(n) => n,
-                Err(e) => {
-                    child.release();
-                    return Err(e);
-                }
-            };
-            let mut page = [0u8; PAGE_SIZE as usize];
-            self.mem.read(off, &mut page);
-            self.mem.write(new, &page);
-            child.pages.insert(va, new);
+            self.mem.share_page(off);
             let access = self
                 .vma_at(va)
                 .map(|(_, v)| v.access)
                 .unwrap_or(Access::NONE);
-            run = match run {
-                Some((rva, roff, rlen, racc))
-                    if rva + rlen == va && roff + rlen == new && racc == access =>
-                {
-                    Some((rva, roff, rlen + PAGE_SIZE, racc))
+            let shown = if access.write {
+                child.cow.insert(va);
+                if self.cow.insert(va) {
+                    parent_remap.push((va, off, read_only(access)));
                 }
-                prev => {
-                    if let Some((rva, roff, rlen, racc)) = prev {
-                        if let Err(e) = child.space.map_file(rva, roff, rlen, racc) {
-                            child.release();
-                            return Err(e);
-                        }
-                    }
-                    Some((va, new, PAGE_SIZE, access))
-                }
+                read_only(access)
+            } else {
+                access
             };
+            child_map.push((va, off, shown));
         }
-        if let Some((rva, roff, rlen, racc)) = run {
-            if let Err(e) = child.space.map_file(rva, roff, rlen, racc) {
-                child.release();
-                return Err(e);
-            }
+        // The parent first: once its pages are shared, none may stay writable.
+        if let Err(e) = map_runs(&mut self.space, &parent_remap)
+            .and_then(|()| map_runs(&mut child.space, &child_map))
+        {
+            child.release();
+            return Err(e);
         }
         Ok(child)
     }
@@ -706,26 +807,103 @@ mod tests {
     }
 
     #[test]
-    fn fork_copies_memory() {
+    fn fork_is_copy_on_write() {
         let (mut m, _b) = mm();
         let a = m.mmap_anon(0, 3 * 4096, Access::RW, false, false).unwrap();
         m.copy_out(a, b"parent").unwrap();
         m.copy_out(a + 2 * 4096, b"third").unwrap();
+        let used = m.mem().pages_in_use();
         let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        assert_eq!(m.mem().pages_in_use(), used, "fork copies no page");
         assert_eq!(child.vma_count(), m.vma_count());
-        assert_eq!(
-            child.space.mapped.len(),
-            2,
-            "touched pages only, shown in the child"
-        );
+        assert_eq!(child.space.mapped.len(), 2, "touched pages only");
+        for space in [&m.space, &child.space] {
+            assert!(
+                space.mapped.values().all(|&(_, acc)| acc == Access::R),
+                "shared pages are shown read-only on both sides"
+            );
+        }
         let mut buf = [0u8; 6];
         child.copy_in(a, &mut buf).unwrap();
         assert_eq!(&buf, b"parent");
+        // The child writes (through the Sentry): it gets its own copy of that page only.
         child.copy_out(a, b"child!").unwrap();
+        assert_eq!(m.mem().pages_in_use(), used + 1);
+        assert_eq!(child.space.mapped[&a].1, Access::RW);
         m.copy_in(a, &mut buf).unwrap();
         assert_eq!(&buf, b"parent", "the child's writes stay in the child");
-        let used = m.mem().pages_in_use();
+        // The parent writes by faulting: its frame is no longer shared, so no copy.
+        m.handle_fault(a + 1, Access::RW).unwrap();
+        assert_eq!(m.mem().pages_in_use(), used + 1);
+        assert_eq!(m.space.mapped[&a].1, Access::RW);
+        // The third page is still shared: a fault in the parent copies it.
+        m.handle_fault(a + 2 * 4096, Access::RW).unwrap();
+        assert_eq!(m.mem().pages_in_use(), used + 2);
+        m.copy_out(a + 2 * 4096, b"THIRD").unwrap();
+        let mut t = [0u8; 5];
+        child.copy_in(a + 2 * 4096, &mut t).unwrap();
+        assert_eq!(&t, b"third");
         child.release();
-        assert_eq!(m.mem().pages_in_use(), used - 2);
+        assert_eq!(
+            m.mem().pages_in_use(),
+            used,
+            "the child's two copies go with it"
+        );
+        m.release();
+        assert_eq!(
+            m.mem().pages_in_use(),
+            0,
+            "every frame is freed exactly once"
+        );
+    }
+
+    #[test]
+    fn cow_after_child_exit_reshows_runs_without_copying() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 8 * 4096, Access::RW, false, false).unwrap();
+        m.handle_fault(a, Access::RW).unwrap();
+        let used = m.mem().pages_in_use();
+        let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        child.release();
+        drop(child);
+        m.handle_fault(a + 4096, Access::RW).unwrap();
+        assert_eq!(
+            m.mem().pages_in_use(),
+            used,
+            "nothing is shared any more: no copies"
+        );
+        assert!(
+            m.space
+                .mapped
+                .range(a + 4096..)
+                .all(|(_, &(_, acc))| acc == Access::RW),
+            "the following pages are re-shown writable by the same fault"
+        );
+        // ptrace cannot tell the access kind: a fault on a present copy-on-write page is a
+        // write; a second one on the now writable page is a violation.
+        let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        assert_eq!(m.handle_fault(a, Access::NONE), Ok(()));
+        assert_eq!(m.handle_fault(a, Access::NONE), Err(Segv::AccErr));
+        child.release();
+    }
+
+    #[test]
+    fn cow_survives_mprotect_and_read_only_vmas() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 2 * 4096, Access::RW, false, false).unwrap();
+        m.copy_out(a, b"x").unwrap();
+        let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        m.mprotect(a, 4096, Access::R).unwrap();
+        m.mprotect(a, 4096, Access::RW).unwrap();
+        assert_eq!(
+            m.space.mapped[&a].1,
+            Access::R,
+            "a shared frame never becomes writable through mprotect"
+        );
+        m.copy_out(a, b"y").unwrap();
+        let mut c = [0u8; 1];
+        child.copy_in(a, &mut c).unwrap();
+        assert_eq!(&c, b"x");
+        child.release();
     }
 }

@@ -6,7 +6,7 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use crate::errno::{Errno, ECHILD, ESRCH};
+use crate::errno::{Errno, ECHILD, EPERM, ESRCH};
 use crate::host::ExitStatus;
 use crate::kernel::{handle_event, Kernel, RunError, Task};
 use crate::loader;
@@ -28,10 +28,20 @@ pub enum Request {
     },
     /// Replace the program.
     Exec(Exec),
-    /// `wait4(pid, status, options)`.
-    Wait { pid: i64, status: u64, options: u64 },
+    /// `wait4(pid, status, options)` (`info` = 0) or `waitid` (`info` = the siginfo
+    /// address, `status` unused; `pid` in wait4's encoding).
+    Wait {
+        pid: i64,
+        status: u64,
+        options: u64,
+        info: Option<u64>,
+    },
     /// `kill(pid, sig)`.
     Kill { pid: i64, sig: i32 },
+    /// `setpgid(pid, pgid)` (`pid` resolved: never 0).
+    SetPgid { pid: u32, pgid: u32 },
+    /// `getpgid(pid)` (`sid` false) or `getsid(pid)` of another process.
+    GetPgid { pid: u32, sid: bool },
 }
 
 pub struct Exec {
@@ -302,7 +312,7 @@ fn serve<P: Platform>(
             let child_pid = table.next_pid;
             let result = fork(
                 platform,
-                table.tasks.get(&pid).expect("forking task"),
+                table.tasks.get_mut(&pid).expect("forking task"),
                 child_pid,
                 stack,
             );
@@ -333,21 +343,33 @@ fn serve<P: Platform>(
             pid: which,
             status,
             options,
-        } => wait(k, table, pid, which, status, options),
+            info,
+        } => wait(k, table, pid, which, status, options, info),
         Request::Kill { pid: target, sig } => {
-            let r = kill(table, pid, target, sig);
-            let t = table.tasks.get_mut(&pid).expect("killing task");
-            t.regs.rax = match r {
-                Ok(()) => 0,
-                Err(e) => (-(e.0 as i64)) as u64,
+            let r = kill(table, pid, target, sig).map(|()| 0);
+            set_result(table, pid, r);
+        }
+        Request::SetPgid {
+            pid: target,
+            pgid: group,
+        } => {
+            let r = setpgid(table, pid, target, group).map(|()| 0);
+            set_result(table, pid, r);
+        }
+        Request::GetPgid { pid: target, sid } => {
+            let r = match table.tasks.get(&target) {
+                Some(o) if sid => Ok(o.sid as u64),
+                Some(o) => Ok(o.pgid as u64),
+                None => Err(ESRCH),
             };
+            set_result(table, pid, r);
         }
     }
 }
 
 fn fork<P: Platform>(
     platform: &mut P,
-    parent: &Task<P>,
+    parent: &mut Task<P>,
     pid: u32,
     stack: u64,
 ) -> Result<Task<P>, Errno> {
@@ -446,6 +468,22 @@ fn wait_status(s: ExitStatus) -> u32 {
     }
 }
 
+/// The `siginfo_t` waitid reports for child `pid`: SIGCHLD, CLD_EXITED/KILLED, pid, uid, status.
+fn child_siginfo(pid: u32, s: ExitStatus) -> [u8; 128] {
+    let mut si = [0u8; 128];
+    let (code, st) = if s.signal != 0 {
+        (signal::CLD_KILLED, s.signal)
+    } else {
+        (signal::CLD_EXITED, s.code)
+    };
+    si[0..4].copy_from_slice(&signal::SIGCHLD.to_le_bytes());
+    si[8..12].copy_from_slice(&code.to_le_bytes());
+    si[16..20].copy_from_slice(&pid.to_le_bytes());
+    si[20..24].copy_from_slice(&crate::kernel::SANDBOX_IDS[0].to_le_bytes());
+    si[24..28].copy_from_slice(&st.to_le_bytes());
+    si
+}
+
 fn wait<P: Platform>(
     k: &mut Kernel,
     table: &mut Table<P>,
@@ -453,7 +491,9 @@ fn wait<P: Platform>(
     which: i64,
     status: u64,
     options: u64,
+    info: Option<u64>,
 ) {
+    const WNOWAIT: u64 = 0x0100_0000;
     let my_pgid = table.tasks.get(&pid).map(|t| t.pgid).unwrap_or(0);
     let matches = |cpid: u32, cpgid: u32| match which {
         -1 => true,
@@ -471,7 +511,20 @@ fn wait<P: Platform>(
         .values()
         .any(|c| c.ppid == pid && matches(c.pid, c.pgid));
     let t = table.tasks.get_mut(&pid).expect("waiting task");
-    if let Some(c) = zombie {
+    if let (Some(c), Some(infop)) = (zombie, info) {
+        // waitid: a siginfo, 0 returned; WNOWAIT leaves the child waitable.
+        let z = &table.zombies[&c];
+        if infop != 0 {
+            if let Err(e) = t.mm.copy_out(infop, &child_siginfo(c, z.status)) {
+                t.regs.rax = (-(e.0 as i64)) as u64;
+                return;
+            }
+        }
+        if options & WNOWAIT == 0 {
+            table.zombies.remove(&c);
+        }
+        t.regs.rax = 0;
+    } else if let Some(c) = zombie {
         let z = &table.zombies[&c];
         if status != 0 {
             if let Err(e) = t.mm.copy_out(status, &wait_status(z.status).to_le_bytes()) {
@@ -484,11 +537,56 @@ fn wait<P: Platform>(
     } else if !live {
         t.regs.rax = (-(ECHILD.0 as i64)) as u64;
     } else if options & WNOHANG != 0 {
-        t.regs.rax = 0;
+        // waitid with nothing to report clears si_signo and si_pid (Linux: the whole info).
+        t.regs.rax = match info {
+            Some(infop) if infop != 0 => match t.mm.copy_out(infop, &[0u8; 128]) {
+                Ok(()) => 0,
+                Err(e) => (-(e.0 as i64)) as u64,
+            },
+            _ => 0,
+        };
     } else {
         let _ = k;
         t.state = RunState::Blocked;
     }
+}
+
+fn set_result<P: Platform>(table: &mut Table<P>, pid: u32, r: Result<u64, Errno>) {
+    let t = table.tasks.get_mut(&pid).expect("requesting task");
+    t.regs.rax = match r {
+        Ok(v) => v,
+        Err(e) => (-(e.0 as i64)) as u64,
+    };
+}
+
+/// `setpgid(target, group)` by `caller` for itself or one of its children: the target must be
+/// in the caller's session and not a session leader, and `group` must be the target itself or
+/// an existing group of that session (Linux's rules; a child that has exec'd is not refused).
+fn setpgid<P: Platform>(
+    table: &mut Table<P>,
+    caller: u32,
+    target: u32,
+    group: u32,
+) -> Result<(), Errno> {
+    let my_sid = table.tasks[&caller].sid;
+    let child = table.tasks.get(&target).ok_or(ESRCH)?;
+    if target != caller && child.ppid != caller {
+        return Err(ESRCH);
+    }
+    if child.sid != my_sid || child.sid == child.pid {
+        return Err(EPERM);
+    }
+    let group = if group == 0 { target } else { group };
+    if group != target
+        && !table
+            .tasks
+            .values()
+            .any(|o| o.pgid == group && o.sid == my_sid)
+    {
+        return Err(EPERM);
+    }
+    table.tasks.get_mut(&target).expect("checked").pgid = group;
+    Ok(())
 }
 
 fn kill<P: Platform>(

@@ -255,3 +255,8 @@ fn timers() {
 fn procfs() {
     for_each_case("procfs", |p, v| compare(p, v, "procfs", &[]));
 }
+
+#[test]
+fn procs() {
+    for_each_case("procs", |p, v| compare(p, v, "procs", NO_ARGS));
+}

@@ -61,6 +61,7 @@ pub mod nr {
     pub const EXECVE: u64 = 59;
     pub const EXIT: u64 = 60;
     pub const WAIT4: u64 = 61;
+    pub const WAITID: u64 = 247;
     pub const KILL: u64 = 62;
     pub const SENDFILE: u64 = 40;
     pub const UNAME: u64 = 63;
@@ -200,6 +201,7 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::EXECVE, "execve", 3),
     (nr::EXIT, "exit", 1),
     (nr::WAIT4, "wait4", 4),
+    (nr::WAITID, "waitid", 5),
     (nr::KILL, "kill", 2),
     (nr::SETPGID, "setpgid", 2),
     (nr::GETPGRP, "getpgrp", 0),
@@ -370,6 +372,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::CLONE => proc::fork(k, t, a),
         nr::EXECVE => proc::execve(k, t, a),
         nr::WAIT4 => proc::wait4(k, t, a),
+        nr::WAITID => proc::waitid(k, t, a),
         nr::KILL => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]),
         nr::TGKILL => proc::kill(k, t, [a[1], a[2], 0, 0, 0, 0]),
         nr::TKILL => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]),

@@ -289,6 +289,48 @@ pub fn wait4<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         pid: a[0] as i32 as i64,
         status: a[1],
         options: a[2],
+        info: None,
+    });
+    Ok(0)
+}
+
+/// `waitid(idtype, id, infop, options, rusage)`: P_ALL, P_PID, P_PGID; WEXITED is required
+/// (stopped/continued children are never reported: no job-control stops yet).
+pub fn waitid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const WNOHANG: u64 = 1;
+    const WSTOPPED: u64 = 2;
+    const WEXITED: u64 = 4;
+    const WCONTINUED: u64 = 8;
+    const WNOWAIT: u64 = 0x0100_0000;
+    const WALL: u64 = 0x4000_0000;
+    const WCLONE: u64 = 0x8000_0000;
+    const WNOTHREAD: u64 = 0x2000_0000;
+    let options = a[3];
+    let known = WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WALL | WCLONE | WNOTHREAD;
+    if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
+        return Err(EINVAL);
+    }
+    let id = a[1] as i32 as i64;
+    let pid = match a[0] {
+        0 => -1,            // P_ALL
+        1 if id > 0 => id,  // P_PID
+        2 if id == 0 => 0,  // P_PGID: the caller's group
+        2 if id > 0 => -id, // P_PGID
+        _ => return Err(EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stop/continue events were asked for: there is no job-control stop to report,
+        // and blocking for one would never end.
+        return Err(EINVAL);
+    }
+    if a[4] != 0 {
+        t.mm.copy_out(a[4], &[0u8; 144])?; // struct rusage: not accounted yet
+    }
+    t.request = Some(Request::Wait {
+        pid,
+        status: 0,
+        options,
+        info: Some(a[2]),
     });
     Ok(0)
 }
@@ -301,23 +343,33 @@ pub fn kill<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     Ok(0)
 }
 
-/// `getpgid(pid)` / `getsid(pid)` (a[1] = 1): this process only.
+/// `getpgid(pid)` / `getsid(pid)` (a[1] = 1).
 pub fn getpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    if a[0] != 0 && a[0] != t.pid as u64 {
+    let pid = a[0] as i32;
+    if pid < 0 {
         return Err(ESRCH);
+    }
+    if pid != 0 && pid as u32 != t.pid {
+        t.request = Some(Request::GetPgid {
+            pid: pid as u32,
+            sid: a[1] == 1,
+        });
+        return Ok(0);
     }
     Ok(if a[1] == 1 { t.sid } else { t.pgid } as u64)
 }
 
-/// `setpgid(pid, pgid)`. For another process (a shell placing its child) the child makes the
-/// same call itself, which is the one that takes effect here.
+/// `setpgid(pid, pgid)`, for the caller or a child of it (a shell placing a job in its
+/// group): done by the scheduler, which sees every process and group.
 pub fn setpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    if (a[1] as i64) < 0 {
+    let (pid, pgid) = (a[0] as i32, a[1] as i32);
+    if pid < 0 || pgid < 0 {
         return Err(EINVAL);
     }
-    if a[0] == 0 || a[0] == t.pid as u64 {
-        t.pgid = if a[1] == 0 { t.pid } else { a[1] as u32 };
-    }
+    t.request = Some(Request::SetPgid {
+        pid: if pid == 0 { t.pid } else { pid as u32 },
+        pgid: pgid as u32,
+    });
     Ok(0)
 }
 
