@@ -45,6 +45,9 @@ const ST_RESUME: u32 = 2;
 const ST_SYSCALL: u32 = 3;
 /// Stub → Sentry: `req_ret` holds the result.
 const ST_SYSCALL_DONE: u32 = 4;
+/// Sentry → stub: another task runs now; sleep at once instead of spinning (on a small host
+/// the spinning stubs of waiting tasks would take CPU time from the one that runs).
+const ST_PARK: u32 = 5;
 
 /// The control page, as the stub's assembly sees it (offsets fixed below).
 #[repr(C)]
@@ -66,7 +69,20 @@ struct Ctrl {
     stub_sleeping: AtomicU32, // 136
     /// Likewise for the Sentry.
     sentry_sleeping: AtomicU32, // 140
+    /// Queued mmap/munmap calls, run by the stub before it next returns to the app.
+    queued: u32, // 144
+    /// Set by the stub when a queued call failed.
+    queue_failed: u32, // 148
+    _pad2: [u64; 13], // 152
+    queue: [[u64; 7]; QUEUE_LEN], // 256: nr, args[6] each
 }
+
+/// How many address-space changes wait for the stub's next return to the app. Mapping and
+/// unmapping are queued rather than run one round trip each: the app cannot run in between
+/// (its stub is the one that runs them, first thing on the way back), so a fault costs one
+/// round trip instead of two, and a fork's or exec's mappings ride along with the first resume.
+const QUEUE_LEN: usize = 64;
+const _: () = assert!(std::mem::size_of::<Ctrl>() <= 4096);
 
 global_asm!(
     r#"
@@ -126,7 +142,7 @@ vmm_systrap_handler:
     pause
     dec ecx
     jnz 4b
-    mov eax, 1
+11: mov eax, 1
     xchg [r12 + 136], eax
     mov eax, [r12]
     cmp eax, ebx
@@ -143,7 +159,9 @@ vmm_systrap_handler:
     je 6f
     cmp eax, 2
     je 7f
-    mov ebx, eax                    // anything else: wait for it to change
+    mov ebx, eax                    // anything else: wait for it to change,
+    cmp eax, 5                      // at once asleep for ST_PARK
+    je 11b
     jmp 3b
 6:  // ST_SYSCALL
     mov rax, [r12 + 56]
@@ -157,7 +175,27 @@ vmm_systrap_handler:
     mov [r12 + 112], rax
     mov ebx, 4                      // post ST_SYSCALL_DONE
     jmp 2b
-7:  // ST_RESUME: apply FS/GS bases, then return to the app through the frame.
+7:  // ST_RESUME: run the queued mmap/munmap calls in order, apply FS/GS bases, then return
+    // to the app through the frame.
+    mov r14d, [r12 + 144]
+    lea r15, [r12 + 256]
+12: test r14d, r14d
+    jz 13f
+    mov rax, [r15]
+    mov rdi, [r15 + 8]
+    mov rsi, [r15 + 16]
+    mov rdx, [r15 + 24]
+    mov r10, [r15 + 32]
+    mov r8, [r15 + 40]
+    mov r9, [r15 + 48]
+    syscall
+    cmp rax, -4095
+    jb 14f
+    mov dword ptr [r12 + 148], 1    // a queued call failed
+14: add r15, 56
+    dec r14d
+    jmp 12b
+13: mov dword ptr [r12 + 144], 0
     mov rsi, [r12 + 40]
     cmp rsi, [r12 + 48]
     je 8f
@@ -297,6 +335,51 @@ impl SystrapStub {
         unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) == 0 }
     }
 
+    /// Queues a call for the stub to run before it next returns to the app. The caller
+    /// makes room first ([`Self::queue_full`], [`Self::flush`]).
+    fn enqueue(&mut self, nr: i64, args: [u64; 6]) {
+        let c = self.ctrl_mut();
+        // SAFETY: the stub reads the queue only after ST_RESUME, which we have not posted
+        // since it last emptied it; plain stores into our mapping of the control page.
+        unsafe {
+            let n = (*c).queued as usize;
+            assert!(n < QUEUE_LEN, "systrap call queue overflow");
+            (*c).queue[n][0] = nr as u64;
+            (&mut (*c).queue)[n][1..].copy_from_slice(&args);
+            (*c).queued = n as u32 + 1;
+        }
+    }
+
+    fn queue_full(&self) -> bool {
+        self.ctrl().queued as usize >= QUEUE_LEN
+    }
+
+    /// Runs the queued calls now, in order (the stub must be waiting in its handler).
+    fn flush(&self) -> Result<(), Errno> {
+        let c = self.ctrl_mut();
+        // SAFETY: as in `queue`; the stub is waiting, so only we touch the queue.
+        let calls: Vec<[u64; 7]> = unsafe {
+            let n = (*c).queued as usize;
+            (*c).queued = 0;
+            (&(*c).queue)[..n].to_vec()
+        };
+        for call in calls {
+            let mut args = [0u64; 6];
+            args.copy_from_slice(&call[1..]);
+            let r = self.syscall(call[0] as i64, args)?;
+            if (-4095..0).contains(&r) {
+                return Err(Errno(-r as i32));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a queued call failed in the stub (the address space no longer matches the
+    /// Sentry's records: the task cannot go on).
+    fn queue_failed(&self) -> bool {
+        self.ctrl().queue_failed != 0
+    }
+
     /// Runs a syscall in the stub (which must be waiting in its handler).
     fn syscall(&self, nr: i64, args: [u64; 6]) -> Result<i64, Errno> {
         // SAFETY: the stub only reads `req` after seeing ST_SYSCALL, which we store after.
@@ -385,27 +468,40 @@ impl SystrapAddressSpace {
     }
 }
 
+impl SystrapAddressSpace {
+    /// Queues `nr(args)` for the stub's next return to the app, first running the queue now
+    /// if it is full.
+    fn push(&mut self, nr: i64, args: [u64; 6]) -> Result<(), Errno> {
+        if self.stub.queue_full() {
+            self.ensure_started()?;
+            self.stub.flush()?;
+        }
+        self.stub.enqueue(nr, args);
+        Ok(())
+    }
+}
+
 impl AddressSpace for SystrapAddressSpace {
     fn map_file(&mut self, addr: u64, offset: u64, len: u64, access: Access) -> Result<(), Errno> {
-        self.ensure_started()?;
         if !access.any() {
             self.unmap(addr, len);
             return Ok(());
         }
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
-        let r = self.stub.syscall(
+        self.push(
             libc::SYS_mmap,
             [addr, len, prot(access), flags, STUB_MEMFD as u64, offset],
-        )?;
-        if r as u64 != addr {
-            return Err(ENOMEM);
-        }
-        Ok(())
+        )
     }
 
     fn unmap(&mut self, addr: u64, len: u64) {
-        if self.ensure_started().is_ok() {
-            let _ = self.stub.syscall(libc::SYS_munmap, [addr, len, 0, 0, 0, 0]);
+        // A failure here (the stub died) surfaces at the next switch.
+        let _ = self.push(libc::SYS_munmap, [addr, len, 0, 0, 0, 0]);
+    }
+
+    fn park(&mut self) {
+        if self.started {
+            self.stub.post(ST_PARK);
         }
     }
 }
@@ -442,6 +538,11 @@ impl Context for SystrapContext {
         }
         if s != ST_EVENT {
             return Err(EIO);
+        }
+        if stub.queue_failed() {
+            // The app's mappings no longer match the Sentry's records (mmap failed, e.g. at
+            // the host's map count limit): it must not go on.
+            return Err(ENOMEM);
         }
         let uc = stub.ucontext()?;
         let mut r = *regs;

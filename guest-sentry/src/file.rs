@@ -23,6 +23,7 @@ pub struct PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
+        crate::sched::note_progress();
         let mut p = self.pipe.borrow_mut();
         if self.write {
             p.writers -= 1;

@@ -113,6 +113,9 @@ pub trait AddressSpace {
     fn map_file(&mut self, addr: u64, offset: u64, len: u64, access: Access) -> Result<(), Errno>;
     /// Stops showing anything at `[addr, addr + len)`.
     fn unmap(&mut self, addr: u64, len: u64);
+    /// The scheduler is switching to another task: this address space's task will not run
+    /// for a while (a platform whose stub busy-waits for the Sentry can let it sleep).
+    fn park(&mut self) {}
 }
 
 /// A thread of app execution.

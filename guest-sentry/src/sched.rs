@@ -5,13 +5,14 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::errno::{Errno, ECHILD, EPERM, ESRCH};
 use crate::host::ExitStatus;
 use crate::kernel::{handle_event, Kernel, RunError, Task};
 use crate::loader;
 use crate::mm::Mm;
-use crate::platform::{Context, Platform};
+use crate::platform::{AddressSpace, Context, Platform};
 use crate::signal;
 
 /// What a syscall asks of the scheduler, which alone can see every task and the platform.
@@ -81,6 +82,16 @@ struct Table<P: Platform> {
     done: Option<ExitStatus>,
 }
 
+/// Bumped by every change that may let a blocked task go on: data moved through a pipe, a
+/// pipe end closed, a child exited, a process group changed. A step of one task that leaves it
+/// unchanged (a `stat`, an `mmap`) does not make the blocked tasks retry their syscalls.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// Records a change that may unblock other tasks (see [`PROGRESS`]).
+pub fn note_progress() {
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Runs `init` and everything it starts until `init` exits.
 pub fn run<P: Platform>(
     platform: &mut P,
@@ -95,6 +106,8 @@ pub fn run<P: Platform>(
     };
     table.tasks.insert(1, init);
     let mut current = 1u32;
+    let mut last_ran = 1u32;
+    let mut progress_seen = PROGRESS.load(Ordering::Relaxed);
     let mut slice = 0u32;
     loop {
         // Sleepers whose time has come are ready to retry; due alarms send SIGALRM.
@@ -118,6 +131,17 @@ pub fn run<P: Platform>(
         }
         // An alarm's default action may have ended a task.
         continue_after_exit(k, &mut table);
+        // Something a blocked task may wait for changed since we last looked: they all try
+        // their syscalls again.
+        let progress = PROGRESS.load(Ordering::Relaxed);
+        if progress != progress_seen {
+            progress_seen = progress;
+            for t in table.tasks.values_mut() {
+                if t.state == RunState::Blocked {
+                    t.state = RunState::Woken;
+                }
+            }
+        }
         if let Some(status) = table.done.take() {
             return Ok(status);
         }
@@ -161,6 +185,14 @@ pub fn run<P: Platform>(
                     continue;
                 }
             }
+            // Another task's app is about to run: the one that ran last waits from now on
+            // (retrying a blocked task's syscall above runs no app code and parks nothing).
+            if last_ran != pid {
+                if let Some(prev) = table.tasks.get_mut(&last_ran) {
+                    prev.mm.space.park();
+                }
+                last_ran = pid;
+            }
             let t = table.tasks.get_mut(&pid).expect("picked task exists");
             match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
                 Ok(event) => handle_event(k, t, event),
@@ -188,18 +220,6 @@ pub fn run<P: Platform>(
         // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
         for t in table.tasks.values_mut() {
             interrupt_wait(t);
-        }
-        // Unless this task just blocked (again), it made progress that may unblock the others.
-        if table
-            .tasks
-            .get(&pid)
-            .is_none_or(|t| t.state != RunState::Blocked)
-        {
-            for (&p, t) in table.tasks.iter_mut() {
-                if p != pid && t.state == RunState::Blocked {
-                    t.state = RunState::Woken;
-                }
-            }
         }
     }
 }
@@ -259,6 +279,7 @@ fn continue_after_exit<P: Platform>(k: &Kernel, table: &mut Table<P>) {
 
 /// A task exited: free what it holds, keep its status for `wait4`, give its children to init.
 fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, status: ExitStatus) {
+    note_progress();
     for fd in core::mem::take(&mut t.fds).into_iter().flatten() {
         crate::syscalls::release_fd(k, fd);
     }
@@ -586,6 +607,7 @@ fn setpgid<P: Platform>(
         return Err(EPERM);
     }
     table.tasks.get_mut(&target).expect("checked").pgid = group;
+    note_progress();
     Ok(())
 }
 

@@ -142,7 +142,13 @@ fn bench_json_has_every_operation_for_every_usable_platform() {
     let j = vmm_tests::json::parse(&text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"));
     let results = j.get("results").expect("results");
     let platforms = vmm_tests::query_platforms().expect("vmm platforms --json");
-    for op in ["getpid", "fault", "mmap16", "write1", "hello"] {
+    let mut ops = vec![
+        "getpid", "fault", "mmap16", "write1", "pipe", "fork", "exec", "hello",
+    ];
+    if std::path::Path::new("/bin/busybox").is_file() {
+        ops.push("busybox");
+    }
+    for op in ops {
         let row = results
             .get(op)
             .unwrap_or_else(|| panic!("no {op} row in {text}"));

@@ -27,7 +27,15 @@ const OPS: &[(&str, &str, u64)] = &[
     ("fault", "first-touch page fault", 5_000),
     ("mmap16", "mmap+touch+munmap 16 pages", 500),
     ("write1", "1-byte stdout write", 20_000),
+    ("pipe", "pipe ping-pong round trip", 2_000),
+    ("fork", "fork+exit+wait", 200),
+    ("exec", "execve of a static binary", 50),
 ];
+
+/// The busybox row: a shell script with a pipeline, command substitution, a loop and applets
+/// that fork and exec, timed start to exit.
+const BUSYBOX: &str = "/bin/busybox";
+const BUSYBOX_SCRIPT: &str = "i=0; while [ $i -lt 10 ]; do i=$((i+1)); echo line $i; done | sort -r | head -n 3 | wc -l >/dev/null; ls /usr/bin | wc -l >/dev/null; cat /etc/passwd | sha256sum >/dev/null; x=$(uname -s); test -n \"$x\"";
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
@@ -83,10 +91,11 @@ impl Runner {
             .find_map(|l| l.trim().parse().ok())
     }
 
-    /// Wall time of one start-to-exit run, ns.
-    fn start_exit(&self, prog: &Path) -> Option<f64> {
+    /// Wall time of one start-to-exit run of `prog args`, ns.
+    fn start_exit(&self, prog: &Path, args: &[&str]) -> Option<f64> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let t = Instant::now();
-        let st = self.command(prog, &["exit".into()]).status().ok()?;
+        let st = self.command(prog, &args).status().ok()?;
         st.success().then(|| t.elapsed().as_nanos() as f64)
     }
 }
@@ -308,15 +317,24 @@ pub fn run(opts: Options) -> std::process::ExitCode {
             }
         }
     }
-    for (col, runner) in &columns {
-        let samples: Vec<f64> = (0..opts.reps.max(5))
-            .filter_map(|_| runner.start_exit(&prog))
-            .collect();
-        if let Some(m) = median(samples) {
-            results
-                .entry("hello".into())
-                .or_default()
-                .insert(col.clone(), m);
+    let busybox = Path::new(BUSYBOX);
+    let mut whole: Vec<(&str, &Path, Vec<&str>)> = vec![("hello", &prog, vec!["exit"])];
+    if busybox.is_file() {
+        whole.push(("busybox", busybox, vec!["sh", "-c", BUSYBOX_SCRIPT]));
+    } else {
+        skipped.push(format!("busybox script: {BUSYBOX} is not installed"));
+    }
+    for (row, program, args) in &whole {
+        for (col, runner) in &columns {
+            let samples: Vec<f64> = (0..opts.reps.max(5))
+                .filter_map(|_| runner.start_exit(program, args))
+                .collect();
+            if let Some(m) = median(samples) {
+                results
+                    .entry(row.to_string())
+                    .or_default()
+                    .insert(col.clone(), m);
+            }
         }
     }
     let n = (OPS[0].2 / scale).max(1);
@@ -366,12 +384,27 @@ pub fn run(opts: Options) -> std::process::ExitCode {
             "systrap getpid / native getpid",
             ratio(get("getpid", "systrap"), get("getpid", "native")),
         ),
+        (
+            "systrap fork+exit+wait / native",
+            ratio(get("fork", "systrap"), get("fork", "native")),
+        ),
+        (
+            "systrap busybox script / native",
+            ratio(get("busybox", "systrap"), get("busybox", "native")),
+        ),
+        (
+            "runsc-ptrace busybox script / systrap",
+            ratio(get("busybox", "runsc-ptrace"), get("busybox", "systrap")),
+        ),
     ];
 
     let labels: Vec<(&str, &str)> = OPS
         .iter()
         .map(|(op, label, _)| (*op, *label))
-        .chain([("hello", "static hello start to exit")])
+        .chain([
+            ("hello", "static hello start to exit"),
+            ("busybox", "busybox sh script, end to end"),
+        ])
         .collect();
     let mut out = String::new();
     if opts.json {

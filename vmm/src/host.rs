@@ -36,7 +36,11 @@ fn fstat_fd(raw: i32) -> HostResult<HostStat> {
     if unsafe { libc::fstat(raw, &mut st) } < 0 {
         return Err(last_errno());
     }
-    Ok(HostStat {
+    Ok(host_stat(&st))
+}
+
+fn host_stat(st: &libc::stat) -> HostStat {
+    HostStat {
         mode: st.st_mode,
         nlink: st.st_nlink as u32,
         uid: st.st_uid,
@@ -50,7 +54,7 @@ fn fstat_fd(raw: i32) -> HostResult<HostStat> {
         atime_ns: st.st_atime * 1_000_000_000 + st.st_atime_nsec,
         mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
         ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
-    })
+    }
 }
 
 /// Runs a byte-count syscall until it is not interrupted.
@@ -84,6 +88,24 @@ struct OpenHow {
 pub struct HostServices {
     root: OwnedFd,
     handles: Vec<Option<File>>,
+    dirs: DirCache,
+}
+
+/// Recently resolved directories (O_PATH descriptors, each opened with the same `openat2`
+/// rules as any path) so that a `stat` of `dir/name` — `ls -l`, `find` — costs one
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)` instead of resolving the whole path again from the
+/// root. `name` is one plain component that is not followed, so nothing is resolved outside
+/// the checked directory. Entries are dropped after [`DirCache::TTL_NS`] so a directory moved
+/// on the host is not used under its old path for longer than that.
+#[derive(Default)]
+struct DirCache {
+    /// (path, descriptor, when resolved): most recently used last.
+    entries: Vec<(Vec<u8>, OwnedFd, u64)>,
+}
+
+impl DirCache {
+    const CAPACITY: usize = 32;
+    const TTL_NS: u64 = 1_000_000_000;
 }
 
 impl HostServices {
@@ -106,6 +128,7 @@ impl HostServices {
         Ok(HostServices {
             root,
             handles: vec![Some(exe)],
+            dirs: DirCache::default(),
         })
     }
 
@@ -282,10 +305,68 @@ impl HostServices {
 
     /// `stat` of a path under the root in one call (O_PATH open, fstat, close), following a
     /// final symlink unless `nofollow`.
-    pub fn stat_path(&self, path: &[u8], nofollow: bool) -> HostResult<HostStat> {
+    pub fn stat_path(&mut self, path: &[u8], nofollow: bool) -> HostResult<HostStat> {
+        if let Some(st) = self.stat_in_dir(path, nofollow) {
+            return Ok(st);
+        }
         let flags = libc::O_PATH as u64 | if nofollow { libc::O_NOFOLLOW as u64 } else { 0 };
         let fd = self.open_fd(path, flags)?;
         fstat_fd(fd.as_raw_fd())
+    }
+
+    /// The fast path of [`Self::stat_path`]: `fstatat` of the last component in its (cached)
+    /// directory. `None` whenever the answer might differ from a full resolution — the last
+    /// component is not a plain name, it is a symlink to follow, or anything failed — and the
+    /// caller resolves the whole path instead (which also gives the exact error).
+    fn stat_in_dir(&mut self, path: &[u8], nofollow: bool) -> Option<HostStat> {
+        let slash = path.iter().rposition(|&b| b == b'/')?;
+        let (dir, name) = (&path[..slash.max(1)], &path[slash + 1..]);
+        if path.first() != Some(&b'/')
+            || name.is_empty()
+            || name == b"."
+            || name == b".."
+            || path.len() > PATH_MAX
+            || path.contains(&0)
+        {
+            return None;
+        }
+        let dfd = self.dir_fd(dir)?;
+        let c = std::ffi::CString::new(name).ok()?;
+        // SAFETY: zeroed stat is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: dfd is a descriptor we hold; c is a C string; st is writable.
+        if unsafe { libc::fstatat(dfd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
+            return None;
+        }
+        if !nofollow && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return None;
+        }
+        Some(host_stat(&st))
+    }
+
+    /// A descriptor for the directory `dir` (absolute inside the sandbox), from the cache or
+    /// resolved now.
+    fn dir_fd(&mut self, dir: &[u8]) -> Option<i32> {
+        if dir == b"/" {
+            return Some(self.root.as_raw_fd());
+        }
+        let now = now_ns(libc::CLOCK_MONOTONIC);
+        let cache = &mut self.dirs.entries;
+        cache.retain(|(_, _, t)| now.saturating_sub(*t) < DirCache::TTL_NS);
+        if let Some(i) = cache.iter().position(|(p, _, _)| p == dir) {
+            let e = cache.remove(i);
+            cache.push(e);
+        } else {
+            let fd = self
+                .open_fd(dir, (libc::O_PATH | libc::O_DIRECTORY) as u64)
+                .ok()?;
+            let cache = &mut self.dirs.entries;
+            if cache.len() >= DirCache::CAPACITY {
+                cache.remove(0);
+            }
+            cache.push((dir.to_vec(), fd, now));
+        }
+        self.dirs.entries.last().map(|(_, fd, _)| fd.as_raw_fd())
     }
 
     /// `TCGETS` (kernel termios, 36 bytes) or `TIOCGWINSZ` (8 bytes) on host stdio.
@@ -445,7 +526,7 @@ impl guest_sentry::host::Host for DirectHost {
 
     fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, guest_sentry::errno::Errno> {
         self.services
-            .borrow()
+            .borrow_mut()
             .stat_path(path, nofollow)
             .map_err(errno)
     }

@@ -772,6 +772,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
                 return Err(crate::errno::EAGAIN);
             }
             p.data.extend(&buf[..n]);
+            crate::sched::note_progress();
             n as u64
         }
         _ => return Err(EINVAL),

@@ -128,6 +128,7 @@ fn pipe_read<P: Platform>(
     // Copy out before consuming, so a bad buffer leaves the data in the pipe.
     let done = walk_iov(iov, n, |base, r| t.mm.copy_out(base, &bytes[r]))?;
     end.pipe.borrow_mut().data.drain(..done as usize);
+    crate::sched::note_progress();
     Ok(done)
 }
 
@@ -157,6 +158,7 @@ fn pipe_write<P: Platform>(
     let mut buf = alloc::vec![0u8; n as usize];
     let done = walk_iov(iov, n, |base, r| t.mm.copy_in(base, &mut buf[r]))?;
     end.pipe.borrow_mut().data.extend(&buf[..done as usize]);
+    crate::sched::note_progress();
     Ok(done)
 }
 
