@@ -281,6 +281,112 @@ impl<S: AddressSpace> Mm<S> {
         Ok(())
     }
 
+    /// `mremap(old, old_len, new_len)`: shrinks in place, grows in place when the space after
+    /// the mapping is free, else moves it (with `may_move`, to `fixed` if given) — moving
+    /// re-keys the pages to their new addresses, copying no data. Returns the new address.
+    pub fn mremap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, Errno> {
+        if !old.is_multiple_of(PAGE_SIZE) || new_len == 0 || old_len == 0 {
+            return Err(EINVAL);
+        }
+        let old_end = Self::check_range(old, old_len)?;
+        let new_len = page_up(new_len).filter(|&l| l <= USER_TOP).ok_or(ENOMEM)?;
+        let old_len = old_end - old;
+        // The old range must lie in one VMA.
+        let (_, vma) = self.vma_at(old).ok_or(EFAULT)?;
+        if vma.end < old_end {
+            return Err(EFAULT);
+        }
+        if let Some(dest) = fixed {
+            let dest_end = Self::check_range(dest, new_len)?;
+            if dest < USER_BOTTOM {
+                return Err(EPERM_MMAP);
+            }
+            if dest < old_end && old < dest_end {
+                return Err(EINVAL);
+            }
+            self.remove_range(dest, dest_end);
+            self.move_range(old, old_len, new_len, dest, vma);
+            return Ok(dest);
+        }
+        if new_len <= old_len {
+            self.remove_range(old + new_len, old_end);
+            return Ok(old);
+        }
+        let grow_end = old + new_len;
+        if vma.end == old_end && grow_end <= USER_TOP && !self.overlaps(old_end, grow_end) {
+            self.split_at(old);
+            if let Some(v) = self.vmas.get_mut(&old) {
+                v.end = grow_end;
+                if v.kind == VmaKind::Brk {
+                    v.kind = VmaKind::Anon;
+                }
+            }
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(ENOMEM);
+        }
+        let dest = self.find_free(new_len).ok_or(ENOMEM)?;
+        self.move_range(old, old_len, new_len, dest, vma);
+        Ok(dest)
+    }
+
+    /// Moves `[old, old + old_len)` (inside `vma`) to a free `[dest, dest + new_len)`: the
+    /// VMA goes (as anonymous memory: a moved break area is no longer the break), the pages
+    /// keep their frames, shown at their new addresses; a shrinking move drops the tail.
+    fn move_range(&mut self, old: u64, old_len: u64, new_len: u64, dest: u64, vma: Vma) {
+        let keep = old_len.min(new_len);
+        self.split_at(old);
+        self.split_at(old + old_len);
+        let starts: Vec<u64> = self
+            .vmas
+            .range(old..old + old_len)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in starts {
+            self.vmas.remove(&s);
+        }
+        let moved: Vec<(u64, u64)> = self
+            .pages
+            .range(old..old + old_len)
+            .map(|(&a, &o)| (a, o))
+            .collect();
+        let mut show = Vec::with_capacity(moved.len());
+        for (va, off) in moved {
+            self.pages.remove(&va);
+            let was_cow = self.cow.remove(&va);
+            if va - old >= keep {
+                self.mem.free_page(off);
+                continue;
+            }
+            let nva = dest + (va - old);
+            self.pages.insert(nva, off);
+            if was_cow {
+                self.cow.insert(nva);
+            }
+            let shown = self.shown(nva, off, vma.access);
+            show.push((nva, off, shown));
+        }
+        self.space.unmap(old, old_len);
+        self.vmas.insert(
+            dest,
+            Vma {
+                end: dest + new_len,
+                access: vma.access,
+                kind: VmaKind::Anon,
+            },
+        );
+        // A platform that cannot show them now faults them in again: the records stand.
+        let _ = map_runs(&mut self.space, &show);
+    }
+
     /// `madvise(MADV_DONTNEED)`: touched pages in the range are dropped and read back as zero.
     pub fn discard(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let end = Self::check_range(addr, len)?;
@@ -905,5 +1011,44 @@ mod tests {
         child.copy_in(a, &mut c).unwrap();
         assert_eq!(&c, b"x");
         child.release();
+    }
+
+    #[test]
+    fn mremap_grows_shrinks_and_moves_without_copying() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 2 * 4096, Access::RW, false, false).unwrap();
+        m.copy_out(a, b"first").unwrap();
+        m.copy_out(a + 4096, b"second").unwrap();
+        // Something right after it: growing must move.
+        let blocker = m
+            .mmap_anon(a + 2 * 4096, 4096, Access::R, true, false)
+            .unwrap();
+        assert_eq!(m.mremap(a, 2 * 4096, 4 * 4096, false, None), Err(ENOMEM));
+        let used = m.mem().pages_in_use();
+        let b = m.mremap(a, 2 * 4096, 4 * 4096, true, None).unwrap();
+        assert_ne!(b, a);
+        assert_eq!(m.mem().pages_in_use(), used, "moved, not copied");
+        let mut buf = [0u8; 6];
+        m.copy_in(b + 4096, &mut buf).unwrap();
+        assert_eq!(&buf, b"second");
+        assert_eq!(m.copy_in(a, &mut buf), Err(EFAULT), "the old range is gone");
+        assert!(!m.space.mapped.contains_key(&a));
+        assert_eq!(m.space.mapped[&b].1, Access::RW);
+        // Shrink in place frees the tail; grow in place into free space.
+        assert_eq!(m.mremap(b, 4 * 4096, 4096, false, None), Ok(b));
+        assert_eq!(m.mem().pages_in_use(), used - 1);
+        assert_eq!(m.mremap(b, 4096, 3 * 4096, false, None), Ok(b));
+        m.copy_in(b, &mut buf[..5]).unwrap();
+        assert_eq!(&buf[..5], b"first");
+        m.copy_in(b + 4096, &mut buf).unwrap();
+        assert_eq!(buf, [0; 6], "grown memory reads as zero");
+        // Errors: unaligned, a range that is not one mapping, overlapping fixed target.
+        assert_eq!(m.mremap(b + 1, 4096, 8192, true, None), Err(EINVAL));
+        assert_eq!(m.mremap(blocker, 8192, 4096, true, None), Err(EFAULT));
+        assert_eq!(m.mremap(b, 4096, 8192, true, Some(b)), Err(EINVAL));
+        let c = m.mremap(b, 4096, 4096, true, Some(0x50_0000)).unwrap();
+        assert_eq!(c, 0x50_0000);
+        m.copy_in(c, &mut buf[..5]).unwrap();
+        assert_eq!(&buf[..5], b"first");
     }
 }

@@ -178,6 +178,43 @@ int main(void)
 		check(0, "munmap_unaligned_einval", "setup mmap failed");
 	}
 
+	/* mremap: grow in place into free space, move when blocked (data kept), shrink, and
+	 * the error cases. */
+	{
+		char *m = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		munmap(m + 2 * PAGE, 2 * PAGE);
+		strcpy(m, "mremap-data");
+		strcpy(m + PAGE, "second-page");
+		char *g = mremap(m, 2 * PAGE, 4 * PAGE, 0);
+		check(g == m, "mremap_grow_in_place", "growing into free space moved or failed");
+		g[3 * PAGE] = 1;
+		char *blk = mmap(m + 4 * PAGE, PAGE, PROT_READ,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		errno = 0;
+		char *n = mremap(m, 4 * PAGE, 8 * PAGE, 0);
+		check(n == MAP_FAILED && errno == ENOMEM, "mremap_no_move_enomem",
+		      "growing a blocked mapping without MAYMOVE did not fail with ENOMEM");
+		n = mremap(m, 4 * PAGE, 8 * PAGE, MREMAP_MAYMOVE);
+		check(n != MAP_FAILED && n != m && !strcmp(n, "mremap-data") &&
+			      !strcmp(n + PAGE, "second-page") && n[3 * PAGE] == 1 && n[7 * PAGE] == 0,
+		      "mremap_move_keeps_data", "moved mapping lost its contents");
+		char *s2 = mremap(n, 8 * PAGE, PAGE, 0);
+		check(s2 == n && !strcmp(s2, "mremap-data"), "mremap_shrink",
+		      "shrinking moved or lost data");
+		errno = 0;
+		check(mremap(n + 1, PAGE, 2 * PAGE, MREMAP_MAYMOVE) == MAP_FAILED && errno == EINVAL,
+		      "mremap_unaligned_einval", "unaligned mremap did not fail with EINVAL");
+		errno = 0;
+		check(mremap(n, PAGE, 2 * PAGE, 0x80) == MAP_FAILED && errno == EINVAL,
+		      "mremap_bad_flags_einval", "unknown flags did not fail with EINVAL");
+		errno = 0;
+		check(mremap(n, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE) == MAP_FAILED && errno == EFAULT,
+		      "mremap_unmapped_efault", "a range past the mapping did not fail with EFAULT");
+		munmap(n, PAGE);
+		munmap(blk, PAGE);
+	}
+
 out:
 	if (fails)
 		printf("mem: %d FAILED\n", fails);

@@ -152,6 +152,13 @@ fn mem() {
         "mmap_len0_einval",
         "munmap_unaligned_einval",
         "mmap_fixed_unaligned_einval",
+        "mremap_grow_in_place",
+        "mremap_no_move_enomem",
+        "mremap_move_keeps_data",
+        "mremap_shrink",
+        "mremap_unaligned_einval",
+        "mremap_bad_flags_einval",
+        "mremap_unmapped_efault",
     ];
     let mut want: String = names.iter().map(|n| format!("ok {n}\n")).collect();
     want.push_str("mem: all ok\n");

@@ -46,6 +46,25 @@ pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     t.mm.mmap_anon(addr, len, acc, fixed, noreplace)
 }
 
+/// `mremap(old, old_len, new_len, flags, new_addr)`.
+pub fn mremap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    const MREMAP_DONTUNMAP: u64 = 4;
+    let flags = a[3];
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
+        || (flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0)
+    {
+        return Err(EINVAL);
+    }
+    if flags & MREMAP_DONTUNMAP != 0 {
+        // Leaving the old range mapped (and empty) is not supported.
+        return Err(EINVAL);
+    }
+    let fixed = (flags & MREMAP_FIXED != 0).then_some(a[4]);
+    t.mm.mremap(a[0], a[1], a[2], flags & MREMAP_MAYMOVE != 0, fixed)
+}
+
 pub fn munmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     t.mm.munmap(a[0], a[1]).map(|_| 0)
 }

@@ -35,6 +35,7 @@ pub mod nr {
     pub const MMAP: u64 = 9;
     pub const MPROTECT: u64 = 10;
     pub const MUNMAP: u64 = 11;
+    pub const MREMAP: u64 = 25;
     pub const BRK: u64 = 12;
     pub const RT_SIGACTION: u64 = 13;
     pub const RT_SIGPROCMASK: u64 = 14;
@@ -176,6 +177,7 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::MMAP, "mmap", 6),
     (nr::MPROTECT, "mprotect", 3),
     (nr::MUNMAP, "munmap", 2),
+    (nr::MREMAP, "mremap", 5),
     (nr::BRK, "brk", 1),
     (nr::RT_SIGACTION, "rt_sigaction", 4),
     (nr::RT_SIGPROCMASK, "rt_sigprocmask", 4),
@@ -344,6 +346,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::MMAP => mem::mmap(k, t, a),
         nr::MPROTECT => mem::mprotect(k, t, a),
         nr::MUNMAP => mem::munmap(k, t, a),
+        nr::MREMAP => mem::mremap(k, t, a),
         nr::BRK => Ok(t.mm.brk(a[0])),
         nr::MADVISE => mem::madvise(k, t, a),
         nr::RT_SIGACTION => proc::rt_sigaction(k, t, a),
