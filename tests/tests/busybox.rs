@@ -135,6 +135,8 @@ fn sh_scripts_match_native() {
         "sleep 0.05 & wait; echo waited $?; (sleep 0.02; echo bg) & echo fg; wait".into(),
         "trap 'echo got usr1' USR1; kill -USR1 $$; echo after; yes | head -n 3".into(),
         "sleep 5 & p=$!; kill $p; wait $p 2>/dev/null; echo killed $?".into(),
+        // date, env and xargs as their own applets.
+        "TZ=UTC date -d @86400 '+%F %T'; date +%Y | wc -c; FOO=bar env | grep ^FOO=; env -i A=1 env; echo 3 1 2 | xargs -n 1 echo x | sort".into(),
     ];
     let mut failures = Vec::new();
     for p in platforms_under_test() {
