@@ -73,6 +73,48 @@ pub struct Stub {
     syscall_ip: u64,
 }
 
+/// The signal that preempts a stub whose app has run [`TICK_MS`] of CPU time without a
+/// syscall or fault (`ITIMER_VIRTUAL`: only the stub's own user time counts, so a sleeping or
+/// parked stub is never woken by it). The platforms report it as [`Event::Interrupt`], which
+/// lets the Sentry run its timers, deliver signals and switch tasks.
+///
+/// [`Event::Interrupt`]: guest_sentry::platform::Event::Interrupt
+pub const TICK_SIGNAL: i32 = libc::SIGVTALRM;
+pub const TICK_MS: i64 = 10;
+
+/// Starts the preemption tick in this (stub) process.
+///
+/// # Safety
+/// Only in a stub child.
+pub(crate) unsafe fn start_ticks() {
+    let every = libc::timeval {
+        tv_sec: 0,
+        tv_usec: TICK_MS * 1000,
+    };
+    let it = libc::itimerval {
+        it_interval: every,
+        it_value: every,
+    };
+    // SAFETY: a valid itimerval; no old value wanted.
+    unsafe { libc::setitimer(libc::ITIMER_VIRTUAL, &it, std::ptr::null_mut()) };
+}
+
+/// Waits for `pid` to stop with anything but a preemption tick, which is dropped (the stub
+/// goes on where it was): for stops the tracer caused itself.
+pub fn wait_skipping_ticks(pid: libc::pid_t) -> io::Result<i32> {
+    loop {
+        let status = wait(pid)?;
+        if libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == TICK_SIGNAL {
+            // SAFETY: pid is our tracee, stopped.
+            if unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, 0) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            continue;
+        }
+        return Ok(status);
+    }
+}
+
 /// Waits for `pid` to stop; returns the raw wait status.
 pub fn wait(pid: libc::pid_t) -> io::Result<i32> {
     let mut status = 0;
@@ -125,7 +167,7 @@ impl Stub {
             pid,
             syscall_ip: STUB_ADDR + syscall_off,
         };
-        let status = wait(pid)?;
+        let status = wait_skipping_ticks(pid)?;
         if !libc::WIFSTOPPED(status) || libc::WSTOPSIG(status) != libc::SIGTRAP {
             stub.kill();
             return Err(io::Error::other(format!(
@@ -159,7 +201,7 @@ impl Stub {
         if unsafe { libc::ptrace(libc::PTRACE_CONT, self.pid, 0, 0) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        let status = wait(self.pid)?;
+        let status = wait_skipping_ticks(self.pid)?;
         if !libc::WIFSTOPPED(status) || libc::WSTOPSIG(status) != libc::SIGTRAP {
             return Err(io::Error::other(format!(
                 "stub syscall {nr}: unexpected wait status {status:#x}"
@@ -237,6 +279,8 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, code: &[u8]) -> ! {
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
             libc::_exit(3);
         }
+        // Traced from here: a tick is a stop the tracer drops, never a default action.
+        start_ticks();
         child_map_code(code);
         let entry: extern "C" fn(u64) -> ! = std::mem::transmute(STUB_ADDR as usize);
         entry(STUB_ADDR)

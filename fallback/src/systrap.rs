@@ -419,8 +419,9 @@ impl Drop for SystrapStub {
     }
 }
 
-/// `ucontext_t` offsets (x86-64): `uc_mcontext.gregs` starts at 40.
+/// `ucontext_t` offsets (x86-64): `uc_mcontext.gregs` starts at 40, `uc_sigmask` at 296.
 const GREGS: usize = 40;
+const UC_SIGMASK: usize = 296;
 /// gregs indices.
 const G_R8: usize = 0;
 const G_ERR: usize = 19;
@@ -529,6 +530,11 @@ impl Context for SystrapContext {
             (*stub.ctrl_mut()).fs_want = regs.fs_base;
             (*stub.ctrl_mut()).gs_want = regs.gs_base;
         }
+        // The host signal mask the app runs with: nothing blocked (its own mask is the
+        // Sentry's business), which also lets the preemption tick in after start-up.
+        // SAFETY: `uc` is inside the shared region (checked by `ucontext`); uc_sigmask is at
+        // offset 296 of the x86-64 ucontext.
+        unsafe { (uc.add(UC_SIGMASK) as *mut u64).write_unaligned(0) };
         stub.post(ST_RESUME);
         // The stub stores RUNNING on its way back to the app, then EVENT at the next trap; a
         // fast round trip may skip RUNNING from our point of view.
@@ -783,6 +789,7 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! 
                 libc::SIGILL,
                 libc::SIGFPE,
                 libc::SIGTRAP,
+                crate::stub::TICK_SIGNAL,
             ];
             let act = if handled.contains(&sig) {
                 KSigaction {
@@ -807,14 +814,18 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! 
                 8usize,
             );
         }
-        let none: u64 = 0;
+        // Only the preemption tick is blocked, until the Sentry first resumes the app (it
+        // clears the mask in the frame): a tick must not find the stub before it has shed
+        // vmm's address space.
+        let tick_only: u64 = 1 << (crate::stub::TICK_SIGNAL - 1);
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            &none as *const u64,
+            &tick_only as *const u64,
             0usize,
             8usize,
         );
+        crate::stub::start_ticks();
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             libc::_exit(7);
         }

@@ -22,6 +22,14 @@ pub const HYPERCALL_PORT: u16 = 0x7e0;
 
 /// Where the VMM places [`BootInfo`].
 pub const BOOT_INFO_GPA: u64 = 0x1000;
+/// A 64-bit word, in the boot-info page after [`BootInfo`], that the VMM keeps writing after
+/// boot: bit n set = host signal n arrived for the sandbox (Ctrl-C at the terminal, `kill` of
+/// `vmm`). The VMM sets bits atomically; the Sentry takes them with an atomic swap.
+pub const HOST_SIGNALS_GPA: u64 = BOOT_INFO_GPA + 0x800;
+const _: () = assert!(core::mem::size_of::<BootInfo>() <= 0x800);
+/// The interrupt vector the VMM injects to get the Sentry's attention while the app runs
+/// (`ring0::VECTOR_KICK`).
+pub const KICK_VECTOR: u32 = 32;
 /// Where the VMM places the first process's argument strings (see [`BootInfo::args_len`]).
 pub const ARGS_GPA: u64 = 0x2000;
 /// Room for the argument strings.

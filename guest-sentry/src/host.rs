@@ -60,6 +60,10 @@ pub trait Host {
     fn log(&self, line: &str);
     /// Nanoseconds on `clock`.
     fn now(&self, clock: Clock) -> u64;
-    /// Sleeps the whole Sentry for up to `ns` nanoseconds (at most 1 s; callers loop).
+    /// Sleeps the whole Sentry for up to `ns` nanoseconds (at most 1 s; callers loop); returns
+    /// early when a host signal arrives.
     fn sleep(&self, ns: u64);
+    /// Takes the host signals that arrived for the sandbox since the last call (bit n =
+    /// signal n): SIGINT/SIGQUIT from the terminal, SIGTERM/SIGHUP sent to `vmm`.
+    fn take_signals(&self) -> u64;
 }

@@ -129,7 +129,11 @@ pub fn run<P: Platform>(
                 t.state = RunState::Woken;
             }
         }
-        // An alarm's default action may have ended a task.
+        let host_signals = k.host.take_signals();
+        if host_signals != 0 {
+            forward_host_signals(&mut table, host_signals);
+        }
+        // An alarm's (or a host signal's) default action may have ended a task.
         continue_after_exit(k, &mut table);
         // Something a blocked task may wait for changed since we last looked: they all try
         // their syscalls again.
@@ -146,22 +150,19 @@ pub fn run<P: Platform>(
             return Ok(status);
         }
         let Some(pid) = pick(&table, current, slice >= SLICE) else {
-            // Nothing can run: sleep until the earliest timeout, or it is a deadlock.
+            // Nothing can run: sleep until the earliest timeout. With none, only a signal
+            // from outside (Ctrl-C, `kill`) can change anything: wait for one, as Linux would
+            // (a sleep returns early when one arrives).
             let timers = table
                 .tasks
                 .values()
                 .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)]);
-            if let Some(w) = timers.flatten().min() {
-                k.host.sleep(w.saturating_sub(now));
-                continue;
-            }
-            k.log(format_args!(
-                "every task is blocked (deadlock): ending the sandbox"
-            ));
-            return Ok(ExitStatus {
-                code: 0,
-                signal: signal::SIGKILL,
-            });
+            let wait = timers
+                .flatten()
+                .min()
+                .map_or(1_000_000_000, |w| w.saturating_sub(now));
+            k.host.sleep(wait);
+            continue;
         };
         if pid != current {
             slice = 0;
@@ -220,6 +221,36 @@ pub fn run<P: Platform>(
         // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
         for t in table.tasks.values_mut() {
             interrupt_wait(t);
+        }
+    }
+}
+
+/// Host signals for the sandbox (bit n = signal n): the terminal's SIGINT and SIGQUIT go to
+/// the foreground process group — init's, as a terminal's would when the sandbox was started
+/// from a shell — and anything else (SIGTERM, SIGHUP sent to `vmm`) to init, as a container
+/// runtime forwards them.
+fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64) {
+    for signo in 1..signal::NSIG as i32 {
+        if bits & (1u64 << signo) == 0 {
+            continue;
+        }
+        let terminal = signo == signal::SIGINT || signo == signal::SIGQUIT;
+        let foreground = table.tasks.get(&1).map(|t| t.pgid).unwrap_or(1);
+        for t in table.tasks.values_mut() {
+            let hit = if terminal {
+                t.pgid == foreground
+            } else {
+                t.pid == 1
+            };
+            if hit {
+                let info = signal::SigInfo {
+                    signo,
+                    code: signal::SI_KERNEL,
+                    ..Default::default()
+                };
+                signal::post(t, info);
+                interrupt_wait(t);
+            }
         }
     }
 }

@@ -133,6 +133,8 @@ pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
+pub const SIGINT: i32 = 2;
+pub const SIGQUIT: i32 = 3;
 pub const SIGCHLD: i32 = 17;
 
 const SA_NODEFER: u64 = 0x4000_0000;

@@ -225,6 +225,7 @@ ring0_vec_\n:
     VEC_ERR 29
     VEC_ERR 30
     VEC_NOERR 31
+    VEC_NOERR 32
 
     .section .rodata.ring0, "a"
     .balign 8
@@ -238,6 +239,7 @@ ring0_vectors:
     .quad ring0_vec_20, ring0_vec_21, ring0_vec_22, ring0_vec_23
     .quad ring0_vec_24, ring0_vec_25, ring0_vec_26, ring0_vec_27
     .quad ring0_vec_28, ring0_vec_29, ring0_vec_30, ring0_vec_31
+    .quad ring0_vec_32
     .text
 "#
 );
@@ -273,7 +275,7 @@ pub struct KernelTrapFrame {
 extern "C" {
     fn ring0_enter_user(regs: *mut crate::UserRegs, iret: bool) -> u64;
     fn ring0_syscall_entry();
-    static ring0_vectors: [u64; 32];
+    static ring0_vectors: [u64; 33];
 }
 
 // The Sentry's handler for exceptions taken in ring 0 (a Sentry bug: it must report and stop)
@@ -293,8 +295,9 @@ pub(crate) unsafe fn enter_user(regs: &mut crate::UserRegs, iret: bool) -> u64 {
 }
 
 pub(crate) fn fill_idt(idt: &mut [[u64; 2]; 256]) {
-    for (vector, slot) in idt.iter_mut().enumerate().take(32) {
-        // SAFETY: ring0_vectors is a constant table of 32 stub addresses.
+    // The 32 exceptions and the kick interrupt (DPL 0: `int 32` from the app is a #GP).
+    for (vector, slot) in idt.iter_mut().enumerate().take(33) {
+        // SAFETY: ring0_vectors is a constant table of 33 stub addresses.
         let handler = unsafe { core::ptr::addr_of!(ring0_vectors).read()[vector] };
         // Breakpoint and overflow may be raised by the app with int3/into (DPL 3).
         let dpl: u64 = if vector == 3 || vector == 4 { 3 } else { 0 };

@@ -85,6 +85,9 @@ pub enum Trap {
 
 /// Page-fault vector.
 pub const VECTOR_PAGE_FAULT: u8 = 14;
+/// The one external interrupt the VMM injects (only ever taken in ring 3: ring 0 runs with
+/// interrupts off): "the Sentry is wanted" — a host signal arrived while the app ran.
+pub const VECTOR_KICK: u8 = 32;
 
 /// How [`switch_to_user`] should enter ring 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

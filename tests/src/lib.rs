@@ -241,11 +241,31 @@ pub fn run_command_timeout<S: AsRef<OsStr>>(
     args: &[S],
     timeout: Duration,
 ) -> RunOutput {
+    run_inner(program, args, timeout, None)
+}
+
+/// Runs `program args` with stdin held open (a pipe nobody writes) and sends `sig` to its
+/// process group each time it prints a line starting with `ready` — what a terminal does to
+/// its foreground process group on Ctrl-C.
+pub fn run_signalled<S: AsRef<OsStr>>(program: &Path, args: &[S], sig: i32) -> RunOutput {
+    run_inner(program, args, TIMEOUT, Some(sig))
+}
+
+fn run_inner<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+    timeout: Duration,
+    signal_on_ready: Option<i32>,
+) -> RunOutput {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
         .envs(FIXED_ENV)
-        .stdin(Stdio::null())
+        .stdin(if signal_on_ready.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -275,6 +295,7 @@ pub fn run_command_timeout<S: AsRef<OsStr>>(
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn `{command}`: {e}"));
     let pid = child.id() as libc::pid_t;
+    let _stdin = child.stdin.take();
     let reader = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -282,7 +303,31 @@ pub fn run_command_timeout<S: AsRef<OsStr>>(
             buf
         })
     };
-    let out_t = reader(Box::new(child.stdout.take().unwrap()));
+    let out_t = match signal_on_ready {
+        None => reader(Box::new(child.stdout.take().unwrap())),
+        Some(sig) => {
+            let mut r = std::io::BufReader::new(child.stdout.take().unwrap());
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                let mut buf = Vec::new();
+                loop {
+                    let mut line = Vec::new();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    if line.starts_with(b"ready") {
+                        // Let the program reach the wait it announced.
+                        std::thread::sleep(Duration::from_millis(100));
+                        // SAFETY: kill(2) of the group we created for the child.
+                        unsafe { libc::kill(-pid, sig) };
+                    }
+                    buf.extend_from_slice(&line);
+                }
+                buf
+            })
+        }
+    };
     let err_t = reader(Box::new(child.stderr.take().unwrap()));
 
     // Poll with WNOWAIT so the exited child stays a zombie: its pid (and so

@@ -260,3 +260,36 @@ fn procfs() {
 fn procs() {
     for_each_case("procs", |p, v| compare(p, v, "procs", NO_ARGS));
 }
+
+/// Signals from outside: SIGINT to the process group (a terminal's Ctrl-C) while the program
+/// pauses, spins without syscalls (preemption) and blocks reading stdin; SIGINT's default
+/// action; SIGTERM to a handler. Each compared with the same signals sent to the native run.
+#[test]
+fn host_signals() {
+    for_each_case("host_signals", |p, v| {
+        for (mode, sig) in [
+            ("handler", libc::SIGINT),
+            ("default", libc::SIGINT),
+            ("term", libc::SIGTERM),
+        ] {
+            let native =
+                vmm_tests::run_signalled(&vmm_tests::prog_path(v, "host_signals"), &[mode], sig);
+            let vmm = vmm_tests::vmm_bin_or_panic();
+            let prog = vmm_tests::prog_path(v, "host_signals");
+            let sandboxed = vmm_tests::run_signalled(
+                &vmm,
+                &[
+                    std::ffi::OsStr::new("run"),
+                    std::ffi::OsStr::new("--platform"),
+                    std::ffi::OsStr::new(p),
+                    std::ffi::OsStr::new("--"),
+                    prog.as_os_str(),
+                    std::ffi::OsStr::new(mode),
+                ],
+                sig,
+            );
+            check_same(&native, &sandboxed)?;
+        }
+        Ok(())
+    });
+}

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use guest_sentry::abi::{HostStat, PATH_MAX};
 
@@ -57,7 +58,61 @@ fn host_stat(st: &libc::stat) -> HostStat {
     }
 }
 
-/// Runs a byte-count syscall until it is not interrupted.
+/// Host signals that arrived for the sandbox (bit n = signal n), recorded by the handler
+/// [`forward_signals`] installs and taken by the Sentry.
+static HOST_SIGNALS: AtomicU64 = AtomicU64::new(0);
+
+/// What `vmm` passes on to the sandbox instead of dying of it: Ctrl-C and Ctrl-\ at the
+/// terminal (to the foreground process group), `kill -TERM`/`-HUP` of `vmm` (to init).
+const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP];
+
+extern "C" fn on_forwarded_signal(sig: i32) {
+    HOST_SIGNALS.fetch_or(1 << sig, Ordering::SeqCst);
+}
+
+/// Makes `vmm` record [`FORWARDED`] signals for the sandbox. No `SA_RESTART`: a blocking host
+/// call (a read of the terminal, a sleep) returns so the Sentry can deliver the signal.
+pub fn forward_signals() -> io::Result<()> {
+    for sig in FORWARDED {
+        // SAFETY: a zeroed sigaction with a handler that only does an atomic or (async-signal
+        // safe); the mask is emptied explicitly.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_forwarded_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether host signals are waiting to be taken.
+pub fn host_signals_pending() -> bool {
+    HOST_SIGNALS.load(Ordering::SeqCst) != 0
+}
+
+/// Takes the recorded host signals (bit n = signal n).
+pub fn take_host_signals() -> u64 {
+    if HOST_SIGNALS.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    HOST_SIGNALS.swap(0, Ordering::SeqCst)
+}
+
+/// Sleeps up to `ns`, returning early if a signal arrives.
+pub fn sleep_interruptible(ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: ts is valid; no remainder wanted.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+/// Runs a byte-count syscall until it is not interrupted — unless a signal for the sandbox
+/// interrupted it: then EINTR, so the Sentry can deliver it.
 fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
     loop {
         let n = f();
@@ -65,7 +120,7 @@ fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
             return Ok(n as u64);
         }
         let e = last_errno();
-        if e != libc::EINTR {
+        if e != libc::EINTR || HOST_SIGNALS.load(Ordering::SeqCst) != 0 {
             return Err(e);
         }
     }
@@ -551,7 +606,11 @@ impl guest_sentry::host::Host for DirectHost {
     }
 
     fn sleep(&self, ns: u64) {
-        std::thread::sleep(std::time::Duration::from_nanos(ns.min(1_000_000_000)));
+        sleep_interruptible(ns.min(1_000_000_000));
+    }
+
+    fn take_signals(&self) -> u64 {
+        take_host_signals()
     }
 
     fn now(&self, clock: guest_sentry::host::Clock) -> u64 {

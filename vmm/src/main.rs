@@ -288,6 +288,10 @@ fn cmd_run(r: RunArgs) -> ExitCode {
         }
         p => p,
     };
+    // From here on Ctrl-C and `kill vmm` reach the sandboxed program, not vmm.
+    if let Err(e) = host::forward_signals() {
+        return fail(125, format!("installing signal forwarding: {e}"));
+    }
     let (file, execfn, exe_path, cwd) = if r.root == Path::new("/") {
         let path = match resolve(Path::new(&r.program)) {
             Ok(p) => p,

@@ -276,6 +276,20 @@ impl Host for KvmHost {
         call(op::SLEEP, [ns.min(1_000_000_000), 0, 0, 0, 0, 0]);
     }
 
+    fn take_signals(&self) -> u64 {
+        // SAFETY: the word lies in the boot-info page, reached through the direct map; it is
+        // only ever accessed atomically (here and by the VMM), never through a reference.
+        let word = unsafe {
+            core::sync::atomic::AtomicU64::from_ptr(
+                (abi::DIRECT_MAP_BASE + abi::HOST_SIGNALS_GPA) as *mut u64,
+            )
+        };
+        if word.load(core::sync::atomic::Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        word.swap(0, core::sync::atomic::Ordering::AcqRel)
+    }
+
     fn now(&self, clock: Clock) -> u64 {
         if self.tsc_khz == 0 {
             let id = if clock == Clock::Realtime { 0 } else { 1 };

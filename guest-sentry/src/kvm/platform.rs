@@ -11,6 +11,10 @@ use guest_sentry::memfile::{MemoryFile, PAGE_SIZE};
 use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
 use pagetables::{FrameAllocator, PageSize, PageTables, PhysMem};
 
+/// The injected "Sentry wanted" interrupt: the VMM and ring 0 agree on its vector.
+const KICK: u8 = ring0::VECTOR_KICK;
+const _: () = assert!(KICK as u32 == guest_sentry::abi::KICK_VECTOR);
+
 /// Page tables are reached through the direct map of the memory file.
 struct DirectMap {
     size: u64,
@@ -211,6 +215,10 @@ impl Context for KvmContext {
                         execute,
                     },
                 }
+            }
+            ring0::Trap::Exception { vector: KICK, .. } => {
+                self.after_syscall = false;
+                Event::Interrupt
             }
             ring0::Trap::Exception {
                 vector, error_code, ..

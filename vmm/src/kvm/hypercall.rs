@@ -249,7 +249,7 @@ impl<'a> Server<'a> {
                 }
             }
             op::SLEEP => {
-                std::thread::sleep(std::time::Duration::from_nanos(a[0].min(1_000_000_000)));
+                crate::host::sleep_interruptible(a[0].min(1_000_000_000));
                 Ok(0)
             }
             other => return Err(format!("unknown hypercall {other}")),

@@ -7,7 +7,11 @@ pub mod probe;
 
 use std::fs::File;
 use std::io::Cursor;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+
+/// `_IOW(KVMIO, 0x86, struct kvm_interrupt)`: queue an external interrupt (no in-kernel irqchip).
+const KVM_INTERRUPT: libc::c_ulong = 0x4004_ae86;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use guest_sentry::abi::{
     BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_READ_ONLY, BOOT_FLAG_SINGLE_STEP, BOOT_FLAG_STRACE,
@@ -415,6 +419,16 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
     let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
     let mut stats = Stats::default();
     let end = loop {
+        // Host signals for the sandbox go where the Sentry looks for them at its next step.
+        let signals = crate::host::take_host_signals();
+        if signals != 0 {
+            let word = mem
+                .get_host_address(GuestAddress(guest_sentry::abi::HOST_SIGNALS_GPA))
+                .map_err(err("host signal word"))?;
+            // SAFETY: an aligned u64 inside guest memory (which lives as long as `mem`); the
+            // guest accesses it only atomically.
+            unsafe { AtomicU64::from_ptr(word as *mut u64) }.fetch_or(signals, Ordering::SeqCst);
+        }
         let exit = vcpu.run();
         stats.exits += 1;
         match exit {
@@ -462,6 +476,20 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
             Ok(VcpuExit::Hlt) => {
                 break End::Killed(format!("the guest kernel halted; {}", cpu_state(&mut vcpu)))
             }
+            Ok(VcpuExit::IrqWindowOpen) => {
+                stats.other_exits += 1;
+                vcpu.get_kvm_run().request_interrupt_window = 0;
+                let irq = kvm_bindings::kvm_interrupt {
+                    irq: guest_sentry::abi::KICK_VECTOR,
+                };
+                // SAFETY: KVM_INTERRUPT on our vCPU fd with a valid kvm_interrupt.
+                if unsafe { libc::ioctl(vcpu.as_raw_fd(), KVM_INTERRUPT, &irq) } < 0 {
+                    return Err(format!(
+                        "KVM_INTERRUPT: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
             Ok(other) => {
                 stats.other_exits += 1;
                 let what = format!("{other:?}");
@@ -472,6 +500,11 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
             }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                 stats.interrupted += 1;
+                if crate::host::host_signals_pending() {
+                    // The app may be spinning in ring 3 without ever calling the Sentry: ask
+                    // KVM to stop as soon as the guest can take an interrupt, then kick it.
+                    vcpu.get_kvm_run().request_interrupt_window = 1;
+                }
             }
             Err(e) => return Err(format!("KVM_RUN: {e}")),
         }
