@@ -52,6 +52,8 @@ pub struct Kernel<'h> {
     pub start_ns: u64,
     /// Where the sandbox's writes to files go (the host tree is never modified).
     pub overlay: crate::overlay::Overlay,
+    /// The terminal's foreground process group (`TIOCGPGRP`/`TIOCSPGRP`): where Ctrl-C goes.
+    pub foreground_pgid: u32,
 }
 
 impl<'h> Kernel<'h> {
@@ -65,6 +67,7 @@ impl<'h> Kernel<'h> {
             unknown_logged: Vec::new(),
             start_ns,
             overlay: crate::overlay::Overlay::new(!config.read_only),
+            foreground_pgid: 1,
         }
     }
 

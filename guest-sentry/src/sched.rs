@@ -131,7 +131,7 @@ pub fn run<P: Platform>(
         }
         let host_signals = k.host.take_signals();
         if host_signals != 0 {
-            forward_host_signals(&mut table, host_signals);
+            forward_host_signals(&mut table, host_signals, k.foreground_pgid);
         }
         // An alarm's (or a host signal's) default action may have ended a task.
         continue_after_exit(k, &mut table);
@@ -226,16 +226,14 @@ pub fn run<P: Platform>(
 }
 
 /// Host signals for the sandbox (bit n = signal n): the terminal's SIGINT and SIGQUIT go to
-/// the foreground process group — init's, as a terminal's would when the sandbox was started
-/// from a shell — and anything else (SIGTERM, SIGHUP sent to `vmm`) to init, as a container
-/// runtime forwards them.
-fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64) {
+/// the foreground process group (init's unless a shell moved it with `TIOCSPGRP`), and anything
+/// else (SIGTERM, SIGHUP sent to `vmm`) to init, as a container runtime forwards them.
+fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground: u32) {
     for signo in 1..signal::NSIG as i32 {
         if bits & (1u64 << signo) == 0 {
             continue;
         }
         let terminal = signo == signal::SIGINT || signo == signal::SIGQUIT;
-        let foreground = table.tasks.get(&1).map(|t| t.pgid).unwrap_or(1);
         for t in table.tasks.values_mut() {
             let hit = if terminal {
                 t.pgid == foreground

@@ -363,6 +363,123 @@ fn run_inner<S: AsRef<OsStr>>(
     out
 }
 
+/// Runs `program args` on a fresh pseudo-terminal (24 rows, 80 columns) as the session
+/// leader with it as controlling terminal, stdin, stdout and stderr — as a shell would start
+/// it. For each `(expect, keys)` step, waits until the terminal output shows `expect` (after
+/// the previous step's), then types `keys` (e.g. `"\x03"`: Ctrl-C). The output is what the
+/// terminal showed (echo included), in `stdout`.
+pub fn run_in_pty<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+    steps: &[(&str, &[u8])],
+) -> RunOutput {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::{Arc, Mutex};
+    let (mut m, mut sl) = (0, 0);
+    let ws = libc::winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: out-parameters for the two fds; null name and termios, a valid winsize.
+    if unsafe { libc::openpty(&mut m, &mut sl, std::ptr::null_mut(), std::ptr::null(), &ws) } != 0 {
+        panic!("openpty: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors we own.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(sl)) };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(FIXED_ENV)
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    // SAFETY: setsid and ioctl are async-signal-safe; the closure touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut command = shell_quote(program.as_os_str());
+    for a in args {
+        command.push(' ');
+        command.push_str(&shell_quote(a.as_ref()));
+    }
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn `{command}`: {e}"));
+    drop(cmd);
+    drop(slave);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        let fd = master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::from(fd);
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once every holder of the terminal's other side is gone.
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut from = 0;
+    let mut failed = None;
+    for (expect, keys) in steps {
+        loop {
+            let out = seen.lock().unwrap().clone();
+            if let Some(i) = find(&out[from..], expect.as_bytes()) {
+                from += i + expect.len();
+                break;
+            }
+            if start.elapsed() > TIMEOUT || exited_nowait(child.id() as libc::pid_t) {
+                failed = Some(format!("never saw {expect:?}"));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if failed.is_some() {
+            break;
+        }
+        // Let the program reach the read or wait it announced.
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: writing a byte slice to the terminal's master side.
+        unsafe { libc::write(master.as_raw_fd(), keys.as_ptr().cast(), keys.len()) };
+    }
+    let pid = child.id() as libc::pid_t;
+    while !exited_nowait(pid) && start.elapsed() < TIMEOUT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    // SAFETY: kill(2) of our child (a no-op once it exited).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let status = child.wait().expect("waiting for the child");
+    let _ = reader.join();
+    let out = RunOutput {
+        command,
+        status,
+        stdout: seen.lock().unwrap().clone(),
+        stderr: Vec::new(),
+        elapsed,
+    };
+    if let Some(why) = failed {
+        panic!("{why}:\n{out}");
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// True once `pid` (our child) has exited; does not reap it.
 fn exited_nowait(pid: libc::pid_t) -> bool {
     // SAFETY: siginfo_t is plain data; all-zero is a valid value.

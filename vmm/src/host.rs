@@ -130,6 +130,38 @@ fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
 const MAX_HANDLES: usize = 1024;
 
 pub const TCGETS: u64 = 0x5401;
+pub const TCSETS: u64 = 0x5402;
+pub const TCSETSW: u64 = 0x5403;
+pub const TCSETSF: u64 = 0x5404;
+
+/// The modes of the terminal the sandbox first changed, as they were before: (fd, termios).
+static SAVED_TERMINAL: std::sync::Mutex<Option<(i32, [u8; 64])>> = std::sync::Mutex::new(None);
+
+/// Keeps `fd`'s terminal modes (once) so [`restore_terminal`] can put them back.
+fn save_terminal(fd: i32) -> HostResult<()> {
+    let mut saved = SAVED_TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
+    if saved.is_none() {
+        let mut t = [0u8; 64];
+        // SAFETY: TCGETS writes a 36-byte kernel termios into t.
+        if unsafe { libc::ioctl(fd, TCGETS as libc::c_ulong, t.as_mut_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        *saved = Some((fd, t));
+    }
+    Ok(())
+}
+
+/// Puts back the terminal modes the sandbox changed (at exit, however the sandbox ended).
+pub fn restore_terminal() {
+    let saved = SAVED_TERMINAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some((fd, t)) = saved {
+        // SAFETY: TCSETS reads a 36-byte kernel termios from t.
+        unsafe { libc::ioctl(fd, TCSETS as libc::c_ulong, t.as_ptr()) };
+    }
+}
 pub const TIOCGWINSZ: u64 = 0x5413;
 
 /// `struct open_how` for `openat2` (the libc crate's is non-exhaustive).
@@ -424,23 +456,32 @@ impl HostServices {
         self.dirs.entries.last().map(|(_, fd, _)| fd.as_raw_fd())
     }
 
-    /// `TCGETS` (kernel termios, 36 bytes) or `TIOCGWINSZ` (8 bytes) on host stdio.
-    pub fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> HostResult<()> {
+    /// `TCGETS` (kernel termios, 36 bytes) or `TIOCGWINSZ` (8 bytes) into `buf`, or
+    /// `TCSETS`/`TCSETSW`/`TCSETSF` from `buf` (36 bytes), on host stdio. The first time a
+    /// terminal's modes are set, its original modes are kept for [`restore_terminal`].
+    pub fn tty_ioctl(&self, fd: u32, request: u64, buf: &mut [u8]) -> HostResult<()> {
         let fd = Self::stdio(fd)?;
-        let want = match request {
-            TCGETS => 36,
-            TIOCGWINSZ => 8,
+        let (want, set) = match request {
+            TCGETS => (36, false),
+            TIOCGWINSZ => (8, false),
+            TCSETS | TCSETSW | TCSETSF => (36, true),
             _ => return Err(libc::ENOTTY),
         };
-        if out.len() != want {
+        if buf.len() != want {
             return Err(libc::EINVAL);
         }
-        let mut buf = [0u8; 64];
-        // SAFETY: both requests write at most 60 bytes into buf.
-        if unsafe { libc::ioctl(fd, request as libc::c_ulong, buf.as_mut_ptr()) } < 0 {
+        let mut tmp = [0u8; 64];
+        if set {
+            save_terminal(fd)?;
+            tmp[..want].copy_from_slice(buf);
+        }
+        // SAFETY: every request here reads or writes at most 60 bytes of tmp.
+        if unsafe { libc::ioctl(fd, request as libc::c_ulong, tmp.as_mut_ptr()) } < 0 {
             return Err(last_errno());
         }
-        out.copy_from_slice(&buf[..want]);
+        if !set {
+            buf.copy_from_slice(&tmp[..want]);
+        }
         Ok(())
     }
 

@@ -271,6 +271,13 @@ fn cmd_platforms(json: bool) -> ExitCode {
 }
 
 fn cmd_run(r: RunArgs) -> ExitCode {
+    let code = run_sandbox(r);
+    // However the sandbox ended, the terminal gets its modes back.
+    host::restore_terminal();
+    code
+}
+
+fn run_sandbox(r: RunArgs) -> ExitCode {
     let fail = |code: u8, msg: String| {
         eprintln!("vmm: {msg}");
         ExitCode::from(code)

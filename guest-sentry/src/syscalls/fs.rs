@@ -125,6 +125,26 @@ pub fn release(k: &Kernel, of: Rc<OpenFile>) {
     }
 }
 
+/// `/dev/tty`: the sandbox's controlling terminal is the host terminal its stdio is on — the
+/// first of host fds 0, 1, 2 that is a terminal; ENXIO when none is (as Linux says with no
+/// controlling terminal).
+fn open_tty<P: Platform>(k: &mut Kernel, t: &mut Task<P>, flags: u64) -> SysResult {
+    if flags & O_DIRECTORY != 0 {
+        return Err(ENOTDIR);
+    }
+    let mut termios = [0u8; 36];
+    let fd = (0..3)
+        .find(|&fd| {
+            k.host
+                .tty_ioctl(fd, super::io::TCGETS, &mut termios)
+                .is_ok()
+        })
+        .ok_or(crate::errno::ENXIO)?;
+    let mut of = OpenFile::new(File::Stdio(fd), flags & O_NONBLOCK != 0);
+    of.access = flags & O_ACCMODE;
+    install_fd(t, Rc::new(of), flags)
+}
+
 pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let [dirfd, path, flags, _mode, ..] = a;
     let path = read_path(t, path)?;
@@ -133,6 +153,9 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         return Err(crate::errno::EOPNOTSUPP);
     }
     let dev = crate::file::Dev::at(&normalize(&abs));
+    if normalize(&abs) == b"/dev/tty" {
+        return open_tty(k, t, flags);
+    }
     if let Some(node) = super::procfs::lookup(t, &normalize(&abs)) {
         return open_proc(k, t, &abs, node?, flags);
     }

@@ -16,7 +16,7 @@ pub const AT_FDCWD: i32 = -100;
 /// Linux's `MAX_RW_COUNT`: one read/write moves at most this much.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 const UIO_MAXIOV: u64 = 1024;
-const TCGETS: u64 = 0x5401;
+pub(super) const TCGETS: u64 = 0x5401;
 const TIOCGWINSZ: u64 = 0x5413;
 
 pub(super) fn file<P: Platform>(t: &Task<P>, fd: u64) -> Result<Rc<OpenFile>, Errno> {
@@ -357,14 +357,41 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     let File::Stdio(hfd) = of.file else {
         return Err(ENOTTY);
     };
-    let len = match a[1] {
-        TCGETS => 36,
-        TIOCGWINSZ => 8,
-        _ => return Err(ENOTTY),
-    };
+    const TCSETS: u64 = 0x5402;
+    const TCSETSW: u64 = 0x5403;
+    const TCSETSF: u64 = 0x5404;
+    const TIOCGPGRP: u64 = 0x540f;
+    const TIOCSPGRP: u64 = 0x5410;
     let mut buf = [0u8; 36];
-    k.host.tty_ioctl(hfd, a[1], &mut buf[..len])?;
-    t.mm.copy_out(a[2], &buf[..len])?;
+    match a[1] {
+        TCGETS | TIOCGWINSZ => {
+            let len = if a[1] == TCGETS { 36 } else { 8 };
+            k.host.tty_ioctl(hfd, a[1], &mut buf[..len])?;
+            t.mm.copy_out(a[2], &buf[..len])?;
+        }
+        // Terminal modes (raw mode, echo off) are set on the host terminal; vmm puts the
+        // original modes back when the sandbox ends.
+        TCSETS | TCSETSW | TCSETSF => {
+            t.mm.copy_in(a[2], &mut buf)?;
+            k.host.tty_ioctl(hfd, a[1], &mut buf)?;
+        }
+        // The foreground process group is the sandbox's own notion (Ctrl-C goes there).
+        TIOCGPGRP | TIOCSPGRP => {
+            k.host.tty_ioctl(hfd, TCGETS, &mut buf)?; // a terminal, or ENOTTY
+            if a[1] == TIOCGPGRP {
+                t.mm.copy_out(a[2], &k.foreground_pgid.to_le_bytes())?;
+            } else {
+                let mut b = [0u8; 4];
+                t.mm.copy_in(a[2], &mut b)?;
+                let pgid = i32::from_le_bytes(b);
+                if pgid <= 0 {
+                    return Err(EINVAL);
+                }
+                k.foreground_pgid = pgid as u32;
+            }
+        }
+        _ => return Err(ENOTTY),
+    }
     Ok(0)
 }
 

@@ -211,7 +211,8 @@ impl<'a> Server<'a> {
                     return Err(format!("ioctl buffer of {} bytes", a[3]));
                 }
                 self.range(a[2], a[3])?;
-                let mut out = vec![0u8; a[3] as usize];
+                // In for the set requests, out for the get ones.
+                let mut out = self.read_bytes(a[2], a[3])?;
                 let r = self.host.tty_ioctl(a[0] as u32, a[1], &mut out);
                 if r.is_ok() {
                     self.write_bytes(a[2], &out)?;
