@@ -58,6 +58,8 @@ pub const BOOT_FLAG_STRACE: u64 = 1 << 0;
 pub const BOOT_FLAG_SINGLE_STEP: u64 = 1 << 1;
 /// `BootInfo::flags`: `--ro`, no overlay (writes to files fail with EROFS).
 pub const BOOT_FLAG_READ_ONLY: u64 = 1 << 2;
+/// `BootInfo::flags`: `--rw`, file writes go through to the host tree (no overlay).
+pub const BOOT_FLAG_WRITE_THROUGH: u64 = 1 << 3;
 
 /// Handed to the Sentry at boot (physical [`BOOT_INFO_GPA`], `rdi` holds its direct-map address).
 #[repr(C)]
@@ -134,7 +136,39 @@ pub mod op {
     /// `stat` of a path in one exit: `args[0]`/`args[1]` = path GPA/len, `args[2]` = 1 not to
     /// follow a final symlink, `args[3]` = GPA of a [`super::HostStat`].
     pub const STAT: u64 = 17;
+    /// Open for writing (write-through mode only, else EROFS): `args[0]`/`args[1]` = path
+    /// GPA/len, `args[2]` = Linux open flags (only [`super::OPEN_WRITE_FLAGS`] and the `OPEN_*`
+    /// ones), `args[3]` = mode for `O_CREAT`. Returns a handle or `-errno`.
+    pub const OPEN_WRITE: u64 = 18;
+    /// Write a gather list to a handle: `args[0]` = handle, `args[1]` = GPA of
+    /// `[IoVec; args[2]]`, `args[3]` = offset (ignored by `O_APPEND` handles, which append).
+    pub const PWRITEV: u64 = 19;
+    /// `args[0]` = handle, `args[1]` = [`super::HANDLE_FTRUNCATE`] (with `args[2]` = length) or
+    /// [`super::HANDLE_FSYNC`].
+    pub const HANDLE: u64 = 20;
+    /// A change to the host tree (write-through mode only, else EROFS): `args[0]` = a
+    /// `MODIFY_*` kind, `args[1]`/`args[2]` = path GPA/len, `args[3]`/`args[4]` = second path
+    /// (rename target, symlink target) or the times (`[i64; 4]`, utimens) GPA/len, `args[5]` =
+    /// mode, length, `uid << 32 | gid` or the nofollow flag.
+    pub const MODIFY: u64 = 21;
 }
+
+/// Open flags a write-through open may carry besides the `OPEN_*` ones (Linux values):
+/// `O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND`.
+pub const OPEN_WRITE_FLAGS: u64 = 0o1 | 0o2 | 0o100 | 0o200 | 0o1000 | 0o2000;
+pub const HANDLE_FTRUNCATE: u64 = 1;
+pub const HANDLE_FSYNC: u64 = 2;
+pub const MODIFY_MKDIR: u64 = 1;
+pub const MODIFY_UNLINK: u64 = 2;
+pub const MODIFY_RMDIR: u64 = 3;
+pub const MODIFY_RENAME: u64 = 4;
+pub const MODIFY_SYMLINK: u64 = 5;
+pub const MODIFY_TRUNCATE: u64 = 6;
+pub const MODIFY_CHMOD: u64 = 7;
+pub const MODIFY_CHOWN: u64 = 8;
+pub const MODIFY_LCHOWN: u64 = 9;
+pub const MODIFY_UTIMENS: u64 = 10;
+pub const MODIFY_LUTIMENS: u64 = 11;
 
 /// OPEN flags (Linux values): the only ones the host serves.
 pub const OPEN_DIRECTORY: u64 = 0o200000;

@@ -92,6 +92,9 @@ pub struct HostFile {
     pub dir: bool,
     /// Opened with `O_PATH`: usable only as a directory reference or for `fstat`.
     pub path_only: bool,
+    /// Opened for writing through to the host (`vmm run --rw`); `append` for `O_APPEND`.
+    pub write: bool,
+    pub append: bool,
 }
 
 /// A descriptor's target, its status flags and its file offset.

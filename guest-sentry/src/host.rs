@@ -66,4 +66,56 @@ pub trait Host {
     /// Takes the host signals that arrived for the sandbox since the last call (bit n =
     /// signal n): SIGINT/SIGQUIT from the terminal, SIGTERM/SIGHUP sent to `vmm`.
     fn take_signals(&self) -> u64;
+    /// Write-through mode (`vmm run --rw`; EROFS otherwise): opens `path` with `flags` (Linux
+    /// values: [`crate::abi::OPEN_WRITE_FLAGS`] and the `OPEN_*` ones), creating it with
+    /// `mode`.
+    fn open_write(&self, path: &[u8], flags: u64, mode: u32) -> Result<u32, Errno>;
+    /// Writes the gathered `bufs` to a handle at `offset` (an `O_APPEND` handle appends).
+    fn pwritev(&self, handle: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno>;
+    /// `ftruncate` ([`crate::abi::HANDLE_FTRUNCATE`], `arg` = length) or `fsync`
+    /// ([`crate::abi::HANDLE_FSYNC`]) of a handle.
+    fn handle_op(&self, handle: u32, op: u64, arg: u64) -> Result<(), Errno>;
+    /// Write-through mode: a change to the host tree.
+    fn modify(&self, op: &HostOp) -> Result<(), Errno>;
+}
+
+/// A change to the host tree (write-through mode). Paths are absolute inside the sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostOp<'a> {
+    Mkdir {
+        path: &'a [u8],
+        mode: u32,
+    },
+    Unlink {
+        path: &'a [u8],
+        dir: bool,
+    },
+    Rename {
+        from: &'a [u8],
+        to: &'a [u8],
+    },
+    Symlink {
+        target: &'a [u8],
+        path: &'a [u8],
+    },
+    Truncate {
+        path: &'a [u8],
+        len: u64,
+    },
+    Chmod {
+        path: &'a [u8],
+        mode: u32,
+    },
+    Chown {
+        path: &'a [u8],
+        uid: u32,
+        gid: u32,
+        nofollow: bool,
+    },
+    /// `times` = atime sec, nsec, mtime sec, nsec (`UTIME_NOW`/`UTIME_OMIT` as in Linux).
+    Utimens {
+        path: &'a [u8],
+        times: [i64; 4],
+        nofollow: bool,
+    },
 }

@@ -38,6 +38,8 @@ pub struct Config {
     pub strace: bool,
     /// `--ro`: no overlay; writes to files fail with EROFS.
     pub read_only: bool,
+    /// `--rw`: no overlay; writes go through to the host tree.
+    pub write_through: bool,
 }
 
 /// Kernel-wide state shared by every task.
@@ -66,7 +68,7 @@ impl<'h> Kernel<'h> {
             rng: ChaCha20Rng::from_seed(seed),
             unknown_logged: Vec::new(),
             start_ns,
-            overlay: crate::overlay::Overlay::new(!config.read_only),
+            overlay: crate::overlay::Overlay::new(!config.read_only && !config.write_through),
             foreground_pgid: 1,
         }
     }

@@ -176,6 +176,9 @@ pub struct HostServices {
     root: OwnedFd,
     handles: Vec<Option<File>>,
     dirs: DirCache,
+    /// `vmm run --rw`: writes go through to the host tree (else every write is EROFS here,
+    /// whatever the Sentry asks).
+    writable: bool,
 }
 
 /// Recently resolved directories (O_PATH descriptors, each opened with the same `openat2`
@@ -216,7 +219,13 @@ impl HostServices {
             root,
             handles: vec![Some(exe)],
             dirs: DirCache::default(),
+            writable: false,
         })
+    }
+
+    /// Lets the sandbox write to the host tree under the root (`vmm run --rw`).
+    pub fn allow_writes(&mut self) {
+        self.writable = true;
     }
 
     fn stdio(fd: u32) -> HostResult<i32> {
@@ -245,12 +254,18 @@ impl HostServices {
     /// were `/` (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside) and never through
     /// /proc magic links. Only read-only opens are served: the host tree is never written.
     fn open_fd(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
-        if path.len() > PATH_MAX || path.contains(&0) {
-            return Err(libc::EINVAL);
-        }
         let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64;
         if flags & !allowed != 0 {
             return Err(libc::EROFS);
+        }
+        self.openat2(path, flags, 0)
+    }
+
+    /// `openat2` under the root with the sandbox's resolution rules; `flags` are checked by
+    /// the callers.
+    fn openat2(&self, path: &[u8], flags: u64, mode: u64) -> HostResult<OwnedFd> {
+        if path.len() > PATH_MAX || path.contains(&0) {
+            return Err(libc::EINVAL);
         }
         let rel: Vec<u8> = path.iter().copied().skip_while(|&b| b == b'/').collect();
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
@@ -263,7 +278,11 @@ impl HostServices {
         };
         let how = OpenHow {
             flags: flags | extra as u64,
-            mode: 0,
+            mode: if flags & libc::O_CREAT as u64 != 0 {
+                mode & 0o7777
+            } else {
+                0
+            },
             resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         };
         // SAFETY: valid dirfd, C string and open_how for the duration of the call.
@@ -297,6 +316,197 @@ impl HostServices {
         let fd = self.open_fd(path, flags)?;
         self.handles[slot] = Some(File::from(fd));
         Ok(slot as u32)
+    }
+
+    /// Write-through mode: opens `path` with write flags (see [`guest_sentry::abi::OPEN_WRITE_FLAGS`])
+    /// and returns a handle; EROFS unless writes are allowed.
+    pub fn open_write(&mut self, path: &[u8], flags: u64, mode: u32) -> HostResult<u32> {
+        if !self.writable {
+            return Err(libc::EROFS);
+        }
+        let allowed =
+            guest_sentry::abi::OPEN_WRITE_FLAGS | (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
+        if flags & !allowed != 0 {
+            return Err(libc::EINVAL);
+        }
+        let slot = self.free_slot()?;
+        let fd = self.openat2(path, flags, mode as u64)?;
+        self.dirs.entries.clear();
+        self.handles[slot] = Some(File::from(fd));
+        Ok(slot as u32)
+    }
+
+    fn free_slot(&mut self) -> HostResult<usize> {
+        match self.handles.iter().position(|h| h.is_none()) {
+            Some(i) => Ok(i),
+            None if self.handles.len() < MAX_HANDLES => {
+                self.handles.push(None);
+                Ok(self.handles.len() - 1)
+            }
+            None => Err(libc::EMFILE),
+        }
+    }
+
+    /// `pwritev` to a handle (opened for writing: the host refuses otherwise) from `iov`
+    /// (which must describe readable memory).
+    pub fn pwritev(&self, h: u32, iov: &[libc::iovec], offset: u64) -> HostResult<u64> {
+        let f = self.handle(h)?;
+        // SAFETY: the caller guarantees each iovec is valid readable memory.
+        retry_eintr(|| unsafe {
+            libc::pwritev(f.as_raw_fd(), iov.as_ptr(), iov.len() as i32, offset as i64)
+        })
+    }
+
+    /// `ftruncate` or `fsync` of a handle.
+    pub fn handle_op(&self, h: u32, op: u64, arg: u64) -> HostResult<()> {
+        let fd = self.handle(h)?.as_raw_fd();
+        // SAFETY: plain syscalls on a descriptor we hold.
+        let r = match op {
+            guest_sentry::abi::HANDLE_FTRUNCATE => unsafe {
+                libc::ftruncate(fd, i64::try_from(arg).map_err(|_| libc::EINVAL)?)
+            },
+            guest_sentry::abi::HANDLE_FSYNC => unsafe { libc::fsync(fd) },
+            _ => return Err(libc::EINVAL),
+        };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    /// Write-through mode: a change to the host tree. The last component of each path is
+    /// acted on relative to its parent directory (resolved with `openat2` like any path) and
+    /// never followed; operations that follow a final symlink (chmod, chown, utimens, truncate)
+    /// first resolve the whole path inside the root and then act on that very file.
+    pub fn modify(&mut self, op: &guest_sentry::host::HostOp) -> HostResult<()> {
+        use guest_sentry::host::HostOp;
+        if !self.writable {
+            return Err(libc::EROFS);
+        }
+        self.dirs.entries.clear();
+        let check = |r: libc::c_int| if r < 0 { Err(last_errno()) } else { Ok(()) };
+        match *op {
+            HostOp::Mkdir { path, mode } => {
+                let (dir, name) = self.parent_of(path)?;
+                // SAFETY: a descriptor we hold and a C string.
+                check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode & 0o7777) })
+            }
+            HostOp::Unlink { path, dir: is_dir } => {
+                let (dir, name) = self.parent_of(path)?;
+                let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+                // SAFETY: as above.
+                check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
+            }
+            HostOp::Rename { from, to } => {
+                let (d1, n1) = self.parent_of(from)?;
+                let (d2, n2) = self.parent_of(to)?;
+                // SAFETY: as above.
+                check(unsafe {
+                    libc::renameat(d1.as_raw_fd(), n1.as_ptr(), d2.as_raw_fd(), n2.as_ptr())
+                })
+            }
+            HostOp::Symlink { target, path } => {
+                if target.is_empty() || target.len() > PATH_MAX {
+                    return Err(libc::ENOENT);
+                }
+                let t = std::ffi::CString::new(target).map_err(|_| libc::EINVAL)?;
+                let (dir, name) = self.parent_of(path)?;
+                // SAFETY: as above. The target is only text: resolving it later goes through
+                // the same in-root rules as every path.
+                check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+            }
+            HostOp::Truncate { path, len } => {
+                let fd = self.openat2(path, libc::O_WRONLY as u64, 0)?;
+                let len = i64::try_from(len).map_err(|_| libc::EINVAL)?;
+                // SAFETY: a descriptor we own.
+                check(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
+            }
+            HostOp::Chmod { path, mode } => {
+                let fd = self.openat2(path, libc::O_PATH as u64, 0)?;
+                // chmod of the very file the O_PATH descriptor names, through its magic link
+                // (fchmod refuses O_PATH descriptors).
+                let p = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                    .map_err(|_| libc::EINVAL)?;
+                // SAFETY: a C string naming our own descriptor.
+                check(unsafe { libc::chmod(p.as_ptr(), mode & 0o7777) })
+            }
+            HostOp::Chown {
+                path,
+                uid,
+                gid,
+                nofollow,
+            } => {
+                if nofollow {
+                    let (dir, name) = self.parent_of(path)?;
+                    // SAFETY: as above; the last component is not followed.
+                    return check(unsafe {
+                        libc::fchownat(
+                            dir.as_raw_fd(),
+                            name.as_ptr(),
+                            uid,
+                            gid,
+                            libc::AT_SYMLINK_NOFOLLOW,
+                        )
+                    });
+                }
+                let fd = self.openat2(path, libc::O_PATH as u64, 0)?;
+                // SAFETY: AT_EMPTY_PATH acts on the file our descriptor names.
+                check(unsafe {
+                    libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH)
+                })
+            }
+            HostOp::Utimens {
+                path,
+                times,
+                nofollow,
+            } => {
+                let ts = [
+                    libc::timespec {
+                        tv_sec: times[0],
+                        tv_nsec: times[1],
+                    },
+                    libc::timespec {
+                        tv_sec: times[2],
+                        tv_nsec: times[3],
+                    },
+                ];
+                if nofollow {
+                    let (dir, name) = self.parent_of(path)?;
+                    // SAFETY: as above; the last component is not followed.
+                    return check(unsafe {
+                        libc::utimensat(
+                            dir.as_raw_fd(),
+                            name.as_ptr(),
+                            ts.as_ptr(),
+                            libc::AT_SYMLINK_NOFOLLOW,
+                        )
+                    });
+                }
+                let fd = self.openat2(path, libc::O_PATH as u64, 0)?;
+                let p = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                    .map_err(|_| libc::EINVAL)?;
+                // SAFETY: a C string naming our own descriptor; two timespecs.
+                check(unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), ts.as_ptr(), 0) })
+            }
+        }
+    }
+
+    /// The directory holding `path` (resolved under the root) and its last component, which
+    /// must be a plain name: not empty, `.` or `..`.
+    fn parent_of(&self, path: &[u8]) -> HostResult<(OwnedFd, std::ffi::CString)> {
+        let path = path.strip_suffix(b"/").unwrap_or(path);
+        let slash = path.iter().rposition(|&b| b == b'/').ok_or(libc::EINVAL)?;
+        let (dir, name) = (&path[..slash.max(1)], &path[slash + 1..]);
+        if name.is_empty() || name == b"." || name == b".." {
+            return Err(if name.is_empty() {
+                libc::EBUSY
+            } else {
+                libc::EINVAL
+            });
+        }
+        let fd = self.openat2(dir, (libc::O_PATH | libc::O_DIRECTORY) as u64, 0)?;
+        let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+        Ok((fd, name))
     }
 
     /// The target of the symlink at `path` (not followed) into `out`; returns its length.
@@ -652,6 +862,41 @@ impl guest_sentry::host::Host for DirectHost {
 
     fn take_signals(&self) -> u64 {
         take_host_signals()
+    }
+
+    fn open_write(
+        &self,
+        path: &[u8],
+        flags: u64,
+        mode: u32,
+    ) -> Result<u32, guest_sentry::errno::Errno> {
+        self.services
+            .borrow_mut()
+            .open_write(path, flags, mode)
+            .map_err(errno)
+    }
+
+    fn pwritev(
+        &self,
+        handle: u32,
+        bufs: &[guest_sentry::host::Buf],
+        offset: u64,
+    ) -> Result<u64, guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .pwritev(handle, &iovecs(bufs), offset)
+            .map_err(errno)
+    }
+
+    fn handle_op(&self, handle: u32, op: u64, arg: u64) -> Result<(), guest_sentry::errno::Errno> {
+        self.services
+            .borrow()
+            .handle_op(handle, op, arg)
+            .map_err(errno)
+    }
+
+    fn modify(&self, op: &guest_sentry::host::HostOp) -> Result<(), guest_sentry::errno::Errno> {
+        self.services.borrow_mut().modify(op).map_err(errno)
     }
 
     fn now(&self, clock: guest_sentry::host::Clock) -> u64 {

@@ -19,7 +19,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro|--rw] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
        vmm platforms [--json]
        vmm bench [--reps N] [--quick] [--json] [--svg FILE]";
 
@@ -44,6 +44,7 @@ struct RunArgs {
     strace: bool,
     single_step: bool,
     read_only: bool,
+    write_through: bool,
     exit_stats: Option<PathBuf>,
     memory_mib: u64,
     /// The sandbox root (a host directory, canonical).
@@ -58,6 +59,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
         strace: false,
         single_step: false,
         read_only: false,
+        write_through: false,
         exit_stats: None,
         memory_mib: 1024,
         root: PathBuf::from("/"),
@@ -80,6 +82,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
             "--strace" => r.strace = true,
             "--single-step" => r.single_step = true,
             "--ro" => r.read_only = true,
+            "--rw" => r.write_through = true,
             "--platform" => {
                 let v = value(&mut it, "--platform")?;
                 r.platform = match v.to_string_lossy().as_ref() {
@@ -126,6 +129,9 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
                 break;
             }
         }
+    }
+    if r.read_only && r.write_through {
+        return Err("run: --ro and --rw exclude each other".into());
     }
     if r.program.is_empty() {
         return Err("run: PROGRAM is empty".into());
@@ -350,6 +356,7 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             strace: r.strace,
             single_step: r.single_step,
             read_only: r.read_only,
+            write_through: r.write_through,
         };
         let (end, stats) = match kvm::run(&cfg, prog, &r.root) {
             Ok(x) => x,
@@ -372,14 +379,12 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         } else {
             (sandbox::Kind::Ptrace, "ptrace")
         };
-        let end = match sandbox::run(
-            kind,
-            r.memory_mib << 20,
-            r.strace,
-            r.read_only,
-            prog,
-            &r.root,
-        ) {
+        let config = guest_sentry::kernel::Config {
+            strace: r.strace,
+            read_only: r.read_only,
+            write_through: r.write_through,
+        };
+        let end = match sandbox::run(kind, r.memory_mib << 20, config, prog, &r.root) {
             Ok(end) => end,
             Err(e) => return fail(EXIT_VMM_FAILED, format!("{name}: {e}")),
         };

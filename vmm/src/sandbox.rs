@@ -77,14 +77,16 @@ pub enum Kind {
 pub fn run(
     kind: Kind,
     mem_size: u64,
-    strace: bool,
-    read_only: bool,
+    config: Config,
     prog: Program,
     root: &std::path::Path,
 ) -> Result<End, String> {
     let memory = Memory::new(mem_size)?;
-    let services =
+    let mut services =
         HostServices::new(root, prog.file).map_err(|e| format!("opening the sandbox root: {e}"))?;
+    if config.write_through {
+        services.allow_writes();
+    }
     let host = DirectHost::new(services);
     // SAFETY: the mapping covers the whole file and outlives the Sentry (dropped after `k`).
     let mem = Rc::new(unsafe { MemoryFile::new(memory.base as u64, mem_size, 0) });
@@ -93,7 +95,7 @@ pub fn run(
     if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
         return Err("getrandom failed".into());
     }
-    let mut k = Kernel::new(&host, mem, Config { strace, read_only }, seed);
+    let mut k = Kernel::new(&host, mem, config, seed);
     let spawn = Spawn {
         execfn: prog.execfn,
         exe_path: prog.exe_path,

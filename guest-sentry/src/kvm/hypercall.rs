@@ -7,7 +7,7 @@ use guest_sentry::abi::{
     self, op, BootInfo, HostStat, Hypercall, IoVec, IOV_MAX, KERNEL_VIRT_BASE,
 };
 use guest_sentry::errno::Errno;
-use guest_sentry::host::{Buf, Clock, ExitStatus, Host};
+use guest_sentry::host::{Buf, Clock, ExitStatus, Host, HostOp};
 
 /// The request block and gather list, in the image's .bss (so below 4 GiB physical).
 struct Shared {
@@ -274,6 +274,86 @@ impl Host for KvmHost {
 
     fn sleep(&self, ns: u64) {
         call(op::SLEEP, [ns.min(1_000_000_000), 0, 0, 0, 0, 0]);
+    }
+
+    fn open_write(&self, path: &[u8], flags: u64, mode: u32) -> Result<u32, Errno> {
+        let args = [
+            gpa(path.as_ptr() as u64),
+            path.len() as u64,
+            flags,
+            mode as u64,
+            0,
+            0,
+        ];
+        result(call(op::OPEN_WRITE, args)).map(|h| h as u32)
+    }
+
+    fn pwritev(&self, handle: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno> {
+        let s = shared();
+        let n = bufs.len().min(IOV_MAX);
+        for (slot, b) in s.iov.iter_mut().zip(&bufs[..n]) {
+            *slot = IoVec {
+                gpa: gpa(b.addr),
+                len: b.len,
+            };
+        }
+        let iov = gpa(s.iov.as_ptr() as u64);
+        result(call(
+            op::PWRITEV,
+            [handle as u64, iov, n as u64, offset, 0, 0],
+        ))
+    }
+
+    fn handle_op(&self, handle: u32, kind: u64, arg: u64) -> Result<(), Errno> {
+        result(call(op::HANDLE, [handle as u64, kind, arg, 0, 0, 0])).map(|_| ())
+    }
+
+    fn modify(&self, o: &HostOp) -> Result<(), Errno> {
+        let p = |b: &[u8]| (gpa(b.as_ptr() as u64), b.len() as u64);
+        let times_buf: [i64; 4];
+        let (kind, (g1, l1), (g2, l2), extra) = match *o {
+            HostOp::Mkdir { path, mode } => (abi::MODIFY_MKDIR, p(path), (0, 0), mode as u64),
+            HostOp::Unlink { path, dir } => {
+                let kind = if dir {
+                    abi::MODIFY_RMDIR
+                } else {
+                    abi::MODIFY_UNLINK
+                };
+                (kind, p(path), (0, 0), 0)
+            }
+            HostOp::Rename { from, to } => (abi::MODIFY_RENAME, p(from), p(to), 0),
+            HostOp::Symlink { target, path } => (abi::MODIFY_SYMLINK, p(path), p(target), 0),
+            HostOp::Truncate { path, len } => (abi::MODIFY_TRUNCATE, p(path), (0, 0), len),
+            HostOp::Chmod { path, mode } => (abi::MODIFY_CHMOD, p(path), (0, 0), mode as u64),
+            HostOp::Chown {
+                path,
+                uid,
+                gid,
+                nofollow,
+            } => {
+                let kind = if nofollow {
+                    abi::MODIFY_LCHOWN
+                } else {
+                    abi::MODIFY_CHOWN
+                };
+                (kind, p(path), (0, 0), (uid as u64) << 32 | gid as u64)
+            }
+            HostOp::Utimens {
+                path,
+                times,
+                nofollow,
+            } => {
+                times_buf = times;
+                let kind = if nofollow {
+                    abi::MODIFY_LUTIMENS
+                } else {
+                    abi::MODIFY_UTIMENS
+                };
+                let t = (gpa(times_buf.as_ptr() as u64), 32);
+                (kind, p(path), t, 0)
+            }
+        };
+        result(call(op::MODIFY, [kind, g1, l1, g2, l2, extra])).map(|_| ())
     }
 
     fn take_signals(&self) -> u64 {

@@ -84,6 +84,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
     let config = Config {
         strace: bi.flags & abi::BOOT_FLAG_STRACE != 0,
         read_only: bi.flags & abi::BOOT_FLAG_READ_ONLY != 0,
+        write_through: bi.flags & abi::BOOT_FLAG_WRITE_THROUGH != 0,
     };
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
     match kernel::run(&mut platform, &mut k, spawn) {

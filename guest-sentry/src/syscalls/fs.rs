@@ -176,6 +176,7 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let abs = match super::ovl::open(k, t, &np, ovl_flags, a[3])? {
         super::ovl::Open::Fd(fd) => return Ok(fd),
         super::ovl::Open::Host(path) => path,
+        super::ovl::Open::Write(path) => return open_write(k, t, path, flags, a[3]),
     };
     let mut hflags = 0;
     if flags & O_DIRECTORY != 0 {
@@ -194,9 +195,87 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         path: normalize(&abs),
         dir,
         path_only: flags & O_PATH != 0,
+        write: false,
+        append: false,
     };
     let of = Rc::new(OpenFile::new(File::Host(host), flags & O_NONBLOCK != 0));
     install_fd(t, of.clone(), flags).inspect_err(|_| release(k, of))
+}
+
+/// A write-through open (`vmm run --rw`) of the host path `np`.
+fn open_write<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    np: Vec<u8>,
+    flags: u64,
+    mode: u64,
+) -> SysResult {
+    const O_APPEND: u64 = 0o2000;
+    let wflags = flags & (crate::abi::OPEN_WRITE_FLAGS | O_DIRECTORY | O_NOFOLLOW);
+    let mode = (mode as u32) & 0o7777 & !t.umask;
+    let handle = k.host.open_write(&np, wflags, mode)?;
+    let st = match k.host.fstat(handle, false) {
+        Ok(st) => st,
+        Err(e) => {
+            k.host.close(handle);
+            return Err(e);
+        }
+    };
+    let host = HostFile {
+        handle,
+        path: np,
+        dir: st.mode & S_IFMT == S_IFDIR,
+        path_only: false,
+        write: flags & O_ACCMODE != 0,
+        append: flags & O_APPEND != 0,
+    };
+    let mut of = OpenFile::new(File::Host(host), flags & O_NONBLOCK != 0);
+    of.access = flags & O_ACCMODE;
+    let of = Rc::new(of);
+    install_fd(t, of.clone(), flags).inspect_err(|_| release(k, of))
+}
+
+/// Writes to a host file opened for writing through (`at`: pwrite's offset).
+pub fn write_host<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    of: &OpenFile,
+    h: &HostFile,
+    iov: &[(u64, u64)],
+    at: Option<u64>,
+) -> SysResult {
+    if !h.write || !of.writable() {
+        return Err(EBADF);
+    }
+    let mut bufs = Vec::new();
+    for &(base, len) in iov {
+        t.mm.io_bufs(base, len.min(0x7fff_f000), false, &mut bufs)?;
+    }
+    let start = at.unwrap_or(of.offset.get());
+    let mut done = 0u64;
+    for chunk in bufs.chunks(crate::abi::IOV_MAX) {
+        let want: u64 = chunk.iter().map(|b| b.len).sum();
+        match k.host.pwritev(h.handle, chunk, start + done) {
+            Ok(n) => {
+                done += n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if at.is_none() {
+        // An O_APPEND handle wrote at the end, wherever that was: the offset follows it.
+        let end = if h.append {
+            k.host.fstat(h.handle, false).map(|st| st.size)?
+        } else {
+            start + done
+        };
+        of.offset.set(end);
+    }
+    Ok(done)
 }
 
 /// Opens a `/proc` node: files and directories as made-up contents, links by following them.
@@ -231,6 +310,8 @@ fn open_proc<P: Platform>(
                 path: normalize(&target),
                 dir: st.mode & S_IFMT == S_IFDIR,
                 path_only: false,
+                write: false,
+                append: false,
             };
             let of = Rc::new(OpenFile::new(File::Host(h), flags & O_NONBLOCK != 0));
             return alloc_fd(t, 0, of);
@@ -303,7 +384,7 @@ pub fn pread64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 }
 
 /// `pwrite64(fd, buf, count, offset)`: overlay files only (host files are open read-only).
-pub fn pwrite64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn pwrite64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
     if (a[3] as i64) < 0 {
         return Err(EINVAL);
@@ -312,7 +393,7 @@ pub fn pwrite64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         File::Mem { data, .. } => {
             super::ovl::mem_rw(t, &of, data, false, &[(a[1], a[2])], false, Some(a[3]))
         }
-        File::Host(_) => Err(EBADF),
+        File::Host(h) => write_host(k, t, &of, h, &[(a[1], a[2])], Some(a[3])),
         _ => Err(ESPIPE),
     }
 }

@@ -192,8 +192,8 @@ fn rw<P: Platform>(
         File::Pipe(end) if to_app => pipe_read(k, t, &of, end, iov),
         File::Pipe(end) => pipe_write(k, t, &of, end, iov),
         File::Host(h) if to_app => super::fs::read_host(k, t, &of, h, iov, None),
-        // Host files are open read-only (no overlay yet).
-        File::Host(_) => Err(EBADF),
+        // Host files are written only when opened for writing through (`--rw`).
+        File::Host(h) => super::fs::write_host(k, t, &of, h, iov, None),
         File::Mem { data, append, .. } => {
             super::ovl::mem_rw(t, &of, data, *append, iov, to_app, None)
         }

@@ -12,6 +12,7 @@ use crate::errno::{
 };
 use crate::file::{File, OpenFile};
 use crate::host::Clock;
+use crate::host::HostOp;
 use crate::kernel::{Kernel, Task};
 use crate::overlay::Kind;
 use crate::platform::Platform;
@@ -255,6 +256,8 @@ fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Vec<u8>, Errno> {
 pub enum Open {
     Fd(u64),
     Host(Vec<u8>),
+    /// Write-through mode: open this host path for writing.
+    Write(Vec<u8>),
 }
 
 /// `openat` when the overlay is involved: an overlay entry, a whited-out path, or a write.
@@ -309,10 +312,12 @@ pub fn open<P: Platform>(
         return Err(ENOENT);
     }
     if !k.overlay.enabled {
-        return if write {
-            Err(EROFS)
-        } else {
+        return if !write {
             Ok(Open::Host(np.to_vec()))
+        } else if through(k, np)? {
+            Ok(Open::Write(np.to_vec()))
+        } else {
+            Err(EROFS)
         };
     }
     if flags & O_CREAT != 0
@@ -374,6 +379,19 @@ fn open_listing<P: Platform>(
 fn path_arg<P: Platform>(t: &mut Task<P>, dirfd: u64, addr: u64) -> Result<Vec<u8>, Errno> {
     let p = t.mm.read_cstr(addr, 4096)?;
     Ok(normalize(&absolute(t, dirfd, &p)?))
+}
+
+/// Write-through mode (`vmm run --rw`): `np` may be changed on the host — anything but the
+/// Sentry's own `/dev` and `/proc`, which are not the host's to change.
+fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
+    if !k.config.write_through {
+        return Ok(false);
+    }
+    let under = |top: &[u8]| np == top || np.starts_with(&[top, b"/"].concat());
+    if under(b"/dev") || under(b"/proc") {
+        return Err(EROFS);
+    }
+    Ok(true)
 }
 
 fn writable(k: &Kernel) -> Result<(), Errno> {
@@ -441,6 +459,11 @@ fn remove_entry(k: &mut Kernel, np: &[u8]) {
 pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const AT_REMOVEDIR: u64 = 0x200;
     let np = path_arg(t, a[0], a[1])?;
+    if through(k, &np)? {
+        let dir = a[2] & AT_REMOVEDIR != 0;
+        k.host.modify(&HostOp::Unlink { path: &np, dir })?;
+        return Ok(0);
+    }
     let st = stat(k, &np, true)?;
     writable(k)?;
     let is_dir = st.mode & S_IFMT == S_IFDIR;
@@ -471,14 +494,18 @@ pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 /// `mkdirat(dirfd, path, mode)`; `mkdir` arrives here.
 pub fn mkdirat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let np = path_arg(t, a[0], a[1])?;
+    let mode = (a[2] as u32) & 0o7777 & !t.umask;
+    if through(k, &np)? {
+        k.host.modify(&HostOp::Mkdir { path: &np, mode })?;
+        return Ok(0);
+    }
     if stat(k, &np, true).is_ok() {
         return Err(EEXIST);
     }
     writable(k)?;
     require_dir(k, parent(&np))?;
     let now = now(k);
-    k.overlay
-        .insert(np, Kind::Dir, (a[2] as u32) & 0o7777 & !t.umask, now);
+    k.overlay.insert(np, Kind::Dir, mode, now);
     Ok(0)
 }
 
@@ -490,6 +517,13 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     }
     let from = path_arg(t, a[0], a[1])?;
     let to = path_arg(t, a[2], a[3])?;
+    if through(k, &from)? && through(k, &to)? {
+        k.host.modify(&HostOp::Rename {
+            from: &from,
+            to: &to,
+        })?;
+        return Ok(0);
+    }
     let st = stat(k, &from, true)?;
     writable(k)?;
     if st.mode & S_IFMT == S_IFDIR {
@@ -522,6 +556,13 @@ pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     if (a[1] as i64) < 0 {
         return Err(EINVAL);
     }
+    if through(k, &np)? {
+        k.host.modify(&HostOp::Truncate {
+            path: &np,
+            len: a[1],
+        })?;
+        return Ok(0);
+    }
     stat(k, &np, false)?;
     writable(k)?;
     let d = upper_file(k, &np, None, false)?;
@@ -530,7 +571,7 @@ pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 }
 
 /// `ftruncate(fd, len)`.
-pub fn ftruncate<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn ftruncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
     if (a[1] as i64) < 0 {
         return Err(EINVAL);
@@ -538,6 +579,11 @@ pub fn ftruncate<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     match &of.file {
         File::Mem { data, .. } if of.writable() => {
             data.borrow_mut().resize(a[1] as usize, 0);
+            Ok(0)
+        }
+        File::Host(h) if of.writable() => {
+            k.host
+                .handle_op(h.handle, crate::abi::HANDLE_FTRUNCATE, a[1])?;
             Ok(0)
         }
         File::Host(_) => Err(EINVAL), // opened read-only
@@ -562,6 +608,10 @@ pub fn fchmod<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 }
 
 fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
+    if through(k, np)? {
+        k.host.modify(&HostOp::Chmod { path: np, mode })?;
+        return Ok(0);
+    }
     let st = stat(k, np, false)?;
     writable(k)?;
     if st.mode & S_IFMT == S_IFDIR && k.overlay.get(np).is_none() {
@@ -592,6 +642,23 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     } else {
         path_arg(t, a[0], a[1])?
     };
+    if through(k, &np)? {
+        const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+        let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
+        if a[2] != 0 {
+            let mut b = [0u8; 32];
+            t.mm.copy_in(a[2], &mut b)?;
+            times = core::array::from_fn(|i| {
+                i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap())
+            });
+        }
+        k.host.modify(&HostOp::Utimens {
+            path: &np,
+            times,
+            nofollow: a[1] != 0 && a[3] & AT_SYMLINK_NOFOLLOW != 0,
+        })?;
+        return Ok(0);
+    }
     let mut mtime = now(k);
     if a[2] != 0 {
         let mut b = [0u8; 32];
@@ -622,16 +689,28 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     Ok(0)
 }
 
-/// `fchownat`/`chown`/`lchown`/`fchown`: the sandbox runs as root and owns everything it
-/// sees; ownership changes are accepted for existing entries and not recorded.
+/// `fchownat`/`chown`/`lchown`: the sandbox runs as root and owns everything it sees; in the
+/// overlay, ownership changes are accepted for existing entries and not recorded; written
+/// through (`--rw`) they are made on the host.
 pub fn chown_path<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
     dirfd: u64,
     path: u64,
+    owner: (u64, u64),
+    nofollow: bool,
 ) -> SysResult {
     let np = path_arg(t, dirfd, path)?;
-    stat(k, &np, false)?;
+    if through(k, &np)? {
+        k.host.modify(&HostOp::Chown {
+            path: &np,
+            uid: owner.0 as u32,
+            gid: owner.1 as u32,
+            nofollow,
+        })?;
+        return Ok(0);
+    }
+    stat(k, &np, !nofollow)?;
     writable(k)?;
     Ok(0)
 }
@@ -691,6 +770,13 @@ pub fn symlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         return Err(ENOENT);
     }
     let np = path_arg(t, a[1], a[2])?;
+    if through(k, &np)? {
+        k.host.modify(&HostOp::Symlink {
+            target: &target,
+            path: &np,
+        })?;
+        return Ok(0);
+    }
     if stat(k, &np, true).is_ok() {
         return Err(EEXIST);
     }

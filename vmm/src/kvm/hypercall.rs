@@ -61,6 +61,79 @@ impl<'a> Server<'a> {
             .map_err(|e| format!("guest address {gpa:#x}: {e}"))
     }
 
+    /// A path argument: at most `PATH_MAX` bytes of guest memory.
+    fn path(&self, gpa: u64, len: u64) -> Check<Vec<u8>> {
+        if len as usize > PATH_MAX {
+            return Err(format!("path of {len} bytes"));
+        }
+        self.read_bytes(gpa, len)
+    }
+
+    /// A MODIFY hypercall: decoded and checked here, performed (or refused) by the host
+    /// services.
+    fn modify(&mut self, a: [u64; 6]) -> Check<Result<u64, i32>> {
+        use guest_sentry::abi::*;
+        use guest_sentry::host::HostOp;
+        let path = self.path(a[1], a[2])?;
+        let second = || self.path(a[3], a[4]);
+        let small = |v: u64| u32::try_from(v).map_err(|_| format!("argument {v:#x}"));
+        let (p2, times);
+        let o = match a[0] {
+            MODIFY_MKDIR => HostOp::Mkdir {
+                path: &path,
+                mode: small(a[5])?,
+            },
+            MODIFY_UNLINK | MODIFY_RMDIR => HostOp::Unlink {
+                path: &path,
+                dir: a[0] == MODIFY_RMDIR,
+            },
+            MODIFY_RENAME => {
+                p2 = second()?;
+                HostOp::Rename {
+                    from: &path,
+                    to: &p2,
+                }
+            }
+            MODIFY_SYMLINK => {
+                p2 = second()?;
+                HostOp::Symlink {
+                    target: &p2,
+                    path: &path,
+                }
+            }
+            MODIFY_TRUNCATE => HostOp::Truncate {
+                path: &path,
+                len: a[5],
+            },
+            MODIFY_CHMOD => HostOp::Chmod {
+                path: &path,
+                mode: small(a[5])?,
+            },
+            MODIFY_CHOWN | MODIFY_LCHOWN => HostOp::Chown {
+                path: &path,
+                uid: (a[5] >> 32) as u32,
+                gid: a[5] as u32,
+                nofollow: a[0] == MODIFY_LCHOWN,
+            },
+            MODIFY_UTIMENS | MODIFY_LUTIMENS => {
+                if a[4] != 32 {
+                    return Err(format!("utimens times of {} bytes", a[4]));
+                }
+                let raw = self.read_bytes(a[3], 32)?;
+                times = std::array::from_fn(|i| {
+                    i64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap())
+                });
+                HostOp::Utimens {
+                    path: &path,
+                    times,
+                    nofollow: a[0] == MODIFY_LUTIMENS,
+                }
+            }
+            other => return Err(format!("unknown modify kind {other}")),
+        };
+        Ok(self.host.modify(&o).map(|()| 0))
+    }
+
     fn read_bytes(&self, gpa: u64, len: u64) -> Check<Vec<u8>> {
         self.range(gpa, len)?;
         let mut v = vec![0u8; len as usize];
@@ -228,6 +301,21 @@ impl<'a> Server<'a> {
                 Ok(0)
             }
             op::CLOCK => HostServices::clock(a[0]),
+            op::OPEN_WRITE => {
+                let path = self.path(a[0], a[1])?;
+                let mode = u32::try_from(a[3]).map_err(|_| format!("mode {:#x}", a[3]))?;
+                self.host.open_write(&path, a[2], mode).map(u64::from)
+            }
+            op::PWRITEV => {
+                let iov = self.iovecs(a[1], a[2])?;
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.pwritev(handle, &iov, a[3])
+            }
+            op::HANDLE => {
+                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                self.host.handle_op(handle, a[1], a[2]).map(|()| 0)
+            }
+            op::MODIFY => self.modify(a)?,
             op::STAT => {
                 if a[1] as usize > PATH_MAX {
                     return Err(format!("path of {} bytes", a[1]));
@@ -385,15 +473,70 @@ mod tests {
         );
         assert!(matches!(s.handle(BLOCK), Outcome::Continue));
         assert_eq!(ret(&mem), -(libc::EROFS as i64));
-        // Terminal ioctls other than the two queries are refused.
+        // Terminal ioctls other than the mode queries and settings are refused.
         request(
             &mem,
             BLOCK,
             op::IOCTL,
-            [1, 0x5402 /* TCSETS */, 0x3000, 36, 0, 0],
+            [1, 0x5412 /* TIOCSTI */, 0x3000, 1, 0, 0],
         );
         assert!(matches!(s.handle(BLOCK), Outcome::Continue));
         assert_eq!(ret(&mem), -(libc::ENOTTY as i64));
+        // Without --rw, every write-through request is refused, whatever the Sentry asks.
+        request(
+            &mem,
+            BLOCK,
+            op::OPEN_WRITE,
+            [
+                0x3000,
+                path.len() as u64,
+                libc::O_WRONLY as u64,
+                0o644,
+                0,
+                0,
+            ],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EROFS as i64));
+        for kind in [
+            guest_sentry::abi::MODIFY_MKDIR,
+            guest_sentry::abi::MODIFY_UNLINK,
+            guest_sentry::abi::MODIFY_CHMOD,
+        ] {
+            request(
+                &mem,
+                BLOCK,
+                op::MODIFY,
+                [kind, 0x3000, path.len() as u64, 0, 0, 0o755],
+            );
+            assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+            assert_eq!(ret(&mem), -(libc::EROFS as i64));
+        }
+    }
+
+    #[test]
+    fn malformed_write_through_requests_kill_the_sandbox() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        mem.write_slice(b"/x", GuestAddress(0x3000)).unwrap();
+        // Unknown kind, oversized path, times of the wrong size, a mode beyond 32 bits.
+        for args in [
+            [99, 0x3000, 2, 0, 0, 0],
+            [
+                guest_sentry::abi::MODIFY_MKDIR,
+                0x3000,
+                PATH_MAX as u64 + 1,
+                0,
+                0,
+                0,
+            ],
+            [guest_sentry::abi::MODIFY_UTIMENS, 0x3000, 2, 0x4000, 16, 0],
+            [guest_sentry::abi::MODIFY_CHMOD, 0x3000, 2, 0, 0, 1 << 40],
+            [guest_sentry::abi::MODIFY_RENAME, 0x3000, 2, MEM - 1, 8, 0],
+        ] {
+            request(&mem, BLOCK, op::MODIFY, args);
+            assert!(invalid(s.handle(BLOCK)), "{args:?} was accepted");
+        }
     }
 
     #[test]

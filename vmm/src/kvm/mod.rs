@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use guest_sentry::abi::{
     BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_READ_ONLY, BOOT_FLAG_SINGLE_STEP, BOOT_FLAG_STRACE,
-    BOOT_INFO_GPA, BOOT_MAGIC, BOOT_VERSION, DIRECT_MAP_BASE, HYPERCALL_PORT, KERNEL_PHYS,
-    KERNEL_VIRT_BASE,
+    BOOT_FLAG_WRITE_THROUGH, BOOT_INFO_GPA, BOOT_MAGIC, BOOT_VERSION, DIRECT_MAP_BASE,
+    HYPERCALL_PORT, KERNEL_PHYS, KERNEL_VIRT_BASE,
 };
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit};
@@ -41,6 +41,8 @@ pub struct Config {
     pub single_step: bool,
     /// `--ro`: no overlay.
     pub read_only: bool,
+    /// `--rw`: file writes go through to the host tree.
+    pub write_through: bool,
 }
 
 /// The program and its arguments as the Sentry receives them.
@@ -269,6 +271,11 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
             } else {
                 0
             }
+            | if cfg.write_through {
+                BOOT_FLAG_WRITE_THROUGH
+            } else {
+                0
+            }
             | if cfg.read_only {
                 BOOT_FLAG_READ_ONLY
             } else {
@@ -415,7 +422,11 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
         vcpu.set_guest_debug(&dbg)
             .map_err(err("KVM_SET_GUEST_DEBUG"))?;
     }
-    let services = HostServices::new(root, prog.file).map_err(err("opening the sandbox root"))?;
+    let mut services =
+        HostServices::new(root, prog.file).map_err(err("opening the sandbox root"))?;
+    if cfg.write_through {
+        services.allow_writes();
+    }
     let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
     let mut stats = Stats::default();
     let end = loop {

@@ -107,6 +107,7 @@ fn run_probe_vm() -> Verdict {
         strace: false,
         single_step: false,
         read_only: true,
+        write_through: false,
     };
     match super::run(&cfg, prog, std::path::Path::new("/")) {
         Ok((End::Exited { code: PROBE_EXIT, signal: 0, .. }, stats)) => Verdict {
@@ -130,7 +131,16 @@ pub fn child_fallback(kind: crate::sandbox::Kind) -> i32 {
     };
     let verdict = match probe_program() {
         Err(e) => no(e),
-        Ok(prog) => match crate::sandbox::run(kind, 64 << 20, false, true, prog, std::path::Path::new("/")) {
+        Ok(prog) => match crate::sandbox::run(
+            kind,
+            64 << 20,
+            guest_sentry::kernel::Config {
+                read_only: true,
+                ..Default::default()
+            },
+            prog,
+            std::path::Path::new("/"),
+        ) {
             Ok(End::Exited { code: PROBE_EXIT, signal: 0, .. }) => Verdict {
                 usable: true,
                 reason: "a probe program ran in a stub process through syscalls and a page fault".into(),
