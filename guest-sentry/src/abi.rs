@@ -93,7 +93,9 @@ pub struct BootInfo {
 
 /// Hypercall numbers (`Hypercall::op`). Arguments are listed as `args[i]`.
 pub mod op {
-    /// The sandbox is done. `args[0]` = exit code, `args[1]` = fatal signal (0 if exited).
+    /// The sandbox is done. `args[0]` = exit code, `args[1]` = fatal signal (0 if exited),
+    /// `args[2]` = exec errno, `args[3]` = the CPU features ring 0 enabled (`CPU_*` bits, for
+    /// `--exit-stats`).
     pub const EXIT: u64 = 1;
     /// Write a gather list to a host stdio fd. `args[0]` = fd (1 or 2),
     /// `args[1]` = GPA of `[IoVec; args[2]]`. Returns bytes written or `-errno`.
@@ -152,6 +154,12 @@ pub mod op {
     /// mode, length, `uid << 32 | gid` or the nofollow flag.
     pub const MODIFY: u64 = 21;
 }
+
+/// `EXIT` `args[3]` bits.
+pub const CPU_XSAVE: u64 = 1 << 0;
+pub const CPU_SMEP: u64 = 1 << 1;
+pub const CPU_SMAP: u64 = 1 << 2;
+pub const CPU_PCID: u64 = 1 << 3;
 
 /// Open flags a write-through open may carry besides the `OPEN_*` ones (Linux values):
 /// `O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND`.

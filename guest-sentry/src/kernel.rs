@@ -54,6 +54,8 @@ pub struct Kernel<'h> {
     pub start_ns: u64,
     /// Where the sandbox's writes to files go (the host tree is never modified).
     pub overlay: crate::overlay::Overlay,
+    /// Other processes' `/proc` entries for the syscall that asked for them.
+    pub proc_view: Option<crate::syscalls::procfs::ProcView>,
     /// The terminal's foreground process group (`TIOCGPGRP`/`TIOCSPGRP`): where Ctrl-C goes.
     pub foreground_pgid: u32,
 }
@@ -69,6 +71,7 @@ impl<'h> Kernel<'h> {
             unknown_logged: Vec::new(),
             start_ns,
             overlay: crate::overlay::Overlay::new(!config.read_only && !config.write_through),
+            proc_view: None,
             foreground_pgid: 1,
         }
     }
@@ -111,6 +114,8 @@ pub struct Task<P: Platform> {
     pub fds: Vec<Option<Rc<OpenFile>>>,
     /// The thread name (`PR_SET_NAME`, `/proc/self/comm`), NUL-padded.
     pub comm: [u8; 16],
+    /// The arguments of the last exec, each NUL-terminated (`/proc/<pid>/cmdline`).
+    pub cmdline: Vec<u8>,
     /// Descriptors with `FD_CLOEXEC`.
     pub cloexec: alloc::collections::BTreeSet<u64>,
     /// Current directory: an absolute path inside the sandbox.
@@ -171,6 +176,13 @@ fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
 }
 
 /// The default thread name: the program's file name, at most 15 bytes.
+/// `argv` as `/proc/<pid>/cmdline` shows it: each argument NUL-terminated.
+pub fn cmdline_of(argv: &[Vec<u8>]) -> Vec<u8> {
+    argv.iter()
+        .flat_map(|a| a.iter().copied().chain([0]))
+        .collect()
+}
+
 fn comm_of(path: &[u8]) -> [u8; 16] {
     let name = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
     let mut c = [0u8; 16];
@@ -223,6 +235,7 @@ pub fn run<P: Platform>(
         ctx: platform.new_context().map_err(RunError::Platform)?,
         signals: SignalState::default(),
         comm: comm_of(&spawn.exe_path),
+        cmdline: cmdline_of(&spawn.argv),
         exe_path: spawn.exe_path,
         clear_child_tid: 0,
         robust_list: (0, 0),

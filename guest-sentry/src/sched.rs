@@ -43,6 +43,8 @@ pub enum Request {
     SetPgid { pid: u32, pgid: u32 },
     /// `getpgid(pid)` (`sid` false) or `getsid(pid)` of another process.
     GetPgid { pid: u32, sid: bool },
+    /// The syscall needs other processes' `/proc` entries: render them, then run it again.
+    ProcView,
 }
 
 pub struct Exec {
@@ -406,6 +408,21 @@ fn serve<P: Platform>(
             let r = setpgid(table, pid, target, group).map(|()| 0);
             set_result(table, pid, r);
         }
+        Request::ProcView => {
+            let procs = table
+                .tasks
+                .iter()
+                .filter(|(&p, _)| p != pid)
+                .map(|(&p, t)| (p, crate::syscalls::procfs::render(t)))
+                .collect();
+            k.proc_view = Some(crate::syscalls::procfs::ProcView {
+                for_pid: pid,
+                procs,
+            });
+            if let Some(t) = table.tasks.get_mut(&pid) {
+                t.state = RunState::Woken;
+            }
+        }
         Request::GetPgid { pid: target, sid } => {
             let r = match table.tasks.get(&target) {
                 Some(o) if sid => Ok(o.sid as u64),
@@ -448,6 +465,7 @@ fn fork<P: Platform>(
         rlimits: parent.rlimits,
         fds: parent.fds.clone(),
         comm: parent.comm,
+        cmdline: parent.cmdline.clone(),
         cloexec: parent.cloexec.clone(),
         cwd: parent.cwd.clone(),
         umask: parent.umask,
@@ -492,6 +510,7 @@ fn exec<P: Platform>(
     drop(old);
     t.regs = loaded.regs;
     t.comm = crate::kernel::comm_for(&e.exe_path);
+    t.cmdline = crate::kernel::cmdline_of(&e.argv);
     t.exe_path = e.exe_path;
     // Close-on-exec descriptors close; caught signals go back to their default action.
     for fd in core::mem::take(&mut t.cloexec) {

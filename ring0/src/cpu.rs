@@ -151,6 +151,32 @@ pub fn invlpg(va: u64) {
     unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) };
 }
 
+/// Loads `root` tagged with `pcid` into CR3 — keeping that PCID's TLB entries unless `flush`
+/// — if it is not already there (or if `flush`). Only with PCIDs enabled (`features().pcid`).
+///
+/// # Safety
+/// As [`set_cr3`]; `pcid` (1..4096) must tag only this root's translations, or be flushed.
+pub unsafe fn set_cr3_pcid(root: u64, pcid: u16, flush: bool) {
+    const NO_FLUSH: u64 = 1 << 63;
+    let cur: u64;
+    // SAFETY: as in `set_cr3`.
+    unsafe {
+        asm!("mov {}, cr3", out(reg) cur, options(nomem, nostack, preserves_flags));
+        if flush || cur != root | pcid as u64 {
+            let v = root | pcid as u64 | if flush { 0 } else { NO_FLUSH };
+            asm!("mov cr3, {}", in(reg) v, options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// The page-table root CR3 holds now (without its PCID).
+pub fn current_root() -> u64 {
+    let cur: u64;
+    // SAFETY: reading cr3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) cur, options(nomem, nostack, preserves_flags)) };
+    cur & !0xfff
+}
+
 /// Loads `root` (a page-table root's physical address) into CR3 if it is not already there.
 ///
 /// # Safety
@@ -176,6 +202,9 @@ pub struct CpuFeatures {
     pub xsave_size: u32,
     pub smep: bool,
     pub smap: bool,
+    /// Process-context identifiers (CR4.PCIDE): TLB entries are tagged per address space, so
+    /// switching between them need not flush.
+    pub pcid: bool,
 }
 
 static mut FEATURES: CpuFeatures = CpuFeatures {
@@ -184,6 +213,7 @@ static mut FEATURES: CpuFeatures = CpuFeatures {
     xsave_size: 512,
     smep: false,
     smap: false,
+    pcid: false,
 };
 
 /// What [`init`] enabled.
@@ -295,6 +325,7 @@ pub unsafe fn init() -> CpuFeatures {
             smap: ebx7 & (1 << 20) != 0,
             xcr0: 0,
             xsave_size: 512,
+            pcid: ecx1 & (1 << 17) != 0,
         };
         let mut cr4: u64;
         asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
@@ -307,6 +338,10 @@ pub unsafe fn init() -> CpuFeatures {
         }
         if f.smap {
             cr4 |= 1 << 21;
+        }
+        if f.pcid {
+            // CR3's PCID bits are 0 here (the boot root), as enabling PCIDE requires.
+            cr4 |= 1 << 17;
         }
         asm!("mov cr4, {}", in(reg) cr4, options(nostack));
         if f.xsave {

@@ -79,9 +79,18 @@ fn exit_stats_file_shape() {
         if j.get("platform").and_then(|p| p.as_str()) != Some("kvm") {
             return Err(format!("\"platform\" is not \"kvm\" in {text:?}"));
         }
-        match j.get("exits").and_then(|e| e.as_u64()) {
-            Some(n) if n > 0 => Ok(()),
-            _ => Err(format!("\"exits\" missing or zero in {text:?}")),
+        if !matches!(j.get("exits").and_then(|e| e.as_u64()), Some(n) if n > 0) {
+            return Err(format!("\"exits\" missing or zero in {text:?}"));
         }
+        // The CPU features ring 0 turned on (PCIDs only where the CPU has them).
+        let cpu = j
+            .get("cpu")
+            .ok_or_else(|| format!("no \"cpu\" in {text:?}"))?;
+        for f in ["xsave", "smep", "smap", "pcid"] {
+            if cpu.get(f).and_then(|b| b.as_bool()).is_none() {
+                return Err(format!("cpu.{f} missing in {text:?}"));
+            }
+        }
+        Ok(())
     });
 }

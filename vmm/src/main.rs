@@ -365,8 +365,12 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         write_exit_stats(
             r.exit_stats.as_deref(),
             &format!(
-                "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{},\"steps_user\":{},\"steps_kernel\":{}}}",
-                stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls, stats.steps_user, stats.steps_kernel
+                "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{},\"steps_user\":{},\"steps_kernel\":{},\"cpu\":{{\"xsave\":{},\"smep\":{},\"smap\":{},\"pcid\":{}}}}}",
+                stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls, stats.steps_user, stats.steps_kernel,
+                stats.guest_cpu & guest_sentry::abi::CPU_XSAVE != 0,
+                stats.guest_cpu & guest_sentry::abi::CPU_SMEP != 0,
+                stats.guest_cpu & guest_sentry::abi::CPU_SMAP != 0,
+                stats.guest_cpu & guest_sentry::abi::CPU_PCID != 0
             ),
         );
         end

@@ -44,6 +44,20 @@ static SHARED: SharedCell = SharedCell(UnsafeCell::new(Shared {
     },
 }));
 
+/// The CPU features ring 0 enabled, as `abi::CPU_*` bits.
+fn cpu_bits() -> u64 {
+    let f = ring0::features();
+    [
+        (f.xsave, abi::CPU_XSAVE),
+        (f.smep, abi::CPU_SMEP),
+        (f.smap, abi::CPU_SMAP),
+        (f.pcid, abi::CPU_PCID),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |acc, (_, bit)| acc | bit)
+}
+
 /// Guest-physical address of Sentry memory (the image mapping or the direct map).
 pub fn gpa(va: u64) -> u64 {
     if va >= KERNEL_VIRT_BASE {
@@ -119,7 +133,7 @@ impl KvmHost {
                 status.code as u64,
                 status.signal as u64,
                 exec_errno as u64,
-                0,
+                cpu_bits(),
                 0,
                 0,
             ],

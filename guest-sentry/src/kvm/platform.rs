@@ -63,9 +63,53 @@ pub struct KvmAddressSpace {
     mem: Rc<MemoryFile>,
     /// The kernel's own root, loaded before this one's tables are freed.
     kernel_root: u64,
+    /// This space's PCID (0: none, every load flushes).
+    pcid: u16,
+    /// The TLB may hold translations of this PCID that no longer match the tables (a fresh
+    /// or recycled PCID, or entries changed while another space was loaded, where `invlpg`
+    /// could not reach them): the next load flushes them.
+    stale: bool,
+}
+
+/// PCIDs in use (bit n = PCID n; 0 is the kernel's and never handed out).
+static mut PCIDS: [u64; 64] = {
+    let mut ids = [0; 64];
+    ids[0] = 1;
+    ids
+};
+
+/// A free PCID, or 0 when the CPU has none or all 4095 are taken (that space then flushes
+/// on every load, as without PCIDs).
+fn alloc_pcid() -> u16 {
+    if !ring0::features().pcid {
+        return 0;
+    }
+    // SAFETY: single CPU, no interrupts in ring 0: nothing else touches PCIDS meanwhile.
+    let ids = unsafe { &mut *core::ptr::addr_of_mut!(PCIDS) };
+    for (w, bits) in ids.iter_mut().enumerate() {
+        if *bits != u64::MAX {
+            let b = (!*bits).trailing_zeros();
+            *bits |= 1 << b;
+            return (w * 64 + b as usize) as u16;
+        }
+    }
+    0
+}
+
+fn free_pcid(pcid: u16) {
+    if pcid != 0 {
+        // SAFETY: as in `alloc_pcid`.
+        let ids = unsafe { &mut *core::ptr::addr_of_mut!(PCIDS) };
+        ids[pcid as usize / 64] &= !(1 << (pcid % 64));
+    }
 }
 
 impl KvmAddressSpace {
+    /// Whether this space is the one loaded in CR3 (where `invlpg` reaches its translations).
+    fn loaded(&self) -> bool {
+        ring0::current_root() == self.pt.as_ref().expect("live address space").root()
+    }
+
     fn pm(&self) -> DirectMap {
         DirectMap {
             size: self.mem.size(),
@@ -87,6 +131,7 @@ impl AddressSpace for KvmAddressSpace {
         };
         let pm = self.pm();
         let mem = self.mem.clone();
+        let loaded = self.loaded();
         let pt = self.pt.as_mut().expect("live address space");
         for i in (0..len).step_by(PAGE_SIZE as usize) {
             let old = pt
@@ -99,8 +144,13 @@ impl AddressSpace for KvmAddressSpace {
                     flags,
                 )
                 .map_err(|_| ENOMEM)?;
+            // A translation changed: out of the TLB now if loaded, else at the next load.
             if old.is_some() {
-                ring0::invlpg(addr + i);
+                if loaded {
+                    ring0::invlpg(addr + i);
+                } else {
+                    self.stale = true;
+                }
             }
         }
         Ok(())
@@ -109,12 +159,17 @@ impl AddressSpace for KvmAddressSpace {
     fn unmap(&mut self, addr: u64, len: u64) {
         let pm = self.pm();
         let mem = self.mem.clone();
+        let loaded = self.loaded();
         let pt = self.pt.as_mut().expect("live address space");
         let mut present = alloc::vec::Vec::new();
         pt.walk(&pm, addr, addr + len, |m| present.push(m.va));
         for va in present {
             if pt.unmap(&pm, &mut Frames(&mem), va).is_ok() {
-                ring0::invlpg(va);
+                if loaded {
+                    ring0::invlpg(va);
+                } else {
+                    self.stale = true;
+                }
             }
         }
     }
@@ -129,6 +184,8 @@ impl Drop for KvmAddressSpace {
             unsafe { ring0::set_cr3(self.kernel_root) };
             let pm = self.pm();
             pt.destroy_lower(&pm, &mut Frames(&self.mem));
+            // Its translations may linger in the TLB: the next owner starts stale.
+            free_pcid(self.pcid);
         }
     }
 }
@@ -162,8 +219,16 @@ impl Context for KvmContext {
 
     fn switch(&mut self, space: &mut KvmAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
         let root = space.pt.as_ref().expect("live address space").root();
-        // SAFETY: every app root shares the kernel's upper half (new_sharing_upper).
-        unsafe { ring0::set_cr3(root) };
+        // SAFETY: every app root shares the kernel's upper half (new_sharing_upper); a PCID
+        // tags only its own space's translations, flushed whenever they may be stale.
+        unsafe {
+            if space.pcid == 0 {
+                ring0::set_cr3(root);
+            } else {
+                ring0::set_cr3_pcid(root, space.pcid, space.stale);
+                space.stale = false;
+            }
+        }
         let mine = &mut *self.fpu as *mut ring0::FpuState;
         // SAFETY: single CPU; FPU_OWNER is null or a live context's state (cleared on drop).
         unsafe {
@@ -248,6 +313,8 @@ impl Platform for KvmPlatform {
             pt: Some(pt),
             mem: self.mem.clone(),
             kernel_root: self.kernel.root(),
+            pcid: alloc_pcid(),
+            stale: true,
         })
     }
 

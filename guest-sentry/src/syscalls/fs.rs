@@ -156,7 +156,7 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     if normalize(&abs) == b"/dev/tty" {
         return open_tty(k, t, flags);
     }
-    if let Some(node) = super::procfs::lookup(t, &normalize(&abs)) {
+    if let Some(node) = super::procfs::lookup(k, t, &normalize(&abs)) {
         return open_proc(k, t, &abs, node?, flags);
     }
     if let Some(dev) = dev {
@@ -551,7 +551,7 @@ fn stat_at<P: Platform>(
         return fd_stat(k, t, dirfd);
     }
     let abs = absolute(t, dirfd, &path)?;
-    if let Some(node) = super::procfs::lookup(t, &normalize(&abs)) {
+    if let Some(node) = super::procfs::lookup(k, t, &normalize(&abs)) {
         return match node? {
             super::procfs::Node::File(d) => Ok(synthetic_stat(d.len(), false)),
             super::procfs::Node::Dir(_) => Ok(synthetic_stat(0, true)),
@@ -655,7 +655,7 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     }
     let path = read_path(t, a[1])?;
     let abs = absolute(t, a[0], &path)?;
-    let target = match super::procfs::lookup(t, &normalize(&abs)) {
+    let target = match super::procfs::lookup(k, t, &normalize(&abs)) {
         Some(Ok(super::procfs::Node::Link(target))) => target,
         Some(Ok(_)) => return Err(EINVAL),
         Some(Err(e)) => return Err(e),

@@ -337,6 +337,18 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     Ok(0)
 }
 
+/// `fsync`/`fdatasync`: a file written through to the host (`--rw`) is synced there; the
+/// overlay and everything else live in memory, where there is nothing to sync.
+pub fn fsync<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    if let File::Host(h) = &of.file {
+        if h.write {
+            k.host.handle_op(h.handle, crate::abi::HANDLE_FSYNC, 0)?;
+        }
+    }
+    Ok(0)
+}
+
 pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const FIONREAD: u64 = 0x541b;
     if a[1] == FIONREAD {

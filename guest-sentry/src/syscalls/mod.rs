@@ -10,7 +10,7 @@ mod io;
 mod mem;
 mod ovl;
 mod proc;
-mod procfs;
+pub mod procfs;
 mod time;
 
 use alloc::string::String;
@@ -286,7 +286,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::OPEN => fs::openat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
         nr::OPENAT => fs::openat(k, t, a),
         nr::PWRITE64 => fs::pwrite64(k, t, a),
-        nr::FSYNC | nr::FDATASYNC => io::file(t, a[0]).map(|_| 0),
+        nr::FSYNC | nr::FDATASYNC => io::fsync(k, t, a),
         nr::TRUNCATE => ovl::truncate(k, t, a),
         nr::FTRUNCATE => ovl::ftruncate(k, t, a),
         nr::UNLINK => ovl::unlinkat(k, t, [io::AT_FDCWD as u64, a[0], 0, 0, 0, 0]),
@@ -427,6 +427,14 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
             Err(ENOSYS)
         }
     };
+    if result == Err(procfs::NEED_VIEW) {
+        // Runs again once the scheduler has rendered the other processes (rax untouched).
+        t.request = Some(crate::sched::Request::ProcView);
+        return;
+    }
+    if k.proc_view.as_ref().is_some_and(|v| v.for_pid == t.pid) {
+        k.proc_view = None;
+    }
     t.regs.rax = match result {
         Ok(v) => v,
         Err(Errno(e)) => (-(e as i64)) as u64,

@@ -1,16 +1,22 @@
-//! `/proc` for the sandbox's own process, made up by the Sentry: `/proc/self` (and
-//! `/proc/<pid>`) with `exe`, `cwd`, `fd/`, `status`, `maps`, `comm`. Nothing of the host's
-//! `/proc` is ever visible.
+//! `/proc` for the sandbox's processes, made up by the Sentry: `/proc/self` and `/proc/<pid>`
+//! with `exe`, `cwd`, `fd/`, `status`, `stat`, `maps`, `comm`, `cmdline`. Nothing of the
+//! host's `/proc` is ever visible.
+//!
+//! A syscall sees only its own task; for another process's entries (and the `/proc` listing)
+//! it asks the scheduler for a [`ProcView`] of every process and runs again with it.
 
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::vec::Vec;
 
 use crate::errno::{Errno, ENOENT};
 use crate::file::File;
+use crate::kernel::Kernel;
 use crate::kernel::Task;
 use crate::mm::VmaKind;
 use crate::platform::Platform;
 
+#[derive(Clone, Debug)]
 pub enum Node {
     File(Vec<u8>),
     /// A symlink: its target.
@@ -46,38 +52,112 @@ fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
     })
 }
 
+/// Not an errno the app ever sees: the syscall needs a [`ProcView`] and runs again with one.
+pub const NEED_VIEW: Errno = Errno(512);
+
+/// Every other process's `/proc/<pid>` entries, rendered by the scheduler for the syscall of
+/// `for_pid` that asked (and dropped after it).
+pub struct ProcView {
+    pub for_pid: u32,
+    /// pid → (entry path below `/proc/<pid>`, e.g. `""`, `"/status"`, `"/fd/3"`) → node.
+    pub procs: BTreeMap<u32, BTreeMap<Vec<u8>, Node>>,
+}
+
+/// The paths below `/proc/<pid>` that exist for `t`.
+fn entry_paths<P: Platform>(t: &Task<P>) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = [
+        "", "/exe", "/cwd", "/fd", "/status", "/stat", "/maps", "/comm", "/cmdline",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    v.extend(
+        (0..t.fds.len())
+            .filter(|&i| t.fds[i].is_some())
+            .map(|i| format!("/fd/{i}").into_bytes()),
+    );
+    v
+}
+
+/// `/proc/<pid>` of `t`, for another process's view.
+pub fn render<P: Platform>(t: &Task<P>) -> BTreeMap<Vec<u8>, Node> {
+    entry_paths(t)
+        .into_iter()
+        .filter_map(|p| entry(t, &p).ok().map(|n| (p, n)))
+        .collect()
+}
+
 /// The `/proc` node at the normalized absolute `path`, or `None` if the path is not in `/proc`.
-pub fn lookup<P: Platform>(t: &Task<P>, path: &[u8]) -> Option<Result<Node, Errno>> {
+/// [`NEED_VIEW`] when it is about another process and no view is at hand.
+pub fn lookup<P: Platform>(k: &Kernel, t: &Task<P>, path: &[u8]) -> Option<Result<Node, Errno>> {
     let rest = path.strip_prefix(b"/proc")?;
     if !(rest.is_empty() || rest[0] == b'/') {
         return None;
     }
+    let view = k.proc_view.as_ref().filter(|v| v.for_pid == t.pid);
     if rest.is_empty() || rest == b"/" {
-        return Some(Ok(Node::Dir(alloc::vec![
-            (b"self".to_vec(), DT_LNK),
-            (format!("{}", t.pid).into_bytes(), DT_DIR)
-        ])));
+        let Some(view) = view else {
+            return Some(Err(NEED_VIEW));
+        };
+        let mut pids: Vec<u32> = view.procs.keys().copied().collect();
+        pids.push(t.pid);
+        pids.sort_unstable();
+        let mut entries = alloc::vec![(b"self".to_vec(), DT_LNK)];
+        entries.extend(
+            pids.into_iter()
+                .map(|p| (format!("{p}").into_bytes(), DT_DIR)),
+        );
+        return Some(Ok(Node::Dir(entries)));
     }
-    let own = format!("/{}", t.pid);
-    let rest = if let Some(r) = rest.strip_prefix(b"/self") {
-        r
-    } else if let Some(r) = rest.strip_prefix(own.as_bytes()) {
-        r
-    } else {
+    let (pid, below) = match rest[1..].iter().position(|&b| b == b'/') {
+        Some(i) => (&rest[1..1 + i], &rest[1 + i..]),
+        None => (&rest[1..], &b""[..]),
+    };
+    if pid == b"self" {
+        return Some(entry(t, below));
+    }
+    let Some(pid) = core::str::from_utf8(pid)
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+    else {
         return Some(Err(ENOENT));
     };
-    if !(rest.is_empty() || rest[0] == b'/') {
-        return Some(Err(ENOENT));
+    if pid == t.pid {
+        return Some(entry(t, below));
     }
-    Some(match rest {
+    let Some(view) = view else {
+        return Some(Err(NEED_VIEW));
+    };
+    let below = if below == b"/" || below == b"/fd/" {
+        &below[..below.len() - 1]
+    } else {
+        below
+    };
+    Some(
+        view.procs
+            .get(&pid)
+            .and_then(|entries| entries.get(below))
+            .cloned()
+            .ok_or(ENOENT),
+    )
+}
+
+/// The entry `rest` (`""`, `"/status"`, ...) below `/proc/<pid>` of `t`.
+fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
+    if !(rest.is_empty() || rest[0] == b'/') {
+        return Err(ENOENT);
+    }
+    match rest {
         b"" | b"/" => Ok(Node::Dir(
             [
                 ("exe", DT_LNK),
                 ("cwd", DT_LNK),
                 ("fd", DT_DIR),
                 ("status", DT_REG),
+                ("stat", DT_REG),
                 ("maps", DT_REG),
                 ("comm", DT_REG),
+                ("cmdline", DT_REG),
             ]
             .iter()
             .map(|(n, d)| (n.as_bytes().to_vec(), *d))
@@ -90,6 +170,26 @@ pub fn lookup<P: Platform>(t: &Task<P>, path: &[u8]) -> Option<Result<Node, Errn
             let mut v = t.comm[..n].to_vec();
             v.push(b'\n');
             Ok(Node::File(v))
+        }
+        b"/cmdline" => Ok(Node::File(t.cmdline.clone())),
+        b"/stat" => {
+            // The fields ps and top read: pid (comm) state ppid pgrp session tty_nr tpgid
+            // flags, then zeros up to vsize and rss.
+            let n = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
+            let name = core::str::from_utf8(&t.comm[..n]).unwrap_or("?");
+            let state = if t.exit.is_some() { 'Z' } else { 'R' };
+            let vsize: u64 = t.mm.vmas().map(|(s, v)| v.end - s).sum();
+            Ok(Node::File(
+                format!(
+                    "{} ({name}) {state} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {} 0\n",
+                    t.pid,
+                    t.ppid,
+                    t.pgid,
+                    t.sid,
+                    t.mm.resident_pages()
+                )
+                .into_bytes(),
+            ))
         }
         b"/status" => {
             let n = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
@@ -144,7 +244,7 @@ pub fn lookup<P: Platform>(t: &Task<P>, path: &[u8]) -> Option<Result<Node, Errn
             Some(fd) => describe(t, fd).map(Node::Link).ok_or(ENOENT),
             None => Err(ENOENT),
         },
-    })
+    }
 }
 
 /// N, for a path `/proc/self/fd/N` (or `/proc/<pid>/fd/N`).

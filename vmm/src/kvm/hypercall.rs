@@ -32,6 +32,8 @@ pub struct Server<'a> {
     mem_size: u64,
     host: HostServices,
     pub count: u64,
+    /// The CPU features the guest reported at exit (`abi::CPU_*`).
+    pub guest_cpu: u64,
 }
 
 type Check<T> = Result<T, String>;
@@ -43,6 +45,7 @@ impl<'a> Server<'a> {
             mem_size,
             host,
             count: 0,
+            guest_cpu: 0,
         }
     }
 
@@ -195,6 +198,7 @@ impl<'a> Server<'a> {
                         a[0], a[1], a[2]
                     ));
                 }
+                self.guest_cpu = a[3];
                 return Ok(Outcome::Exit {
                     code: a[0] as i32,
                     signal: a[1] as i32,

@@ -81,6 +81,8 @@ pub struct Stats {
     /// With `single_step`: guest instructions executed in the app (ring 3) and the Sentry.
     pub steps_user: u64,
     pub steps_kernel: u64,
+    /// CPU features the Sentry enabled (`abi::CPU_*`).
+    pub guest_cpu: u64,
 }
 
 /// A host-side view of guest memory for building page tables.
@@ -521,5 +523,6 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
         }
     };
     stats.hypercalls = server.count;
+    stats.guest_cpu = server.guest_cpu;
     Ok((end, stats))
 }
