@@ -86,6 +86,27 @@ pub struct PtraceContext;
 impl Context for PtraceContext {
     type AddressSpace = PtraceAddressSpace;
 
+    fn fpu_state(&mut self, space: &mut PtraceAddressSpace) -> Result<[u8; 512], Errno> {
+        let mut fx = [0u8; 512];
+        // SAFETY: the stub is our stopped tracee; user_fpregs_struct is 512 bytes (FXSAVE).
+        if unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, space.stub.pid, 0, fx.as_mut_ptr()) } < 0 {
+            return Err(eio(io::Error::last_os_error()));
+        }
+        Ok(fx)
+    }
+
+    fn set_fpu_state(
+        &mut self,
+        space: &mut PtraceAddressSpace,
+        fx: &[u8; 512],
+    ) -> Result<(), Errno> {
+        // SAFETY: as above; the kernel validates MXCSR.
+        if unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, space.stub.pid, 0, fx.as_ptr()) } < 0 {
+            return Err(eio(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     fn switch(
         &mut self,
         space: &mut PtraceAddressSpace,

@@ -396,6 +396,23 @@ impl SystrapStub {
         }
     }
 
+    /// The signal frame's FPU save area (its `fpregs`), in our mapping: at least the 512-byte
+    /// FXSAVE part, and whether the kernel wrote it in XSAVE format (header after it).
+    fn fpregs(&self) -> Result<(*mut u8, bool), Errno> {
+        let uc = self.ucontext()?;
+        // SAFETY: `uc` is a checked ucontext in the shared region; fpregs is at offset 224.
+        let fp = unsafe { (uc.add(224) as *const u64).read_unaligned() };
+        if fp < ALTSTACK_ADDR || fp + 576 > ALTSTACK_ADDR + ALTSTACK_SIZE {
+            return Err(EIO);
+        }
+        // SAFETY: in range of the shared region, checked above.
+        let p = unsafe { self.shared.add((fp - CTRL_ADDR) as usize) };
+        // fpx_sw_bytes.magic1 at 464 says the XSAVE header follows the legacy area.
+        // SAFETY: inside the checked 576 bytes.
+        let xsave = unsafe { (p.add(464) as *const u32).read_unaligned() } == 0x4650_5853;
+        Ok((p, xsave))
+    }
+
     /// The signal frame's ucontext, in our mapping.
     fn ucontext(&self) -> Result<*mut u8, Errno> {
         let uc = self.ctrl().ucontext;
@@ -511,6 +528,34 @@ pub struct SystrapContext;
 
 impl Context for SystrapContext {
     type AddressSpace = SystrapAddressSpace;
+
+    fn fpu_state(&mut self, space: &mut SystrapAddressSpace) -> Result<[u8; 512], Errno> {
+        space.ensure_started()?;
+        let (p, _) = space.stub.fpregs()?;
+        let mut fx = [0u8; 512];
+        // SAFETY: 512 readable bytes (checked by `fpregs`).
+        unsafe { core::ptr::copy_nonoverlapping(p, fx.as_mut_ptr(), 512) };
+        Ok(fx)
+    }
+
+    fn set_fpu_state(
+        &mut self,
+        space: &mut SystrapAddressSpace,
+        fx: &[u8; 512],
+    ) -> Result<(), Errno> {
+        space.ensure_started()?;
+        let (p, xsave) = space.stub.fpregs()?;
+        // SAFETY: as above; the stub's sigreturn loads this area. The software-reserved bytes
+        // (464..512: the kernel's format marker) are kept, and with XSAVE format x87 and SSE
+        // are marked present so they are loaded rather than reset.
+        unsafe {
+            core::ptr::copy_nonoverlapping(fx.as_ptr(), p, 464);
+            if xsave {
+                *p.add(512) |= 0b11;
+            }
+        }
+        Ok(())
+    }
 
     fn switch(
         &mut self,

@@ -153,6 +153,10 @@ pub mod op {
     /// (rename target, symlink target) or the times (`[i64; 4]`, utimens) GPA/len, `args[5]` =
     /// mode, length, `uid << 32 | gid` or the nofollow flag.
     pub const MODIFY: u64 = 21;
+    /// Interrupt the guest (inject [`super::KICK_VECTOR`]) `args[0]` ns from now, replacing
+    /// any earlier request: the Sentry has a timer due or tasks waiting for the CPU while the
+    /// app may run without calling it. Returns 0.
+    pub const PREEMPT: u64 = 22;
 }
 
 /// `EXIT` `args[3]` bits.

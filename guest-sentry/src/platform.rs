@@ -127,7 +127,19 @@ pub trait Context {
         space: &mut Self::AddressSpace,
         regs: &mut UserRegs,
     ) -> Result<Event, Errno>;
+    /// The app's x87/SSE registers in FXSAVE layout (512 bytes), as of its last event: saved
+    /// in a signal frame so a handler cannot clobber the interrupted code's state.
+    fn fpu_state(&mut self, space: &mut Self::AddressSpace) -> Result<[u8; FXSAVE_SIZE], Errno>;
+    /// Replaces them (from a signal frame at `rt_sigreturn`; MXCSR already made valid).
+    fn set_fpu_state(
+        &mut self,
+        space: &mut Self::AddressSpace,
+        fx: &[u8; FXSAVE_SIZE],
+    ) -> Result<(), Errno>;
 }
+
+/// Size of the FXSAVE layout of x87/SSE state.
+pub const FXSAVE_SIZE: usize = 512;
 
 pub trait Platform {
     type AddressSpace: AddressSpace;
@@ -135,4 +147,9 @@ pub trait Platform {
     fn name(&self) -> &'static str;
     fn new_address_space(&mut self) -> Result<Self::AddressSpace, Errno>;
     fn new_context(&mut self) -> Result<Self::Context, Errno>;
+    /// The Sentry wants the app interrupted (an [`Event::Interrupt`]) within `ns` even if it
+    /// makes no syscall: a timer is due or another task waits for the CPU. Platforms whose
+    /// apps are preempted anyway (the fallbacks' stubs tick every few ms of CPU time) need do
+    /// nothing.
+    fn preempt_after(&mut self, _ns: u64) {}
 }

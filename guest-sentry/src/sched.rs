@@ -68,6 +68,8 @@ pub enum RunState {
 
 /// Events a task runs before the scheduler looks at the others.
 const SLICE: u32 = 64;
+/// How long an app that makes no syscalls may keep the CPU from other ready tasks.
+const SLICE_NS: u64 = 10_000_000;
 const WNOHANG: u64 = 1;
 
 struct Zombie {
@@ -110,6 +112,8 @@ pub fn run<P: Platform>(
     let mut current = 1u32;
     let mut last_ran = 1u32;
     let mut progress_seen = PROGRESS.load(Ordering::Relaxed);
+    // When the platform was last asked to interrupt the app (CLOCK_MONOTONIC ns).
+    let mut preempt_armed: Option<u64> = None;
     let mut slice = 0u32;
     loop {
         // Sleepers whose time has come are ready to retry; due alarms send SIGALRM.
@@ -186,6 +190,25 @@ pub fn run<P: Platform>(
                         return Ok(table.done.take().unwrap());
                     }
                     continue;
+                }
+            }
+            // The app may now run without calling the Sentry: make sure it is interrupted by
+            // the next timer due, or after a time slice when other tasks want the CPU.
+            let others_ready = table
+                .tasks
+                .iter()
+                .any(|(&p, t)| p != pid && t.state != RunState::Blocked);
+            let due = table
+                .tasks
+                .values()
+                .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)])
+                .flatten()
+                .chain(others_ready.then_some(now + SLICE_NS))
+                .min();
+            if let Some(due) = due {
+                if preempt_armed.is_none_or(|a| a <= now || due < a) {
+                    platform.preempt_after(due.saturating_sub(now).max(1));
+                    preempt_armed = Some(due);
                 }
             }
             // Another task's app is about to run: the one that ran last waits from now on

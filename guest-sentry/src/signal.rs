@@ -6,7 +6,7 @@
 
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Task};
-use crate::platform::Platform;
+use crate::platform::{Context, Platform, FXSAVE_SIZE};
 
 pub const SIGILL: i32 = 4;
 pub const SIGTRAP: i32 = 5;
@@ -185,10 +185,10 @@ const UC_SIZE: u64 = 304;
 const SIGINFO_SIZE: u64 = 128;
 
 /// Runs the handler of pending signal `sig`: pushes a Linux `rt_sigframe` (return address =
-/// `sa_restorer`, ucontext with the interrupted registers and mask, siginfo) on the app's
-/// stack or its alternate stack, and points the registers at the handler. The app's FPU/SSE
-/// registers are not saved in the frame: signals are delivered only where the app made a
-/// syscall or took a fault.
+/// `sa_restorer`, ucontext with the interrupted registers and mask, siginfo, and the x87/SSE
+/// state in FXSAVE layout that `uc_mcontext.fpregs` points to) on the app's stack or its
+/// alternate stack, and points the registers at the handler. Signals can arrive anywhere in
+/// the app's code (preemption), so its FPU state must survive the handler.
 pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     let idx = (sig - 1) as usize;
     let act = task.signals.actions[idx];
@@ -228,7 +228,10 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     } else {
         r.rsp.wrapping_sub(128)
     };
-    let frame = (top.wrapping_sub(8 + UC_SIZE + SIGINFO_SIZE) & !15).wrapping_sub(8);
+    // The FPU area (64-byte aligned, as Linux places it) above the frame.
+    let fx = task.ctx.fpu_state(&mut task.mm.space).ok();
+    let fp = top.wrapping_sub(FXSAVE_SIZE as u64) & !63;
+    let frame = (fp.wrapping_sub(8 + UC_SIZE + SIGINFO_SIZE) & !15).wrapping_sub(8);
     let uc = frame + 8;
     let si = uc + UC_SIZE;
     let mut buf = [0u8; (8 + UC_SIZE + SIGINFO_SIZE) as usize];
@@ -247,6 +250,9 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     put(8 + 40 + 22 * 8, &info.addr.to_le_bytes()); // cr2
     put(8 + 40 + 21 * 8, &old_mask.to_le_bytes()); // oldmask
     put(8 + 296, &old_mask.to_le_bytes()); // uc_sigmask
+    if fx.is_some() {
+        put(8 + 224, &fp.to_le_bytes()); // uc_mcontext.fpregs
+    }
     let s0 = 8 + UC_SIZE;
     put(s0, &sig.to_le_bytes());
     put(s0 + 8, &info.code.to_le_bytes());
@@ -256,7 +262,11 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
         put(s0 + 16, &info.pid.to_le_bytes());
         put(s0 + 24, &info.status.to_le_bytes());
     }
-    if task.mm.copy_out(frame, &buf).is_err() {
+    let fx_ok = match &fx {
+        Some(fx) => task.mm.copy_out(fp, fx).is_ok(),
+        None => true,
+    };
+    if !fx_ok || task.mm.copy_out(frame, &buf).is_err() {
         // No room for the frame: Linux kills with SIGSEGV.
         task.exit = Some(ExitStatus {
             code: 0,
@@ -296,6 +306,25 @@ pub fn sigreturn<P: Platform>(task: &mut Task<P>) -> Result<u64, crate::errno::E
     r.orig_rax = u64::MAX;
     let mask = u64::from_le_bytes(buf[296..304].try_into().unwrap());
     task.signals.blocked = mask & !UNBLOCKABLE;
+    // The FPU state the frame points to (the handler may have changed it, as on Linux).
+    let fp = u64::from_le_bytes(buf[224..232].try_into().unwrap());
+    if fp != 0 {
+        let mut fx = [0u8; FXSAVE_SIZE];
+        task.mm.copy_in(fp, &mut fx)?;
+        // MXCSR bits this CPU does not support must be clear (restoring faults otherwise):
+        // its mask is in any state it saved (0 there means the classic 0xffbf).
+        let supported = task
+            .ctx
+            .fpu_state(&mut task.mm.space)
+            .map(|cur| u32::from_le_bytes(cur[28..32].try_into().unwrap()))
+            .unwrap_or(0);
+        let supported = if supported == 0 { 0xffbf } else { supported };
+        let mxcsr = u32::from_le_bytes(fx[24..28].try_into().unwrap()) & supported;
+        fx[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        task.ctx
+            .set_fpu_state(&mut task.mm.space, &fx)
+            .map_err(|_| crate::errno::EFAULT)?;
+    }
     Ok(task.regs.rax)
 }
 

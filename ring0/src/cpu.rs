@@ -460,6 +460,22 @@ impl FpuState {
         FpuState { area }
     }
 
+    /// The x87/SSE state in FXSAVE layout (the first 512 bytes of either save format).
+    pub fn legacy(&self) -> [u8; 512] {
+        let mut fx = [0u8; 512];
+        fx.copy_from_slice(&self.area[..512]);
+        fx
+    }
+
+    /// Replaces the x87/SSE state (FXSAVE layout). With XSAVE, marks both components present
+    /// in the header so that XRSTOR loads them rather than their initial values.
+    pub fn set_legacy(&mut self, fx: &[u8; 512]) {
+        self.area[..512].copy_from_slice(fx);
+        if features().xsave {
+            self.area[512] |= 0b11;
+        }
+    }
+
     /// Saves the CPU's current app state here.
     pub fn save(&mut self) {
         let f = features();

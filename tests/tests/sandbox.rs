@@ -293,3 +293,10 @@ fn host_signals() {
         Ok(())
     });
 }
+
+/// Handlers that wreck SSE registers and MXCSR interrupt floating-point code anywhere
+/// (preemption): the interrupted computation is unchanged, as natively.
+#[test]
+fn fpu_signals() {
+    for_each_case("fpu_signals", |p, v| compare(p, v, "fpu_signals", NO_ARGS));
+}

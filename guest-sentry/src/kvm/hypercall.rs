@@ -44,6 +44,11 @@ static SHARED: SharedCell = SharedCell(UnsafeCell::new(Shared {
     },
 }));
 
+/// Asks the VMM to interrupt the app `ns` from now (see `op::PREEMPT`).
+pub fn preempt_after(ns: u64) {
+    call(op::PREEMPT, [ns, 0, 0, 0, 0, 0]);
+}
+
 /// The CPU features ring 0 enabled, as `abi::CPU_*` bits.
 fn cpu_bits() -> u64 {
     let f = ring0::features();

@@ -217,6 +217,30 @@ impl Drop for KvmContext {
 impl Context for KvmContext {
     type AddressSpace = KvmAddressSpace;
 
+    fn fpu_state(&mut self, _space: &mut KvmAddressSpace) -> Result<[u8; 512], Errno> {
+        let mine = &mut *self.fpu as *mut ring0::FpuState;
+        // SAFETY: single CPU; if this context owns the CPU's FPU, the CPU has the live copy.
+        if unsafe { FPU_OWNER == mine } {
+            self.fpu.save();
+        }
+        Ok(self.fpu.legacy())
+    }
+
+    fn set_fpu_state(&mut self, _space: &mut KvmAddressSpace, fx: &[u8; 512]) -> Result<(), Errno> {
+        let mine = &mut *self.fpu as *mut ring0::FpuState;
+        // SAFETY: single CPU. Take the live copy first (other components stay as they are),
+        // then give up ownership so the next switch loads the changed state.
+        unsafe {
+            if FPU_OWNER == mine {
+                self.fpu.save();
+                FPU_OWNER = core::ptr::null_mut();
+            }
+        }
+        self.fpu.set_legacy(fx);
+        self.ran = true;
+        Ok(())
+    }
+
     fn switch(&mut self, space: &mut KvmAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
         let root = space.pt.as_ref().expect("live address space").root();
         // SAFETY: every app root shares the kernel's upper half (new_sharing_upper); a PCID
@@ -316,6 +340,10 @@ impl Platform for KvmPlatform {
             pcid: alloc_pcid(),
             stale: true,
         })
+    }
+
+    fn preempt_after(&mut self, ns: u64) {
+        crate::hypercall::preempt_after(ns);
     }
 
     fn new_context(&mut self) -> Result<KvmContext, Errno> {

@@ -320,6 +320,10 @@ impl<'a> Server<'a> {
                 self.host.handle_op(handle, a[1], a[2]).map(|()| 0)
             }
             op::MODIFY => self.modify(a)?,
+            op::PREEMPT => {
+                super::arm_kick(a[0]);
+                Ok(0)
+            }
             op::STAT => {
                 if a[1] as usize > PATH_MAX {
                     return Err(format!("path of {} bytes", a[1]));

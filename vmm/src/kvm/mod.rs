@@ -9,9 +9,48 @@ use std::fs::File;
 use std::io::Cursor;
 use std::os::fd::{AsRawFd, FromRawFd};
 
+/// Set by SIGALRM when the kick the guest asked for (`op::PREEMPT`) is due.
+static KICK_DUE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_kick_timer(_: i32) {
+    KICK_DUE.store(true, Ordering::SeqCst);
+}
+
+/// Arms a one-shot timer: in `ns`, SIGALRM interrupts KVM_RUN (this process runs the vCPU on
+/// its only thread) and the guest gets a kick interrupt.
+pub fn arm_kick(ns: u64) {
+    let ns = ns.clamp(1_000, 10_000_000_000);
+    let it = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_usec: ((ns % 1_000_000_000) / 1000).max(1) as libc::suseconds_t,
+        },
+    };
+    // SAFETY: a valid itimerval; no old value wanted.
+    unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) };
+}
+
+/// Installs the SIGALRM handler behind [`arm_kick`] (no SA_RESTART: KVM_RUN must return).
+fn install_kick_timer() -> Result<(), String> {
+    // SAFETY: a zeroed sigaction with a handler that only stores an atomic.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_kick_timer as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut()) != 0 {
+            return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 /// `_IOW(KVMIO, 0x86, struct kvm_interrupt)`: queue an external interrupt (no in-kernel irqchip).
 const KVM_INTERRUPT: libc::c_ulong = 0x4004_ae86;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use guest_sentry::abi::{
     BootInfo, ARGS_GPA, ARGS_MAX, BOOT_FLAG_READ_ONLY, BOOT_FLAG_SINGLE_STEP, BOOT_FLAG_STRACE,
@@ -431,7 +470,12 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
     }
     let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
     let mut stats = Stats::default();
+    install_kick_timer()?;
     let end = loop {
+        // A kick the guest asked for fell due outside KVM_RUN: deliver it on the way in.
+        if KICK_DUE.swap(false, Ordering::SeqCst) {
+            vcpu.get_kvm_run().request_interrupt_window = 1;
+        }
         // Host signals for the sandbox go where the Sentry looks for them at its next step.
         let signals = crate::host::take_host_signals();
         if signals != 0 {
@@ -513,7 +557,7 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
             }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                 stats.interrupted += 1;
-                if crate::host::host_signals_pending() {
+                if crate::host::host_signals_pending() || KICK_DUE.swap(false, Ordering::SeqCst) {
                     // The app may be spinning in ring 3 without ever calling the Sentry: ask
                     // KVM to stop as soon as the guest can take an interrupt, then kick it.
                     vcpu.get_kvm_run().request_interrupt_window = 1;
