@@ -435,6 +435,28 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
     }
 }
 
+/// An FXSAVE image, aligned as FXSAVE/FXRSTOR require.
+#[repr(C, align(16))]
+struct Fx([u8; 512]);
+
+/// The CPU's live x87/SSE state in FXSAVE layout.
+pub fn fxsave_now() -> [u8; 512] {
+    let mut fx = Fx([0; 512]);
+    // SAFETY: a 16-byte aligned 512-byte buffer; FXSAVE only reads CPU state.
+    unsafe { asm!("fxsave64 [{}]", in(reg) fx.0.as_mut_ptr(), options(nostack)) };
+    fx.0
+}
+
+/// Loads x87/SSE state from an FXSAVE image into the CPU (other XSAVE components untouched).
+///
+/// # Safety
+/// MXCSR (bytes 24..28) must have no bits outside the CPU's MXCSR mask (FXRSTOR faults).
+pub unsafe fn fxrstor_now(image: &[u8; 512]) {
+    let fx = Fx(*image);
+    // SAFETY: aligned buffer; the caller vouches for MXCSR.
+    unsafe { asm!("fxrstor64 [{}]", in(reg) fx.0.as_ptr(), options(nostack)) };
+}
+
 /// The app's x87/SSE/AVX state while another context runs on the CPU.
 #[repr(C, align(64))]
 pub struct FpuState {
@@ -460,20 +482,12 @@ impl FpuState {
         FpuState { area }
     }
 
-    /// The x87/SSE state in FXSAVE layout (the first 512 bytes of either save format).
+    /// The x87/SSE state in FXSAVE layout as saved here (the first 512 bytes of either
+    /// save format).
     pub fn legacy(&self) -> [u8; 512] {
         let mut fx = [0u8; 512];
         fx.copy_from_slice(&self.area[..512]);
         fx
-    }
-
-    /// Replaces the x87/SSE state (FXSAVE layout). With XSAVE, marks both components present
-    /// in the header so that XRSTOR loads them rather than their initial values.
-    pub fn set_legacy(&mut self, fx: &[u8; 512]) {
-        self.area[..512].copy_from_slice(fx);
-        if features().xsave {
-            self.area[512] |= 0b11;
-        }
     }
 
     /// Saves the CPU's current app state here.

@@ -221,23 +221,29 @@ impl Context for KvmContext {
         let mine = &mut *self.fpu as *mut ring0::FpuState;
         // SAFETY: single CPU; if this context owns the CPU's FPU, the CPU has the live copy.
         if unsafe { FPU_OWNER == mine } {
-            self.fpu.save();
+            return Ok(ring0::fxsave_now());
         }
         Ok(self.fpu.legacy())
     }
 
     fn set_fpu_state(&mut self, _space: &mut KvmAddressSpace, fx: &[u8; 512]) -> Result<(), Errno> {
         let mine = &mut *self.fpu as *mut ring0::FpuState;
-        // SAFETY: single CPU. Take the live copy first (other components stay as they are),
-        // then give up ownership so the next switch loads the changed state.
+        // SAFETY: single CPU. Make this context the FPU's owner (its whole saved state loaded,
+        // the previous owner's saved), then load the x87/SSE part from the image: the other
+        // components stay as the app left them. The caller checked MXCSR against the mask.
         unsafe {
-            if FPU_OWNER == mine {
-                self.fpu.save();
-                FPU_OWNER = core::ptr::null_mut();
+            if FPU_OWNER != mine {
+                if let Some(prev) = FPU_OWNER.as_mut() {
+                    prev.save();
+                }
+                if self.ran {
+                    self.fpu.restore();
+                }
+                FPU_OWNER = mine;
+                self.ran = true;
             }
+            ring0::fxrstor_now(fx);
         }
-        self.fpu.set_legacy(fx);
-        self.ran = true;
         Ok(())
     }
 
