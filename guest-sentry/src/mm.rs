@@ -689,20 +689,24 @@ impl<S: AddressSpace> Mm<S> {
 
     /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
     pub fn read_cstr(&mut self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        // Small steps (never across a page end, where the next page may be unmapped): paths
+        // are mostly short, and copying up to the page end each time cost more than the rest
+        // of a `stat`.
+        const STEP: u64 = 256;
         let mut out = Vec::new();
         let mut cur = addr;
+        let mut chunk = [0u8; STEP as usize];
         loop {
-            let n = (PAGE_SIZE - (cur % PAGE_SIZE)) as usize;
-            let mut chunk = alloc::vec![0u8; n];
-            self.copy_in(cur, &mut chunk)?;
-            if let Some(i) = chunk.iter().position(|&b| b == 0) {
+            let n = (PAGE_SIZE - (cur % PAGE_SIZE)).min(STEP) as usize;
+            self.copy_in(cur, &mut chunk[..n])?;
+            if let Some(i) = chunk[..n].iter().position(|&b| b == 0) {
                 out.extend_from_slice(&chunk[..i]);
                 if out.len() > max {
                     return Err(crate::errno::ENAMETOOLONG);
                 }
                 return Ok(out);
             }
-            out.extend_from_slice(&chunk);
+            out.extend_from_slice(&chunk[..n]);
             if out.len() > max {
                 return Err(crate::errno::ENAMETOOLONG);
             }

@@ -152,11 +152,12 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(crate::errno::EOPNOTSUPP);
     }
-    let dev = crate::file::Dev::at(&normalize(&abs));
-    if normalize(&abs) == b"/dev/tty" {
+    let np = normalize(&abs);
+    let dev = crate::file::Dev::at(&np);
+    if np == b"/dev/tty" {
         return open_tty(k, t, flags);
     }
-    if let Some(node) = super::procfs::lookup(k, t, &normalize(&abs)) {
+    if let Some(node) = super::procfs::lookup(k, t, &np) {
         return open_proc(k, t, &abs, node?, flags);
     }
     if let Some(dev) = dev {
@@ -167,7 +168,6 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         of.access = flags & O_ACCMODE;
         return install_fd(t, Rc::new(of), flags);
     }
-    let np = normalize(&abs);
     let ovl_flags = if flags & O_PATH != 0 {
         flags & !(O_PATH | O_ACCMODE | O_CREAT | O_TRUNC)
     } else {
@@ -551,7 +551,8 @@ fn stat_at<P: Platform>(
         return fd_stat(k, t, dirfd);
     }
     let abs = absolute(t, dirfd, &path)?;
-    if let Some(node) = super::procfs::lookup(k, t, &normalize(&abs)) {
+    let np = normalize(&abs);
+    if let Some(node) = super::procfs::lookup(k, t, &np) {
         return match node? {
             super::procfs::Node::File(d) => Ok(synthetic_stat(d.len(), false)),
             super::procfs::Node::Dir(_) => Ok(synthetic_stat(0, true)),
@@ -567,12 +568,12 @@ fn stat_at<P: Platform>(
             }
             super::procfs::Node::Link(_) => {
                 // A pipe or another descriptor that has no path: stat the descriptor itself.
-                let fd = super::procfs::fd_number(&normalize(&abs)).ok_or(ENOENT)?;
+                let fd = super::procfs::fd_number(&np).ok_or(ENOENT)?;
                 fd_stat(k, t, fd)
             }
         };
     }
-    super::ovl::stat(k, &normalize(&abs), flags & AT_SYMLINK_NOFOLLOW != 0)
+    super::ovl::stat(k, &np, flags & AT_SYMLINK_NOFOLLOW != 0)
 }
 
 /// `struct stat` (x86-64, 144 bytes).
