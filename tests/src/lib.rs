@@ -284,16 +284,7 @@ fn run_inner<S: AsRef<OsStr>>(
             Ok(())
         });
     }
-    let mut command = shell_quote(program.as_os_str());
-    for a in args {
-        command.push(' ');
-        command.push_str(&shell_quote(a.as_ref()));
-    }
-
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn `{command}`: {e}"));
+    let (command, start, mut child) = spawn_quoted(&mut cmd, program, args);
     let pid = child.id() as libc::pid_t;
     let _stdin = child.stdin.take();
     let reader = |mut r: Box<dyn Read + Send>| {
@@ -404,15 +395,7 @@ pub fn run_in_pty<S: AsRef<OsStr>>(
             Ok(())
         });
     }
-    let mut command = shell_quote(program.as_os_str());
-    for a in args {
-        command.push(' ');
-        command.push_str(&shell_quote(a.as_ref()));
-    }
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn `{command}`: {e}"));
+    let (command, start, mut child) = spawn_quoted(&mut cmd, program, args);
     drop(cmd);
     drop(slave);
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -474,6 +457,25 @@ pub fn run_in_pty<S: AsRef<OsStr>>(
         panic!("{why}:\n{out}");
     }
     out
+}
+
+/// Spawns `cmd` (which runs `program args`); returns how it reads as a shell line, when it
+/// started, and the child.
+fn spawn_quoted<S: AsRef<OsStr>>(
+    cmd: &mut Command,
+    program: &Path,
+    args: &[S],
+) -> (String, Instant, std::process::Child) {
+    let mut command = shell_quote(program.as_os_str());
+    for a in args {
+        command.push(' ');
+        command.push_str(&shell_quote(a.as_ref()));
+    }
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn `{command}`: {e}"));
+    (command, start, child)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -146,7 +146,9 @@ impl KvmHost {
         ring0::halt_forever()
     }
 
-    fn iov_call(&self, opcode: u64, fd: u32, bufs: &[Buf]) -> Result<u64, Errno> {
+    /// A hypercall taking `[fd or handle, GPA of IoVec list, count, offset]` (at most
+    /// `IOV_MAX` of `bufs` go in one call).
+    fn iov_call(&self, opcode: u64, fd: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno> {
         let s = shared();
         let n = bufs.len().min(IOV_MAX);
         for (slot, b) in s.iov.iter_mut().zip(&bufs[..n]) {
@@ -156,17 +158,17 @@ impl KvmHost {
             };
         }
         let iov = gpa(s.iov.as_ptr() as u64);
-        result(call(opcode, [fd as u64, iov, n as u64, 0, 0, 0]))
+        result(call(opcode, [fd as u64, iov, n as u64, offset, 0, 0]))
     }
 }
 
 impl Host for KvmHost {
     fn write(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno> {
-        self.iov_call(op::WRITE, fd, bufs)
+        self.iov_call(op::WRITE, fd, bufs, 0)
     }
 
     fn read(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno> {
-        self.iov_call(op::READ, fd, bufs)
+        self.iov_call(op::READ, fd, bufs, 0)
     }
 
     fn open(&self, path: &[u8], flags: u64) -> Result<u32, Errno> {
@@ -175,19 +177,7 @@ impl Host for KvmHost {
     }
 
     fn preadv(&self, handle: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno> {
-        let s = shared();
-        let n = bufs.len().min(IOV_MAX);
-        for (slot, b) in s.iov.iter_mut().zip(&bufs[..n]) {
-            *slot = IoVec {
-                gpa: gpa(b.addr),
-                len: b.len,
-            };
-        }
-        let iov = gpa(s.iov.as_ptr() as u64);
-        result(call(
-            op::PREADV,
-            [handle as u64, iov, n as u64, offset, 0, 0],
-        ))
+        self.iov_call(op::PREADV, handle, bufs, offset)
     }
 
     fn getdents(&self, handle: u32, buf: &mut [u8]) -> Result<u64, Errno> {
@@ -308,19 +298,7 @@ impl Host for KvmHost {
     }
 
     fn pwritev(&self, handle: u32, bufs: &[Buf], offset: u64) -> Result<u64, Errno> {
-        let s = shared();
-        let n = bufs.len().min(IOV_MAX);
-        for (slot, b) in s.iov.iter_mut().zip(&bufs[..n]) {
-            *slot = IoVec {
-                gpa: gpa(b.addr),
-                len: b.len,
-            };
-        }
-        let iov = gpa(s.iov.as_ptr() as u64);
-        result(call(
-            op::PWRITEV,
-            [handle as u64, iov, n as u64, offset, 0, 0],
-        ))
+        self.iov_call(op::PWRITEV, handle, bufs, offset)
     }
 
     fn handle_op(&self, handle: u32, kind: u64, arg: u64) -> Result<(), Errno> {

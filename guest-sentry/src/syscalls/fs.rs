@@ -247,25 +247,8 @@ pub fn write_host<P: Platform>(
     if !h.write || !of.writable() {
         return Err(EBADF);
     }
-    let mut bufs = Vec::new();
-    for &(base, len) in iov {
-        t.mm.io_bufs(base, len.min(0x7fff_f000), false, &mut bufs)?;
-    }
     let start = at.unwrap_or(of.offset.get());
-    let mut done = 0u64;
-    for chunk in bufs.chunks(crate::abi::IOV_MAX) {
-        let want: u64 = chunk.iter().map(|b| b.len).sum();
-        match k.host.pwritev(h.handle, chunk, start + done) {
-            Ok(n) => {
-                done += n;
-                if n < want {
-                    break;
-                }
-            }
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
+    let done = host_io(k, t, h, iov, start, false)?;
     if at.is_none() {
         // An O_APPEND handle wrote at the end, wherever that was: the offset follows it.
         let end = if h.append {
@@ -344,15 +327,38 @@ pub fn read_host<P: Platform>(
     if h.dir {
         return Err(EISDIR);
     }
+    let start = at.unwrap_or(of.offset.get());
+    let done = host_io(k, t, h, iov, start, true)?;
+    if at.is_none() {
+        of.offset.set(start + done);
+    }
+    Ok(done)
+}
+
+/// Moves data between a host file at `start` and the app's `iov` (`to_app`: a read), zero
+/// copy through the memory file, `IOV_MAX` ranges per host call; stops at the first short
+/// transfer. An error after some progress reports the progress.
+fn host_io<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    h: &HostFile,
+    iov: &[(u64, u64)],
+    start: u64,
+    to_app: bool,
+) -> SysResult {
     let mut bufs = Vec::new();
     for &(base, len) in iov {
-        t.mm.io_bufs(base, len.min(0x7fff_f000), true, &mut bufs)?;
+        t.mm.io_bufs(base, len.min(0x7fff_f000), to_app, &mut bufs)?;
     }
-    let start = at.unwrap_or(of.offset.get());
     let mut done = 0u64;
     for chunk in bufs.chunks(crate::abi::IOV_MAX) {
         let want: u64 = chunk.iter().map(|b| b.len).sum();
-        match k.host.preadv(h.handle, chunk, start + done) {
+        let r = if to_app {
+            k.host.preadv(h.handle, chunk, start + done)
+        } else {
+            k.host.pwritev(h.handle, chunk, start + done)
+        };
+        match r {
             Ok(n) => {
                 done += n;
                 if n < want {
@@ -362,9 +368,6 @@ pub fn read_host<P: Platform>(
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         }
-    }
-    if at.is_none() {
-        of.offset.set(start + done);
     }
     Ok(done)
 }
