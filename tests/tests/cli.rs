@@ -172,3 +172,8 @@ fn bench_json_has_every_operation_for_every_usable_platform() {
 fn root_must_be_a_directory() {
     usage_error(&["run", "--root", "/nonexistent-vmm-root", "/bin/true"]);
 }
+
+#[test]
+fn ro_and_rw_exclude_each_other() {
+    usage_error(&["run", "--ro", "--rw", "/bin/true"]);
+}
