@@ -455,6 +455,21 @@ impl<S: AddressSpace> Mm<S> {
         Ok(off)
     }
 
+    /// A small accessible mapping (at most the fault-around size, typically a malloc'd buffer)
+    /// is populated right away: the memory reads as zero either way, and the app's first touch
+    /// then costs no fault — on the fallbacks a round trip to the Sentry, here folded into the
+    /// `mmap`'s own return. Failure is harmless (the touch faults as usual).
+    pub fn prefault_small(&mut self, addr: u64, len: u64) {
+        if len == 0 || len > FAULT_AROUND * PAGE_SIZE {
+            return;
+        }
+        if let Some((_, vma)) = self.vma_at(addr) {
+            if vma.access.any() && !self.pages.contains_key(&page_down(addr)) {
+                let _ = self.populate_around(page_down(addr), vma);
+            }
+        }
+    }
+
     /// Resolves an app page fault: populates the page if `access` is allowed there.
     ///
     /// `access` may be [`Access::NONE`] when the platform cannot tell the kind of access (ptrace):
