@@ -6,6 +6,14 @@ pub struct Errno(pub i32);
 
 pub type SysResult = Result<u64, Errno>;
 
+/// A syscall result as the app's `rax` holds it: the value, or `-errno`.
+pub fn to_rax(r: SysResult) -> u64 {
+    match r {
+        Ok(v) => v,
+        Err(Errno(e)) => (-(e as i64)) as u64,
+    }
+}
+
 macro_rules! errnos {
     ($($name:ident = $val:expr, $text:expr;)*) => {
         $(pub const $name: Errno = Errno($val);)*

@@ -56,6 +56,9 @@ pub struct Kernel<'h> {
     pub overlay: crate::overlay::Overlay,
     /// Other processes' `/proc` entries for the syscall that asked for them.
     pub proc_view: Option<crate::syscalls::procfs::ProcView>,
+    /// The CPU's MXCSR mask as an FXSAVE image reports it (0 until first read at a
+    /// sigreturn): bits outside it must not be loaded.
+    pub mxcsr_mask: u32,
     /// The terminal's foreground process group (`TIOCGPGRP`/`TIOCSPGRP`): where Ctrl-C goes.
     pub foreground_pgid: u32,
 }
@@ -72,6 +75,7 @@ impl<'h> Kernel<'h> {
             start_ns,
             overlay: crate::overlay::Overlay::new(!config.read_only && !config.write_through),
             proc_view: None,
+            mxcsr_mask: 0,
             foreground_pgid: 1,
         }
     }

@@ -147,9 +147,11 @@ pub trait Platform {
     fn name(&self) -> &'static str;
     fn new_address_space(&mut self) -> Result<Self::AddressSpace, Errno>;
     fn new_context(&mut self) -> Result<Self::Context, Errno>;
+    /// Whether the app runs until it calls the Sentry unless [`Platform::preempt_after`] asks
+    /// for an interrupt. The fallbacks' stubs are preempted anyway (they tick every few ms of
+    /// CPU time), so the scheduler need not work out deadlines for them.
+    const PREEMPT_ON_REQUEST: bool = false;
     /// The Sentry wants the app interrupted (an [`Event::Interrupt`]) within `ns` even if it
-    /// makes no syscall: a timer is due or another task waits for the CPU. Platforms whose
-    /// apps are preempted anyway (the fallbacks' stubs tick every few ms of CPU time) need do
-    /// nothing.
+    /// makes no syscall: a timer is due or another task waits for the CPU.
     fn preempt_after(&mut self, _ns: u64) {}
 }

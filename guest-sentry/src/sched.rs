@@ -122,13 +122,7 @@ pub fn run<P: Platform>(
             if let Some((at, interval)) = t.alarm {
                 if at <= now {
                     t.alarm = (interval > 0).then(|| (now + interval, interval));
-                    let info = signal::SigInfo {
-                        signo: signal::SIGALRM,
-                        code: signal::SI_KERNEL,
-                        ..Default::default()
-                    };
-                    signal::post(t, info);
-                    interrupt_wait(t);
+                    send_from_kernel(t, signal::SIGALRM);
                 }
             }
             if t.state == RunState::Blocked && t.wake_at.is_some_and(|w| w <= now) {
@@ -159,14 +153,7 @@ pub fn run<P: Platform>(
             // Nothing can run: sleep until the earliest timeout. With none, only a signal
             // from outside (Ctrl-C, `kill`) can change anything: wait for one, as Linux would
             // (a sleep returns early when one arrives).
-            let timers = table
-                .tasks
-                .values()
-                .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)]);
-            let wait = timers
-                .flatten()
-                .min()
-                .map_or(1_000_000_000, |w| w.saturating_sub(now));
+            let wait = next_timer(&table).map_or(1_000_000_000, |w| w.saturating_sub(now));
             k.host.sleep(wait);
             continue;
         };
@@ -194,21 +181,17 @@ pub fn run<P: Platform>(
             }
             // The app may now run without calling the Sentry: make sure it is interrupted by
             // the next timer due, or after a time slice when other tasks want the CPU.
-            let others_ready = table
-                .tasks
-                .iter()
-                .any(|(&p, t)| p != pid && t.state != RunState::Blocked);
-            let due = table
-                .tasks
-                .values()
-                .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)])
-                .flatten()
-                .chain(others_ready.then_some(now + SLICE_NS))
-                .min();
-            if let Some(due) = due {
-                if preempt_armed.is_none_or(|a| a <= now || due < a) {
-                    platform.preempt_after(due.saturating_sub(now).max(1));
-                    preempt_armed = Some(due);
+            if P::PREEMPT_ON_REQUEST {
+                let others_ready = table
+                    .tasks
+                    .iter()
+                    .any(|(&p, t)| p != pid && t.state != RunState::Blocked);
+                let slice_end = others_ready.then_some(now + SLICE_NS);
+                if let Some(due) = next_timer(&table).into_iter().chain(slice_end).min() {
+                    if preempt_armed.is_none_or(|a| a <= now || due < a) {
+                        platform.preempt_after(due.saturating_sub(now).max(1));
+                        preempt_armed = Some(due);
+                    }
                 }
             }
             // Another task's app is about to run: the one that ran last waits from now on
@@ -266,16 +249,31 @@ fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground
                 t.pid == 1
             };
             if hit {
-                let info = signal::SigInfo {
-                    signo,
-                    code: signal::SI_KERNEL,
-                    ..Default::default()
-                };
-                signal::post(t, info);
-                interrupt_wait(t);
+                send_from_kernel(t, signo);
             }
         }
     }
+}
+
+/// The earliest deadline of any task: a timed wait's end or an alarm (CLOCK_MONOTONIC ns).
+fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
+    table
+        .tasks
+        .values()
+        .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)])
+        .flatten()
+        .min()
+}
+
+/// Posts `signo` to `t` as sent by the kernel (SI_KERNEL) and ends a wait it interrupts.
+fn send_from_kernel<P: Platform>(t: &mut Task<P>, signo: i32) {
+    let info = signal::SigInfo {
+        signo,
+        code: signal::SI_KERNEL,
+        ..Default::default()
+    };
+    signal::post(t, info);
+    interrupt_wait(t);
 }
 
 /// A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
@@ -284,7 +282,7 @@ fn interrupt_wait<P: Platform>(t: &mut Task<P>) {
         t.state = RunState::Running;
         t.request = None;
         t.wake_at = None;
-        t.regs.rax = (-(crate::errno::EINTR.0 as i64)) as u64;
+        t.regs.rax = crate::errno::to_rax(Err(crate::errno::EINTR));
     }
 }
 
@@ -405,13 +403,13 @@ fn serve<P: Platform>(
                     }
                     table.tasks.insert(child_pid, child);
                 }
-                Err(e) => parent.regs.rax = (-(e.0 as i64)) as u64,
+                Err(e) => parent.regs.rax = crate::errno::to_rax(Err(e)),
             }
         }
         Request::Exec(e) => {
             let t = table.tasks.get_mut(&pid).expect("exec'ing task");
             if let Err(err) = exec(platform, k, t, e) {
-                t.regs.rax = (-(err.0 as i64)) as u64;
+                t.regs.rax = crate::errno::to_rax(Err(err));
             }
         }
         Request::Wait {
@@ -603,52 +601,38 @@ fn wait<P: Platform>(
         .values()
         .any(|c| c.ppid == pid && matches(c.pid, c.pgid));
     let t = table.tasks.get_mut(&pid).expect("waiting task");
-    if let (Some(c), Some(infop)) = (zombie, info) {
-        // waitid: a siginfo, 0 returned; WNOWAIT leaves the child waitable.
+    let r = if let Some(c) = zombie {
         let z = &table.zombies[&c];
-        if infop != 0 {
-            if let Err(e) = t.mm.copy_out(infop, &child_siginfo(c, z.status)) {
-                t.regs.rax = (-(e.0 as i64)) as u64;
-                return;
-            }
-        }
-        if options & WNOWAIT == 0 {
+        let r = match info {
+            // waitid: a siginfo, 0 returned.
+            Some(infop) if infop != 0 => t.mm.copy_out(infop, &child_siginfo(c, z.status)),
+            Some(_) => Ok(()),
+            None if status != 0 => t.mm.copy_out(status, &wait_status(z.status).to_le_bytes()),
+            None => Ok(()),
+        };
+        // WNOWAIT (waitid) leaves the child waitable.
+        if r.is_ok() && !(info.is_some() && options & WNOWAIT != 0) {
             table.zombies.remove(&c);
         }
-        t.regs.rax = 0;
-    } else if let Some(c) = zombie {
-        let z = &table.zombies[&c];
-        if status != 0 {
-            if let Err(e) = t.mm.copy_out(status, &wait_status(z.status).to_le_bytes()) {
-                t.regs.rax = (-(e.0 as i64)) as u64;
-                return;
-            }
-        }
-        table.zombies.remove(&c);
-        t.regs.rax = c as u64;
+        r.map(|()| if info.is_some() { 0 } else { c as u64 })
     } else if !live {
-        t.regs.rax = (-(ECHILD.0 as i64)) as u64;
+        Err(ECHILD)
     } else if options & WNOHANG != 0 {
         // waitid with nothing to report clears si_signo and si_pid (Linux: the whole info).
-        t.regs.rax = match info {
-            Some(infop) if infop != 0 => match t.mm.copy_out(infop, &[0u8; 128]) {
-                Ok(()) => 0,
-                Err(e) => (-(e.0 as i64)) as u64,
-            },
-            _ => 0,
-        };
+        match info {
+            Some(infop) if infop != 0 => t.mm.copy_out(infop, &[0u8; 128]).map(|()| 0),
+            _ => Ok(0),
+        }
     } else {
         let _ = k;
         t.state = RunState::Blocked;
-    }
+        return;
+    };
+    t.regs.rax = crate::errno::to_rax(r);
 }
 
 fn set_result<P: Platform>(table: &mut Table<P>, pid: u32, r: Result<u64, Errno>) {
-    let t = table.tasks.get_mut(&pid).expect("requesting task");
-    t.regs.rax = match r {
-        Ok(v) => v,
-        Err(e) => (-(e.0 as i64)) as u64,
-    };
+    table.tasks.get_mut(&pid).expect("requesting task").regs.rax = crate::errno::to_rax(r);
 }
 
 /// `setpgid(target, group)` by `caller` for itself or one of its children: the target must be

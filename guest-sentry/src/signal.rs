@@ -293,7 +293,10 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
 
 /// `rt_sigreturn`: restores the registers and mask saved by `deliver` (the frame's ucontext is
 /// at the stack pointer once the handler returned into `sa_restorer`). Returns the restored rax.
-pub fn sigreturn<P: Platform>(task: &mut Task<P>) -> Result<u64, crate::errno::Errno> {
+pub fn sigreturn<P: Platform>(
+    kernel: &mut Kernel,
+    task: &mut Task<P>,
+) -> Result<u64, crate::errno::Errno> {
     let uc = task.regs.rsp;
     let mut buf = [0u8; UC_SIZE as usize];
     task.mm.copy_in(uc, &mut buf)?;
@@ -312,13 +315,19 @@ pub fn sigreturn<P: Platform>(task: &mut Task<P>) -> Result<u64, crate::errno::E
         let mut fx = [0u8; FXSAVE_SIZE];
         task.mm.copy_in(fp, &mut fx)?;
         // MXCSR bits this CPU does not support must be clear (restoring faults otherwise):
-        // its mask is in any state it saved (0 there means the classic 0xffbf).
-        let supported = task
-            .ctx
-            .fpu_state(&mut task.mm.space)
-            .map(|cur| u32::from_le_bytes(cur[28..32].try_into().unwrap()))
-            .unwrap_or(0);
-        let supported = if supported == 0 { 0xffbf } else { supported };
+        // its mask is in any state it saved (0 there means the classic 0xffbf). It never
+        // changes: read once.
+        if kernel.mxcsr_mask == 0 {
+            kernel.mxcsr_mask = task
+                .ctx
+                .fpu_state(&mut task.mm.space)
+                .map(|cur| u32::from_le_bytes(cur[28..32].try_into().unwrap()))
+                .unwrap_or(0);
+        }
+        let supported = match kernel.mxcsr_mask {
+            0 => 0xffbf,
+            m => m,
+        };
         let mxcsr = u32::from_le_bytes(fx[24..28].try_into().unwrap()) & supported;
         fx[24..28].copy_from_slice(&mxcsr.to_le_bytes());
         task.ctx

@@ -517,6 +517,41 @@ fn kill_group(pgid: libc::pid_t) {
     }
 }
 
+/// A listing of every entry under `dir`: relative path, kind, permission bits, size or link
+/// target, content hash of files — what two runs of the same script must agree on.
+pub fn tree(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d).unwrap().flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let mode = md.permissions().mode() & 0o7777;
+            if md.file_type().is_symlink() {
+                out.push(format!(
+                    "{rel} -> {}",
+                    std::fs::read_link(&p).unwrap().display()
+                ));
+            } else if md.is_dir() {
+                out.push(format!("{rel}/ {mode:o}"));
+                stack.push(p);
+            } else {
+                let data = std::fs::read(&p).unwrap();
+                out.push(format!(
+                    "{rel} {mode:o} {} {:?}",
+                    data.len(),
+                    String::from_utf8_lossy(&data)
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Runs a test program directly on the host.
 pub fn run_native<S: AsRef<OsStr>>(variant: &str, prog: &str, args: &[S]) -> RunOutput {
     run_command(&prog_path(variant, prog), args)

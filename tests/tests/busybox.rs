@@ -157,25 +157,6 @@ fn sh_scripts_match_native() {
     );
 }
 
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let name = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                out.push((name + "/", Vec::new()));
-                stack.push(p);
-            } else {
-                out.push((name, std::fs::read(&p).unwrap_or_default()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn overlay_writes_match_native_and_leave_the_host_untouched() {
     if !busybox_installed() {
@@ -199,7 +180,7 @@ fn overlay_writes_match_native_and_leave_the_host_untouched() {
     for p in platforms_under_test() {
         let native_dir = fixture();
         let sandbox_dir = fixture();
-        let before = snapshot(&sandbox_dir);
+        let before = vmm_tests::tree(&sandbox_dir);
         let nd = native_dir.to_str().unwrap();
         let sd = sandbox_dir.to_str().unwrap();
         let native = run_command(Path::new(BUSYBOX), &["sh", "-c", script, "sh", nd]);
@@ -218,7 +199,7 @@ fn overlay_writes_match_native_and_leave_the_host_untouched() {
         if let Err(e) = check_same(&native, &sandboxed) {
             failures.push(format!("=== overlay script [{p}]\n{e}"));
         }
-        if snapshot(&sandbox_dir) != before {
+        if vmm_tests::tree(&sandbox_dir) != before {
             failures.push(format!("[{p}] the sandbox changed the host directory {sd}"));
         }
         // --ro: no overlay, writes fail and nothing changes either.
@@ -235,7 +216,7 @@ fn overlay_writes_match_native_and_leave_the_host_untouched() {
             "sh",
             sd,
         ]);
-        if ro.code() == 0 || snapshot(&sandbox_dir) != before {
+        if ro.code() == 0 || vmm_tests::tree(&sandbox_dir) != before {
             failures.push(format!("[{p}] --ro allowed a write:\n{ro}"));
         }
         let _ = std::fs::remove_dir_all(native_dir.parent().unwrap());

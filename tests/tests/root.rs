@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use vmm_tests::{platforms_under_test, run_vmm_raw, temp_path};
+use vmm_tests::{platforms_under_test, run_vmm_raw, temp_path, tree};
 
 #[test]
 fn paths_stay_inside_the_root() {
@@ -57,41 +57,6 @@ fn paths_stay_inside_the_root() {
     }
     let _ = std::fs::remove_dir_all(&root);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// A listing of every entry under `dir`: relative path, kind, permission bits, size or link
-/// target, content hash of files — what two runs of the same script must agree on.
-fn tree(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&d).unwrap().flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            let md = std::fs::symlink_metadata(&p).unwrap();
-            let mode = md.permissions().mode() & 0o7777;
-            if md.file_type().is_symlink() {
-                out.push(format!(
-                    "{rel} -> {}",
-                    std::fs::read_link(&p).unwrap().display()
-                ));
-            } else if md.is_dir() {
-                out.push(format!("{rel}/ {mode:o}"));
-                stack.push(p);
-            } else {
-                let data = std::fs::read(&p).unwrap();
-                out.push(format!(
-                    "{rel} {mode:o} {} {:?}",
-                    data.len(),
-                    String::from_utf8_lossy(&data)
-                ));
-            }
-        }
-    }
-    out
 }
 
 /// `--rw`: the script's changes land in the host directory, exactly as the same script run

@@ -305,14 +305,7 @@ impl HostServices {
     /// Opens `path` read-only (`flags`: any of O_DIRECTORY, O_NOFOLLOW, O_PATH) and returns a
     /// handle.
     pub fn open(&mut self, path: &[u8], flags: u64) -> HostResult<u32> {
-        let slot = match self.handles.iter().position(|h| h.is_none()) {
-            Some(i) => i,
-            None if self.handles.len() < MAX_HANDLES => {
-                self.handles.push(None);
-                self.handles.len() - 1
-            }
-            None => return Err(libc::EMFILE),
-        };
+        let slot = self.free_slot()?;
         let fd = self.open_fd(path, flags)?;
         self.handles[slot] = Some(File::from(fd));
         Ok(slot as u32)
@@ -336,6 +329,7 @@ impl HostServices {
         Ok(slot as u32)
     }
 
+    /// The lowest free handle number (made room for when all are in use, up to the limit).
     fn free_slot(&mut self) -> HostResult<usize> {
         match self.handles.iter().position(|h| h.is_none()) {
             Some(i) => Ok(i),
@@ -648,21 +642,25 @@ impl HostServices {
             return Some(self.root.as_raw_fd());
         }
         let now = now_ns(libc::CLOCK_MONOTONIC);
-        let cache = &mut self.dirs.entries;
-        cache.retain(|(_, _, t)| now.saturating_sub(*t) < DirCache::TTL_NS);
-        if let Some(i) = cache.iter().position(|(p, _, _)| p == dir) {
-            let e = cache.remove(i);
-            cache.push(e);
-        } else {
-            let fd = self
-                .open_fd(dir, (libc::O_PATH | libc::O_DIRECTORY) as u64)
-                .ok()?;
-            let cache = &mut self.dirs.entries;
-            if cache.len() >= DirCache::CAPACITY {
-                cache.remove(0);
+        // The entry asked for, if cached and young enough (others age out of the LRU order).
+        let cached = (self.dirs.entries.iter())
+            .position(|(p, _, _)| p == dir)
+            .map(|i| self.dirs.entries.remove(i))
+            .filter(|(_, _, at)| now.saturating_sub(*at) < DirCache::TTL_NS);
+        let entry = match cached {
+            Some(e) => e,
+            None => {
+                let fd = self
+                    .open_fd(dir, (libc::O_PATH | libc::O_DIRECTORY) as u64)
+                    .ok()?;
+                (dir.to_vec(), fd, now)
             }
-            cache.push((dir.to_vec(), fd, now));
+        };
+        let cache = &mut self.dirs.entries;
+        if cache.len() >= DirCache::CAPACITY {
+            cache.remove(0);
         }
+        cache.push(entry);
         self.dirs.entries.last().map(|(_, fd, _)| fd.as_raw_fd())
     }
 

@@ -348,6 +348,8 @@ impl Platform for KvmPlatform {
         })
     }
 
+    const PREEMPT_ON_REQUEST: bool = true;
+
     fn preempt_after(&mut self, ns: u64) {
         crate::hypercall::preempt_after(ns);
     }

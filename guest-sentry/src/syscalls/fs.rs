@@ -16,22 +16,10 @@ use crate::file::{File, HostFile, OpenFile};
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
 
+use super::flags::*;
 use super::io::{alloc_fd, file, AT_FDCWD};
 
 const PATH_MAX: usize = 4096;
-const O_ACCMODE: u64 = 0o3;
-const O_CREAT: u64 = 0o100;
-const O_TRUNC: u64 = 0o1000;
-const O_NONBLOCK: u64 = 0o4000;
-const O_DIRECTORY: u64 = 0o200000;
-const O_NOFOLLOW: u64 = 0o400000;
-const O_CLOEXEC: u64 = 0o2000000;
-const O_PATH: u64 = 0o10000000;
-const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-const AT_EMPTY_PATH: u64 = 0x1000;
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
 
 /// Makes `path` absolute: as is, or against the cwd (`AT_FDCWD`) or a directory fd.
 pub(super) fn absolute<P: Platform>(
@@ -90,9 +78,13 @@ fn read_path<P: Platform>(t: &mut Task<P>, addr: u64) -> Result<Vec<u8>, Errno> 
     t.mm.read_cstr(addr, PATH_MAX)
 }
 
-/// Opens `abs` on the host, stats it, and returns the handle, the stat and the host flags.
+/// Opens `abs` on the host (`OPEN_*` flags) and stats it: the handle and the stat.
 fn host_open(k: &Kernel, abs: &[u8], flags: u64) -> Result<(u32, HostStat), Errno> {
-    let h = k.host.open(abs, flags)?;
+    with_stat(k, k.host.open(abs, flags)?)
+}
+
+/// A freshly opened host handle with its `fstat` (closed again if that fails).
+fn with_stat(k: &Kernel, h: u32) -> Result<(u32, HostStat), Errno> {
     match k.host.fstat(h, false) {
         Ok(st) => Ok((h, st)),
         Err(e) => {
@@ -210,17 +202,9 @@ fn open_write<P: Platform>(
     flags: u64,
     mode: u64,
 ) -> SysResult {
-    const O_APPEND: u64 = 0o2000;
     let wflags = flags & (crate::abi::OPEN_WRITE_FLAGS | O_DIRECTORY | O_NOFOLLOW);
     let mode = (mode as u32) & 0o7777 & !t.umask;
-    let handle = k.host.open_write(&np, wflags, mode)?;
-    let st = match k.host.fstat(handle, false) {
-        Ok(st) => st,
-        Err(e) => {
-            k.host.close(handle);
-            return Err(e);
-        }
-    };
+    let (handle, st) = with_stat(k, k.host.open_write(&np, wflags, mode)?)?;
     let host = HostFile {
         handle,
         path: np,
@@ -279,15 +263,12 @@ fn open_proc<P: Platform>(
                 return alloc_fd(t, 0, of);
             }
             // Open the target path itself.
-            let host = k.host.open(
-                &target,
-                if flags & O_DIRECTORY != 0 {
-                    OPEN_DIRECTORY
-                } else {
-                    0
-                },
-            )?;
-            let st = k.host.fstat(host, false)?;
+            let dir_only = if flags & O_DIRECTORY != 0 {
+                OPEN_DIRECTORY
+            } else {
+                0
+            };
+            let (host, st) = host_open(k, &target, dir_only)?;
             let h = HostFile {
                 handle: host,
                 path: normalize(&target),

@@ -4,6 +4,7 @@
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
+use super::flags::{O_CLOEXEC, O_DIRECT, O_NONBLOCK};
 use crate::abi::IOV_MAX;
 use crate::errno::{Errno, SysResult, EAGAIN, EBADF, EINVAL, EMFILE, ENOTTY, EPIPE};
 use crate::file::{self, Dev, File, OpenFile, PipeEnd, PIPE_CAPACITY};
@@ -310,9 +311,6 @@ pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
 
 /// `pipe(fds)` and `pipe2(fds, flags)`.
 pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    const O_NONBLOCK: u64 = 0o4000;
-    const O_CLOEXEC: u64 = 0o2000000;
-    const O_DIRECT: u64 = 0o40000;
     if a[1] & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {
         return Err(EINVAL);
     }

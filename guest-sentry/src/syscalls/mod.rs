@@ -5,6 +5,7 @@
 //! [`fs`] (paths, host files, descriptors), [`proc`] (identity, exit, limits, signals),
 //! [`time`] (clocks, randomness).
 
+mod flags;
 mod fs;
 mod io;
 mod mem;
@@ -16,7 +17,7 @@ mod time;
 use alloc::string::String;
 use core::fmt::Write;
 
-use crate::errno::{describe, Errno, SysResult, ENOSYS};
+use crate::errno::{describe, SysResult, ENOSYS};
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
 
@@ -290,7 +291,11 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::TRUNCATE => ovl::truncate(k, t, a),
         nr::FTRUNCATE => ovl::ftruncate(k, t, a),
         nr::UNLINK => ovl::unlinkat(k, t, [io::AT_FDCWD as u64, a[0], 0, 0, 0, 0]),
-        nr::RMDIR => ovl::unlinkat(k, t, [io::AT_FDCWD as u64, a[0], 0x200, 0, 0, 0]),
+        nr::RMDIR => ovl::unlinkat(
+            k,
+            t,
+            [io::AT_FDCWD as u64, a[0], flags::AT_REMOVEDIR, 0, 0, 0],
+        ),
         nr::UNLINKAT => ovl::unlinkat(k, t, a),
         nr::MKDIR => ovl::mkdirat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
         nr::MKDIRAT => ovl::mkdirat(k, t, a),
@@ -315,7 +320,14 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
             (a[1], a[2]),
             n == nr::LCHOWN,
         ),
-        nr::FCHOWNAT => ovl::chown_path(k, t, a[0], a[1], (a[2], a[3]), a[4] & 0x100 != 0),
+        nr::FCHOWNAT => ovl::chown_path(
+            k,
+            t,
+            a[0],
+            a[1],
+            (a[2], a[3]),
+            a[4] & flags::AT_SYMLINK_NOFOLLOW != 0,
+        ),
         nr::FCHOWN => io::file(t, a[0]).map(|_| 0),
         nr::POLL => io::poll(k, t, a),
         nr::PPOLL => io::ppoll(k, t, a),
@@ -358,7 +370,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::MADVISE => mem::madvise(k, t, a),
         nr::RT_SIGACTION => proc::rt_sigaction(k, t, a),
         nr::RT_SIGPROCMASK => proc::rt_sigprocmask(k, t, a),
-        nr::RT_SIGRETURN => crate::signal::sigreturn(t),
+        nr::RT_SIGRETURN => crate::signal::sigreturn(k, t),
         nr::RT_SIGSUSPEND => proc::rt_sigsuspend(k, t, a),
         nr::RT_SIGPENDING => {
             if a[1] != 8 {
@@ -435,10 +447,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
     if k.proc_view.as_ref().is_some_and(|v| v.for_pid == t.pid) {
         k.proc_view = None;
     }
-    t.regs.rax = match result {
-        Ok(v) => v,
-        Err(Errno(e)) => (-(e as i64)) as u64,
-    };
+    t.regs.rax = crate::errno::to_rax(result);
     if k.config.strace {
         let pending = t.request.is_some();
         strace_line(k, t.tid, n, &a, result, pending);

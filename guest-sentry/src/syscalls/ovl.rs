@@ -17,19 +17,10 @@ use crate::kernel::{Kernel, Task};
 use crate::overlay::Kind;
 use crate::platform::Platform;
 
+use super::flags::*;
 use super::fs::{absolute, install_fd, normalize, stat_path};
 use super::io::{file, AT_FDCWD};
 
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const O_ACCMODE: u64 = 0o3;
-const O_CREAT: u64 = 0o100;
-const O_EXCL: u64 = 0o200;
-const O_TRUNC: u64 = 0o1000;
-const O_APPEND: u64 = 0o2000;
-const O_NONBLOCK: u64 = 0o4000;
-const O_DIRECTORY: u64 = 0o200000;
 /// Largest host file copied up into memory.
 const COPY_UP_MAX: u64 = 256 << 20;
 
@@ -270,14 +261,13 @@ pub fn open<P: Platform>(
     mode: u64,
 ) -> Result<Open, Errno> {
     if let Some(target) = link_target(k, np) {
-        if flags & 0o400000 != 0 {
+        if flags & O_NOFOLLOW != 0 {
             return Err(crate::errno::ELOOP); // O_NOFOLLOW
         }
         return open(k, t, &target, flags, mode);
     }
     let write = flags & O_ACCMODE != 0 || flags & (O_TRUNC | O_CREAT) != 0;
     let found = find(k, np);
-    const O_NOFOLLOW: u64 = 0o400000;
     if matches!(found, Found::Host) && flags & O_NOFOLLOW == 0 && !k.overlay.is_empty() {
         if let Some(target) = redirect(k, np) {
             return open(k, t, &target, flags, mode);
@@ -457,7 +447,6 @@ fn remove_entry(k: &mut Kernel, np: &[u8]) {
 
 /// `unlinkat(dirfd, path, flags)`; `unlink` and `rmdir` arrive here.
 pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    const AT_REMOVEDIR: u64 = 0x200;
     let np = path_arg(t, a[0], a[1])?;
     if through(k, &np)? {
         let dir = a[2] & AT_REMOVEDIR != 0;
@@ -643,7 +632,6 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         path_arg(t, a[0], a[1])?
     };
     if through(k, &np)? {
-        const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
         let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
         if a[2] != 0 {
             let mut b = [0u8; 32];
