@@ -417,7 +417,7 @@ fn serve<P: Platform>(
             status,
             options,
             info,
-        } => wait(k, table, pid, which, status, options, info),
+        } => wait(table, pid, which, status, options, info),
         Request::Kill { pid: target, sig } => {
             let r = kill(table, pid, target, sig).map(|()| 0);
             set_result(table, pid, r);
@@ -575,7 +575,6 @@ fn child_siginfo(pid: u32, s: ExitStatus) -> [u8; 128] {
 }
 
 fn wait<P: Platform>(
-    k: &mut Kernel,
     table: &mut Table<P>,
     pid: u32,
     which: i64,
@@ -624,7 +623,6 @@ fn wait<P: Platform>(
             _ => Ok(0),
         }
     } else {
-        let _ = k;
         t.state = RunState::Blocked;
         return;
     };

@@ -218,10 +218,7 @@ impl<'a> Server<'a> {
                 self.host.read_stdio(a[0] as u32, &iov)
             }
             op::OPEN => {
-                if a[1] as usize > PATH_MAX {
-                    return Err(format!("path of {} bytes", a[1]));
-                }
-                let path = self.read_bytes(a[0], a[1])?;
+                let path = self.path(a[0], a[1])?;
                 self.host.open(&path, a[2]).map(u64::from)
             }
             op::PREADV => {
@@ -242,10 +239,10 @@ impl<'a> Server<'a> {
                 self.host.lseek(handle, a[1] as i64, a[2] as u32)
             }
             op::READLINK => {
-                if a[1] as usize > PATH_MAX || a[3] as usize > PATH_MAX {
-                    return Err(format!("readlink of {}/{} bytes", a[1], a[3]));
+                let path = self.path(a[0], a[1])?;
+                if a[3] as usize > PATH_MAX {
+                    return Err(format!("readlink buffer of {} bytes", a[3]));
                 }
-                let path = self.read_bytes(a[0], a[1])?;
                 let mut out = vec![0u8; a[3] as usize];
                 let r = self.host.readlink(&path, &mut out);
                 if let Ok(n) = r {
@@ -325,10 +322,7 @@ impl<'a> Server<'a> {
                 Ok(0)
             }
             op::STAT => {
-                if a[1] as usize > PATH_MAX {
-                    return Err(format!("path of {} bytes", a[1]));
-                }
-                let path = self.read_bytes(a[0], a[1])?;
+                let path = self.path(a[0], a[1])?;
                 self.range(a[3], std::mem::size_of::<HostStat>() as u64)?;
                 match self.host.stat_path(&path, a[2] == 1) {
                     Ok(st) => {
