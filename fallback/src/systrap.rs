@@ -6,14 +6,19 @@
 //! Faults (SIGSEGV, SIGBUS, ...) take the same path. The stub also runs the host syscalls the
 //! Sentry needs in it (mmap of the memory file), on request, from the same handler.
 //!
+//! Patched syscall sites (see `guest_sentry::patch`) skip the signal: they jump to the stub's
+//! fast entry, which saves the app's registers in the fast page, makes the same handoff, and
+//! returns to the app by restoring them itself — no seccomp trap, signal frame or
+//! `rt_sigreturn` (gVisor's systrap does the same).
+//!
 //! Layout of the stub's reserved range (above the app range, see `abi::USER_TOP`):
-//! code page at `STUB_ADDR`, control page at `CTRL_ADDR`, alternate signal stack after it;
-//! the control page and the stack are a second memfd that `vmm` maps too.
+//! code page at `STUB_ADDR`, control page at `CTRL_ADDR`, alternate signal stack after it, then
+//! the fast page (`FAST_ADDR`); all but the code are a second memfd that `vmm` maps too.
 
 use std::arch::global_asm;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use guest_sentry::errno::{Errno, EIO, ENOMEM, ESRCH};
 use guest_sentry::platform::{
@@ -27,8 +32,17 @@ pub const CTRL_ADDR: u64 = STUB_ADDR + 0x1000;
 /// The alternate signal stack (shared), after the control page.
 const ALTSTACK_ADDR: u64 = CTRL_ADDR + 0x1000;
 const ALTSTACK_SIZE: u64 = 0x10000;
-/// Size of the shared region (control page + stack).
-const SHARED_SIZE: u64 = 0x1000 + ALTSTACK_SIZE;
+/// The fast page: the registers of an event that came through the fast entry, its FXSAVE
+/// area, and the entry's own stack at the top.
+const FAST_ADDR: u64 = ALTSTACK_ADDR + ALTSTACK_SIZE;
+/// Size of the shared region (control page + stack + fast page).
+const SHARED_SIZE: u64 = 0x1000 + ALTSTACK_SIZE + 0x1000;
+/// End of the stub's range: everything from here to the top of the user range is unmapped.
+const STUB_END: u64 = CTRL_ADDR + SHARED_SIZE;
+/// Fast page offsets: the 18 registers in `sigcontext` order (r8 … rip, eflags) at 0, a flag
+/// the Sentry sets when it changed the FXSAVE area, and the area itself (16-byte aligned).
+const FAST_FX_DIRTY: usize = 144;
+const FAST_FX: usize = 256;
 /// The fd number of the control memfd inside the stub.
 const STUB_CTRLFD: i32 = 4;
 /// `sa_restorer` is valid (x86-64 signal frames need it).
@@ -55,7 +69,9 @@ struct Ctrl {
     state: AtomicU32, // 0
     signo: u32,       // 4
     si_code: i32,     // 8
-    _pad: u32,        // 12
+    /// The event came through the fast entry: its registers are in the fast page, not in a
+    /// signal frame.
+    fast: u32, // 12
     si_addr: u64,     // 16
     si_syscall: u64,  // 24
     ucontext: u64,    // 32: stub address of the signal frame's ucontext
@@ -73,8 +89,25 @@ struct Ctrl {
     queued: u32, // 144
     /// Set by the stub when a queued call failed.
     queue_failed: u32, // 148
-    _pad2: [u64; 13], // 152
+    /// A preemption tick came while the stub itself ran (on a fast event): reported as an
+    /// interrupt before the next fast return to the app.
+    tick_pending: u32, // 152
+    _pad2: u32,       // 156
+    _pad3: [u64; 12], // 160
     queue: [[u64; 7]; QUEUE_LEN], // 256: nr, args[6] each
+}
+
+/// Syscalls served in this process, for `--exit-stats`: those that trapped (a seccomp signal)
+/// and those that came through the fast entry of a patched site.
+static TRAPPED_SYSCALLS: AtomicU64 = AtomicU64::new(0);
+static FAST_SYSCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// (trapped, fast) syscalls served so far.
+pub fn syscall_counts() -> (u64, u64) {
+    (
+        TRAPPED_SYSCALLS.load(Ordering::Relaxed),
+        FAST_SYSCALLS.load(Ordering::Relaxed),
+    )
 }
 
 /// How many address-space changes wait for the stub's next return to the app. Mapping and
@@ -95,11 +128,11 @@ vmm_systrap_start:
     // where the Sentry writes the app's first registers.
     mov eax, 11
     xor edi, edi
-    movabs rsi, 0x7ffffffe0000
+    movabs rsi, {stub}
     syscall
     mov eax, 11
-    movabs rdi, 0x7ffffffe0000 + 0x12000
-    movabs rsi, 0x7ffffffff000 - (0x7ffffffe0000 + 0x12000)
+    movabs rdi, {stub_end}
+    movabs rsi, 0x7ffffffff000 - {stub_end}
     syscall
     mov eax, 39
     syscall
@@ -113,8 +146,21 @@ vmm_systrap_start:
     // sa_sigaction(signo, siginfo, ucontext), on the alternate stack, all signals blocked.
     .global vmm_systrap_handler
 vmm_systrap_handler:
-    mov r13, rsp
-    movabs r12, 0x7ffffffe1000
+    // A tick that finds the stub's own code running (the fast path, which runs with signals
+    // unblocked) is only noted: return through the restorer at once.
+    cmp edi, {tick}
+    jne 30f
+    mov rax, [rdx + 40 + 16 * 8]    // uc_mcontext.gregs[REG_RIP]
+    movabs rcx, {stub}
+    sub rax, rcx
+    cmp rax, 0x1000
+    jae 30f
+    movabs rax, {ctrl}
+    mov dword ptr [rax + 152], 1
+    ret
+30: mov r13, rsp
+    movabs r12, {ctrl}
+    mov dword ptr [r12 + 12], 0     // not a fast event
     mov [r12 + 4], edi
     mov eax, [rsi + 8]
     mov [r12 + 8], eax
@@ -212,23 +258,105 @@ vmm_systrap_handler:
     syscall
     mov rsi, [r12 + 120]
     mov [r12 + 128], rsi
-9:  mov dword ptr [r12], 0          // ST_RUNNING
+9:  cmp dword ptr [r12 + 12], 0
+    jne 20f
+    mov dword ptr [r12], 0          // ST_RUNNING
     lea rsp, [r13 + 8]
     .global vmm_systrap_restorer
 vmm_systrap_restorer:
     mov eax, 15                     // rt_sigreturn
     syscall
     ud2
+
+    // The fast entry: a patched syscall site jumped here (through its trampoline slot) with
+    // the syscall number in rax and the return address in rcx; r11 is free (a syscall
+    // clobbers both). Signals are not blocked here: a tick is only noted (see the handler).
+    .global vmm_systrap_fast
+vmm_systrap_fast:
+    movabs r11, {fast}
+    mov [r11], r8
+    mov [r11 + 8], r9
+    mov [r11 + 16], r10
+    mov [r11 + 32], r12
+    mov [r11 + 40], r13
+    mov [r11 + 48], r14
+    mov [r11 + 56], r15
+    mov [r11 + 64], rdi
+    mov [r11 + 72], rsi
+    mov [r11 + 80], rbp
+    mov [r11 + 88], rbx
+    mov [r11 + 96], rdx
+    mov [r11 + 104], rax
+    mov [r11 + 112], rcx
+    mov [r11 + 120], rsp
+    mov [r11 + 128], rcx
+    lea rsp, [r11 + 4096]
+    pushfq
+    pop rdx
+    mov [r11 + 136], rdx
+    mov [r11 + 24], rdx             // after a syscall r11 holds rflags
+    fxsave64 [r11 + {fast_fx}]
+    movabs r12, {ctrl}
+    mov dword ptr [r12 + 4], 31     // SIGSYS
+    mov dword ptr [r12 + 12], 1     // fast
+    mov [r12 + 24], rax             // si_syscall
+    mov ebx, 1                      // post ST_EVENT
+    jmp 2b
+
+20: // ST_RESUME of a fast event. A tick noted meanwhile is reported first, as an interrupt
+    // at the registers the Sentry just set.
+    cmp dword ptr [r12 + 152], 0
+    je 21f
+    mov dword ptr [r12 + 152], 0
+    mov dword ptr [r12 + 4], {tick}
+    mov ebx, 1
+    jmp 2b
+21: movabs r11, {fast}
+    cmp dword ptr [r11 + {fast_fx_dirty}], 0
+    je 22f
+    mov dword ptr [r11 + {fast_fx_dirty}], 0
+    fxrstor64 [r11 + {fast_fx}]
+22: mov dword ptr [r12], 0          // ST_RUNNING
+    lea rsp, [r11 + 4096]
+    push qword ptr [r11 + 136]
+    popfq
+    mov r8, [r11]
+    mov r9, [r11 + 8]
+    mov r10, [r11 + 16]
+    mov r12, [r11 + 32]
+    mov r13, [r11 + 40]
+    mov r14, [r11 + 48]
+    mov r15, [r11 + 56]
+    mov rdi, [r11 + 64]
+    mov rsi, [r11 + 72]
+    mov rbp, [r11 + 80]
+    mov rbx, [r11 + 88]
+    mov rdx, [r11 + 96]
+    mov rax, [r11 + 104]
+    mov rcx, [r11 + 112]
+    mov rsp, [r11 + 120]
+    mov r11, [r11 + 24]
+    // rip from the fast page, addressed relative to this code (the page is at a fixed
+    // distance from it): no register is left to hold it.
+    jmp qword ptr [rip + vmm_systrap_start + ({fast} - {stub}) + 128]
     .global vmm_systrap_end
 vmm_systrap_end:
     .text
-"#
+"#,
+    stub = const STUB_ADDR,
+    ctrl = const CTRL_ADDR,
+    fast = const FAST_ADDR,
+    stub_end = const STUB_END,
+    fast_fx = const FAST_FX,
+    fast_fx_dirty = const FAST_FX_DIRTY,
+    tick = const crate::stub::TICK_SIGNAL,
 );
 
 extern "C" {
     fn vmm_systrap_start();
     fn vmm_systrap_handler();
     fn vmm_systrap_restorer();
+    fn vmm_systrap_fast();
     fn vmm_systrap_end();
 }
 
@@ -236,6 +364,7 @@ struct Code {
     bytes: &'static [u8],
     handler: u64,
     restorer: u64,
+    fast: u64,
 }
 
 fn code() -> Code {
@@ -247,6 +376,7 @@ fn code() -> Code {
         bytes: unsafe { std::slice::from_raw_parts(start as *const u8, end - start) },
         handler: off(vmm_systrap_handler as *const ()),
         restorer: off(vmm_systrap_restorer as *const ()),
+        fast: off(vmm_systrap_fast as *const ()),
     }
 }
 
@@ -413,6 +543,28 @@ impl SystrapStub {
         Ok((p, xsave))
     }
 
+    /// Whether the pending event came through the fast entry (registers in the fast page).
+    fn fast(&self) -> bool {
+        self.ctrl().fast != 0
+    }
+
+    /// The fast page, in our mapping.
+    fn fast_page(&self) -> *mut u8 {
+        // SAFETY: the fast page is the last page of the shared region.
+        unsafe { self.shared.add((FAST_ADDR - CTRL_ADDR) as usize) }
+    }
+
+    /// Where the pending event's registers are, in `sigcontext` order: the signal frame's
+    /// `gregs`, or the fast page.
+    fn gregs(&self) -> Result<*mut u8, Errno> {
+        if self.fast() {
+            Ok(self.fast_page())
+        } else {
+            // SAFETY: `ucontext` checked the whole ucontext is in the shared region.
+            Ok(unsafe { self.ucontext()?.add(GREGS) })
+        }
+    }
+
     /// The signal frame's ucontext, in our mapping.
     fn ucontext(&self) -> Result<*mut u8, Errno> {
         let uc = self.ctrl().ucontext;
@@ -441,17 +593,21 @@ const GREGS: usize = 40;
 const UC_SIGMASK: usize = 296;
 /// gregs indices.
 const G_R8: usize = 0;
+const G_EFLAGS: usize = 17;
 const G_ERR: usize = 19;
 const G_TRAPNO: usize = 20;
+/// The rflags bits the app may set (as Linux's sigreturn allows: CF PF AF ZF SF TF DF OF AC
+/// NT... without NT), with IF and the always-one bit.
+const USER_EFLAGS: u64 = 0x4_0dd5;
 
-fn read_greg(uc: *mut u8, i: usize) -> u64 {
-    // SAFETY: `uc` points at a ucontext inside the shared region (checked by `ucontext`).
-    unsafe { (uc.add(GREGS + 8 * i) as *const u64).read_unaligned() }
+fn read_greg(gregs: *mut u8, i: usize) -> u64 {
+    // SAFETY: `gregs` points at 18 or more registers inside the shared region (from `gregs`).
+    unsafe { (gregs.add(8 * i) as *const u64).read_unaligned() }
 }
 
-fn write_greg(uc: *mut u8, i: usize, v: u64) {
+fn write_greg(gregs: *mut u8, i: usize, v: u64) {
     // SAFETY: as in `read_greg`.
-    unsafe { (uc.add(GREGS + 8 * i) as *mut u64).write_unaligned(v) }
+    unsafe { (gregs.add(8 * i) as *mut u64).write_unaligned(v) }
 }
 
 pub struct SystrapPlatform {
@@ -522,6 +678,10 @@ impl AddressSpace for SystrapAddressSpace {
             self.stub.post(ST_PARK);
         }
     }
+
+    fn syscall_entry(&self) -> Option<u64> {
+        Some(code().fast)
+    }
 }
 
 pub struct SystrapContext;
@@ -531,7 +691,12 @@ impl Context for SystrapContext {
 
     fn fpu_state(&mut self, space: &mut SystrapAddressSpace) -> Result<[u8; 512], Errno> {
         space.ensure_started()?;
-        let (p, _) = space.stub.fpregs()?;
+        let p = if space.stub.fast() {
+            // SAFETY: the FXSAVE area lies inside the fast page.
+            unsafe { space.stub.fast_page().add(FAST_FX) }
+        } else {
+            space.stub.fpregs()?.0
+        };
         let mut fx = [0u8; 512];
         // SAFETY: 512 readable bytes (checked by `fpregs`).
         unsafe { core::ptr::copy_nonoverlapping(p, fx.as_mut_ptr(), 512) };
@@ -544,6 +709,16 @@ impl Context for SystrapContext {
         fx: &[u8; 512],
     ) -> Result<(), Errno> {
         space.ensure_started()?;
+        if space.stub.fast() {
+            let page = space.stub.fast_page();
+            // SAFETY: the FXSAVE area and the flag lie inside the fast page; the stub loads
+            // the area (FXRSTOR) on its way back when the flag is set.
+            unsafe {
+                core::ptr::copy_nonoverlapping(fx.as_ptr(), page.add(FAST_FX), 512);
+                (page.add(FAST_FX_DIRTY) as *mut u32).write_volatile(1);
+            }
+            return Ok(());
+        }
         let (p, xsave) = space.stub.fpregs()?;
         // SAFETY: as above; the stub's sigreturn loads this area. The software-reserved bytes
         // (464..512: the kernel's format marker) are kept, and with XSAVE format x87 and SSE
@@ -564,11 +739,15 @@ impl Context for SystrapContext {
     ) -> Result<Event, Errno> {
         space.ensure_started()?;
         let stub = &space.stub;
-        let uc = stub.ucontext()?;
-        // Registers into the frame (the kernel's sigreturn sanitizes eflags and segments).
+        let gregs = stub.gregs()?;
+        // Registers into the frame. The kernel's sigreturn sanitizes eflags (and segments);
+        // the fast return loads them with POPFQ, so keep to the bits the app may set.
         let mut r = *regs;
         for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
-            write_greg(uc, G_R8 + i, *slot);
+            write_greg(gregs, G_R8 + i, *slot);
+        }
+        if stub.fast() {
+            write_greg(gregs, G_EFLAGS, regs.eflags & USER_EFLAGS | 0x202);
         }
         // SAFETY: plain stores into the control page; the stub reads them after ST_RESUME.
         unsafe {
@@ -577,9 +756,12 @@ impl Context for SystrapContext {
         }
         // The host signal mask the app runs with: nothing blocked (its own mask is the
         // Sentry's business), which also lets the preemption tick in after start-up.
-        // SAFETY: `uc` is inside the shared region (checked by `ucontext`); uc_sigmask is at
-        // offset 296 of the x86-64 ucontext.
-        unsafe { (uc.add(UC_SIGMASK) as *mut u64).write_unaligned(0) };
+        if !stub.fast() {
+            let uc = stub.ucontext()?;
+            // SAFETY: `uc` is inside the shared region (checked by `ucontext`); uc_sigmask is
+            // at offset 296 of the x86-64 ucontext.
+            unsafe { (uc.add(UC_SIGMASK) as *mut u64).write_unaligned(0) };
+        }
         stub.post(ST_RESUME);
         // The stub stores RUNNING on its way back to the app, then EVENT at the next trap; a
         // fast round trip may skip RUNNING from our point of view.
@@ -595,23 +777,30 @@ impl Context for SystrapContext {
             // the host's map count limit): it must not go on.
             return Err(ENOMEM);
         }
-        let uc = stub.ucontext()?;
+        let gregs = stub.gregs()?;
         let mut r = *regs;
         for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
-            *slot = read_greg(uc, G_R8 + i);
+            *slot = read_greg(gregs, G_R8 + i);
         }
         *regs = r;
         let c = stub.ctrl();
         Ok(match c.signo as i32 {
             libc::SIGSYS => {
                 regs.orig_rax = c.si_syscall;
+                let counter = if stub.fast() {
+                    &FAST_SYSCALLS
+                } else {
+                    &TRAPPED_SYSCALLS
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
                 Event::Syscall
             }
+            _ if stub.fast() => Event::Interrupt,
             libc::SIGSEGV => {
-                let err = read_greg(uc, G_ERR);
+                let err = read_greg(gregs, G_ERR);
                 let write = err & 2 != 0;
                 let execute = err & 16 != 0;
-                if read_greg(uc, G_TRAPNO) == 14 {
+                if read_greg(gregs, G_TRAPNO) == 14 {
                     Event::Fault {
                         addr: c.si_addr,
                         access: Access {
@@ -622,14 +811,14 @@ impl Context for SystrapContext {
                     }
                 } else {
                     Event::Exception {
-                        vector: read_greg(uc, G_TRAPNO) as u8,
+                        vector: read_greg(gregs, G_TRAPNO) as u8,
                         error_code: err,
                     }
                 }
             }
             libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP => Event::Exception {
-                vector: read_greg(uc, G_TRAPNO) as u8,
-                error_code: read_greg(uc, G_ERR),
+                vector: read_greg(gregs, G_TRAPNO) as u8,
+                error_code: read_greg(gregs, G_ERR),
             },
             _ => Event::Interrupt,
         })

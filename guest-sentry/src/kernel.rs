@@ -264,7 +264,21 @@ pub fn run<P: Platform>(
 /// Runs one event of `task`: its syscall, fault or exception.
 pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, event: Event) {
     match event {
-        Event::Syscall => syscalls::dispatch(kernel, task),
+        Event::Syscall => {
+            crate::patch::patch_site(&mut task.mm, task.regs.rip, task.regs.orig_rax);
+            syscalls::dispatch(kernel, task)
+        }
+        Event::Exception { vector: 6, .. }
+            if crate::patch::serve_ud(&mut task.mm, task.regs.rip) =>
+        {
+            // The old `syscall` of a patched site, reached by a jump: serve it as one.
+            let r = &mut task.regs;
+            r.orig_rax = r.rax;
+            r.rip += 2;
+            r.rcx = r.rip;
+            r.r11 = r.eflags;
+            syscalls::dispatch(kernel, task)
+        }
         Event::Fault { addr, access } => {
             if let Err(e) = task.mm.handle_fault(addr, access) {
                 fault_signal(kernel, task, addr, access, e);

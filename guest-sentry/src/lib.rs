@@ -5,6 +5,7 @@
 //! - [`syscalls`]: the syscall table.
 //! - [`mm`]: the memory manager (VMAs, demand faults, checked copies to and from the app).
 //! - [`loader`]: ELF loading and the initial stack.
+//! - [`patch`]: rewriting trapped syscall sites into jumps, where the platform's trap is slow.
 //! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI.
 //!
 //! `no_std + alloc`: the same code is the kvm guest kernel (`src/kvm/main.rs`, feature
@@ -24,6 +25,7 @@ pub mod loader;
 pub mod memfile;
 pub mod mm;
 pub mod overlay;
+pub mod patch;
 pub mod platform;
 pub mod sched;
 pub mod signal;

@@ -26,6 +26,8 @@ pub enum VmaKind {
     Image,
     Brk,
     Stack,
+    /// Trampoline slots of patched syscall sites ([`crate::patch`]).
+    Syscalls,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +53,9 @@ pub struct Mm<S: AddressSpace> {
     cow: BTreeSet<u64>,
     brk_start: u64,
     brk: u64,
+    /// Trampoline pages of patched syscall sites and how many slots of each are used
+    /// ([`crate::patch`]).
+    pub(crate) syscall_pages: Vec<(u64, u32)>,
 }
 
 /// Pages populated (or re-shown after copy-on-write) per fault.
@@ -106,6 +111,7 @@ impl<S: AddressSpace> Mm<S> {
             cow: BTreeSet::new(),
             brk_start: 0,
             brk: 0,
+            syscall_pages: Vec::new(),
         }
     }
 
@@ -205,6 +211,23 @@ impl<S: AddressSpace> Mm<S> {
             top = top.min(start);
         }
         (top >= USER_BOTTOM + len).then(|| top - len)
+    }
+
+    /// The highest free, page-aligned range of `len` bytes that ends at or below `below` and
+    /// starts at or above `lowest` (for trampolines, which must be near the code they serve).
+    pub fn find_free_below(&self, below: u64, len: u64, lowest: u64) -> Option<u64> {
+        let lowest = lowest.max(USER_BOTTOM);
+        let mut top = page_down(below);
+        for (&start, vma) in self.vmas.range(..top).rev() {
+            if vma.end <= top && top - vma.end >= len {
+                return (top - len >= lowest).then(|| top - len);
+            }
+            top = top.min(start);
+            if top < lowest + len {
+                return None;
+            }
+        }
+        (top >= lowest + len).then(|| top - len)
     }
 
     /// `mmap` of anonymous memory. `fixed` replaces what is there; `noreplace` fails with
@@ -776,6 +799,7 @@ impl<S: AddressSpace> Mm<S> {
             cow: BTreeSet::new(),
             brk_start: self.brk_start,
             brk: self.brk,
+            syscall_pages: self.syscall_pages.clone(),
         };
         let mut child_map = Vec::with_capacity(self.pages.len());
         let mut parent_remap = Vec::new();

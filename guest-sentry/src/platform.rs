@@ -116,6 +116,13 @@ pub trait AddressSpace {
     /// The scheduler is switching to another task: this address space's task will not run
     /// for a while (a platform whose stub busy-waits for the Sentry can let it sleep).
     fn park(&mut self) {}
+    /// Where a patched syscall site may jump instead of trapping ([`crate::patch`]): an entry
+    /// the app can reach that takes the syscall number in rax and the return address in rcx,
+    /// as the `syscall` instruction leaves them. `None` (the default) where trapping is cheap
+    /// (kvm) or nothing else can be offered (ptrace).
+    fn syscall_entry(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A thread of app execution.

@@ -300,3 +300,31 @@ fn host_signals() {
 fn fpu_signals() {
     for_each_case("fpu_signals", |p, v| compare(p, v, "fpu_signals", NO_ARGS));
 }
+
+/// `mov $nr, %eax; syscall` sites that systrap rewrites into jumps after their first trap:
+/// results, registers, flags, SSE state, the red zone, a jump at the old `syscall`, fork and
+/// signals, as natively. On systrap the exit stats must also show that most of the program's
+/// syscalls took the fast path (else this would only test the trap).
+#[test]
+fn patched_sites() {
+    for_each_case("patched_sites", |p, v| {
+        compare(p, v, "patched_sites", NO_ARGS)?;
+        if p != "systrap" {
+            return Ok(());
+        }
+        let file = vmm_tests::temp_path("patched.json");
+        let f = file.to_str().unwrap().to_string();
+        let out = run_vmm(p, v, "patched_sites", NO_ARGS, &["--exit-stats", &f]);
+        let text = std::fs::read_to_string(&file);
+        let _ = std::fs::remove_file(&file);
+        let text = text.map_err(|e| format!("{f} not written: {e}\n{out}"))?;
+        let j = vmm_tests::json::parse(&text).map_err(|e| format!("{e}: {text:?}"))?;
+        let count = |k: &str| j.get(k).and_then(vmm_tests::json::Json::as_u64);
+        match (count("trapped_syscalls"), count("fast_syscalls")) {
+            (Some(trapped), Some(fast)) if fast > 4000 && fast > 10 * trapped => Ok(()),
+            _ => Err(format!(
+                "[systrap/{v}] expected most syscalls through patched sites: {text}"
+            )),
+        }
+    });
+}

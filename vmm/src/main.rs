@@ -392,10 +392,15 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             Ok(end) => end,
             Err(e) => return fail(EXIT_VMM_FAILED, format!("{name}: {e}")),
         };
-        write_exit_stats(
-            r.exit_stats.as_deref(),
-            &format!("{{\"platform\":\"{name}\"}}"),
-        );
+        let json = if kind == sandbox::Kind::Systrap {
+            let (trapped, fast) = fallback::systrap::syscall_counts();
+            format!(
+                "{{\"platform\":\"{name}\",\"trapped_syscalls\":{trapped},\"fast_syscalls\":{fast}}}"
+            )
+        } else {
+            format!("{{\"platform\":\"{name}\"}}")
+        };
+        write_exit_stats(r.exit_stats.as_deref(), &json);
         end
     };
     match end {

@@ -221,6 +221,7 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
                     VmaKind::Brk => "[heap]",
                     VmaKind::Stack => "[stack]",
                     VmaKind::Anon => "",
+                    VmaKind::Syscalls => "[syscall-trampolines]",
                 };
                 let line = format!(
                     "{start:08x}-{:08x} {} 00000000 00:00 0                          {name}\n",
