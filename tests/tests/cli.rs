@@ -143,7 +143,15 @@ fn bench_json_has_every_operation_for_every_usable_platform() {
     let results = j.get("results").expect("results");
     let platforms = vmm_tests::query_platforms().expect("vmm platforms --json");
     let mut ops = vec![
-        "getpid", "fault", "mmap16", "write1", "pipe", "fork", "exec", "hello",
+        "getpid",
+        "getpid_site",
+        "fault",
+        "mmap16",
+        "write1",
+        "pipe",
+        "fork",
+        "exec",
+        "hello",
     ];
     if std::path::Path::new("/bin/busybox").is_file() {
         ops.push("busybox");

@@ -24,6 +24,17 @@ static long raw_getpid(void) {
     return r;
 }
 
+/* getpid through a site of the form libc wrappers use, `mov $39, %eax; syscall` (the systrap
+ * platform rewrites such sites into jumps after their first trap). */
+long site_getpid(void);
+__asm__(".text\n"
+        "  nop\n"
+        ".globl site_getpid\n"
+        "site_getpid:\n"
+        "  mov $39, %eax\n"
+        "  syscall\n"
+        "  ret\n");
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -38,6 +49,11 @@ int main(int argc, char **argv) {
         t0 = now();
         for (long i = 0; i < n; i++)
             raw_getpid();
+        t1 = now();
+    } else if (!strcmp(op, "getpid_site")) {
+        t0 = now();
+        for (long i = 0; i < n; i++)
+            site_getpid();
         t1 = now();
     } else if (!strcmp(op, "fault")) {
         volatile char *p = mmap(0, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

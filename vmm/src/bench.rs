@@ -24,6 +24,7 @@ pub struct Options {
 /// The operations measured inside the program, with their iteration counts.
 const OPS: &[(&str, &str, u64)] = &[
     ("getpid", "getpid round trip", 50_000),
+    ("getpid_site", "getpid, libc-wrapper form", 50_000),
     ("fault", "first-touch page fault", 5_000),
     ("mmap16", "mmap+touch+munmap 16 pages", 500),
     ("write1", "1-byte stdout write", 20_000),
@@ -383,6 +384,14 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         (
             "systrap getpid / native getpid",
             ratio(get("getpid", "systrap"), get("getpid", "native")),
+        ),
+        (
+            "systrap getpid (libc-wrapper form, patched) / native getpid",
+            ratio(get("getpid_site", "systrap"), get("getpid", "native")),
+        ),
+        (
+            "systrap getpid (libc-wrapper form, patched) / raw seccomp trap",
+            ratio(get("getpid_site", "systrap"), raw_seccomp),
         ),
         (
             "systrap fork+exit+wait / native",
