@@ -28,6 +28,9 @@ pub enum VmaKind {
     Stack,
     /// Trampoline slots of patched syscall sites ([`crate::patch`]).
     Syscalls,
+    /// `MAP_SHARED | MAP_ANONYMOUS`: a `fork` shares its frames for good (no copy-on-write),
+    /// so parent and child see each other's writes.
+    SharedAnon,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,6 +243,30 @@ impl<S: AddressSpace> Mm<S> {
         fixed: bool,
         noreplace: bool,
     ) -> Result<u64, Errno> {
+        self.map_anon(hint, len, access, (fixed, noreplace), VmaKind::Anon)
+    }
+
+    /// `mmap` of shared anonymous memory ([`VmaKind::SharedAnon`]), placed as by
+    /// [`Self::mmap_anon`].
+    pub fn mmap_shared_anon(
+        &mut self,
+        hint: u64,
+        len: u64,
+        access: Access,
+        fixed: bool,
+        noreplace: bool,
+    ) -> Result<u64, Errno> {
+        self.map_anon(hint, len, access, (fixed, noreplace), VmaKind::SharedAnon)
+    }
+
+    fn map_anon(
+        &mut self,
+        hint: u64,
+        len: u64,
+        access: Access,
+        (fixed, noreplace): (bool, bool),
+        kind: VmaKind,
+    ) -> Result<u64, Errno> {
         let len = page_up(len)
             .filter(|&l| l != 0 && l <= USER_TOP)
             .ok_or(if len == 0 { EINVAL } else { ENOMEM })?;
@@ -262,8 +289,13 @@ impl<S: AddressSpace> Mm<S> {
                 _ => self.find_free(len).ok_or(ENOMEM)?,
             }
         };
-        self.add_vma(addr, addr + len, access, VmaKind::Anon)?;
+        self.add_vma(addr, addr + len, access, kind)?;
         Ok(addr)
+    }
+
+    /// Whether `page` lies in shared anonymous memory (its frame is never copied on write).
+    fn in_shared_vma(&self, page: u64) -> bool {
+        matches!(self.vma_at(page), Some((_, v)) if v.kind == VmaKind::SharedAnon)
     }
 
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
@@ -376,6 +408,19 @@ impl<S: AddressSpace> Mm<S> {
         for s in starts {
             self.vmas.remove(&s);
         }
+        // The new VMA first: `shown` looks up the kind of each moved page's VMA.
+        self.vmas.insert(
+            dest,
+            Vma {
+                end: dest + new_len,
+                access: vma.access,
+                kind: if vma.kind == VmaKind::SharedAnon {
+                    VmaKind::SharedAnon
+                } else {
+                    VmaKind::Anon
+                },
+            },
+        );
         let moved: Vec<(u64, u64)> = self
             .pages
             .range(old..old + old_len)
@@ -398,14 +443,6 @@ impl<S: AddressSpace> Mm<S> {
             show.push((nva, off, shown));
         }
         self.space.unmap(old, old_len);
-        self.vmas.insert(
-            dest,
-            Vma {
-                end: dest + new_len,
-                access: vma.access,
-                kind: VmaKind::Anon,
-            },
-        );
         // A platform that cannot show them now faults them in again: the records stand.
         let _ = map_runs(&mut self.space, &show);
     }
@@ -414,11 +451,19 @@ impl<S: AddressSpace> Mm<S> {
     pub fn discard(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let end = Self::check_range(addr, len)?;
         let mut cur = addr;
+        let mut ranges = Vec::new();
         while cur < end {
             let (_, v) = self.vma_at(cur).ok_or(ENOMEM)?;
+            // Shared memory keeps its contents (Linux drops only this process's mapping of
+            // it; the next touch shows the same data).
+            if v.kind != VmaKind::SharedAnon {
+                ranges.push((cur, v.end.min(end)));
+            }
             cur = v.end;
         }
-        self.drop_pages(addr, end);
+        for (s, e) in ranges {
+            self.drop_pages(s, e);
+        }
         Ok(())
     }
 
@@ -535,7 +580,7 @@ impl<S: AddressSpace> Mm<S> {
     /// The rights to show `page` (backed by `off`) with under a VMA granting `access`: without
     /// write while the frame is shared. Keeps the copy-on-write set in step.
     fn shown(&mut self, page: u64, off: u64, access: Access) -> Access {
-        if access.write && self.mem.is_shared(off) {
+        if access.write && self.mem.is_shared(off) && !self.in_shared_vma(page) {
             self.cow.insert(page);
             read_only(access)
         } else {
@@ -658,7 +703,10 @@ impl<S: AddressSpace> Mm<S> {
             let page = page_down(cur);
             let (_, v) = self.vma_at(cur).ok_or(EFAULT)?;
             let mut off = self.populate(page, v.access).map_err(|_| EFAULT)?;
-            if writing && (self.cow.contains(&page) || self.mem.is_shared(off)) {
+            if writing
+                && v.kind != VmaKind::SharedAnon
+                && (self.cow.contains(&page) || self.mem.is_shared(off))
+            {
                 off = self.break_cow(page, v.access).map_err(|_| EFAULT)?;
             }
             let in_page = cur - page;
@@ -791,6 +839,23 @@ impl<S: AddressSpace> Mm<S> {
     /// every VMA and shares every touched frame; pages of writable VMAs are shown read-only on
     /// both sides until one writes.
     pub fn fork_into(&mut self, space: S) -> Result<Mm<S>, Errno> {
+        // Shared memory must be backed before it is shared: a page first touched after the
+        // fork must be the same frame on both sides.
+        let shared: Vec<(u64, Vma)> = self
+            .vmas
+            .iter()
+            .filter(|(_, v)| v.kind == VmaKind::SharedAnon && v.access.any())
+            .map(|(&s, &v)| (s, v))
+            .collect();
+        for (start, vma) in shared {
+            let mut va = start;
+            while va < vma.end {
+                if !self.pages.contains_key(&va) {
+                    self.populate(va, vma.access).map_err(|_| ENOMEM)?;
+                }
+                va += PAGE_SIZE;
+            }
+        }
         let mut child = Mm {
             space,
             mem: self.mem.clone(),
@@ -805,11 +870,11 @@ impl<S: AddressSpace> Mm<S> {
         let mut parent_remap = Vec::new();
         for (&va, &off) in &self.pages {
             self.mem.share_page(off);
-            let access = self
+            let (access, kind) = self
                 .vma_at(va)
-                .map(|(_, v)| v.access)
-                .unwrap_or(Access::NONE);
-            let shown = if access.write {
+                .map(|(_, v)| (v.access, v.kind))
+                .unwrap_or((Access::NONE, VmaKind::Anon));
+            let shown = if access.write && kind != VmaKind::SharedAnon {
                 child.cow.insert(va);
                 if self.cow.insert(va) {
                     parent_remap.push((va, off, read_only(access)));
@@ -953,6 +1018,39 @@ mod tests {
         let total: u64 = v.iter().map(|b| b.len).sum();
         assert_eq!(total, 5000);
         assert_eq!(m.io_bufs(0x10, 5, false, &mut v), Err(EFAULT));
+    }
+
+    #[test]
+    fn shared_anon_is_shared_after_fork() {
+        let (mut m, _b) = mm();
+        let a = m
+            .mmap_shared_anon(0, 2 * 4096, Access::RW, false, false)
+            .unwrap();
+        let p = m.mmap_anon(0, 4096, Access::RW, false, false).unwrap();
+        m.copy_out(a, b"before").unwrap();
+        m.copy_out(p, b"private").unwrap();
+        let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        // Both pages (one untouched before the fork) are the same frames, shown writable.
+        assert_eq!(child.pages[&a], m.pages[&a]);
+        assert_eq!(child.pages[&(a + 4096)], m.pages[&(a + 4096)]);
+        assert_eq!(child.space.mapped[&a].1, Access::RW);
+        assert_eq!(m.space.mapped[&(a + 4096)].1, Access::RW);
+        child.copy_out(a + 4096, b"child").unwrap();
+        child.copy_out(p, b"childs!").unwrap();
+        let mut buf = [0u8; 5];
+        m.copy_in(a + 4096, &mut buf).unwrap();
+        assert_eq!(&buf, b"child");
+        let mut buf = [0u8; 7];
+        m.copy_in(p, &mut buf).unwrap();
+        assert_eq!(&buf, b"private");
+        // MADV_DONTNEED keeps shared contents; the frames are freed once, by the last owner.
+        m.discard(a, 4096).unwrap();
+        let mut buf = [0u8; 6];
+        m.copy_in(a, &mut buf).unwrap();
+        assert_eq!(&buf, b"before");
+        child.release();
+        m.release();
+        assert_eq!(m.mem().pages_in_use(), 0);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 /* procs: fork is private both ways (data, bss, heap, stack, an anonymous mapping, and a read()
  * into a page the child still shares with its parent), many forks in a row, nested forks,
  * vfork, wait4 and waitid statuses and options (WNOHANG, WNOWAIT, P_PID, P_PGID, P_ALL),
- * ECHILD, EINVAL, getppid, process groups and sessions. Stable output. */
+ * ECHILD, EINVAL, getppid, process groups and sessions; MAP_SHARED anonymous memory is shared
+ * with children (pages touched before the fork and after it, by the child and by a grandchild,
+ * a read() into it, across mremap and madvise(MADV_DONTNEED)). Stable output. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -211,6 +213,64 @@ static void groups(void) {
     printf("setsid as a group leader: %d EPERM %d\n", r, errno == EPERM);
 }
 
+static void shared_memory(void) {
+    long pg = 4096;
+    char *sh = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    char *pr = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED || pr == MAP_FAILED) {
+        printf("shared mmap failed\n");
+        return;
+    }
+    strcpy(sh, "before");
+    strcpy(pr, "private");
+    int fds[2];
+    if (pipe(fds) != 0)
+        return;
+    pid_t c = fork();
+    if (c == 0) {
+        // Page 0 was touched before the fork, pages 1-3 were not.
+        strcpy(sh, "child wrote 0");
+        strcpy(sh + pg, "child wrote 1");
+        strcpy(pr, "child private");
+        if (write(fds[1], "piped", 5) != 5)
+            _exit(2);
+        if (read(fds[0], sh + 2 * pg, 5) != 5) // the Sentry writes into shared memory
+            _exit(3);
+        pid_t g = fork();
+        if (g == 0) {
+            strcpy(sh + 3 * pg, "grandchild");
+            _exit(0);
+        }
+        waitpid(g, NULL, 0);
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    printf("shared: %s | %s | %.5s | %s | private: %s\n", sh, sh + pg, sh + 2 * pg, sh + 3 * pg,
+           pr);
+    // The parent writes, a new child reads; the contents survive MADV_DONTNEED (shared memory
+    // keeps them) and a move by mremap.
+    strcpy(sh + pg, "parent wrote 1");
+    madvise(sh, pg, MADV_DONTNEED);
+    char *moved = mremap(sh, 4 * pg, 8 * pg, MREMAP_MAYMOVE);
+    if (moved == MAP_FAILED) {
+        printf("mremap failed\n");
+        return;
+    }
+    c = fork();
+    if (c == 0) {
+        printf("child sees: %s | %s\n", moved, moved + pg);
+        strcpy(moved, "second child");
+        _exit(0);
+    }
+    waitpid(c, &st, 0);
+    printf("after second child: %s\n", moved);
+    munmap(moved, 8 * pg);
+    munmap(pr, pg);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     child_memory();
@@ -219,5 +279,6 @@ int main(void) {
     vforked();
     waits();
     groups();
+    shared_memory();
     return 0;
 }

@@ -43,7 +43,11 @@ pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     }
     let fixed = flags & MAP_FIXED != 0;
     let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && !fixed;
-    let at = t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?;
+    let at = if flags & MAP_TYPE == MAP_PRIVATE {
+        t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?
+    } else {
+        t.mm.mmap_shared_anon(addr, len, acc, fixed, noreplace)?
+    };
     const MAP_NORESERVE: u64 = 0x4000;
     if flags & MAP_NORESERVE == 0 {
         t.mm.prefault_small(at, len);

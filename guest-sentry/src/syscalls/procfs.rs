@@ -214,7 +214,11 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
                     if v.access.read { b'r' } else { b'-' },
                     if v.access.write { b'w' } else { b'-' },
                     if v.access.execute { b'x' } else { b'-' },
-                    b'p',
+                    if v.kind == VmaKind::SharedAnon {
+                        b's'
+                    } else {
+                        b'p'
+                    },
                 ];
                 let name = match v.kind {
                     VmaKind::Image => core::str::from_utf8(&t.exe_path).unwrap_or(""),
@@ -222,6 +226,7 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
                     VmaKind::Stack => "[stack]",
                     VmaKind::Anon => "",
                     VmaKind::Syscalls => "[syscall-trampolines]",
+                    VmaKind::SharedAnon => "/dev/zero (deleted)",
                 };
                 let line = format!(
                     "{start:08x}-{:08x} {} 00000000 00:00 0                          {name}\n",
