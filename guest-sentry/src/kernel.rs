@@ -138,6 +138,8 @@ pub struct Task<P: Platform> {
     pub wake_at: Option<u64>,
     /// `ITIMER_REAL` (`alarm`, `setitimer`): when SIGALRM is due, and its reload interval (ns).
     pub alarm: Option<(u64, u64)>,
+    /// Job control: stopped or not, and the stop/continue its parent has yet to hear of.
+    pub job: crate::signal::JobState,
 }
 
 fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
@@ -257,6 +259,7 @@ pub fn run<P: Platform>(
         state: crate::sched::RunState::Running,
         wake_at: None,
         alarm: None,
+        job: Default::default(),
     };
     crate::sched::run(platform, kernel, task)
 }

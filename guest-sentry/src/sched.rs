@@ -133,8 +133,9 @@ pub fn run<P: Platform>(
         if host_signals != 0 {
             forward_host_signals(&mut table, host_signals, k.foreground_pgid);
         }
-        // An alarm's (or a host signal's) default action may have ended a task.
+        // An alarm's (or a host signal's) default action may have ended (or stopped) a task.
         continue_after_exit(k, &mut table);
+        notify_job_changes(&mut table);
         // Something a blocked task may wait for changed since we last looked: they all try
         // their syscalls again.
         let progress = PROGRESS.load(Ordering::Relaxed);
@@ -185,7 +186,7 @@ pub fn run<P: Platform>(
                 let others_ready = table
                     .tasks
                     .iter()
-                    .any(|(&p, t)| p != pid && t.state != RunState::Blocked);
+                    .any(|(&p, t)| p != pid && t.state != RunState::Blocked && !t.job.stopped);
                 let slice_end = others_ready.then_some(now + SLICE_NS);
                 if let Some(due) = next_timer(&table).into_iter().chain(slice_end).min() {
                     if preempt_armed.is_none_or(|a| a <= now || due < a) {
@@ -221,8 +222,9 @@ pub fn run<P: Platform>(
         if let Some(req) = table.tasks.get_mut(&pid).and_then(|t| t.request.take()) {
             serve(platform, k, &mut table, pid, req);
         }
-        // Exits: the task itself, or any the request killed.
+        // Exits: the task itself, or any the request killed; stops and continues.
         continue_after_exit(k, &mut table);
+        notify_job_changes(&mut table);
         if let Some(status) = table.done.take() {
             return Ok(status);
         }
@@ -276,20 +278,50 @@ fn send_from_kernel<P: Platform>(t: &mut Task<P>, signo: i32) {
     interrupt_wait(t);
 }
 
-/// A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
+/// A waiting task with a signal to handle stops waiting: its syscall fails with EINTR, or, when
+/// the handler was installed with SA_RESTART and the syscall is one Linux restarts, is made
+/// again once the handler returns (the registers point back at the `syscall` instruction).
 fn interrupt_wait<P: Platform>(t: &mut Task<P>) {
-    if t.state != RunState::Running && signal::deliverable(t).is_some() {
-        t.state = RunState::Running;
-        t.request = None;
-        t.wake_at = None;
+    // A stopped task's wait goes on after SIGCONT (Linux restarts it); its signals wait too.
+    if t.state == RunState::Running || t.job.stopped {
+        return;
+    }
+    let Some(sig) = signal::deliverable(t) else {
+        return;
+    };
+    t.state = RunState::Running;
+    t.request = None;
+    t.wake_at = None;
+    let act = t.signals.actions[(sig - 1) as usize];
+    if act.flags & signal::SA_RESTART != 0 && restartable(t.regs.orig_rax) {
+        t.regs.rax = t.regs.orig_rax;
+        t.regs.rip = t.regs.rip.wrapping_sub(2);
+    } else {
         t.regs.rax = crate::errno::to_rax(Err(crate::errno::EINTR));
     }
+}
+
+/// Whether SA_RESTART restarts syscall `nr` after a handler: not the sleeps, the waits for
+/// readiness and the waits for signals, which fail with EINTR whatever the flag (signal(7)).
+fn restartable(nr: u64) -> bool {
+    use crate::syscalls::nr;
+    !matches!(
+        nr,
+        nr::NANOSLEEP
+            | nr::CLOCK_NANOSLEEP
+            | nr::POLL
+            | nr::PPOLL
+            | nr::SELECT
+            | nr::PSELECT6
+            | nr::PAUSE
+            | nr::RT_SIGSUSPEND
+    ) && !matches!(nr, 128 | 232 | 281) // rt_sigtimedwait, epoll_wait, epoll_pwait
 }
 
 /// The next task to run: the current one while its slice lasts, else the next ready one in
 /// pid order.
 fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32> {
-    let ready = |t: &Task<P>| t.state != RunState::Blocked;
+    let ready = |t: &Task<P>| t.state != RunState::Blocked && !t.job.stopped;
     if !rotate {
         if let Some(t) = table.tasks.get(&current) {
             if ready(t) {
@@ -307,6 +339,67 @@ fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32
         }
     }
     None
+}
+
+/// Tells parents about children that stopped or continued: SIGCHLD (CLD_STOPPED /
+/// CLD_CONTINUED) unless the parent asked for none (SA_NOCLDSTOP), and a wake-up for a parent
+/// waiting with WUNTRACED / WCONTINUED.
+fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
+    let changed: Vec<(u32, u32, i32)> = table
+        .tasks
+        .values_mut()
+        .filter(|t| t.job.notify)
+        .filter_map(|t| {
+            t.job.notify = false;
+            t.job.event.map(|e| (t.pid, t.ppid, e))
+        })
+        .collect();
+    for (pid, ppid, event) in changed {
+        note_progress();
+        let Some(parent) = table.tasks.get_mut(&ppid) else {
+            continue;
+        };
+        let act = parent.signals.actions[(signal::SIGCHLD - 1) as usize];
+        if act.flags & signal::SA_NOCLDSTOP != 0 {
+            continue;
+        }
+        let code = if event == signal::SIGCONT {
+            signal::CLD_CONTINUED
+        } else {
+            signal::CLD_STOPPED
+        };
+        signal::post(
+            parent,
+            signal::SigInfo {
+                signo: signal::SIGCHLD,
+                code,
+                pid,
+                status: event,
+                addr: 0,
+            },
+        );
+    }
+}
+
+/// Whether process group `pgid` is orphaned: no member has a parent in another group of the
+/// same session (init's group, whose leader has no parent here, usually is). Terminal stop
+/// signals to an orphaned group are discarded, as Linux does, lest nothing ever continue it.
+fn orphaned<P: Platform>(table: &Table<P>, pgid: u32) -> bool {
+    !table.tasks.values().any(|t| {
+        t.pgid == pgid
+            && table
+                .tasks
+                .get(&t.ppid)
+                .is_some_and(|p| p.pgid != pgid && p.sid == t.sid)
+    })
+}
+
+/// Whether `sig` sent to `t` is a terminal stop (SIGTSTP, SIGTTIN, SIGTTOU) that would take
+/// its default action in an orphaned group, and so is discarded.
+fn discarded_stop<P: Platform>(table: &Table<P>, t: &Task<P>, sig: i32) -> bool {
+    matches!(sig, signal::SIGTSTP | signal::SIGTTIN | signal::SIGTTOU)
+        && t.signals.actions[(sig - 1) as usize].handler == signal::SIG_DFL
+        && orphaned(table, t.pgid)
 }
 
 /// Takes every task that exited out of the table (the sandbox is done when init exits).
@@ -497,6 +590,7 @@ fn fork<P: Platform>(
         state: RunState::Running,
         wake_at: None,
         alarm: None,
+        job: Default::default(),
     })
 }
 
@@ -560,12 +654,16 @@ fn wait_status(s: ExitStatus) -> u32 {
 
 /// The `siginfo_t` waitid reports for child `pid`: SIGCHLD, CLD_EXITED/KILLED, pid, uid, status.
 fn child_siginfo(pid: u32, s: ExitStatus) -> [u8; 128] {
-    let mut si = [0u8; 128];
-    let (code, st) = if s.signal != 0 {
-        (signal::CLD_KILLED, s.signal)
+    if s.signal != 0 {
+        child_siginfo_for(pid, signal::CLD_KILLED, s.signal)
     } else {
-        (signal::CLD_EXITED, s.code)
-    };
+        child_siginfo_for(pid, signal::CLD_EXITED, s.code)
+    }
+}
+
+/// A waitid `siginfo_t` with `code` (CLD_*) and `st` (exit code or signal).
+fn child_siginfo_for(pid: u32, code: i32, st: i32) -> [u8; 128] {
+    let mut si = [0u8; 128];
     si[0..4].copy_from_slice(&signal::SIGCHLD.to_le_bytes());
     si[8..12].copy_from_slice(&code.to_le_bytes());
     si[16..20].copy_from_slice(&pid.to_le_bytes());
@@ -582,6 +680,9 @@ fn wait<P: Platform>(
     options: u64,
     info: Option<u64>,
 ) {
+    const WUNTRACED: u64 = 2; // waitid's WSTOPPED
+    const WEXITED: u64 = 4;
+    const WCONTINUED: u64 = 8;
     const WNOWAIT: u64 = 0x0100_0000;
     let my_pgid = table.tasks.get(&pid).map(|t| t.pgid).unwrap_or(0);
     let matches = |cpid: u32, cpgid: u32| match which {
@@ -590,17 +691,63 @@ fn wait<P: Platform>(
         w if w < -1 => cpgid as i64 == -w,
         w => cpid as i64 == w,
     };
+    // wait4 always reports exits; waitid only with WEXITED.
+    let exits = info.is_none() || options & WEXITED != 0;
     let zombie = table
         .zombies
         .iter()
-        .find(|(&c, z)| z.ppid == pid && matches(c, z.pgid))
+        .find(|(&c, z)| exits && z.ppid == pid && matches(c, z.pgid))
         .map(|(&c, _)| c);
+    // Children that may still report something (a zombie not asked for still counts).
     let live = table
         .tasks
         .values()
-        .any(|c| c.ppid == pid && matches(c.pid, c.pgid));
+        .any(|c| c.ppid == pid && matches(c.pid, c.pgid))
+        || table
+            .zombies
+            .iter()
+            .any(|(&c, z)| z.ppid == pid && matches(c, z.pgid));
+    // A live child's stop (WUNTRACED) or continue (WCONTINUED) not yet waited for.
+    let job = table
+        .tasks
+        .values()
+        .filter(|c| c.ppid == pid && matches(c.pid, c.pgid))
+        .find_map(|c| match c.job.event {
+            Some(signal::SIGCONT) if options & WCONTINUED != 0 => Some((c.pid, signal::SIGCONT)),
+            Some(sig) if sig != signal::SIGCONT && c.job.stopped && options & WUNTRACED != 0 => {
+                Some((c.pid, sig))
+            }
+            _ => None,
+        });
+    let mut collected = None;
     let t = table.tasks.get_mut(&pid).expect("waiting task");
-    let r = if let Some(c) = zombie {
+    let r = if let (None, Some((c, event))) = (zombie, job) {
+        let continued = event == signal::SIGCONT;
+        let r = match info {
+            Some(infop) if infop != 0 => {
+                let code = if continued {
+                    signal::CLD_CONTINUED
+                } else {
+                    signal::CLD_STOPPED
+                };
+                t.mm.copy_out(infop, &child_siginfo_for(c, code, event))
+            }
+            Some(_) => Ok(()),
+            None if status != 0 => {
+                let word: u32 = if continued {
+                    0xffff
+                } else {
+                    (event as u32) << 8 | 0x7f
+                };
+                t.mm.copy_out(status, &word.to_le_bytes())
+            }
+            None => Ok(()),
+        };
+        if r.is_ok() && !(info.is_some() && options & WNOWAIT != 0) {
+            collected = Some(c);
+        }
+        r.map(|()| if info.is_some() { 0 } else { c as u64 })
+    } else if let Some(c) = zombie {
         let z = &table.zombies[&c];
         let r = match info {
             // waitid: a siginfo, 0 returned.
@@ -627,6 +774,9 @@ fn wait<P: Platform>(
         return;
     };
     t.regs.rax = crate::errno::to_rax(r);
+    if let Some(child) = collected.and_then(|c| table.tasks.get_mut(&c)) {
+        child.job.event = None;
+    }
 }
 
 fn set_result<P: Platform>(table: &mut Table<P>, pid: u32, r: Result<u64, Errno>) {
@@ -688,13 +838,20 @@ fn kill<P: Platform>(
             .filter(|&p| target == -1 && p != 1 || target < -1)
             .collect(),
     };
-    let targets: Vec<u32> = if target < -1 {
-        targets
-            .into_iter()
-            .filter(|p| table.tasks[p].pgid as i64 == -target)
-            .collect()
-    } else {
-        targets
+    // 0: the caller's own process group.
+    let group = match target {
+        0 => Some(table.tasks[&sender].pgid as i64),
+        t if t < -1 => Some(-t),
+        _ => None,
+    };
+    let targets: Vec<u32> = match group {
+        Some(g) => table
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.pgid as i64 == g)
+            .map(|(&p, _)| p)
+            .collect(),
+        None => targets,
     };
     if targets.is_empty() {
         return Err(ESRCH);
@@ -703,6 +860,9 @@ fn kill<P: Platform>(
         return Ok(());
     }
     for p in targets {
+        if discarded_stop(table, &table.tasks[&p], sig) {
+            continue;
+        }
         let t = table.tasks.get_mut(&p).expect("target exists");
         signal::post(
             t,

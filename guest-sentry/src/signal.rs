@@ -16,7 +16,11 @@ pub const SIGKILL: i32 = 9;
 pub const SIGSEGV: i32 = 11;
 pub const SIGPIPE: i32 = 13;
 pub const SIGALRM: i32 = 14;
+pub const SIGCONT: i32 = 18;
 pub const SIGSTOP: i32 = 19;
+pub const SIGTSTP: i32 = 20;
+pub const SIGTTIN: i32 = 21;
+pub const SIGTTOU: i32 = 22;
 pub const NSIG: usize = 64;
 
 pub const SIG_DFL: u64 = 0;
@@ -58,8 +62,35 @@ impl Default for SignalState {
 }
 
 /// Bit of signal `sig` in a mask.
-pub fn bit(sig: i32) -> u64 {
+pub const fn bit(sig: i32) -> u64 {
     1u64 << (sig - 1)
+}
+
+/// Signals whose default action stops the process.
+const STOP_SIGNALS: u64 = bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU);
+
+/// Whether `sig`'s default action is to stop the process.
+pub fn default_stop(sig: i32) -> bool {
+    (1..=NSIG as i32).contains(&sig) && STOP_SIGNALS & bit(sig) != 0
+}
+
+/// Job control: whether the process is stopped, and the last stop or continue that its parent
+/// has yet to collect (`wait` with WUNTRACED / WCONTINUED) and to be told of (SIGCHLD).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobState {
+    pub stopped: bool,
+    /// The stopping signal, or SIGCONT for a continue, until the parent waits for it.
+    pub event: Option<i32>,
+    /// The parent is still to be sent SIGCHLD for `event`.
+    pub notify: bool,
+}
+
+impl JobState {
+    fn stop(&mut self, sig: i32) {
+        self.stopped = true;
+        self.event = Some(sig);
+        self.notify = true;
+    }
 }
 
 /// Signals that can be neither caught nor blocked.
@@ -131,26 +162,45 @@ pub const SI_USER: i32 = 0;
 pub const SI_KERNEL: i32 = 0x80;
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
+/// `sa_flags`: no SIGCHLD when a child stops or continues.
+pub const SA_NOCLDSTOP: u64 = 1;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 pub const SIGINT: i32 = 2;
 pub const SIGQUIT: i32 = 3;
 pub const SIGCHLD: i32 = 17;
 
+/// `sa_flags`: restart an interrupted syscall after the handler instead of failing it.
+pub const SA_RESTART: u64 = 0x1000_0000;
 const SA_NODEFER: u64 = 0x4000_0000;
 const SA_RESETHAND: u64 = 0x8000_0000;
 const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_RESTORER: u64 = 0x0400_0000;
 
-/// Signals whose default action is to do nothing (or to stop, which is not modelled yet).
+/// Signals whose default action is to do nothing (SIGCONT's is to continue, done when it is
+/// sent).
 fn default_ignored(sig: i32) -> bool {
-    matches!(sig, 17 | 18 | 23 | 28 | 19 | 20 | 21 | 22) // CHLD CONT URG WINCH STOP TSTP TTIN TTOU
+    matches!(sig, 17 | 18 | 23 | 28) // CHLD CONT URG WINCH
 }
 
 /// Sends `info.signo` to the task: handled signals become pending (delivered on the way back
-/// to the app), ignored ones vanish, and the others take their default action.
+/// to the app), ignored ones vanish, and the others take their default action (terminate, or
+/// stop). SIGCONT continues a stopped task whatever its disposition and cancels pending stops;
+/// a stop cancels a pending SIGCONT. A stopped task keeps everything but SIGKILL pending.
 pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
     let sig = info.signo;
+    if sig == SIGCONT {
+        task.signals.pending &= !STOP_SIGNALS;
+        if task.job.stopped {
+            task.job.stopped = false;
+            task.job.event = Some(SIGCONT);
+            task.job.notify = true;
+        }
+    } else if default_stop(sig) {
+        task.signals.pending &= !bit(SIGCONT);
+    }
     let act = task.signals.actions[(sig - 1) as usize];
     if act.handler == SIG_IGN && sig != SIGKILL && sig != SIGSTOP {
         return;
@@ -159,9 +209,13 @@ pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
         if default_ignored(sig) {
             return;
         }
-        if task.signals.blocked & bit(sig) != 0 {
+        if task.signals.blocked & bit(sig) != 0 || (task.job.stopped && sig != SIGKILL) {
             task.signals.pending |= bit(sig);
             task.signals.info[(sig - 1) as usize] = info;
+            return;
+        }
+        if default_stop(sig) {
+            task.job.stop(sig);
             return;
         }
         task.exit = Some(ExitStatus {
@@ -196,6 +250,10 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     task.signals.pending &= !bit(sig);
     if act.handler == SIG_DFL || act.handler == SIG_IGN {
         // A blocked default-action signal, now unblocked.
+        if act.handler == SIG_DFL && default_stop(sig) {
+            task.job.stop(sig);
+            return;
+        }
         if !default_ignored(sig) && act.handler == SIG_DFL {
             task.exit = Some(ExitStatus {
                 code: 0,

@@ -328,3 +328,10 @@ fn patched_sites() {
         }
     });
 }
+
+/// Job control: stops and continues (SIGSTOP, SIGTSTP, SIGCONT) reported by wait4 and waitid
+/// and by SIGCHLD, signals to a stopped child, kill(0, …), SA_RESTART.
+#[test]
+fn jobs() {
+    for_each_case("jobs", |p, v| compare(p, v, "jobs", NO_ARGS));
+}

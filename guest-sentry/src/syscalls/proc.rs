@@ -294,8 +294,8 @@ pub fn wait4<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     Ok(0)
 }
 
-/// `waitid(idtype, id, infop, options, rusage)`: P_ALL, P_PID, P_PGID; WEXITED is required
-/// (stopped/continued children are never reported: no job-control stops yet).
+/// `waitid(idtype, id, infop, options, rusage)`: P_ALL, P_PID, P_PGID; WEXITED, WSTOPPED,
+/// WCONTINUED (at least one), WNOHANG, WNOWAIT.
 pub fn waitid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const WNOHANG: u64 = 1;
     const WSTOPPED: u64 = 2;
@@ -318,11 +318,6 @@ pub fn waitid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         2 if id > 0 => -id, // P_PGID
         _ => return Err(EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stop/continue events were asked for: there is no job-control stop to report,
-        // and blocking for one would never end.
-        return Err(EINVAL);
-    }
     if a[4] != 0 {
         t.mm.copy_out(a[4], &[0u8; 144])?; // struct rusage: not accounted yet
     }
