@@ -175,8 +175,21 @@ impl<S: AddressSpace> Mm<S> {
         Ok(())
     }
 
+    /// The app is about to change `[start, end)`: patched syscall sites whose trampolines are
+    /// there get their code back first ([`crate::patch::unpatch_range`]).
+    fn before_change(&mut self, start: u64, end: u64) {
+        if self
+            .syscall_pages
+            .iter()
+            .any(|&(page, _)| page < end && page + PAGE_SIZE > start)
+        {
+            crate::patch::unpatch_range(self, start, end);
+        }
+    }
+
     /// Removes everything in `[start, end)`: VMAs, pages (freed), platform mappings.
     fn remove_range(&mut self, start: u64, end: u64) {
+        self.before_change(start, end);
         self.split_at(start);
         self.split_at(end);
         let starts: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
@@ -318,6 +331,7 @@ impl<S: AddressSpace> Mm<S> {
             let (_, v) = self.vma_at(cur).ok_or(ENOMEM)?;
             cur = v.end;
         }
+        self.before_change(addr, end);
         self.split_at(addr);
         self.split_at(end);
         for (_, v) in self.vmas.range_mut(addr..end) {
@@ -397,6 +411,7 @@ impl<S: AddressSpace> Mm<S> {
     /// VMA goes (as anonymous memory: a moved break area is no longer the break), the pages
     /// keep their frames, shown at their new addresses; a shrinking move drops the tail.
     fn move_range(&mut self, old: u64, old_len: u64, new_len: u64, dest: u64, vma: Vma) {
+        self.before_change(old, old + old_len);
         let keep = old_len.min(new_len);
         self.split_at(old);
         self.split_at(old + old_len);
@@ -462,6 +477,7 @@ impl<S: AddressSpace> Mm<S> {
             cur = v.end;
         }
         for (s, e) in ranges {
+            self.before_change(s, e);
             self.drop_pages(s, e);
         }
         Ok(())

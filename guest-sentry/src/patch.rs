@@ -13,7 +13,11 @@
 //! the old `syscall` instruction (site + 5) meets the `ud2`, whose #UD the Sentry serves as
 //! that syscall ([`serve_ud`]). Pages are written through [`Mm::load`], which first makes a
 //! frame still shared with another process (after `fork`) private: a patch never changes
-//! code under a process that has no trampoline for it.
+//! code under a process that has no trampoline for it. Should the app unmap, remap, protect or
+//! discard a trampoline page (it never asked for one, but a `MAP_FIXED` may land there), the
+//! sites using it get their original bytes back first ([`unpatch_range`]).
+
+use alloc::vec::Vec;
 
 use crate::memfile::PAGE_SIZE;
 use crate::mm::{Mm, VmaKind};
@@ -77,6 +81,48 @@ pub fn patch_site<S: AddressSpace>(mm: &mut Mm<S>, rip: u64, nr: u64) {
     }
 }
 
+/// Restores the original `mov $nr, %eax; syscall` of every site whose slot lies in a
+/// trampoline page overlapping `[start, end)`, and retires those pages: the app is about to
+/// change that range. The slot itself says where its site is and what it held; a site is
+/// restored only if it still jumps to that slot.
+pub fn unpatch_range<S: AddressSpace>(mm: &mut Mm<S>, start: u64, end: u64) {
+    let (hit, keep): (Vec<_>, Vec<_>) = mm
+        .syscall_pages
+        .iter()
+        .partition(|&&(page, _)| page < end && page + PAGE_SIZE > start);
+    if hit.is_empty() {
+        return;
+    }
+    mm.syscall_pages = keep;
+    for (page, used) in hit {
+        for i in 0..u64::from(used) {
+            let slot = page + i * SLOT_SIZE;
+            let mut code = [0u8; 15];
+            if mm.copy_in(slot, &mut code).is_err()
+                || code[0..2] != [0x48, 0xb9]
+                || code[10] != 0xb8
+            {
+                continue;
+            }
+            let rip = u64::from_le_bytes(code[2..10].try_into().expect("8 bytes"));
+            let Some(site) = rip.checked_sub(SITE_LEN) else {
+                continue;
+            };
+            let mut now = [0u8; SITE_LEN as usize];
+            if mm.copy_in(site, &mut now).is_err() || now[0] != 0xe9 || now[5..7] != [0x0f, 0x0b] {
+                continue;
+            }
+            let rel = i32::from_le_bytes([now[1], now[2], now[3], now[4]]) as i64;
+            if (site + 5).wrapping_add(rel as u64) != slot {
+                continue;
+            }
+            let mut original = [0xb8, 0, 0, 0, 0, 0x0f, 0x05];
+            original[1..5].copy_from_slice(&code[11..15]);
+            let _ = mm.load(site, &original);
+        }
+    }
+}
+
 /// Whether the #UD at `rip` is the `ud2` left at a patched site's old `syscall` instruction
 /// (code jumped there directly): then it is served as that syscall.
 pub fn serve_ud<S: AddressSpace>(mm: &mut Mm<S>, rip: u64) -> bool {
@@ -128,7 +174,6 @@ mod tests {
     use crate::memfile::MemoryFile;
     use alloc::rc::Rc;
     use std::vec;
-    use std::vec::Vec;
 
     const ENTRY: u64 = 0x7fff_fffe_0123;
 
@@ -241,6 +286,42 @@ mod tests {
             patch_site(&mut m, CODE + 0x108, nr);
             assert_eq!(read(&mut m, CODE + 0x100, 9), bytes);
             assert_eq!(m.vma_count(), 1, "no trampoline page");
+        }
+    }
+
+    #[test]
+    fn changing_a_trampoline_page_restores_its_sites() {
+        let slot_page = CODE - PAGE_SIZE;
+        type Change = fn(&mut Mm<Space>, u64);
+        let changes: [(&str, Change); 4] = [
+            ("munmap", |m, p| m.munmap(p, PAGE_SIZE).unwrap()),
+            ("MAP_FIXED over it", |m, p| {
+                m.mmap_anon(p, PAGE_SIZE, Access::RW, true, false).unwrap();
+            }),
+            ("mprotect", |m, p| {
+                m.mprotect(p, PAGE_SIZE, Access::R).unwrap()
+            }),
+            ("MADV_DONTNEED", |m, p| m.discard(p, PAGE_SIZE).unwrap()),
+        ];
+        for (what, change) in changes {
+            let (mut m, _b) = mm(Some(ENTRY), Access::RX, &GETPID_SITE);
+            m.load(CODE + 0x200, &GETPID_SITE).unwrap();
+            patch_site(&mut m, CODE + 0x108, 39);
+            patch_site(&mut m, CODE + 0x208, 39);
+            assert_eq!(read(&mut m, CODE + 0x201, 1), [0xe9], "{what}");
+            change(&mut m, slot_page);
+            assert_eq!(read(&mut m, CODE + 0x100, 9), GETPID_SITE, "{what}");
+            assert_eq!(read(&mut m, CODE + 0x200, 9), GETPID_SITE, "{what}");
+            assert!(m.syscall_pages.is_empty(), "{what}");
+            // A new patch gets a page of its own (not one the app now owns).
+            patch_site(&mut m, CODE + 0x108, 39);
+            let s = read(&mut m, CODE + 0x101, 5);
+            let rel = i32::from_le_bytes([s[1], s[2], s[3], s[4]]) as i64;
+            let slot = (CODE + 0x106).wrapping_add(rel as u64);
+            if what != "munmap" {
+                assert_ne!(slot & !(PAGE_SIZE - 1), slot_page, "{what}");
+            }
+            assert!(matches!(m.vma_at(slot), Some((_, v)) if v.kind == VmaKind::Syscalls));
         }
     }
 

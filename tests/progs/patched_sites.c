@@ -4,12 +4,15 @@
 // the result in rax, rcx = the next instruction, r11 = rflags, every other register, the flags,
 // the SSE registers and the red zone below rsp untouched; a jump straight at the old `syscall`
 // instruction still makes the syscall in rax; a fork shares the patched code; a signal handler
-// that clobbers SSE registers at a patched syscall leaves the interrupted code's intact.
+// that clobbers SSE registers at a patched syscall leaves the interrupted code's intact; the
+// app mapping over the page below its image (where systrap keeps its trampolines) breaks
+// nothing.
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -107,6 +110,7 @@ __asm__(
     "8:\n"
     "  mov $1, %eax\n ret\n");
 
+extern char __executable_start[];
 long site_getpid(void);
 long site_getppid(void);
 long direct_at_site(long nr);
@@ -202,5 +206,31 @@ int main(void) {
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);
     puts("signals ok");
+
+    // (A non-PIE image only: Linux refuses the page below a static-pie image, the sandbox
+    // would not.)
+    if ((unsigned long)__executable_start >= (1UL << 32)) {
+        puts("remap ok");
+        return 0;
+    }
+    char *below = (char *)(((unsigned long)__executable_start & ~4095UL) - 4096);
+    char *m = mmap(below, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+    if (m != below)
+        fail("mmap below the image", (long)m, (long)below);
+    memset(m, 0xcc, 4096);
+    for (int i = 0; i < 1000; i++) {
+        if (site_getpid() != pid)
+            fail("site_getpid after the remap", 0, pid);
+        int r = regs_check();
+        if (r != 0)
+            fail("regs_check after the remap, register", r, 0);
+    }
+    munmap(m, 4096);
+    for (int i = 0; i < 100; i++) {
+        if (site_getpid() != pid)
+            fail("site_getpid after the unmap", 0, pid);
+    }
+    puts("remap ok");
     return 0;
 }
