@@ -3,8 +3,7 @@
 //! direct map; on the fallbacks it is a memfd that `vmm` maps. Either way the Sentry reaches
 //! a page at `base + offset` and never through an app pointer.
 
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet};
 use core::cell::RefCell;
 
 use crate::errno::{Errno, ENOMEM};
@@ -25,8 +24,10 @@ struct Frames {
     /// Never-used frames from here to `end` are known to be zero (a fresh memfd reads as zero).
     next_fresh: u64,
     end: u64,
-    /// Freed frames, dirty: zeroed when handed out again.
-    free: Vec<u64>,
+    /// Freed frames, dirty: zeroed when handed out again. Handed out lowest first, so that a
+    /// run of allocations gets ascending, mostly contiguous frames: the platform can then show
+    /// a run of app pages with one mapping instead of one per page.
+    free: BTreeSet<u64>,
     in_use: u64,
     /// Frames with more than one owner (copy-on-write after `fork`): offset → extra owners.
     /// A frame not listed has exactly one owner.
@@ -50,7 +51,7 @@ impl MemoryFile {
             frames: RefCell::new(Frames {
                 next_fresh: alloc_start,
                 end: size,
-                free: Vec::new(),
+                free: BTreeSet::new(),
                 in_use: 0,
                 shared: BTreeMap::new(),
             }),
@@ -78,7 +79,7 @@ impl MemoryFile {
     /// A zero-filled page, or ENOMEM.
     pub fn alloc_page(&self) -> Result<u64, Errno> {
         let mut f = self.frames.borrow_mut();
-        let off = if let Some(off) = f.free.pop() {
+        let off = if let Some(off) = f.free.pop_first() {
             self.zero(off, PAGE_SIZE);
             off
         } else if f.next_fresh + PAGE_SIZE <= f.end {
@@ -103,7 +104,7 @@ impl MemoryFile {
             return;
         }
         f.in_use -= 1;
-        f.free.push(offset);
+        f.free.insert(offset);
     }
 
     /// Adds an owner to the frame at `offset` (a forked address space sharing it until one
