@@ -61,6 +61,8 @@ pub struct Kernel<'h> {
     pub mxcsr_mask: u32,
     /// The terminal's foreground process group (`TIOCGPGRP`/`TIOCSPGRP`): where Ctrl-C goes.
     pub foreground_pgid: u32,
+    /// Program images kept between execs.
+    pub images: crate::image_cache::ImageCache,
 }
 
 impl<'h> Kernel<'h> {
@@ -77,6 +79,7 @@ impl<'h> Kernel<'h> {
             proc_view: None,
             mxcsr_mask: 0,
             foreground_pgid: 1,
+            images: crate::image_cache::ImageCache::new(!config.write_through),
         }
     }
 
@@ -232,6 +235,11 @@ pub fn run<P: Platform>(
     )
     .map_err(RunError::Exec)?;
     drop(image);
+    if let Ok(st) = kernel.host.fstat(kernel.host.exe_handle(), false) {
+        let key = crate::image_cache::ImageKey::of(&st);
+        let mem = kernel.mem.clone();
+        kernel.images.keep(&mem, key, &mut mm, loaded.layout);
+    }
     let task: Task<P> = Task {
         tid: 1,
         pid: 1,

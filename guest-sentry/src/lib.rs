@@ -4,7 +4,7 @@
 //! - [`kernel`]: kernel state, tasks and the task loop.
 //! - [`syscalls`]: the syscall table.
 //! - [`mm`]: the memory manager (VMAs, demand faults, checked copies to and from the app).
-//! - [`loader`]: ELF loading and the initial stack.
+//! - [`loader`]: ELF loading and the initial stack; [`image_cache`]: images kept between execs.
 //! - [`patch`]: rewriting trapped syscall sites into jumps, where the platform's trap is slow.
 //! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI.
 //!
@@ -20,6 +20,7 @@ pub mod abi;
 pub mod errno;
 pub mod file;
 pub mod host;
+pub mod image_cache;
 pub mod kernel;
 pub mod loader;
 pub mod memfile;

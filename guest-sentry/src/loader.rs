@@ -11,6 +11,7 @@ use goblin::elf::program_header::{ProgramHeader, PF_R, PF_W, PF_X, PT_INTERP, PT
 use crate::abi::USER_TOP;
 use crate::errno::{Errno, E2BIG, EFAULT, ENOEXEC, ENOMEM};
 use crate::host::Host;
+use crate::image_cache::{CachedImage, ImageLayout};
 use crate::memfile::{page_down, page_up, PAGE_SIZE};
 use crate::mm::{Mm, VmaKind, STACK_SIZE};
 use crate::platform::{Access, AddressSpace, UserRegs};
@@ -26,6 +27,8 @@ const MAX_ARGS_BYTES: usize = 2 << 20;
 pub struct Loaded {
     pub regs: UserRegs,
     pub entry: u64,
+    /// Where the image went (kept with it by the image cache).
+    pub layout: ImageLayout,
 }
 
 fn prot(flags: u32) -> Access {
@@ -140,7 +143,41 @@ pub fn load<S: AddressSpace>(
     }
     mm.init_brk(image_end);
     let entry = bias.checked_add(header.e_entry).ok_or(ENOEXEC)?;
+    let layout = ImageLayout {
+        entry,
+        phdr: phdr_addr.unwrap_or(0),
+        phnum: header.e_phnum as u64,
+        brk: image_end,
+    };
+    finish(mm, layout, execfn, argv, envp, random, ids)
+}
 
+/// Loads a program the image cache holds (into an empty `mm`): its frames are shared, not
+/// copied; then the stack, as [`load`] builds it.
+pub fn load_cached<S: AddressSpace>(
+    mm: &mut Mm<S>,
+    image: &CachedImage,
+    execfn: &[u8],
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    random: [u8; 16],
+    ids: [u32; 4],
+) -> Result<Loaded, Errno> {
+    mm.adopt_image(&image.vmas, &image.pages)?;
+    mm.init_brk(image.layout.brk);
+    finish(mm, image.layout, execfn, argv, envp, random, ids)
+}
+
+/// The initial stack and registers of a loaded image.
+fn finish<S: AddressSpace>(
+    mm: &mut Mm<S>,
+    layout: ImageLayout,
+    execfn: &[u8],
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    random: [u8; 16],
+    ids: [u32; 4],
+) -> Result<Loaded, Errno> {
     let rsp = build_stack(
         mm,
         execfn,
@@ -148,17 +185,21 @@ pub fn load<S: AddressSpace>(
         envp,
         random,
         ids,
-        phdr_addr.unwrap_or(0),
-        header.e_phnum as u64,
-        entry,
+        layout.phdr,
+        layout.phnum,
+        layout.entry,
     )?;
     let regs = UserRegs {
-        rip: entry,
+        rip: layout.entry,
         rsp,
         eflags: 0x202,
         ..Default::default()
     };
-    Ok(Loaded { regs, entry })
+    Ok(Loaded {
+        regs,
+        entry: layout.entry,
+        layout,
+    })
 }
 
 /// Auxiliary vector keys.

@@ -40,6 +40,11 @@ pub struct Vma {
     pub kind: VmaKind,
 }
 
+/// VMAs as (start, end, rights).
+pub type VmaList = Vec<(u64, u64, Access)>;
+/// Pages as (app page, memory-file offset of its frame).
+pub type PageList = Vec<(u64, u64)>;
+
 /// Top of the region `mmap` hands out addresses from (top-down), below the stack.
 const MMAP_TOP: u64 = 0x7f00_0000_0000;
 pub const STACK_SIZE: u64 = 8 << 20;
@@ -304,6 +309,58 @@ impl<S: AddressSpace> Mm<S> {
         };
         self.add_vma(addr, addr + len, access, kind)?;
         Ok(addr)
+    }
+
+    /// The program image's VMAs and the (app page, frame) pairs the loader filled, for the
+    /// image cache.
+    pub fn image_pages(&self) -> (VmaList, PageList) {
+        let vmas: VmaList = self
+            .vmas
+            .iter()
+            .filter(|(_, v)| v.kind == VmaKind::Image)
+            .map(|(&s, v)| (s, v.end, v.access))
+            .collect();
+        let pages = vmas
+            .iter()
+            .flat_map(|&(s, e, _)| self.pages.range(s..e).map(|(&a, &o)| (a, o)))
+            .collect();
+        (vmas, pages)
+    }
+
+    /// Another owner (the image cache) now holds these frames too: writable pages are shown
+    /// read-only until a write copies them.
+    pub fn now_shared(&mut self, pages: &[(u64, u64)]) -> Result<(), Errno> {
+        let mut show = Vec::new();
+        for &(va, off) in pages {
+            if let Some((_, v)) = self.vma_at(va) {
+                if v.access.write {
+                    let shown = self.shown(va, off, v.access);
+                    show.push((va, off, shown));
+                }
+            }
+        }
+        map_runs(&mut self.space, &show)
+    }
+
+    /// Builds a program image (into an empty address space) from frames the image cache
+    /// holds: its VMAs, and every page shared, writable ones copy-on-write.
+    pub fn adopt_image(
+        &mut self,
+        vmas: &[(u64, u64, Access)],
+        pages: &[(u64, u64)],
+    ) -> Result<(), Errno> {
+        for &(s, e, access) in vmas {
+            self.add_vma(s, e, access, VmaKind::Image)?;
+        }
+        let mut show = Vec::with_capacity(pages.len());
+        for &(va, off) in pages {
+            let (_, v) = self.vma_at(va).ok_or(EINVAL)?;
+            self.mem.share_page(off);
+            self.pages.insert(va, off);
+            let shown = self.shown(va, off, v.access);
+            show.push((va, off, shown));
+        }
+        map_runs(&mut self.space, &show)
     }
 
     /// Whether `page` lies in shared anonymous memory (its frame is never copied on write).

@@ -48,7 +48,7 @@ pub enum Request {
 }
 
 pub struct Exec {
-    pub image: Vec<u8>,
+    pub image: crate::image_cache::ExecSource,
     pub execfn: Vec<u8>,
     pub exe_path: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
@@ -604,21 +604,27 @@ fn exec<P: Platform>(
     let mut mm = Mm::new(space, k.mem.clone());
     let mut random = [0u8; 16];
     k.random_bytes(&mut random);
-    let loaded = match loader::load(
-        &mut mm,
-        &e.image,
-        &e.execfn,
-        &e.argv,
-        &e.envp,
-        random,
-        crate::kernel::SANDBOX_IDS,
-    ) {
+    use crate::image_cache::ExecSource;
+    let ids = crate::kernel::SANDBOX_IDS;
+    let loaded = match &e.image {
+        ExecSource::Bytes { image, .. } => {
+            loader::load(&mut mm, image, &e.execfn, &e.argv, &e.envp, random, ids)
+        }
+        ExecSource::Cached(image) => {
+            loader::load_cached(&mut mm, image, &e.execfn, &e.argv, &e.envp, random, ids)
+        }
+    };
+    let loaded = match loaded {
         Ok(l) => l,
         Err(err) => {
             mm.release();
             return Err(err);
         }
     };
+    if let ExecSource::Bytes { key: Some(key), .. } = e.image {
+        let mem = k.mem.clone();
+        k.images.keep(&mem, key, &mut mm, loaded.layout);
+    }
     // The point of no return: the old image goes.
     let mut old = core::mem::replace(&mut t.mm, mm);
     old.release();

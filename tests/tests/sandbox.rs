@@ -335,3 +335,11 @@ fn patched_sites() {
 fn jobs() {
     for_each_case("jobs", |p, v| compare(p, v, "jobs", NO_ARGS));
 }
+
+/// A program that changes its data, bss and heap and execs itself again (directly, and from a
+/// forked child) starts each time from the pristine image, as natively: the images the Sentry
+/// keeps between execs are never changed by a process.
+#[test]
+fn exec_again() {
+    for_each_case("exec_again", |p, v| compare(p, v, "exec_again", NO_ARGS));
+}

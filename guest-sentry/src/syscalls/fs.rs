@@ -875,7 +875,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 }
 
 /// What `execve` loads: the image, its canonical path and the final argv.
-pub type ExecImage = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
+pub type ExecImage = (crate::image_cache::ExecSource, Vec<u8>, Vec<Vec<u8>>);
 
 /// Reads the program for `execve`: resolves `path`, checks it is an executable regular file,
 /// and follows `#!` lines (up to 4 deep). Returns the image, its canonical path and the final
@@ -906,7 +906,8 @@ pub fn load_exec<P: Platform>(
             return Err(EACCES);
         }
         let image = d.borrow().clone();
-        return Ok((image, np, argv));
+        let source = crate::image_cache::ExecSource::Bytes { image, key: None };
+        return Ok((source, np, argv));
     }
     if let super::ovl::Found::Gone = super::ovl::find(k, &np) {
         return Err(ENOENT);
@@ -917,6 +918,15 @@ pub fn load_exec<P: Platform>(
     } else {
         Ok(())
     };
+    // A program exec'd before (and unchanged since) is not read again.
+    let key = crate::image_cache::ImageKey::of(&st);
+    if check.is_ok() && k.images.enabled() {
+        if let Some(image) = k.images.get(&key) {
+            k.host.close(h);
+            let source = crate::image_cache::ExecSource::Cached(image);
+            return Ok((source, normalize(&abs), argv));
+        }
+    }
     let image = check.and_then(|_| crate::loader::read_image(k.host, h));
     k.host.close(h);
     let image = image?;
@@ -958,5 +968,9 @@ pub fn load_exec<P: Platform>(
         new_argv.extend(argv.into_iter().skip(1));
         return load_exec(k, t, &interp, new_argv, depth + 1);
     }
-    Ok((image, normalize(&abs), argv))
+    let source = crate::image_cache::ExecSource::Bytes {
+        image,
+        key: Some(key),
+    };
+    Ok((source, normalize(&abs), argv))
 }
