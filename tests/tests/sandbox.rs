@@ -343,3 +343,10 @@ fn jobs() {
 fn exec_again() {
     for_each_case("exec_again", |p, v| compare(p, v, "exec_again", NO_ARGS));
 }
+
+/// `mmap` of files: host files private, at an offset, written privately, shared read-only;
+/// a file the program wrote; /dev/zero; the errors — as natively.
+#[test]
+fn file_mmap() {
+    for_each_case("file_mmap", |p, v| compare(p, v, "file_mmap", NO_ARGS));
+}

@@ -316,6 +316,19 @@ pub fn read_host<P: Platform>(
     Ok(done)
 }
 
+/// Reads a host file from `start` into `[addr, addr + len)` of app memory (for `mmap`);
+/// returns how much the file had.
+pub fn read_host_at<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    h: &HostFile,
+    addr: u64,
+    len: u64,
+    start: u64,
+) -> SysResult {
+    host_io(k, t, h, &[(addr, len)], start, true)
+}
+
 /// Moves data between a host file at `start` and the app's `iov` (`to_app`: a read), zero
 /// copy through the memory file, `IOV_MAX` ranges per host call; stops at the first short
 /// transfer. An error after some progress reports the progress.

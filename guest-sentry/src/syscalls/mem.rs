@@ -1,7 +1,9 @@
 //! Address-space syscalls: `mmap`, `munmap`, `mprotect`, `madvise` (and `brk` in the table).
 
-use crate::errno::{SysResult, EBADF, EINVAL, ENODEV};
+use crate::errno::{SysResult, EACCES, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM};
+use crate::file::{Dev, File};
 use crate::kernel::{Kernel, Task};
+use crate::memfile::page_up;
 use crate::platform::{Access, Platform};
 
 const PROT_MASK: u64 = 0x7;
@@ -21,7 +23,7 @@ fn access(prot: u64) -> Result<Access, crate::errno::Errno> {
     Ok(Access::from_prot(prot))
 }
 
-pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn mmap<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let [addr, len, prot, flags, fd, off] = a;
     let acc = access(prot)?;
     match flags & MAP_TYPE {
@@ -31,18 +33,11 @@ pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     if off % 4096 != 0 || len == 0 || flags & MAP_HUGETLB != 0 {
         return Err(EINVAL);
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        // File mappings arrive with the filesystem; stdio streams cannot be mapped.
-        return Err(
-            if (fd as i32) >= 0 && t.fds.get(fd as usize).is_some_and(|f| f.is_some()) {
-                ENODEV
-            } else {
-                EBADF
-            },
-        );
-    }
     let fixed = flags & MAP_FIXED != 0;
     let noreplace = flags & MAP_FIXED_NOREPLACE != 0 && !fixed;
+    if flags & MAP_ANONYMOUS == 0 {
+        return map_file(k, t, [addr, len, prot, flags, fd, off], (fixed, noreplace));
+    }
     let at = if flags & MAP_TYPE == MAP_PRIVATE {
         t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?
     } else {
@@ -53,6 +48,73 @@ pub fn mmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         t.mm.prefault_small(at, len);
     }
     Ok(at)
+}
+
+/// `mmap` of a file: private memory filled with the file's contents from `off` at the time of
+/// the call (the part past the end of the file reads as zero). `MAP_SHARED` is served the same
+/// way when the mapping cannot write (nothing the sandbox does changes the file under it);
+/// shared writable mappings, whose stores would have to reach the file, are not (ENODEV).
+/// `/dev/zero` gives anonymous memory, as on Linux.
+fn map_file<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    [addr, len, prot, flags, fd, off]: [u64; 6],
+    (fixed, noreplace): (bool, bool),
+) -> SysResult {
+    let of = t
+        .fds
+        .get(fd as usize)
+        .and_then(|f| f.clone())
+        .filter(|_| (fd as i32) >= 0)
+        .ok_or(EBADF)?;
+    let acc = access(prot)?;
+    let shared = flags & MAP_TYPE != MAP_PRIVATE;
+    // A host file is writable only when opened for writing through (`--rw`).
+    let writable = match &of.file {
+        File::Host(h) => h.write && of.writable(),
+        _ => of.writable(),
+    };
+    if !of.readable() || (shared && acc.write && !writable) {
+        return Err(EACCES);
+    }
+    if let File::Dev(Dev::Zero) = of.file {
+        let at = if shared {
+            t.mm.mmap_shared_anon(addr, len, acc, fixed, noreplace)?
+        } else {
+            t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?
+        };
+        return Ok(at);
+    }
+    if shared && acc.write {
+        return Err(ENODEV);
+    }
+    let len = page_up(len).ok_or(ENOMEM)?;
+    match &of.file {
+        File::Host(h) if !h.dir && !h.path_only => {
+            // Filled straight from the host file (zero copy), then given the asked-for rights.
+            let at = t.mm.mmap_anon(addr, len, Access::RW, fixed, noreplace)?;
+            let filled = crate::syscalls::fs::read_host_at(k, t, h, at, len, off)
+                .and_then(|_| t.mm.mprotect(at, len, acc));
+            if let Err(e) = filled {
+                let _ = t.mm.munmap(at, len);
+                return Err(if e == EFAULT { ENOMEM } else { e });
+            }
+            Ok(at)
+        }
+        File::Mem { data, .. } => {
+            let at = t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?;
+            let data = data.borrow();
+            let from = (off as usize).min(data.len());
+            let to = (off.saturating_add(len) as usize).min(data.len());
+            if let Err(e) = t.mm.load(at, &data[from..to]) {
+                drop(data);
+                let _ = t.mm.munmap(at, len);
+                return Err(if e == EFAULT { ENOMEM } else { e });
+            }
+            Ok(at)
+        }
+        _ => Err(ENODEV),
+    }
 }
 
 /// `mremap(old, old_len, new_len, flags, new_addr)`.
