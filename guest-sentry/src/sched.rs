@@ -368,16 +368,7 @@ fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
         } else {
             signal::CLD_STOPPED
         };
-        signal::post(
-            parent,
-            signal::SigInfo {
-                signo: signal::SIGCHLD,
-                code,
-                pid,
-                status: event,
-                addr: 0,
-            },
-        );
+        post_sigchld(parent, pid, code, event);
     }
 }
 
@@ -444,17 +435,20 @@ fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, stat
         } else {
             (signal::CLD_EXITED, status.code)
         };
-        signal::post(
-            parent,
-            signal::SigInfo {
-                signo: signal::SIGCHLD,
-                code,
-                pid,
-                status: st,
-                addr: 0,
-            },
-        );
+        post_sigchld(parent, pid, code, st);
     }
+}
+
+/// Tells `parent` about child `pid`: SIGCHLD with `code` (CLD_*) and `status`.
+fn post_sigchld<P: Platform>(parent: &mut Task<P>, pid: u32, code: i32, status: i32) {
+    let info = signal::SigInfo {
+        signo: signal::SIGCHLD,
+        code,
+        pid,
+        status,
+        addr: 0,
+    };
+    signal::post(parent, info);
 }
 
 fn serve<P: Platform>(
