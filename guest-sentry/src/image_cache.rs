@@ -47,6 +47,10 @@ pub struct ImageLayout {
     pub phnum: u64,
     /// End of the image: where the heap starts.
     pub brk: u64,
+    /// Where the ELF interpreter was loaded (`AT_BASE`; 0 for a static program).
+    pub base: u64,
+    /// Where the program starts: its entry, or its interpreter's.
+    pub start: u64,
 }
 
 /// One loaded program: its VMAs and the frames of the pages the loader filled. The cache holds
@@ -68,10 +72,12 @@ impl Drop for CachedImage {
 }
 
 /// How `execve` gets its new image: bytes read from the file (`key` says which host file, when
-/// it may be cached), or a cached image.
+/// it may be cached; `interp` is the ELF interpreter's image for a dynamically linked
+/// program), or a cached image.
 pub enum ExecSource {
     Bytes {
         image: Vec<u8>,
+        interp: Option<Vec<u8>>,
         key: Option<ImageKey>,
     },
     Cached(Rc<CachedImage>),

@@ -220,6 +220,16 @@ pub fn run<P: Platform>(
 ) -> Result<ExitStatus, RunError> {
     let image =
         loader::read_image(kernel.host, kernel.host.exe_handle()).map_err(RunError::Exec)?;
+    // A dynamically linked program: its interpreter (the dynamic loader) too.
+    let interp = match loader::interpreter(&image).map_err(RunError::Exec)? {
+        Some(path) => {
+            let h = kernel.host.open(&path, 0).map_err(RunError::Exec)?;
+            let r = loader::read_image(kernel.host, h);
+            kernel.host.close(h);
+            Some(r.map_err(RunError::Exec)?)
+        }
+        None => None,
+    };
     let space = platform.new_address_space().map_err(RunError::Platform)?;
     let mut mm = Mm::new(space, kernel.mem.clone());
     let mut random = [0u8; 16];
@@ -227,6 +237,7 @@ pub fn run<P: Platform>(
     let loaded = loader::load(
         &mut mm,
         &image,
+        interp.as_deref(),
         &spawn.execfn,
         &spawn.argv,
         &spawn.envp,
@@ -235,7 +246,8 @@ pub fn run<P: Platform>(
     )
     .map_err(RunError::Exec)?;
     drop(image);
-    if let Ok(st) = kernel.host.fstat(kernel.host.exe_handle(), false) {
+    let st = kernel.host.fstat(kernel.host.exe_handle(), false);
+    if let (Ok(st), None) = (st, &interp) {
         let key = crate::image_cache::ImageKey::of(&st);
         let mem = kernel.mem.clone();
         kernel.images.keep(&mem, key, &mut mm, loaded.layout);

@@ -61,16 +61,30 @@ pub fn read_image(host: &dyn Host, handle: u32) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
-/// Loads `image` into `mm` (which must be empty) and builds the stack.
-pub fn load<S: AddressSpace>(
-    mm: &mut Mm<S>,
-    image: &[u8],
-    execfn: &[u8],
-    argv: &[Vec<u8>],
-    envp: &[Vec<u8>],
-    random: [u8; 16],
-    ids: [u32; 4],
-) -> Result<Loaded, Errno> {
+/// Where a program's ELF interpreter (`PT_INTERP`, the dynamic loader) is placed: just above
+/// the region `mmap` hands out addresses from, as Linux puts it near the mmap base.
+pub const INTERP_BASE: u64 = 0x7f00_0000_0000;
+
+/// The interpreter a program asks for (`PT_INTERP`: an absolute path), if any.
+pub fn interpreter(image: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
+    let (_, phdrs) = parse(image)?;
+    let Some(p) = phdrs.iter().find(|p| p.p_type == PT_INTERP) else {
+        return Ok(None);
+    };
+    let end = p.p_offset.checked_add(p.p_filesz).ok_or(ENOEXEC)?;
+    if end > image.len() as u64 || p.p_filesz < 2 || p.p_filesz > 4096 {
+        return Err(ENOEXEC);
+    }
+    let path = &image[p.p_offset as usize..end as usize];
+    let path = path.strip_suffix(&[0]).unwrap_or(path);
+    if path.first() != Some(&b'/') || path.contains(&0) {
+        return Err(ENOEXEC);
+    }
+    Ok(Some(path.to_vec()))
+}
+
+/// A checked ELF header and its program headers.
+fn parse(image: &[u8]) -> Result<(goblin::elf::Header, Vec<ProgramHeader>), Errno> {
     let header = goblin::elf::Elf::parse_header(image).map_err(|_| ENOEXEC)?;
     if header.e_ident[goblin::elf::header::EI_CLASS] != goblin::elf::header::ELFCLASS64
         || header.e_ident[goblin::elf::header::EI_DATA] != goblin::elf::header::ELFDATA2LSB
@@ -85,12 +99,26 @@ pub fn load<S: AddressSpace>(
     let ctx = Ctx::new(Container::Big, goblin::container::Endian::Little);
     let phdrs = ProgramHeader::parse(image, header.e_phoff as usize, header.e_phnum as usize, ctx)
         .map_err(|_| ENOEXEC)?;
-    if phdrs.iter().any(|p| p.p_type == PT_INTERP) {
-        // Needs a dynamic loader from the filesystem: arrives with the filesystem work.
-        return Err(ENOEXEC);
-    }
-    let bias = if header.e_type == ET_DYN { PIE_BASE } else { 0 };
+    Ok((header, phdrs))
+}
 
+/// One ELF file's segments, loaded.
+struct Segments {
+    entry: u64,
+    phdr: u64,
+    phnum: u64,
+    /// End of the highest segment (page-aligned).
+    end: u64,
+}
+
+/// Loads `image`'s `PT_LOAD` segments into `mm`, `ET_DYN` ones at `dyn_base`.
+fn load_segments<S: AddressSpace>(
+    mm: &mut Mm<S>,
+    image: &[u8],
+    dyn_base: u64,
+) -> Result<Segments, Errno> {
+    let (header, phdrs) = parse(image)?;
+    let bias = if header.e_type == ET_DYN { dyn_base } else { 0 };
     let mut prev: Option<(u64, Access)> = None; // end page and rights of the previous segment
     let mut image_end = 0u64;
     let mut phdr_addr = None;
@@ -141,13 +169,50 @@ pub fn load<S: AddressSpace>(
     if let Some(p) = phdrs.iter().find(|p| p.p_type == PT_PHDR) {
         phdr_addr = Some(bias + p.p_vaddr);
     }
-    mm.init_brk(image_end);
-    let entry = bias.checked_add(header.e_entry).ok_or(ENOEXEC)?;
-    let layout = ImageLayout {
-        entry,
+    Ok(Segments {
+        entry: bias.checked_add(header.e_entry).ok_or(ENOEXEC)?,
         phdr: phdr_addr.unwrap_or(0),
         phnum: header.e_phnum as u64,
-        brk: image_end,
+        end: image_end,
+    })
+}
+
+/// Loads `image` into `mm` (which must be empty) and builds the stack. A dynamically linked
+/// program (`PT_INTERP`) needs its interpreter's image in `interp`: it is loaded at
+/// [`INTERP_BASE`] and started, with the program's entry in `AT_ENTRY` and its own base in
+/// `AT_BASE`, as Linux does.
+#[allow(clippy::too_many_arguments)]
+pub fn load<S: AddressSpace>(
+    mm: &mut Mm<S>,
+    image: &[u8],
+    interp: Option<&[u8]>,
+    execfn: &[u8],
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    random: [u8; 16],
+    ids: [u32; 4],
+) -> Result<Loaded, Errno> {
+    let wants_interp = interpreter(image)?.is_some();
+    let main = load_segments(mm, image, PIE_BASE)?;
+    let (base, start) = match (wants_interp, interp) {
+        (false, _) => (0, main.entry),
+        (true, Some(interp)) => {
+            if interpreter(interp)?.is_some() {
+                return Err(ENOEXEC);
+            }
+            let l = load_segments(mm, interp, INTERP_BASE)?;
+            (INTERP_BASE, l.entry)
+        }
+        (true, None) => return Err(ENOEXEC),
+    };
+    mm.init_brk(main.end);
+    let layout = ImageLayout {
+        entry: main.entry,
+        phdr: main.phdr,
+        phnum: main.phnum,
+        brk: main.end,
+        base,
+        start,
     };
     finish(mm, layout, execfn, argv, envp, random, ids)
 }
@@ -178,19 +243,9 @@ fn finish<S: AddressSpace>(
     random: [u8; 16],
     ids: [u32; 4],
 ) -> Result<Loaded, Errno> {
-    let rsp = build_stack(
-        mm,
-        execfn,
-        argv,
-        envp,
-        random,
-        ids,
-        layout.phdr,
-        layout.phnum,
-        layout.entry,
-    )?;
+    let rsp = build_stack(mm, execfn, argv, envp, random, ids, &layout)?;
     let regs = UserRegs {
-        rip: layout.entry,
+        rip: layout.start,
         rsp,
         eflags: 0x202,
         ..Default::default()
@@ -233,9 +288,7 @@ fn build_stack<S: AddressSpace>(
     envp: &[Vec<u8>],
     random: [u8; 16],
     ids: [u32; 4],
-    phdr: u64,
-    phnum: u64,
-    entry: u64,
+    layout: &ImageLayout,
 ) -> Result<u64, Errno> {
     let strings: usize =
         argv.iter().chain(envp).map(|s| s.len() + 1).sum::<usize>() + execfn.len() + 1;
@@ -275,13 +328,13 @@ fn build_stack<S: AddressSpace>(
         r.edx as u64
     };
     let auxv: [(u64, u64); 18] = [
-        (at::PHDR, phdr),
+        (at::PHDR, layout.phdr),
         (at::PHENT, 56),
-        (at::PHNUM, phnum),
+        (at::PHNUM, layout.phnum),
         (at::PAGESZ, PAGE_SIZE),
-        (at::BASE, 0),
+        (at::BASE, layout.base),
         (at::FLAGS, 0),
-        (at::ENTRY, entry),
+        (at::ENTRY, layout.entry),
         (at::UID, ids[0] as u64),
         (at::EUID, ids[1] as u64),
         (at::GID, ids[2] as u64),

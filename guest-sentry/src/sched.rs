@@ -601,9 +601,16 @@ fn exec<P: Platform>(
     use crate::image_cache::ExecSource;
     let ids = crate::kernel::SANDBOX_IDS;
     let loaded = match &e.image {
-        ExecSource::Bytes { image, .. } => {
-            loader::load(&mut mm, image, &e.execfn, &e.argv, &e.envp, random, ids)
-        }
+        ExecSource::Bytes { image, interp, .. } => loader::load(
+            &mut mm,
+            image,
+            interp.as_deref(),
+            &e.execfn,
+            &e.argv,
+            &e.envp,
+            random,
+            ids,
+        ),
         ExecSource::Cached(image) => {
             loader::load_cached(&mut mm, image, &e.execfn, &e.argv, &e.envp, random, ids)
         }
@@ -615,7 +622,13 @@ fn exec<P: Platform>(
             return Err(err);
         }
     };
-    if let ExecSource::Bytes { key: Some(key), .. } = e.image {
+    // (Only static programs are kept: a dynamic one's image includes its interpreter's.)
+    if let ExecSource::Bytes {
+        key: Some(key),
+        interp: None,
+        ..
+    } = e.image
+    {
         let mem = k.mem.clone();
         k.images.keep(&mem, key, &mut mm, loaded.layout);
     }

@@ -407,7 +407,7 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         kvm::End::Exited { exec_errno, .. } if exec_errno != 0 => {
             let why = std::io::Error::from_raw_os_error(exec_errno);
             let hint = if exec_errno == libc::ENOEXEC && is_dynamic(&path) {
-                " (dynamically linked programs are not supported yet: build it static)"
+                " (a dynamically linked program: its ELF interpreter could not be loaded)"
             } else {
                 ""
             };

@@ -701,6 +701,24 @@ pub fn faccessat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     Ok(0)
 }
 
+/// `getxattr`/`lgetxattr` (ENODATA: no such attribute) and `listxattr`/`llistxattr` (an empty
+/// list) on `path`, which must exist: files here carry no extended attributes.
+pub fn no_xattrs<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    path: u64,
+    follow: bool,
+    nr: u64,
+) -> SysResult {
+    let nofollow = if follow { 0 } else { AT_SYMLINK_NOFOLLOW };
+    stat_at(k, t, AT_FDCWD as u64, path, nofollow)?;
+    if nr == super::nr::GETXATTR || nr == super::nr::LGETXATTR {
+        Err(crate::errno::ENODATA)
+    } else {
+        Ok(0)
+    }
+}
+
 pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let mut cwd = t.cwd.clone();
     cwd.push(0);
@@ -919,7 +937,12 @@ pub fn load_exec<P: Platform>(
             return Err(EACCES);
         }
         let image = d.borrow().clone();
-        let source = crate::image_cache::ExecSource::Bytes { image, key: None };
+        let interp = read_interpreter(k, t, &image)?;
+        let source = crate::image_cache::ExecSource::Bytes {
+            image,
+            interp,
+            key: None,
+        };
         return Ok((source, np, argv));
     }
     if let super::ovl::Found::Gone = super::ovl::find(k, &np) {
@@ -981,9 +1004,42 @@ pub fn load_exec<P: Platform>(
         new_argv.extend(argv.into_iter().skip(1));
         return load_exec(k, t, &interp, new_argv, depth + 1);
     }
+    let interp = read_interpreter(k, t, &image)?;
     let source = crate::image_cache::ExecSource::Bytes {
         image,
+        interp,
         key: Some(key),
     };
     Ok((source, normalize(&abs), argv))
+}
+
+/// The ELF interpreter a dynamically linked `image` names, read from the sandbox's tree (the
+/// overlay first, as any path), or `None` for a static program.
+fn read_interpreter<P: Platform>(
+    k: &mut Kernel,
+    t: &Task<P>,
+    image: &[u8],
+) -> Result<Option<Vec<u8>>, Errno> {
+    let Some(path) = crate::loader::interpreter(image)? else {
+        return Ok(None);
+    };
+    let np = normalize(&absolute(t, AT_FDCWD as u64, &path)?);
+    if let Some(crate::overlay::Node {
+        kind: crate::overlay::Kind::File(d),
+        ..
+    }) = k.overlay.get(&np)
+    {
+        return Ok(Some(d.borrow().clone()));
+    }
+    if let super::ovl::Found::Gone = super::ovl::find(k, &np) {
+        return Err(ENOENT);
+    }
+    let (h, st) = host_open(k, &np, 0)?;
+    let image = if st.mode & S_IFMT != 0o100000 {
+        Err(EACCES)
+    } else {
+        crate::loader::read_image(k.host, h)
+    };
+    k.host.close(h);
+    image.map(Some)
 }

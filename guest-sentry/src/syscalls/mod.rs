@@ -97,6 +97,13 @@ pub mod nr {
     pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
     pub const GETDENTS64: u64 = 217;
+    pub const FUTEX: u64 = 202;
+    pub const GETXATTR: u64 = 191;
+    pub const LGETXATTR: u64 = 192;
+    pub const FGETXATTR: u64 = 193;
+    pub const LISTXATTR: u64 = 194;
+    pub const LLISTXATTR: u64 = 195;
+    pub const FLISTXATTR: u64 = 196;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const CLOCK_GETRES: u64 = 229;
@@ -228,6 +235,13 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::SETRLIMIT, "setrlimit", 2),
     (nr::GETTID, "gettid", 0),
     (nr::TIME, "time", 1),
+    (nr::FUTEX, "futex", 6),
+    (nr::GETXATTR, "getxattr", 4),
+    (nr::LGETXATTR, "lgetxattr", 4),
+    (nr::FGETXATTR, "fgetxattr", 4),
+    (nr::LISTXATTR, "listxattr", 3),
+    (nr::LLISTXATTR, "llistxattr", 3),
+    (nr::FLISTXATTR, "flistxattr", 3),
     (nr::SET_TID_ADDRESS, "set_tid_address", 1),
     (nr::CLOCK_GETTIME, "clock_gettime", 2),
     (nr::CLOCK_GETRES, "clock_getres", 2),
@@ -406,6 +420,13 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::SETSID => proc::setsid(k, t, a),
         nr::UNAME => proc::uname(k, t, a),
         nr::ARCH_PRCTL => proc::arch_prctl(k, t, a),
+        nr::FUTEX => time::futex(k, t, a),
+        // Extended attributes (ACLs, security labels) are not kept: a file has none.
+        nr::GETXATTR | nr::LGETXATTR | nr::LISTXATTR | nr::LLISTXATTR => {
+            fs::no_xattrs(k, t, a[0], n == nr::GETXATTR || n == nr::LISTXATTR, n)
+        }
+        nr::FGETXATTR => io::file(t, a[0]).and(Err(crate::errno::ENODATA)),
+        nr::FLISTXATTR => io::file(t, a[0]).map(|_| 0),
         nr::SET_TID_ADDRESS => {
             t.clear_child_tid = a[0];
             Ok(t.tid as u64)

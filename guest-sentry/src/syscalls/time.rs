@@ -1,7 +1,7 @@
 //! Clocks and randomness, served inside the Sentry (no host round trip on kvm: the clock is
 //! the TSC calibrated at boot, randomness a ChaCha20 stream seeded by the host).
 
-use crate::errno::{SysResult, EINVAL};
+use crate::errno::{SysResult, EAGAIN, EINVAL, ENOSYS, ETIMEDOUT};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
@@ -135,6 +135,87 @@ pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     let mono = k.host.now(Clock::Monotonic);
     wait_until(k, t, mono.saturating_add(remaining));
     Ok(0)
+}
+
+/// `futex(uaddr, op, val, timeout, uaddr2, val3)`. Processes here have one thread each, so a
+/// wait ends only by a signal, its timeout, or a wake from another process sharing the memory
+/// (`MAP_SHARED`): the waiter blocks and looks at the word again whenever another task made
+/// progress (a spurious wake-up, which futex callers allow for). A wake finds no waiter of
+/// its own process and reports none.
+pub fn futex<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const WAIT: u64 = 0;
+    const WAKE: u64 = 1;
+    const REQUEUE: u64 = 3;
+    const CMP_REQUEUE: u64 = 4;
+    const WAKE_OP: u64 = 5;
+    const WAIT_BITSET: u64 = 9;
+    const WAKE_BITSET: u64 = 10;
+    const PRIVATE: u64 = 128;
+    const CLOCK_REALTIME: u64 = 256;
+    let [uaddr, op, val, timeout, _uaddr2, val3] = a;
+    if uaddr % 4 != 0 {
+        return Err(EINVAL);
+    }
+    let word = |t: &mut Task<P>| -> Result<u32, crate::errno::Errno> {
+        let mut b = [0u8; 4];
+        t.mm.copy_in(uaddr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    };
+    match op & !(PRIVATE | CLOCK_REALTIME) {
+        WAIT | WAIT_BITSET => {
+            if op & !(PRIVATE | CLOCK_REALTIME) == WAIT_BITSET && val3 as u32 == 0 {
+                return Err(EINVAL);
+            }
+            // The word changed (before the wait, or while it blocked): callers retry on EAGAIN.
+            if word(t)? != val as u32 {
+                t.wake_at = None;
+                return Err(EAGAIN);
+            }
+            if timeout == 0 {
+                t.request = Some(crate::sched::Request::Block);
+                return Ok(0);
+            }
+            let mut ts = [0u8; 16];
+            t.mm.copy_in(timeout, &mut ts)?;
+            let sec = i64::from_le_bytes(ts[..8].try_into().unwrap());
+            let nsec = i64::from_le_bytes(ts[8..].try_into().unwrap());
+            if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+                return Err(EINVAL);
+            }
+            let want = (sec as u64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(nsec as u64);
+            // FUTEX_WAIT's timeout is relative; FUTEX_WAIT_BITSET's an absolute time on
+            // CLOCK_MONOTONIC, or CLOCK_REALTIME with that flag.
+            let remaining = if op & !(PRIVATE | CLOCK_REALTIME) == WAIT {
+                want
+            } else {
+                let clock = if op & CLOCK_REALTIME != 0 { 0 } else { 1 };
+                want.saturating_sub(now(k, clock)?)
+            };
+            let mono = k.host.now(Clock::Monotonic);
+            if wait_until(k, t, mono.saturating_add(remaining)) {
+                return Err(ETIMEDOUT);
+            }
+            Ok(0)
+        }
+        WAKE | WAKE_BITSET => {
+            crate::sched::note_progress();
+            Ok(0)
+        }
+        REQUEUE | WAKE_OP => {
+            crate::sched::note_progress();
+            Ok(0)
+        }
+        CMP_REQUEUE => {
+            if word(t)? != val3 as u32 {
+                return Err(EAGAIN);
+            }
+            crate::sched::note_progress();
+            Ok(0)
+        }
+        _ => Err(ENOSYS),
+    }
 }
 
 fn timeval(ns: u64) -> [u8; 16] {
