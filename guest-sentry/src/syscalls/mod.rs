@@ -92,6 +92,8 @@ pub mod nr {
     pub const GETSID: u64 = 124;
     pub const PRCTL: u64 = 157;
     pub const ARCH_PRCTL: u64 = 158;
+    pub const SOCKET: u64 = 41;
+    pub const SOCKETPAIR: u64 = 53;
     pub const SETRLIMIT: u64 = 160;
     pub const GETTID: u64 = 186;
     pub const TKILL: u64 = 200;
@@ -232,6 +234,8 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::GETEGID, "getegid", 0),
     (nr::GETPPID, "getppid", 0),
     (nr::ARCH_PRCTL, "arch_prctl", 2),
+    (nr::SOCKET, "socket", 3),
+    (nr::SOCKETPAIR, "socketpair", 4),
     (nr::SETRLIMIT, "setrlimit", 2),
     (nr::GETTID, "gettid", 0),
     (nr::TIME, "time", 1),
@@ -421,6 +425,9 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::UNAME => proc::uname(k, t, a),
         nr::ARCH_PRCTL => proc::arch_prctl(k, t, a),
         nr::FUTEX => time::futex(k, t, a),
+        // The sandbox has no network and no sockets: libc's lookups (nscd, systemd-userdb)
+        // then fall back to files, as on a host without those services.
+        nr::SOCKET | nr::SOCKETPAIR => Err(crate::errno::EAFNOSUPPORT),
         // Extended attributes (ACLs, security labels) are not kept: a file has none.
         nr::GETXATTR | nr::LGETXATTR | nr::LISTXATTR | nr::LLISTXATTR => {
             fs::no_xattrs(k, t, a[0], n == nr::GETXATTR || n == nr::LISTXATTR, n)
