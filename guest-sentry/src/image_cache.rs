@@ -86,6 +86,11 @@ pub enum ExecSource {
 /// Most images kept.
 const MAX_IMAGES: usize = 8;
 
+/// Most frames kept, all images together: an eighth of sandbox memory.
+fn budget(mem: &MemoryFile) -> u64 {
+    mem.size() / PAGE_SIZE / 8
+}
+
 pub struct ImageCache {
     enabled: bool,
     /// (last use, image), most recent last.
@@ -116,16 +121,10 @@ impl ImageCache {
         self.enabled
     }
 
-    /// Keeps `image` (whose frames already carry the cache's reference), evicting the least
-    /// recently used images beyond the limits: `MAX_IMAGES`, and an eighth of sandbox memory.
-    pub fn insert(&mut self, image: CachedImage) {
-        if !self.enabled {
-            return;
-        }
-        let budget = image.mem.size() / PAGE_SIZE / 8;
-        if image.pages.len() as u64 > budget {
-            return; // dropped: its references go
-        }
+    /// Keeps `image` (whose frames already carry the cache's reference, and which fits the
+    /// budget), evicting the least recently used images beyond the limits.
+    fn insert(&mut self, image: CachedImage) {
+        let budget = budget(&image.mem);
         self.entries.retain(|(_, i)| i.key != image.key);
         self.tick += 1;
         self.entries.push((self.tick, Rc::new(image)));
@@ -151,7 +150,7 @@ impl ImageCache {
             return;
         }
         let (vmas, pages) = mm.image_pages();
-        if pages.len() as u64 > mem.size() / PAGE_SIZE / 8 {
+        if pages.len() as u64 > budget(mem) {
             return;
         }
         let image = Self::capture(mem, key, vmas, pages, layout);

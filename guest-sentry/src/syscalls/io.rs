@@ -519,7 +519,9 @@ pub fn poll<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRes
     poll_common(k, t, a[0], a[1], timeout)
 }
 
-fn read_timespec<P: Platform>(
+/// A `timespec` (or, with `usec`, a `timeval`) at `addr` in nanoseconds; `None` for a null
+/// pointer. EINVAL for a negative or out-of-range value.
+pub(super) fn read_timespec<P: Platform>(
     t: &mut Task<P>,
     addr: u64,
     usec: bool,

@@ -1,7 +1,7 @@
 //! Clocks and randomness, served inside the Sentry (no host round trip on kvm: the clock is
 //! the TSC calibrated at boot, randomness a ChaCha20 stream seeded by the host).
 
-use crate::errno::{SysResult, EAGAIN, EINVAL, ENOSYS, ETIMEDOUT};
+use crate::errno::{SysResult, EAGAIN, EFAULT, EINVAL, ENOSYS, ETIMEDOUT};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
@@ -115,16 +115,7 @@ pub fn wait_until<P: Platform>(k: &Kernel, t: &mut Task<P>, deadline: u64) -> bo
 pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const TIMER_ABSTIME: u64 = 1;
     let [clock, flags, req, _rem, ..] = a;
-    let mut ts = [0u8; 16];
-    t.mm.copy_in(req, &mut ts)?;
-    let sec = i64::from_le_bytes(ts[..8].try_into().unwrap());
-    let nsec = i64::from_le_bytes(ts[8..].try_into().unwrap());
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(EINVAL);
-    }
-    let want = (sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(nsec as u64);
+    let want = super::io::read_timespec(t, req, false)?.ok_or(EFAULT)?;
     let cur = now(k, clock)?;
     // Deadlines are kept on CLOCK_MONOTONIC; an absolute time on another clock is converted.
     let remaining = if flags & TIMER_ABSTIME != 0 {
@@ -171,20 +162,10 @@ pub fn futex<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
                 t.wake_at = None;
                 return Err(EAGAIN);
             }
-            if timeout == 0 {
+            let Some(want) = super::io::read_timespec(t, timeout, false)? else {
                 t.request = Some(crate::sched::Request::Block);
                 return Ok(0);
-            }
-            let mut ts = [0u8; 16];
-            t.mm.copy_in(timeout, &mut ts)?;
-            let sec = i64::from_le_bytes(ts[..8].try_into().unwrap());
-            let nsec = i64::from_le_bytes(ts[8..].try_into().unwrap());
-            if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-                return Err(EINVAL);
-            }
-            let want = (sec as u64)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(nsec as u64);
+            };
             // FUTEX_WAIT's timeout is relative; FUTEX_WAIT_BITSET's an absolute time on
             // CLOCK_MONOTONIC, or CLOCK_REALTIME with that flag.
             let remaining = if op & !(PRIVATE | CLOCK_REALTIME) == WAIT {
