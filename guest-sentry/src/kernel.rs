@@ -49,7 +49,7 @@ pub struct Kernel<'h> {
     pub config: Config,
     pub rng: ChaCha20Rng,
     /// Syscall numbers already reported as unknown (each is logged once).
-    pub unknown_logged: Vec<u64>,
+    pub unknown_logged: UnknownLog,
     /// `CLOCK_MONOTONIC` when the sandbox started (for the CPU-time clocks).
     pub start_ns: u64,
     /// Where the sandbox's writes to files go (the host tree is never modified).
@@ -73,7 +73,7 @@ impl<'h> Kernel<'h> {
             mem,
             config,
             rng: ChaCha20Rng::from_seed(seed),
-            unknown_logged: Vec::new(),
+            unknown_logged: UnknownLog::default(),
             start_ns,
             overlay: crate::overlay::Overlay::new(!config.read_only && !config.write_through),
             proc_view: None,
@@ -92,6 +92,60 @@ impl<'h> Kernel<'h> {
         let mut s = String::from("vmm: sentry: ");
         let _ = s.write_fmt(args);
         self.host.log(&s);
+    }
+}
+
+/// Which unsupported syscall numbers have been logged. Bounded in memory and time whatever
+/// the app tries: numbers below [`UnknownLog::DENSE`] are one bit each; others are kept up to
+/// [`UnknownLog::SPARSE_MAX`], after which one last line says the rest go unlogged.
+#[derive(Default)]
+pub struct UnknownLog {
+    dense: [u64; (UnknownLog::DENSE / 64) as usize],
+    sparse: alloc::collections::BTreeSet<u64>,
+    /// The line saying that further numbers go unlogged was printed.
+    saturated: bool,
+}
+
+/// What [`UnknownLog::first_time`] says about a number.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogVerdict {
+    /// Not seen before: log it.
+    Log,
+    /// Seen before, or past the limit after its notice.
+    Quiet,
+    /// The first number past the limit: say that no more are logged.
+    Saturated,
+}
+
+impl UnknownLog {
+    /// Covers every number in the x86-64 and x32 tables (x32 adds 512).
+    const DENSE: u64 = 1024;
+    const SPARSE_MAX: usize = 64;
+
+    /// Records `n`; whether (and how) to log it.
+    pub fn first_time(&mut self, n: u64) -> LogVerdict {
+        if n < Self::DENSE {
+            let (w, b) = ((n / 64) as usize, n % 64);
+            let seen = self.dense[w] & (1 << b) != 0;
+            self.dense[w] |= 1 << b;
+            return if seen {
+                LogVerdict::Quiet
+            } else {
+                LogVerdict::Log
+            };
+        }
+        if self.sparse.contains(&n) {
+            return LogVerdict::Quiet;
+        }
+        if self.sparse.len() < Self::SPARSE_MAX {
+            self.sparse.insert(n);
+            return LogVerdict::Log;
+        }
+        if core::mem::replace(&mut self.saturated, true) {
+            LogVerdict::Quiet
+        } else {
+            LogVerdict::Saturated
+        }
     }
 }
 
@@ -327,6 +381,22 @@ pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>,
             };
             signal::deliver_fault(kernel, task, info);
         }
+        Event::Syscall32 => {
+            // The i386 ABI (int 0x80, sysenter, syscall from 32-bit code) is not served: its
+            // numbers mean other syscalls than the x86-64 table's, so none may reach it.
+            let n = task.regs.orig_rax;
+            if kernel
+                .unknown_logged
+                .first_time(u64::MAX - (n & 0xffff_ffff))
+                == LogVerdict::Log
+            {
+                kernel.log(format_args!(
+                    "unsupported 32-bit syscall {} (i386 ABI): ENOSYS",
+                    n & 0xffff_ffff
+                ));
+            }
+            task.regs.rax = crate::errno::to_rax(Err(crate::errno::ENOSYS));
+        }
         Event::Interrupt => {}
     }
 }
@@ -384,4 +454,29 @@ fn fault_signal<P: Platform>(
             ..Default::default()
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogVerdict, UnknownLog};
+
+    #[test]
+    fn unknown_log_is_bounded_and_logs_each_number_once() {
+        let mut log = UnknownLog::default();
+        assert_eq!(log.first_time(335), LogVerdict::Log);
+        assert_eq!(log.first_time(335), LogVerdict::Quiet);
+        assert_eq!(log.first_time(1023), LogVerdict::Log);
+        for n in 0..UnknownLog::SPARSE_MAX as u64 {
+            assert_eq!(log.first_time(5000 + n), LogVerdict::Log);
+        }
+        assert_eq!(log.first_time(5000), LogVerdict::Quiet);
+        assert_eq!(log.first_time(1 << 40), LogVerdict::Saturated);
+        // Past the limit nothing more is kept or logged, however many numbers arrive.
+        for n in 0..100_000u64 {
+            assert_eq!(log.first_time(u64::MAX - n), LogVerdict::Quiet);
+        }
+        assert_eq!(log.sparse.len(), UnknownLog::SPARSE_MAX);
+        // Small numbers are still tracked exactly.
+        assert_eq!(log.first_time(7), LogVerdict::Log);
+    }
 }

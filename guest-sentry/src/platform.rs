@@ -98,6 +98,10 @@ pub enum Event {
     /// The app made a syscall: number in `regs.orig_rax`, arguments in rdi, rsi, rdx, r10, r8,
     /// r9; the result goes in `regs.rax`.
     Syscall,
+    /// The app made a syscall through a 32-bit entry (`int 0x80`, `sysenter`, or `syscall` from
+    /// 32-bit code): the i386 number in `regs.orig_rax`. The Sentry does not serve that ABI and
+    /// answers ENOSYS in `regs.rax`; the platform must resume the app in the mode it was in.
+    Syscall32,
     /// A page fault at `addr` attempting `access`.
     Fault { addr: u64, access: Access },
     /// Another CPU exception (x86 vector number), turned into a signal by the Sentry.

@@ -18,6 +18,7 @@ use alloc::string::String;
 use core::fmt::Write;
 
 use crate::errno::{describe, SysResult, ENOSYS};
+use crate::kernel::LogVerdict;
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
 
@@ -457,12 +458,15 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::SETITIMER => time::setitimer(k, t, a),
         nr::CLOCK_NANOSLEEP => time::clock_nanosleep(k, t, a),
         _ => {
-            if !k.unknown_logged.contains(&n) {
-                k.unknown_logged.push(n);
-                k.log(format_args!(
+            match k.unknown_logged.first_time(n) {
+                LogVerdict::Log => k.log(format_args!(
                     "unsupported syscall {n} (args {:#x}, {:#x}, {:#x}): ENOSYS",
                     a[0], a[1], a[2]
-                ));
+                )),
+                LogVerdict::Saturated => k.log(format_args!(
+                    "unsupported syscall {n}: ENOSYS (further unsupported numbers are not logged)"
+                )),
+                LogVerdict::Quiet => {}
             }
             Err(ENOSYS)
         }
