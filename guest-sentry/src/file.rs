@@ -43,7 +43,7 @@ pub enum File {
     Dev(Dev),
     /// A file of the in-memory overlay (written by the sandbox).
     Mem {
-        data: Rc<RefCell<Vec<u8>>>,
+        data: Rc<crate::overlay::FileData>,
         path: Vec<u8>,
         append: bool,
     },

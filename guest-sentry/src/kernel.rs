@@ -68,6 +68,7 @@ pub struct Kernel<'h> {
 impl<'h> Kernel<'h> {
     pub fn new(host: &'h dyn Host, mem: Rc<MemoryFile>, config: Config, seed: [u8; 32]) -> Self {
         let start_ns = host.now(crate::host::Clock::Monotonic);
+        let mem_size = mem.size();
         Kernel {
             host,
             mem,
@@ -75,7 +76,10 @@ impl<'h> Kernel<'h> {
             rng: ChaCha20Rng::from_seed(seed),
             unknown_logged: UnknownLog::default(),
             start_ns,
-            overlay: crate::overlay::Overlay::new(!config.read_only && !config.write_through),
+            overlay: crate::overlay::Overlay::new(
+                !config.read_only && !config.write_through,
+                mem_size,
+            ),
             proc_view: None,
             mxcsr_mask: 0,
             foreground_pgid: 1,

@@ -1,14 +1,84 @@
 //! The in-memory overlay over the sandbox root: every write lands here and dies with the
 //! sandbox; the host tree is never modified. Entries are keyed by normalized absolute path. A
 //! whiteout hides a host entry that was removed or renamed away.
+//!
+//! File data counts against a budget (the sandbox's memory size, `--memory`) for as long as it
+//! exists — open after unlink included: growing past it is ENOSPC, as a full tmpfs says, and
+//! never an allocation failure of the Sentry.
 
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, Ref, RefCell};
+
+use crate::errno::{Errno, EFBIG, ENOSPC};
+
+/// The bytes of an overlay file.
+pub struct FileData {
+    bytes: RefCell<Vec<u8>>,
+    /// Bytes the overlay may still hold (shared by all its files).
+    budget: Rc<Cell<u64>>,
+}
+
+/// Linux's largest file size (`MAX_LFS_FILESIZE`): offsets beyond it are EFBIG.
+const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+impl FileData {
+    pub fn borrow(&self) -> Ref<'_, Vec<u8>> {
+        self.bytes.borrow()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes.borrow().len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.borrow().is_empty()
+    }
+
+    /// Truncates or extends (with zeros) to `len` bytes.
+    pub fn set_len(&self, len: u64) -> Result<(), Errno> {
+        if len > MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        let mut b = self.bytes.borrow_mut();
+        let cur = b.len() as u64;
+        if len <= cur {
+            b.truncate(len as usize);
+            b.shrink_to(len as usize);
+            self.budget.set(self.budget.get() + (cur - len));
+            return Ok(());
+        }
+        let more = len - cur;
+        if more > self.budget.get() {
+            return Err(ENOSPC);
+        }
+        b.try_reserve_exact(more as usize).map_err(|_| ENOSPC)?;
+        b.resize(len as usize, 0);
+        self.budget.set(self.budget.get() - more);
+        Ok(())
+    }
+
+    /// Writes `src` at `pos`, extending the file as needed.
+    pub fn write_at(&self, pos: u64, src: &[u8]) -> Result<(), Errno> {
+        let end = pos.checked_add(src.len() as u64).ok_or(EFBIG)?;
+        if end > self.len() {
+            self.set_len(end)?;
+        }
+        self.bytes.borrow_mut()[pos as usize..end as usize].copy_from_slice(src);
+        Ok(())
+    }
+}
+
+impl Drop for FileData {
+    fn drop(&mut self) {
+        let len = self.bytes.get_mut().len() as u64;
+        self.budget.set(self.budget.get() + len);
+    }
+}
 
 pub enum Kind {
-    File(Rc<RefCell<Vec<u8>>>),
+    File(Rc<FileData>),
     Dir,
     /// A symlink made in the sandbox: its target.
     Symlink(Vec<u8>),
@@ -27,15 +97,29 @@ pub struct Overlay {
     pub enabled: bool,
     nodes: BTreeMap<Vec<u8>, Node>,
     next_ino: u64,
+    /// Bytes of file data the overlay may still hold.
+    budget: Rc<Cell<u64>>,
 }
 
 impl Overlay {
-    pub fn new(enabled: bool) -> Self {
+    /// `limit`: the most bytes of file data it holds at once.
+    pub fn new(enabled: bool, limit: u64) -> Self {
         Overlay {
             enabled,
             nodes: BTreeMap::new(),
             next_ino: 0x7000_0000,
+            budget: Rc::new(Cell::new(limit)),
         }
+    }
+
+    /// A new file holding `len` zero bytes, charged to the budget (ENOSPC past it).
+    pub fn new_file(&self, len: u64) -> Result<Rc<FileData>, Errno> {
+        let f = Rc::new(FileData {
+            bytes: RefCell::new(Vec::new()),
+            budget: self.budget.clone(),
+        });
+        f.set_len(len)?;
+        Ok(f)
     }
 
     /// Whether the sandbox has written nothing yet (every path is the host's).

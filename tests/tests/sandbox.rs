@@ -226,6 +226,24 @@ fn fs_read() {
 }
 
 #[test]
+fn symlinks() {
+    for_each_case("symlinks", |p, v| {
+        let dir = vmm_tests::temp_path("symlinks");
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_str().unwrap().to_string();
+        let native = run_native(v, "symlinks", &[&d]);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sandboxed = run_vmm(p, v, "symlinks", &[&d], &[]);
+        // The sandbox wrote to its overlay only.
+        let untouched = std::fs::read_dir(&dir).unwrap().next().is_none();
+        let _ = std::fs::remove_dir_all(&dir);
+        check_same(&native, &sandboxed)?;
+        expect(untouched, "the host directory must stay empty", &sandboxed)
+    });
+}
+
+#[test]
 fn devices() {
     for_each_case("devices", |p, v| compare(p, v, "devices", &[]));
 }

@@ -20,3 +20,4 @@ pub const AT_EMPTY_PATH: u64 = 0x1000;
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFREG: u32 = 0o100000;
+pub const S_IFLNK: u32 = 0o120000;

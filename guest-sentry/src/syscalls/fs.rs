@@ -138,37 +138,76 @@ fn open_tty<P: Platform>(k: &mut Kernel, t: &mut Task<P>, flags: u64) -> SysResu
 }
 
 pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let [dirfd, path, flags, _mode, ..] = a;
+    let [dirfd, path, flags, mode, ..] = a;
     let path = read_path(t, path)?;
     let abs = absolute(t, dirfd, &path)?;
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(crate::errno::EOPNOTSUPP);
     }
-    let np = normalize(&abs);
-    let dev = crate::file::Dev::at(&np);
+    // O_CREAT|O_EXCL never follows a final symlink (it is EEXIST).
+    let excl = flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL;
+    let follow = flags & O_NOFOLLOW == 0 && !excl;
+    let np = super::walk::resolve(k, &normalize(&abs), follow)?;
+    super::walk::retry_walked(k, &np, follow, |k, np| open_at_path(k, t, np, flags, mode))
+}
+
+/// Whether `np` is a node of the Sentry's own trees (`/proc`, `/dev`, `/sys`), and which.
+enum Own {
+    Tty,
+    Dev(crate::file::Dev),
+    Node(super::procfs::Node),
+}
+
+/// The Sentry's own node at `np` (`follow`: a final link is followed), `None` outside its
+/// trees. The `/dev/fd`, `/dev/stdin`… links lead into `/proc`.
+fn own_node<P: Platform>(
+    k: &Kernel,
+    t: &Task<P>,
+    np: &[u8],
+    follow: bool,
+) -> Option<Result<(Vec<u8>, Own), Errno>> {
+    let np = super::devfs::follow_link(np, follow).unwrap_or_else(|| np.to_vec());
     if np == b"/dev/tty" {
-        return open_tty(k, t, flags);
+        return Some(Ok((np, Own::Tty)));
     }
-    if let Some(node) = super::procfs::lookup(k, t, &np) {
-        return open_proc(k, t, &abs, node?, flags);
+    if let Some(dev) = crate::file::Dev::at(&np) {
+        return Some(Ok((np, Own::Dev(dev))));
     }
-    if let Some(dev) = dev {
-        if flags & O_DIRECTORY != 0 {
-            return Err(ENOTDIR);
+    let node = super::procfs::lookup(k, t, &np).or_else(|| super::devfs::lookup(&np))?;
+    Some(node.map(|n| (np, Own::Node(n))))
+}
+
+/// `openat` of the normalized absolute path `np`, resolved as far as the Sentry must.
+fn open_at_path<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    np: &[u8],
+    flags: u64,
+    mode: u64,
+) -> SysResult {
+    match own_node(k, t, np, flags & O_NOFOLLOW == 0) {
+        Some(Err(e)) => return Err(e),
+        Some(Ok((_, Own::Tty))) => return open_tty(k, t, flags),
+        Some(Ok((p, Own::Node(node)))) => return open_proc(k, t, &p, node, flags),
+        Some(Ok((_, Own::Dev(dev)))) => {
+            if flags & O_DIRECTORY != 0 {
+                return Err(ENOTDIR);
+            }
+            let mut of = OpenFile::new(File::Dev(dev), flags & O_NONBLOCK != 0);
+            of.access = flags & O_ACCMODE;
+            return install_fd(t, Rc::new(of), flags);
         }
-        let mut of = OpenFile::new(File::Dev(dev), flags & O_NONBLOCK != 0);
-        of.access = flags & O_ACCMODE;
-        return install_fd(t, Rc::new(of), flags);
+        None => {}
     }
     let ovl_flags = if flags & O_PATH != 0 {
         flags & !(O_PATH | O_ACCMODE | O_CREAT | O_TRUNC)
     } else {
         flags
     };
-    let abs = match super::ovl::open(k, t, &np, ovl_flags, a[3])? {
+    let abs = match super::ovl::open(k, t, np, ovl_flags, mode)? {
         super::ovl::Open::Fd(fd) => return Ok(fd),
         super::ovl::Open::Host(path) => path,
-        super::ovl::Open::Write(path) => return open_write(k, t, path, flags, a[3]),
+        super::ovl::Open::Write(path) => return open_write(k, t, path, flags, mode),
     };
     let mut hflags = 0;
     if flags & O_DIRECTORY != 0 {
@@ -499,13 +538,7 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
                 ..Default::default()
             },
         },
-        File::Dev(dev) => HostStat {
-            mode: 0o020666, // S_IFCHR | rw-rw-rw-
-            nlink: 1,
-            blksize: 4096,
-            rdev: dev.rdev(),
-            ..Default::default()
-        },
+        File::Dev(dev) => chr_stat(dev.rdev()),
         File::Pipe(end) => HostStat {
             mode: 0o010600, // S_IFIFO | rw-------
             nlink: 1,
@@ -548,29 +581,54 @@ fn stat_at<P: Platform>(
         return fd_stat(k, t, dirfd);
     }
     let abs = absolute(t, dirfd, &path)?;
-    let np = normalize(&abs);
-    if let Some(node) = super::procfs::lookup(k, t, &np) {
-        return match node? {
-            super::procfs::Node::File(d) => Ok(synthetic_stat(d.len(), false)),
-            super::procfs::Node::Dir(_) => Ok(synthetic_stat(0, true)),
-            super::procfs::Node::Link(target) if flags & AT_SYMLINK_NOFOLLOW != 0 => Ok(HostStat {
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+    let np = super::walk::resolve(k, &normalize(&abs), follow)?;
+    super::walk::retry_walked(k, &np, follow, |k, np| stat_at_path(k, t, np, follow))
+}
+
+/// A character device's stat (the Sentry's own devices).
+fn chr_stat(rdev: u64) -> HostStat {
+    HostStat {
+        mode: 0o020666, // S_IFCHR | rw-rw-rw-
+        nlink: 1,
+        blksize: 4096,
+        rdev,
+        ..Default::default()
+    }
+}
+
+/// The stat of the normalized absolute path `np`, resolved as far as the Sentry must.
+fn stat_at_path<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    np: &[u8],
+    follow: bool,
+) -> Result<HostStat, Errno> {
+    if let Some(own) = own_node(k, t, np, follow) {
+        let (np, own) = own?;
+        return match own {
+            Own::Tty => Ok(chr_stat(5 << 8)),
+            Own::Dev(dev) => Ok(chr_stat(dev.rdev())),
+            Own::Node(super::procfs::Node::File(d)) => Ok(synthetic_stat(d.len(), false)),
+            Own::Node(super::procfs::Node::Dir(_)) => Ok(synthetic_stat(0, true)),
+            Own::Node(super::procfs::Node::Link(target)) if !follow => Ok(HostStat {
                 mode: 0o120777,
                 nlink: 1,
                 size: target.len() as u64,
                 dev: 0x16,
                 ..Default::default()
             }),
-            super::procfs::Node::Link(target) if target.first() == Some(&b'/') => {
+            Own::Node(super::procfs::Node::Link(target)) if target.first() == Some(&b'/') => {
                 stat_path(k, &target, false)
             }
-            super::procfs::Node::Link(_) => {
+            Own::Node(super::procfs::Node::Link(_)) => {
                 // A pipe or another descriptor that has no path: stat the descriptor itself.
                 let fd = super::procfs::fd_number(&np).ok_or(ENOENT)?;
                 fd_stat(k, t, fd)
             }
         };
     }
-    super::ovl::stat(k, &np, flags & AT_SYMLINK_NOFOLLOW != 0)
+    super::ovl::stat(k, np, !follow)
 }
 
 /// `struct stat` (x86-64, 144 bytes).
@@ -653,27 +711,34 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     }
     let path = read_path(t, a[1])?;
     let abs = absolute(t, a[0], &path)?;
-    let target = match super::procfs::lookup(k, t, &normalize(&abs)) {
-        Some(Ok(super::procfs::Node::Link(target))) => target,
-        Some(Ok(_)) => return Err(EINVAL),
-        Some(Err(e)) => return Err(e),
-        None => match super::ovl::find(k, &normalize(&abs)) {
-            super::ovl::Found::Gone => return Err(ENOENT),
-            super::ovl::Found::Upper(_) => match k.overlay.get(&normalize(&abs)).map(|n| &n.kind) {
-                Some(crate::overlay::Kind::Symlink(target)) => target.clone(),
-                _ => return Err(EINVAL),
-            },
-            super::ovl::Found::Host => {
-                let mut buf = alloc::vec![0u8; PATH_MAX];
-                let n = k.host.readlink(&abs, &mut buf)? as usize;
-                buf.truncate(n);
-                buf
-            }
-        },
-    };
+    let np = super::walk::resolve(k, &normalize(&abs), false)?;
+    let target = super::walk::retry_walked(k, &np, false, |k, np| link_target_at(k, t, np))?;
     let n = target.len().min(size as usize);
     t.mm.copy_out(a[2], &target[..n])?;
     Ok(n as u64)
+}
+
+/// The target of the symlink at the normalized absolute path `np` (EINVAL if it is not one).
+fn link_target_at<P: Platform>(k: &mut Kernel, t: &Task<P>, np: &[u8]) -> Result<Vec<u8>, Errno> {
+    match own_node(k, t, np, false) {
+        Some(Ok((_, Own::Node(super::procfs::Node::Link(target))))) => return Ok(target),
+        Some(Ok(_)) => return Err(EINVAL),
+        Some(Err(e)) => return Err(e),
+        None => {}
+    }
+    match super::ovl::find(k, np) {
+        super::ovl::Found::Gone => Err(ENOENT),
+        super::ovl::Found::Upper(_) => match k.overlay.get(np).map(|n| &n.kind) {
+            Some(crate::overlay::Kind::Symlink(target)) => Ok(target.clone()),
+            _ => Err(EINVAL),
+        },
+        super::ovl::Found::Host => {
+            let mut buf = alloc::vec![0u8; PATH_MAX];
+            let n = k.host.readlink(np, &mut buf)? as usize;
+            buf.truncate(n);
+            Ok(buf)
+        }
+    }
 }
 
 /// `faccessat2(dirfd, path, mode, flags)`; `access`/`faccessat` arrive here too. The sandbox
@@ -732,11 +797,14 @@ pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 pub fn chdir<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let path = read_path(t, a[0])?;
     let abs = absolute(t, AT_FDCWD as u64, &path)?;
-    let st = super::ovl::stat(k, &normalize(&abs), false)?;
+    let np = super::walk::resolve(k, &normalize(&abs), true)?;
+    let (dir, st) = super::walk::retry_walked(k, &np, true, |k, np| {
+        stat_at_path(k, t, np, true).map(|st| (np.to_vec(), st))
+    })?;
     if st.mode & S_IFMT != S_IFDIR {
         return Err(ENOTDIR);
     }
-    t.cwd = normalize(&abs);
+    t.cwd = dir;
     Ok(0)
 }
 
@@ -926,7 +994,27 @@ pub fn load_exec<P: Platform>(
         path
     };
     let abs = absolute(t, AT_FDCWD as u64, path)?;
-    let np = normalize(&abs);
+    let np = super::walk::resolve(k, &normalize(&abs), true)?;
+    super::walk::retry_walked(k, &np, true, |k, np| {
+        load_exec_at(k, t, path, np, argv.clone(), depth)
+    })
+}
+
+/// [`load_exec`] of the resolved normalized path `np` (`path`: as the app gave it).
+fn load_exec_at<P: Platform>(
+    k: &mut Kernel,
+    t: &Task<P>,
+    path: &[u8],
+    np: &[u8],
+    argv: Vec<Vec<u8>>,
+    depth: u32,
+) -> Result<ExecImage, Errno> {
+    if super::walk::sentry_owned(np) {
+        // The Sentry's own files and devices are not programs.
+        return Err(EACCES);
+    }
+    let np = np.to_vec();
+    let abs = np.clone();
     if let Some(crate::overlay::Node {
         kind: crate::overlay::Kind::File(d),
         mode,
@@ -1024,17 +1112,25 @@ fn read_interpreter<P: Platform>(
         return Ok(None);
     };
     let np = normalize(&absolute(t, AT_FDCWD as u64, &path)?);
+    let np = super::walk::resolve(k, &np, true)?;
+    super::walk::retry_walked(k, &np, true, read_interpreter_at)
+}
+
+fn read_interpreter_at(k: &mut Kernel, np: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
+    if super::walk::sentry_owned(np) {
+        return Err(EACCES);
+    }
     if let Some(crate::overlay::Node {
         kind: crate::overlay::Kind::File(d),
         ..
-    }) = k.overlay.get(&np)
+    }) = k.overlay.get(np)
     {
         return Ok(Some(d.borrow().clone()));
     }
-    if let super::ovl::Found::Gone = super::ovl::find(k, &np) {
+    if let super::ovl::Found::Gone = super::ovl::find(k, np) {
         return Err(ENOENT);
     }
-    let (h, st) = host_open(k, &np, 0)?;
+    let (h, st) = host_open(k, np, 0)?;
     let image = if st.mode & S_IFMT != 0o100000 {
         Err(EACCES)
     } else {

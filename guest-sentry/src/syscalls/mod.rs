@@ -5,6 +5,7 @@
 //! [`fs`] (paths, host files, descriptors), [`proc`] (identity, exit, limits, signals),
 //! [`time`] (clocks, randomness).
 
+mod devfs;
 mod flags;
 mod fs;
 mod io;
@@ -13,6 +14,7 @@ mod ovl;
 mod proc;
 pub mod procfs;
 mod time;
+mod walk;
 
 use alloc::string::String;
 use core::fmt::Write;

@@ -4,7 +4,6 @@
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 
 use crate::abi::HostStat;
 use crate::errno::{
@@ -14,7 +13,7 @@ use crate::file::{File, OpenFile};
 use crate::host::Clock;
 use crate::host::HostOp;
 use crate::kernel::{Kernel, Task};
-use crate::overlay::Kind;
+use crate::overlay::{FileData, Kind};
 use crate::platform::Platform;
 
 use super::flags::*;
@@ -81,71 +80,27 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
     }
 }
 
-/// The absolute, normalized target of the overlay symlink at `np`.
-pub fn link_target(k: &Kernel, np: &[u8]) -> Option<Vec<u8>> {
-    match &k.overlay.get(np)?.kind {
-        Kind::Symlink(t) => {
-            let full = if t.first() == Some(&b'/') {
-                t.clone()
-            } else {
-                [parent(np), b"/", t].concat()
-            };
-            Some(normalize(&full))
-        }
-        _ => None,
-    }
+/// Whether `np` is a symlink made in the overlay.
+fn is_link(k: &Kernel, np: &[u8]) -> bool {
+    matches!(k.overlay.get(np).map(|n| &n.kind), Some(Kind::Symlink(_)))
 }
 
-/// `stat` following overlay symlinks at most 8 deep.
-fn stat_depth(k: &Kernel, np: &[u8]) -> Result<HostStat, Errno> {
-    let mut cur = np.to_vec();
-    for _ in 0..8 {
-        match link_target(k, &cur) {
-            Some(next) => cur = next,
-            None => return stat(k, &cur, false),
-        }
-    }
-    Err(crate::errno::ELOOP)
-}
-
-/// If `np` is a host symlink whose target (followed up to 8 times) has an overlay entry, that
-/// target: the overlay must win over the host file the link points at.
-fn redirect(k: &Kernel, np: &[u8]) -> Option<Vec<u8>> {
-    let mut cur = np.to_vec();
-    for _ in 0..8 {
-        let st = stat_path(k, &cur, true).ok()?;
-        if st.mode & S_IFMT != 0o120000 {
-            return None;
-        }
-        let mut buf = alloc::vec![0u8; 4096];
-        let n = k.host.readlink(&cur, &mut buf).ok()? as usize;
-        buf.truncate(n);
-        let next = if buf.first() == Some(&b'/') {
-            buf
-        } else {
-            [parent(&cur), b"/", &buf].concat()
-        };
-        cur = normalize(&next);
-        if !matches!(find(k, &cur), Found::Host) {
-            return Some(cur);
-        }
-    }
-    None
-}
-
-/// The stat of `np` through the overlay (following symlinks unless `nofollow`).
+/// The stat of `np` through the overlay (following symlinks unless `nofollow`: those made in
+/// the overlay, and host symlinks, which may lead into it, are walked by the Sentry).
 pub fn stat(k: &Kernel, np: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
     match find(k, np) {
-        Found::Upper(_) if !nofollow && link_target(k, np).is_some() => {
-            let target = link_target(k, np).expect("checked");
-            stat_depth(k, &target)
+        Found::Upper(_) if !nofollow && is_link(k, np) => {
+            stat(k, &super::walk::walk(k, np, true)?, true)
         }
         Found::Upper(st) => Ok(st),
         Found::Gone => Err(ENOENT),
-        Found::Host if !nofollow && !k.overlay.is_empty() => match redirect(k, np) {
-            Some(target) => stat(k, &target, false),
-            None => stat_path(k, np, false),
-        },
+        Found::Host if !nofollow && !k.overlay.is_empty() => {
+            let st = stat_path(k, np, true)?;
+            if st.mode & S_IFMT != S_IFLNK {
+                return Ok(st);
+            }
+            stat(k, &super::walk::walk(k, np, true)?, true)
+        }
         Found::Host => stat_path(k, np, nofollow),
     }
 }
@@ -175,7 +130,7 @@ fn upper_file(
     np: &[u8],
     create: Option<u32>,
     trunc: bool,
-) -> Result<Rc<RefCell<Vec<u8>>>, Errno> {
+) -> Result<Rc<FileData>, Errno> {
     if let Some(n) = k.overlay.get(np) {
         if let Kind::File(d) = &n.kind {
             return Ok(d.clone());
@@ -187,12 +142,11 @@ fn upper_file(
         Found::Host => match stat_path(k, np, false) {
             Ok(st) if st.mode & S_IFMT == S_IFDIR => return Err(EISDIR),
             Ok(st) => {
-                let data = if trunc {
-                    Vec::new()
+                let d = if trunc {
+                    k.overlay.new_file(0)?
                 } else {
                     copy_up(k, np, &st)?
                 };
-                let d = Rc::new(RefCell::new(data));
                 k.overlay.insert(
                     np.to_vec(),
                     Kind::File(d.clone()),
@@ -209,37 +163,40 @@ fn upper_file(
         return Err(ENOENT);
     };
     require_dir(k, parent(np))?;
-    let d = Rc::new(RefCell::new(Vec::new()));
+    let d = k.overlay.new_file(0)?;
     let t = now(k);
     k.overlay
         .insert(np.to_vec(), Kind::File(d.clone()), mode, t);
     Ok(d)
 }
 
-fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Vec<u8>, Errno> {
+/// A copy of the host file at `np` (of stat `st`) as overlay data.
+fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Rc<FileData>, Errno> {
     if st.mode & S_IFMT != S_IFREG {
         return Err(EINVAL);
     }
     if st.size > COPY_UP_MAX {
         return Err(crate::errno::EFBIG);
     }
+    let data = k.overlay.new_file(0)?;
     let h = k.host.open(np, 0)?;
-    let mut buf = alloc::vec![0u8; st.size as usize];
-    let mut done = 0;
+    let mut buf = alloc::vec![0u8; 64 << 10];
+    let mut done = 0u64;
     let r = loop {
-        if done == buf.len() {
+        if done >= st.size {
             break Ok(());
         }
-        match k.host.pread(h, &mut buf[done..], done as u64) {
+        match k.host.pread(h, &mut buf, done) {
             Ok(0) => break Ok(()),
-            Ok(n) => done += n as usize,
+            Ok(n) => match data.write_at(done, &buf[..n as usize]) {
+                Ok(()) => done += n,
+                Err(e) => break Err(e),
+            },
             Err(e) => break Err(e),
         }
     };
     k.host.close(h);
-    r?;
-    buf.truncate(done);
-    Ok(buf)
+    r.map(|_| data)
 }
 
 /// What `open` did: opened a descriptor, or left a plain read-only open of this host path
@@ -260,19 +217,23 @@ pub fn open<P: Platform>(
     flags: u64,
     mode: u64,
 ) -> Result<Open, Errno> {
-    if let Some(target) = link_target(k, np) {
+    if is_link(k, np) {
+        if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+            return Err(EEXIST);
+        }
         if flags & O_NOFOLLOW != 0 {
-            return Err(crate::errno::ELOOP); // O_NOFOLLOW
+            return Err(crate::errno::ELOOP);
+        }
+        // The caller resolved the path ([`super::walk::resolve`]); a link here is followed
+        // by walking it, which leaves none at the end.
+        let target = super::walk::walk(k, np, true)?;
+        if is_link(k, &target) {
+            return Err(crate::errno::ELOOP);
         }
         return open(k, t, &target, flags, mode);
     }
     let write = flags & O_ACCMODE != 0 || flags & (O_TRUNC | O_CREAT) != 0;
     let found = find(k, np);
-    if matches!(found, Found::Host) && flags & O_NOFOLLOW == 0 && !k.overlay.is_empty() {
-        if let Some(target) = redirect(k, np) {
-            return open(k, t, &target, flags, mode);
-        }
-    }
     if let Found::Upper(st) = &found {
         if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
             return Err(EEXIST);
@@ -320,7 +281,7 @@ pub fn open<P: Platform>(
     let create = (flags & O_CREAT != 0).then_some((mode as u32) & 0o7777 & !t.umask);
     let data = upper_file(k, np, create, flags & O_TRUNC != 0)?;
     if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
-        data.borrow_mut().clear();
+        data.set_len(0)?;
     }
     let mut of = OpenFile::new(
         File::Mem {
@@ -366,19 +327,25 @@ fn open_listing<P: Platform>(
     install_fd(t, of, flags)
 }
 
-fn path_arg<P: Platform>(t: &mut Task<P>, dirfd: u64, addr: u64) -> Result<Vec<u8>, Errno> {
+/// The normalized absolute path at `addr`, with symlinks on the way to its last component
+/// resolved as far as the host cannot (the last one is acted on, not followed).
+fn path_arg<P: Platform>(
+    k: &Kernel,
+    t: &mut Task<P>,
+    dirfd: u64,
+    addr: u64,
+) -> Result<Vec<u8>, Errno> {
     let p = t.mm.read_cstr(addr, 4096)?;
-    Ok(normalize(&absolute(t, dirfd, &p)?))
+    super::walk::resolve(k, &normalize(&absolute(t, dirfd, &p)?), false)
 }
 
 /// Write-through mode (`vmm run --rw`): `np` may be changed on the host — anything but the
-/// Sentry's own `/dev` and `/proc`, which are not the host's to change.
+/// Sentry's own `/dev`, `/proc` and `/sys`, which are not the host's to change.
 fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
     if !k.config.write_through {
         return Ok(false);
     }
-    let under = |top: &[u8]| np == top || np.starts_with(&[top, b"/"].concat());
-    if under(b"/dev") || under(b"/proc") {
+    if super::walk::sentry_owned(np) {
         return Err(EROFS);
     }
     Ok(true)
@@ -447,7 +414,7 @@ fn remove_entry(k: &mut Kernel, np: &[u8]) {
 
 /// `unlinkat(dirfd, path, flags)`; `unlink` and `rmdir` arrive here.
 pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let np = path_arg(t, a[0], a[1])?;
+    let np = path_arg(k, t, a[0], a[1])?;
     if through(k, &np)? {
         let dir = a[2] & AT_REMOVEDIR != 0;
         k.host.modify(&HostOp::Unlink { path: &np, dir })?;
@@ -482,7 +449,7 @@ pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 
 /// `mkdirat(dirfd, path, mode)`; `mkdir` arrives here.
 pub fn mkdirat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let np = path_arg(t, a[0], a[1])?;
+    let np = path_arg(k, t, a[0], a[1])?;
     let mode = (a[2] as u32) & 0o7777 & !t.umask;
     if through(k, &np)? {
         k.host.modify(&HostOp::Mkdir { path: &np, mode })?;
@@ -504,8 +471,8 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     if a[4] != 0 {
         return Err(EINVAL);
     }
-    let from = path_arg(t, a[0], a[1])?;
-    let to = path_arg(t, a[2], a[3])?;
+    let from = path_arg(k, t, a[0], a[1])?;
+    let to = path_arg(k, t, a[2], a[3])?;
     if through(k, &from)? && through(k, &to)? {
         k.host.modify(&HostOp::Rename {
             from: &from,
@@ -541,7 +508,7 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 
 /// `truncate(path, len)`.
 pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let np = path_arg(t, AT_FDCWD as u64, a[0])?;
+    let np = path_arg(k, t, AT_FDCWD as u64, a[0])?;
     if (a[1] as i64) < 0 {
         return Err(EINVAL);
     }
@@ -555,7 +522,7 @@ pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     stat(k, &np, false)?;
     writable(k)?;
     let d = upper_file(k, &np, None, false)?;
-    d.borrow_mut().resize(a[1] as usize, 0);
+    d.set_len(a[1])?;
     Ok(0)
 }
 
@@ -567,7 +534,7 @@ pub fn ftruncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     }
     match &of.file {
         File::Mem { data, .. } if of.writable() => {
-            data.borrow_mut().resize(a[1] as usize, 0);
+            data.set_len(a[1])?;
             Ok(0)
         }
         File::Host(h) if of.writable() => {
@@ -582,7 +549,7 @@ pub fn ftruncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
 
 /// `fchmodat(dirfd, path, mode)`; `chmod` arrives here. Host entries are copied up.
 pub fn fchmodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let np = path_arg(t, a[0], a[1])?;
+    let np = path_arg(k, t, a[0], a[1])?;
     set_mode(k, &np, a[2] as u32)
 }
 
@@ -629,7 +596,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
             _ => return Err(EINVAL),
         }
     } else {
-        path_arg(t, a[0], a[1])?
+        path_arg(k, t, a[0], a[1])?
     };
     if through(k, &np)? {
         let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
@@ -688,7 +655,7 @@ pub fn chown_path<P: Platform>(
     owner: (u64, u64),
     nofollow: bool,
 ) -> SysResult {
-    let np = path_arg(t, dirfd, path)?;
+    let np = path_arg(k, t, dirfd, path)?;
     if through(k, &np)? {
         k.host.modify(&HostOp::Chown {
             path: &np,
@@ -703,52 +670,61 @@ pub fn chown_path<P: Platform>(
     Ok(0)
 }
 
-/// Reads and writes of overlay files.
+/// Reads and writes of overlay files, in bounded steps (whatever length the app names).
 pub fn mem_rw<P: Platform>(
     t: &mut Task<P>,
     of: &OpenFile,
-    data: &Rc<RefCell<Vec<u8>>>,
+    data: &FileData,
     append: bool,
     iov: &[(u64, u64)],
     to_app: bool,
     at: Option<u64>,
 ) -> SysResult {
+    const STEP: u64 = 64 << 10;
     if to_app && !of.readable() || !to_app && !of.writable() {
         return Err(EBADF);
     }
-    let mut pos = at.unwrap_or(of.offset.get()) as usize;
+    let mut pos = at.unwrap_or(of.offset.get());
     if !to_app && append && at.is_none() {
-        pos = data.borrow().len();
+        pos = data.len();
     }
-    let mut done = 0usize;
-    for &(base, len) in iov {
-        let len = len.min(0x7fff_f000) as usize;
-        if to_app {
-            let d = data.borrow();
-            let n = len.min(d.len().saturating_sub(pos + done));
-            if n == 0 {
-                break;
+    let mut done = 0u64;
+    let mut chunk = Vec::new();
+    'iov: for &(base, len) in iov {
+        let len = len.min(0x7fff_f000);
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(STEP);
+            let at = pos.checked_add(done).ok_or(crate::errno::EFBIG)?;
+            let r = if to_app {
+                let n = n.min(data.len().saturating_sub(at));
+                if n == 0 {
+                    break 'iov;
+                }
+                chunk.clear();
+                chunk.extend_from_slice(&data.borrow()[at as usize..(at + n) as usize]);
+                t.mm.copy_out(base + off, &chunk).map(|_| n)
+            } else {
+                chunk.resize(n as usize, 0);
+                t.mm.copy_in(base + off, &mut chunk)
+                    .and_then(|_| data.write_at(at, &chunk))
+                    .map(|_| n)
+            };
+            match r {
+                Ok(n) => {
+                    done += n;
+                    off += n;
+                }
+                // Linux reports what was transferred before a fault or a full file.
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break 'iov,
             }
-            let chunk = d[pos + done..pos + done + n].to_vec();
-            drop(d);
-            t.mm.copy_out(base, &chunk)?;
-            done += n;
-        } else {
-            let mut chunk = alloc::vec![0u8; len];
-            t.mm.copy_in(base, &mut chunk)?;
-            let mut d = data.borrow_mut();
-            let end = pos + done + len;
-            if d.len() < end {
-                d.resize(end, 0);
-            }
-            d[pos + done..end].copy_from_slice(&chunk);
-            done += len;
         }
     }
     if at.is_none() {
-        of.offset.set((pos + done) as u64);
+        of.offset.set(pos + done);
     }
-    Ok(done as u64)
+    Ok(done)
 }
 
 /// `symlinkat(target, newdirfd, linkpath)`; `symlink` arrives here.
@@ -757,7 +733,7 @@ pub fn symlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     if target.is_empty() {
         return Err(ENOENT);
     }
-    let np = path_arg(t, a[1], a[2])?;
+    let np = path_arg(k, t, a[1], a[2])?;
     if through(k, &np)? {
         k.host.modify(&HostOp::Symlink {
             target: &target,

@@ -1,0 +1,65 @@
+//! The sandbox's `/dev` and `/sys`, which are the Sentry's own: nothing under them is ever
+//! the host's (a host device opened by path would reach its driver). `/dev` holds the
+//! devices the Sentry serves ([`crate::file::Dev`], `tty`) and the links Linux has there
+//! (`fd`, `stdin`, `stdout`, `stderr`); `/sys` is an empty directory for now. Not yet: `/dev/shm`
+//! (a tmpfs, with the VFS), `full`, ptys.
+
+use alloc::vec::Vec;
+
+use super::procfs::Node;
+use crate::errno::{Errno, ENOENT};
+
+const DT_CHR: u8 = 2;
+const DT_LNK: u8 = 10;
+
+/// The links in `/dev` and their targets.
+const LINKS: [(&[u8], &[u8]); 4] = [
+    (b"fd", b"/proc/self/fd"),
+    (b"stdin", b"/proc/self/fd/0"),
+    (b"stdout", b"/proc/self/fd/1"),
+    (b"stderr", b"/proc/self/fd/2"),
+];
+
+/// What `np` (absolute, normalized) is in `/dev` or `/sys`, other than a device: `None`
+/// outside them (or for a device, which the caller serves), ENOENT for anything else there.
+pub fn lookup(np: &[u8]) -> Option<Result<Node, Errno>> {
+    if np == b"/sys" {
+        return Some(Ok(Node::Dir(Vec::new())));
+    }
+    if np.starts_with(b"/sys/") {
+        return Some(Err(ENOENT));
+    }
+    if np == b"/dev" {
+        let mut entries: Vec<(Vec<u8>, u8)> = [&b"null"[..], b"zero", b"random", b"urandom"]
+            .iter()
+            .chain(&[&b"tty"[..]])
+            .map(|n| (n.to_vec(), DT_CHR))
+            .collect();
+        entries.extend(LINKS.iter().map(|(n, _)| (n.to_vec(), DT_LNK)));
+        return Some(Ok(Node::Dir(entries)));
+    }
+    let name = np.strip_prefix(b"/dev/")?;
+    if crate::file::Dev::at(np).is_some() || name == b"tty" {
+        return None;
+    }
+    Some(
+        LINKS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| Node::Link(t.to_vec()))
+            .ok_or(ENOENT),
+    )
+}
+
+/// `np` with a leading `/dev/fd`, `/dev/stdin`, … link followed (they lead into `/proc`),
+/// when it is followed: the last component of `np` only if `follow`.
+pub fn follow_link(np: &[u8], follow: bool) -> Option<Vec<u8>> {
+    let name = np.strip_prefix(b"/dev/")?;
+    let (first, rest) = match name.iter().position(|&b| b == b'/') {
+        Some(i) => (&name[..i], &name[i..]),
+        None if follow => (name, &b""[..]),
+        None => return None,
+    };
+    let (_, target) = LINKS.iter().find(|(n, _)| *n == first)?;
+    Some([*target, rest].concat())
+}
