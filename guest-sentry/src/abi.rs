@@ -49,7 +49,7 @@ pub const USER_BOTTOM: u64 = 0x1_0000;
 /// `BootInfo::magic`.
 pub const BOOT_MAGIC: u64 = 0x766d_6d2d_626f_6f74; // "vmm-boot"
 /// `BootInfo::version`; bumped on any layout change.
-pub const BOOT_VERSION: u64 = 1;
+pub const BOOT_VERSION: u64 = 2;
 
 /// `BootInfo::flags`: print every syscall (`--strace`).
 pub const BOOT_FLAG_STRACE: u64 = 1 << 0;
@@ -89,6 +89,8 @@ pub struct BootInfo {
     pub envc: u64,
     /// Host terminal facts for fd 0..2: bit n set = fd n is a terminal.
     pub stdio_tty: u64,
+    /// `--pids-limit`: the most tasks the sandbox may hold at once (0: no limit).
+    pub pids_limit: u64,
 }
 
 /// Hypercall numbers (`Hypercall::op`). Arguments are listed as `args[i]`.

@@ -40,6 +40,13 @@ pub struct Config {
     pub read_only: bool,
     /// `--rw`: no overlay; writes go through to the host tree.
     pub write_through: bool,
+    /// `--pids-limit`: the most tasks (live or not yet reaped) the sandbox holds at once;
+    /// `fork`/`clone` past it fail with EAGAIN, as under a cgroup's `pids.max`. 0: no limit.
+    pub pids_limit: u32,
+    /// The most bytes of file data the overlay holds; 0: the sandbox's memory size. (Overlay
+    /// data lives on the Sentry's heap: on kvm that heap is a part of guest memory, and the
+    /// Sentry must keep room for itself.)
+    pub overlay_limit: u64,
 }
 
 /// Kernel-wide state shared by every task.
@@ -68,7 +75,10 @@ pub struct Kernel<'h> {
 impl<'h> Kernel<'h> {
     pub fn new(host: &'h dyn Host, mem: Rc<MemoryFile>, config: Config, seed: [u8; 32]) -> Self {
         let start_ns = host.now(crate::host::Clock::Monotonic);
-        let mem_size = mem.size();
+        let overlay_limit = match config.overlay_limit {
+            0 => mem.size(),
+            n => n,
+        };
         Kernel {
             host,
             mem,
@@ -78,7 +88,7 @@ impl<'h> Kernel<'h> {
             start_ns,
             overlay: crate::overlay::Overlay::new(
                 !config.read_only && !config.write_through,
-                mem_size,
+                overlay_limit,
             ),
             proc_view: None,
             mxcsr_mask: 0,

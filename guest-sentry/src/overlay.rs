@@ -53,7 +53,11 @@ impl FileData {
         if more > self.budget.get() {
             return Err(ENOSPC);
         }
-        b.try_reserve_exact(more as usize).map_err(|_| ENOSPC)?;
+        // Amortized growth (a file written in small pieces is not copied at every write),
+        // exact when doubling does not fit.
+        b.try_reserve(more as usize)
+            .or_else(|_| b.try_reserve_exact(more as usize))
+            .map_err(|_| ENOSPC)?;
         b.resize(len as usize, 0);
         self.budget.set(self.budget.get() - more);
         Ok(())

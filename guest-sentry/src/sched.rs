@@ -470,12 +470,17 @@ fn serve<P: Platform>(
             parent_tid,
         } => {
             let child_pid = table.next_pid;
-            let result = fork(
-                platform,
-                table.tasks.get_mut(&pid).expect("forking task"),
-                child_pid,
-                stack,
-            );
+            let limit = k.config.pids_limit as usize;
+            let result = if limit != 0 && table.tasks.len() >= limit {
+                Err(crate::errno::EAGAIN)
+            } else {
+                fork(
+                    platform,
+                    table.tasks.get_mut(&pid).expect("forking task"),
+                    child_pid,
+                    stack,
+                )
+            };
             let parent = table.tasks.get_mut(&pid).expect("forking task");
             match result {
                 Ok(mut child) => {

@@ -185,3 +185,11 @@ fn root_must_be_a_directory() {
 fn ro_and_rw_exclude_each_other() {
     usage_error(&["run", "--ro", "--rw", "/bin/true"]);
 }
+
+#[test]
+fn bad_pids_limit() {
+    for v in ["0", "-1", "many", ""] {
+        usage_error(&["run", "--pids-limit", v, "x"]);
+    }
+    usage_error(&["run", "--pids-limit"]);
+}

@@ -19,7 +19,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro|--rw] [--strace] [--exit-stats FILE] [--memory MIB] [--single-step] [--] PROGRAM [ARGS...]
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro|--rw] [--strace] [--exit-stats FILE] [--memory MIB] [--pids-limit N] [--single-step] [--] PROGRAM [ARGS...]
        vmm platforms [--json]
        vmm bench [--reps N] [--quick] [--json] [--svg FILE]";
 
@@ -39,6 +39,10 @@ enum PlatformChoice {
     Ptrace,
 }
 
+/// The most processes a sandbox holds unless `--pids-limit` says otherwise (container
+/// runtimes set a few thousand; on the fallbacks each is a host process).
+const DEFAULT_PIDS_LIMIT: u32 = 4096;
+
 struct RunArgs {
     platform: PlatformChoice,
     strace: bool,
@@ -47,6 +51,7 @@ struct RunArgs {
     write_through: bool,
     exit_stats: Option<PathBuf>,
     memory_mib: u64,
+    pids_limit: u32,
     /// The sandbox root (a host directory, canonical).
     root: PathBuf,
     program: OsString,
@@ -62,6 +67,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
         write_through: false,
         exit_stats: None,
         memory_mib: 1024,
+        pids_limit: DEFAULT_PIDS_LIMIT,
         root: PathBuf::from("/"),
         program: OsString::new(),
         args: Vec::new(),
@@ -114,6 +120,19 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
                     .ok_or_else(|| {
                         format!(
                             "--memory: '{}' is not an even number of MiB in 64..=3072",
+                            v.to_string_lossy()
+                        )
+                    })?;
+            }
+            "--pids-limit" => {
+                let v = value(&mut it, "--pids-limit")?;
+                r.pids_limit = v
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|&n: &u32| n >= 1)
+                    .ok_or_else(|| {
+                        format!(
+                            "--pids-limit: '{}' is not a number of processes (1 or more)",
                             v.to_string_lossy()
                         )
                     })?;
@@ -357,6 +376,7 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             single_step: r.single_step,
             read_only: r.read_only,
             write_through: r.write_through,
+            pids_limit: r.pids_limit,
         };
         let (end, stats) = match kvm::run(&cfg, prog, &r.root) {
             Ok(x) => x,
@@ -387,6 +407,8 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             strace: r.strace,
             read_only: r.read_only,
             write_through: r.write_through,
+            pids_limit: r.pids_limit,
+            overlay_limit: 0,
         };
         let end = match sandbox::run(kind, r.memory_mib << 20, config, prog, &r.root) {
             Ok(end) => end,

@@ -85,6 +85,8 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
         strace: bi.flags & abi::BOOT_FLAG_STRACE != 0,
         read_only: bi.flags & abi::BOOT_FLAG_READ_ONLY != 0,
         write_through: bi.flags & abi::BOOT_FLAG_WRITE_THROUGH != 0,
+        pids_limit: u32::try_from(bi.pids_limit).unwrap_or(u32::MAX),
+        overlay_limit: heap_size / 2,
     };
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
     match kernel::run(&mut platform, &mut k, spawn) {

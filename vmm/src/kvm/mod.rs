@@ -82,6 +82,8 @@ pub struct Config {
     pub read_only: bool,
     /// `--rw`: file writes go through to the host tree.
     pub write_through: bool,
+    /// `--pids-limit` (0: none).
+    pub pids_limit: u32,
 }
 
 /// The program and its arguments as the Sentry receives them.
@@ -326,6 +328,7 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         argc: prog.argv.len() as u64,
         envc: prog.envp.len() as u64,
         stdio_tty,
+        pids_limit: cfg.pids_limit.into(),
     };
     Ok((elf.entry, bi))
 }

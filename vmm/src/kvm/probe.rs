@@ -108,6 +108,7 @@ fn run_probe_vm() -> Verdict {
         single_step: false,
         read_only: true,
         write_through: false,
+        pids_limit: 1,
     };
     match super::run(&cfg, prog, std::path::Path::new("/")) {
         Ok((End::Exited { code: PROBE_EXIT, signal: 0, .. }, stats)) => Verdict {
