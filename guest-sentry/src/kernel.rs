@@ -370,6 +370,13 @@ pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>,
             r.r11 = r.eflags;
             syscalls::dispatch(kernel, task)
         }
+        Event::Fault { addr, access } if access.execute && addr == task.regs.rip => {
+            if let Some(nr) = vsyscall_number(addr) {
+                serve_vsyscall(kernel, task, nr);
+            } else if let Err(e) = task.mm.handle_fault(addr, access) {
+                fault_signal(kernel, task, addr, access, e);
+            }
+        }
         Event::Fault { addr, access } => {
             if let Err(e) = task.mm.handle_fault(addr, access) {
                 fault_signal(kernel, task, addr, access, e);
@@ -413,6 +420,39 @@ pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>,
         }
         Event::Interrupt => {}
     }
+}
+
+/// The legacy vsyscall page (`0xffffffffff600000`): old static binaries call its three entries
+/// as functions. Where the host's kernel does not hand them over (kvm: the page is not
+/// mapped, so the call faults), the Sentry emulates them as Linux's `vsyscall=xonly` does.
+const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
+
+/// The syscall an entry of the vsyscall page stands for.
+fn vsyscall_number(addr: u64) -> Option<u64> {
+    match addr.checked_sub(VSYSCALL_PAGE)? {
+        0x000 => Some(crate::syscalls::nr::GETTIMEOFDAY),
+        0x400 => Some(crate::syscalls::nr::TIME),
+        0x800 => Some(crate::syscalls::nr::GETCPU),
+        _ => None,
+    }
+}
+
+/// Serves a call of a vsyscall entry: the syscall, then the `ret` the entry would run.
+fn serve_vsyscall<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, nr: u64) {
+    let mut ret = [0u8; 8];
+    if task.mm.copy_in(task.regs.rsp, &mut ret).is_err() {
+        let access = Access {
+            read: true,
+            write: false,
+            execute: false,
+        };
+        let addr = task.regs.rsp;
+        return fault_signal(kernel, task, addr, access, crate::mm::Segv::MapErr);
+    }
+    task.regs.orig_rax = nr;
+    syscalls::dispatch(kernel, task);
+    task.regs.rip = u64::from_le_bytes(ret);
+    task.regs.rsp = task.regs.rsp.wrapping_add(8);
 }
 
 /// The default thread name of a program.

@@ -101,6 +101,7 @@ pub mod nr {
     pub const GETTID: u64 = 186;
     pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
+    pub const GETCPU: u64 = 309;
     pub const GETDENTS64: u64 = 217;
     pub const FUTEX: u64 = 202;
     pub const GETXATTR: u64 = 191;
@@ -229,6 +230,7 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::READLINK, "readlink", 3),
     (nr::UMASK, "umask", 1),
     (nr::GETTIMEOFDAY, "gettimeofday", 2),
+    (nr::GETCPU, "getcpu", 3),
     (nr::GETRLIMIT, "getrlimit", 2),
     (nr::SYSINFO, "sysinfo", 1),
     (nr::GETUID, "getuid", 0),
@@ -403,6 +405,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         }
         nr::SIGALTSTACK => proc::sigaltstack(k, t, a),
         nr::SCHED_YIELD => Ok(0),
+        nr::GETCPU => proc::getcpu(k, t, a),
         nr::GETPID => Ok(t.pid as u64),
         nr::GETTID => Ok(t.tid as u64),
         nr::GETPPID => Ok(t.ppid as u64),
