@@ -1098,25 +1098,45 @@ mod tests {
     /// does, handler included) and runs `f`; returns its wait status. The child allocates
     /// nothing after the fork (the test harness is multi-threaded).
     fn in_filtered_child(platform: Platform, write_through: bool, f: fn() -> i32) -> i32 {
+        in_filtered_child_stderr(platform, write_through, f).0
+    }
+
+    /// As [`in_filtered_child`], also returning what the child wrote to stderr.
+    fn in_filtered_child_stderr(
+        platform: Platform,
+        write_through: bool,
+        f: fn() -> i32,
+    ) -> (i32, String) {
         let prog = filter(platform, write_through).unwrap();
+        let mut pipe = [0; 2];
+        // SAFETY: a writable array of two fds.
+        assert_eq!(
+            unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
+            0
+        );
         // SAFETY: the child only makes raw syscalls and _exits.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0);
         if pid == 0 {
             // SAFETY: in the child: no allocation, raw syscalls, _exit.
             unsafe {
-                let fd = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-                libc::dup2(fd, 2); // keep the handler's line out of the test output
+                libc::dup2(pipe[1], 2); // the handler's line goes to the parent
                 if install_sigsys_handler().is_err() || seccompiler::apply_filter(&prog).is_err() {
                     libc::_exit(100);
                 }
                 libc::_exit(f());
             }
         }
+        // SAFETY: our copy of the write end, no longer needed.
+        unsafe { libc::close(pipe[1]) };
+        // SAFETY: the read end is ours; File takes it over.
+        let mut r = unsafe { std::fs::File::from_raw_fd(pipe[0]) };
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut r, &mut text);
         let mut status = 0;
         // SAFETY: our child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        status
+        (status, text)
     }
 
     fn killed_by_sigsys(status: i32) -> bool {
@@ -1199,6 +1219,18 @@ mod tests {
                 assert!(killed_by_sigsys(st), "{p:?}: {what}: wait status {st:#x}");
             }
         }
+        // The one line vmm writes before it dies.
+        // SAFETY: a raw syscall in the filtered child.
+        let socket: Probe = || unsafe {
+            libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0);
+            0
+        };
+        let (st, text) = in_filtered_child_stderr(Platform::Systrap, false, socket);
+        assert!(killed_by_sigsys(st));
+        assert_eq!(
+            text,
+            "vmm: forbidden host syscall 41 (socket): killed by vmm's seccomp filter (vmm/src/confine.rs)\n"
+        );
         // The kvm VMM forks nothing and the systrap one traces nothing.
         // SAFETY: raw syscalls in the filtered child, which only exits after.
         let fork: fn() -> i32 = || unsafe {
