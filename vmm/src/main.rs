@@ -9,6 +9,7 @@
 //! 126/127 when the program cannot be executed / found, 125 when the sandbox itself failed.
 
 mod bench;
+mod confine;
 mod host;
 mod kvm;
 mod sandbox;
@@ -19,7 +20,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro|--rw] [--strace] [--exit-stats FILE] [--memory MIB] [--pids-limit N] [--single-step] [--] PROGRAM [ARGS...]
+const USAGE: &str = "usage: vmm run [--platform kvm|systrap|ptrace|auto] [--root DIR] [--ro|--rw] [--strace] [--exit-stats FILE] [--memory MIB] [--pids-limit N] [--single-step] [--debug] [--] PROGRAM [ARGS...]
        vmm platforms [--json]
        vmm bench [--reps N] [--quick] [--json] [--svg FILE]";
 
@@ -87,6 +88,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
             }
             "--strace" => r.strace = true,
             "--single-step" => r.single_step = true,
+            "--debug" => confine::set_verbose(true),
             "--ro" => r.read_only = true,
             "--rw" => r.write_through = true,
             "--platform" => {
@@ -351,6 +353,12 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         }
     };
     let path = PathBuf::from(OsString::from_vec(execfn.clone()));
+    // Opened now: once confined, vmm reaches no host path (see confine.rs).
+    let stats_file = r
+        .exit_stats
+        .as_deref()
+        .map(|p| (p, std::fs::File::create(p)));
+    let exe = file.try_clone().ok();
     let mut argv = vec![r.program.clone().into_vec()];
     argv.extend(r.args.iter().map(|a| a.as_bytes().to_vec()));
     let envp = std::env::vars_os()
@@ -383,7 +391,7 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             Err(e) => return fail(EXIT_VMM_FAILED, format!("kvm: {e}")),
         };
         write_exit_stats(
-            r.exit_stats.as_deref(),
+            stats_file,
             &format!(
                 "{{\"platform\":\"kvm\",\"exits\":{},\"io_exits\":{},\"other_exits\":{},\"interrupted\":{},\"hypercalls\":{},\"steps_user\":{},\"steps_kernel\":{},\"cpu\":{{\"xsave\":{},\"smep\":{},\"smap\":{},\"pcid\":{}}}}}",
                 stats.exits, stats.io_exits, stats.other_exits, stats.interrupted, stats.hypercalls, stats.steps_user, stats.steps_kernel,
@@ -422,13 +430,13 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         } else {
             format!("{{\"platform\":\"{name}\"}}")
         };
-        write_exit_stats(r.exit_stats.as_deref(), &json);
+        write_exit_stats(stats_file, &json);
         end
     };
     match end {
         kvm::End::Exited { exec_errno, .. } if exec_errno != 0 => {
             let why = std::io::Error::from_raw_os_error(exec_errno);
-            let hint = if exec_errno == libc::ENOEXEC && is_dynamic(&path) {
+            let hint = if exec_errno == libc::ENOEXEC && exe.as_ref().is_some_and(is_dynamic) {
                 " (a dynamically linked program: its ELF interpreter could not be loaded)"
             } else {
                 ""
@@ -447,21 +455,32 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
     }
 }
 
-fn write_exit_stats(file: Option<&Path>, json: &str) {
-    if let Some(file) = file {
-        if let Err(e) = std::fs::write(file, format!("{json}\n")) {
-            eprintln!("vmm: writing {}: {e}", file.display());
+fn write_exit_stats(file: Option<(&Path, std::io::Result<std::fs::File>)>, json: &str) {
+    if let Some((path, file)) = file {
+        if let Err(e) = file.and_then(|mut f| f.write_all(format!("{json}\n").as_bytes())) {
+            eprintln!("vmm: writing {}: {e}", path.display());
         }
     }
 }
 
-fn is_dynamic(path: &Path) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| {
-            goblin::elf::Elf::parse(&b)
-                .ok()
-                .map(|e| e.interpreter.is_some())
+/// Whether the ELF file has a PT_INTERP header (read through the open file: the confined
+/// vmm opens no paths).
+fn is_dynamic(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut b = vec![0u8; 64 << 10];
+    let n = file.read_at(&mut b, 0).unwrap_or(0);
+    b.truncate(n);
+    let Ok(h) = goblin::elf::Elf::parse_header(&b) else {
+        return false;
+    };
+    let ctx = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    goblin::elf::ProgramHeader::parse(&b, h.e_phoff as usize, h.e_phnum as usize, ctx)
+        .map(|phs| {
+            phs.iter()
+                .any(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
         })
         .unwrap_or(false)
 }

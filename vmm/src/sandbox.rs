@@ -82,8 +82,9 @@ pub fn run(
     root: &std::path::Path,
 ) -> Result<End, String> {
     let memory = Memory::new(mem_size)?;
-    let mut services =
-        HostServices::new(root, prog.file).map_err(|e| format!("opening the sandbox root: {e}"))?;
+    let root = crate::confine::enter_mount_namespace(root, config.write_through);
+    let mut services = HostServices::new(&root, prog.file)
+        .map_err(|e| format!("opening the sandbox root: {e}"))?;
     if config.write_through {
         services.allow_writes();
     }
@@ -95,7 +96,14 @@ pub fn run(
     if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
         return Err("getrandom failed".into());
     }
+    let write_through = config.write_through;
     let mut k = Kernel::new(&host, mem, config, seed);
+    let platform = match kind {
+        Kind::Systrap => crate::confine::Platform::Systrap,
+        Kind::Ptrace => crate::confine::Platform::Ptrace,
+    };
+    crate::confine::lock_down(platform, write_through)
+        .map_err(|e| format!("confining vmm: {e}"))?;
     let spawn = Spawn {
         execfn: prog.execfn,
         exe_path: prog.exe_path,

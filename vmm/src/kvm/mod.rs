@@ -466,14 +466,17 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
         vcpu.set_guest_debug(&dbg)
             .map_err(err("KVM_SET_GUEST_DEBUG"))?;
     }
+    let root = crate::confine::enter_mount_namespace(root, cfg.write_through);
     let mut services =
-        HostServices::new(root, prog.file).map_err(err("opening the sandbox root"))?;
+        HostServices::new(&root, prog.file).map_err(err("opening the sandbox root"))?;
     if cfg.write_through {
         services.allow_writes();
     }
     let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
     let mut stats = Stats::default();
     install_kick_timer()?;
+    crate::confine::lock_down(crate::confine::Platform::Kvm, cfg.write_through)
+        .map_err(err("confining vmm"))?;
     let end = loop {
         // A kick the guest asked for fell due outside KVM_RUN: deliver it on the way in.
         if KICK_DUE.swap(false, Ordering::SeqCst) {
