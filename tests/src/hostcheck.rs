@@ -359,7 +359,14 @@ pub fn vmm_problems(w: &Watched) -> Vec<String> {
         v.push("vmm failed: exit 125".into());
     }
     let err = w.out.stderr_str();
-    for needle in ["panicked", "sentry panicked", "RUST_BACKTRACE"] {
+    for needle in [
+        "sentry panicked",
+        "panicked",
+        "memory allocation of",
+        "has overflowed its stack",
+        "fatal runtime error",
+        "RUST_BACKTRACE",
+    ] {
         if let Some(l) = err.lines().find(|l| l.contains(needle)) {
             v.push(format!("panic message: {}", l.trim()));
             break;
