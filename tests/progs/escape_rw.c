@@ -27,6 +27,14 @@ static int case_outside(void) {
             info("write", "%s", strerror(errno));
         close(fd);
     }
+    /* A control: the same calls aimed inside the root work, so the refusals below are about
+     * where they aim. */
+    if (writable()) {
+        check(rename("/tmp/escape_f", "/tmp/escape_f2") == 0 && rename("/tmp/escape_f2", "/tmp/escape_f") == 0,
+              "rename-inside", "rename within /tmp: %s", strerror(errno));
+        check(mkdir("/tmp/escape_in", 0755) == 0 && rmdir("/tmp/escape_in") == 0, "mkdir-inside", "mkdir in /tmp: %s",
+              strerror(errno));
+    }
     for (int i = 0; targets[i]; i++) {
         char n[64];
         snprintf(o2, sizeof o2, "%s/moved", targets[i]);

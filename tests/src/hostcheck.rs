@@ -295,10 +295,12 @@ pub fn names(dir: &Path) -> BTreeSet<OsString> {
 }
 
 /// Entries of `after` not in `before`, leaving out what other processes on this machine make
-/// in shared directories while tests run (other test processes' `vmm-tests-*` paths, rustc
-/// and cc temporaries, cargo's files).
+/// in shared directories while tests run (other test processes' `vmm-tests-*` paths and
+/// `vmm-*` copies, the kvm rig's `rig.*` directories, rustc and cc temporaries, cargo's
+/// files). The sandboxed programs never use these prefixes (the fuzzer's names hold
+/// `vmmfz`, the escape programs' `escape`).
 pub fn new_names(before: &BTreeSet<OsString>, after: &BTreeSet<OsString>) -> Vec<String> {
-    const OTHERS: [&str; 6] = ["vmm-tests-", "rustc", "cc", ".tmp", "tmp", "vmm-rig-"];
+    const OTHERS: [&str; 6] = ["vmm-", "rig.", "rustc", "cc", ".tmp", "tmp"];
     after
         .difference(before)
         .map(|n| n.to_string_lossy().into_owned())

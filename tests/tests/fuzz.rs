@@ -18,7 +18,8 @@ use vmm_tests::hostcheck::{
 };
 use vmm_tests::{platforms_under_test, prog_path, temp_path, variants, vmm_bin_or_panic};
 
-const FIXED_SEEDS: [u64; 4] = [1, 2, 3, 4];
+/// 117: found by the fuzzer (a truncate to a huge length aborted vmm: the overlay allocated it).
+const FIXED_SEEDS: [u64; 4] = [1, 2, 3, 117];
 const CALLS: u64 = 3000;
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
