@@ -1,7 +1,8 @@
 /* fuzz SEED COUNT [-v] [-b FIRST_BATCH] [-n PER_BATCH]
  *
  * A syscall fuzzer for the sandbox. NEVER run it natively on a host you care about: it issues
- * random syscalls (numbers 0..460 and some out of range) with hostile arguments — NULL, -1,
+ * random syscalls (numbers 0..460, half of them from a list of commonly served ones, and some
+ * out of range) with hostile arguments — NULL, -1,
  * small ints, kernel addresses, unmapped, read-only and end-of-page pointers, pointers into the
  * fallbacks' stub range just below 0x7ffffffff000, huge lengths, random flag words, a few path
  * strings. It is meant to run only as `vmm run ... -- fuzz SEED COUNT`.
@@ -177,8 +178,20 @@ static long gen_arg(void) {
     }
 }
 
+/* Syscalls a sandbox kernel serves first (files, memory, signals, processes, time): half
+ * the calls pick from these, so the fuzzing is not mostly ENOSYS. */
+static const short common[] = {
+    0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  16,  17,  18,  19,  20,  21,  22,
+    23,  24,  25,  26,  28,  32,  33,  34,  35,  36,  37,  38,  39,  40,  56,  57,  58,  59,  61,  62,  63,  72,
+    73,  74,  76,  77,  78,  79,  80,  81,  82,  83,  84,  85,  86,  87,  88,  89,  90,  91,  92,  95,  96,  97,
+    98,  99,  100, 102, 104, 109, 110, 111, 112, 121, 127, 128, 130, 131, 132, 137, 138, 157, 158, 160, 186, 200,
+    202, 217, 218, 228, 230, 234, 235, 247, 257, 258, 259, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 273,
+    280, 281, 285, 290, 291, 292, 293, 302, 316, 318, 319, 332, 334, 435, 436, 437, 439};
+
 static long gen_nr(void) {
     uint64_t r = below(100);
+    if (r < 50)
+        return common[below(sizeof common / sizeof common[0])];
     if (r < 94)
         return (long)below(461);
     static const long odd[] = {461, 462, 500, 511, 512, 547, 548, 1000, 1023, 1024, 4096, 0x40000000L, 0x40000001L,
