@@ -184,9 +184,8 @@ fn fuzz_every_platform() {
                     w.out.elapsed,
                     w.out.stdout_str().trim(),
                 ));
-            } else {
-                let _ = std::fs::remove_dir_all(&root);
             }
+            let _ = std::fs::remove_dir_all(&root);
         }
         report.push(format!(
             "fuzz [{p}]: {} runs, {} syscalls issued, {} crashes, {} hangs, {} with leftover \
@@ -197,9 +196,7 @@ fn fuzz_every_platform() {
     for r in &report {
         eprintln!("{r}");
     }
-    if failures.is_empty() {
-        let _ = std::fs::remove_dir_all(&base);
-    }
+    let _ = std::fs::remove_dir_all(&base);
     assert!(
         failures.is_empty(),
         "{}\n\n{}",
