@@ -15,6 +15,7 @@
 //!   an unusable one fails the test instead of being skipped.
 
 pub mod diff;
+pub mod hostcheck;
 pub mod json;
 
 use std::ffi::{OsStr, OsString};
