@@ -157,6 +157,30 @@ fn host_stat(st: &libc::stat) -> HostStat {
     }
 }
 
+/// A diagnostic line from the Sentry made safe for the user's terminal: printable UTF-8 and
+/// `\t` (and `\n` if `newlines`) stay, every other byte — control characters, escape
+/// sequences, invalid UTF-8 — is written as `\xNN`.
+pub fn escape_log(bytes: &[u8], newlines: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\t' || (newlines && c == '\n') || !c.is_control() {
+                out.push(c);
+            } else {
+                let mut b = [0u8; 4];
+                for b in c.encode_utf8(&mut b).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
 /// Host signals that arrived for the sandbox (bit n = signal n), recorded by the handler
 /// [`forward_signals`] installs and taken by the Sentry.
 static HOST_SIGNALS: AtomicU64 = AtomicU64::new(0);
@@ -1182,7 +1206,7 @@ impl guest_sentry::host::Host for DirectHost {
 
     fn log(&self, line: &str) {
         use std::io::Write;
-        let mut l = line.as_bytes().to_vec();
+        let mut l = escape_log(line.as_bytes(), false).into_bytes();
         l.push(b'\n');
         let _ = std::io::stderr().write_all(&l);
     }
@@ -1235,5 +1259,322 @@ impl guest_sentry::host::Host for DirectHost {
             guest_sentry::host::Clock::Realtime => now_ns(libc::CLOCK_REALTIME),
             guest_sentry::host::Clock::Monotonic => now_ns(libc::CLOCK_MONOTONIC),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub(crate) struct TempDir(pub std::path::PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> Self {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let d = std::env::temp_dir().join(format!(
+                "vmm-host-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn services(root: &Path) -> HostServices {
+        HostServices::new(root, File::open("/dev/null").unwrap()).unwrap()
+    }
+
+    fn mknod(path: &Path, kind: u32, major: u32, minor: u32) -> bool {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a C string; makedev computes a number.
+        unsafe { libc::mknod(c.as_ptr(), kind | 0o666, libc::makedev(major, minor)) == 0 }
+    }
+
+    /// A root with a regular file, device nodes (`/dev/null`'s and `/dev/zero`'s numbers), a
+    /// FIFO, a socket and symlinks to each.
+    fn fixture() -> TempDir {
+        let t = TempDir::new("fixture");
+        let d = &t.0;
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(d.join("data/file"), b"regular\n").unwrap();
+        assert!(
+            mknod(&d.join("data/null"), libc::S_IFCHR, 1, 3),
+            "mknod needs root"
+        );
+        assert!(mknod(&d.join("data/zero"), libc::S_IFCHR, 1, 5));
+        assert!(mknod(&d.join("data/blk"), libc::S_IFBLK, 7, 0));
+        assert!(mknod(&d.join("data/fifo"), libc::S_IFIFO, 0, 0));
+        std::os::unix::net::UnixListener::bind(d.join("data/sock")).unwrap();
+        for n in ["null", "zero", "fifo", "sock", "file"] {
+            std::os::unix::fs::symlink(format!("/data/{n}"), d.join(format!("data/to-{n}")))
+                .unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn devices_fifos_and_sockets_are_never_opened() {
+        let t = fixture();
+        let mut s = services(&t.0);
+        s.allow_writes();
+        for n in [
+            "null", "zero", "blk", "fifo", "sock", "to-null", "to-zero", "to-fifo", "to-sock",
+        ] {
+            let p = format!("/data/{n}");
+            for flags in [0, libc::O_PATH as u64] {
+                assert_eq!(s.open(p.as_bytes(), flags).err(), Some(libc::EACCES), "{p}");
+            }
+            for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_WRONLY | libc::O_TRUNC] {
+                let r = s.open_write(p.as_bytes(), flags as u64, 0o644);
+                assert_eq!(r.err(), Some(libc::EACCES), "{p} {flags:#o}");
+            }
+            // Stat reports a device node on a normal filesystem; opening it is what is refused.
+            let st = s.stat_path(p.as_bytes(), false).unwrap();
+            assert_ne!(st.mode & libc::S_IFMT, libc::S_IFREG, "{p}");
+        }
+        // Regular files still work, through a symlink too.
+        for p in ["/data/file", "/data/to-file"] {
+            let h = s.open(p.as_bytes(), 0).unwrap();
+            let mut b = [0u8; 8];
+            assert_eq!(s.pread(h, b.as_mut_ptr(), 8, 0), Ok(8));
+            assert_eq!(&b, b"regular\n");
+            let h = s.open_write(p.as_bytes(), libc::O_RDWR as u64, 0).unwrap();
+            s.close(h).unwrap();
+        }
+        // Truncate, chmod, chown and utimens of a device are refused too.
+        use guest_sentry::host::HostOp;
+        for op in [
+            HostOp::Truncate {
+                path: b"/data/null",
+                len: 0,
+            },
+            HostOp::Chmod {
+                path: b"/data/to-null",
+                mode: 0o666,
+            },
+            HostOp::Chown {
+                path: b"/data/null",
+                uid: u32::MAX,
+                gid: u32::MAX,
+                nofollow: true,
+            },
+            HostOp::Utimens {
+                path: b"/data/to-zero",
+                times: [0, UTIME_NOW, 0, UTIME_NOW],
+                nofollow: false,
+            },
+        ] {
+            assert_eq!(s.modify(&op), Err(libc::EACCES), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn host_proc_sys_and_dev_are_refused_under_the_host_root() {
+        let t = TempDir::new("links");
+        for (n, target) in [
+            ("mem", "/proc/self/mem"),
+            ("maps", "/proc/self/maps"),
+            ("environ", "/proc/1/environ"),
+            ("kernel", "/sys/kernel"),
+            ("kmsg", "/dev/kmsg"),
+            ("devnull", "/dev/null"),
+            ("mounts", "../../../../../proc/self/mounts"),
+        ] {
+            std::os::unix::fs::symlink(target, t.0.join(n)).unwrap();
+        }
+        let mut s = services(Path::new("/"));
+        s.allow_writes();
+        let base = t.0.to_str().unwrap();
+        for n in [
+            "mem", "maps", "environ", "kernel", "kmsg", "devnull", "mounts",
+        ] {
+            let p = format!("{base}/{n}");
+            for flags in [0, libc::O_PATH as u64] {
+                assert_eq!(s.open(p.as_bytes(), flags).err(), Some(libc::EACCES), "{p}");
+            }
+            let r = s.open_write(p.as_bytes(), libc::O_RDWR as u64, 0);
+            assert_eq!(r.err(), Some(libc::EACCES), "{p}");
+            assert_eq!(
+                s.stat_path(p.as_bytes(), false).err(),
+                Some(libc::EACCES),
+                "{p}"
+            );
+            // The link itself is a normal file of a normal filesystem.
+            assert!(s.stat_path(p.as_bytes(), true).is_ok(), "{p}");
+        }
+        // Mount points under a normal directory: the stat fast path must not report them.
+        for p in [
+            "/proc",
+            "/proc/self",
+            "/proc/self/mem",
+            "/sys",
+            "/sys/kernel",
+            "/dev",
+        ] {
+            for _ in 0..2 {
+                assert_eq!(
+                    s.stat_path(p.as_bytes(), false).err(),
+                    Some(libc::EACCES),
+                    "{p}"
+                );
+                assert_eq!(
+                    s.stat_path(p.as_bytes(), true).err(),
+                    Some(libc::EACCES),
+                    "{p}"
+                );
+                assert_eq!(s.open(p.as_bytes(), 0).err(), Some(libc::EACCES), "{p}");
+            }
+            if !p.ends_with("mem") {
+                let dir = libc::O_DIRECTORY as u64;
+                assert_eq!(s.open(p.as_bytes(), dir).err(), Some(libc::EACCES), "{p}");
+            }
+        }
+        let mut out = [0u8; 64];
+        assert_eq!(s.readlink(b"/proc/self/exe", &mut out), Err(libc::EACCES));
+        // Normal files around them still work, fast path and all.
+        for p in ["/etc", "/etc/passwd", "/tmp"] {
+            assert!(s.stat_path(p.as_bytes(), false).is_ok(), "{p}");
+            assert!(s.open(p.as_bytes(), 0).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn written_through_files_never_carry_set_uid() {
+        use guest_sentry::host::HostOp;
+        let t = TempDir::new("suid");
+        std::fs::create_dir(t.0.join("d")).unwrap();
+        let mut s = services(&t.0);
+        s.allow_writes();
+        let mode = |n: &str| std::fs::symlink_metadata(t.0.join(n)).unwrap().mode() & 0o7777;
+        let w = (libc::O_WRONLY | libc::O_CREAT) as u64;
+        s.open_write(b"/new", w, 0o6755).unwrap();
+        assert_eq!(mode("new"), 0o755);
+        s.open_write(b"/sticky", w | libc::O_EXCL as u64, 0o1644)
+            .unwrap();
+        assert_eq!(mode("sticky"), 0o1644);
+        assert_eq!(
+            s.open_write(b"/sticky", w | libc::O_EXCL as u64, 0o644)
+                .err(),
+            Some(libc::EEXIST)
+        );
+        for (p, set, want) in [
+            ("new", 0o4755, 0o755),
+            ("new", 0o2711, 0o711),
+            ("d", 0o6755, 0o2755),
+            ("d", 0o1777, 0o1777),
+        ] {
+            let path = format!("/{p}");
+            s.modify(&HostOp::Chmod {
+                path: path.as_bytes(),
+                mode: set,
+            })
+            .unwrap();
+            assert_eq!(mode(p), want, "chmod {set:o} {p}");
+        }
+        s.modify(&HostOp::Mkdir {
+            path: b"/d2",
+            mode: 0o4777,
+        })
+        .unwrap();
+        assert_eq!(mode("d2") & 0o6000, 0);
+        // A dangling symlink is followed by O_CREAT (inside the root), as on Linux.
+        std::os::unix::fs::symlink("/d/target", t.0.join("dangling")).unwrap();
+        s.open_write(b"/dangling", w, 0o4644).unwrap();
+        assert_eq!(mode("d/target"), 0o644);
+        assert_eq!(
+            s.open_write(b"/dangling", w | libc::O_NOFOLLOW as u64, 0o644)
+                .err(),
+            Some(libc::ELOOP)
+        );
+        // Both access modes at once.
+        assert_eq!(
+            s.open_write(b"/new", (libc::O_WRONLY | libc::O_RDWR) as u64, 0)
+                .err(),
+            Some(libc::EINVAL)
+        );
+        std::fs::set_permissions(t.0.join("d"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn chown_and_utimens_arguments_are_checked() {
+        use guest_sentry::host::HostOp;
+        let t = TempDir::new("chown");
+        std::fs::write(t.0.join("f"), b"x").unwrap();
+        let mut s = services(&t.0);
+        s.allow_writes();
+        let chown = |s: &mut HostServices, uid, gid| {
+            s.modify(&HostOp::Chown {
+                path: b"/f",
+                uid,
+                gid,
+                nofollow: false,
+            })
+        };
+        let (uid, gid) = (s.ids.0, s.ids.1);
+        assert_eq!(chown(&mut s, u32::MAX, u32::MAX), Ok(()));
+        assert_eq!(chown(&mut s, uid, gid), Ok(()));
+        for (u, g) in [(12345, u32::MAX), (u32::MAX, 12345), (uid ^ 1, gid)] {
+            assert_eq!(chown(&mut s, u, g), Err(libc::EPERM), "{u} {g}");
+        }
+        assert_eq!(std::fs::metadata(t.0.join("f")).unwrap().uid(), uid);
+        let utimens = |s: &mut HostServices, times| {
+            s.modify(&HostOp::Utimens {
+                path: b"/f",
+                times,
+                nofollow: true,
+            })
+        };
+        assert_eq!(utimens(&mut s, [5, 0, 7, 999_999_999]), Ok(()));
+        assert_eq!(std::fs::metadata(t.0.join("f")).unwrap().mtime(), 7);
+        assert_eq!(utimens(&mut s, [0, UTIME_OMIT, 0, UTIME_NOW]), Ok(()));
+        for bad in [
+            [0, -1, 0, 0],
+            [0, 0, 0, 1_000_000_000],
+            [0, i64::MIN, 0, 0],
+            [0, 0, 0, UTIME_NOW + 1],
+        ] {
+            assert_eq!(utimens(&mut s, bad), Err(libc::EINVAL), "{bad:?}");
+        }
+        // A symlink's own times, not its target's.
+        std::os::unix::fs::symlink("f", t.0.join("l")).unwrap();
+        s.modify(&HostOp::Utimens {
+            path: b"/l",
+            times: [1, 0, 3, 0],
+            nofollow: true,
+        })
+        .unwrap();
+        assert_eq!(std::fs::symlink_metadata(t.0.join("l")).unwrap().mtime(), 3);
+        assert_ne!(std::fs::metadata(t.0.join("f")).unwrap().mtime(), 3);
+        // lseek whence beyond SEEK_END.
+        let h = s.open(b"/f", 0).unwrap();
+        assert_eq!(s.lseek(h, 0, 3), Err(libc::EINVAL));
+        assert_eq!(s.lseek(h, 0, libc::SEEK_END as u32), Ok(1));
+    }
+
+    #[test]
+    fn log_lines_are_escaped() {
+        assert_eq!(escape_log(b"plain text\ttab", false), "plain text\ttab");
+        assert_eq!(
+            escape_log("caf\u{e9} \u{2603}".as_bytes(), false),
+            "caf\u{e9} \u{2603}"
+        );
+        assert_eq!(
+            escape_log(b"\x1b[2J\x1b]0;pwned\x07\r\n\x7f", false),
+            "\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\x0a\\x7f"
+        );
+        assert_eq!(escape_log(b"a\nb", true), "a\nb");
+        // C1 controls (CSI as U+009B) and invalid UTF-8.
+        assert_eq!(escape_log("\u{9b}31m".as_bytes(), false), "\\xc2\\x9b31m");
+        assert_eq!(escape_log(b"\xff\xc3", false), "\\xff\\xc3");
     }
 }

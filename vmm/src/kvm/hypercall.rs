@@ -3,7 +3,7 @@
 //! (unknown op, a guest range outside guest memory, an oversized list) ends the sandbox; a
 //! well-formed request the host refuses returns `-errno` to the guest.
 
-use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, PATH_MAX};
+use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, LOG_MAX, PATH_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::host::HostServices;
@@ -24,8 +24,8 @@ pub enum Outcome {
 
 /// Largest single PREAD.
 const MAX_PREAD: u64 = 16 << 20;
-/// Largest LOG / PANIC message.
-const MAX_LOG: u64 = 64 << 10;
+/// Largest LOG / PANIC message: longer ones are malformed.
+const MAX_LOG: u64 = LOG_MAX as u64;
 
 pub struct Server<'a> {
     mem: &'a GuestMemoryMmap,
@@ -37,6 +37,21 @@ pub struct Server<'a> {
 }
 
 type Check<T> = Result<T, String>;
+
+/// A handle or fd argument: the whole 64-bit value must fit, else the request is malformed
+/// (never truncated into some other, valid handle).
+fn handle_arg(v: u64) -> Check<u32> {
+    u32::try_from(v).map_err(|_| format!("handle or fd {v:#x}"))
+}
+
+/// A boolean argument: 0 or 1.
+fn flag_arg(v: u64) -> Check<bool> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(format!("flag {v:#x}")),
+    }
+}
 
 impl<'a> Server<'a> {
     pub fn new(mem: &'a GuestMemoryMmap, mem_size: u64, host: HostServices) -> Self {
@@ -206,16 +221,19 @@ impl<'a> Server<'a> {
                 });
             }
             op::PANIC => {
-                let msg = self.read_bytes(a[0], a[1].min(MAX_LOG))?;
-                return Ok(Outcome::Panic(String::from_utf8_lossy(&msg).into_owned()));
+                if a[1] > MAX_LOG {
+                    return Err(format!("panic message of {} bytes", a[1]));
+                }
+                let msg = self.read_bytes(a[0], a[1])?;
+                return Ok(Outcome::Panic(crate::host::escape_log(&msg, true)));
             }
             op::WRITE => {
                 let iov = self.iovecs(a[1], a[2])?;
-                self.host.write_stdio(a[0] as u32, &iov)
+                self.host.write_stdio(handle_arg(a[0])?, &iov)
             }
             op::READ => {
                 let iov = self.iovecs(a[1], a[2])?;
-                self.host.read_stdio(a[0] as u32, &iov)
+                self.host.read_stdio(handle_arg(a[0])?, &iov)
             }
             op::OPEN => {
                 let path = self.path(a[0], a[1])?;
@@ -223,7 +241,7 @@ impl<'a> Server<'a> {
             }
             op::PREADV => {
                 let iov = self.iovecs(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.preadv(handle, &iov, a[3])
             }
             op::GETDENTS => {
@@ -231,18 +249,20 @@ impl<'a> Server<'a> {
                     return Err(format!("getdents of {} bytes", a[2]));
                 }
                 let buf = self.range(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.getdents(handle, buf, a[2] as usize)
             }
             op::LSEEK => {
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
-                self.host.lseek(handle, a[1] as i64, a[2] as u32)
+                let handle = handle_arg(a[0])?;
+                let whence = u32::try_from(a[2]).map_err(|_| format!("whence {:#x}", a[2]))?;
+                self.host.lseek(handle, a[1] as i64, whence)
             }
             op::READLINK => {
                 let path = self.path(a[0], a[1])?;
                 if a[3] as usize > PATH_MAX {
                     return Err(format!("readlink buffer of {} bytes", a[3]));
                 }
+                self.range(a[2], a[3])?;
                 let mut out = vec![0u8; a[3] as usize];
                 let r = self.host.readlink(&path, &mut out);
                 if let Ok(n) = r {
@@ -255,17 +275,17 @@ impl<'a> Server<'a> {
                     return Err(format!("read of {} bytes", a[2]));
                 }
                 let buf = self.range(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.pread(handle, buf, a[2] as usize, a[3])
             }
             op::CLOSE => {
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.close(handle).map(|_| 0)
             }
             op::FSTAT => {
-                let fd = u32::try_from(a[0]).map_err(|_| "bad fd".to_string())?;
+                let fd = handle_arg(a[0])?;
                 self.range(a[2], std::mem::size_of::<HostStat>() as u64)?;
-                match self.host.fstat(fd, a[1] == 1) {
+                match self.host.fstat(fd, flag_arg(a[1])?) {
                     Ok(st) => {
                         // SAFETY: HostStat is plain old data (repr(C), integers only).
                         let bytes = unsafe {
@@ -287,15 +307,19 @@ impl<'a> Server<'a> {
                 self.range(a[2], a[3])?;
                 // In for the set requests, out for the get ones.
                 let mut out = self.read_bytes(a[2], a[3])?;
-                let r = self.host.tty_ioctl(a[0] as u32, a[1], &mut out);
+                let r = self.host.tty_ioctl(handle_arg(a[0])?, a[1], &mut out);
                 if r.is_ok() {
                     self.write_bytes(a[2], &out)?;
                 }
                 r.map(|_| 0)
             }
             op::LOG => {
-                let msg = self.read_bytes(a[0], a[1].min(MAX_LOG))?;
-                let mut line = msg;
+                if a[1] > MAX_LOG {
+                    return Err(format!("log line of {} bytes", a[1]));
+                }
+                let msg = self.read_bytes(a[0], a[1])?;
+                // Guest bytes never reach the terminal raw (no escape sequences).
+                let mut line = crate::host::escape_log(&msg, false).into_bytes();
                 line.push(b'\n');
                 use std::io::Write;
                 let _ = std::io::stderr().write_all(&line);
@@ -309,11 +333,11 @@ impl<'a> Server<'a> {
             }
             op::PWRITEV => {
                 let iov = self.iovecs(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.pwritev(handle, &iov, a[3])
             }
             op::HANDLE => {
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.handle_op(handle, a[1], a[2]).map(|()| 0)
             }
             op::MODIFY => self.modify(a)?,
@@ -324,7 +348,7 @@ impl<'a> Server<'a> {
             op::STAT => {
                 let path = self.path(a[0], a[1])?;
                 self.range(a[3], std::mem::size_of::<HostStat>() as u64)?;
-                match self.host.stat_path(&path, a[2] == 1) {
+                match self.host.stat_path(&path, flag_arg(a[2])?) {
                     Ok(st) => {
                         // SAFETY: HostStat is plain old data (repr(C), integers only).
                         let bytes = unsafe {
@@ -602,6 +626,144 @@ mod tests {
             "lstat sees the link"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn oversized_handles_and_flags_are_malformed() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        mem.write_slice(
+            &[0x2100u64.to_le_bytes(), 1u64.to_le_bytes()].concat(),
+            GuestAddress(0x2000),
+        )
+        .unwrap();
+        // Each of these names a valid fd or handle (stdout, the program) once cut to 32 bits.
+        let high = 1u64 << 32;
+        for (opcode, args) in [
+            (op::WRITE, [high | 1, 0x2000, 1, 0, 0, 0]),
+            (op::READ, [high, 0x2000, 1, 0, 0, 0]),
+            (op::IOCTL, [high | 1, 0x5401, 0x3000, 36, 0, 0]),
+            (op::PREAD, [high, 0x3000, 16, 0, 0, 0]),
+            (op::PREADV, [high, 0x2000, 1, 0, 0, 0]),
+            (op::PWRITEV, [high, 0x2000, 1, 0, 0, 0]),
+            (op::GETDENTS, [high, 0x3000, 64, 0, 0, 0]),
+            (op::LSEEK, [high, 0, 0, 0, 0, 0]),
+            (op::CLOSE, [high, 0, 0, 0, 0, 0]),
+            (op::FSTAT, [high, 0, 0x3000, 0, 0, 0]),
+            (op::FSTAT, [high | 1, 1, 0x3000, 0, 0, 0]),
+            (
+                op::HANDLE,
+                [high, guest_sentry::abi::HANDLE_FSYNC, 0, 0, 0, 0],
+            ),
+            (op::LSEEK, [0, 0, high, 0, 0, 0]),
+            // Flags are 0 or 1.
+            (op::FSTAT, [1, 2, 0x3000, 0, 0, 0]),
+            (op::STAT, [0x2000, 1, 3, 0x3000, 0, 0]),
+            // Over-long log and panic messages are refused, not cut.
+            (op::LOG, [0x3000, MAX_LOG + 1, 0, 0, 0, 0]),
+            (op::PANIC, [0x3000, MAX_LOG + 1, 0, 0, 0, 0]),
+            (op::LOG, [0x3000, u64::MAX, 0, 0, 0, 0]),
+            // A readlink whose output lies outside guest memory (checked before acting).
+            (op::READLINK, [0x2000, 1, MEM - 2, 16, 0, 0]),
+        ] {
+            request(&mem, BLOCK, opcode, args);
+            assert!(
+                invalid(s.handle(BLOCK)),
+                "op {opcode} {args:x?} was accepted"
+            );
+        }
+        // The program handle is still open (nothing was acted on).
+        request(&mem, BLOCK, op::PREAD, [0, 0x3000, 4, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), 4);
+        // In range: served or refused with an errno.
+        request(&mem, BLOCK, op::LSEEK, [0, 0, 7, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EINVAL as i64));
+        request(&mem, BLOCK, op::PANIC, [0x3000, MAX_LOG, 0, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Panic(_)));
+    }
+
+    #[test]
+    fn panic_messages_are_escaped() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        let msg = b"boom\x1b]0;title\x07\nline 2";
+        mem.write_slice(msg, GuestAddress(0x3000)).unwrap();
+        request(
+            &mem,
+            BLOCK,
+            op::PANIC,
+            [0x3000, msg.len() as u64, 0, 0, 0, 0],
+        );
+        match s.handle(BLOCK) {
+            Outcome::Panic(m) => assert_eq!(m, "boom\\x1b]0;title\\x07\nline 2"),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn write_through_arguments_are_checked() {
+        let dir = crate::host::tests::TempDir::new("hc-rw");
+        std::fs::write(dir.0.join("f"), b"x").unwrap();
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+        let mut host = HostServices::new(&dir.0, tempfile()).unwrap();
+        host.allow_writes();
+        let mut s = Server::new(&mem, MEM, host);
+        let path = b"/f";
+        mem.write_slice(path, GuestAddress(0x3000)).unwrap();
+        let modify = |s: &mut Server, kind, g2, l2, extra| {
+            request(&mem, BLOCK, op::MODIFY, [kind, 0x3000, 2, g2, l2, extra]);
+            assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+            ret(&mem)
+        };
+        use guest_sentry::abi::*;
+        // Times: tv_nsec out of range is the app's mistake (the Sentry passes them on): EINVAL.
+        let times = |t: [i64; 4]| {
+            let b: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+            mem.write_slice(&b, GuestAddress(0x4000)).unwrap();
+        };
+        times([0, 1_000_000_000, 0, 0]);
+        assert_eq!(
+            modify(&mut s, MODIFY_UTIMENS, 0x4000, 32, 0),
+            -(libc::EINVAL as i64)
+        );
+        times([0, (1 << 30) - 2, 9, 0]);
+        assert_eq!(modify(&mut s, MODIFY_UTIMENS, 0x4000, 32, 0), 0);
+        // Chown: only unchanged, the current owner or vmm's own ids.
+        let all = u64::MAX;
+        assert_eq!(modify(&mut s, MODIFY_CHOWN, 0, 0, all), 0);
+        assert_eq!(
+            modify(&mut s, MODIFY_CHOWN, 0, 0, 4242 << 32 | 0xffff_ffff),
+            -(libc::EPERM as i64)
+        );
+        // Set-uid never reaches the host.
+        assert_eq!(modify(&mut s, MODIFY_CHMOD, 0, 0, 0o4755), 0);
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(dir.0.join("f"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o7777, 0o755);
+        // O_WRONLY | O_RDWR.
+        request(&mem, BLOCK, op::OPEN_WRITE, [0x3000, 2, 3, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EINVAL as i64));
+        request(
+            &mem,
+            BLOCK,
+            op::OPEN_WRITE,
+            [
+                0x3000,
+                2,
+                (libc::O_CREAT | libc::O_WRONLY) as u64,
+                0o6777,
+                0,
+                0,
+            ],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert!(ret(&mem) > 0);
     }
 
     #[test]
