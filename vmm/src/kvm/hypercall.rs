@@ -787,4 +787,252 @@ mod tests {
         ));
         assert_eq!(s.count, 2);
     }
+
+    /// The decoder and server against random request blocks: random op numbers and fields,
+    /// addresses in and out of guest memory, random lengths, paths built from names that
+    /// lead out of the root (absolute and climbing symlinks, `..`) and into device nodes —
+    /// with writes allowed. Every request must be served, refused with an errno or declared
+    /// malformed; none may panic; nothing outside the test root may change.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        const OPS: [u64; 20] = [
+            op::EXIT,
+            op::WRITE,
+            op::READ,
+            op::OPEN,
+            op::PREAD,
+            op::CLOSE,
+            op::FSTAT,
+            op::IOCTL,
+            op::LOG,
+            op::PANIC,
+            op::CLOCK,
+            op::PREADV,
+            op::GETDENTS,
+            op::LSEEK,
+            op::READLINK,
+            op::STAT,
+            op::OPEN_WRITE,
+            op::PWRITEV,
+            op::HANDLE,
+            op::MODIFY,
+        ];
+        const NAMES: [&str; 12] = [
+            "a", "d", "b", "abs", "rel", "..", ".", "null", "new", "outside", "victim", "",
+        ];
+        const PATH_GPA: u64 = 0x3000;
+        const IOV_GPA: u64 = 0x2000;
+        const AUX_GPA: u64 = 0x4000;
+
+        fn arg() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                0u64..8,
+                Just(PATH_GPA),
+                Just(IOV_GPA),
+                Just(AUX_GPA),
+                (0u64..MEM).prop_map(|v| v & !7),
+                (MEM - 64..MEM + 64),
+                any::<u64>(),
+                (0u32..0o20_000_000).prop_map(u64::from),
+                Just(u64::MAX),
+                Just(1 << 32),
+            ]
+        }
+
+        fn path() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                (any::<bool>(), prop::collection::vec(0..NAMES.len(), 0..6)).prop_map(
+                    |(abs, parts)| {
+                        let mut p = if abs { b"/".to_vec() } else { Vec::new() };
+                        let names: Vec<&str> = parts.iter().map(|&i| NAMES[i]).collect();
+                        p.extend_from_slice(names.join("/").as_bytes());
+                        p
+                    }
+                ),
+                prop::collection::vec(any::<u8>(), 0..32),
+            ]
+        }
+
+        #[derive(Debug, Clone)]
+        struct Req {
+            shaped: bool,
+            opcode: u64,
+            args: [u64; 6],
+            path: Vec<u8>,
+            iov: Vec<(u64, u64)>,
+            aux: [u64; 4],
+        }
+
+        fn req() -> impl Strategy<Value = Req> {
+            (
+                prop::bool::weighted(0.75),
+                prop_oneof![4 => prop::sample::select(OPS.to_vec()), 1 => any::<u64>()],
+                prop::array::uniform6(arg()),
+                path(),
+                prop::collection::vec((arg(), 0u64..256), 0..4),
+                prop::array::uniform4(
+                    prop_oneof![
+                        0i64..2_000_000_000,
+                        Just((1 << 30) - 1),
+                        Just((1 << 30) - 2),
+                        any::<i64>()
+                    ]
+                    .prop_map(|v| v as u64),
+                ),
+            )
+                .prop_map(|(shaped, opcode, args, path, iov, aux)| Req {
+                    shaped,
+                    opcode,
+                    args,
+                    path,
+                    iov,
+                    aux,
+                })
+        }
+
+        /// Every file below `dir`: (path, kind + mode, size, mtime).
+        fn snapshot(dir: &std::path::Path) -> Vec<(String, u32, u64, i64)> {
+            use std::os::unix::fs::MetadataExt;
+            let mut out = Vec::new();
+            let mut todo = vec![dir.to_path_buf()];
+            while let Some(d) = todo.pop() {
+                let Ok(rd) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    let m = e.metadata().unwrap();
+                    out.push((e.path().display().to_string(), m.mode(), m.len(), m.mtime()));
+                    if m.is_dir() {
+                        todo.push(e.path());
+                    }
+                }
+            }
+            out.sort();
+            out
+        }
+
+        fn fixture(base: &std::path::Path) -> std::path::PathBuf {
+            let root = base.join("root");
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("d")).unwrap();
+            std::fs::write(root.join("a"), b"file a").unwrap();
+            std::fs::write(root.join("d/b"), b"file b").unwrap();
+            let outside = base.join("outside");
+            std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+            std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
+            let c =
+                std::ffi::CString::new(root.join("null").as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a C string; makedev computes a number.
+            unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+            root
+        }
+
+        fn place(mem: &GuestMemoryMmap, r: &Req) -> [u64; 6] {
+            mem.write_slice(&r.path, GuestAddress(PATH_GPA)).unwrap();
+            let iov: Vec<u8> = (r.iov.iter())
+                .flat_map(|&(g, l)| {
+                    // Mostly ranges of guest memory (the buffer area), some anywhere.
+                    let g = if g < 8 { 0x8000 + g * 0x100 } else { g };
+                    [g.to_le_bytes(), l.to_le_bytes()].concat()
+                })
+                .collect();
+            mem.write_slice(&iov, GuestAddress(IOV_GPA)).unwrap();
+            let aux: Vec<u8> = r.aux.iter().flat_map(|v| v.to_le_bytes()).collect();
+            mem.write_slice(&aux, GuestAddress(AUX_GPA)).unwrap();
+            let mut a = r.args;
+            // Never the test's own stdio: a read would block, a TCSETS change the terminal.
+            if matches!(r.opcode, op::READ | op::WRITE | op::IOCTL) && a[0] <= 2 {
+                a[0] += 3;
+            }
+            // Keep the log short (longer than the limit stays malformed).
+            if r.opcode == op::LOG && a[1] <= MAX_LOG {
+                a[1] %= 96;
+            }
+            if !r.shaped {
+                return a;
+            }
+            // Most requests are well-formed, so that the host side is reached: paths where
+            // the path was put, lists where the list was, small handles, valid kinds.
+            let (path, len) = (PATH_GPA, r.path.len() as u64);
+            let handle = a[0] % 6;
+            let buf = 0x8000 + (a[1] % 16) * 0x100;
+            let open_flags = [
+                0,
+                libc::O_DIRECTORY,
+                libc::O_PATH,
+                libc::O_NOFOLLOW | libc::O_PATH,
+                libc::O_WRONLY | libc::O_CREAT,
+                libc::O_RDWR | libc::O_TRUNC,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                libc::O_WRONLY | libc::O_APPEND,
+            ];
+            let flags = open_flags[(a[2] % 8) as usize] as u64;
+            match r.opcode {
+                op::OPEN => a = [path, len, flags & !0o3777, 0, 0, 0],
+                op::OPEN_WRITE => a = [path, len, flags, a[3] & 0o7777, 0, 0],
+                op::STAT => a = [path, len, a[2] & 1, AUX_GPA + 64, 0, 0],
+                op::READLINK => a = [path, len, buf, a[3] % 128, 0, 0],
+                op::PREAD | op::GETDENTS => a = [handle, buf, a[2] % 512, a[3] % 64, 0, 0],
+                op::PREADV | op::PWRITEV => {
+                    a = [handle, IOV_GPA, r.iov.len() as u64, a[3] % 64, 0, 0]
+                }
+                op::FSTAT => a = [handle, 0, AUX_GPA + 64, 0, 0, 0],
+                op::CLOSE => a = [handle, 0, 0, 0, 0, 0],
+                op::LSEEK => a = [handle, a[1] % 64, a[2] % 5, 0, 0, 0],
+                op::HANDLE => a = [handle, a[1] % 3, a[2] % 64, 0, 0, 0],
+                op::MODIFY => {
+                    let kind = 1 + a[0] % 11;
+                    let (g2, l2) = if kind >= 10 {
+                        (AUX_GPA, 32)
+                    } else {
+                        (path, len)
+                    };
+                    a = [kind, path, len, g2, l2, a[5] % 0o10000];
+                    if kind == 8 || kind == 9 {
+                        a[5] = r.args[5];
+                    }
+                }
+                _ => {}
+            }
+            a
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+            #[test]
+            fn random_requests_are_served_refused_or_malformed(
+                reqs in prop::collection::vec(req(), 1..24)
+            ) {
+                let base = crate::host::tests::TempDir::new("fuzz");
+                let outside = base.0.join("outside");
+                std::fs::create_dir_all(outside.join("sub")).unwrap();
+                std::fs::write(outside.join("victim"), b"untouched").unwrap();
+                let root = fixture(&base.0);
+                let before = snapshot(&outside);
+                let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+                let mut host = HostServices::new(&root, tempfile()).unwrap();
+                host.allow_writes();
+                let mut s = Server::new(&mem, MEM, host);
+                for r in &reqs {
+                    let a = place(&mem, r);
+                    request(&mem, BLOCK, r.opcode, a);
+                    match s.handle(BLOCK) {
+                        Outcome::Continue => {
+                            let v = ret(&mem);
+                            prop_assert!(v >= -4095, "{r:?}: ret {v}");
+                        }
+                        Outcome::Exit { .. } | Outcome::Panic(_) | Outcome::Invalid(_) => {}
+                    }
+                }
+                prop_assert_eq!(snapshot(&outside), before);
+                let mut names: Vec<_> = std::fs::read_dir(&base.0).unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                names.sort();
+                prop_assert_eq!(names, vec!["outside", "root"]);
+            }
+        }
+    }
 }
