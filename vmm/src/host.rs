@@ -302,11 +302,14 @@ pub struct HostServices {
     /// `openat(proc_fd, "n")` — the very file that was checked, nothing swapped in between —
     /// and chmod/utimens act on such a descriptor through it.
     proc_fd: OwnedFd,
+    /// The process `proc_fd` belongs to.
+    pid: u32,
     /// Device numbers refused like a [`DENIED_FS`] filesystem: the host's `/dev` (devtmpfs,
     /// or a container's tmpfs, which `f_type` cannot tell from any other tmpfs).
     denied_devs: Vec<u64>,
     handles: Vec<Option<File>>,
     dirs: DirCache,
+    ok_devs: std::cell::RefCell<OkDevs>,
     /// `vmm run --rw`: writes go through to the host tree (else every write is EROFS here,
     /// whatever the Sentry asks).
     writable: bool,
@@ -323,17 +326,43 @@ pub struct HostServices {
 /// on the host is not used under its old path for longer than that.
 ///
 /// The object `fstatat` reports must be one the sandbox may reach, like any other: its device
-/// number must be one whose filesystem was checked (`fstatfs`) within the same
-/// [`DirCache::TTL_NS`] (`ok_devs`) — a procfs or sysfs mounted on `name` has a device of its
-/// own, and then the full check runs on `name` (see [`HostServices::stat_in_dir`]).
+/// number must be one whose filesystem was checked (`fstatfs`) lately ([`OkDevs`]) — a procfs
+/// or sysfs mounted on `name` has a device of its own, and then the full check runs on `name`
+/// (see [`HostServices::stat_in_dir`]).
 #[derive(Default)]
 struct DirCache {
     /// (path, descriptor, when resolved): most recently used last.
     entries: Vec<(Vec<u8>, OwnedFd, u64)>,
-    /// Device numbers whose filesystem passed the [`DENIED_FS`] check, and when the list was
-    /// started (it is dropped after `TTL_NS`: a device number is reused after an unmount).
-    ok_devs: Vec<u64>,
-    ok_devs_at: u64,
+}
+
+/// Device numbers whose filesystem passed the [`DENIED_FS`] check (`fstatfs`), so that the
+/// check costs one `fstatfs` per filesystem, not one per object. A device number names one
+/// mounted filesystem (superblock) until it is unmounted, when the number may be reused: the
+/// list is dropped every [`DirCache::TTL_NS`].
+#[derive(Default)]
+struct OkDevs {
+    devs: Vec<u64>,
+    since: u64,
+}
+
+impl OkDevs {
+    const CAPACITY: usize = 32;
+
+    fn contains(&mut self, dev: u64) -> bool {
+        let now = now_ns(libc::CLOCK_MONOTONIC);
+        if now.saturating_sub(self.since) >= DirCache::TTL_NS {
+            self.devs.clear();
+            self.since = now;
+        }
+        self.devs.contains(&dev)
+    }
+
+    fn insert(&mut self, dev: u64) {
+        if self.devs.len() >= Self::CAPACITY {
+            self.devs.remove(0);
+        }
+        self.devs.push(dev);
+    }
 }
 
 impl DirCache {
@@ -389,9 +418,11 @@ impl HostServices {
         Ok(HostServices {
             root,
             proc_fd,
+            pid: std::process::id(),
             denied_devs,
             handles: vec![Some(exe)],
             dirs: DirCache::default(),
+            ok_devs: Default::default(),
             writable: false,
             ids,
         })
@@ -404,6 +435,9 @@ impl HostServices {
         if self.denied_devs.contains(&st.st_dev) {
             return Err(libc::EACCES);
         }
+        if self.ok_devs.borrow_mut().contains(st.st_dev) {
+            return Ok(st);
+        }
         // SAFETY: zeroed statfs is a valid out-parameter.
         let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: fd is a descriptor we hold; sfs is writable.
@@ -413,6 +447,7 @@ impl HostServices {
         if denied_fs(sfs.f_type) {
             return Err(libc::EACCES);
         }
+        self.ok_devs.borrow_mut().insert(st.st_dev);
         Ok(st)
     }
 
@@ -423,6 +458,15 @@ impl HostServices {
         let fd = self.openat2(path, flags & keep)?;
         let st = self.check_object(fd.as_raw_fd())?;
         Ok((fd, st))
+    }
+
+    /// [`Self::proc_fd`], if this is still the process that opened it: in a forked child it
+    /// would name the parent's descriptors.
+    fn proc_dir(&self) -> HostResult<i32> {
+        if std::process::id() != self.pid {
+            return Err(libc::EIO);
+        }
+        Ok(self.proc_fd.as_raw_fd())
     }
 
     /// The name of `fd` in [`Self::proc_fd`].
@@ -437,7 +481,7 @@ impl HostServices {
         let flags = (flags & !drop) as i32 | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
         let name = Self::fd_name(fd);
         // SAFETY: a descriptor we hold and a C string; the result is checked.
-        let r = unsafe { libc::openat(self.proc_fd.as_raw_fd(), name.as_ptr(), flags) };
+        let r = unsafe { libc::openat(self.proc_dir()?, name.as_ptr(), flags) };
         if r < 0 {
             return Err(last_errno());
         }
@@ -726,8 +770,9 @@ impl HostServices {
                 // chmod of the very file the O_PATH descriptor names, through its magic link
                 // (fchmod refuses O_PATH descriptors).
                 let name = Self::fd_name(&fd);
+                let proc_dir = self.proc_dir()?;
                 // SAFETY: a descriptor we hold and a C string naming our own descriptor.
-                check(unsafe { libc::fchmodat(self.proc_fd.as_raw_fd(), name.as_ptr(), mode, 0) })
+                check(unsafe { libc::fchmodat(proc_dir, name.as_ptr(), mode, 0) })
             }
             HostOp::Chown {
                 path,
@@ -777,9 +822,7 @@ impl HostServices {
                 let name = Self::fd_name(&fd);
                 // SAFETY: a descriptor we hold, a C string naming our own descriptor, two
                 // timespecs.
-                check(unsafe {
-                    libc::utimensat(self.proc_fd.as_raw_fd(), name.as_ptr(), ts.as_ptr(), 0)
-                })
+                check(unsafe { libc::utimensat(self.proc_dir()?, name.as_ptr(), ts.as_ptr(), 0) })
             }
         }
     }
@@ -959,13 +1002,7 @@ impl HostServices {
         if !nofollow && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             return None;
         }
-        let now = now_ns(libc::CLOCK_MONOTONIC);
-        let cache = &mut self.dirs;
-        if now.saturating_sub(cache.ok_devs_at) >= DirCache::TTL_NS {
-            cache.ok_devs.clear();
-            cache.ok_devs_at = now;
-        }
-        if cache.ok_devs.contains(&st.st_dev) {
+        if self.ok_devs.get_mut().contains(st.st_dev) {
             return Some(host_stat(&st));
         }
         // A device not checked yet (a mount point under the directory — `/proc` under `/` —
@@ -984,11 +1021,6 @@ impl HostServices {
         // SAFETY: a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let st = self.check_object(fd.as_raw_fd()).ok()?;
-        let cache = &mut self.dirs;
-        if cache.ok_devs.len() >= DirCache::CAPACITY {
-            cache.ok_devs.remove(0);
-        }
-        cache.ok_devs.push(st.st_dev);
         Some(host_stat(&st))
     }
 
