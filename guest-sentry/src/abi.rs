@@ -189,6 +189,9 @@ pub const OPEN_DIRECTORY: u64 = 0o200000;
 pub const OPEN_NOFOLLOW: u64 = 0o400000;
 pub const OPEN_PATH: u64 = 0o10000000;
 
+/// Longest LOG or PANIC message (bytes); the VMM refuses longer ones as malformed.
+pub const LOG_MAX: usize = 64 << 10;
+
 /// Longest gather/scatter list a single WRITE/READ hypercall takes.
 pub const IOV_MAX: usize = 64;
 /// Longest path an OPEN hypercall takes.

@@ -3,6 +3,17 @@
 //! shape; this module enforces the policy: stdio is fds 0..=2 only, files are opened read-only
 //! with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` under the sandbox root, handles are
 //! this sandbox's own.
+//!
+//! Whatever path led there, the sandbox reaches only regular files, directories and symlinks
+//! of normal filesystems: every open and stat first resolves the path to an `O_PATH`
+//! descriptor and checks that object (`fstat`, `fstatfs`: no procfs, sysfs, cgroupfs, ...
+//! — [`DENIED_FS`] — nor the host's `/dev`; for opens no device, FIFO or socket), and only
+//! then opens that very file with the real flags through `/proc/self/fd` (opened once at
+//! start). Every refusal of that kind answers **EACCES**, and only those do, so the Sentry can
+//! tell "the host will not reach this" from the host's own answers. With `--rw`, set-uid and
+//! set-gid bits never reach the host (created files, chmod; directories keep set-gid), chown
+//! never gives a file to anyone but `vmm`'s own user or its current owner, and times are
+//! range-checked.
 
 use std::fs::File;
 use std::io;
@@ -21,6 +32,100 @@ fn last_errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+/// Filesystems the sandbox never reaches, whatever path leads there (`statfs` `f_type`
+/// magics, from `linux/magic.h` and the kernel sources): their files are kernel interfaces,
+/// not data — a read or write of one acts on the host kernel or on `vmm` itself
+/// (`/proc/self/mem`, `/sys/...`, cgroup control files). Every open and stat the host serves
+/// checks the object it reached against this list (and refuses with EACCES) before acting.
+/// devtmpfs reports tmpfs's magic: the host's `/dev` is refused by device number instead
+/// (see `HostServices::denied_devs`), and its device nodes by type.
+const DENIED_FS: &[(u32, &str)] = &[
+    (0x9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x1cd1, "devpts"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x0765_5821, "resctrl"),
+    (0xcafe_4a11, "bpf"),
+    (0x6265_6570, "configfs"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x6165_676c, "pstore"),
+    (0xf97c_ff8c, "selinuxfs"),
+    (0x4341_5d53, "smackfs"),
+    (0x5a3c_69f0, "apparmorfs"),
+    (0x4249_4e4d, "binfmt_misc"),
+    (0x6573_5543, "fusectl"),
+    (0x6e73_6673, "nsfs"),
+    (0x1980_0202, "mqueue"),
+    (0x9fa2, "usbdevfs"),
+    (0xabba_1974, "xenfs"),
+    // Not reachable by a path today; listed so a future magic link or bind mount of one is
+    // refused too.
+    (0x454d_444d, "devmem"),
+    (0x6264_6576, "bdev"),
+    (0x5345_434d, "secretmem"),
+    (0x0904_1934, "anon_inode"),
+    (0x534f_434b, "sockfs"),
+    (0x5049_5045, "pipefs"),
+    (0x5049_4446, "pidfs"),
+    (0x444d_4142, "dma-buf"),
+];
+
+/// Whether `f_type` (from `fstatfs`) names a filesystem in [`DENIED_FS`].
+fn denied_fs(f_type: i64) -> bool {
+    // f_type holds a 32-bit magic (sign-extended on some kernels: compare the low half).
+    DENIED_FS.iter().any(|&(m, _)| m == f_type as u32)
+}
+
+/// What an open may reach: the checked object's type must be a regular file or a directory
+/// (and, for `O_PATH | O_NOFOLLOW`, a symlink) — never a device, FIFO or socket, whose opens
+/// have side effects (a tty, a watchdog) or reach other processes.
+fn openable(mode: u32, path_only: bool) -> HostResult<()> {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFDIR => Ok(()),
+        libc::S_IFLNK if path_only => Ok(()),
+        // Only an O_NOFOLLOW resolution stops at a symlink; a real open of it is ELOOP.
+        libc::S_IFLNK => Err(libc::ELOOP),
+        _ => Err(libc::EACCES),
+    }
+}
+
+/// `mode` without set-uid, and without set-gid unless `dir`: the sandbox never leaves a
+/// set-uid (or set-gid) program on the host. Directories keep set-gid (it only makes new
+/// entries inherit the directory's group).
+fn safe_mode(mode: u32, dir: bool) -> u32 {
+    let keep = if dir { 0o3777 } else { 0o1777 };
+    mode & keep
+}
+
+fn fstat_raw(raw: i32) -> HostResult<libc::stat> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: raw is an fd we hold; st is writable.
+    if unsafe { libc::fstat(raw, &mut st) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(st)
+}
+
+/// `UTIME_NOW` / `UTIME_OMIT` (Linux values).
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+/// utimensat's `[atime sec, nsec, mtime sec, nsec]`: each nsec in range or `UTIME_NOW` /
+/// `UTIME_OMIT` (EINVAL otherwise, as Linux says).
+fn valid_times(times: &[i64; 4]) -> HostResult<()> {
+    let ok = |ns: i64| (0..1_000_000_000).contains(&ns) || ns == UTIME_NOW || ns == UTIME_OMIT;
+    if ok(times[1]) && ok(times[3]) {
+        Ok(())
+    } else {
+        Err(libc::EINVAL)
+    }
+}
+
 /// Opens `path` (absolute inside the sandbox) for reading under the root directory `root`,
 /// with the same resolution rules as the sandbox's own opens. For finding the program.
 pub fn open_in_root(root: &Path, path: &[u8]) -> HostResult<File> {
@@ -31,13 +136,7 @@ pub fn open_in_root(root: &Path, path: &[u8]) -> HostResult<File> {
 }
 
 fn fstat_fd(raw: i32) -> HostResult<HostStat> {
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: raw is an fd we hold; st is writable.
-    if unsafe { libc::fstat(raw, &mut st) } < 0 {
-        return Err(last_errno());
-    }
-    Ok(host_stat(&st))
+    fstat_raw(raw).map(|st| host_stat(&st))
 }
 
 fn host_stat(st: &libc::stat) -> HostStat {
@@ -56,6 +155,30 @@ fn host_stat(st: &libc::stat) -> HostStat {
         mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
         ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
     }
+}
+
+/// A diagnostic line from the Sentry made safe for the user's terminal: printable UTF-8 and
+/// `\t` (and `\n` if `newlines`) stay, every other byte — control characters, escape
+/// sequences, invalid UTF-8 — is written as `\xNN`.
+pub fn escape_log(bytes: &[u8], newlines: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\t' || (newlines && c == '\n') || !c.is_control() {
+                out.push(c);
+            } else {
+                let mut b = [0u8; 4];
+                for b in c.encode_utf8(&mut b).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
 }
 
 /// Host signals that arrived for the sandbox (bit n = signal n), recorded by the handler
@@ -174,11 +297,25 @@ struct OpenHow {
 
 pub struct HostServices {
     root: OwnedFd,
+    /// `/proc/self/fd`, opened once at start (`vmm` may later lose `/proc` when it confines
+    /// itself): a checked `O_PATH` descriptor `n` is reopened with the real flags as
+    /// `openat(proc_fd, "n")` — the very file that was checked, nothing swapped in between —
+    /// and chmod/utimens act on such a descriptor through it.
+    proc_fd: OwnedFd,
+    /// The process `proc_fd` belongs to.
+    pid: u32,
+    /// Device numbers refused like a [`DENIED_FS`] filesystem: the host's `/dev` (devtmpfs,
+    /// or a container's tmpfs, which `f_type` cannot tell from any other tmpfs).
+    denied_devs: Vec<u64>,
     handles: Vec<Option<File>>,
     dirs: DirCache,
+    ok_devs: std::cell::RefCell<OkDevs>,
     /// `vmm run --rw`: writes go through to the host tree (else every write is EROFS here,
     /// whatever the Sentry asks).
     writable: bool,
+    /// `vmm`'s own effective uid and gid: what a written-through `chown` may give a file
+    /// besides leaving it as it is.
+    ids: (u32, u32),
 }
 
 /// Recently resolved directories (O_PATH descriptors, each opened with the same `openat2`
@@ -187,10 +324,45 @@ pub struct HostServices {
 /// root. `name` is one plain component that is not followed, so nothing is resolved outside
 /// the checked directory. Entries are dropped after [`DirCache::TTL_NS`] so a directory moved
 /// on the host is not used under its old path for longer than that.
+///
+/// The object `fstatat` reports must be one the sandbox may reach, like any other: its device
+/// number must be one whose filesystem was checked (`fstatfs`) lately ([`OkDevs`]) — a procfs
+/// or sysfs mounted on `name` has a device of its own, and then the full check runs on `name`
+/// (see [`HostServices::stat_in_dir`]).
 #[derive(Default)]
 struct DirCache {
     /// (path, descriptor, when resolved): most recently used last.
     entries: Vec<(Vec<u8>, OwnedFd, u64)>,
+}
+
+/// Device numbers whose filesystem passed the [`DENIED_FS`] check (`fstatfs`), so that the
+/// check costs one `fstatfs` per filesystem, not one per object. A device number names one
+/// mounted filesystem (superblock) until it is unmounted, when the number may be reused: the
+/// list is dropped every [`DirCache::TTL_NS`].
+#[derive(Default)]
+struct OkDevs {
+    devs: Vec<u64>,
+    since: u64,
+}
+
+impl OkDevs {
+    const CAPACITY: usize = 32;
+
+    fn contains(&mut self, dev: u64) -> bool {
+        let now = now_ns(libc::CLOCK_MONOTONIC);
+        if now.saturating_sub(self.since) >= DirCache::TTL_NS {
+            self.devs.clear();
+            self.since = now;
+        }
+        self.devs.contains(&dev)
+    }
+
+    fn insert(&mut self, dev: u64) {
+        if self.devs.len() >= Self::CAPACITY {
+            self.devs.remove(0);
+        }
+        self.devs.push(dev);
+    }
 }
 
 impl DirCache {
@@ -215,12 +387,192 @@ impl HostServices {
         }
         // SAFETY: fd is a fresh descriptor we own.
         let root = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a static C string; the returned fd is checked.
+        let fd = unsafe {
+            libc::open(
+                c"/proc/self/fd".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::other(format!(
+                "opening /proc/self/fd (is /proc mounted?): {}",
+                io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let proc_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // The host's /dev, when it is a filesystem of its own (devtmpfs, a container's tmpfs).
+        let dev_of = |p: &std::ffi::CStr| {
+            // SAFETY: zeroed stat is a valid out-parameter.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: a C string and a writable stat.
+            (unsafe { libc::stat(p.as_ptr(), &mut st) } == 0).then_some(st.st_dev)
+        };
+        let denied_devs = match (dev_of(c"/dev"), dev_of(c"/")) {
+            (Some(d), Some(r)) if d != r => vec![d],
+            _ => Vec::new(),
+        };
+        // SAFETY: plain identity queries.
+        let ids = unsafe { (libc::geteuid(), libc::getegid()) };
         Ok(HostServices {
             root,
+            proc_fd,
+            pid: std::process::id(),
+            denied_devs,
             handles: vec![Some(exe)],
             dirs: DirCache::default(),
+            ok_devs: Default::default(),
             writable: false,
+            ids,
         })
+    }
+
+    /// Checks the object `fd` (an `O_PATH` descriptor from an in-root resolution) names:
+    /// EACCES if it lies on a [`DENIED_FS`] filesystem or the host's `/dev`. Returns its stat.
+    fn check_object(&self, fd: i32) -> HostResult<libc::stat> {
+        let st = fstat_raw(fd)?;
+        if self.denied_devs.contains(&st.st_dev) {
+            return Err(libc::EACCES);
+        }
+        if self.ok_devs.borrow_mut().contains(st.st_dev) {
+            return Ok(st);
+        }
+        // SAFETY: zeroed statfs is a valid out-parameter.
+        let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is a descriptor we hold; sfs is writable.
+        if unsafe { libc::fstatfs(fd, &mut sfs) } < 0 {
+            return Err(last_errno());
+        }
+        if denied_fs(sfs.f_type) {
+            return Err(libc::EACCES);
+        }
+        self.ok_devs.borrow_mut().insert(st.st_dev);
+        Ok(st)
+    }
+
+    /// Resolves `path` under the root to an `O_PATH` descriptor (`flags`: O_DIRECTORY,
+    /// O_NOFOLLOW) and checks the object it reached ([`Self::check_object`]).
+    fn resolve(&self, path: &[u8], flags: u64) -> HostResult<(OwnedFd, libc::stat)> {
+        let keep = (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
+        let fd = self.openat2(path, flags & keep)?;
+        let st = self.check_object(fd.as_raw_fd())?;
+        Ok((fd, st))
+    }
+
+    /// [`Self::proc_fd`], if this is still the process that opened it: in a forked child it
+    /// would name the parent's descriptors.
+    fn proc_dir(&self) -> HostResult<i32> {
+        if std::process::id() != self.pid {
+            return Err(libc::EIO);
+        }
+        Ok(self.proc_fd.as_raw_fd())
+    }
+
+    /// The name of `fd` in [`Self::proc_fd`].
+    fn fd_name(fd: &OwnedFd) -> std::ffi::CString {
+        std::ffi::CString::new(fd.as_raw_fd().to_string()).expect("digits only")
+    }
+
+    /// Opens the very file the checked `O_PATH` descriptor `fd` names with the real `flags`
+    /// (through `/proc/self/fd`: no path is resolved again).
+    fn reopen(&self, fd: &OwnedFd, flags: u64) -> HostResult<OwnedFd> {
+        let drop = (libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_PATH) as u64;
+        let flags = (flags & !drop) as i32 | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let name = Self::fd_name(fd);
+        // SAFETY: a descriptor we hold and a C string; the result is checked.
+        let r = unsafe { libc::openat(self.proc_dir()?, name.as_ptr(), flags) };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(r) })
+    }
+
+    /// Every open the host serves: resolves `path` to an `O_PATH` descriptor, checks the object
+    /// (filesystem, then type: a regular file or directory, see [`openable`]) and only then
+    /// opens it with `flags` — a device is never opened, not even for a moment. `O_CREAT` of a
+    /// name that does not exist creates a new regular file ([`Self::create`]).
+    fn open_checked(&self, path: &[u8], flags: u64, mode: u64, depth: u32) -> HostResult<OwnedFd> {
+        let path_only = flags & libc::O_PATH as u64 != 0;
+        let creat = flags & libc::O_CREAT as u64 != 0;
+        match self.resolve(path, flags) {
+            Ok((fd, st)) => {
+                openable(st.st_mode, path_only)?;
+                if path_only {
+                    return Ok(fd);
+                }
+                if creat && flags & libc::O_EXCL as u64 != 0 {
+                    return Err(libc::EEXIST);
+                }
+                self.reopen(&fd, flags)
+            }
+            Err(libc::ENOENT) if creat => self.create(path, flags, mode, depth),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `O_CREAT` of `path`, which did not resolve: creates a new regular file as the last
+    /// component of its (checked) parent directory, `O_EXCL | O_NOFOLLOW`, so what is opened
+    /// is the file just made. A dangling symlink there is followed by hand (as Linux creates
+    /// its target), at most 40 deep.
+    fn create(&self, path: &[u8], flags: u64, mode: u64, depth: u32) -> HostResult<OwnedFd> {
+        let (dir, name) = self.parent_of(path)?;
+        let mode = safe_mode(mode as u32, false);
+        let f = (flags & !(libc::O_NOFOLLOW | libc::O_DIRECTORY) as u64) as i32
+            | libc::O_CREAT
+            | libc::O_EXCL
+            | libc::O_NOFOLLOW
+            | libc::O_CLOEXEC
+            | libc::O_NOCTTY
+            | libc::O_NONBLOCK;
+        // SAFETY: a descriptor we hold and a C string; the result is checked.
+        let r = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), f, mode as libc::c_uint) };
+        if r >= 0 {
+            // SAFETY: a fresh descriptor we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(r) });
+        }
+        let e = last_errno();
+        if e != libc::EEXIST || flags & libc::O_EXCL as u64 != 0 || depth == 0 {
+            return Err(if e == libc::EEXIST && depth == 0 {
+                libc::ELOOP
+            } else {
+                e
+            });
+        }
+        // The name exists: a dangling symlink, or something made meanwhile.
+        let mut target = vec![0u8; PATH_MAX];
+        // SAFETY: target is writable for its length; dir is ours; name a C string.
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                target.as_mut_ptr().cast(),
+                target.len(),
+            )
+        };
+        if n < 0 {
+            // Not a symlink: open what is there now, checked like any file.
+            return self.open_checked(path, flags, mode as u64, depth - 1);
+        }
+        if flags & libc::O_NOFOLLOW as u64 != 0 {
+            return Err(libc::ELOOP);
+        }
+        target.truncate(n as usize);
+        let next = if target.first() == Some(&b'/') {
+            target
+        } else {
+            let path = path.strip_suffix(b"/").unwrap_or(path);
+            let slash = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            let mut p = path[..slash].to_vec();
+            p.push(b'/');
+            p.extend_from_slice(&target);
+            p
+        };
+        if next.len() > PATH_MAX {
+            return Err(libc::ENAMETOOLONG);
+        }
+        self.open_checked(&next, flags, mode as u64, depth - 1)
     }
 
     /// Lets the sandbox write to the host tree under the root (`vmm run --rw`).
@@ -250,39 +602,32 @@ impl HostServices {
         retry_eintr(|| unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) })
     }
 
-    /// `openat2` of `path` (absolute inside the sandbox) under the root, resolved as if the root
-    /// were `/` (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside) and never through
-    /// /proc magic links. Only read-only opens are served: the host tree is never written.
+    /// Read-only open of `path` (absolute inside the sandbox) under the root, resolved as if
+    /// the root were `/` (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside), never
+    /// through /proc magic links, and checked before it is opened ([`Self::open_checked`]).
+    /// Only read-only opens are served here: the host tree is never written.
     fn open_fd(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
         let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64;
         if flags & !allowed != 0 {
             return Err(libc::EROFS);
         }
-        self.openat2(path, flags, 0)
+        self.open_checked(path, flags, 0, 40)
     }
 
-    /// `openat2` under the root with the sandbox's resolution rules; `flags` are checked by
-    /// the callers.
-    fn openat2(&self, path: &[u8], flags: u64, mode: u64) -> HostResult<OwnedFd> {
+    /// `openat2(O_PATH | flags)` under the root with the sandbox's resolution rules (`flags`:
+    /// O_DIRECTORY, O_NOFOLLOW). Nothing is opened for real here: see [`Self::resolve`].
+    fn openat2(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
         if path.len() > PATH_MAX || path.contains(&0) {
             return Err(libc::EINVAL);
         }
         let rel: Vec<u8> = path.iter().copied().skip_while(|&b| b == b'/').collect();
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
         let c = std::ffi::CString::new(rel).map_err(|_| libc::EINVAL)?;
-        // openat2 refuses O_PATH with anything but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW.
-        let extra = if flags & libc::O_PATH as u64 != 0 {
-            libc::O_CLOEXEC
-        } else {
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK
-        };
+        let keep = (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
         let how = OpenHow {
-            flags: flags | extra as u64,
-            mode: if flags & libc::O_CREAT as u64 != 0 {
-                mode & 0o7777
-            } else {
-                0
-            },
+            // openat2 refuses O_PATH with anything but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW.
+            flags: (flags & keep) | (libc::O_PATH | libc::O_CLOEXEC) as u64,
+            mode: 0,
             resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         };
         // SAFETY: valid dirfd, C string and open_how for the duration of the call.
@@ -319,11 +664,12 @@ impl HostServices {
         }
         let allowed =
             guest_sentry::abi::OPEN_WRITE_FLAGS | (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
-        if flags & !allowed != 0 {
+        let accmode = flags & libc::O_ACCMODE as u64;
+        if flags & !allowed != 0 || accmode == libc::O_ACCMODE as u64 {
             return Err(libc::EINVAL);
         }
         let slot = self.free_slot()?;
-        let fd = self.openat2(path, flags, mode as u64)?;
+        let fd = self.open_checked(path, flags, mode as u64, 40)?;
         self.dirs.entries.clear();
         self.handles[slot] = Some(File::from(fd));
         Ok(slot as u32)
@@ -382,8 +728,11 @@ impl HostServices {
         match *op {
             HostOp::Mkdir { path, mode } => {
                 let (dir, name) = self.parent_of(path)?;
+                // Linux's mkdir ignores set-uid and set-gid (a new directory inherits set-gid
+                // from its parent); only the sticky bit is passed on.
+                let mode = mode & 0o1777;
                 // SAFETY: a descriptor we hold and a C string.
-                check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode & 0o7777) })
+                check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
             }
             HostOp::Unlink { path, dir: is_dir } => {
                 let (dir, name) = self.parent_of(path)?;
@@ -410,19 +759,20 @@ impl HostServices {
                 check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
             }
             HostOp::Truncate { path, len } => {
-                let fd = self.openat2(path, libc::O_WRONLY as u64, 0)?;
                 let len = i64::try_from(len).map_err(|_| libc::EINVAL)?;
+                let fd = self.open_checked(path, libc::O_WRONLY as u64, 0, 40)?;
                 // SAFETY: a descriptor we own.
                 check(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
             }
             HostOp::Chmod { path, mode } => {
-                let fd = self.openat2(path, libc::O_PATH as u64, 0)?;
+                let (fd, st) = self.target(path, false)?;
+                let mode = safe_mode(mode & 0o7777, st.st_mode & libc::S_IFMT == libc::S_IFDIR);
                 // chmod of the very file the O_PATH descriptor names, through its magic link
                 // (fchmod refuses O_PATH descriptors).
-                let p = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                    .map_err(|_| libc::EINVAL)?;
-                // SAFETY: a C string naming our own descriptor.
-                check(unsafe { libc::chmod(p.as_ptr(), mode & 0o7777) })
+                let name = Self::fd_name(&fd);
+                let proc_dir = self.proc_dir()?;
+                // SAFETY: a descriptor we hold and a C string naming our own descriptor.
+                check(unsafe { libc::fchmodat(proc_dir, name.as_ptr(), mode, 0) })
             }
             HostOp::Chown {
                 path,
@@ -430,21 +780,10 @@ impl HostServices {
                 gid,
                 nofollow,
             } => {
-                if nofollow {
-                    let (dir, name) = self.parent_of(path)?;
-                    // SAFETY: as above; the last component is not followed.
-                    return check(unsafe {
-                        libc::fchownat(
-                            dir.as_raw_fd(),
-                            name.as_ptr(),
-                            uid,
-                            gid,
-                            libc::AT_SYMLINK_NOFOLLOW,
-                        )
-                    });
-                }
-                let fd = self.openat2(path, libc::O_PATH as u64, 0)?;
-                // SAFETY: AT_EMPTY_PATH acts on the file our descriptor names.
+                let (fd, st) = self.target(path, nofollow)?;
+                self.chown_allowed(&st, uid, gid)?;
+                // SAFETY: AT_EMPTY_PATH acts on the file our descriptor names (the symlink
+                // itself for a nofollow resolution).
                 check(unsafe {
                     libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH)
                 })
@@ -454,6 +793,7 @@ impl HostServices {
                 times,
                 nofollow,
             } => {
+                valid_times(&times)?;
                 let ts = [
                     libc::timespec {
                         tv_sec: times[0],
@@ -464,7 +804,10 @@ impl HostServices {
                         tv_nsec: times[3],
                     },
                 ];
-                if nofollow {
+                let (fd, st) = self.target(path, nofollow)?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    // A symlink (not followed): set its own times, by name in its parent
+                    // directory, once the object there was checked.
                     let (dir, name) = self.parent_of(path)?;
                     // SAFETY: as above; the last component is not followed.
                     return check(unsafe {
@@ -476,17 +819,42 @@ impl HostServices {
                         )
                     });
                 }
-                let fd = self.openat2(path, libc::O_PATH as u64, 0)?;
-                let p = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                    .map_err(|_| libc::EINVAL)?;
-                // SAFETY: a C string naming our own descriptor; two timespecs.
-                check(unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), ts.as_ptr(), 0) })
+                let name = Self::fd_name(&fd);
+                // SAFETY: a descriptor we hold, a C string naming our own descriptor, two
+                // timespecs.
+                check(unsafe { libc::utimensat(self.proc_dir()?, name.as_ptr(), ts.as_ptr(), 0) })
             }
         }
     }
 
-    /// The directory holding `path` (resolved under the root) and its last component, which
-    /// must be a plain name: not empty, `.` or `..`.
+    /// The object a chmod/chown/utimens acts on: `path` resolved in the root (the last
+    /// component not followed if `nofollow`) and checked — a regular file, directory or
+    /// symlink of a filesystem the sandbox may reach (EACCES otherwise: a device node's
+    /// owner or mode is host policy).
+    fn target(&self, path: &[u8], nofollow: bool) -> HostResult<(OwnedFd, libc::stat)> {
+        let flags = if nofollow { libc::O_NOFOLLOW as u64 } else { 0 };
+        let (fd, st) = self.resolve(path, flags)?;
+        openable(st.st_mode, true)?;
+        Ok((fd, st))
+    }
+
+    /// The chown policy: the sandbox never has `CAP_CHOWN` over the host tree, even when `vmm`
+    /// runs as root. Each of `uid` and `gid` must be `u32::MAX` (unchanged), the file's
+    /// current owner/group, or `vmm`'s own effective uid/gid (what a file the sandbox created
+    /// gets anyway); anything else is EPERM, as Linux answers an unprivileged caller. So a
+    /// sandbox cannot hand files to other host users or to root.
+    fn chown_allowed(&self, st: &libc::stat, uid: u32, gid: u32) -> HostResult<()> {
+        let uid_ok = uid == u32::MAX || uid == st.st_uid || uid == self.ids.0;
+        let gid_ok = gid == u32::MAX || gid == st.st_gid || gid == self.ids.1;
+        if uid_ok && gid_ok {
+            Ok(())
+        } else {
+            Err(libc::EPERM)
+        }
+    }
+
+    /// The directory holding `path` (resolved under the root and checked like any object) and
+    /// its last component, which must be a plain name: not empty, `.` or `..`.
     fn parent_of(&self, path: &[u8]) -> HostResult<(OwnedFd, std::ffi::CString)> {
         let path = path.strip_suffix(b"/").unwrap_or(path);
         let slash = path.iter().rposition(|&b| b == b'/').ok_or(libc::EINVAL)?;
@@ -498,14 +866,14 @@ impl HostServices {
                 libc::EINVAL
             });
         }
-        let fd = self.openat2(dir, (libc::O_PATH | libc::O_DIRECTORY) as u64, 0)?;
+        let (fd, _) = self.resolve(dir, libc::O_DIRECTORY as u64)?;
         let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
         Ok((fd, name))
     }
 
     /// The target of the symlink at `path` (not followed) into `out`; returns its length.
     pub fn readlink(&self, path: &[u8], out: &mut [u8]) -> HostResult<u64> {
-        let fd = self.open_fd(path, (libc::O_PATH | libc::O_NOFOLLOW) as u64)?;
+        let (fd, _) = self.resolve(path, libc::O_NOFOLLOW as u64)?;
         // SAFETY: out is writable for its length; "" with an O_PATH fd names the link itself.
         let n = unsafe {
             libc::readlinkat(
@@ -600,9 +968,11 @@ impl HostServices {
         if let Some(st) = self.stat_in_dir(path, nofollow) {
             return Ok(st);
         }
-        let flags = libc::O_PATH as u64 | if nofollow { libc::O_NOFOLLOW as u64 } else { 0 };
-        let fd = self.open_fd(path, flags)?;
-        fstat_fd(fd.as_raw_fd())
+        let flags = if nofollow { libc::O_NOFOLLOW as u64 } else { 0 };
+        // A device node on a normal filesystem may be reported (opening it is refused); an
+        // object on a denied filesystem is not (EACCES).
+        let (_, st) = self.resolve(path, flags)?;
+        Ok(host_stat(&st))
     }
 
     /// The fast path of [`Self::stat_path`]: `fstatat` of the last component in its (cached)
@@ -632,6 +1002,25 @@ impl HostServices {
         if !nofollow && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             return None;
         }
+        if self.ok_devs.get_mut().contains(st.st_dev) {
+            return Some(host_stat(&st));
+        }
+        // A device not checked yet (a mount point under the directory — `/proc` under `/` —
+        // or the first name seen on this filesystem): check the object `name` names now.
+        // SAFETY: dfd is a descriptor we hold; c is one plain component, not followed.
+        let fd = unsafe {
+            libc::openat(
+                dfd,
+                c.as_ptr(),
+                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = self.check_object(fd.as_raw_fd()).ok()?;
         Some(host_stat(&st))
     }
 
@@ -849,7 +1238,7 @@ impl guest_sentry::host::Host for DirectHost {
 
     fn log(&self, line: &str) {
         use std::io::Write;
-        let mut l = line.as_bytes().to_vec();
+        let mut l = escape_log(line.as_bytes(), false).into_bytes();
         l.push(b'\n');
         let _ = std::io::stderr().write_all(&l);
     }
@@ -902,5 +1291,322 @@ impl guest_sentry::host::Host for DirectHost {
             guest_sentry::host::Clock::Realtime => now_ns(libc::CLOCK_REALTIME),
             guest_sentry::host::Clock::Monotonic => now_ns(libc::CLOCK_MONOTONIC),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub(crate) struct TempDir(pub std::path::PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> Self {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let d = std::env::temp_dir().join(format!(
+                "vmm-host-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn services(root: &Path) -> HostServices {
+        HostServices::new(root, File::open("/dev/null").unwrap()).unwrap()
+    }
+
+    fn mknod(path: &Path, kind: u32, major: u32, minor: u32) -> bool {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a C string; makedev computes a number.
+        unsafe { libc::mknod(c.as_ptr(), kind | 0o666, libc::makedev(major, minor)) == 0 }
+    }
+
+    /// A root with a regular file, device nodes (`/dev/null`'s and `/dev/zero`'s numbers), a
+    /// FIFO, a socket and symlinks to each.
+    fn fixture() -> TempDir {
+        let t = TempDir::new("fixture");
+        let d = &t.0;
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(d.join("data/file"), b"regular\n").unwrap();
+        assert!(
+            mknod(&d.join("data/null"), libc::S_IFCHR, 1, 3),
+            "mknod needs root"
+        );
+        assert!(mknod(&d.join("data/zero"), libc::S_IFCHR, 1, 5));
+        assert!(mknod(&d.join("data/blk"), libc::S_IFBLK, 7, 0));
+        assert!(mknod(&d.join("data/fifo"), libc::S_IFIFO, 0, 0));
+        std::os::unix::net::UnixListener::bind(d.join("data/sock")).unwrap();
+        for n in ["null", "zero", "fifo", "sock", "file"] {
+            std::os::unix::fs::symlink(format!("/data/{n}"), d.join(format!("data/to-{n}")))
+                .unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn devices_fifos_and_sockets_are_never_opened() {
+        let t = fixture();
+        let mut s = services(&t.0);
+        s.allow_writes();
+        for n in [
+            "null", "zero", "blk", "fifo", "sock", "to-null", "to-zero", "to-fifo", "to-sock",
+        ] {
+            let p = format!("/data/{n}");
+            for flags in [0, libc::O_PATH as u64] {
+                assert_eq!(s.open(p.as_bytes(), flags).err(), Some(libc::EACCES), "{p}");
+            }
+            for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_WRONLY | libc::O_TRUNC] {
+                let r = s.open_write(p.as_bytes(), flags as u64, 0o644);
+                assert_eq!(r.err(), Some(libc::EACCES), "{p} {flags:#o}");
+            }
+            // Stat reports a device node on a normal filesystem; opening it is what is refused.
+            let st = s.stat_path(p.as_bytes(), false).unwrap();
+            assert_ne!(st.mode & libc::S_IFMT, libc::S_IFREG, "{p}");
+        }
+        // Regular files still work, through a symlink too.
+        for p in ["/data/file", "/data/to-file"] {
+            let h = s.open(p.as_bytes(), 0).unwrap();
+            let mut b = [0u8; 8];
+            assert_eq!(s.pread(h, b.as_mut_ptr(), 8, 0), Ok(8));
+            assert_eq!(&b, b"regular\n");
+            let h = s.open_write(p.as_bytes(), libc::O_RDWR as u64, 0).unwrap();
+            s.close(h).unwrap();
+        }
+        // Truncate, chmod, chown and utimens of a device are refused too.
+        use guest_sentry::host::HostOp;
+        for op in [
+            HostOp::Truncate {
+                path: b"/data/null",
+                len: 0,
+            },
+            HostOp::Chmod {
+                path: b"/data/to-null",
+                mode: 0o666,
+            },
+            HostOp::Chown {
+                path: b"/data/null",
+                uid: u32::MAX,
+                gid: u32::MAX,
+                nofollow: true,
+            },
+            HostOp::Utimens {
+                path: b"/data/to-zero",
+                times: [0, UTIME_NOW, 0, UTIME_NOW],
+                nofollow: false,
+            },
+        ] {
+            assert_eq!(s.modify(&op), Err(libc::EACCES), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn host_proc_sys_and_dev_are_refused_under_the_host_root() {
+        let t = TempDir::new("links");
+        for (n, target) in [
+            ("mem", "/proc/self/mem"),
+            ("maps", "/proc/self/maps"),
+            ("environ", "/proc/1/environ"),
+            ("kernel", "/sys/kernel"),
+            ("kmsg", "/dev/kmsg"),
+            ("devnull", "/dev/null"),
+            ("mounts", "../../../../../proc/self/mounts"),
+        ] {
+            std::os::unix::fs::symlink(target, t.0.join(n)).unwrap();
+        }
+        let mut s = services(Path::new("/"));
+        s.allow_writes();
+        let base = t.0.to_str().unwrap();
+        for n in [
+            "mem", "maps", "environ", "kernel", "kmsg", "devnull", "mounts",
+        ] {
+            let p = format!("{base}/{n}");
+            for flags in [0, libc::O_PATH as u64] {
+                assert_eq!(s.open(p.as_bytes(), flags).err(), Some(libc::EACCES), "{p}");
+            }
+            let r = s.open_write(p.as_bytes(), libc::O_RDWR as u64, 0);
+            assert_eq!(r.err(), Some(libc::EACCES), "{p}");
+            assert_eq!(
+                s.stat_path(p.as_bytes(), false).err(),
+                Some(libc::EACCES),
+                "{p}"
+            );
+            // The link itself is a normal file of a normal filesystem.
+            assert!(s.stat_path(p.as_bytes(), true).is_ok(), "{p}");
+        }
+        // Mount points under a normal directory: the stat fast path must not report them.
+        for p in [
+            "/proc",
+            "/proc/self",
+            "/proc/self/mem",
+            "/sys",
+            "/sys/kernel",
+            "/dev",
+        ] {
+            for _ in 0..2 {
+                assert_eq!(
+                    s.stat_path(p.as_bytes(), false).err(),
+                    Some(libc::EACCES),
+                    "{p}"
+                );
+                assert_eq!(
+                    s.stat_path(p.as_bytes(), true).err(),
+                    Some(libc::EACCES),
+                    "{p}"
+                );
+                assert_eq!(s.open(p.as_bytes(), 0).err(), Some(libc::EACCES), "{p}");
+            }
+            if !p.ends_with("mem") {
+                let dir = libc::O_DIRECTORY as u64;
+                assert_eq!(s.open(p.as_bytes(), dir).err(), Some(libc::EACCES), "{p}");
+            }
+        }
+        let mut out = [0u8; 64];
+        assert_eq!(s.readlink(b"/proc/self/exe", &mut out), Err(libc::EACCES));
+        // Normal files around them still work, fast path and all.
+        for p in ["/etc", "/etc/passwd", "/tmp"] {
+            assert!(s.stat_path(p.as_bytes(), false).is_ok(), "{p}");
+            assert!(s.open(p.as_bytes(), 0).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn written_through_files_never_carry_set_uid() {
+        use guest_sentry::host::HostOp;
+        let t = TempDir::new("suid");
+        std::fs::create_dir(t.0.join("d")).unwrap();
+        let mut s = services(&t.0);
+        s.allow_writes();
+        let mode = |n: &str| std::fs::symlink_metadata(t.0.join(n)).unwrap().mode() & 0o7777;
+        let w = (libc::O_WRONLY | libc::O_CREAT) as u64;
+        s.open_write(b"/new", w, 0o6755).unwrap();
+        assert_eq!(mode("new"), 0o755);
+        s.open_write(b"/sticky", w | libc::O_EXCL as u64, 0o1644)
+            .unwrap();
+        assert_eq!(mode("sticky"), 0o1644);
+        assert_eq!(
+            s.open_write(b"/sticky", w | libc::O_EXCL as u64, 0o644)
+                .err(),
+            Some(libc::EEXIST)
+        );
+        for (p, set, want) in [
+            ("new", 0o4755, 0o755),
+            ("new", 0o2711, 0o711),
+            ("d", 0o6755, 0o2755),
+            ("d", 0o1777, 0o1777),
+        ] {
+            let path = format!("/{p}");
+            s.modify(&HostOp::Chmod {
+                path: path.as_bytes(),
+                mode: set,
+            })
+            .unwrap();
+            assert_eq!(mode(p), want, "chmod {set:o} {p}");
+        }
+        s.modify(&HostOp::Mkdir {
+            path: b"/d2",
+            mode: 0o4777,
+        })
+        .unwrap();
+        assert_eq!(mode("d2") & 0o6000, 0);
+        // A dangling symlink is followed by O_CREAT (inside the root), as on Linux.
+        std::os::unix::fs::symlink("/d/target", t.0.join("dangling")).unwrap();
+        s.open_write(b"/dangling", w, 0o4644).unwrap();
+        assert_eq!(mode("d/target"), 0o644);
+        assert_eq!(
+            s.open_write(b"/dangling", w | libc::O_NOFOLLOW as u64, 0o644)
+                .err(),
+            Some(libc::ELOOP)
+        );
+        // Both access modes at once.
+        assert_eq!(
+            s.open_write(b"/new", (libc::O_WRONLY | libc::O_RDWR) as u64, 0)
+                .err(),
+            Some(libc::EINVAL)
+        );
+        std::fs::set_permissions(t.0.join("d"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn chown_and_utimens_arguments_are_checked() {
+        use guest_sentry::host::HostOp;
+        let t = TempDir::new("chown");
+        std::fs::write(t.0.join("f"), b"x").unwrap();
+        let mut s = services(&t.0);
+        s.allow_writes();
+        let chown = |s: &mut HostServices, uid, gid| {
+            s.modify(&HostOp::Chown {
+                path: b"/f",
+                uid,
+                gid,
+                nofollow: false,
+            })
+        };
+        let (uid, gid) = (s.ids.0, s.ids.1);
+        assert_eq!(chown(&mut s, u32::MAX, u32::MAX), Ok(()));
+        assert_eq!(chown(&mut s, uid, gid), Ok(()));
+        for (u, g) in [(12345, u32::MAX), (u32::MAX, 12345), (uid ^ 1, gid)] {
+            assert_eq!(chown(&mut s, u, g), Err(libc::EPERM), "{u} {g}");
+        }
+        assert_eq!(std::fs::metadata(t.0.join("f")).unwrap().uid(), uid);
+        let utimens = |s: &mut HostServices, times| {
+            s.modify(&HostOp::Utimens {
+                path: b"/f",
+                times,
+                nofollow: true,
+            })
+        };
+        assert_eq!(utimens(&mut s, [5, 0, 7, 999_999_999]), Ok(()));
+        assert_eq!(std::fs::metadata(t.0.join("f")).unwrap().mtime(), 7);
+        assert_eq!(utimens(&mut s, [0, UTIME_OMIT, 0, UTIME_NOW]), Ok(()));
+        for bad in [
+            [0, -1, 0, 0],
+            [0, 0, 0, 1_000_000_000],
+            [0, i64::MIN, 0, 0],
+            [0, 0, 0, UTIME_NOW + 1],
+        ] {
+            assert_eq!(utimens(&mut s, bad), Err(libc::EINVAL), "{bad:?}");
+        }
+        // A symlink's own times, not its target's.
+        std::os::unix::fs::symlink("f", t.0.join("l")).unwrap();
+        s.modify(&HostOp::Utimens {
+            path: b"/l",
+            times: [1, 0, 3, 0],
+            nofollow: true,
+        })
+        .unwrap();
+        assert_eq!(std::fs::symlink_metadata(t.0.join("l")).unwrap().mtime(), 3);
+        assert_ne!(std::fs::metadata(t.0.join("f")).unwrap().mtime(), 3);
+        // lseek whence beyond SEEK_END.
+        let h = s.open(b"/f", 0).unwrap();
+        assert_eq!(s.lseek(h, 0, 3), Err(libc::EINVAL));
+        assert_eq!(s.lseek(h, 0, libc::SEEK_END as u32), Ok(1));
+    }
+
+    #[test]
+    fn log_lines_are_escaped() {
+        assert_eq!(escape_log(b"plain text\ttab", false), "plain text\ttab");
+        assert_eq!(
+            escape_log("caf\u{e9} \u{2603}".as_bytes(), false),
+            "caf\u{e9} \u{2603}"
+        );
+        assert_eq!(
+            escape_log(b"\x1b[2J\x1b]0;pwned\x07\r\n\x7f", false),
+            "\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\x0a\\x7f"
+        );
+        assert_eq!(escape_log(b"a\nb", true), "a\nb");
+        // C1 controls (CSI as U+009B) and invalid UTF-8.
+        assert_eq!(escape_log("\u{9b}31m".as_bytes(), false), "\\xc2\\x9b31m");
+        assert_eq!(escape_log(b"\xff\xc3", false), "\\xff\\xc3");
     }
 }

@@ -104,10 +104,8 @@ fn result(r: i64) -> Result<u64, Errno> {
 }
 
 pub fn panic(msg: &[u8]) -> ! {
-    call(
-        op::PANIC,
-        [gpa(msg.as_ptr() as u64), msg.len() as u64, 0, 0, 0, 0],
-    );
+    let len = msg.len().min(abi::LOG_MAX) as u64;
+    call(op::PANIC, [gpa(msg.as_ptr() as u64), len, 0, 0, 0, 0]);
     ring0::halt_forever()
 }
 
@@ -275,10 +273,8 @@ impl Host for KvmHost {
     }
 
     fn log(&self, line: &str) {
-        call(
-            op::LOG,
-            [gpa(line.as_ptr() as u64), line.len() as u64, 0, 0, 0, 0],
-        );
+        let len = line.len().min(abi::LOG_MAX) as u64;
+        call(op::LOG, [gpa(line.as_ptr() as u64), len, 0, 0, 0, 0]);
     }
 
     fn sleep(&self, ns: u64) {

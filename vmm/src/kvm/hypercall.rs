@@ -3,7 +3,7 @@
 //! (unknown op, a guest range outside guest memory, an oversized list) ends the sandbox; a
 //! well-formed request the host refuses returns `-errno` to the guest.
 
-use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, PATH_MAX};
+use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, LOG_MAX, PATH_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::host::HostServices;
@@ -24,8 +24,8 @@ pub enum Outcome {
 
 /// Largest single PREAD.
 const MAX_PREAD: u64 = 16 << 20;
-/// Largest LOG / PANIC message.
-const MAX_LOG: u64 = 64 << 10;
+/// Largest LOG / PANIC message: longer ones are malformed.
+const MAX_LOG: u64 = LOG_MAX as u64;
 
 pub struct Server<'a> {
     mem: &'a GuestMemoryMmap,
@@ -37,6 +37,21 @@ pub struct Server<'a> {
 }
 
 type Check<T> = Result<T, String>;
+
+/// A handle or fd argument: the whole 64-bit value must fit, else the request is malformed
+/// (never truncated into some other, valid handle).
+fn handle_arg(v: u64) -> Check<u32> {
+    u32::try_from(v).map_err(|_| format!("handle or fd {v:#x}"))
+}
+
+/// A boolean argument: 0 or 1.
+fn flag_arg(v: u64) -> Check<bool> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(format!("flag {v:#x}")),
+    }
+}
 
 impl<'a> Server<'a> {
     pub fn new(mem: &'a GuestMemoryMmap, mem_size: u64, host: HostServices) -> Self {
@@ -206,16 +221,19 @@ impl<'a> Server<'a> {
                 });
             }
             op::PANIC => {
-                let msg = self.read_bytes(a[0], a[1].min(MAX_LOG))?;
-                return Ok(Outcome::Panic(String::from_utf8_lossy(&msg).into_owned()));
+                if a[1] > MAX_LOG {
+                    return Err(format!("panic message of {} bytes", a[1]));
+                }
+                let msg = self.read_bytes(a[0], a[1])?;
+                return Ok(Outcome::Panic(crate::host::escape_log(&msg, true)));
             }
             op::WRITE => {
                 let iov = self.iovecs(a[1], a[2])?;
-                self.host.write_stdio(a[0] as u32, &iov)
+                self.host.write_stdio(handle_arg(a[0])?, &iov)
             }
             op::READ => {
                 let iov = self.iovecs(a[1], a[2])?;
-                self.host.read_stdio(a[0] as u32, &iov)
+                self.host.read_stdio(handle_arg(a[0])?, &iov)
             }
             op::OPEN => {
                 let path = self.path(a[0], a[1])?;
@@ -223,7 +241,7 @@ impl<'a> Server<'a> {
             }
             op::PREADV => {
                 let iov = self.iovecs(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.preadv(handle, &iov, a[3])
             }
             op::GETDENTS => {
@@ -231,18 +249,20 @@ impl<'a> Server<'a> {
                     return Err(format!("getdents of {} bytes", a[2]));
                 }
                 let buf = self.range(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.getdents(handle, buf, a[2] as usize)
             }
             op::LSEEK => {
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
-                self.host.lseek(handle, a[1] as i64, a[2] as u32)
+                let handle = handle_arg(a[0])?;
+                let whence = u32::try_from(a[2]).map_err(|_| format!("whence {:#x}", a[2]))?;
+                self.host.lseek(handle, a[1] as i64, whence)
             }
             op::READLINK => {
                 let path = self.path(a[0], a[1])?;
                 if a[3] as usize > PATH_MAX {
                     return Err(format!("readlink buffer of {} bytes", a[3]));
                 }
+                self.range(a[2], a[3])?;
                 let mut out = vec![0u8; a[3] as usize];
                 let r = self.host.readlink(&path, &mut out);
                 if let Ok(n) = r {
@@ -255,17 +275,17 @@ impl<'a> Server<'a> {
                     return Err(format!("read of {} bytes", a[2]));
                 }
                 let buf = self.range(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.pread(handle, buf, a[2] as usize, a[3])
             }
             op::CLOSE => {
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.close(handle).map(|_| 0)
             }
             op::FSTAT => {
-                let fd = u32::try_from(a[0]).map_err(|_| "bad fd".to_string())?;
+                let fd = handle_arg(a[0])?;
                 self.range(a[2], std::mem::size_of::<HostStat>() as u64)?;
-                match self.host.fstat(fd, a[1] == 1) {
+                match self.host.fstat(fd, flag_arg(a[1])?) {
                     Ok(st) => {
                         // SAFETY: HostStat is plain old data (repr(C), integers only).
                         let bytes = unsafe {
@@ -287,15 +307,19 @@ impl<'a> Server<'a> {
                 self.range(a[2], a[3])?;
                 // In for the set requests, out for the get ones.
                 let mut out = self.read_bytes(a[2], a[3])?;
-                let r = self.host.tty_ioctl(a[0] as u32, a[1], &mut out);
+                let r = self.host.tty_ioctl(handle_arg(a[0])?, a[1], &mut out);
                 if r.is_ok() {
                     self.write_bytes(a[2], &out)?;
                 }
                 r.map(|_| 0)
             }
             op::LOG => {
-                let msg = self.read_bytes(a[0], a[1].min(MAX_LOG))?;
-                let mut line = msg;
+                if a[1] > MAX_LOG {
+                    return Err(format!("log line of {} bytes", a[1]));
+                }
+                let msg = self.read_bytes(a[0], a[1])?;
+                // Guest bytes never reach the terminal raw (no escape sequences).
+                let mut line = crate::host::escape_log(&msg, false).into_bytes();
                 line.push(b'\n');
                 use std::io::Write;
                 let _ = std::io::stderr().write_all(&line);
@@ -309,11 +333,11 @@ impl<'a> Server<'a> {
             }
             op::PWRITEV => {
                 let iov = self.iovecs(a[1], a[2])?;
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.pwritev(handle, &iov, a[3])
             }
             op::HANDLE => {
-                let handle = u32::try_from(a[0]).map_err(|_| "bad handle".to_string())?;
+                let handle = handle_arg(a[0])?;
                 self.host.handle_op(handle, a[1], a[2]).map(|()| 0)
             }
             op::MODIFY => self.modify(a)?,
@@ -324,7 +348,7 @@ impl<'a> Server<'a> {
             op::STAT => {
                 let path = self.path(a[0], a[1])?;
                 self.range(a[3], std::mem::size_of::<HostStat>() as u64)?;
-                match self.host.stat_path(&path, a[2] == 1) {
+                match self.host.stat_path(&path, flag_arg(a[2])?) {
                     Ok(st) => {
                         // SAFETY: HostStat is plain old data (repr(C), integers only).
                         let bytes = unsafe {
@@ -605,6 +629,144 @@ mod tests {
     }
 
     #[test]
+    fn oversized_handles_and_flags_are_malformed() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        mem.write_slice(
+            &[0x2100u64.to_le_bytes(), 1u64.to_le_bytes()].concat(),
+            GuestAddress(0x2000),
+        )
+        .unwrap();
+        // Each of these names a valid fd or handle (stdout, the program) once cut to 32 bits.
+        let high = 1u64 << 32;
+        for (opcode, args) in [
+            (op::WRITE, [high | 1, 0x2000, 1, 0, 0, 0]),
+            (op::READ, [high, 0x2000, 1, 0, 0, 0]),
+            (op::IOCTL, [high | 1, 0x5401, 0x3000, 36, 0, 0]),
+            (op::PREAD, [high, 0x3000, 16, 0, 0, 0]),
+            (op::PREADV, [high, 0x2000, 1, 0, 0, 0]),
+            (op::PWRITEV, [high, 0x2000, 1, 0, 0, 0]),
+            (op::GETDENTS, [high, 0x3000, 64, 0, 0, 0]),
+            (op::LSEEK, [high, 0, 0, 0, 0, 0]),
+            (op::CLOSE, [high, 0, 0, 0, 0, 0]),
+            (op::FSTAT, [high, 0, 0x3000, 0, 0, 0]),
+            (op::FSTAT, [high | 1, 1, 0x3000, 0, 0, 0]),
+            (
+                op::HANDLE,
+                [high, guest_sentry::abi::HANDLE_FSYNC, 0, 0, 0, 0],
+            ),
+            (op::LSEEK, [0, 0, high, 0, 0, 0]),
+            // Flags are 0 or 1.
+            (op::FSTAT, [1, 2, 0x3000, 0, 0, 0]),
+            (op::STAT, [0x2000, 1, 3, 0x3000, 0, 0]),
+            // Over-long log and panic messages are refused, not cut.
+            (op::LOG, [0x3000, MAX_LOG + 1, 0, 0, 0, 0]),
+            (op::PANIC, [0x3000, MAX_LOG + 1, 0, 0, 0, 0]),
+            (op::LOG, [0x3000, u64::MAX, 0, 0, 0, 0]),
+            // A readlink whose output lies outside guest memory (checked before acting).
+            (op::READLINK, [0x2000, 1, MEM - 2, 16, 0, 0]),
+        ] {
+            request(&mem, BLOCK, opcode, args);
+            assert!(
+                invalid(s.handle(BLOCK)),
+                "op {opcode} {args:x?} was accepted"
+            );
+        }
+        // The program handle is still open (nothing was acted on).
+        request(&mem, BLOCK, op::PREAD, [0, 0x3000, 4, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), 4);
+        // In range: served or refused with an errno.
+        request(&mem, BLOCK, op::LSEEK, [0, 0, 7, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EINVAL as i64));
+        request(&mem, BLOCK, op::PANIC, [0x3000, MAX_LOG, 0, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Panic(_)));
+    }
+
+    #[test]
+    fn panic_messages_are_escaped() {
+        let (mem, host) = setup();
+        let mut s = Server::new(&mem, MEM, host);
+        let msg = b"boom\x1b]0;title\x07\nline 2";
+        mem.write_slice(msg, GuestAddress(0x3000)).unwrap();
+        request(
+            &mem,
+            BLOCK,
+            op::PANIC,
+            [0x3000, msg.len() as u64, 0, 0, 0, 0],
+        );
+        match s.handle(BLOCK) {
+            Outcome::Panic(m) => assert_eq!(m, "boom\\x1b]0;title\\x07\nline 2"),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn write_through_arguments_are_checked() {
+        let dir = crate::host::tests::TempDir::new("hc-rw");
+        std::fs::write(dir.0.join("f"), b"x").unwrap();
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+        let mut host = HostServices::new(&dir.0, tempfile()).unwrap();
+        host.allow_writes();
+        let mut s = Server::new(&mem, MEM, host);
+        let path = b"/f";
+        mem.write_slice(path, GuestAddress(0x3000)).unwrap();
+        let modify = |s: &mut Server, kind, g2, l2, extra| {
+            request(&mem, BLOCK, op::MODIFY, [kind, 0x3000, 2, g2, l2, extra]);
+            assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+            ret(&mem)
+        };
+        use guest_sentry::abi::*;
+        // Times: tv_nsec out of range is the app's mistake (the Sentry passes them on): EINVAL.
+        let times = |t: [i64; 4]| {
+            let b: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+            mem.write_slice(&b, GuestAddress(0x4000)).unwrap();
+        };
+        times([0, 1_000_000_000, 0, 0]);
+        assert_eq!(
+            modify(&mut s, MODIFY_UTIMENS, 0x4000, 32, 0),
+            -(libc::EINVAL as i64)
+        );
+        times([0, (1 << 30) - 2, 9, 0]);
+        assert_eq!(modify(&mut s, MODIFY_UTIMENS, 0x4000, 32, 0), 0);
+        // Chown: only unchanged, the current owner or vmm's own ids.
+        let all = u64::MAX;
+        assert_eq!(modify(&mut s, MODIFY_CHOWN, 0, 0, all), 0);
+        assert_eq!(
+            modify(&mut s, MODIFY_CHOWN, 0, 0, 4242 << 32 | 0xffff_ffff),
+            -(libc::EPERM as i64)
+        );
+        // Set-uid never reaches the host.
+        assert_eq!(modify(&mut s, MODIFY_CHMOD, 0, 0, 0o4755), 0);
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(dir.0.join("f"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o7777, 0o755);
+        // O_WRONLY | O_RDWR.
+        request(&mem, BLOCK, op::OPEN_WRITE, [0x3000, 2, 3, 0, 0, 0]);
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert_eq!(ret(&mem), -(libc::EINVAL as i64));
+        request(
+            &mem,
+            BLOCK,
+            op::OPEN_WRITE,
+            [
+                0x3000,
+                2,
+                (libc::O_CREAT | libc::O_WRONLY) as u64,
+                0o6777,
+                0,
+                0,
+            ],
+        );
+        assert!(matches!(s.handle(BLOCK), Outcome::Continue));
+        assert!(ret(&mem) > 0);
+    }
+
+    #[test]
     fn pread_of_the_program_and_exit() {
         let (mem, host) = setup();
         let mut s = Server::new(&mem, MEM, host);
@@ -624,5 +786,253 @@ mod tests {
             }
         ));
         assert_eq!(s.count, 2);
+    }
+
+    /// The decoder and server against random request blocks: random op numbers and fields,
+    /// addresses in and out of guest memory, random lengths, paths built from names that
+    /// lead out of the root (absolute and climbing symlinks, `..`) and into device nodes —
+    /// with writes allowed. Every request must be served, refused with an errno or declared
+    /// malformed; none may panic; nothing outside the test root may change.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        const OPS: [u64; 20] = [
+            op::EXIT,
+            op::WRITE,
+            op::READ,
+            op::OPEN,
+            op::PREAD,
+            op::CLOSE,
+            op::FSTAT,
+            op::IOCTL,
+            op::LOG,
+            op::PANIC,
+            op::CLOCK,
+            op::PREADV,
+            op::GETDENTS,
+            op::LSEEK,
+            op::READLINK,
+            op::STAT,
+            op::OPEN_WRITE,
+            op::PWRITEV,
+            op::HANDLE,
+            op::MODIFY,
+        ];
+        const NAMES: [&str; 12] = [
+            "a", "d", "b", "abs", "rel", "..", ".", "null", "new", "outside", "victim", "",
+        ];
+        const PATH_GPA: u64 = 0x3000;
+        const IOV_GPA: u64 = 0x2000;
+        const AUX_GPA: u64 = 0x4000;
+
+        fn arg() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                0u64..8,
+                Just(PATH_GPA),
+                Just(IOV_GPA),
+                Just(AUX_GPA),
+                (0u64..MEM).prop_map(|v| v & !7),
+                (MEM - 64..MEM + 64),
+                any::<u64>(),
+                (0u32..0o20_000_000).prop_map(u64::from),
+                Just(u64::MAX),
+                Just(1 << 32),
+            ]
+        }
+
+        fn path() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                (any::<bool>(), prop::collection::vec(0..NAMES.len(), 0..6)).prop_map(
+                    |(abs, parts)| {
+                        let mut p = if abs { b"/".to_vec() } else { Vec::new() };
+                        let names: Vec<&str> = parts.iter().map(|&i| NAMES[i]).collect();
+                        p.extend_from_slice(names.join("/").as_bytes());
+                        p
+                    }
+                ),
+                prop::collection::vec(any::<u8>(), 0..32),
+            ]
+        }
+
+        #[derive(Debug, Clone)]
+        struct Req {
+            shaped: bool,
+            opcode: u64,
+            args: [u64; 6],
+            path: Vec<u8>,
+            iov: Vec<(u64, u64)>,
+            aux: [u64; 4],
+        }
+
+        fn req() -> impl Strategy<Value = Req> {
+            (
+                prop::bool::weighted(0.75),
+                prop_oneof![4 => prop::sample::select(OPS.to_vec()), 1 => any::<u64>()],
+                prop::array::uniform6(arg()),
+                path(),
+                prop::collection::vec((arg(), 0u64..256), 0..4),
+                prop::array::uniform4(
+                    prop_oneof![
+                        0i64..2_000_000_000,
+                        Just((1 << 30) - 1),
+                        Just((1 << 30) - 2),
+                        any::<i64>()
+                    ]
+                    .prop_map(|v| v as u64),
+                ),
+            )
+                .prop_map(|(shaped, opcode, args, path, iov, aux)| Req {
+                    shaped,
+                    opcode,
+                    args,
+                    path,
+                    iov,
+                    aux,
+                })
+        }
+
+        /// Every file below `dir`: (path, kind + mode, size, mtime).
+        fn snapshot(dir: &std::path::Path) -> Vec<(String, u32, u64, i64)> {
+            use std::os::unix::fs::MetadataExt;
+            let mut out = Vec::new();
+            let mut todo = vec![dir.to_path_buf()];
+            while let Some(d) = todo.pop() {
+                let Ok(rd) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    let m = e.metadata().unwrap();
+                    out.push((e.path().display().to_string(), m.mode(), m.len(), m.mtime()));
+                    if m.is_dir() {
+                        todo.push(e.path());
+                    }
+                }
+            }
+            out.sort();
+            out
+        }
+
+        fn fixture(base: &std::path::Path) -> std::path::PathBuf {
+            let root = base.join("root");
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("d")).unwrap();
+            std::fs::write(root.join("a"), b"file a").unwrap();
+            std::fs::write(root.join("d/b"), b"file b").unwrap();
+            let outside = base.join("outside");
+            std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+            std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
+            let c =
+                std::ffi::CString::new(root.join("null").as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a C string; makedev computes a number.
+            unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+            root
+        }
+
+        fn place(mem: &GuestMemoryMmap, r: &Req) -> [u64; 6] {
+            mem.write_slice(&r.path, GuestAddress(PATH_GPA)).unwrap();
+            let iov: Vec<u8> = (r.iov.iter())
+                .flat_map(|&(g, l)| {
+                    // Mostly ranges of guest memory (the buffer area), some anywhere.
+                    let g = if g < 8 { 0x8000 + g * 0x100 } else { g };
+                    [g.to_le_bytes(), l.to_le_bytes()].concat()
+                })
+                .collect();
+            mem.write_slice(&iov, GuestAddress(IOV_GPA)).unwrap();
+            let aux: Vec<u8> = r.aux.iter().flat_map(|v| v.to_le_bytes()).collect();
+            mem.write_slice(&aux, GuestAddress(AUX_GPA)).unwrap();
+            let mut a = r.args;
+            // Never the test's own stdio: a read would block, a TCSETS change the terminal.
+            if matches!(r.opcode, op::READ | op::WRITE | op::IOCTL) && a[0] <= 2 {
+                a[0] += 3;
+            }
+            // Keep the log short (longer than the limit stays malformed).
+            if r.opcode == op::LOG && a[1] <= MAX_LOG {
+                a[1] %= 96;
+            }
+            if !r.shaped {
+                return a;
+            }
+            // Most requests are well-formed, so that the host side is reached: paths where
+            // the path was put, lists where the list was, small handles, valid kinds.
+            let (path, len) = (PATH_GPA, r.path.len() as u64);
+            let handle = a[0] % 6;
+            let buf = 0x8000 + (a[1] % 16) * 0x100;
+            let open_flags = [
+                0,
+                libc::O_DIRECTORY,
+                libc::O_PATH,
+                libc::O_NOFOLLOW | libc::O_PATH,
+                libc::O_WRONLY | libc::O_CREAT,
+                libc::O_RDWR | libc::O_TRUNC,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                libc::O_WRONLY | libc::O_APPEND,
+            ];
+            let flags = open_flags[(a[2] % 8) as usize] as u64;
+            match r.opcode {
+                op::OPEN => a = [path, len, flags & !0o3777, 0, 0, 0],
+                op::OPEN_WRITE => a = [path, len, flags, a[3] & 0o7777, 0, 0],
+                op::STAT => a = [path, len, a[2] & 1, AUX_GPA + 64, 0, 0],
+                op::READLINK => a = [path, len, buf, a[3] % 128, 0, 0],
+                op::PREAD | op::GETDENTS => a = [handle, buf, a[2] % 512, a[3] % 64, 0, 0],
+                op::PREADV | op::PWRITEV => {
+                    a = [handle, IOV_GPA, r.iov.len() as u64, a[3] % 64, 0, 0]
+                }
+                op::FSTAT => a = [handle, 0, AUX_GPA + 64, 0, 0, 0],
+                op::CLOSE => a = [handle, 0, 0, 0, 0, 0],
+                op::LSEEK => a = [handle, a[1] % 64, a[2] % 5, 0, 0, 0],
+                op::HANDLE => a = [handle, a[1] % 3, a[2] % 64, 0, 0, 0],
+                op::MODIFY => {
+                    let kind = 1 + a[0] % 11;
+                    let (g2, l2) = if kind >= 10 {
+                        (AUX_GPA, 32)
+                    } else {
+                        (path, len)
+                    };
+                    a = [kind, path, len, g2, l2, a[5] % 0o10000];
+                    if kind == 8 || kind == 9 {
+                        a[5] = r.args[5];
+                    }
+                }
+                _ => {}
+            }
+            a
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+            #[test]
+            fn random_requests_are_served_refused_or_malformed(
+                reqs in prop::collection::vec(req(), 1..24)
+            ) {
+                let base = crate::host::tests::TempDir::new("fuzz");
+                let outside = base.0.join("outside");
+                std::fs::create_dir_all(outside.join("sub")).unwrap();
+                std::fs::write(outside.join("victim"), b"untouched").unwrap();
+                let root = fixture(&base.0);
+                let before = snapshot(&outside);
+                let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+                let mut host = HostServices::new(&root, tempfile()).unwrap();
+                host.allow_writes();
+                let mut s = Server::new(&mem, MEM, host);
+                for r in &reqs {
+                    let a = place(&mem, r);
+                    request(&mem, BLOCK, r.opcode, a);
+                    match s.handle(BLOCK) {
+                        Outcome::Continue => {
+                            let v = ret(&mem);
+                            prop_assert!(v >= -4095, "{r:?}: ret {v}");
+                        }
+                        Outcome::Exit { .. } | Outcome::Panic(_) | Outcome::Invalid(_) => {}
+                    }
+                }
+                prop_assert_eq!(snapshot(&outside), before);
+                let mut names: Vec<_> = std::fs::read_dir(&base.0).unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                names.sort();
+                prop_assert_eq!(names, vec!["outside", "root"]);
+            }
+        }
     }
 }
