@@ -914,7 +914,7 @@ pub struct SystrapAddressSpace {
     /// Whether the stub has reported its first (start-up) event yet.
     started: bool,
     /// The stub is beyond use (it died, or the app broke its frame or handoff): it has been
-    /// killed, and every switch reports a fatal fault.
+    /// killed; the switch that found it reported a fault, every later one fails.
     broken: bool,
 }
 
@@ -922,8 +922,9 @@ fn prot(a: Access) -> u64 {
     (a.read as u64) | (a.write as u64) << 1 | (a.execute as u64) << 2
 }
 
-/// What a broken stub reports: a fault the process cannot survive twice (its handler, if any,
-/// would run on a stub that no longer exists, and the second one is fatal).
+/// What a broken stub reports once: a SIGSEGV, which ends the process as the same attempt ends
+/// it natively (the stub range is unmapped there). If the process has a handler, the next
+/// switch fails, and the Sentry kills the process.
 const BROKEN: Event = Event::Exception {
     vector: 13,
     error_code: 0,
@@ -1048,7 +1049,9 @@ impl Context for SystrapContext {
         regs: &mut UserRegs,
     ) -> Result<Event, Errno> {
         if space.broken {
-            return Ok(BROKEN);
+            // The fault reported already did not end the process (it has a handler): the
+            // Sentry kills it now ("lost its platform context").
+            return Err(ESRCH);
         }
         // A stub that never started is the platform's failure, not the app's.
         space.ensure_started()?;

@@ -131,10 +131,13 @@ static void mode_garbage(void) {
 /* A forged event: ucontext pointer at the very top of the address range (checks that overflow
  * would pass), then state = EVENT while the Sentry waits for this stub. */
 static void mode_ucontext(void) {
-    if (!poke(CTRL + 32, 0xffffffffffffff00UL))
+    /* Plain stores only from here to the busy loop: a syscall would rewrite the fields. */
+    if (!poke(CTRL + 200, 0))
         return;
-    poke(CTRL + 4, SIGSYS | (0UL << 32));
-    poke(CTRL + 24, 39);
+    volatile uint64_t *c = (volatile uint64_t *)CTRL;
+    c[32 / 8] = 0xffffffffffffff00UL;
+    c[24 / 8] = 39;
+    *(volatile uint32_t *)(CTRL + 4) = SIGSYS;
     *(volatile uint32_t *)(CTRL + 12) = 0;
     *(volatile uint32_t *)CTRL = 1;
     for (volatile int i = 0; i < 10000000; i++)
@@ -147,12 +150,13 @@ static void mode_ucontext(void) {
  * state. */
 static void mode_fpregs(void) {
     unsigned long uc = ALTSTACK + 0x4000;
-    if (!poke(uc + 224, 0xffffffffffffff80UL))
+    if (!poke(CTRL + 200, 0))
         return;
-    poke(uc + 40 + 20 * 8, 14);  /* trapno: page fault */
-    poke(uc + 40 + 19 * 8, 4);   /* err: user read */
-    poke(CTRL + 32, uc);
-    poke(CTRL + 16, 0);
+    *(volatile uint64_t *)(uc + 224) = 0xffffffffffffff80UL;
+    *(volatile uint64_t *)(uc + 40 + 20 * 8) = 14; /* trapno: page fault */
+    *(volatile uint64_t *)(uc + 40 + 19 * 8) = 4;  /* err: user read */
+    *(volatile uint64_t *)(CTRL + 32) = uc;
+    *(volatile uint64_t *)(CTRL + 16) = 0;
     *(volatile uint32_t *)(CTRL + 4) = SIGSEGV;
     *(volatile uint32_t *)(CTRL + 12) = 0;
     *(volatile uint32_t *)CTRL = 1;
