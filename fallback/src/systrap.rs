@@ -294,14 +294,9 @@ vmm_systrap_handler:
     // to the app through the frame (or the fast page).
     movabs r14, {orders}
     movabs r15, {done}
-15: mov ecx, 4000
-16: mov eax, [r15]
-    sub eax, [r14]
-    jns 13f                         // done - posted >= 0: all done
-    pause
-    dec ecx
-    jnz 16b
-    mov edx, [r15]
+    // No spinning here: the mapper needs a CPU, and on a small host this thread's would be
+    // the one it gets.
+15: mov edx, [r15]
     mov eax, edx
     sub eax, [r14]
     jns 13f
