@@ -3,67 +3,111 @@
 //! stub's signal handler (our code, in that page, on an alternate stack) publishes the event in
 //! a page shared with the Sentry, wakes it (futex), and waits for the answer; the Sentry reads
 //! and writes the app's registers directly in the signal frame, which lives in shared memory.
-//! Faults (SIGSEGV, SIGBUS, ...) take the same path. The stub also runs the host syscalls the
-//! Sentry needs in it (mmap of the memory file), on request, from the same handler.
+//! Faults (SIGSEGV, SIGBUS, ...) take the same path.
 //!
 //! Patched syscall sites (see `guest_sentry::patch`) skip the signal: they jump to the stub's
 //! fast entry, which saves the app's registers in the fast page, makes the same handoff, and
 //! returns to the app by restoring them itself — no seccomp trap, signal frame or
 //! `rt_sigreturn` (gVisor's systrap does the same).
 //!
-//! Layout of the stub's reserved range (above the app range, see `abi::USER_TOP`):
-//! code page at `STUB_ADDR`, control page at `CTRL_ADDR`, alternate signal stack after it, then
-//! the fast page (`FAST_ADDR`); all but the code are a second memfd that `vmm` maps too.
+//! # What the app can and cannot touch
+//!
+//! Everything the app thread can reach is hostile: the app may write every page mapped
+//! writable in its process (the control page, the signal stack, the fast page) and may jump
+//! into the stub's code page at any instruction with registers of its choice. So:
+//!
+//! - The Sentry reads each field of the control page once per event and checks it (the frame
+//!   pointer, the FPU area pointer); nothing read there is used as an index or a count.
+//! - The app thread's seccomp filter lets through, from the code page, only `rt_sigreturn`,
+//!   `futex` (wait/wake on the two words the handler waits on) and `arch_prctl(SET_FS|SET_GS)`:
+//!   none of these can map, unmap or protect memory or reach the host.
+//! - Address-space changes are the **mapper**'s: a second thread of the stub process (all
+//!   signals blocked, no stack, code in the code page) that takes its orders from a ring the
+//!   Sentry writes in the *orders* memfd, mapped read-only in the stub, and runs them with its
+//!   own filter (mmap of the memory file, munmap, and `pwrite` of its progress). It reports how
+//!   far it got by `pwrite`-ing an order's sequence number into the orders memfd's *done* page
+//!   (also read-only in the stub): nothing the app can run can forge it. The handler returns
+//!   to the app only once the mapper has done every order posted so far, so the app never runs
+//!   with a mapping the Sentry has already dropped.
+//! - A mapper `mmap` that fails (ENOMEM: the host's map count) unmaps the range instead (less
+//!   access, never more) and is reported: the process gets SIGBUS at its next fault there. A
+//!   failed `munmap` ends the stub (the process dies; nothing it held can leak).
+//!
+//! Layout of the stub's reserved range (above the app range, see `abi::USER_TOP`): code page
+//! at `STUB_ADDR`, control page at `CTRL_ADDR`, alternate signal stack after it, then the fast
+//! page (`FAST_ADDR`) — a memfd `vmm` maps too, writable in the stub — then the orders memfd:
+//! its header, its ring and the done page (`ORDERS_ADDR`), read-only in the stub.
 
 use std::arch::global_asm;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use guest_sentry::errno::{Errno, EIO, ENOMEM, ESRCH};
+use guest_sentry::errno::{Errno, EIO, ESRCH};
 use guest_sentry::platform::{
     sigcontext_regs, Access, AddressSpace, Context, Event, Platform, UserRegs,
 };
 
 use crate::stub::{STUB_ADDR, STUB_MEMFD};
 
-/// The control page (shared): see `Ctrl`.
+/// The control page (shared, writable by the app): see `Ctrl`.
 pub const CTRL_ADDR: u64 = STUB_ADDR + 0x1000;
 /// The alternate signal stack (shared), after the control page.
 const ALTSTACK_ADDR: u64 = CTRL_ADDR + 0x1000;
 const ALTSTACK_SIZE: u64 = 0x10000;
+const ALTSTACK_END: u64 = ALTSTACK_ADDR + ALTSTACK_SIZE;
 /// The fast page: the registers of an event that came through the fast entry, its FXSAVE
 /// area, and the entry's own stack at the top.
-const FAST_ADDR: u64 = ALTSTACK_ADDR + ALTSTACK_SIZE;
-/// Size of the shared region (control page + stack + fast page).
+const FAST_ADDR: u64 = ALTSTACK_END;
+/// Size of the app-writable shared region (control page + stack + fast page).
 const SHARED_SIZE: u64 = 0x1000 + ALTSTACK_SIZE + 0x1000;
+/// The orders memfd, read-only in the stub: header page (the posted sequence number), ring
+/// page (`QUEUE_LEN` orders), done page (written by the mapper with `pwrite` only).
+pub const ORDERS_ADDR: u64 = CTRL_ADDR + SHARED_SIZE;
+const ORDERS_SIZE: u64 = 0x3000;
+const RING_OFF: u64 = 0x1000;
+const DONE_OFF: u64 = 0x2000;
+/// In the done page: the last order done, and the last order whose `mmap` failed.
+const DONE_ADDR: u64 = ORDERS_ADDR + DONE_OFF;
+const FAILED_OFF: u64 = DONE_OFF + 4;
 /// End of the stub's range: everything from here to the top of the user range is unmapped.
-const STUB_END: u64 = CTRL_ADDR + SHARED_SIZE;
+const STUB_END: u64 = ORDERS_ADDR + ORDERS_SIZE;
+const _: () = assert!(STUB_END <= 0x7fff_ffff_f000);
 /// Fast page offsets: the 18 registers in `sigcontext` order (r8 … rip, eflags) at 0, a flag
 /// the Sentry sets when it changed the FXSAVE area, and the area itself (16-byte aligned).
 const FAST_FX_DIRTY: usize = 144;
 const FAST_FX: usize = 256;
-/// The fd number of the control memfd inside the stub.
+/// The fd numbers inside the stub: the control memfd, the orders memfd.
 const STUB_CTRLFD: i32 = 4;
+const STUB_ORDERSFD: i32 = 5;
 /// `sa_restorer` is valid (x86-64 signal frames need it).
 const SA_RESTORER: u64 = 0x0400_0000;
+/// The mapper thread: a thread of the stub process sharing everything.
+const MAPPER_CLONE: u32 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM) as u32;
+/// Where the app thread's own filter (`sock_fprog` then the program) is put for the start code
+/// to install: the bottom of the signal stack, used once before any app code runs.
+const FPROG_ADDR: u64 = ALTSTACK_ADDR;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
 /// `Ctrl::state` values. The side that stores one wakes the other; each waits while the value
 /// it stored is still there.
 const ST_RUNNING: u32 = 0;
 /// Stub → Sentry: an event (signal) is in the control page.
 const ST_EVENT: u32 = 1;
-/// Sentry → stub: return to the app with the (possibly changed) signal frame.
+/// Sentry → stub: return to the app with the (possibly changed) signal frame, once the mapper
+/// has run every order posted.
 const ST_RESUME: u32 = 2;
-/// Sentry → stub: run the syscall in `req`.
-const ST_SYSCALL: u32 = 3;
-/// Stub → Sentry: `req_ret` holds the result.
-const ST_SYSCALL_DONE: u32 = 4;
 /// Sentry → stub: another task runs now; sleep at once instead of spinning (on a small host
 /// the spinning stubs of waiting tasks would take CPU time from the one that runs).
 const ST_PARK: u32 = 5;
 
-/// The control page, as the stub's assembly sees it (offsets fixed below).
+/// The control page, as the stub's assembly sees it (offsets fixed below). The app can write
+/// all of it: the Sentry takes nothing here on trust.
 #[repr(C)]
 struct Ctrl {
     state: AtomicU32, // 0
@@ -77,18 +121,15 @@ struct Ctrl {
     ucontext: u64,    // 32: stub address of the signal frame's ucontext
     fs_want: u64,     // 40
     fs_cur: u64,      // 48
-    req: [u64; 7],    // 56: nr, args[6]
-    req_ret: u64,     // 112
+    si_arch: u32,     // 56: AUDIT_ARCH_* of a trapped syscall
+    _pad0: [u32; 15], // 60
     gs_want: u64,     // 120
     gs_cur: u64,      // 128
     /// Set while the stub sleeps (or is about to) in FUTEX_WAIT: only then must it be woken.
     stub_sleeping: AtomicU32, // 136
     /// Likewise for the Sentry.
     sentry_sleeping: AtomicU32, // 140
-    /// Queued mmap/munmap calls, run by the stub before it next returns to the app.
-    queued: u32, // 144
-    /// Set by the stub when a queued call failed.
-    queue_failed: u32, // 148
+    _pad1: [u32; 2],  // 144
     /// A preemption tick came while the stub itself ran (on a fast event): reported as an
     /// interrupt before the next fast return to the app.
     tick_pending: u32, // 152
@@ -98,9 +139,20 @@ struct Ctrl {
     /// from running: co-located, a compute-bound program ran 6x slower).
     stub_cpu: u32, // 160
     sentry_cpu: u32,  // 164
-    _pad3: [u64; 11], // 168
-    queue: [[u64; 7]; QUEUE_LEN], // 256: nr, args[6] each
 }
+const _: () = assert!(std::mem::size_of::<Ctrl>() <= 4096);
+
+/// One order in the ring (64 bytes): a syscall number, its arguments, and its sequence number
+/// (what the mapper `pwrite`s into the done page once it and all before it are done).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Order {
+    nr: u64,
+    args: [u64; 6],
+    seq: u32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<Order>() == 64);
 
 /// Syscalls served in this process, for `--exit-stats`: those that trapped (a seccomp signal)
 /// and those that came through the fast entry of a patched site.
@@ -115,12 +167,12 @@ pub fn syscall_counts() -> (u64, u64) {
     )
 }
 
-/// How many address-space changes wait for the stub's next return to the app. Mapping and
-/// unmapping are queued rather than run one round trip each: the app cannot run in between
-/// (its stub is the one that runs them, first thing on the way back), so a fault costs one
-/// round trip instead of two, and a fork's or exec's mappings ride along with the first resume.
-const QUEUE_LEN: usize = 64;
-const _: () = assert!(std::mem::size_of::<Ctrl>() <= 4096);
+/// How many address-space changes may wait for the mapper (a ring of one page of orders).
+/// Mapping and unmapping are posted rather than run one round trip each: the app cannot run
+/// before they are done (its handler waits for the mapper), so a fault costs one round trip,
+/// and a fork's or exec's mappings ride along with the first resume.
+const QUEUE_LEN: u32 = 64;
+const _: () = assert!(QUEUE_LEN as u64 * 64 == 4096);
 
 global_asm!(
     r#"
@@ -128,9 +180,21 @@ global_asm!(
     .balign 16
     .global vmm_systrap_start
 vmm_systrap_start:
-    // Entered once, from the child's set-up code, after the seccomp filter is installed.
-    // Unmap everything but the stub range, then raise the first SIGSYS by hand: its frame is
-    // where the Sentry writes the app's first registers.
+    // Entered once, from the child's set-up code, with the mapper's filter installed (it
+    // allows what this start code needs) and every signal but the tick unblocked. Start the
+    // mapper thread (on no stack: it uses none), unmap everything but the stub range, install
+    // the app thread's own filter, then raise the first event by hand: its frame is where the
+    // Sentry writes the app's first registers.
+    mov eax, 56                     // clone
+    mov edi, {clone_flags}
+    xor esi, esi
+    xor edx, edx
+    xor r10d, r10d
+    xor r8d, r8d
+    syscall
+    test rax, rax
+    jz 40f
+    js 49f
     mov eax, 11
     xor edi, edi
     movabs rsi, {stub}
@@ -139,13 +203,13 @@ vmm_systrap_start:
     movabs rdi, {stub_end}
     movabs rsi, 0x7ffffffff000 - {stub_end}
     syscall
-    mov eax, 39
+    mov eax, 317                    // seccomp(SECCOMP_SET_MODE_FILTER, 0, fprog)
+    mov edi, 1
+    xor esi, esi
+    movabs rdx, {fprog}
     syscall
-    mov rdi, rax
-    mov rsi, rax
-    mov edx, 31
-    mov eax, 234
-    syscall
+    test rax, rax
+    jnz 49f
     ud2
 
     // sa_sigaction(signo, siginfo, ucontext), on the alternate stack, all signals blocked.
@@ -173,6 +237,8 @@ vmm_systrap_handler:
     mov [r12 + 16], rax
     mov eax, [rsi + 24]
     mov [r12 + 24], rax
+    mov eax, [rsi + 28]
+    mov [r12 + 56], eax             // si_arch
     mov [r12 + 32], rdx
     mov ebx, 1                      // post ST_EVENT
 2:  // post: state = ebx (a full barrier), wake the Sentry only if it sleeps
@@ -184,7 +250,7 @@ vmm_systrap_handler:
     cmp dword ptr [r12 + 140], 0
     je 3f
     mov eax, 202
-    mov rdi, r12
+    movabs rdi, {ctrl}
     mov esi, 1                      // FUTEX_WAKE (shared)
     mov edx, 1
     syscall
@@ -210,55 +276,37 @@ vmm_systrap_handler:
     cmp eax, ebx
     jne 10f
     mov eax, 202
-    mov rdi, r12
+    movabs rdi, {ctrl}
     xor esi, esi                    // FUTEX_WAIT (shared)
     mov edx, ebx
     xor r10d, r10d
     syscall
 10: mov dword ptr [r12 + 136], 0
     jmp 3b
-5:  cmp eax, 3
-    je 6f
-    cmp eax, 2
+5:  cmp eax, 2
     je 7f
     mov ebx, eax                    // anything else: wait for it to change,
     cmp eax, 5                      // at once asleep for ST_PARK
     je 11b
     jmp 3b
-6:  // ST_SYSCALL
-    mov rax, [r12 + 56]
-    mov rdi, [r12 + 64]
-    mov rsi, [r12 + 72]
-    mov rdx, [r12 + 80]
-    mov r10, [r12 + 88]
-    mov r8, [r12 + 96]
-    mov r9, [r12 + 104]
+7:  // ST_RESUME: wait until the mapper has done every order the Sentry posted (both words
+    // are read-only here: the app cannot shorten the wait), apply FS/GS bases, then return
+    // to the app through the frame (or the fast page).
+    movabs r14, {orders}
+    movabs r15, {done}
+    // No spinning here: the mapper needs a CPU, and on a small host this thread's would be
+    // the one it gets.
+15: mov edx, [r15]
+    mov eax, edx
+    sub eax, [r14]
+    jns 13f
+    mov eax, 202
+    mov rdi, r15
+    xor esi, esi                    // FUTEX_WAIT (shared) while done is unchanged
+    xor r10d, r10d
     syscall
-    mov [r12 + 112], rax
-    mov ebx, 4                      // post ST_SYSCALL_DONE
-    jmp 2b
-7:  // ST_RESUME: run the queued mmap/munmap calls in order, apply FS/GS bases, then return
-    // to the app through the frame.
-    mov r14d, [r12 + 144]
-    lea r15, [r12 + 256]
-12: test r14d, r14d
-    jz 13f
-    mov rax, [r15]
-    mov rdi, [r15 + 8]
-    mov rsi, [r15 + 16]
-    mov rdx, [r15 + 24]
-    mov r10, [r15 + 32]
-    mov r8, [r15 + 40]
-    mov r9, [r15 + 48]
-    syscall
-    cmp rax, -4095
-    jb 14f
-    mov dword ptr [r12 + 148], 1    // a queued call failed
-14: add r15, 56
-    dec r14d
-    jmp 12b
-13: mov dword ptr [r12 + 144], 0
-    mov rsi, [r12 + 40]
+    jmp 15b
+13: mov rsi, [r12 + 40]
     cmp rsi, [r12 + 48]
     je 8f
     mov eax, 158
@@ -283,6 +331,91 @@ vmm_systrap_restorer:
     mov eax, 15                     // rt_sigreturn
     syscall
     ud2
+
+    // The mapper thread: runs the Sentry's orders from the read-only ring, in order, and
+    // reports each batch done by pwrite-ing the last order's sequence number (read from the
+    // ring too) into the done page. It touches no writable memory and no stack.
+40: mov eax, 14                     // rt_sigprocmask(SIG_SETMASK, all, NULL, 8)
+    mov edi, 2
+    lea rsi, [rip + 48f]
+    xor edx, edx
+    mov r10d, 8
+    syscall
+    movabs r14, {orders}
+    xor r13d, r13d                  // r13d: the last order done
+41: mov eax, [r14]                  // wait for orders past it
+    cmp eax, r13d
+    jne 42f
+    mov eax, 202
+    mov rdi, r14
+    xor esi, esi                    // FUTEX_WAIT (shared) while nothing new is posted
+    mov edx, r13d
+    xor r10d, r10d
+    syscall
+    jmp 41b
+42: mov r12d, [r14]
+43: cmp r13d, r12d
+    je 45f
+    mov eax, r13d                   // the order with seq r13d + 1 is in slot r13d % QUEUE_LEN
+    and eax, {qmask}
+    shl eax, 6
+    lea r15, [r14 + {ring_off} + rax]
+    mov rax, [r15]
+    mov rdi, [r15 + 8]
+    mov rsi, [r15 + 16]
+    mov rdx, [r15 + 24]
+    mov r10, [r15 + 32]
+    mov r8, [r15 + 40]
+    mov r9, [r15 + 48]
+    syscall
+    cmp rax, -4095
+    jae 46f
+44: inc r13d
+    jmp 43b
+45: mov eax, r13d                   // report: pwrite(orders, &ring[done - 1].seq, 4, DONE)
+    dec eax
+    and eax, {qmask}
+    shl eax, 6
+    lea rsi, [r14 + {ring_off} + rax + 56]
+    mov eax, 18
+    mov edi, {ordersfd}
+    mov edx, 4
+    mov r10d, {done_off}
+    syscall
+    cmp rax, 4
+    jne 49f
+    mov eax, 202
+    movabs rdi, {done}
+    mov esi, 1                      // FUTEX_WAKE (shared) everyone waiting for it
+    mov edx, 0x7fffffff
+    syscall
+    jmp 41b
+46: // A call failed. A failed mmap may leave the old mapping in place: unmap the range
+    // instead (less access, never more) and report it; if that fails too, or a munmap
+    // failed, end the stub: nothing it still maps can be reached again.
+    cmp qword ptr [r15], 9
+    jne 49f
+    mov eax, 11
+    mov rdi, [r15 + 8]
+    mov rsi, [r15 + 16]
+    syscall
+    test rax, rax
+    jnz 49f
+    lea rsi, [r15 + 56]
+    mov eax, 18
+    mov edi, {ordersfd}
+    mov edx, 4
+    mov r10d, {failed_off}
+    syscall
+    cmp rax, 4
+    jne 49f
+    jmp 44b
+49: mov eax, 231                    // exit_group
+    mov edi, 1
+    syscall
+    ud2
+    .balign 8
+48: .quad -1
 
     // The fast entry: a patched syscall site jumped here (through its trampoline slot) with
     // the syscall number in rax and the return address in rcx; r11 is free (a syscall
@@ -316,6 +449,7 @@ vmm_systrap_fast:
     mov dword ptr [r12 + 4], 31     // SIGSYS
     mov dword ptr [r12 + 12], 1     // fast
     mov [r12 + 24], rax             // si_syscall
+    mov dword ptr [r12 + 56], {arch}
     mov ebx, 1                      // post ST_EVENT
     jmp 2b
 
@@ -362,9 +496,19 @@ vmm_systrap_end:
     stub = const STUB_ADDR,
     ctrl = const CTRL_ADDR,
     fast = const FAST_ADDR,
+    orders = const ORDERS_ADDR,
+    done = const DONE_ADDR,
     stub_end = const STUB_END,
     fast_fx = const FAST_FX,
     fast_fx_dirty = const FAST_FX_DIRTY,
+    fprog = const FPROG_ADDR,
+    clone_flags = const MAPPER_CLONE,
+    qmask = const QUEUE_LEN - 1,
+    ring_off = const RING_OFF,
+    done_off = const DONE_OFF,
+    failed_off = const FAILED_OFF,
+    ordersfd = const STUB_ORDERSFD,
+    arch = const AUDIT_ARCH_X86_64,
     tick = const crate::stub::TICK_SIGNAL,
 );
 
@@ -406,17 +550,43 @@ fn errno() -> Errno {
     Errno(io::Error::last_os_error().raw_os_error().unwrap_or(EIO.0))
 }
 
-/// The stub process of one address space and our view of its shared region.
+/// What the stub published about one event, read once from the (app-writable) control page:
+/// every later use works on this copy.
+#[derive(Clone, Copy, Default)]
+struct Published {
+    signo: u32,
+    fast: bool,
+    si_addr: u64,
+    si_syscall: u64,
+    si_arch: u32,
+    ucontext: u64,
+}
+
+/// The stub process of one address space and our view of its shared regions.
 pub struct SystrapStub {
     pid: libc::pid_t,
+    /// The app-writable region (control page, signal stack, fast page), in our mapping.
     shared: *mut u8,
+    /// The orders memfd (header, ring, done page), in our mapping.
+    orders: *mut u8,
     _ctrl_fd: OwnedFd,
+    _orders_fd: OwnedFd,
+    /// The last order posted, and the last one the mapper was woken for.
+    seq: u32,
+    woken: u32,
+    /// The last failed `mmap` already reported.
+    failed_seen: u32,
+    /// The stub process is gone (reaped): its pid must not be signalled again.
+    reaped: std::cell::Cell<bool>,
+    /// The current event, as published.
+    ev: Published,
 }
 
 impl SystrapStub {
     fn ctrl(&self) -> &Ctrl {
-        // SAFETY: the control page is mapped for the stub's lifetime; its fields are plain
-        // integers, and the only one both sides write concurrently is the atomic `state`.
+        // SAFETY: the control page is mapped for the stub's lifetime; every field is read as a
+        // plain integer (any bit pattern is valid) and the ones both sides write concurrently
+        // are atomics.
         unsafe { &*(self.shared as *const Ctrl) }
     }
 
@@ -424,11 +594,30 @@ impl SystrapStub {
         self.shared as *mut Ctrl
     }
 
+    /// An aligned u32 word of the orders memfd, in our mapping.
+    fn orders_word(&self, off: u64) -> &AtomicU32 {
+        debug_assert!(off.is_multiple_of(4) && off < ORDERS_SIZE);
+        // SAFETY: inside our mapping of the orders memfd, 4-byte aligned; the stub only reads
+        // it and the mapper changes it with pwrite, so it is accessed atomically.
+        unsafe { &*(self.orders.add(off as usize) as *const AtomicU32) }
+    }
+
+    /// The last order the mapper reports done (only it writes this word, with `pwrite`).
+    fn done(&self) -> u32 {
+        self.orders_word(DONE_OFF).load(Ordering::Acquire)
+    }
+
+    /// Orders posted but not yet done.
+    fn pending(&self) -> u32 {
+        self.seq.wrapping_sub(self.done())
+    }
+
     /// Stores `state` and wakes the stub if it sleeps. The SeqCst store and load pair with the
     /// stub's `xchg` on its flag and its re-check of the state, so no wake-up is lost.
-    fn post(&self, state: u32) {
-        // SAFETY: a plain store into the control page (the stub only reads it).
-        unsafe { (*self.ctrl_mut()).sentry_cpu = this_cpu() };
+    fn post(&mut self, state: u32) {
+        self.wake_mapper();
+        // SAFETY: a plain store into the control page.
+        unsafe { std::ptr::addr_of_mut!((*self.ctrl_mut()).sentry_cpu).write_volatile(this_cpu()) };
         let c = self.ctrl();
         c.state.swap(state, Ordering::SeqCst);
         if c.stub_sleeping.load(Ordering::SeqCst) != 0 {
@@ -444,15 +633,35 @@ impl SystrapStub {
         }
     }
 
+    /// Wakes the mapper if orders were posted since it was last woken.
+    fn wake_mapper(&mut self) {
+        if self.woken == self.seq {
+            return;
+        }
+        self.woken = self.seq;
+        let word = self.orders_word(0);
+        // SAFETY: a futex wake on our mapping of the orders header (shared: the key is the
+        // memfd page, which the mapper waits on through its own mapping).
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word as *const AtomicU32,
+                libc::FUTEX_WAKE,
+                1,
+            )
+        };
+    }
+
     /// Waits while the state is `posted`; returns the new state. Fails if the stub died.
-    fn wait_change(&self, posted: u32) -> Result<u32, Errno> {
+    fn wait_change(&mut self, posted: u32) -> Result<u32, Errno> {
+        if self.reaped.get() {
+            return Err(ESRCH);
+        }
         let state = &self.ctrl().state;
         // Spinning pays only while the stub runs on another CPU.
-        let spins = if self.ctrl().stub_cpu == this_cpu() {
-            0
-        } else {
-            4000
-        };
+        // SAFETY: a plain read of the control page.
+        let stub_cpu = unsafe { std::ptr::addr_of!((*self.ctrl_mut()).stub_cpu).read_volatile() };
+        let spins = if stub_cpu == this_cpu() { 0 } else { 4000 };
         for _ in 0..spins {
             let s = state.load(Ordering::Acquire);
             if s != posted {
@@ -489,71 +698,122 @@ impl SystrapStub {
         }
     }
 
+    /// Whether the stub process still runs (it is reaped once it is found dead).
     fn alive(&self) -> bool {
+        if self.reaped.get() {
+            return false;
+        }
         let mut status = 0;
         // SAFETY: our own child.
-        unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) == 0 }
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == 0 {
+            return true;
+        }
+        self.reaped.set(true);
+        false
     }
 
-    /// Queues a call for the stub to run before it next returns to the app. The caller
-    /// makes room first ([`Self::queue_full`], [`Self::flush`]).
-    fn enqueue(&mut self, nr: i64, args: [u64; 6]) {
-        let c = self.ctrl_mut();
-        // SAFETY: the stub reads the queue only after ST_RESUME, which we have not posted
-        // since it last emptied it; plain stores into our mapping of the control page.
+    /// Kills the stub and reaps it: once this returns, nothing it mapped can be reached.
+    fn kill(&mut self) {
+        if self.reaped.get() {
+            return;
+        }
+        // SAFETY: our child, not yet reaped (so the pid is still ours).
         unsafe {
-            let n = (*c).queued as usize;
-            assert!(n < QUEUE_LEN, "systrap call queue overflow");
-            (*c).queue[n][0] = nr as u64;
-            (&mut (*c).queue)[n][1..].copy_from_slice(&args);
-            (*c).queued = n as u32 + 1;
+            libc::kill(self.pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(self.pid, &mut status, 0);
         }
+        self.reaped.set(true);
     }
 
-    fn queue_full(&self) -> bool {
-        self.ctrl().queued as usize >= QUEUE_LEN
-    }
-
-    /// Runs the queued calls now, in order (the stub must be waiting in its handler).
-    fn flush(&self) -> Result<(), Errno> {
-        let c = self.ctrl_mut();
-        // SAFETY: as in `queue`; the stub is waiting, so only we touch the queue.
-        let calls: Vec<[u64; 7]> = unsafe {
-            let n = (*c).queued as usize;
-            (*c).queued = 0;
-            (&(*c).queue)[..n].to_vec()
+    /// Posts `nr(args)` for the mapper, first waiting for room in the ring.
+    fn enqueue(&mut self, nr: i64, args: [u64; 6]) -> Result<(), Errno> {
+        if self.pending() >= QUEUE_LEN {
+            self.flush()?;
+        }
+        let seq = self.seq.wrapping_add(1);
+        let slot = (self.seq % QUEUE_LEN) as usize;
+        let order = Order {
+            nr: nr as u64,
+            args,
+            seq,
+            _pad: 0,
         };
-        for call in calls {
-            let mut args = [0u64; 6];
-            args.copy_from_slice(&call[1..]);
-            let r = self.syscall(call[0] as i64, args)?;
-            if (-4095..0).contains(&r) {
-                return Err(Errno(-r as i32));
-            }
-        }
+        // SAFETY: the slot lies in the ring page of our mapping; the mapper reads it only after
+        // the header says `seq`, stored below, and has finished with its previous order (the
+        // ring has room: at most QUEUE_LEN orders are pending).
+        unsafe {
+            (self.orders.add(RING_OFF as usize) as *mut Order)
+                .add(slot)
+                .write_volatile(order)
+        };
+        self.seq = seq;
+        self.orders_word(0).store(seq, Ordering::Release);
         Ok(())
     }
 
-    /// Whether a queued call failed in the stub (the address space no longer matches the
-    /// Sentry's records: the task cannot go on).
-    fn queue_failed(&self) -> bool {
-        self.ctrl().queue_failed != 0
+    /// Waits until the mapper has done every order posted.
+    fn flush(&mut self) -> Result<(), Errno> {
+        self.wake_mapper();
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        let mut spins = 4000;
+        loop {
+            let done = self.done();
+            if self.seq.wrapping_sub(done) == 0 {
+                return Ok(());
+            }
+            if spins > 0 {
+                spins -= 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let word = self.orders_word(DONE_OFF);
+            // SAFETY: a futex wait on our mapping of the done page (the mapper wakes it after
+            // each pwrite), with a timeout to notice a dead stub.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word as *const AtomicU32,
+                    libc::FUTEX_WAIT,
+                    done,
+                    &timeout as *const libc::timespec,
+                )
+            };
+            if self.done() == done && !self.alive() {
+                return Err(ESRCH);
+            }
+        }
     }
 
-    /// Runs a syscall in the stub (which must be waiting in its handler).
-    fn syscall(&self, nr: i64, args: [u64; 6]) -> Result<i64, Errno> {
-        // SAFETY: the stub only reads `req` after seeing ST_SYSCALL, which we store after.
-        unsafe {
-            let c = self.ctrl_mut();
-            let req = &mut (*c).req;
-            req[0] = nr as u64;
-            req[1..].copy_from_slice(&args);
+    /// Whether the mapper reported a failed `mmap` since we last asked (its range is then
+    /// unmapped: the app faults there).
+    fn take_failure(&mut self) -> bool {
+        let f = self.orders_word(FAILED_OFF).load(Ordering::Acquire);
+        if f == self.failed_seen {
+            return false;
         }
-        self.post(ST_SYSCALL);
-        match self.wait_change(ST_SYSCALL)? {
-            ST_SYSCALL_DONE => Ok(self.ctrl().req_ret as i64),
-            _ => Err(EIO),
-        }
+        self.failed_seen = f;
+        true
+    }
+
+    /// Reads the event the stub published, once.
+    fn read_event(&mut self) {
+        let c = self.ctrl_mut();
+        // SAFETY: plain reads of the control page; any value is acceptable (checked at use).
+        self.ev = unsafe {
+            Published {
+                signo: std::ptr::addr_of!((*c).signo).read_volatile(),
+                fast: std::ptr::addr_of!((*c).fast).read_volatile() != 0,
+                si_addr: std::ptr::addr_of!((*c).si_addr).read_volatile(),
+                si_syscall: std::ptr::addr_of!((*c).si_syscall).read_volatile(),
+                si_arch: std::ptr::addr_of!((*c).si_arch).read_volatile(),
+                ucontext: std::ptr::addr_of!((*c).ucontext).read_volatile(),
+            }
+        };
     }
 
     /// The signal frame's FPU save area (its `fpregs`), in our mapping: at least the 512-byte
@@ -562,20 +822,20 @@ impl SystrapStub {
         let uc = self.ucontext()?;
         // SAFETY: `uc` is a checked ucontext in the shared region; fpregs is at offset 224.
         let fp = unsafe { (uc.add(224) as *const u64).read_unaligned() };
-        if fp < ALTSTACK_ADDR || fp + 576 > ALTSTACK_ADDR + ALTSTACK_SIZE {
-            return Err(EIO);
-        }
-        // SAFETY: in range of the shared region, checked above.
-        let p = unsafe { self.shared.add((fp - CTRL_ADDR) as usize) };
+        let p = self.in_stack(fp, 576)?;
         // fpx_sw_bytes.magic1 at 464 says the XSAVE header follows the legacy area.
         // SAFETY: inside the checked 576 bytes.
         let xsave = unsafe { (p.add(464) as *const u32).read_unaligned() } == 0x4650_5853;
         Ok((p, xsave))
     }
 
-    /// Whether the pending event came through the fast entry (registers in the fast page).
-    fn fast(&self) -> bool {
-        self.ctrl().fast != 0
+    /// `[addr, addr + len)` of the signal stack, in our mapping, or EIO if it is not inside.
+    fn in_stack(&self, addr: u64, len: u64) -> Result<*mut u8, Errno> {
+        if addr < ALTSTACK_ADDR || addr > ALTSTACK_END - len {
+            return Err(EIO);
+        }
+        // SAFETY: in range of the shared region, checked above.
+        Ok(unsafe { self.shared.add((addr - CTRL_ADDR) as usize) })
     }
 
     /// The fast page, in our mapping.
@@ -587,7 +847,7 @@ impl SystrapStub {
     /// Where the pending event's registers are, in `sigcontext` order: the signal frame's
     /// `gregs`, or the fast page.
     fn gregs(&self) -> Result<*mut u8, Errno> {
-        if self.fast() {
+        if self.ev.fast {
             Ok(self.fast_page())
         } else {
             // SAFETY: `ucontext` checked the whole ucontext is in the shared region.
@@ -597,23 +857,17 @@ impl SystrapStub {
 
     /// The signal frame's ucontext, in our mapping.
     fn ucontext(&self) -> Result<*mut u8, Errno> {
-        let uc = self.ctrl().ucontext;
-        if uc < ALTSTACK_ADDR || uc + 512 > ALTSTACK_ADDR + ALTSTACK_SIZE {
-            return Err(EIO);
-        }
-        // SAFETY: in range of the shared region, checked above.
-        Ok(unsafe { self.shared.add((uc - CTRL_ADDR) as usize) })
+        self.in_stack(self.ev.ucontext, 512)
     }
 }
 
 impl Drop for SystrapStub {
     fn drop(&mut self) {
-        // SAFETY: our child; reap it so no zombie is left; then drop our mapping.
+        self.kill();
+        // SAFETY: our mappings, no longer used.
         unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            let mut status = 0;
-            libc::waitpid(self.pid, &mut status, 0);
             libc::munmap(self.shared.cast(), SHARED_SIZE as usize);
+            libc::munmap(self.orders.cast(), ORDERS_SIZE as usize);
         }
     }
 }
@@ -631,7 +885,7 @@ const G_TRAPNO: usize = 20;
 const USER_EFLAGS: u64 = 0x4_0dd5;
 
 fn read_greg(gregs: *mut u8, i: usize) -> u64 {
-    // SAFETY: `gregs` points at 18 or more registers inside the shared region (from `gregs`).
+    // SAFETY: `gregs` points at 23 or more registers inside the shared region (from `gregs`).
     unsafe { (gregs.add(8 * i) as *const u64).read_unaligned() }
 }
 
@@ -654,34 +908,43 @@ pub struct SystrapAddressSpace {
     stub: SystrapStub,
     /// Whether the stub has reported its first (start-up) event yet.
     started: bool,
+    /// The stub is beyond use (it died, or the app broke its frame or handoff): it has been
+    /// killed; the switch that found it reported a fault, every later one fails.
+    broken: bool,
 }
 
 fn prot(a: Access) -> u64 {
     (a.read as u64) | (a.write as u64) << 1 | (a.execute as u64) << 2
 }
 
+/// What a broken stub reports once: a SIGSEGV, which ends the process as the same attempt ends
+/// it natively (the stub range is unmapped there). If the process has a handler, the next
+/// switch fails, and the Sentry kills the process.
+const BROKEN: Event = Event::Exception {
+    vector: 13,
+    error_code: 0,
+};
+
 impl SystrapAddressSpace {
     fn ensure_started(&mut self) -> Result<(), Errno> {
         if !self.started {
             match self.stub.wait_change(ST_RUNNING)? {
-                ST_EVENT => self.started = true,
+                ST_EVENT => {
+                    self.stub.read_event();
+                    self.started = true
+                }
                 _ => return Err(EIO),
             }
         }
         Ok(())
     }
-}
 
-impl SystrapAddressSpace {
-    /// Queues `nr(args)` for the stub's next return to the app, first running the queue now
-    /// if it is full.
-    fn push(&mut self, nr: i64, args: [u64; 6]) -> Result<(), Errno> {
-        if self.stub.queue_full() {
-            self.ensure_started()?;
-            self.stub.flush()?;
-        }
-        self.stub.enqueue(nr, args);
-        Ok(())
+    /// The app broke its stub (or the stub died): kill it, so nothing it still maps can be
+    /// reached, and report the process's fatal fault from now on.
+    fn break_stub(&mut self) -> Event {
+        self.stub.kill();
+        self.broken = true;
+        BROKEN
     }
 }
 
@@ -692,19 +955,20 @@ impl AddressSpace for SystrapAddressSpace {
             return Ok(());
         }
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
-        self.push(
+        self.stub.enqueue(
             libc::SYS_mmap,
             [addr, len, prot(access), flags, STUB_MEMFD as u64, offset],
         )
     }
 
     fn unmap(&mut self, addr: u64, len: u64) {
-        // A failure here (the stub died) surfaces at the next switch.
-        let _ = self.push(libc::SYS_munmap, [addr, len, 0, 0, 0, 0]);
+        // A failure here (the stub died, so nothing is mapped any more) surfaces at the next
+        // switch.
+        let _ = self.stub.enqueue(libc::SYS_munmap, [addr, len, 0, 0, 0, 0]);
     }
 
     fn park(&mut self) {
-        if self.started {
+        if self.started && !self.broken {
             self.stub.post(ST_PARK);
         }
     }
@@ -720,14 +984,20 @@ impl Context for SystrapContext {
     type AddressSpace = SystrapAddressSpace;
 
     fn fpu_state(&mut self, space: &mut SystrapAddressSpace) -> Result<[u8; 512], Errno> {
+        let mut fx = [0u8; 512];
+        if space.broken {
+            return Ok(fx);
+        }
         space.ensure_started()?;
-        let p = if space.stub.fast() {
+        let p = if space.stub.ev.fast {
             // SAFETY: the FXSAVE area lies inside the fast page.
             unsafe { space.stub.fast_page().add(FAST_FX) }
         } else {
-            space.stub.fpregs()?.0
+            match space.stub.fpregs() {
+                Ok((p, _)) => p,
+                Err(_) => return Ok(fx),
+            }
         };
-        let mut fx = [0u8; 512];
         // SAFETY: 512 readable bytes (checked by `fpregs`).
         unsafe { core::ptr::copy_nonoverlapping(p, fx.as_mut_ptr(), 512) };
         Ok(fx)
@@ -738,8 +1008,11 @@ impl Context for SystrapContext {
         space: &mut SystrapAddressSpace,
         fx: &[u8; 512],
     ) -> Result<(), Errno> {
+        if space.broken {
+            return Ok(());
+        }
         space.ensure_started()?;
-        if space.stub.fast() {
+        if space.stub.ev.fast {
             let page = space.stub.fast_page();
             // SAFETY: the FXSAVE area and the flag lie inside the fast page; the stub loads
             // the area (FXRSTOR) on its way back when the flag is set.
@@ -749,7 +1022,10 @@ impl Context for SystrapContext {
             }
             return Ok(());
         }
-        let (p, xsave) = space.stub.fpregs()?;
+        // A frame the app broke fails at the next switch.
+        let Ok((p, xsave)) = space.stub.fpregs() else {
+            return Ok(());
+        };
         // SAFETY: as above; the stub's sigreturn loads this area. The software-reserved bytes
         // (464..512: the kernel's format marker) are kept, and with XSAVE format x87 and SSE
         // are marked present so they are loaded rather than reset.
@@ -767,92 +1043,117 @@ impl Context for SystrapContext {
         space: &mut SystrapAddressSpace,
         regs: &mut UserRegs,
     ) -> Result<Event, Errno> {
+        if space.broken {
+            // The fault reported already did not end the process (it has a handler): the
+            // Sentry kills it now ("lost its platform context").
+            return Err(ESRCH);
+        }
+        // A stub that never started is the platform's failure, not the app's.
         space.ensure_started()?;
-        let stub = &space.stub;
-        let gregs = stub.gregs()?;
-        // Registers into the frame. The kernel's sigreturn sanitizes eflags (and segments);
-        // the fast return loads them with POPFQ, so keep to the bits the app may set.
-        let mut r = *regs;
-        for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
-            write_greg(gregs, G_R8 + i, *slot);
+        match resume(space, regs) {
+            Ok(ev) => Ok(ev),
+            // The stub died or the app broke the handoff: that process's end, not the
+            // sandbox's.
+            Err(_) => Ok(space.break_stub()),
         }
-        if stub.fast() {
-            write_greg(gregs, G_EFLAGS, regs.eflags & USER_EFLAGS | 0x202);
-        }
-        // SAFETY: plain stores into the control page; the stub reads them after ST_RESUME.
-        unsafe {
-            (*stub.ctrl_mut()).fs_want = regs.fs_base;
-            (*stub.ctrl_mut()).gs_want = regs.gs_base;
-        }
-        // The host signal mask the app runs with: nothing blocked (its own mask is the
-        // Sentry's business), which also lets the preemption tick in after start-up.
-        if !stub.fast() {
-            let uc = stub.ucontext()?;
-            // SAFETY: `uc` is inside the shared region (checked by `ucontext`); uc_sigmask is
-            // at offset 296 of the x86-64 ucontext.
-            unsafe { (uc.add(UC_SIGMASK) as *mut u64).write_unaligned(0) };
-        }
-        stub.post(ST_RESUME);
-        // The stub stores RUNNING on its way back to the app, then EVENT at the next trap; a
-        // fast round trip may skip RUNNING from our point of view.
-        let mut s = stub.wait_change(ST_RESUME)?;
-        if s == ST_RUNNING {
-            s = stub.wait_change(ST_RUNNING)?;
-        }
-        if s != ST_EVENT {
-            return Err(EIO);
-        }
-        if stub.queue_failed() {
-            // The app's mappings no longer match the Sentry's records (mmap failed, e.g. at
-            // the host's map count limit): it must not go on.
-            return Err(ENOMEM);
-        }
-        let gregs = stub.gregs()?;
-        let mut r = *regs;
-        for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
-            *slot = read_greg(gregs, G_R8 + i);
-        }
-        *regs = r;
-        let c = stub.ctrl();
-        Ok(match c.signo as i32 {
-            libc::SIGSYS => {
-                regs.orig_rax = c.si_syscall;
-                let counter = if stub.fast() {
-                    &FAST_SYSCALLS
-                } else {
-                    &TRAPPED_SYSCALLS
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Resumes the app with `regs` and returns its next event.
+fn resume(space: &mut SystrapAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
+    let stub = &mut space.stub;
+    let gregs = stub.gregs()?;
+    // Registers into the frame. The kernel's sigreturn sanitizes eflags (and segments);
+    // the fast return loads them with POPFQ, so keep to the bits the app may set.
+    let mut r = *regs;
+    for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
+        write_greg(gregs, G_R8 + i, *slot);
+    }
+    if stub.ev.fast {
+        write_greg(gregs, G_EFLAGS, regs.eflags & USER_EFLAGS | 0x202);
+    }
+    // SAFETY: plain stores into the control page; the stub reads them after ST_RESUME.
+    unsafe {
+        std::ptr::addr_of_mut!((*stub.ctrl_mut()).fs_want).write_volatile(regs.fs_base);
+        std::ptr::addr_of_mut!((*stub.ctrl_mut()).gs_want).write_volatile(regs.gs_base);
+    }
+    // The host signal mask the app runs with: nothing blocked (its own mask is the
+    // Sentry's business), which also lets the preemption tick in after start-up.
+    if !stub.ev.fast {
+        let uc = stub.ucontext()?;
+        // SAFETY: `uc` is inside the shared region (checked by `ucontext`); uc_sigmask is
+        // at offset 296 of the x86-64 ucontext.
+        unsafe { (uc.add(UC_SIGMASK) as *mut u64).write_unaligned(0) };
+    }
+    stub.post(ST_RESUME);
+    // The stub stores RUNNING on its way back to the app, then EVENT at the next trap; a
+    // fast round trip may skip RUNNING from our point of view.
+    let mut s = stub.wait_change(ST_RESUME)?;
+    if s == ST_RUNNING {
+        s = stub.wait_change(ST_RUNNING)?;
+    }
+    if s != ST_EVENT {
+        return Err(EIO);
+    }
+    stub.read_event();
+    let ev = stub.ev;
+    let gregs = stub.gregs()?;
+    let mut r = *regs;
+    for (i, slot) in sigcontext_regs(&mut r).into_iter().enumerate() {
+        *slot = read_greg(gregs, G_R8 + i);
+    }
+    *regs = r;
+    Ok(match ev.signo as i32 {
+        libc::SIGSYS => {
+            regs.orig_rax = ev.si_syscall;
+            let counter = if ev.fast {
+                &FAST_SYSCALLS
+            } else {
+                &TRAPPED_SYSCALLS
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if !ev.fast && ev.si_arch != AUDIT_ARCH_X86_64 {
+                // int 0x80, or a syscall from 32-bit code: never the 64-bit table.
+                Event::Syscall32
+            } else {
                 Event::Syscall
             }
-            _ if stub.fast() => Event::Interrupt,
-            libc::SIGSEGV => {
-                let err = read_greg(gregs, G_ERR);
-                let write = err & 2 != 0;
-                let execute = err & 16 != 0;
-                if read_greg(gregs, G_TRAPNO) == 14 {
-                    Event::Fault {
-                        addr: c.si_addr,
-                        access: Access {
-                            read: !write && !execute,
-                            write,
-                            execute,
-                        },
-                    }
-                } else {
-                    Event::Exception {
-                        vector: read_greg(gregs, G_TRAPNO) as u8,
-                        error_code: err,
-                    }
+        }
+        _ if ev.fast => Event::Interrupt,
+        libc::SIGSEGV => {
+            let err = read_greg(gregs, G_ERR);
+            let write = err & 2 != 0;
+            let execute = err & 16 != 0;
+            let trapno = read_greg(gregs, G_TRAPNO);
+            if trapno == 14 && stub.take_failure() {
+                // A mapping the mapper could not make (the host's map count or memory):
+                // as a fault Linux cannot serve, SIGBUS.
+                Event::Exception {
+                    vector: 17,
+                    error_code: err,
+                }
+            } else if trapno == 14 {
+                Event::Fault {
+                    addr: ev.si_addr,
+                    access: Access {
+                        read: !write && !execute,
+                        write,
+                        execute,
+                    },
+                }
+            } else {
+                Event::Exception {
+                    vector: trapno as u8,
+                    error_code: err,
                 }
             }
-            libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP => Event::Exception {
-                vector: read_greg(gregs, G_TRAPNO) as u8,
-                error_code: read_greg(gregs, G_ERR),
-            },
-            _ => Event::Interrupt,
-        })
-    }
+        }
+        libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP => Event::Exception {
+            vector: read_greg(gregs, G_TRAPNO) as u8,
+            error_code: read_greg(gregs, G_ERR),
+        },
+        _ => Event::Interrupt,
+    })
 }
 
 impl Platform for SystrapPlatform {
@@ -867,6 +1168,7 @@ impl Platform for SystrapPlatform {
         Ok(SystrapAddressSpace {
             stub: spawn(self.memfd)?,
             started: false,
+            broken: false,
         })
     }
 
@@ -875,147 +1177,313 @@ impl Platform for SystrapPlatform {
     }
 }
 
-const FILTER_LEN: usize = 30;
+/// A seccomp rule for syscalls from the code page: the syscall number, and for each checked
+/// argument word (its offset in `seccomp_data`) the values it may have.
+struct Rule {
+    nr: i64,
+    args: &'static [(u32, &'static [u32])],
+}
 
-/// The seccomp filter. Syscalls from anywhere but the stub's code page trap (SIGSYS: the app's
-/// syscalls, served by the Sentry). Syscalls from the code page are the stub's own — but the
-/// app could jump there, so only what the stub needs passes, with its arguments pinned:
-/// `rt_sigreturn`, `futex`, `munmap`, `getpid`, `arch_prctl(ARCH_SET_FS|ARCH_SET_GS)`,
-/// `mmap` of the memory file only, `tgkill(self, SIGSYS)`. Anything else from there kills the
-/// stub. Built without allocating (it runs in the forked child, which knows its pid).
-fn filter(pid: u32) -> [libc::sock_filter; FILTER_LEN] {
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    const TRAP: usize = 27;
-    const ALLOW: usize = 28;
-    const KILL: usize = 29;
-    let lo = STUB_ADDR as u32;
-    let hi = (STUB_ADDR >> 32) as u32;
+/// Offsets in `seccomp_data` of the low and high halves of argument `i`.
+const fn lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+const fn hi(i: u32) -> u32 {
+    20 + 8 * i
+}
+
+const SECCOMP_SET_MODE_FILTER: u32 = 1;
+const PROT_ANY: &[u32] = &[1, 2, 3, 4, 5, 6, 7];
+
+/// The mapper's filter, installed before the stub code starts (so both threads have it; the
+/// app thread adds its own, stricter one): from the code page, what the start code and the
+/// mapper need; from anywhere else, a trap.
+const MAPPER_RULES: &[Rule] = &[
+    Rule {
+        nr: libc::SYS_rt_sigreturn,
+        args: &[],
+    },
+    Rule {
+        nr: libc::SYS_futex,
+        args: &[],
+    },
+    Rule {
+        nr: libc::SYS_arch_prctl,
+        args: &[(lo(0), &[0x1001, 0x1002])],
+    },
+    Rule {
+        nr: libc::SYS_mmap,
+        args: &[
+            (lo(2), PROT_ANY),
+            (hi(2), &[0]),
+            (lo(3), &[(libc::MAP_SHARED | libc::MAP_FIXED) as u32]),
+            (hi(3), &[0]),
+            (lo(4), &[STUB_MEMFD as u32]),
+        ],
+    },
+    Rule {
+        nr: libc::SYS_munmap,
+        args: &[],
+    },
+    Rule {
+        nr: libc::SYS_pwrite64,
+        args: &[
+            (lo(0), &[STUB_ORDERSFD as u32]),
+            (lo(2), &[4]),
+            (hi(2), &[0]),
+            (lo(3), &[DONE_OFF as u32, FAILED_OFF as u32]),
+            (hi(3), &[0]),
+        ],
+    },
+    Rule {
+        nr: libc::SYS_clone,
+        args: &[(lo(0), &[MAPPER_CLONE]), (hi(0), &[0])],
+    },
+    Rule {
+        nr: libc::SYS_rt_sigprocmask,
+        args: &[],
+    },
+    Rule {
+        nr: libc::SYS_seccomp,
+        args: &[(lo(0), &[SECCOMP_SET_MODE_FILTER])],
+    },
+    Rule {
+        nr: libc::SYS_exit_group,
+        args: &[],
+    },
+];
+
+/// The app thread's filter: from the code page only what its handler needs, none of which
+/// maps memory or reaches the host whatever the arguments: `rt_sigreturn`, `futex` wait and
+/// wake on the control page's state word and the done word, `arch_prctl(SET_FS|SET_GS)`.
+const APP_RULES: &[Rule] = &[
+    Rule {
+        nr: libc::SYS_rt_sigreturn,
+        args: &[],
+    },
+    Rule {
+        nr: libc::SYS_futex,
+        args: &[
+            (lo(0), &[CTRL_ADDR as u32, DONE_ADDR as u32]),
+            (hi(0), &[(CTRL_ADDR >> 32) as u32]),
+            (lo(1), &[libc::FUTEX_WAIT as u32, libc::FUTEX_WAKE as u32]),
+        ],
+    },
+    Rule {
+        nr: libc::SYS_arch_prctl,
+        args: &[(lo(0), &[0x1001, 0x1002])],
+    },
+];
+const _: () = assert!(CTRL_ADDR >> 32 == DONE_ADDR >> 32);
+
+/// Builds a filter: syscalls of another architecture, and those from anywhere but the code
+/// page, trap (SIGSYS: served by the Sentry); from the code page, `rules` decide, and anything
+/// they do not allow kills the stub.
+fn filter(rules: &[Rule]) -> Vec<libc::sock_filter> {
+    #[derive(Clone, Copy)]
+    enum T {
+        Next,
+        Trap,
+        Kill,
+        /// The first instruction of rule `i`'s checks.
+        Rule(usize),
+        /// The next argument word of the current rule (or ALLOW after the last).
+        Arg,
+    }
     let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     let jge = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
-    let arg = |i: u32| 16 + 8 * i; // low half of seccomp_data.args[i]
-                                   // (code, k, jump-if-true target, jump-if-false target), targets as absolute indices.
-    let prog: [(u16, u32, usize, usize); FILTER_LEN] = [
-        (ld, 4, 0, 0),                     // 0: arch
-        (jeq, AUDIT_ARCH_X86_64, 2, TRAP), // 1
-        (ld, 12, 0, 0),                    // 2: instruction pointer, high half
-        (jeq, hi, 4, TRAP),                // 3
-        (ld, 8, 0, 0),                     // 4: low half
-        (jge, lo + 4096, TRAP, 6),         // 5: past the code page
-        (jge, lo, 7, TRAP),                // 6: inside it: the allowlist
-        (ld, 0, 0, 0),                     // 7: syscall number
-        (jeq, libc::SYS_rt_sigreturn as u32, ALLOW, 9),
-        (jeq, libc::SYS_futex as u32, ALLOW, 10),
-        (jeq, libc::SYS_munmap as u32, ALLOW, 11),
-        (jeq, libc::SYS_getpid as u32, ALLOW, 12),
-        (jeq, libc::SYS_arch_prctl as u32, 16, 13),
-        (jeq, libc::SYS_mmap as u32, 19, 14),
-        (jeq, libc::SYS_tgkill as u32, 23, KILL),
-        (ret, libc::SECCOMP_RET_KILL_PROCESS, 0, 0), // 15: not reached
-        (ld, arg(0), 0, 0),                          // 16: arch_prctl code
-        (jeq, 0x1001, ALLOW, 18),
-        (jeq, 0x1002, ALLOW, KILL),
-        (ld, arg(4), 0, 0), // 19: mmap fd
-        (jeq, STUB_MEMFD as u32, 21, KILL),
-        (ld, arg(3), 0, 0), // 21: mmap flags
-        (
-            jeq,
-            (libc::MAP_SHARED | libc::MAP_FIXED) as u32,
-            ALLOW,
-            KILL,
-        ),
-        (ld, arg(2), 0, 0), // 23: tgkill signal
-        (jeq, libc::SIGSYS as u32, 25, KILL),
-        (ld, arg(0), 0, 0), // 25: tgkill tgid
-        (jeq, pid, ALLOW, KILL),
-        (ret, libc::SECCOMP_RET_TRAP, 0, 0),         // 27
-        (ret, libc::SECCOMP_RET_ALLOW, 0, 0),        // 28
-        (ret, libc::SECCOMP_RET_KILL_PROCESS, 0, 0), // 29
+    let lo_ip = STUB_ADDR as u32;
+    let hi_ip = (STUB_ADDR >> 32) as u32;
+    // (code, k, jt, jf, rule it belongs to, argument-check index within it)
+    let mut prog: Vec<(u16, u32, T, T, usize, usize)> = vec![
+        (ld, 4, T::Next, T::Next, 0, 0), // arch
+        (jeq, AUDIT_ARCH_X86_64, T::Next, T::Trap, 0, 0),
+        (ld, 12, T::Next, T::Next, 0, 0), // instruction pointer, high half
+        (jeq, hi_ip, T::Next, T::Trap, 0, 0),
+        (ld, 8, T::Next, T::Next, 0, 0), // low half
+        (jge, lo_ip + 4096, T::Trap, T::Next, 0, 0),
+        (jge, lo_ip, T::Next, T::Trap, 0, 0),
+        (ld, 0, T::Next, T::Next, 0, 0), // syscall number
     ];
-    let mut out = [libc::sock_filter {
-        code: 0,
-        jt: 0,
-        jf: 0,
-        k: 0,
-    }; FILTER_LEN];
-    for (i, &(code, k, t, f)) in prog.iter().enumerate() {
-        let jump = code == jeq || code == jge;
-        let rel = |target: usize| if jump { (target - i - 1) as u8 } else { 0 };
-        out[i] = libc::sock_filter {
-            code,
-            jt: rel(t),
-            jf: rel(f),
-            k,
-        };
+    for (i, r) in rules.iter().enumerate() {
+        prog.push((jeq, r.nr as u32, T::Rule(i), T::Next, 0, 0));
     }
-    out
+    prog.push((ret, libc::SECCOMP_RET_KILL_PROCESS, T::Next, T::Next, 0, 0));
+    let mut rule_start = vec![0usize; rules.len()];
+    // Where each rule's argument check `j` starts, to resolve `T::Arg`.
+    let mut arg_start: Vec<Vec<usize>> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        rule_start[i] = prog.len();
+        let mut starts = Vec::new();
+        for (j, &(off, values)) in r.args.iter().enumerate() {
+            starts.push(prog.len());
+            prog.push((ld, off, T::Next, T::Next, i, j));
+            for (n, &v) in values.iter().enumerate() {
+                let miss = if n + 1 == values.len() {
+                    T::Kill
+                } else {
+                    T::Next
+                };
+                prog.push((jeq, v, T::Arg, miss, i, j));
+            }
+        }
+        starts.push(prog.len());
+        arg_start.push(starts);
+        prog.push((
+            ret,
+            libc::SECCOMP_RET_ALLOW,
+            T::Next,
+            T::Next,
+            i,
+            r.args.len(),
+        ));
+    }
+    let trap = prog.len();
+    prog.push((ret, libc::SECCOMP_RET_TRAP, T::Next, T::Next, 0, 0));
+    let kill = prog.len();
+    prog.push((ret, libc::SECCOMP_RET_KILL_PROCESS, T::Next, T::Next, 0, 0));
+    let n = prog.len();
+    prog.iter()
+        .enumerate()
+        .map(|(at, &(code, k, jt, jf, rule, arg))| {
+            let target = |t: T| -> u8 {
+                let abs = match t {
+                    T::Next => at + 1,
+                    T::Trap => trap,
+                    T::Kill => kill,
+                    T::Rule(i) => rule_start[i],
+                    T::Arg => arg_start[rule][arg + 1],
+                };
+                assert!(
+                    abs > at && abs < n && abs - at - 1 <= 255,
+                    "seccomp jump out of range"
+                );
+                (abs - at - 1) as u8
+            };
+            let jump = code == jeq || code == jge;
+            libc::sock_filter {
+                code,
+                jt: if jump { target(jt) } else { 0 },
+                jf: if jump { target(jf) } else { 0 },
+                k,
+            }
+        })
+        .collect()
 }
 
-/// Forks a stub: keeps only the memory file and the control memfd, maps the code and shared
-/// region, installs the handlers, the alternate stack and the seccomp filter, and starts.
-fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
-    let code = code();
+/// A memfd of `size` bytes mapped read-write here.
+fn shared_memfd(name: &std::ffi::CStr, size: u64) -> Result<(OwnedFd, *mut u8), Errno> {
     // SAFETY: static C string; fd checked.
-    let cfd = unsafe { libc::memfd_create(c"vmm-systrap".as_ptr(), libc::MFD_CLOEXEC) };
-    if cfd < 0 {
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
         return Err(errno());
     }
     // SAFETY: a fresh fd we own.
-    let ctrl_fd = unsafe { OwnedFd::from_raw_fd(cfd) };
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: sizing and mapping our own memfd.
-    let shared = unsafe {
-        if libc::ftruncate(cfd, SHARED_SIZE as i64) < 0 {
+    let p = unsafe {
+        if libc::ftruncate(fd, size as i64) < 0 {
             return Err(errno());
         }
         libc::mmap(
             std::ptr::null_mut(),
-            SHARED_SIZE as usize,
+            size as usize,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED,
-            cfd,
+            fd,
             0,
         )
     };
-    if shared == libc::MAP_FAILED {
+    if p == libc::MAP_FAILED {
         return Err(errno());
     }
+    Ok((owned, p as *mut u8))
+}
+
+/// Forks a stub: keeps only the memory file and the two memfds, maps the code and the shared
+/// regions, installs the handlers, the alternate stack and the mapper's filter, and starts.
+fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
+    let code = code();
+    let mapper_filter = filter(MAPPER_RULES);
+    let app_filter = filter(APP_RULES);
+    let (ctrl_fd, shared) = shared_memfd(c"vmm-systrap", SHARED_SIZE)?;
+    let (orders_fd, orders) = match shared_memfd(c"vmm-systrap-orders", ORDERS_SIZE) {
+        Ok(x) => x,
+        Err(e) => {
+            // SAFETY: our mapping.
+            unsafe { libc::munmap(shared.cast(), SHARED_SIZE as usize) };
+            return Err(e);
+        }
+    };
+    let mut stub = SystrapStub {
+        pid: 0,
+        shared,
+        orders,
+        _ctrl_fd: ctrl_fd,
+        _orders_fd: orders_fd,
+        seq: 0,
+        woken: 0,
+        failed_seen: 0,
+        reaped: std::cell::Cell::new(true),
+        ev: Published::default(),
+    };
     // SAFETY: the control page starts zeroed; mark the FS/GS bases as unknown so the first
-    // resume sets them.
+    // resume sets them. The app thread's filter goes at the bottom of the signal stack, where
+    // the start code installs it from (the stub's view of it is at FPROG_ADDR).
     unsafe {
         let c = shared as *mut Ctrl;
         (*c).fs_cur = u64::MAX;
         (*c).gs_cur = u64::MAX;
         (*c).stub_cpu = u32::MAX;
         (*c).sentry_cpu = u32::MAX;
+        let at = shared.add((FPROG_ADDR - CTRL_ADDR) as usize);
+        let fprog = libc::sock_fprog {
+            len: app_filter.len() as u16,
+            filter: (FPROG_ADDR + 16) as *mut libc::sock_filter,
+        };
+        (at as *mut libc::sock_fprog).write_unaligned(fprog);
+        std::ptr::copy_nonoverlapping(
+            app_filter.as_ptr(),
+            at.add(16) as *mut libc::sock_filter,
+            app_filter.len(),
+        );
     }
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the child only makes raw syscalls, then jumps into the stub code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        // SAFETY: our mapping.
-        unsafe { libc::munmap(shared, SHARED_SIZE as usize) };
         return Err(errno());
     }
     if pid == 0 {
+        let fds = [
+            memfd,
+            stub._ctrl_fd.as_raw_fd(),
+            stub._orders_fd.as_raw_fd(),
+        ];
         // SAFETY: in the fresh child.
-        unsafe { child(parent, memfd, ctrl_fd.as_raw_fd(), &code) }
+        unsafe { child(parent, &fds, &code, &mapper_filter) }
     }
-    Ok(SystrapStub {
-        pid,
-        shared: shared as *mut u8,
-        _ctrl_fd: ctrl_fd,
-    })
+    stub.pid = pid;
+    stub.reaped.set(false);
+    Ok(stub)
 }
 
 /// # Safety
 /// Only in the child right after `fork`.
-unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! {
+unsafe fn child(
+    parent: libc::pid_t,
+    fds: &[i32; 3],
+    code: &Code,
+    mapper_filter: &[libc::sock_filter],
+) -> ! {
     // SAFETY: raw syscalls; any failure ends the child (the parent sees it die).
     unsafe {
-        // The memory file becomes fd 3 (STUB_MEMFD), the control memfd fd 4 (STUB_CTRLFD).
-        crate::stub::child_prologue(parent, &[memfd, ctrlfd]);
+        // The memory file becomes fd 3 (STUB_MEMFD), the control memfd fd 4 (STUB_CTRLFD),
+        // the orders memfd fd 5 (STUB_ORDERSFD).
+        crate::stub::child_prologue(parent, fds);
         crate::stub::child_map_code(code.bytes);
         let shared = libc::mmap(
             CTRL_ADDR as *mut libc::c_void,
@@ -1026,6 +1494,19 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! 
             0,
         );
         if shared as u64 != CTRL_ADDR {
+            libc::_exit(5);
+        }
+        // Read-only here, for good: the app thread's filter allows no mprotect or mmap, the
+        // mapper's maps only the memory file.
+        let orders = libc::mmap(
+            ORDERS_ADDR as *mut libc::c_void,
+            ORDERS_SIZE as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+            STUB_ORDERSFD,
+            0,
+        );
+        if orders as u64 != ORDERS_ADDR {
             libc::_exit(5);
         }
         let ss = libc::stack_t {
@@ -1082,7 +1563,7 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! 
         }
         // Only the preemption tick is blocked, until the Sentry first resumes the app (it
         // clears the mask in the frame): a tick must not find the stub before it has shed
-        // vmm's address space.
+        // vmm's address space. The mapper blocks everything itself.
         let tick_only: u64 = 1 << (crate::stub::TICK_SIGNAL - 1);
         libc::syscall(
             libc::SYS_rt_sigprocmask,
@@ -1095,10 +1576,9 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, ctrlfd: i32, code: &Code) -> ! 
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             libc::_exit(7);
         }
-        let prog = filter(libc::getpid() as u32);
         let fprog = libc::sock_fprog {
-            len: prog.len() as u16,
-            filter: prog.as_ptr() as *mut libc::sock_filter,
+            len: mapper_filter.len() as u16,
+            filter: mapper_filter.as_ptr() as *mut libc::sock_filter,
         };
         // From here on, only the stub page may make syscalls: jump there without another one.
         if libc::syscall(
