@@ -118,7 +118,8 @@ fn vsyscall_number(si: &libc::siginfo_t) -> Option<u64> {
     if si.si_code != SYS_SECCOMP {
         return None;
     }
-    // SAFETY: siginfo_t is 128 bytes of plain data.
+    const _: () = assert!(std::mem::size_of::<libc::siginfo_t>() == 128);
+    // SAFETY: siginfo_t is 128 bytes of plain data (checked above).
     let raw: [u8; 128] = unsafe { std::mem::transmute_copy(si) };
     // The `_sigsys` member after signo, errno, code (and padding): call address, number, arch.
     let call_addr = u64::from_ne_bytes(raw[16..24].try_into().unwrap());
