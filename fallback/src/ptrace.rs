@@ -2,6 +2,18 @@
 //! `PTRACE_SYSEMU`, so every syscall stops it before the host kernel acts, and faults arrive as
 //! signal-delivery stops. Mappings are made by having the stub run `mmap`/`munmap` on the
 //! memory file. Works anywhere ptrace works; each syscall costs two host context switches.
+//!
+//! Two x86 side doors need more than `PTRACE_SYSEMU`:
+//! - The legacy vsyscall page (`0xffffffffff600000`: gettimeofday, +0x400 time, +0x800
+//!   getcpu) is emulated by the host kernel from the page fault, without a syscall stop — but
+//!   the emulation runs seccomp. The stub's filter ([`vsyscall_filter`]) traps exactly those
+//!   calls (`SECCOMP_RET_TRAP`); the host has then already done the `ret` (rip is the caller,
+//!   rsp 8 higher) and skipped the call, and the SIGSYS stop is reported as
+//!   [`Event::Syscall`] with the vsyscall's syscall number.
+//! - 32-bit entries (`int $0x80`, `syscall`/`sysenter` from 32-bit code) stop like any
+//!   syscall; `PTRACE_GET_SYSCALL_INFO` says which ABI was used (never the app's bytes, which
+//!   it controls) and they are reported as [`Event::Syscall32`]. The app resumes in the mode
+//!   it was in: a 32-bit code selector (and flat 32-bit data selectors) it had are kept.
 
 use std::io;
 use std::rc::Rc;
@@ -10,6 +22,114 @@ use guest_sentry::errno::{Errno, EIO, ENOMEM};
 use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
 
 use crate::stub::{self, Stub, STUB_MEMFD};
+
+/// The legacy vsyscall page (Linux's `VSYSCALL_ADDR`), one page.
+const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
+/// Linux's x86-64 user selectors: 32-bit code, data, 64-bit code.
+const USER32_CS: u64 = 0x23;
+const USER_DS: u64 = 0x2b;
+const USER_CS: u64 = 0x33;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+/// `si_code` of a seccomp SIGSYS.
+const SYS_SECCOMP: i32 = 1;
+
+/// Length of [`vsyscall_filter`].
+pub(crate) const VSYSCALL_FILTER_LEN: usize = 7;
+
+/// The ptrace stub's seccomp filter: `SECCOMP_RET_TRAP` for a syscall whose instruction
+/// pointer is in the vsyscall page (only the host's vsyscall emulation reports such an
+/// address), everything else allowed. App syscalls never reach it (`PTRACE_SYSEMU` stops and
+/// skips them before seccomp runs); the stub's own injected `mmap`/`munmap` pass. Built
+/// without allocating (it runs in the forked child).
+pub(crate) fn vsyscall_filter() -> [libc::sock_filter; VSYSCALL_FILTER_LEN] {
+    const TRAP: usize = 5;
+    const ALLOW: usize = 6;
+    let lo = VSYSCALL_PAGE as u32;
+    let hi = (VSYSCALL_PAGE >> 32) as u32;
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let jge = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    // (code, k, jump-if-true target, jump-if-false target), targets as absolute indices.
+    let prog: [(u16, u32, usize, usize); VSYSCALL_FILTER_LEN] = [
+        (ld, 12, 0, 0),             // 0: instruction pointer, high half
+        (jeq, hi, 2, ALLOW),        // 1
+        (ld, 8, 0, 0),              // 2: low half
+        (jge, lo + 4096, ALLOW, 4), // 3: past the page
+        (jge, lo, TRAP, ALLOW),     // 4
+        (ret, libc::SECCOMP_RET_TRAP, 0, 0),
+        (ret, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ];
+    let mut out = [libc::sock_filter {
+        code: 0,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }; VSYSCALL_FILTER_LEN];
+    for (i, &(code, k, t, f)) in prog.iter().enumerate() {
+        let jump = code == jeq || code == jge;
+        let rel = |target: usize| if jump { (target - i - 1) as u8 } else { 0 };
+        out[i] = libc::sock_filter {
+            code,
+            jt: rel(t),
+            jf: rel(f),
+            k,
+        };
+    }
+    out
+}
+
+/// Whether the syscall `pid` is stopped at entered through a 32-bit entry (the i386 ABI).
+/// Asks the kernel (`PTRACE_GET_SYSCALL_INFO`, Linux 5.3); where it cannot say, a 32-bit code
+/// selector is the evidence (that misses only `int $0x80` from 64-bit code).
+fn entered_32_bit(pid: libc::pid_t, cs: u64) -> bool {
+    /// The head of `struct ptrace_syscall_info`: all that is asked for.
+    #[repr(C)]
+    #[derive(Default)]
+    struct InfoHead {
+        op: u8,
+        _pad: [u8; 3],
+        arch: u32,
+    }
+    let mut info = InfoHead::default();
+    let size = std::mem::size_of::<InfoHead>();
+    // SAFETY: pid is our tracee in a syscall-entry stop; the kernel writes at most `size`
+    // bytes into `info`.
+    let r = unsafe {
+        libc::ptrace(
+            PTRACE_GET_SYSCALL_INFO,
+            pid,
+            size,
+            &mut info as *mut InfoHead,
+        )
+    };
+    if r >= size as libc::c_long && info.op == PTRACE_SYSCALL_INFO_ENTRY {
+        return info.arch == AUDIT_ARCH_I386;
+    }
+    cs == USER32_CS
+}
+
+/// The syscall number of a vsyscall the stub's filter trapped (`pid` is in the SIGSYS
+/// delivery stop described by `si`), or `None` for any other SIGSYS.
+fn vsyscall_number(si: &libc::siginfo_t) -> Option<u64> {
+    if si.si_code != SYS_SECCOMP {
+        return None;
+    }
+    const _: () = assert!(std::mem::size_of::<libc::siginfo_t>() == 128);
+    // SAFETY: siginfo_t is 128 bytes of plain data (checked above).
+    let raw: [u8; 128] = unsafe { std::mem::transmute_copy(si) };
+    // The `_sigsys` member after signo, errno, code (and padding): call address, number, arch.
+    let call_addr = u64::from_ne_bytes(raw[16..24].try_into().unwrap());
+    let nr = i32::from_ne_bytes(raw[24..28].try_into().unwrap());
+    let arch = u32::from_ne_bytes(raw[28..32].try_into().unwrap());
+    if arch != AUDIT_ARCH_X86_64 || !(VSYSCALL_PAGE..VSYSCALL_PAGE + 4096).contains(&call_addr) {
+        return None;
+    }
+    u64::try_from(nr).ok()
+}
 
 fn eio(e: io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(EIO.0))
@@ -81,7 +201,11 @@ impl AddressSpace for PtraceAddressSpace {
     }
 }
 
-pub struct PtraceContext;
+pub struct PtraceContext {
+    /// The last event was a vsyscall: the stub sits in a signal-delivery stop, not in a
+    /// syscall, so it must resume with no syscall number (no restart processing).
+    after_vsyscall: bool,
+}
 
 impl Context for PtraceContext {
     type AddressSpace = PtraceAddressSpace;
@@ -113,13 +237,28 @@ impl Context for PtraceContext {
         regs: &mut UserRegs,
     ) -> Result<Event, Errno> {
         let pid = space.stub.pid;
-        regs.cs = 0x33;
-        regs.ss = 0x2b;
-        regs.ds = 0;
-        regs.es = 0;
+        // The app's own mode: 32-bit code stays 32-bit (cs 0x23, flat data selectors it
+        // loaded); anything else is the 64-bit user selectors.
+        regs.cs = if regs.cs == USER32_CS {
+            USER32_CS
+        } else {
+            USER_CS
+        };
+        regs.ss = USER_DS;
+        for sel in [&mut regs.ds, &mut regs.es] {
+            if *sel != USER_DS {
+                *sel = 0;
+            }
+        }
         regs.fs = 0;
         regs.gs = 0;
-        stub::set_regs(pid, regs).map_err(eio)?;
+        if std::mem::take(&mut self.after_vsyscall) {
+            let mut r = *regs;
+            r.orig_rax = u64::MAX;
+            stub::set_regs(pid, &r).map_err(eio)?;
+        } else {
+            stub::set_regs(pid, regs).map_err(eio)?;
+        }
         // SAFETY: pid is our stopped tracee.
         if unsafe { libc::ptrace(libc::PTRACE_SYSEMU, pid, 0, 0) } < 0 {
             return Err(eio(io::Error::last_os_error()));
@@ -132,7 +271,31 @@ impl Context for PtraceContext {
         *regs = stub::get_regs(pid).map_err(eio)?;
         let sig = libc::WSTOPSIG(status);
         Ok(match sig {
-            s if s == libc::SIGTRAP | 0x80 => Event::Syscall,
+            s if s == libc::SIGTRAP | 0x80 => {
+                if entered_32_bit(pid, regs.cs) {
+                    Event::Syscall32
+                } else {
+                    Event::Syscall
+                }
+            }
+            libc::SIGSYS => {
+                // SAFETY: siginfo_t is plain data; the kernel fills it.
+                let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: pid is stopped in a signal-delivery stop.
+                if unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, pid, 0, &mut si) } < 0 {
+                    return Err(eio(io::Error::last_os_error()));
+                }
+                match vsyscall_number(&si) {
+                    Some(nr) => {
+                        // The host already emulated the `ret` and skipped the call: the
+                        // Sentry serves it and the app resumes at its caller.
+                        regs.orig_rax = nr;
+                        self.after_vsyscall = true;
+                        Event::Syscall
+                    }
+                    None => Event::Interrupt,
+                }
+            }
             libc::SIGSEGV => {
                 // SAFETY: siginfo_t is plain data; the kernel fills it.
                 let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -187,6 +350,8 @@ impl Platform for PtracePlatform {
     }
 
     fn new_context(&mut self) -> Result<PtraceContext, Errno> {
-        Ok(PtraceContext)
+        Ok(PtraceContext {
+            after_vsyscall: false,
+        })
     }
 }

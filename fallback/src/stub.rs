@@ -196,6 +196,7 @@ impl Stub {
         r.r8 = args[4];
         r.r9 = args[5];
         r.rip = self.syscall_ip;
+        r.cs = 0x33; // the stub's code is 64-bit, whatever mode the app was in
         set_regs(self.pid, &r)?;
         // SAFETY: pid is our stopped tracee.
         if unsafe { libc::ptrace(libc::PTRACE_CONT, self.pid, 0, 0) } < 0 {
@@ -259,7 +260,8 @@ pub(crate) unsafe fn unregister_rseq() {
 }
 
 /// The forked child: tie its life to the parent, keep only the memory file, reset signal
-/// state, ask to be traced, put the stub code at `STUB_ADDR` and jump there.
+/// state, install the vsyscall filter, ask to be traced, put the stub code at `STUB_ADDR`
+/// and jump there.
 ///
 /// # Safety
 /// Only in the child right after `fork`.
@@ -276,6 +278,23 @@ unsafe fn child(parent: libc::pid_t, memfd: i32, code: &[u8]) -> ! {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        // The vsyscall page is emulated by the host without a syscall stop, but through
+        // seccomp: trap it there (see `crate::ptrace`).
+        let prog = crate::ptrace::vsyscall_filter();
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0u32,
+                &fprog as *const libc::sock_fprog,
+            ) != 0
+        {
+            libc::_exit(6);
+        }
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
             libc::_exit(3);
         }

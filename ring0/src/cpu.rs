@@ -31,6 +31,8 @@ pub struct PerCpu {
 }
 
 pub(crate) const SYSCALL_EVENT: u64 = 0x100;
+/// `syscall` from 32-bit code (CSTAR).
+pub(crate) const SYSCALL32_EVENT: u64 = 0x101;
 
 #[repr(C, packed(4))]
 #[derive(Clone, Copy)]
@@ -84,6 +86,10 @@ pub mod msr {
     pub const EFER: u32 = 0xc000_0080;
     pub const STAR: u32 = 0xc000_0081;
     pub const LSTAR: u32 = 0xc000_0082;
+    pub const CSTAR: u32 = 0xc000_0083;
+    pub const SYSENTER_CS: u32 = 0x174;
+    pub const SYSENTER_ESP: u32 = 0x175;
+    pub const SYSENTER_EIP: u32 = 0x176;
     pub const SFMASK: u32 = 0xc000_0084;
     pub const FS_BASE: u32 = 0xc000_0100;
     pub const GS_BASE: u32 = 0xc000_0101;
@@ -306,6 +312,14 @@ pub unsafe fn init() -> CpuFeatures {
             ((selectors::USER32_CS as u64) << 48) | ((selectors::KERNEL_CS as u64) << 32),
         );
         wrmsr(msr::LSTAR, entry::syscall_entry_address());
+        // `syscall` from 32-bit code goes to CSTAR on AMD CPUs (Intel's raise #UD): left at
+        // its reset value 0 it would jump to address 0 — an app page — in ring 0.
+        wrmsr(msr::CSTAR, entry::syscall32_entry_address());
+        // `sysenter` (Intel, 32-bit code; AMD raises #UD in long mode) with a null
+        // SYSENTER_CS raises #GP: the app gets SIGSEGV, the Sentry never runs from it.
+        wrmsr(msr::SYSENTER_CS, 0);
+        wrmsr(msr::SYSENTER_ESP, 0);
+        wrmsr(msr::SYSENTER_EIP, 0);
         wrmsr(msr::SFMASK, 0x4_7700);
         let efer = rdmsr(msr::EFER);
         wrmsr(msr::EFER, efer | 1 /* SCE */ | (1 << 11) /* NXE */);
@@ -377,16 +391,23 @@ pub unsafe fn set_trace_mode(on: bool) {
 
 /// Runs the app with `regs` until it traps back into ring 0; `regs` then holds its state.
 ///
-/// Sanitizes what the app must not control: `cs`/`ss` are the user selectors, `eflags` has IF
-/// set and IOPL/NT/VM/AC-override bits cleared, `rip`/`rsp` must be canonical lower-half (else
-/// `iretq` would fault in ring 0; a non-canonical `rip` is delivered as a #GP, like hardware).
+/// Sanitizes what the app must not control: `cs` is the 32-bit user code selector if it was
+/// (the app runs 32-bit code: entered with `iretq`), else the 64-bit one; `ss` is the user
+/// data selector; `eflags` has IF set and IOPL/NT/VM/AC-override bits cleared; `rip`/`rsp`
+/// must be canonical lower-half, and `rip` below 4 GiB in 32-bit code (else `iretq` would
+/// fault in ring 0; such a `rip` is delivered as a #GP, like hardware).
 ///
 /// # Safety
 /// The current CR3 must be an address space whose upper half is the kernel's; `init` must have
 /// run. The Sentry's own state is preserved (callee-saved registers are saved by the entry
 /// code; the Sentry never uses FPU/SSE registers).
 pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
-    regs.cs = selectors::USER_CS as u64;
+    let compat = regs.cs == selectors::USER32_CS as u64;
+    regs.cs = if compat {
+        selectors::USER32_CS
+    } else {
+        selectors::USER_CS
+    } as u64;
     regs.ss = selectors::USER_DS as u64;
     // Keep CF PF AF ZF SF TF DF OF (0xcd5) and ID/AC; force IF and the reserved bit 1.
     regs.eflags = (regs.eflags & 0x24_0dd5) | 0x202;
@@ -395,7 +416,7 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
         regs.eflags |= 0x100;
     }
     const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
-    if regs.rip >= LOWER_HALF_END {
+    if regs.rip >= LOWER_HALF_END || (compat && regs.rip > u32::MAX as u64) {
         // Deliver what the hardware would: a #GP at the faulting instruction fetch.
         return Trap::Exception {
             vector: 13,
@@ -404,7 +425,7 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
         };
     }
     if how == Return::Sysret
-        && (regs.rcx != regs.rip || regs.r11 != regs.eflags || regs.rsp >= LOWER_HALF_END)
+        && (compat || regs.rcx != regs.rip || regs.r11 != regs.eflags || regs.rsp >= LOWER_HALF_END)
     {
         how = Return::Iret;
     }
@@ -426,6 +447,10 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
     let vector = unsafe { entry::enter_user(regs, how == Return::Iret) };
     if vector == SYSCALL_EVENT {
         Trap::Syscall
+    } else if vector == SYSCALL32_EVENT || vector == crate::VECTOR_INT80 as u64 {
+        // The i386 number is eax (the upper half is not the app's in 32-bit code).
+        regs.orig_rax = regs.rax & 0xffff_ffff;
+        Trap::Syscall32
     } else {
         Trap::Exception {
             vector: vector as u8,

@@ -1,8 +1,9 @@
 //! Entry and exit code: the only place the CPU moves between ring 3 and ring 0.
 //!
 //! `ring0_enter_user` saves the Sentry's callee-saved registers and stack pointer in the
-//! per-CPU area and enters ring 3 (`sysretq` or `iretq`). `ring0_syscall_entry` (LSTAR) and the
-//! exception stubs store the app's registers into the `UserRegs` named by the per-CPU area,
+//! per-CPU area and enters ring 3 (`sysretq`, or `iretq` into 64-bit or 32-bit code).
+//! `ring0_syscall_entry` (LSTAR), `ring0_syscall32_entry` (CSTAR), the exception stubs and the
+//! `int $0x80` gate store the app's registers into the `UserRegs` named by the per-CPU area,
 //! then `ring0_return_to_kernel` restores the Sentry's stack and "returns" from
 //! `ring0_enter_user` with the event code in `rax`.
 //!
@@ -52,11 +53,11 @@ ring0_enter_user:
     swapgs
     sysretq
 
-2:  // iretq: every register restored.
-    push 0x2b
+2:  // iretq: every register restored, into 64-bit or 32-bit code (cs, ss checked by the caller).
+    push qword ptr [rdi + 160]
     push qword ptr [rdi + 152]
     push qword ptr [rdi + 144]
-    push 0x33
+    push qword ptr [rdi + 136]
     push qword ptr [rdi + 128]
     mov r15, [rdi + 0]
     mov r14, [rdi + 8]
@@ -76,13 +77,26 @@ ring0_enter_user:
     swapgs
     iretq
 
+    // CSTAR: `syscall` from 32-bit code (AMD; Intel CPUs raise #UD there). As below, but the
+    // event is SYSCALL32_EVENT and the app goes back to 32-bit code.
+    .global ring0_syscall32_entry
+ring0_syscall32_entry:
+    swapgs
+    mov gs:[0x18], rsp
+    mov rsp, gs:[0x10]
+    mov qword ptr [rsp + 136], 0x23
+    mov qword ptr gs:[0x20], 0x101
+    jmp 3f
+
     // LSTAR. rcx = user rip, r11 = user eflags, rsp = user rsp. IF is masked by SFMASK.
     .global ring0_syscall_entry
 ring0_syscall_entry:
     swapgs
     mov gs:[0x18], rsp
     mov rsp, gs:[0x10]
-    mov [rsp + 0], r15
+    mov qword ptr [rsp + 136], 0x33
+    mov qword ptr gs:[0x20], 0x100
+3:  mov [rsp + 0], r15
     mov [rsp + 8], r14
     mov [rsp + 16], r13
     mov [rsp + 24], r12
@@ -102,7 +116,7 @@ ring0_syscall_entry:
     mov [rsp + 144], r11
     mov rcx, gs:[0x18]
     mov [rsp + 152], rcx
-    mov qword ptr gs:[0x20], 0x100
+    mov qword ptr [rsp + 160], 0x2b
     jmp ring0_return_to_kernel
 
 ring0_return_to_kernel:
@@ -226,6 +240,8 @@ ring0_vec_\n:
     VEC_ERR 30
     VEC_NOERR 31
     VEC_NOERR 32
+    // `int $0x80`, the i386 syscall gate (DPL 3).
+    VEC_NOERR 128
 
     .section .rodata.ring0, "a"
     .balign 8
@@ -239,7 +255,7 @@ ring0_vectors:
     .quad ring0_vec_20, ring0_vec_21, ring0_vec_22, ring0_vec_23
     .quad ring0_vec_24, ring0_vec_25, ring0_vec_26, ring0_vec_27
     .quad ring0_vec_28, ring0_vec_29, ring0_vec_30, ring0_vec_31
-    .quad ring0_vec_32
+    .quad ring0_vec_32, ring0_vec_128
     .text
 "#
 );
@@ -275,7 +291,8 @@ pub struct KernelTrapFrame {
 extern "C" {
     fn ring0_enter_user(regs: *mut crate::UserRegs, iret: bool) -> u64;
     fn ring0_syscall_entry();
-    static ring0_vectors: [u64; 33];
+    fn ring0_syscall32_entry();
+    static ring0_vectors: [u64; 34];
 }
 
 // The Sentry's handler for exceptions taken in ring 0 (a Sentry bug: it must report and stop)
@@ -287,6 +304,11 @@ pub fn syscall_entry_address() -> u64 {
     ring0_syscall_entry as *const () as u64
 }
 
+/// Address of the 32-bit `syscall` entry point (CSTAR).
+pub fn syscall32_entry_address() -> u64 {
+    ring0_syscall32_entry as *const () as u64
+}
+
 /// # Safety
 /// See `switch_to_user`.
 pub(crate) unsafe fn enter_user(regs: &mut crate::UserRegs, iret: bool) -> u64 {
@@ -295,12 +317,20 @@ pub(crate) unsafe fn enter_user(regs: &mut crate::UserRegs, iret: bool) -> u64 {
 }
 
 pub(crate) fn fill_idt(idt: &mut [[u64; 2]; 256]) {
-    // The 32 exceptions and the kick interrupt (DPL 0: `int 32` from the app is a #GP).
-    for (vector, slot) in idt.iter_mut().enumerate().take(33) {
-        // SAFETY: ring0_vectors is a constant table of 33 stub addresses.
-        let handler = unsafe { core::ptr::addr_of!(ring0_vectors).read()[vector] };
-        // Breakpoint and overflow may be raised by the app with int3/into (DPL 3).
-        let dpl: u64 = if vector == 3 || vector == 4 { 3 } else { 0 };
+    // The 32 exceptions, the kick interrupt (DPL 0: `int 32` from the app is a #GP) and the
+    // i386 syscall gate `int $0x80`. Every other vector is absent: `int n` is a #GP.
+    // SAFETY: ring0_vectors is a constant table of 34 stub addresses.
+    let handlers = unsafe { core::ptr::addr_of!(ring0_vectors).read() };
+    let vectors = (0..33).chain([crate::VECTOR_INT80 as usize]);
+    for (vector, handler) in vectors.zip(handlers) {
+        let slot = &mut idt[vector];
+        // Breakpoint and overflow may be raised by the app with int3/into, and `int $0x80`
+        // is how i386 code makes syscalls (DPL 3).
+        let dpl: u64 = if vector == 3 || vector == 4 || vector == crate::VECTOR_INT80 as usize {
+            3
+        } else {
+            0
+        };
         // Double fault, NMI and machine check run on their own stack (IST1).
         let ist: u64 = if vector == 8 || vector == 2 || vector == 18 {
             1

@@ -2,7 +2,8 @@
 //! kernel in guest ring 0, and nothing else.
 //!
 //! - [`init`] loads a GDT in the Linux selector layout, a TSS (`rsp0`, an IST stack for double
-//!   faults), an IDT covering every exception, and the `syscall` MSRs (`STAR`, `LSTAR`, `SFMASK`),
+//!   faults), an IDT covering every exception and the `int $0x80` gate, the `syscall` MSRs
+//!   (`STAR`, `LSTAR`, `CSTAR`, `SFMASK`) and a null `SYSENTER_CS` (so `sysenter` faults),
 //!   and turns on the CPU features the app expects (SSE, XSAVE) and the ones that protect the
 //!   Sentry from the app (SMEP, SMAP, NX, write-protect).
 //! - [`switch_to_user`] enters ring 3 with a full register set and returns when the app makes a
@@ -23,7 +24,7 @@ mod entry;
 #[cfg(target_os = "none")]
 pub use cpu::*;
 #[cfg(target_os = "none")]
-pub use entry::{syscall_entry_address, KernelTrapFrame};
+pub use entry::{syscall32_entry_address, syscall_entry_address, KernelTrapFrame};
 
 /// Linux's x86-64 selector layout (arch/x86/include/asm/segment.h).
 pub mod selectors {
@@ -75,6 +76,10 @@ pub struct UserRegs {
 pub enum Trap {
     /// The app executed `syscall`; `orig_rax` holds the number.
     Syscall,
+    /// The app made a syscall through a 32-bit entry: `int $0x80` (from 32-bit or 64-bit
+    /// code) or `syscall` from 32-bit code; `orig_rax` holds the i386 number (eax). `cs` says
+    /// which mode the app was in; [`Return::Iret`] resumes it there.
+    Syscall32,
     /// The app took exception `vector`; `cr2` is meaningful for page faults (vector 14).
     Exception {
         vector: u8,
@@ -83,6 +88,8 @@ pub enum Trap {
     },
 }
 
+/// The i386 syscall gate: `int $0x80`, open to ring 3.
+pub const VECTOR_INT80: u8 = 0x80;
 /// Page-fault vector.
 pub const VECTOR_PAGE_FAULT: u8 = 14;
 /// The one external interrupt the VMM injects (only ever taken in ring 3: ring 0 runs with

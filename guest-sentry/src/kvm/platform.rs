@@ -289,6 +289,11 @@ impl Context for KvmContext {
                 self.after_syscall = true;
                 Event::Syscall
             }
+            ring0::Trap::Syscall32 => {
+                // Back with `iretq`, into the mode the app was in (`regs.cs`).
+                self.after_syscall = false;
+                Event::Syscall32
+            }
             ring0::Trap::Exception {
                 vector: ring0::VECTOR_PAGE_FAULT,
                 error_code,
