@@ -66,10 +66,10 @@ const SHARED_SIZE: u64 = 0x1000 + ALTSTACK_SIZE + 0x1000;
 pub const ORDERS_ADDR: u64 = CTRL_ADDR + SHARED_SIZE;
 const ORDERS_SIZE: u64 = 0x3000;
 const RING_OFF: u64 = 0x1000;
-const DONE_OFF: u64 = 0x2000;
+pub const DONE_OFF: u64 = 0x2000;
 /// In the done page: the last order done, and the last order whose `mmap` failed.
 const DONE_ADDR: u64 = ORDERS_ADDR + DONE_OFF;
-const FAILED_OFF: u64 = DONE_OFF + 4;
+pub const FAILED_OFF: u64 = DONE_OFF + 4;
 /// End of the stub's range: everything from here to the top of the user range is unmapped.
 const STUB_END: u64 = ORDERS_ADDR + ORDERS_SIZE;
 const _: () = assert!(STUB_END <= 0x7fff_ffff_f000);
@@ -79,11 +79,11 @@ const FAST_FX_DIRTY: usize = 144;
 const FAST_FX: usize = 256;
 /// The fd numbers inside the stub: the control memfd, the orders memfd.
 const STUB_CTRLFD: i32 = 4;
-const STUB_ORDERSFD: i32 = 5;
+pub const STUB_ORDERSFD: i32 = 5;
 /// `sa_restorer` is valid (x86-64 signal frames need it).
 const SA_RESTORER: u64 = 0x0400_0000;
 /// The mapper thread: a thread of the stub process sharing everything.
-const MAPPER_CLONE: u32 = (libc::CLONE_VM
+pub const MAPPER_CLONE: u32 = (libc::CLONE_VM
     | libc::CLONE_FS
     | libc::CLONE_FILES
     | libc::CLONE_SIGHAND

@@ -678,8 +678,20 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
     // openat only relative to a /proc/self/fd directory, to re-open a descriptor through
     // its magic link (host.rs). (An empty rule list would allow any openat.)
     let proc_fds: Vec<u64> = procfs_dirfds().iter().map(|&fd| fd as u64).collect();
-    if !proc_fds.is_empty() {
-        r.push((SYS_openat, one_of(0, &proc_fds)));
+    let not_cwd = cond(0, Len::Dword, Op::Ne, AT_FDCWD as u32 as u64);
+    if write_through {
+        // --rw also creates files with openat(O_CREAT|O_EXCL|O_NOFOLLOW) in a checked
+        // parent directory (host.rs): any directory fd, never the cwd.
+        r.push((SYS_openat, vec![rule(vec![not_cwd])]));
+    } else {
+        // The stat fast path checks a name on a new device with an O_PATH openat relative
+        // to its directory (host.rs): nothing is opened for reading or writing by it.
+        let mut rules = one_of(0, &proc_fds);
+        rules.push(rule(vec![
+            not_cwd,
+            cond(2, Len::Dword, Op::MaskedEq(O_PATH as u64), O_PATH as u64),
+        ]));
+        r.push((SYS_openat, rules));
     }
     if write_through {
         // --rw: changes to the host tree, each relative to a directory fd from openat2
@@ -705,6 +717,8 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
     if platform == Platform::Kvm {
         // The kick timer (SIGALRM interrupts KVM_RUN).
         r.push((SYS_setitimer, one_of(0, &[ITIMER_REAL as u64])));
+        // Debug builds of std check a descriptor is open before closing it (F_GETFD).
+        r.push((SYS_fcntl, one_of(1, &[F_GETFD as u64])));
         return r;
     }
     // The fallbacks: fork a stub per address space, kill and reap it.
@@ -774,16 +788,42 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
         r.push((SYS_ftruncate, vec![])); // sizing a systrap stub's control memfd
     }
     match platform {
-        Platform::Systrap => r.extend([
-            // A control page per stub; the stub's own filter; its FS/GS bases (set by the
-            // stub's code on the Sentry's behalf).
-            (SYS_memfd_create, one_of(1, &[MFD_CLOEXEC as u64])),
-            (SYS_seccomp, one_of(0, &[SECCOMP_SET_MODE_FILTER as u64])),
-            (
-                SYS_arch_prctl,
-                one_of(0, &[0x1002 /* ARCH_SET_FS */, 0x1001 /* ARCH_SET_GS */]),
-            ),
-        ]),
+        Platform::Systrap => {
+            use fallback::systrap::{DONE_OFF, FAILED_OFF, MAPPER_CLONE, STUB_ORDERSFD};
+            // A stub inherits this filter: its mapper thread (systrap.rs) is started with
+            // these clone flags and reports progress by a 4-byte pwrite into the orders
+            // memfd's done page.
+            for (nr, rules) in r.iter_mut() {
+                if *nr == SYS_clone {
+                    rules.push(rule(vec![cond(0, Len::Qword, Op::Eq, MAPPER_CLONE.into())]));
+                }
+            }
+            if !write_through {
+                r.push((
+                    SYS_pwrite64,
+                    [DONE_OFF, FAILED_OFF]
+                        .iter()
+                        .map(|&off| {
+                            rule(vec![
+                                cond(0, Len::Dword, Op::Eq, STUB_ORDERSFD as u64),
+                                cond(2, Len::Qword, Op::Eq, 4),
+                                cond(3, Len::Qword, Op::Eq, off),
+                            ])
+                        })
+                        .collect(),
+                ));
+            }
+            r.extend([
+                // A control page per stub; the stub's own filter; its FS/GS bases (set by
+                // the stub's code on the Sentry's behalf).
+                (SYS_memfd_create, one_of(1, &[MFD_CLOEXEC as u64])),
+                (SYS_seccomp, one_of(0, &[SECCOMP_SET_MODE_FILTER as u64])),
+                (
+                    SYS_arch_prctl,
+                    one_of(0, &[0x1002 /* ARCH_SET_FS */, 0x1001 /* ARCH_SET_GS */]),
+                ),
+            ]);
+        }
         Platform::Ptrace => r.extend([
             (
                 SYS_ptrace,
@@ -799,9 +839,12 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
                         PTRACE_SETFPREGS as u64,
                         PTRACE_GETSIGINFO as u64,
                         PTRACE_SETOPTIONS as u64,
+                        0x420e, // PTRACE_GET_SYSCALL_INFO: a syscall's ABI (ptrace.rs)
                     ],
                 ),
             ),
+            // The stub's filter that traps the host's vsyscall emulation (ptrace.rs).
+            (SYS_seccomp, one_of(0, &[SECCOMP_SET_MODE_FILTER as u64])),
             // Pinning vmm and its stub to one CPU.
             (SYS_sched_setaffinity, vec![]),
         ]),
