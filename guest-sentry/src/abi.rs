@@ -188,6 +188,11 @@ pub const MODIFY_LUTIMENS: u64 = 11;
 pub const OPEN_DIRECTORY: u64 = 0o200000;
 pub const OPEN_NOFOLLOW: u64 = 0o400000;
 pub const OPEN_PATH: u64 = 0o10000000;
+/// Host open flag (no Linux `O_` flag): fail with ELOOP where resolving the path would
+/// follow any symlink (`RESOLVE_NO_SYMLINKS`). The Sentry asks this after a host ENOENT to
+/// learn whether the path went through a symlink, which it may need to walk itself (into
+/// its own `/proc`, `/dev`, `/sys`, or the overlay).
+pub const OPEN_NO_SYMLINKS: u64 = 1 << 32;
 
 /// Longest LOG or PANIC message (bytes); the VMM refuses longer ones as malformed.
 pub const LOG_MAX: usize = 64 << 10;

@@ -43,9 +43,10 @@ pub struct Config {
     /// `--pids-limit`: the most tasks (live or not yet reaped) the sandbox holds at once;
     /// `fork`/`clone` past it fail with EAGAIN, as under a cgroup's `pids.max`. 0: no limit.
     pub pids_limit: u32,
-    /// The most bytes of file data the overlay holds; 0: the sandbox's memory size. (Overlay
-    /// data lives on the Sentry's heap: on kvm that heap is a part of guest memory, and the
-    /// Sentry must keep room for itself.)
+    /// The most bytes of file data the overlay holds; 0: as many as the memory file has free
+    /// frames, which are held back for it (the fallbacks: overlay data lives on vmm's heap,
+    /// and app memory and overlay data together stay within `--memory`). On kvm the data
+    /// lives on the Sentry's heap, which is part of guest memory already: a part of it.
     pub overlay_limit: u64,
 }
 
@@ -75,9 +76,9 @@ pub struct Kernel<'h> {
 impl<'h> Kernel<'h> {
     pub fn new(host: &'h dyn Host, mem: Rc<MemoryFile>, config: Config, seed: [u8; 32]) -> Self {
         let start_ns = host.now(crate::host::Clock::Monotonic);
-        let overlay_limit = match config.overlay_limit {
-            0 => mem.size(),
-            n => n,
+        let (overlay_limit, overlay_mem) = match config.overlay_limit {
+            0 => (mem.size(), Some(mem.clone())),
+            n => (n, None),
         };
         Kernel {
             host,
@@ -89,6 +90,7 @@ impl<'h> Kernel<'h> {
             overlay: crate::overlay::Overlay::new(
                 !config.read_only && !config.write_through,
                 overlay_limit,
+                overlay_mem,
             ),
             proc_view: None,
             mxcsr_mask: 0,

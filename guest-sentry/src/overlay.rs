@@ -12,12 +12,56 @@ use alloc::vec::Vec;
 use core::cell::{Cell, Ref, RefCell};
 
 use crate::errno::{Errno, EFBIG, ENOSPC};
+use crate::memfile::MemoryFile;
 
 /// The bytes of an overlay file.
 pub struct FileData {
     bytes: RefCell<Vec<u8>>,
-    /// Bytes the overlay may still hold (shared by all its files).
-    budget: Rc<Cell<u64>>,
+    budget: Rc<Budget>,
+}
+
+/// What the overlay's files may still hold, shared by all of them.
+struct Budget {
+    /// Bytes left under the overlay's own limit.
+    left: Cell<u64>,
+    /// Bytes held by all files.
+    held: Cell<u64>,
+    /// Where the data counts against the sandbox's memory: frames of the memory file held
+    /// back for it (a page per 4 KiB held), so that app memory and overlay data together
+    /// stay within `--memory`.
+    mem: Option<Rc<MemoryFile>>,
+}
+
+impl Budget {
+    fn pages(bytes: u64) -> u64 {
+        bytes.div_ceil(4096)
+    }
+
+    /// Takes `n` more bytes, or ENOSPC.
+    fn take(&self, n: u64) -> Result<(), Errno> {
+        if n > self.left.get() {
+            return Err(ENOSPC);
+        }
+        let (held, now) = (self.held.get(), self.held.get() + n);
+        if let Some(mem) = &self.mem {
+            if !mem.reserve(Self::pages(now) - Self::pages(held)) {
+                return Err(ENOSPC);
+            }
+        }
+        self.held.set(now);
+        self.left.set(self.left.get() - n);
+        Ok(())
+    }
+
+    /// Gives back `n` bytes.
+    fn give(&self, n: u64) {
+        let (held, now) = (self.held.get(), self.held.get().saturating_sub(n));
+        if let Some(mem) = &self.mem {
+            mem.unreserve(Self::pages(held) - Self::pages(now));
+        }
+        self.held.set(now);
+        self.left.set(self.left.get() + n);
+    }
 }
 
 /// Linux's largest file size (`MAX_LFS_FILESIZE`): offsets beyond it are EFBIG.
@@ -46,20 +90,21 @@ impl FileData {
         if len <= cur {
             b.truncate(len as usize);
             b.shrink_to(len as usize);
-            self.budget.set(self.budget.get() + (cur - len));
+            self.budget.give(cur - len);
             return Ok(());
         }
         let more = len - cur;
-        if more > self.budget.get() {
-            return Err(ENOSPC);
-        }
+        self.budget.take(more)?;
         // Amortized growth (a file written in small pieces is not copied at every write),
         // exact when doubling does not fit.
-        b.try_reserve(more as usize)
+        if b.try_reserve(more as usize)
             .or_else(|_| b.try_reserve_exact(more as usize))
-            .map_err(|_| ENOSPC)?;
+            .is_err()
+        {
+            self.budget.give(more);
+            return Err(ENOSPC);
+        }
         b.resize(len as usize, 0);
-        self.budget.set(self.budget.get() - more);
         Ok(())
     }
 
@@ -77,7 +122,7 @@ impl FileData {
 impl Drop for FileData {
     fn drop(&mut self) {
         let len = self.bytes.get_mut().len() as u64;
-        self.budget.set(self.budget.get() + len);
+        self.budget.give(len);
     }
 }
 
@@ -101,18 +146,22 @@ pub struct Overlay {
     pub enabled: bool,
     nodes: BTreeMap<Vec<u8>, Node>,
     next_ino: u64,
-    /// Bytes of file data the overlay may still hold.
-    budget: Rc<Cell<u64>>,
+    budget: Rc<Budget>,
 }
 
 impl Overlay {
-    /// `limit`: the most bytes of file data it holds at once.
-    pub fn new(enabled: bool, limit: u64) -> Self {
+    /// `limit`: the most bytes of file data it holds at once; `mem`: the memory file they
+    /// also count against, where they are not already part of it.
+    pub fn new(enabled: bool, limit: u64, mem: Option<Rc<MemoryFile>>) -> Self {
         Overlay {
             enabled,
             nodes: BTreeMap::new(),
             next_ino: 0x7000_0000,
-            budget: Rc::new(Cell::new(limit)),
+            budget: Rc::new(Budget {
+                left: Cell::new(limit),
+                held: Cell::new(0),
+                mem,
+            }),
         }
     }
 

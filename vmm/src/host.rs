@@ -454,7 +454,8 @@ impl HostServices {
     /// Resolves `path` under the root to an `O_PATH` descriptor (`flags`: O_DIRECTORY,
     /// O_NOFOLLOW) and checks the object it reached ([`Self::check_object`]).
     fn resolve(&self, path: &[u8], flags: u64) -> HostResult<(OwnedFd, libc::stat)> {
-        let keep = (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
+        let keep =
+            (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64 | guest_sentry::abi::OPEN_NO_SYMLINKS;
         let fd = self.openat2(path, flags & keep)?;
         let st = self.check_object(fd.as_raw_fd())?;
         Ok((fd, st))
@@ -607,7 +608,8 @@ impl HostServices {
     /// through /proc magic links, and checked before it is opened ([`Self::open_checked`]).
     /// Only read-only opens are served here: the host tree is never written.
     fn open_fd(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
-        let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64;
+        let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64
+            | guest_sentry::abi::OPEN_NO_SYMLINKS;
         if flags & !allowed != 0 {
             return Err(libc::EROFS);
         }
@@ -624,11 +626,16 @@ impl HostServices {
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
         let c = std::ffi::CString::new(rel).map_err(|_| libc::EINVAL)?;
         let keep = (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
+        let no_symlinks = if flags & guest_sentry::abi::OPEN_NO_SYMLINKS != 0 {
+            libc::RESOLVE_NO_SYMLINKS
+        } else {
+            0
+        };
         let how = OpenHow {
             // openat2 refuses O_PATH with anything but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW.
             flags: (flags & keep) | (libc::O_PATH | libc::O_CLOEXEC) as u64,
             mode: 0,
-            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | no_symlinks,
         };
         // SAFETY: valid dirfd, C string and open_how for the duration of the call.
         let fd = unsafe {

@@ -1,6 +1,7 @@
 //! Linux flag values the file syscalls share: `open` flags, `*at` flags, `st_mode` file types.
 
 pub const O_ACCMODE: u64 = 0o3;
+pub const O_WRONLY: u64 = 0o1;
 pub const O_CREAT: u64 = 0o100;
 pub const O_EXCL: u64 = 0o200;
 pub const O_TRUNC: u64 = 0o1000;

@@ -74,6 +74,32 @@ pub(super) fn normalize(path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The normalized path the app means by the absolute `abs`: `..` folded (physically when
+/// links may come before it) and symlinks the host cannot follow for it resolved
+/// ([`super::walk`]); the last one only if `follow`.
+pub(super) fn sandbox_path<P: Platform>(
+    k: &Kernel,
+    t: &Task<P>,
+    abs: &[u8],
+    follow: bool,
+) -> Result<Vec<u8>, Errno> {
+    if super::walk::has_dotdot(abs) {
+        return super::walk::walk(k, abs, follow, &|p| own_link(k, t, p));
+    }
+    super::walk::resolve(k, &normalize(abs), follow)
+}
+
+/// The target of a link of the Sentry's own trees at `np` (`/proc/self/root`, `/dev/fd`, …),
+/// where it names a path.
+fn own_link<P: Platform>(k: &Kernel, t: &Task<P>, np: &[u8]) -> Option<Vec<u8>> {
+    match super::procfs::lookup(k, t, np).or_else(|| super::devfs::lookup(np)) {
+        Some(Ok(super::procfs::Node::Link(target))) if target.first() == Some(&b'/') => {
+            Some(target)
+        }
+        _ => None,
+    }
+}
+
 fn read_path<P: Platform>(t: &mut Task<P>, addr: u64) -> Result<Vec<u8>, Errno> {
     t.mm.read_cstr(addr, PATH_MAX)
 }
@@ -147,7 +173,7 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     // O_CREAT|O_EXCL never follows a final symlink (it is EEXIST).
     let excl = flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL;
     let follow = flags & O_NOFOLLOW == 0 && !excl;
-    let np = super::walk::resolve(k, &normalize(&abs), follow)?;
+    let np = sandbox_path(k, t, &abs, follow)?;
     super::walk::retry_walked(k, &np, follow, |k, np| open_at_path(k, t, np, flags, mode))
 }
 
@@ -582,7 +608,7 @@ fn stat_at<P: Platform>(
     }
     let abs = absolute(t, dirfd, &path)?;
     let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
-    let np = super::walk::resolve(k, &normalize(&abs), follow)?;
+    let np = sandbox_path(k, t, &abs, follow)?;
     super::walk::retry_walked(k, &np, follow, |k, np| stat_at_path(k, t, np, follow))
 }
 
@@ -711,7 +737,7 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     }
     let path = read_path(t, a[1])?;
     let abs = absolute(t, a[0], &path)?;
-    let np = super::walk::resolve(k, &normalize(&abs), false)?;
+    let np = sandbox_path(k, t, &abs, false)?;
     let target = super::walk::retry_walked(k, &np, false, |k, np| link_target_at(k, t, np))?;
     let n = target.len().min(size as usize);
     t.mm.copy_out(a[2], &target[..n])?;
@@ -797,7 +823,7 @@ pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 pub fn chdir<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let path = read_path(t, a[0])?;
     let abs = absolute(t, AT_FDCWD as u64, &path)?;
-    let np = super::walk::resolve(k, &normalize(&abs), true)?;
+    let np = sandbox_path(k, t, &abs, true)?;
     let (dir, st) = super::walk::retry_walked(k, &np, true, |k, np| {
         stat_at_path(k, t, np, true).map(|st| (np.to_vec(), st))
     })?;
@@ -994,7 +1020,7 @@ pub fn load_exec<P: Platform>(
         path
     };
     let abs = absolute(t, AT_FDCWD as u64, path)?;
-    let np = super::walk::resolve(k, &normalize(&abs), true)?;
+    let np = sandbox_path(k, t, &abs, true)?;
     super::walk::retry_walked(k, &np, true, |k, np| {
         load_exec_at(k, t, path, np, argv.clone(), depth)
     })
@@ -1111,8 +1137,7 @@ fn read_interpreter<P: Platform>(
     let Some(path) = crate::loader::interpreter(image)? else {
         return Ok(None);
     };
-    let np = normalize(&absolute(t, AT_FDCWD as u64, &path)?);
-    let np = super::walk::resolve(k, &np, true)?;
+    let np = sandbox_path(k, t, &absolute(t, AT_FDCWD as u64, &path)?, true)?;
     super::walk::retry_walked(k, &np, true, read_interpreter_at)
 }
 

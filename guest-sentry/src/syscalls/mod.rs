@@ -144,6 +144,8 @@ pub mod nr {
     pub const FCHOWN: u64 = 93;
     pub const LCHOWN: u64 = 94;
     pub const MKDIRAT: u64 = 258;
+    pub const MKNOD: u64 = 133;
+    pub const MKNODAT: u64 = 259;
     pub const FCHOWNAT: u64 = 260;
     pub const UNLINKAT: u64 = 263;
     pub const RENAMEAT: u64 = 264;
@@ -276,6 +278,8 @@ const NAMES: &[(u64, &str, usize)] = &[
     (nr::FCHOWN, "fchown", 3),
     (nr::LCHOWN, "lchown", 3),
     (nr::MKDIRAT, "mkdirat", 3),
+    (nr::MKNOD, "mknod", 3),
+    (nr::MKNODAT, "mknodat", 4),
     (nr::FCHOWNAT, "fchownat", 5),
     (nr::UNLINKAT, "unlinkat", 3),
     (nr::RENAMEAT, "renameat", 4),
@@ -322,6 +326,8 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         nr::UNLINKAT => ovl::unlinkat(k, t, a),
         nr::MKDIR => ovl::mkdirat(k, t, [io::AT_FDCWD as u64, a[0], a[1], 0, 0, 0]),
         nr::MKDIRAT => ovl::mkdirat(k, t, a),
+        nr::MKNOD => ovl::mknodat(k, t, [io::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0]),
+        nr::MKNODAT => ovl::mknodat(k, t, a),
         nr::RENAME => ovl::renameat(
             k,
             t,

@@ -17,7 +17,7 @@ use crate::overlay::{FileData, Kind};
 use crate::platform::Platform;
 
 use super::flags::*;
-use super::fs::{absolute, install_fd, normalize, stat_path};
+use super::fs::{absolute, install_fd, stat_path};
 use super::io::{file, AT_FDCWD};
 
 /// Largest host file copied up into memory.
@@ -89,9 +89,11 @@ fn is_link(k: &Kernel, np: &[u8]) -> bool {
 /// the overlay, and host symlinks, which may lead into it, are walked by the Sentry).
 pub fn stat(k: &Kernel, np: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
     match find(k, np) {
-        Found::Upper(_) if !nofollow && is_link(k, np) => {
-            stat(k, &super::walk::walk(k, np, true)?, true)
-        }
+        Found::Upper(_) if !nofollow && is_link(k, np) => stat(
+            k,
+            &super::walk::walk(k, np, true, &super::walk::no_own_links)?,
+            true,
+        ),
         Found::Upper(st) => Ok(st),
         Found::Gone => Err(ENOENT),
         Found::Host if !nofollow && !k.overlay.is_empty() => {
@@ -99,7 +101,11 @@ pub fn stat(k: &Kernel, np: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
             if st.mode & S_IFMT != S_IFLNK {
                 return Ok(st);
             }
-            stat(k, &super::walk::walk(k, np, true)?, true)
+            stat(
+                k,
+                &super::walk::walk(k, np, true, &super::walk::no_own_links)?,
+                true,
+            )
         }
         Found::Host => stat_path(k, np, nofollow),
     }
@@ -226,7 +232,7 @@ pub fn open<P: Platform>(
         }
         // The caller resolved the path ([`super::walk::resolve`]); a link here is followed
         // by walking it, which leaves none at the end.
-        let target = super::walk::walk(k, np, true)?;
+        let target = super::walk::walk(k, np, true, &super::walk::no_own_links)?;
         if is_link(k, &target) {
             return Err(crate::errno::ELOOP);
         }
@@ -336,7 +342,7 @@ fn path_arg<P: Platform>(
     addr: u64,
 ) -> Result<Vec<u8>, Errno> {
     let p = t.mm.read_cstr(addr, 4096)?;
-    super::walk::resolve(k, &normalize(&absolute(t, dirfd, &p)?), false)
+    super::fs::sandbox_path(k, t, &absolute(t, dirfd, &p)?, false)
 }
 
 /// Write-through mode (`vmm run --rw`): `np` may be changed on the host — anything but the
@@ -462,6 +468,45 @@ pub fn mkdirat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     require_dir(k, parent(&np))?;
     let now = now(k);
     k.overlay.insert(np, Kind::Dir, mode, now);
+    Ok(0)
+}
+
+/// `mknodat(dirfd, path, mode, dev)`; `mknod` arrives here. Device nodes are EPERM: the
+/// sandbox holds no `CAP_MKNOD`, as a container's root does not. A regular file (type 0 or
+/// `S_IFREG`) is made as `open(O_CREAT|O_EXCL)` makes it. FIFOs and sockets need the VFS's
+/// special files: EOPNOTSUPP until then.
+pub fn mknodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const S_IFCHR: u32 = 0o020000;
+    const S_IFBLK: u32 = 0o060000;
+    const S_IFIFO: u32 = 0o010000;
+    const S_IFSOCK: u32 = 0o140000;
+    let mode = a[2] as u32;
+    match mode & S_IFMT {
+        S_IFCHR | S_IFBLK => return Err(crate::errno::EPERM),
+        S_IFIFO | S_IFSOCK => return Err(crate::errno::EOPNOTSUPP),
+        0 | S_IFREG => {}
+        _ => return Err(EINVAL),
+    }
+    let np = path_arg(k, t, a[0], a[1])?;
+    if super::walk::sentry_owned(&np) {
+        return Err(if stat(k, &np, true).is_ok() {
+            EEXIST
+        } else {
+            crate::errno::EACCES
+        });
+    }
+    let perm = mode & 0o7777 & !t.umask;
+    if through(k, &np)? {
+        let flags = O_CREAT | O_EXCL | O_WRONLY;
+        let h = k.host.open_write(&np, flags, perm)?;
+        k.host.close(h);
+        return Ok(0);
+    }
+    if stat(k, &np, true).is_ok() {
+        return Err(EEXIST);
+    }
+    writable(k)?;
+    upper_file(k, &np, Some(perm), false)?;
     Ok(0)
 }
 
@@ -598,15 +643,20 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     } else {
         path_arg(k, t, a[0], a[1])?
     };
-    if through(k, &np)? {
-        let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
-        if a[2] != 0 {
-            let mut b = [0u8; 32];
-            t.mm.copy_in(a[2], &mut b)?;
-            times = core::array::from_fn(|i| {
-                i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap())
-            });
+    // [atime sec, nsec, mtime sec, nsec]; each nsec in range or UTIME_NOW/UTIME_OMIT.
+    let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
+    if a[2] != 0 {
+        let mut b = [0u8; 32];
+        t.mm.copy_in(a[2], &mut b)?;
+        times =
+            core::array::from_fn(|i| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap()));
+        for nsec in [times[1], times[3]] {
+            if !(0..1_000_000_000).contains(&nsec) && nsec != UTIME_NOW && nsec != UTIME_OMIT {
+                return Err(EINVAL);
+            }
         }
+    }
+    if through(k, &np)? {
         k.host.modify(&HostOp::Utimens {
             path: &np,
             times,
@@ -614,22 +664,12 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         })?;
         return Ok(0);
     }
-    let mut mtime = now(k);
-    if a[2] != 0 {
-        let mut b = [0u8; 32];
-        t.mm.copy_in(a[2], &mut b)?;
-        let sec = i64::from_le_bytes(b[16..24].try_into().unwrap());
-        let nsec = i64::from_le_bytes(b[24..32].try_into().unwrap());
-        if nsec == UTIME_OMIT {
-            return Ok(0);
-        }
-        if nsec != UTIME_NOW {
-            if !(0..1_000_000_000).contains(&nsec) {
-                return Err(EINVAL);
-            }
-            mtime = sec * 1_000_000_000 + nsec;
-        }
-    }
+    let mtime = match times[3] {
+        UTIME_OMIT => return Ok(0),
+        UTIME_NOW => now(k),
+        // Out-of-range times are clamped, as filesystems clamp them to what they store.
+        nsec => times[2].saturating_mul(1_000_000_000).saturating_add(nsec),
+    };
     let st = stat(k, &np, false)?;
     writable(k)?;
     if st.mode & S_IFMT != S_IFDIR {

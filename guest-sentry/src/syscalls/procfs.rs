@@ -66,7 +66,7 @@ pub struct ProcView {
 /// The paths below `/proc/<pid>` that exist for `t`.
 fn entry_paths<P: Platform>(t: &Task<P>) -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = [
-        "", "/exe", "/cwd", "/fd", "/status", "/stat", "/maps", "/comm", "/cmdline",
+        "", "/exe", "/cwd", "/root", "/fd", "/status", "/stat", "/maps", "/comm", "/cmdline",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
@@ -152,6 +152,7 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
             [
                 ("exe", DT_LNK),
                 ("cwd", DT_LNK),
+                ("root", DT_LNK),
                 ("fd", DT_DIR),
                 ("status", DT_REG),
                 ("stat", DT_REG),
@@ -165,6 +166,8 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
         )),
         b"/exe" => Ok(Node::Link(t.exe_path.clone())),
         b"/cwd" => Ok(Node::Link(t.cwd.clone())),
+        // No chroot yet: every process's root is the sandbox's.
+        b"/root" => Ok(Node::Link(b"/".to_vec())),
         b"/comm" => {
             let n = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
             let mut v = t.comm[..n].to_vec();

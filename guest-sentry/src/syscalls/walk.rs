@@ -11,6 +11,7 @@
 
 use alloc::vec::Vec;
 
+use crate::abi::{OPEN_NO_SYMLINKS, OPEN_PATH};
 use crate::errno::{Errno, EACCES, ELOOP, ENAMETOOLONG, ENOENT};
 use crate::kernel::Kernel;
 use crate::overlay::Kind;
@@ -38,12 +39,12 @@ pub fn resolve(k: &Kernel, np: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
     let mut end = 1;
     while let Some(i) = np[end..].iter().position(|&b| b == b'/') {
         if is_overlay_link(k, &np[..end + i]) {
-            return walk(k, np, follow);
+            return walk(k, np, follow, &no_own_links);
         }
         end += i + 1;
     }
     if follow && (is_overlay_link(k, np) || host_link_to_overlay(k, np)) {
-        return walk(k, np, follow);
+        return walk(k, np, follow, &no_own_links);
     }
     Ok(np.to_vec())
 }
@@ -58,8 +59,8 @@ pub fn retry_walked<T>(
     mut op: impl FnMut(&mut Kernel, &[u8]) -> Result<T, Errno>,
 ) -> Result<T, Errno> {
     match op(k, np) {
-        Err(e) if e == EACCES || (e == ENOENT && !k.overlay.is_empty()) => {
-            match walk(k, np, follow) {
+        Err(e) if e == EACCES || (e == ENOENT && (!k.overlay.is_empty() || via_link(k, np))) => {
+            match walk(k, np, follow, &no_own_links) {
                 Ok(w) if w != np => op(k, &w),
                 Ok(_) => Err(e),
                 Err(we) if e == ENOENT => Err(we),
@@ -67,6 +68,18 @@ pub fn retry_walked<T>(
             }
         }
         r => r,
+    }
+}
+
+/// Whether the host's resolution of `np` goes through a symlink (its target may be one of the
+/// Sentry's trees, which the host does not have: the Sentry must walk it).
+fn via_link(k: &Kernel, np: &[u8]) -> bool {
+    match k.host.open(np, OPEN_PATH | OPEN_NO_SYMLINKS) {
+        Ok(h) => {
+            k.host.close(h);
+            false
+        }
+        Err(e) => e == ELOOP,
     }
 }
 
@@ -106,12 +119,24 @@ fn link_at(k: &Kernel, p: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
     Ok(Some(buf))
 }
 
-/// Resolves `path` (absolute) component by component: `.` and `..` (never above `/`),
-/// symlinks in the overlay and on the host (at most [`MAX_LINKS`], then ELOOP), the last one
-/// only if `follow`. Stops at the Sentry's own trees, which resolve themselves. The result is
-/// absolute and normalized; it names something that need not exist (the caller's lookup
-/// reports that).
-pub fn walk(k: &Kernel, path: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
+/// For [`walk`] where the Sentry's own links do not matter.
+pub fn no_own_links(_: &[u8]) -> Option<Vec<u8>> {
+    None
+}
+
+/// Resolves `path` (absolute) component by component: `.` and `..` (physically: never above
+/// `/`, and after the links before them are followed), symlinks in the overlay and on the
+/// host (at most [`MAX_LINKS`], then ELOOP), the last one only if `follow`. In the Sentry's
+/// own trees, `own` says which paths are links (`/proc/self/root`, `/dev/fd`): they are
+/// followed on the way to a later component; a last one is left to the caller's lookup. The
+/// result is absolute and normalized; it names something that need not exist (the caller's
+/// lookup reports that).
+pub fn walk(
+    k: &Kernel,
+    path: &[u8],
+    follow: bool,
+    own: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, Errno> {
     // Components still to resolve, last first (so a link's target is pushed in front).
     let mut todo: Vec<Vec<u8>> = components(path).map(<[u8]>::to_vec).rev().collect();
     let mut done: Vec<u8> = Vec::new();
@@ -128,13 +153,15 @@ pub fn walk(k: &Kernel, path: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
         if done.len() > PATH_MAX {
             return Err(ENAMETOOLONG);
         }
-        if sentry_owned(&done) {
-            continue;
-        }
-        if todo.is_empty() && !follow {
+        if todo.is_empty() && (!follow || sentry_owned(&done)) {
             break;
         }
-        let target = match link_at(k, &done) {
+        let found = if sentry_owned(&done) {
+            Ok(own(&done))
+        } else {
+            link_at(k, &done)
+        };
+        let target = match found {
             Ok(Some(t)) => t,
             Ok(None) => continue,
             // Nothing there: the rest cannot resolve; the caller's lookup says why.
@@ -160,6 +187,12 @@ pub fn walk(k: &Kernel, path: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
         done.push(b'/');
     }
     Ok(done)
+}
+
+/// Whether `path` has a `..` component (lexical folding would then be wrong wherever a
+/// symlink comes before it).
+pub fn has_dotdot(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/').any(|c| c == b"..")
 }
 
 fn components(p: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
