@@ -395,7 +395,7 @@ pub unsafe fn set_trace_mode(on: bool) {
 /// (the app runs 32-bit code: entered with `iretq`), else the 64-bit one; `ss` is the user
 /// data selector; `eflags` has IF set and IOPL/NT/VM/AC-override bits cleared; `rip`/`rsp`
 /// must be canonical lower-half, and `rip` below 4 GiB in 32-bit code (else `iretq` would
-/// fault in ring 0; such a `rip` is delivered as a #GP, like hardware).
+/// fault in ring 0; such a `rip` or `rsp` is delivered as a #GP, as Linux's iret fixup does).
 ///
 /// # Safety
 /// The current CR3 must be an address space whose upper half is the kernel's; `init` must have
@@ -416,7 +416,14 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
         regs.eflags |= 0x100;
     }
     const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
-    if regs.rip >= LOWER_HALF_END || (compat && regs.rip > u32::MAX as u64) {
+    // A non-canonical rsp would make `iretq` itself fault — in ring 0, after `swapgs`, where
+    // nothing can recover (the fuzzer's rt_sigreturn of a garbage frame triple-faulted the
+    // guest). Linux's iret fixup gives the app SIGSEGV for it: so does this #GP. (A user rsp
+    // in the upper half is refused too: the app could only fault on its first push.)
+    if regs.rip >= LOWER_HALF_END
+        || regs.rsp >= LOWER_HALF_END
+        || (compat && regs.rip > u32::MAX as u64)
+    {
         // Deliver what the hardware would: a #GP at the faulting instruction fetch.
         return Trap::Exception {
             vector: 13,

@@ -132,6 +132,13 @@ ring0_return_to_kernel:
 
     // Stack: vector, error code, rip, cs, rflags, rsp, ss.
 ring0_exception_common:
+    // An interrupt gate clears IF and TF but keeps the app's DF and AC: the Sentry's code
+    // assumes DF clear (a memcpy would run backwards: a frame with DF set triple-faulted the
+    // guest) and must not run with SMAP overridden (AC set). SFMASK does this for `syscall`.
+    cld
+    pushfq
+    and dword ptr [rsp], ~0x40000
+    popfq
     test byte ptr [rsp + 24], 3
     jz ring0_kernel_exception
     swapgs

@@ -178,3 +178,13 @@ fn syscall_and_sysenter_from_32_bit_code_are_safe() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The app's DF and AC flags never reach the kernel that serves its page faults and traps
+/// (kvm: an exception entry keeps them; a fault taken with DF set made the guest kernel copy
+/// backwards and triple-fault). Faults, handlers and frames match a native run.
+#[test]
+fn direction_and_alignment_flags_stay_the_apps() {
+    for_each_case("direction_and_alignment_flags_stay_the_apps", |p, v| {
+        vmm_tests::compare(p, v, "sec_abi_flags", &[])
+    });
+}
