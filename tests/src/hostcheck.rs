@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{exited_nowait, kill_group, spawn_quoted, RunOutput, FIXED_ENV};
+use crate::{exited_nowait, kill_group, no_core_dumps, spawn_quoted, RunOutput, FIXED_ENV};
 
 static RUN_LOCK: Mutex<()> = Mutex::new(());
 
@@ -129,20 +129,7 @@ pub fn run_watched<S: AsRef<OsStr>>(program: &Path, args: &[S], timeout: Duratio
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: only setrlimit(2), async-signal-safe, in the child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let zero = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: a valid rlimit.
-            if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    no_core_dumps(&mut cmd);
     let (command, start, mut child) = spawn_quoted(&mut cmd, program, args);
     let pid = child.id() as i32;
     let reader = |mut r: Box<dyn std::io::Read + Send>| {

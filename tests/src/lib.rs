@@ -252,6 +252,25 @@ pub fn run_signalled<S: AsRef<OsStr>>(program: &Path, args: &[S], sig: i32) -> R
     run_inner(program, args, TIMEOUT, Some(sig))
 }
 
+/// Makes the command's process dump no core (a crash under test must not fill the disk).
+pub(crate) fn no_core_dumps(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // setrlimit(2), which is async-signal-safe; it touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `zero` is a valid rlimit that outlives the call.
+            if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn run_inner<S: AsRef<OsStr>>(
     program: &Path,
     args: &[S],
@@ -270,21 +289,7 @@ fn run_inner<S: AsRef<OsStr>>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // setrlimit(2), which is async-signal-safe; it touches no shared state.
-    unsafe {
-        cmd.pre_exec(|| {
-            let zero = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: `zero` is a valid rlimit that outlives the call.
-            if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    no_core_dumps(&mut cmd);
     let (command, start, mut child) = spawn_quoted(&mut cmd, program, args);
     let pid = child.id() as libc::pid_t;
     let _stdin = child.stdin.take();
