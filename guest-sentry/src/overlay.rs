@@ -185,6 +185,14 @@ impl Overlay {
         self.nodes.get(path)
     }
 
+    /// The target of the symlink made in the overlay at `path`, if that is one.
+    pub fn link(&self, path: &[u8]) -> Option<&[u8]> {
+        match &self.nodes.get(path)?.kind {
+            Kind::Symlink(target) => Some(target),
+            _ => None,
+        }
+    }
+
     pub fn get_mut(&mut self, path: &[u8]) -> Option<&mut Node> {
         self.nodes.get_mut(path)
     }

@@ -9,8 +9,9 @@ use alloc::vec::Vec;
 use super::procfs::Node;
 use crate::errno::{Errno, ENOENT};
 
+use super::procfs::DT_LNK;
+
 const DT_CHR: u8 = 2;
-const DT_LNK: u8 = 10;
 
 /// The links in `/dev` and their targets.
 const LINKS: [(&[u8], &[u8]); 4] = [

@@ -754,10 +754,7 @@ fn link_target_at<P: Platform>(k: &mut Kernel, t: &Task<P>, np: &[u8]) -> Result
     }
     match super::ovl::find(k, np) {
         super::ovl::Found::Gone => Err(ENOENT),
-        super::ovl::Found::Upper(_) => match k.overlay.get(np).map(|n| &n.kind) {
-            Some(crate::overlay::Kind::Symlink(target)) => Ok(target.clone()),
-            _ => Err(EINVAL),
-        },
+        super::ovl::Found::Upper(_) => k.overlay.link(np).map(<[u8]>::to_vec).ok_or(EINVAL),
         super::ovl::Found::Host => {
             let mut buf = alloc::vec![0u8; PATH_MAX];
             let n = k.host.readlink(np, &mut buf)? as usize;

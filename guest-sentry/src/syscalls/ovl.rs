@@ -81,8 +81,8 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
 }
 
 /// Whether `np` is a symlink made in the overlay.
-fn is_link(k: &Kernel, np: &[u8]) -> bool {
-    matches!(k.overlay.get(np).map(|n| &n.kind), Some(Kind::Symlink(_)))
+pub(super) fn is_link(k: &Kernel, np: &[u8]) -> bool {
+    k.overlay.link(np).is_some()
 }
 
 /// The stat of `np` through the overlay (following symlinks unless `nofollow`: those made in

@@ -27,7 +27,7 @@ pub enum Node {
 
 const DT_DIR: u8 = 4;
 const DT_REG: u8 = 8;
-const DT_LNK: u8 = 10;
+pub(super) const DT_LNK: u8 = 10;
 
 /// What an open descriptor shows as in `/proc/self/fd`.
 fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {

@@ -14,7 +14,6 @@ use alloc::vec::Vec;
 use crate::abi::{OPEN_NO_SYMLINKS, OPEN_PATH};
 use crate::errno::{Errno, EACCES, ELOOP, ENAMETOOLONG, ENOENT};
 use crate::kernel::Kernel;
-use crate::overlay::Kind;
 
 use super::flags::{S_IFLNK, S_IFMT};
 
@@ -38,12 +37,12 @@ pub fn resolve(k: &Kernel, np: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
     // An overlay symlink on the way (the host knows nothing of it).
     let mut end = 1;
     while let Some(i) = np[end..].iter().position(|&b| b == b'/') {
-        if is_overlay_link(k, &np[..end + i]) {
+        if super::ovl::is_link(k, &np[..end + i]) {
             return walk(k, np, follow, &no_own_links);
         }
         end += i + 1;
     }
-    if follow && (is_overlay_link(k, np) || host_link_to_overlay(k, np)) {
+    if follow && (super::ovl::is_link(k, np) || host_link_to_overlay(k, np)) {
         return walk(k, np, follow, &no_own_links);
     }
     Ok(np.to_vec())
@@ -83,10 +82,6 @@ fn via_link(k: &Kernel, np: &[u8]) -> bool {
     }
 }
 
-fn is_overlay_link(k: &Kernel, p: &[u8]) -> bool {
-    matches!(k.overlay.get(p).map(|n| &n.kind), Some(Kind::Symlink(_)))
-}
-
 /// Whether `np` is a host symlink (not hidden by the overlay) — the overlay may hold what it
 /// points at.
 fn host_link_to_overlay(k: &Kernel, np: &[u8]) -> bool {
@@ -101,12 +96,7 @@ fn host_link_to_overlay(k: &Kernel, np: &[u8]) -> bool {
 fn link_at(k: &Kernel, p: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
     match super::ovl::find(k, p) {
         super::ovl::Found::Gone => return Err(ENOENT),
-        super::ovl::Found::Upper(_) => {
-            return Ok(match &k.overlay.get(p).map(|n| &n.kind) {
-                Some(Kind::Symlink(t)) => Some(t.clone()),
-                _ => None,
-            })
-        }
+        super::ovl::Found::Upper(_) => return Ok(k.overlay.link(p).map(<[u8]>::to_vec)),
         super::ovl::Found::Host => {}
     }
     let st = k.host.stat(p, true)?;
