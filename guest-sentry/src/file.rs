@@ -106,6 +106,15 @@ pub struct OpenFile {
     pub access: u64,
 }
 
+/// Drops a descriptor's reference to an open file, closing the host file with the last one.
+pub fn release(host: &dyn crate::host::Host, of: Rc<OpenFile>) {
+    if let Ok(of) = Rc::try_unwrap(of) {
+        if let File::Host(h) = of.file {
+            host.close(h.handle);
+        }
+    }
+}
+
 impl OpenFile {
     pub fn new(file: File, nonblock: bool) -> Self {
         OpenFile {

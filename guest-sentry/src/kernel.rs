@@ -17,7 +17,6 @@ use crate::memfile::MemoryFile;
 use crate::mm::{Mm, Segv};
 use crate::platform::{Access, Event, Platform, UserRegs};
 use crate::signal::{self, SignalState};
-use crate::syscalls;
 
 /// What to run, as the VMM or `vmm` hands it over.
 pub struct Spawn {
@@ -63,7 +62,7 @@ pub struct Kernel<'h> {
     /// Where the sandbox's writes to files go (the host tree is never modified).
     pub overlay: crate::overlay::Overlay,
     /// Other processes' `/proc` entries for the syscall that asked for them.
-    pub proc_view: Option<crate::syscalls::procfs::ProcView>,
+    pub proc_view: Option<crate::fsimpl::procfs::ProcView>,
     /// The CPU's MXCSR mask as an FXSAVE image reports it (0 until first read at a
     /// sigreturn): bits outside it must not be loaded.
     pub mxcsr_mask: u32,
@@ -282,11 +281,29 @@ pub enum RunError {
     Platform(Errno),
 }
 
-/// Starts `spawn` and runs it to completion: the task loop.
+/// The syscall layer as the task loop sees it. Whoever builds the kernel hands it to [`run`]
+/// (`syscalls::layer()`): the kernel and the scheduler never import the syscall table.
+pub struct Syscalls<P: Platform> {
+    /// Serves the syscall the task just made (number in `orig_rax`); the result goes to `rax`.
+    pub dispatch: fn(&mut Kernel, &mut Task<P>),
+    /// Whether a handler installed with `SA_RESTART` restarts syscall `nr` when it interrupts
+    /// it (the table says, per syscall).
+    pub restartable: fn(u64) -> bool,
+}
+
+impl<P: Platform> Clone for Syscalls<P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Platform> Copy for Syscalls<P> {}
+
+/// Starts `spawn` and runs it to completion: the task loop, serving syscalls with `syscalls`.
 pub fn run<P: Platform>(
     platform: &mut P,
     kernel: &mut Kernel,
     spawn: Spawn,
+    syscalls: Syscalls<P>,
 ) -> Result<ExitStatus, RunError> {
     let image =
         loader::read_image(kernel.host, kernel.host.exe_handle()).map_err(RunError::Exec)?;
@@ -351,15 +368,21 @@ pub fn run<P: Platform>(
         alarm: None,
         job: Default::default(),
     };
-    crate::sched::run(platform, kernel, task)
+    crate::sched::run(platform, kernel, task, syscalls)
 }
 
 /// Runs one event of `task`: its syscall, fault or exception.
-pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, event: Event) {
+pub(crate) fn handle_event<P: Platform>(
+    kernel: &mut Kernel,
+    task: &mut Task<P>,
+    event: Event,
+    syscalls: Syscalls<P>,
+) {
+    let dispatch = syscalls.dispatch;
     match event {
         Event::Syscall => {
             crate::patch::patch_site(&mut task.mm, task.regs.rip, task.regs.orig_rax);
-            syscalls::dispatch(kernel, task)
+            dispatch(kernel, task)
         }
         Event::Exception { vector: 6, .. }
             if crate::patch::serve_ud(&mut task.mm, task.regs.rip) =>
@@ -370,11 +393,11 @@ pub(crate) fn handle_event<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>,
             r.rip += 2;
             r.rcx = r.rip;
             r.r11 = r.eflags;
-            syscalls::dispatch(kernel, task)
+            dispatch(kernel, task)
         }
         Event::Fault { addr, access } if access.execute && addr == task.regs.rip => {
             if let Some(nr) = vsyscall_number(addr) {
-                serve_vsyscall(kernel, task, nr);
+                serve_vsyscall(kernel, task, nr, dispatch);
             } else if let Err(e) = task.mm.handle_fault(addr, access) {
                 fault_signal(kernel, task, addr, access, e);
             }
@@ -432,15 +455,20 @@ const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
 /// The syscall an entry of the vsyscall page stands for.
 fn vsyscall_number(addr: u64) -> Option<u64> {
     match addr.checked_sub(VSYSCALL_PAGE)? {
-        0x000 => Some(crate::syscalls::nr::GETTIMEOFDAY),
-        0x400 => Some(crate::syscalls::nr::TIME),
-        0x800 => Some(crate::syscalls::nr::GETCPU),
+        0x000 => Some(linux_raw_sys::general::__NR_gettimeofday as u64),
+        0x400 => Some(linux_raw_sys::general::__NR_time as u64),
+        0x800 => Some(linux_raw_sys::general::__NR_getcpu as u64),
         _ => None,
     }
 }
 
 /// Serves a call of a vsyscall entry: the syscall, then the `ret` the entry would run.
-fn serve_vsyscall<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, nr: u64) {
+fn serve_vsyscall<P: Platform>(
+    kernel: &mut Kernel,
+    task: &mut Task<P>,
+    nr: u64,
+    dispatch: fn(&mut Kernel, &mut Task<P>),
+) {
     let mut ret = [0u8; 8];
     if task.mm.copy_in(task.regs.rsp, &mut ret).is_err() {
         let access = Access {
@@ -452,7 +480,7 @@ fn serve_vsyscall<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, nr: u64)
         return fault_signal(kernel, task, addr, access, crate::mm::Segv::MapErr);
     }
     task.regs.orig_rax = nr;
-    syscalls::dispatch(kernel, task);
+    dispatch(kernel, task);
     task.regs.rip = u64::from_le_bytes(ret);
     task.regs.rsp = task.regs.rsp.wrapping_add(8);
 }

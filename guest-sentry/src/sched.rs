@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::errno::{Errno, ECHILD, EPERM, ESRCH};
 use crate::host::ExitStatus;
-use crate::kernel::{handle_event, Kernel, RunError, Task};
+use crate::kernel::{handle_event, Kernel, RunError, Syscalls, Task};
 use crate::loader;
 use crate::mm::Mm;
 use crate::platform::{AddressSpace, Context, Platform};
@@ -79,6 +79,8 @@ struct Zombie {
 }
 
 struct Table<P: Platform> {
+    /// The syscall layer, as handed to [`run`].
+    syscalls: Syscalls<P>,
     tasks: BTreeMap<u32, Task<P>>,
     zombies: BTreeMap<u32, Zombie>,
     next_pid: u32,
@@ -101,8 +103,10 @@ pub fn run<P: Platform>(
     platform: &mut P,
     k: &mut Kernel,
     init: Task<P>,
+    syscalls: Syscalls<P>,
 ) -> Result<ExitStatus, RunError> {
     let mut table = Table {
+        syscalls,
         tasks: BTreeMap::new(),
         zombies: BTreeMap::new(),
         next_pid: 2,
@@ -118,11 +122,12 @@ pub fn run<P: Platform>(
     loop {
         // Sleepers whose time has come are ready to retry; due alarms send SIGALRM.
         let now = k.host.now(crate::host::Clock::Monotonic);
+        let restartable = table.syscalls.restartable;
         for t in table.tasks.values_mut() {
             if let Some((at, interval)) = t.alarm {
                 if at <= now {
                     t.alarm = (interval > 0).then(|| (now + interval, interval));
-                    send_from_kernel(t, signal::SIGALRM);
+                    send_from_kernel(t, signal::SIGALRM, restartable);
                 }
             }
             if t.state == RunState::Blocked && t.wake_at.is_some_and(|w| w <= now) {
@@ -167,7 +172,7 @@ pub fn run<P: Platform>(
         let t = table.tasks.get_mut(&pid).expect("picked task exists");
         if t.state == RunState::Woken {
             t.state = RunState::Running;
-            crate::syscalls::dispatch(k, t);
+            (table.syscalls.dispatch)(k, t);
         } else {
             if let Some(sig) = signal::deliverable(t) {
                 signal::deliver(k, t, sig);
@@ -205,7 +210,7 @@ pub fn run<P: Platform>(
             }
             let t = table.tasks.get_mut(&pid).expect("picked task exists");
             match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
-                Ok(event) => handle_event(k, t, event),
+                Ok(event) => handle_event(k, t, event, table.syscalls),
                 Err(e) if pid == 1 => return Err(RunError::Platform(e)),
                 Err(e) => {
                     k.log(format_args!(
@@ -229,8 +234,9 @@ pub fn run<P: Platform>(
             return Ok(status);
         }
         // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
+        let restartable = table.syscalls.restartable;
         for t in table.tasks.values_mut() {
-            interrupt_wait(t);
+            interrupt_wait(t, restartable);
         }
     }
 }
@@ -244,6 +250,7 @@ fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground
             continue;
         }
         let terminal = signo == signal::SIGINT || signo == signal::SIGQUIT;
+        let restartable = table.syscalls.restartable;
         for t in table.tasks.values_mut() {
             let hit = if terminal {
                 t.pgid == foreground
@@ -251,7 +258,7 @@ fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground
                 t.pid == 1
             };
             if hit {
-                send_from_kernel(t, signo);
+                send_from_kernel(t, signo, restartable);
             }
         }
     }
@@ -268,20 +275,20 @@ fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
 }
 
 /// Posts `signo` to `t` as sent by the kernel (SI_KERNEL) and ends a wait it interrupts.
-fn send_from_kernel<P: Platform>(t: &mut Task<P>, signo: i32) {
+fn send_from_kernel<P: Platform>(t: &mut Task<P>, signo: i32, restartable: fn(u64) -> bool) {
     let info = signal::SigInfo {
         signo,
         code: signal::SI_KERNEL,
         ..Default::default()
     };
     signal::post(t, info);
-    interrupt_wait(t);
+    interrupt_wait(t, restartable);
 }
 
 /// A waiting task with a signal to handle stops waiting: its syscall fails with EINTR, or, when
 /// the handler was installed with SA_RESTART and the syscall is one Linux restarts, is made
 /// again once the handler returns (the registers point back at the `syscall` instruction).
-fn interrupt_wait<P: Platform>(t: &mut Task<P>) {
+fn interrupt_wait<P: Platform>(t: &mut Task<P>, restartable: fn(u64) -> bool) {
     // A stopped task's wait goes on after SIGCONT (Linux restarts it); its signals wait too.
     if t.state == RunState::Running || t.job.stopped {
         return;
@@ -299,23 +306,6 @@ fn interrupt_wait<P: Platform>(t: &mut Task<P>) {
     } else {
         t.regs.rax = crate::errno::to_rax(Err(crate::errno::EINTR));
     }
-}
-
-/// Whether SA_RESTART restarts syscall `nr` after a handler: not the sleeps, the waits for
-/// readiness and the waits for signals, which fail with EINTR whatever the flag (signal(7)).
-fn restartable(nr: u64) -> bool {
-    use crate::syscalls::nr;
-    !matches!(
-        nr,
-        nr::NANOSLEEP
-            | nr::CLOCK_NANOSLEEP
-            | nr::POLL
-            | nr::PPOLL
-            | nr::SELECT
-            | nr::PSELECT6
-            | nr::PAUSE
-            | nr::RT_SIGSUSPEND
-    ) && !matches!(nr, 128 | 232 | 281) // rt_sigtimedwait, epoll_wait, epoll_pwait
 }
 
 /// The next task to run: the current one while its slice lasts, else the next ready one in
@@ -417,7 +407,7 @@ fn continue_after_exit<P: Platform>(k: &Kernel, table: &mut Table<P>) {
 fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, status: ExitStatus) {
     note_progress();
     for fd in core::mem::take(&mut t.fds).into_iter().flatten() {
-        crate::syscalls::release_fd(k, fd);
+        crate::file::release(k.host, fd);
     }
     t.mm.release();
     let (pid, ppid, pgid) = (t.pid, t.ppid, t.pgid);
@@ -526,9 +516,9 @@ fn serve<P: Platform>(
                 .tasks
                 .iter()
                 .filter(|(&p, _)| p != pid)
-                .map(|(&p, t)| (p, crate::syscalls::procfs::render(t)))
+                .map(|(&p, t)| (p, crate::fsimpl::procfs::render(t)))
                 .collect();
-            k.proc_view = Some(crate::syscalls::procfs::ProcView {
+            k.proc_view = Some(crate::fsimpl::procfs::ProcView {
                 for_pid: pid,
                 procs,
             });
@@ -648,7 +638,7 @@ fn exec<P: Platform>(
     // Close-on-exec descriptors close; caught signals go back to their default action.
     for fd in core::mem::take(&mut t.cloexec) {
         if let Some(of) = t.fds.get_mut(fd as usize).and_then(|f| f.take()) {
-            crate::syscalls::release_fd(k, of);
+            crate::file::release(k.host, of);
         }
     }
     for a in t.signals.actions.iter_mut() {

@@ -164,6 +164,39 @@ fn strace() {
 }
 
 #[test]
+fn strace_decoded() {
+    // A fixed program's calls read as strace(1) prints them: names, decoded flags, strings,
+    // buffers (the bytes the call returned), structures, errors by name.
+    for_each_case("strace_decoded", |p, v| {
+        let native = run_native(v, "strace_me", NO_ARGS);
+        let traced = run_vmm(p, v, "strace_me", NO_ARGS, &["--strace"]);
+        check_same(&native, &traced)?;
+        let stderr = traced.stderr_str();
+        let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+        let head = String::from_utf8_lossy(&passwd[..passwd.len().min(11)]).into_owned();
+        let want = [
+            "] openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY|O_CLOEXEC) = 3".to_string(),
+            format!("] read(3, \"{head}\", 11) = 11"),
+            "] close(3) = 0".to_string(),
+            "] rt_sigaction(SIGINT, {sa_handler=0x".to_string(),
+            ", sa_mask=[], sa_flags=SA_RESTART}, NULL, 8) = 0".to_string(),
+            "] openat(AT_FDCWD, \"/nonexistent/x\", O_WRONLY|O_CREAT|O_TRUNC, 0644) = -1 ENOENT (No such file or directory)".to_string(),
+            "] mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x".to_string(),
+            "] write(1, \"done\\n\", 5) = 5".to_string(),
+            "] exit_group(0) = ?".to_string(),
+        ];
+        for w in &want {
+            expect(
+                stderr.lines().any(|l| l.contains(w.as_str())),
+                &format!("--strace: no line containing `{w}`"),
+                &traced,
+            )?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn strace_errors() {
     // An unimplemented syscall is traced with its error.
     for_each_case("strace_errors", |p, v| {

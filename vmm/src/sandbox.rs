@@ -117,11 +117,13 @@ pub fn run(
             &mut fallback::systrap::SystrapPlatform::new(fd),
             &mut k,
             spawn,
+            guest_sentry::syscalls::layer(),
         ),
         Kind::Ptrace => kernel::run(
             &mut fallback::ptrace::PtracePlatform::new(fd),
             &mut k,
             spawn,
+            guest_sentry::syscalls::layer(),
         ),
     };
     let end = match result {

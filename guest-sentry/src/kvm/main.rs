@@ -19,6 +19,7 @@ use guest_sentry::abi::{self, BootInfo, ARGS_GPA, DIRECT_MAP_BASE};
 use guest_sentry::host::ExitStatus;
 use guest_sentry::kernel::{self, Config, Kernel, Spawn};
 use guest_sentry::memfile::MemoryFile;
+use guest_sentry::syscalls;
 
 #[global_allocator]
 static ALLOCATOR: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
@@ -89,7 +90,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
         overlay_limit: heap_size / 2,
     };
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
-    match kernel::run(&mut platform, &mut k, spawn) {
+    match kernel::run(&mut platform, &mut k, spawn, syscalls::layer()) {
         Ok(status) => host.exit(status, 0),
         Err(kernel::RunError::Exec(e)) => host.exit(
             ExitStatus {

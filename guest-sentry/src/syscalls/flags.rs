@@ -1,24 +1,30 @@
-//! Linux flag values the file syscalls share: `open` flags, `*at` flags, `st_mode` file types.
+//! Linux flag values the file syscalls share: `open` flags, `*at` flags, `st_mode` file types
+//! (from `linux-raw-sys`).
 
-pub const O_ACCMODE: u64 = 0o3;
-pub const O_WRONLY: u64 = 0o1;
-pub const O_CREAT: u64 = 0o100;
-pub const O_EXCL: u64 = 0o200;
-pub const O_TRUNC: u64 = 0o1000;
-pub const O_APPEND: u64 = 0o2000;
-pub const O_NONBLOCK: u64 = 0o4000;
-pub const O_DIRECT: u64 = 0o40000;
-pub const O_DIRECTORY: u64 = 0o200000;
-pub const O_NOFOLLOW: u64 = 0o400000;
-pub const O_CLOEXEC: u64 = 0o2000000;
-pub const O_PATH: u64 = 0o10000000;
-pub const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
+use linux_raw_sys::general as g;
 
-pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-pub const AT_REMOVEDIR: u64 = 0x200;
-pub const AT_EMPTY_PATH: u64 = 0x1000;
+pub const O_ACCMODE: u64 = g::O_ACCMODE as u64;
+pub const O_WRONLY: u64 = g::O_WRONLY as u64;
+pub const O_CREAT: u64 = g::O_CREAT as u64;
+pub const O_EXCL: u64 = g::O_EXCL as u64;
+pub const O_TRUNC: u64 = g::O_TRUNC as u64;
+pub const O_APPEND: u64 = g::O_APPEND as u64;
+pub const O_NONBLOCK: u64 = g::O_NONBLOCK as u64;
+pub const O_DIRECT: u64 = g::O_DIRECT as u64;
+pub const O_DIRECTORY: u64 = g::O_DIRECTORY as u64;
+pub const O_NOFOLLOW: u64 = g::O_NOFOLLOW as u64;
+pub const O_CLOEXEC: u64 = g::O_CLOEXEC as u64;
+pub const O_PATH: u64 = g::O_PATH as u64;
+/// Linux's `O_TMPFILE` includes `O_DIRECTORY` (`__O_TMPFILE | O_DIRECTORY`).
+pub const O_TMPFILE: u64 = g::O_TMPFILE as u64;
 
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFLNK: u32 = 0o120000;
+pub const AT_SYMLINK_NOFOLLOW: u64 = g::AT_SYMLINK_NOFOLLOW as u64;
+pub const AT_REMOVEDIR: u64 = g::AT_REMOVEDIR as u64;
+pub const AT_EMPTY_PATH: u64 = g::AT_EMPTY_PATH as u64;
+
+pub const S_IFMT: u32 = g::S_IFMT;
+pub const S_IFDIR: u32 = g::S_IFDIR;
+pub const S_IFREG: u32 = g::S_IFREG;
+pub const S_IFLNK: u32 = g::S_IFLNK;
+
+const _: () = assert!(O_TMPFILE == 0o20000000 | O_DIRECTORY);

@@ -136,11 +136,7 @@ pub(super) fn install_fd<P: Platform>(t: &mut Task<P>, of: Rc<OpenFile>, flags: 
 
 /// Drops a descriptor; the host handle closes with the last reference to the open file.
 pub fn release(k: &Kernel, of: Rc<OpenFile>) {
-    if let Ok(of) = Rc::try_unwrap(of) {
-        if let File::Host(h) = of.file {
-            k.host.close(h.handle);
-        }
-    }
+    crate::file::release(k.host, of)
 }
 
 /// `/dev/tty`: the sandbox's controlling terminal is the host terminal its stdio is on — the
@@ -800,7 +796,9 @@ pub fn no_xattrs<P: Platform>(
 ) -> SysResult {
     let nofollow = if follow { 0 } else { AT_SYMLINK_NOFOLLOW };
     stat_at(k, t, AT_FDCWD as u64, path, nofollow)?;
-    if nr == super::nr::GETXATTR || nr == super::nr::LGETXATTR {
+    if nr == linux_raw_sys::general::__NR_getxattr as u64
+        || nr == linux_raw_sys::general::__NR_lgetxattr as u64
+    {
         Err(crate::errno::ENODATA)
     } else {
         Ok(0)

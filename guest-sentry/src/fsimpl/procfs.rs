@@ -53,7 +53,9 @@ fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
 }
 
 /// Not an errno the app ever sees: the syscall needs a [`ProcView`] and runs again with one.
-pub const NEED_VIEW: Errno = Errno(512);
+/// Above Linux's `MAX_ERRNO`, so it is none of the kernel's own codes (`ERESTARTSYS` = 512
+/// and its kin included).
+pub const NEED_VIEW: Errno = Errno(crate::errno::MAX_ERRNO + 1);
 
 /// Every other process's `/proc/<pid>` entries, rendered by the scheduler for the syscall of
 /// `for_pid` that asked (and dropped after it).

@@ -1,0 +1,292 @@
+//! The syscall table: one entry per syscall the Sentry serves.
+//!
+//! An entry is `__NR_name(argument kinds) [-> result kind] [no_restart] => handler;`: the
+//! number and name come from `linux-raw-sys` (`__NR_name`), the argument and result kinds say
+//! how `--strace` shows the call ([`super::strace`]), `no_restart` marks a call that a signal
+//! handler installed with `SA_RESTART` does not restart (sleeps, waits for readiness and for
+//! signals: signal(7)), and the handler is an expression over `k` (the kernel), `t` (the
+//! task), `a` (the six argument registers) and `n` (the number). Adding a syscall is one entry
+//! here plus its handler in the module of its family.
+
+use linux_raw_sys::general as g;
+
+use super::flags::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
+use super::io::AT_FDCWD;
+use super::strace::Arg::*;
+use super::strace::{self, Arg, Ret};
+use super::{fs, io, mem, ovl, proc, time};
+use crate::errno::{SysResult, EAFNOSUPPORT, EINVAL, ENODATA, ENOSYS};
+use crate::kernel::{Kernel, Task, SANDBOX_IDS};
+use crate::platform::Platform;
+
+/// What the table says about one syscall.
+pub struct Spec {
+    /// The x86-64 number.
+    pub nr: u32,
+    /// The name (`"openat"`).
+    pub name: &'static str,
+    /// How `--strace` shows each argument (as many as the syscall takes).
+    pub args: &'static [Arg],
+    /// How `--strace` shows a successful result.
+    pub ret: Ret,
+    /// Whether `SA_RESTART` restarts the call after a signal handler interrupted it.
+    pub restart: bool,
+}
+
+/// `"__NR_openat"` → `"openat"`, at compile time.
+const fn strip_nr(s: &'static str) -> &'static str {
+    let (_, name) = s.as_bytes().split_at(5);
+    match core::str::from_utf8(name) {
+        Ok(name) => name,
+        Err(_) => panic!("syscall constant names are ASCII"),
+    }
+}
+
+macro_rules! ret_kind {
+    () => {
+        Ret::Dec
+    };
+    ($r:ident) => {
+        Ret::$r
+    };
+}
+macro_rules! restarts {
+    () => {
+        true
+    };
+    (no_restart) => {
+        false
+    };
+}
+
+macro_rules! syscalls {
+    ($k:ident, $t:ident, $a:ident, $n:ident;
+     $( $nr:ident ( $($arg:expr),* ) $(-> $ret:ident)? $([$flag:ident])? => $body:expr; )*) => {
+        /// Every syscall the Sentry serves, in number order.
+        pub static TABLE: &[Spec] = &[$(
+            Spec {
+                nr: g::$nr,
+                name: strip_nr(stringify!($nr)),
+                args: &[$($arg),*],
+                ret: ret_kind!($($ret)?),
+                restart: restarts!($($flag)?),
+            },
+        )*];
+
+        /// Serves syscall `n`; `None` when the Sentry does not know it.
+        #[inline]
+        pub fn serve<P: Platform>(
+            $k: &mut Kernel,
+            $t: &mut Task<P>,
+            $n: u64,
+            $a: [u64; 6],
+        ) -> Option<SysResult> {
+            let Ok(number) = u32::try_from($n) else {
+                return None;
+            };
+            Some(match number {
+                $(g::$nr => $body,)*
+                _ => return None,
+            })
+        }
+    };
+}
+
+/// `AT_FDCWD` as the register of an `*at` call holds it.
+const CWD: u64 = AT_FDCWD as u64;
+
+syscalls! { k, t, a, n;
+    __NR_read(Fd, OutBuf(2), Uint) => io::read(k, t, a);
+    __NR_write(Fd, InBuf(2), Uint) => io::write(k, t, a);
+    __NR_open(Str, OpenFlags, OpenMode(1)) => fs::openat(k, t, [CWD, a[0], a[1], a[2], 0, 0]);
+    __NR_close(Fd) => io::close(k, t, a);
+    __NR_stat(Str, Stat) => fs::newfstatat(k, t, [CWD, a[0], a[1], 0, 0, 0]);
+    __NR_fstat(Fd, Stat) => fs::fstat(k, t, a);
+    __NR_lstat(Str, Stat) => fs::newfstatat(k, t, [CWD, a[0], a[1], AT_SYMLINK_NOFOLLOW, 0, 0]);
+    __NR_poll(Ptr, Uint, Int) [no_restart] => io::poll(k, t, a);
+    __NR_lseek(Fd, Int, Enum(strace::WHENCE)) => fs::lseek(k, t, a);
+    __NR_mmap(Ptr, Uint, Flags(strace::PROT), MmapFlags, Fd, Hex) -> Hex => mem::mmap(k, t, a);
+    __NR_mprotect(Ptr, Uint, Flags(strace::PROT)) => mem::mprotect(k, t, a);
+    __NR_munmap(Ptr, Uint) => mem::munmap(k, t, a);
+    __NR_brk(Ptr) -> Hex => Ok(t.mm.brk(a[0]));
+    __NR_rt_sigaction(Signal, SigAction, Ptr, Uint) => proc::rt_sigaction(k, t, a);
+    __NR_rt_sigprocmask(Enum(strace::SIG_HOW), SigSet, Ptr, Uint) => proc::rt_sigprocmask(k, t, a);
+    __NR_rt_sigreturn() => crate::signal::sigreturn(k, t);
+    __NR_ioctl(Fd, Enum(strace::IOCTL_REQ), Ptr) => io::ioctl(k, t, a);
+    __NR_pread64(Fd, OutBuf(2), Uint, Int) => fs::pread64(k, t, a);
+    __NR_pwrite64(Fd, InBuf(2), Uint, Int) => fs::pwrite64(k, t, a);
+    __NR_readv(Fd, Ptr, Uint) => io::readv(k, t, a);
+    __NR_writev(Fd, InIov(2), Uint) => io::writev(k, t, a);
+    __NR_access(Str, Flags(strace::ACCESS_MODE)) => fs::faccessat(k, t, [CWD, a[0], a[1], 0, 0, 0]);
+    __NR_pipe(PipeFds) => io::pipe2(k, t, [a[0], 0, 0, 0, 0, 0]);
+    __NR_select(Int, Ptr, Ptr, Ptr, Ptr) [no_restart] => io::select(k, t, a);
+    __NR_sched_yield() => Ok(0);
+    __NR_mremap(Ptr, Uint, Uint, Flags(strace::MREMAP_FLAGS), Ptr) -> Hex => mem::mremap(k, t, a);
+    __NR_madvise(Ptr, Uint, Enum(strace::MADVICE)) => mem::madvise(k, t, a);
+    __NR_dup(Fd) => fs::dup(k, t, a);
+    __NR_dup2(Fd, Fd) => fs::dup2(k, t, a);
+    __NR_pause() [no_restart] => time::pause(k, t, a);
+    __NR_nanosleep(Timespec, Ptr) [no_restart] => time::clock_nanosleep(k, t, [1, 0, a[0], a[1], 0, 0]);
+    __NR_getitimer(Enum(strace::ITIMERS), Ptr) => time::getitimer(k, t, a);
+    __NR_alarm(Uint) => time::alarm(k, t, a);
+    __NR_setitimer(Enum(strace::ITIMERS), Ptr, Ptr) => time::setitimer(k, t, a);
+    __NR_getpid() => Ok(t.pid as u64);
+    __NR_sendfile(Fd, Fd, Ptr, Uint) => fs::sendfile(k, t, a);
+    // The sandbox has no network and no sockets: libc's lookups (nscd, systemd-userdb) then
+    // fall back to files, as on a host without those services.
+    __NR_socket(Enum(strace::ADDRESS_FAMILIES), Hex, Int) => Err(EAFNOSUPPORT);
+    __NR_socketpair(Enum(strace::ADDRESS_FAMILIES), Hex, Int, Ptr) => Err(EAFNOSUPPORT);
+    __NR_clone(CloneFlags, Ptr, Ptr, Ptr, Hex) => proc::fork(k, t, a);
+    __NR_fork() => proc::fork(k, t, [0; 6]);
+    __NR_vfork() => proc::fork(k, t, [0; 6]);
+    __NR_execve(Str, Argv, Envp) => proc::execve(k, t, a);
+    __NR_exit(Int) -> Never => proc::exit(k, t, a);
+    __NR_wait4(Int, Ptr, Flags(strace::WAIT_OPTIONS), Ptr) => proc::wait4(k, t, a);
+    __NR_kill(Int, Signal) => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]);
+    __NR_uname(Ptr) => proc::uname(k, t, a);
+    __NR_fcntl(Fd, Enum(strace::FCNTL_CMD), Hex) => fs::fcntl(k, t, a);
+    __NR_fsync(Fd) => io::fsync(k, t, a);
+    __NR_fdatasync(Fd) => io::fsync(k, t, a);
+    __NR_truncate(Str, Int) => ovl::truncate(k, t, a);
+    __NR_ftruncate(Fd, Int) => ovl::ftruncate(k, t, a);
+    __NR_getcwd(OutBuf(1), Uint) => fs::getcwd(k, t, a);
+    __NR_chdir(Str) => fs::chdir(k, t, a);
+    __NR_fchdir(Fd) => fs::fchdir(k, t, a);
+    __NR_rename(Str, Str) => ovl::renameat(k, t, [CWD, a[0], CWD, a[1], 0, 0]);
+    __NR_mkdir(Str, Mode) => ovl::mkdirat(k, t, [CWD, a[0], a[1], 0, 0, 0]);
+    __NR_rmdir(Str) => ovl::unlinkat(k, t, [CWD, a[0], AT_REMOVEDIR, 0, 0, 0]);
+    __NR_creat(Str, Mode) => {
+        let flags = (g::O_CREAT | g::O_WRONLY | g::O_TRUNC) as u64;
+        fs::openat(k, t, [CWD, a[0], flags, a[1], 0, 0])
+    };
+    __NR_unlink(Str) => ovl::unlinkat(k, t, [CWD, a[0], 0, 0, 0, 0]);
+    __NR_symlink(Str, Str) => ovl::symlinkat(k, t, [a[0], CWD, a[1], 0, 0, 0]);
+    __NR_readlink(Str, OutBuf(2), Uint) => fs::readlinkat(k, t, [CWD, a[0], a[1], a[2], 0, 0]);
+    __NR_chmod(Str, Mode) => ovl::fchmodat(k, t, [CWD, a[0], a[1], 0, 0, 0]);
+    __NR_fchmod(Fd, Mode) => ovl::fchmod(k, t, a);
+    __NR_chown(Str, Int, Int) => ovl::chown_path(k, t, CWD, a[0], (a[1], a[2]), false);
+    __NR_fchown(Fd, Int, Int) => io::file(t, a[0]).map(|_| 0);
+    __NR_lchown(Str, Int, Int) => ovl::chown_path(k, t, CWD, a[0], (a[1], a[2]), true);
+    __NR_umask(Mode) -> Oct => {
+        let old = t.umask;
+        t.umask = a[0] as u32 & 0o777;
+        Ok(old as u64)
+    };
+    __NR_gettimeofday(Ptr, Ptr) => time::gettimeofday(k, t, a);
+    __NR_getrlimit(Enum(strace::RLIMITS), Ptr) => proc::prlimit64(k, t, [0, a[0], 0, a[1], 0, 0]);
+    __NR_sysinfo(Ptr) => proc::sysinfo(k, t, a);
+    __NR_getuid() => Ok(SANDBOX_IDS[0] as u64);
+    __NR_getgid() => Ok(SANDBOX_IDS[2] as u64);
+    __NR_geteuid() => Ok(SANDBOX_IDS[1] as u64);
+    __NR_getegid() => Ok(SANDBOX_IDS[3] as u64);
+    __NR_setpgid(Int, Int) => proc::setpgid(k, t, a);
+    __NR_getppid() => Ok(t.ppid as u64);
+    __NR_getpgrp() => Ok(t.pgid as u64);
+    __NR_setsid() => proc::setsid(k, t, a);
+    __NR_getpgid(Int) => proc::getpgid(k, t, [a[0], 0, 0, 0, 0, 0]);
+    __NR_getsid(Int) => proc::getpgid(k, t, [a[0], 1, 0, 0, 0, 0]);
+    __NR_rt_sigpending(Ptr, Uint) => {
+        if a[1] != 8 {
+            Err(EINVAL)
+        } else {
+            t.mm.copy_out(a[0], &t.signals.pending.to_le_bytes()).map(|_| 0)
+        }
+    };
+    __NR_rt_sigsuspend(SigSet, Uint) [no_restart] => proc::rt_sigsuspend(k, t, a);
+    __NR_sigaltstack(Ptr, Ptr) => proc::sigaltstack(k, t, a);
+    __NR_mknod(Str, Mode, Hex) => ovl::mknodat(k, t, [CWD, a[0], a[1], a[2], 0, 0]);
+    __NR_prctl(Enum(strace::PRCTL), Hex, Hex, Hex, Hex) => proc::prctl(k, t, a);
+    __NR_arch_prctl(Enum(strace::ARCH_PRCTL), Hex) => proc::arch_prctl(k, t, a);
+    __NR_setrlimit(Enum(strace::RLIMITS), Ptr) => proc::prlimit64(k, t, [0, a[0], a[1], 0, 0, 0]);
+    __NR_gettid() => Ok(t.tid as u64);
+    // Extended attributes (ACLs, security labels) are not kept: a file has none.
+    __NR_getxattr(Str, Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], true, n);
+    __NR_lgetxattr(Str, Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], false, n);
+    __NR_fgetxattr(Fd, Str, Ptr, Uint) => io::file(t, a[0]).and(Err(ENODATA));
+    __NR_listxattr(Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], true, n);
+    __NR_llistxattr(Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], false, n);
+    __NR_flistxattr(Fd, Ptr, Uint) => io::file(t, a[0]).map(|_| 0);
+    __NR_tkill(Int, Signal) => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]);
+    __NR_time(Ptr) => time::time(k, t, a);
+    __NR_futex(Ptr, FutexOp, Int, Ptr, Ptr, Int) => time::futex(k, t, a);
+    __NR_getdents64(Fd, Ptr, Uint) => fs::getdents64(k, t, a);
+    __NR_set_tid_address(Ptr) => {
+        t.clear_child_tid = a[0];
+        Ok(t.tid as u64)
+    };
+    __NR_clock_gettime(Enum(strace::CLOCKS), Ptr) => time::clock_gettime(k, t, a);
+    __NR_clock_getres(Enum(strace::CLOCKS), Ptr) => time::clock_getres(k, t, a);
+    __NR_clock_nanosleep(Enum(strace::CLOCKS), Flags(strace::TIMER_FLAGS), Timespec, Ptr)
+        [no_restart] => time::clock_nanosleep(k, t, a);
+    __NR_exit_group(Int) -> Never => proc::exit(k, t, a);
+    __NR_tgkill(Int, Int, Signal) => proc::kill(k, t, [a[1], a[2], 0, 0, 0, 0]);
+    __NR_waitid(Enum(strace::ID_TYPES), Int, Ptr, Flags(strace::WAIT_OPTIONS), Ptr)
+        => proc::waitid(k, t, a);
+    __NR_openat(DirFd, Str, OpenFlags, OpenMode(2)) => fs::openat(k, t, a);
+    __NR_mkdirat(DirFd, Str, Mode) => ovl::mkdirat(k, t, a);
+    __NR_mknodat(DirFd, Str, Mode, Hex) => ovl::mknodat(k, t, a);
+    __NR_fchownat(DirFd, Str, Int, Int, Flags(strace::AT_FLAGS)) => ovl::chown_path(
+        k,
+        t,
+        a[0],
+        a[1],
+        (a[2], a[3]),
+        a[4] & AT_SYMLINK_NOFOLLOW != 0,
+    );
+    __NR_newfstatat(DirFd, Str, Stat, Flags(strace::AT_FLAGS)) => fs::newfstatat(k, t, a);
+    __NR_unlinkat(DirFd, Str, Flags(strace::UNLINK_FLAGS)) => ovl::unlinkat(k, t, a);
+    __NR_renameat(DirFd, Str, DirFd, Str) => ovl::renameat(k, t, [a[0], a[1], a[2], a[3], 0, 0]);
+    __NR_symlinkat(Str, DirFd, Str) => ovl::symlinkat(k, t, a);
+    __NR_readlinkat(DirFd, Str, OutBuf(3), Uint) => fs::readlinkat(k, t, a);
+    __NR_fchmodat(DirFd, Str, Mode) => ovl::fchmodat(k, t, a);
+    __NR_faccessat(DirFd, Str, Flags(strace::ACCESS_MODE))
+        => fs::faccessat(k, t, [a[0], a[1], a[2], 0, 0, 0]);
+    __NR_pselect6(Int, Ptr, Ptr, Ptr, Timespec, Ptr) [no_restart] => io::pselect6(k, t, a);
+    __NR_ppoll(Ptr, Uint, Timespec, SigSet, Uint) [no_restart] => io::ppoll(k, t, a);
+    __NR_set_robust_list(Ptr, Uint) => proc::set_robust_list(k, t, a);
+    __NR_utimensat(DirFd, Str, Ptr, Flags(strace::AT_FLAGS)) => ovl::utimensat(k, t, a);
+    __NR_dup3(Fd, Fd, Flags(strace::FD_FLAGS)) => fs::dup3(k, t, a);
+    __NR_pipe2(PipeFds, Flags(strace::FD_FLAGS)) => io::pipe2(k, t, a);
+    __NR_prlimit64(Int, Enum(strace::RLIMITS), Ptr, Ptr) => proc::prlimit64(k, t, a);
+    __NR_getcpu(Ptr, Ptr, Ptr) => proc::getcpu(k, t, a);
+    __NR_renameat2(DirFd, Str, DirFd, Str, Flags(strace::RENAME_FLAGS)) => ovl::renameat(k, t, a);
+    __NR_getrandom(OutBuf(1), Uint, Flags(strace::GRND_FLAGS)) => time::getrandom(k, t, a);
+    __NR_statx(DirFd, Str, Flags(strace::AT_FLAGS), Hex, Ptr) => fs::statx(k, t, a);
+    // Restartable sequences are optional: libc falls back when the kernel says ENOSYS.
+    __NR_rseq(Ptr, Uint, Hex, Hex) => Err(ENOSYS);
+    __NR_faccessat2(DirFd, Str, Flags(strace::ACCESS_MODE), Flags(strace::ACCESS_AT_FLAGS))
+        => fs::faccessat(k, t, a);
+}
+
+/// The table's entry for syscall `n`.
+pub fn spec(n: u64) -> Option<&'static Spec> {
+    TABLE.iter().find(|s| s.nr as u64 == n)
+}
+
+/// The number of the syscall called `name` (for `--strace=open,read`), served or not... as
+/// far as the table knows it.
+pub fn number(name: &str) -> Option<u32> {
+    TABLE.iter().find(|s| s.name == name).map(|s| s.nr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_number_with_its_name() {
+        for (i, s) in TABLE.iter().enumerate() {
+            assert!(
+                TABLE[i + 1..].iter().all(|o| o.nr != s.nr),
+                "{} listed twice",
+                s.name
+            );
+            assert!(s.args.len() <= 6, "{}: more than six arguments", s.name);
+        }
+        assert_eq!(spec(0).unwrap().name, "read");
+        assert_eq!(spec(257).unwrap().name, "openat");
+        assert_eq!(number("exit_group"), Some(231));
+        assert!(!spec(35).unwrap().restart, "nanosleep is not restarted");
+        assert!(spec(0).unwrap().restart, "read is restarted");
+    }
+}
