@@ -214,6 +214,42 @@ pub struct Task<P: Platform> {
     pub job: crate::signal::JobState,
 }
 
+impl<P: Platform> Task<P> {
+    /// The sandbox's first task (pid 1), about to run at `regs` in `mm`, with host stdio as
+    /// descriptors 0-2.
+    pub fn first(mm: Mm<P::AddressSpace>, ctx: P::Context, regs: UserRegs, spawn: Spawn) -> Self {
+        Task {
+            tid: 1,
+            pid: 1,
+            ppid: 0,
+            regs,
+            mm,
+            ctx,
+            signals: SignalState::default(),
+            comm: comm_of(&spawn.exe_path),
+            cmdline: cmdline_of(&spawn.argv),
+            exe_path: spawn.exe_path,
+            clear_child_tid: 0,
+            robust_list: (0, 0),
+            rlimits: default_rlimits(),
+            fds: (0..3)
+                .map(|fd| Some(Rc::new(OpenFile::new(File::Stdio(fd), false))))
+                .collect(),
+            cloexec: Default::default(),
+            cwd: spawn.cwd,
+            umask: 0o022,
+            pgid: 1,
+            sid: 1,
+            exit: None,
+            request: None,
+            state: crate::sched::RunState::Running,
+            wake_at: None,
+            alarm: None,
+            job: Default::default(),
+        }
+    }
+}
+
 fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     let inf = Rlimit {
         cur: RLIM_INFINITY,
@@ -339,35 +375,8 @@ pub fn run<P: Platform>(
         let mem = kernel.mem.clone();
         kernel.images.keep(&mem, key, &mut mm, loaded.layout);
     }
-    let task: Task<P> = Task {
-        tid: 1,
-        pid: 1,
-        ppid: 0,
-        regs: loaded.regs,
-        mm,
-        ctx: platform.new_context().map_err(RunError::Platform)?,
-        signals: SignalState::default(),
-        comm: comm_of(&spawn.exe_path),
-        cmdline: cmdline_of(&spawn.argv),
-        exe_path: spawn.exe_path,
-        clear_child_tid: 0,
-        robust_list: (0, 0),
-        rlimits: default_rlimits(),
-        fds: (0..3)
-            .map(|fd| Some(Rc::new(OpenFile::new(File::Stdio(fd), false))))
-            .collect(),
-        cloexec: Default::default(),
-        cwd: spawn.cwd,
-        umask: 0o022,
-        pgid: 1,
-        sid: 1,
-        exit: None,
-        request: None,
-        state: crate::sched::RunState::Running,
-        wake_at: None,
-        alarm: None,
-        job: Default::default(),
-    };
+    let ctx = platform.new_context().map_err(RunError::Platform)?;
+    let task = Task::first(mm, ctx, loaded.regs, spawn);
     crate::sched::run(platform, kernel, task, syscalls)
 }
 

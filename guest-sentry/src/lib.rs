@@ -33,3 +33,5 @@ pub mod sched;
 pub mod signal;
 pub mod signo;
 pub mod syscalls;
+#[cfg(test)]
+pub mod testing;

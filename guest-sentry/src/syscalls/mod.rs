@@ -15,6 +15,8 @@ mod ovl;
 mod proc;
 mod strace;
 pub mod table;
+#[cfg(test)]
+mod tests;
 mod time;
 mod walk;
 

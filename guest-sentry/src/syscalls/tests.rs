@@ -1,0 +1,178 @@
+//! Unit tests of the syscall layer on the fake host and platform ([`crate::testing`]): no stub
+//! process, no VM. Behaviour against native Linux is what `tests/` checks; these pin down the
+//! table, `--strace` decoding and argument checking.
+
+use linux_raw_sys::general as g;
+use std::string::String;
+use std::vec::Vec;
+
+use crate::kernel::Config;
+use crate::testing::{FakeHost, Harness};
+
+fn harness(strace: bool) -> Harness {
+    let host = FakeHost::with_files(&[("/etc/hosts", b"127.0.0.1 localhost\n")]);
+    Harness::new(
+        host,
+        Config {
+            strace,
+            ..Default::default()
+        },
+    )
+}
+
+const EFAULT: i64 = -(linux_raw_sys::errno::EFAULT as i64);
+
+#[test]
+fn identity_calls() {
+    let mut h = harness(false);
+    assert_eq!(h.call(g::__NR_getpid, &[]), 1);
+    assert_eq!(h.call(g::__NR_gettid, &[]), 1);
+    assert_eq!(h.call(g::__NR_getppid, &[]), 0);
+    assert_eq!(h.call(g::__NR_umask, &[0o077]), 0o022);
+    assert_eq!(h.call(g::__NR_umask, &[0o022]), 0o077);
+}
+
+#[test]
+fn open_read_close_a_host_file() {
+    let mut h = harness(false);
+    let path = h.put(b"/etc/hosts\0");
+    let fd = h.call(
+        g::__NR_openat,
+        &[
+            g::AT_FDCWD as u64,
+            path,
+            (g::O_RDONLY | g::O_CLOEXEC) as u64,
+        ],
+    );
+    assert_eq!(fd, 3);
+    let buf = h.put(&[0; 64]);
+    assert_eq!(h.call(g::__NR_read, &[3, buf, 64]), 20);
+    assert_eq!(h.get(buf, 9), b"127.0.0.1");
+    assert_eq!(h.call(g::__NR_read, &[3, buf, 64]), 0, "end of file");
+    assert_eq!(h.call(g::__NR_close, &[3]), 0);
+    assert_eq!(
+        h.call(g::__NR_close, &[3]),
+        -(linux_raw_sys::errno::EBADF as i64)
+    );
+    let missing = h.put(b"/etc/nope\0");
+    assert_eq!(
+        h.call(g::__NR_open, &[missing, 0]),
+        -(linux_raw_sys::errno::ENOENT as i64)
+    );
+}
+
+#[test]
+fn bad_pointers_are_efault() {
+    let mut h = harness(false);
+    // Nothing is mapped at 0x1000 or in the kernel half.
+    assert_eq!(
+        h.call(g::__NR_openat, &[g::AT_FDCWD as u64, 0x1000, 0]),
+        EFAULT
+    );
+    assert_eq!(
+        h.call(g::__NR_write, &[1, 0xffff_8000_0000_0000, 4]),
+        EFAULT
+    );
+    assert_eq!(h.call(g::__NR_uname, &[0x1000]), EFAULT);
+    assert_eq!(h.call(g::__NR_pipe2, &[0x1000, 0]), EFAULT);
+    assert_eq!(h.call(g::__NR_rt_sigaction, &[2, 0x1000, 0, 8]), EFAULT);
+}
+
+#[test]
+fn pipe_round_trip() {
+    let mut h = harness(false);
+    let fds = h.put(&[0; 8]);
+    assert_eq!(h.call(g::__NR_pipe2, &[fds, 0]), 0);
+    let fds = h.get(fds, 8);
+    let (r, w) = (
+        u32::from_le_bytes(fds[..4].try_into().unwrap()) as u64,
+        u32::from_le_bytes(fds[4..].try_into().unwrap()) as u64,
+    );
+    assert_eq!((r, w), (3, 4));
+    let msg = h.put(b"hello");
+    assert_eq!(h.call(g::__NR_write, &[w, msg, 5]), 5);
+    let out = h.put(&[0; 8]);
+    assert_eq!(h.call(g::__NR_read, &[r, out, 8]), 5);
+    assert_eq!(h.get(out, 5), b"hello");
+}
+
+#[test]
+fn unknown_syscalls_are_enosys_and_logged_once() {
+    let mut h = harness(false);
+    assert_eq!(
+        h.call(999, &[1, 2, 3]),
+        -(linux_raw_sys::errno::ENOSYS as i64)
+    );
+    assert_eq!(
+        h.call(999, &[1, 2, 3]),
+        -(linux_raw_sys::errno::ENOSYS as i64)
+    );
+    let log = h.take_log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].contains("unsupported syscall 999"), "{log:?}");
+}
+
+#[test]
+fn strace_lines_are_decoded() {
+    let mut h = harness(true);
+    let path = h.put(b"/etc/hosts\0");
+    h.call(
+        g::__NR_openat,
+        &[
+            g::AT_FDCWD as u64,
+            path,
+            (g::O_RDONLY | g::O_CLOEXEC) as u64,
+            0,
+        ],
+    );
+    let buf = h.put(&[0; 64]);
+    h.call(g::__NR_read, &[3, buf, 64]);
+    // struct sigaction: handler, flags, restorer, mask.
+    let act: Vec<u8> = [0x401136u64, g::SA_RESTART as u64, 0, 1 << (g::SIGTERM - 1)]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let act = h.put(&act);
+    h.call(g::__NR_rt_sigaction, &[g::SIGINT as u64, act, 0, 8]);
+    let missing = h.put(b"/nodir/x\0");
+    h.call(
+        g::__NR_openat,
+        &[
+            g::AT_FDCWD as u64,
+            missing,
+            (g::O_WRONLY | g::O_CREAT) as u64,
+            0o640,
+        ],
+    );
+    h.call(0x1234, &[1]);
+    let log: Vec<String> = h.take_log();
+    let want = [
+        "[1] openat(AT_FDCWD, \"/etc/hosts\", O_RDONLY|O_CLOEXEC) = 3",
+        "[1] read(3, \"127.0.0.1 localhost\\n\", 64) = 20",
+        "[1] rt_sigaction(SIGINT, {sa_handler=0x401136, sa_mask=[TERM], sa_flags=SA_RESTART}, NULL, 8) = 0",
+        "[1] openat(AT_FDCWD, \"/nodir/x\", O_WRONLY|O_CREAT, 0640) = -1 ENOENT (No such file or directory)",
+        "[1] syscall_4660(0x1, 0x0, 0x0, 0x0, 0x0, 0x0) = -1 ENOSYS (Function not implemented)",
+    ];
+    for w in want {
+        assert!(log.iter().any(|l| l == w), "no line {w:?} in {log:#?}");
+    }
+}
+
+#[test]
+fn restart_rules_come_from_the_table() {
+    let layer = super::layer::<crate::testing::FakePlatform>();
+    assert!((layer.restartable)(g::__NR_read as u64));
+    assert!((layer.restartable)(g::__NR_wait4 as u64));
+    for nr in [
+        g::__NR_nanosleep,
+        g::__NR_clock_nanosleep,
+        g::__NR_poll,
+        g::__NR_ppoll,
+        g::__NR_select,
+        g::__NR_pselect6,
+        g::__NR_pause,
+        g::__NR_rt_sigsuspend,
+    ] {
+        assert!(!(layer.restartable)(nr as u64), "syscall {nr} restarted");
+    }
+}
