@@ -166,11 +166,7 @@ impl UnknownLog {
 }
 
 /// Resource limits (`prlimit64`), Linux defaults for an unprivileged process.
-#[derive(Clone, Copy, Debug)]
-pub struct Rlimit {
-    pub cur: u64,
-    pub max: u64,
-}
+pub use crate::linux::Rlimit;
 pub const RLIM_INFINITY: u64 = u64::MAX;
 pub const RLIM_NLIMITS: usize = 16;
 
@@ -441,8 +437,7 @@ fn vsyscall_number(addr: u64) -> Option<u64> {
 
 /// Serves a call of a vsyscall entry: the syscall, then the `ret` the entry would run.
 fn serve_vsyscall<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, nr: u64) {
-    let mut ret = [0u8; 8];
-    if task.mm.copy_in(task.regs.rsp, &mut ret).is_err() {
+    let Ok(ret) = task.mm.read_obj::<u64>(task.regs.rsp) else {
         let access = Access {
             read: true,
             write: false,
@@ -450,10 +445,10 @@ fn serve_vsyscall<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, nr: u64)
         };
         let addr = task.regs.rsp;
         return fault_signal(kernel, task, addr, access, crate::mm::Segv::MapErr);
-    }
+    };
     task.regs.orig_rax = nr;
     syscalls::dispatch(kernel, task);
-    task.regs.rip = u64::from_le_bytes(ret);
+    task.regs.rip = ret;
     task.regs.rsp = task.regs.rsp.wrapping_add(8);
 }
 

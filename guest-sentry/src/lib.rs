@@ -6,7 +6,8 @@
 //! - [`mm`]: the memory manager (VMAs, demand faults, checked copies to and from the app).
 //! - [`loader`]: ELF loading and the initial stack; [`image_cache`]: images kept between execs.
 //! - [`patch`]: rewriting trapped syscall sites into jumps, where the platform's trap is slow.
-//! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI.
+//! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI;
+//!   [`linux`]: the Linux ABI structures read from and written to app memory.
 //!
 //! `no_std + alloc`: the same code is the kvm guest kernel (`src/kvm/main.rs`, feature
 //! `kernel`) and a library linked into `vmm` for the fallbacks.
@@ -22,6 +23,7 @@ pub mod file;
 pub mod host;
 pub mod image_cache;
 pub mod kernel;
+pub mod linux;
 pub mod loader;
 pub mod memfile;
 pub mod mm;

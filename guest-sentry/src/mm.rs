@@ -14,6 +14,8 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
 use crate::abi::{USER_BOTTOM, USER_TOP};
 use crate::errno::{Errno, EEXIST, EFAULT, EINVAL, ENOMEM};
 use crate::host::Buf;
@@ -834,6 +836,36 @@ impl<S: AddressSpace> Mm<S> {
         })
     }
 
+    /// Reads a Linux ABI structure (or plain integer) from app memory at `addr`; EFAULT as
+    /// [`Mm::copy_in`] for a bad pointer.
+    pub fn read_obj<T: FromBytes + IntoBytes>(&mut self, addr: u64) -> Result<T, Errno> {
+        let mut v = T::new_zeroed();
+        self.copy_in(addr, v.as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Reads an array of `n` ABI structures from app memory at `addr` (an `iovec` or `pollfd`
+    /// list); EFAULT as [`Mm::copy_in`] for a bad pointer.
+    pub fn read_objs<T: FromBytes + IntoBytes + Clone>(
+        &mut self,
+        addr: u64,
+        n: usize,
+    ) -> Result<Vec<T>, Errno> {
+        let mut v = alloc::vec![T::new_zeroed(); n];
+        self.copy_in(addr, v.as_mut_slice().as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Writes a Linux ABI structure (or plain integer, or a slice of them) to app memory at
+    /// `addr`; EFAULT as [`Mm::copy_out`] for a bad pointer.
+    pub fn write_obj<T: IntoBytes + Immutable + ?Sized>(
+        &mut self,
+        addr: u64,
+        v: &T,
+    ) -> Result<(), Errno> {
+        self.copy_out(addr, v.as_bytes())
+    }
+
     /// Zeroes app memory (used by the loader for partial pages).
     pub fn zero_out(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let mem = self.mem.clone();
@@ -901,9 +933,7 @@ impl<S: AddressSpace> Mm<S> {
     }
 
     pub fn read_u64(&mut self, addr: u64) -> Result<u64, Errno> {
-        let mut b = [0u8; 8];
-        self.copy_in(addr, &mut b)?;
-        Ok(u64::from_le_bytes(b))
+        self.read_obj(addr)
     }
 
     /// The VMAs in address order (for `/proc/self/maps`).
