@@ -1,5 +1,7 @@
-//! The Sentry's core: the kernel state, tasks, and the task loop that is the same on every
-//! platform: `loop { match ctx.switch(..) { Syscall => dispatch, Fault => mm, ... } }`.
+//! The Sentry's core: the kernel state, tasks, starting the first program ([`run`]) and what
+//! one event of a task does (`handle_event`: its syscall, fault or exception). The task loop
+//! that is the same on every platform — `loop { match ctx.switch(..) { Syscall => dispatch,
+//! Fault => mm, ... } }` — and the scheduler around it are in [`crate::sched`].
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -278,7 +280,8 @@ pub enum RunError {
     Platform(Errno),
 }
 
-/// Starts `spawn` and runs it to completion: the task loop.
+/// Starts `spawn` and runs it, and everything it starts, to completion (the task loop is
+/// [`crate::sched::run`]).
 pub fn run<P: Platform>(
     platform: &mut P,
     kernel: &mut Kernel,

@@ -1,7 +1,8 @@
 //! The Sentry: vmm's Linux-compatible kernel, written once and run by every platform.
 //!
 //! - [`platform`]: the Platform traits (address space, context, events).
-//! - [`kernel`]: kernel state, tasks and the task loop.
+//! - [`kernel`]: kernel state, tasks and what one event of a task does; [`sched`]: the task
+//!   loop, processes and the scheduler.
 //! - [`syscalls`]: the syscall table.
 //! - [`mm`]: the memory manager (VMAs, demand faults, checked copies to and from the app).
 //! - [`loader`]: ELF loading and the initial stack; [`image_cache`]: images kept between execs.

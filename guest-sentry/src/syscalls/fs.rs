@@ -1,8 +1,11 @@
-//! Path syscalls and read-only host files: `openat`, `getdents64`, `lseek`, the `stat` family,
-//! `readlinkat`, `faccessat`, `getcwd`/`chdir`, `dup`/`fcntl`. Paths are made absolute here
-//! (against the cwd or a directory fd) and resolved by the host under the sandbox root
-//! (`RESOLVE_IN_ROOT`), so `..` and symlinks can never leave it. Writes to the host tree are
-//! refused with EROFS until the in-memory overlay arrives.
+//! Path syscalls and host files: `openat`, `pread64`/`pwrite64`, `getdents64`, `lseek`, the
+//! `stat` family, `readlinkat`, `faccessat`, `getcwd`/`chdir`, `dup`/`fcntl`, `sendfile`, and
+//! finding what `execve` loads. Paths are made absolute here (against the cwd or a directory
+//! fd) and resolved by the host under the sandbox root (`RESOLVE_IN_ROOT`), so `..` and
+//! symlinks can never leave it; what the host cannot resolve is walked in [`super::walk`].
+//! Host files are opened read-only, except in write-through mode (`vmm run --rw`), where a
+//! write open goes to the host. Otherwise what the sandbox writes lands in the in-memory
+//! overlay ([`super::ovl`]), or, with `--ro`, is refused with EROFS.
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -448,7 +451,8 @@ pub fn pread64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     }
 }
 
-/// `pwrite64(fd, buf, count, offset)`: overlay files only (host files are open read-only).
+/// `pwrite64(fd, buf, count, offset)`: overlay files, and host files opened for writing
+/// through (`--rw`).
 pub fn pwrite64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
     if (a[3] as i64) < 0 {

@@ -1,5 +1,7 @@
-//! File-descriptor syscalls: host stdio streams and in-Sentry pipes. Until the filesystem
-//! arrives, paths resolve only inside the Sentry's own `/proc/self`.
+//! File-descriptor syscalls: `read`/`write` and their vector forms on every kind of open file
+//! (host stdio, in-Sentry pipes, devices, host files, overlay files, `/proc` files), `close`,
+//! `pipe2`, `fsync`, `ioctl` (terminals, `FIONREAD`) and readiness (`poll`, `select`). Opening
+//! paths is in [`super::fs`].
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;

@@ -1,6 +1,8 @@
 //! Writes through the in-memory overlay ([`crate::overlay`]): creating, writing, truncating,
 //! removing, renaming files and making directories. Host files are copied up on first write;
-//! removed host entries are whited out. Nothing reaches the host tree.
+//! removed host entries are whited out, and nothing reaches the host tree. In write-through
+//! mode (`vmm run --rw`) there is no overlay: the same syscalls change the host tree through
+//! [`crate::host::Host::modify`]; with `--ro` they fail with EROFS.
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
