@@ -1087,6 +1087,42 @@ mod tests {
     }
 
     #[test]
+    fn abi_objects_in_and_out() {
+        use crate::linux::{PollFd, Timespec};
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 2 * 4096, Access::RW, false, false).unwrap();
+        // Across the page boundary, byte for byte what Linux lays out.
+        let ts = Timespec {
+            tv_sec: 0x0102_0304_0506_0708,
+            tv_nsec: -2,
+        };
+        m.write_obj(a + 4090, &ts).unwrap();
+        let mut raw = [0u8; 16];
+        m.copy_in(a + 4090, &mut raw).unwrap();
+        assert_eq!(raw[..8], 0x0102_0304_0506_0708i64.to_le_bytes());
+        assert_eq!(raw[8..], (-2i64).to_le_bytes());
+        assert_eq!(m.read_obj::<Timespec>(a + 4090), Ok(ts));
+        let fds = [
+            PollFd {
+                fd: 3,
+                events: 1,
+                revents: 0,
+            },
+            PollFd {
+                fd: -1,
+                events: 4,
+                revents: 0x20,
+            },
+        ];
+        m.write_obj(a, &fds[..]).unwrap();
+        assert_eq!(m.read_objs::<PollFd>(a, 2).unwrap(), fds);
+        // A bad pointer is EFAULT, as for the plain copies.
+        assert_eq!(m.read_obj::<Timespec>(a + 2 * 4096 - 8), Err(EFAULT));
+        assert_eq!(m.write_obj(a + 2 * 4096 - 8, &ts), Err(EFAULT));
+        assert_eq!(m.read_objs::<PollFd>(a + 2 * 4096 - 8, 2), Err(EFAULT));
+    }
+
+    #[test]
     fn protect_and_unmap() {
         let (mut m, _b) = mm();
         let a = m.mmap_anon(0, 4 * 4096, Access::RW, false, false).unwrap();
