@@ -1,5 +1,7 @@
 //! Open files: what a file descriptor refers to — host stdio streams, in-Sentry pipes (which
-//! never leave the Sentry: no host round trip on any platform) and read-only host files.
+//! never leave the Sentry: no host round trip on any platform), devices, host files (read-only,
+//! or written through to the host with `vmm run --rw`), files of the in-memory overlay and
+//! made-up `/proc` files.
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
@@ -37,7 +39,8 @@ pub enum File {
     /// A host stdio stream (0..=2), reached through the host interface.
     Stdio(u32),
     Pipe(PipeEnd),
-    /// A file under the sandbox root, open read-only on the host.
+    /// A file under the sandbox root, open on the host: read-only, or for writing in
+    /// write-through mode (`vmm run --rw`; [`HostFile::write`]).
     Host(HostFile),
     /// A device the Sentry itself provides.
     Dev(Dev),

@@ -1,6 +1,10 @@
 //! The host interface: everything the Sentry may ask of the host. On kvm it is served by
 //! hypercalls to the VMM; on the fallbacks by direct calls into `vmm`'s host-service module.
 //! Implementations must treat every request as untrusted (the VMM checks every field).
+//!
+//! The host tree is changed only in write-through mode (`vmm run --rw`): by [`Host::modify`]
+//! and through handles from [`Host::open_write`] (both refused with EROFS otherwise). By
+//! default what the sandbox writes stays in the Sentry's in-memory overlay.
 
 use crate::abi::HostStat;
 use crate::errno::Errno;
@@ -34,8 +38,8 @@ pub trait Host {
     fn write(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno>;
     /// Reads from host stdio `fd` into the scattered `bufs`. Returns bytes read.
     fn read(&self, fd: u32, bufs: &[Buf]) -> Result<u64, Errno>;
-    /// Opens a file under the sandbox root, read-only (`flags`: any of `abi::OPEN_*`). Returns a
-    /// host handle.
+    /// Opens a file under the sandbox root for reading (`flags`: any of `abi::OPEN_*`; opens for
+    /// writing are [`Host::open_write`]). Returns a host handle.
     fn open(&self, path: &[u8], flags: u64) -> Result<u32, Errno>;
     /// The program the sandbox was started with, opened by the host.
     fn exe_handle(&self) -> u32;
@@ -54,7 +58,9 @@ pub trait Host {
     fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, Errno>;
     /// `stat` of a path under the sandbox root (one host operation).
     fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, Errno>;
-    /// `TCGETS` (36-byte termios) or `TIOCGWINSZ` (8 bytes) on a host stdio fd.
+    /// `TCGETS` or `TCSETS`/`TCSETSW`/`TCSETSF` (36-byte [`crate::linux::Termios`]) or
+    /// `TIOCGWINSZ` (8-byte [`crate::linux::Winsize`]) on a host stdio fd: `out` is filled by
+    /// the queries and read by the sets.
     fn tty_ioctl(&self, fd: u32, request: u64, out: &mut [u8]) -> Result<(), Errno>;
     /// A diagnostic line (no trailing newline) for the user's terminal.
     fn log(&self, line: &str);

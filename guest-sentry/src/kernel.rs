@@ -1,5 +1,7 @@
-//! The Sentry's core: the kernel state, tasks, and the task loop that is the same on every
-//! platform: `loop { match ctx.switch(..) { Syscall => dispatch, Fault => mm, ... } }`.
+//! The Sentry's core: the kernel state, tasks, starting the first program ([`run`]) and what
+//! one event of a task does (`handle_event`: its syscall, fault or exception). The task loop
+//! that is the same on every platform — `loop { match ctx.switch(..) { Syscall => dispatch,
+//! Fault => mm, ... } }` — and the scheduler around it are in [`crate::sched`].
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -165,11 +167,7 @@ impl UnknownLog {
 }
 
 /// Resource limits (`prlimit64`), Linux defaults for an unprivileged process.
-#[derive(Clone, Copy, Debug)]
-pub struct Rlimit {
-    pub cur: u64,
-    pub max: u64,
-}
+pub use crate::linux::Rlimit;
 pub const RLIM_INFINITY: u64 = u64::MAX;
 pub const RLIM_NLIMITS: usize = 16;
 
@@ -334,7 +332,8 @@ impl<P: Platform> Clone for Syscalls<P> {
 }
 impl<P: Platform> Copy for Syscalls<P> {}
 
-/// Starts `spawn` and runs it to completion: the task loop, serving syscalls with `syscalls`.
+/// Starts `spawn` and runs it, and everything it starts, to completion (the task loop is
+/// [`crate::sched::run`]), serving syscalls with `syscalls`.
 pub fn run<P: Platform>(
     platform: &mut P,
     kernel: &mut Kernel,
@@ -478,8 +477,7 @@ fn serve_vsyscall<P: Platform>(
     nr: u64,
     dispatch: fn(&mut Kernel, &mut Task<P>),
 ) {
-    let mut ret = [0u8; 8];
-    if task.mm.copy_in(task.regs.rsp, &mut ret).is_err() {
+    let Ok(ret) = task.mm.read_obj::<u64>(task.regs.rsp) else {
         let access = Access {
             read: true,
             write: false,
@@ -487,10 +485,10 @@ fn serve_vsyscall<P: Platform>(
         };
         let addr = task.regs.rsp;
         return fault_signal(kernel, task, addr, access, crate::mm::Segv::MapErr);
-    }
+    };
     task.regs.orig_rax = nr;
     dispatch(kernel, task);
-    task.regs.rip = u64::from_le_bytes(ret);
+    task.regs.rip = ret;
     task.regs.rsp = task.regs.rsp.wrapping_add(8);
 }
 

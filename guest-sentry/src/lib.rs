@@ -1,12 +1,14 @@
 //! The Sentry: vmm's Linux-compatible kernel, written once and run by every platform.
 //!
 //! - [`platform`]: the Platform traits (address space, context, events).
-//! - [`kernel`]: kernel state, tasks and the task loop.
+//! - [`kernel`]: kernel state, tasks and what one event of a task does; [`sched`]: the task
+//!   loop, processes and the scheduler.
 //! - [`syscalls`]: the syscall table.
 //! - [`mm`]: the memory manager (VMAs, demand faults, checked copies to and from the app).
 //! - [`loader`]: ELF loading and the initial stack; [`image_cache`]: images kept between execs.
 //! - [`patch`]: rewriting trapped syscall sites into jumps, where the platform's trap is slow.
-//! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI.
+//! - [`host`]: what the Sentry may ask of the host; [`abi`]: the kvm boot/hypercall ABI;
+//!   [`linux`]: the Linux ABI structures read from and written to app memory.
 //!
 //! `no_std + alloc`: the same code is the kvm guest kernel (`src/kvm/main.rs`, feature
 //! `kernel`) and a library linked into `vmm` for the fallbacks.
@@ -23,6 +25,7 @@ pub mod fsimpl;
 pub mod host;
 pub mod image_cache;
 pub mod kernel;
+pub mod linux;
 pub mod loader;
 pub mod memfile;
 pub mod mm;

@@ -363,8 +363,7 @@ fn build_stack<S: AddressSpace>(
     }
     area.push(at::NULL);
     area.push(0);
-    let bytes: Vec<u8> = area.iter().flat_map(|w| w.to_le_bytes()).collect();
-    mm.copy_out(sp, &bytes).map_err(|_| EFAULT)?;
+    mm.write_obj(sp, area.as_slice()).map_err(|_| EFAULT)?;
     sp = start;
     Ok(sp)
 }

@@ -14,6 +14,8 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
 use crate::abi::{USER_BOTTOM, USER_TOP};
 use crate::errno::{Errno, EEXIST, EFAULT, EINVAL, ENOMEM};
 use crate::host::Buf;
@@ -834,6 +836,36 @@ impl<S: AddressSpace> Mm<S> {
         })
     }
 
+    /// Reads a Linux ABI structure (or plain integer) from app memory at `addr`; EFAULT as
+    /// [`Mm::copy_in`] for a bad pointer.
+    pub fn read_obj<T: FromBytes + IntoBytes>(&mut self, addr: u64) -> Result<T, Errno> {
+        let mut v = T::new_zeroed();
+        self.copy_in(addr, v.as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Reads an array of `n` ABI structures from app memory at `addr` (an `iovec` or `pollfd`
+    /// list); EFAULT as [`Mm::copy_in`] for a bad pointer.
+    pub fn read_objs<T: FromBytes + IntoBytes + Clone>(
+        &mut self,
+        addr: u64,
+        n: usize,
+    ) -> Result<Vec<T>, Errno> {
+        let mut v = alloc::vec![T::new_zeroed(); n];
+        self.copy_in(addr, v.as_mut_slice().as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// Writes a Linux ABI structure (or plain integer, or a slice of them) to app memory at
+    /// `addr`; EFAULT as [`Mm::copy_out`] for a bad pointer.
+    pub fn write_obj<T: IntoBytes + Immutable + ?Sized>(
+        &mut self,
+        addr: u64,
+        v: &T,
+    ) -> Result<(), Errno> {
+        self.copy_out(addr, v.as_bytes())
+    }
+
     /// Zeroes app memory (used by the loader for partial pages).
     pub fn zero_out(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let mem = self.mem.clone();
@@ -901,9 +933,7 @@ impl<S: AddressSpace> Mm<S> {
     }
 
     pub fn read_u64(&mut self, addr: u64) -> Result<u64, Errno> {
-        let mut b = [0u8; 8];
-        self.copy_in(addr, &mut b)?;
-        Ok(u64::from_le_bytes(b))
+        self.read_obj(addr)
     }
 
     /// The VMAs in address order (for `/proc/self/maps`).
@@ -1054,6 +1084,42 @@ mod tests {
         assert_eq!(&out, b"hello world");
         assert_eq!(m.handle_fault(a + 3 * 4096, Access::R), Err(Segv::MapErr));
         assert_eq!(m.copy_in(a + 3 * 4096 - 2, &mut out), Err(EFAULT));
+    }
+
+    #[test]
+    fn abi_objects_in_and_out() {
+        use crate::linux::{PollFd, Timespec};
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 2 * 4096, Access::RW, false, false).unwrap();
+        // Across the page boundary, byte for byte what Linux lays out.
+        let ts = Timespec {
+            tv_sec: 0x0102_0304_0506_0708,
+            tv_nsec: -2,
+        };
+        m.write_obj(a + 4090, &ts).unwrap();
+        let mut raw = [0u8; 16];
+        m.copy_in(a + 4090, &mut raw).unwrap();
+        assert_eq!(raw[..8], 0x0102_0304_0506_0708i64.to_le_bytes());
+        assert_eq!(raw[8..], (-2i64).to_le_bytes());
+        assert_eq!(m.read_obj::<Timespec>(a + 4090), Ok(ts));
+        let fds = [
+            PollFd {
+                fd: 3,
+                events: 1,
+                revents: 0,
+            },
+            PollFd {
+                fd: -1,
+                events: 4,
+                revents: 0x20,
+            },
+        ];
+        m.write_obj(a, &fds[..]).unwrap();
+        assert_eq!(m.read_objs::<PollFd>(a, 2).unwrap(), fds);
+        // A bad pointer is EFAULT, as for the plain copies.
+        assert_eq!(m.read_obj::<Timespec>(a + 2 * 4096 - 8), Err(EFAULT));
+        assert_eq!(m.write_obj(a + 2 * 4096 - 8, &ts), Err(EFAULT));
+        assert_eq!(m.read_objs::<PollFd>(a + 2 * 4096 - 8, 2), Err(EFAULT));
     }
 
     #[test]

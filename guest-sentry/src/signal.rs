@@ -4,8 +4,11 @@
 //! Handlers run through Linux-compatible `rt_sigframe`s on the app's stack (or alternate
 //! stack) and return with `rt_sigreturn`; signals are delivered on the way back to the app.
 
+use core::mem::{offset_of, size_of};
+
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Task};
+use crate::linux::{FxSave, RtSigframe, SigChld, SigFault, Sigcontext, Siginfo, StackT, Ucontext};
 use crate::platform::{Context, Platform, FXSAVE_SIZE};
 
 pub const SIGILL: i32 = 4;
@@ -26,14 +29,7 @@ pub const NSIG: usize = 64;
 pub const SIG_DFL: u64 = 0;
 pub const SIG_IGN: u64 = 1;
 
-/// `struct k_sigaction` as the x86-64 `rt_sigaction` syscall sees it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigAction {
-    pub handler: u64,
-    pub flags: u64,
-    pub restorer: u64,
-    pub mask: u64,
-}
+pub use crate::linux::SigAction;
 
 #[derive(Clone, Debug)]
 pub struct SignalState {
@@ -178,6 +174,9 @@ const SA_NODEFER: u64 = 0x4000_0000;
 const SA_RESETHAND: u64 = 0x8000_0000;
 const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_RESTORER: u64 = 0x0400_0000;
+/// `stack_t.ss_flags`.
+pub const SS_ONSTACK: i32 = 1;
+pub const SS_DISABLE: i32 = 2;
 
 /// Signals whose default action is to do nothing (SIGCONT's is to continue, done when it is
 /// sent).
@@ -234,10 +233,6 @@ pub fn deliverable<P: Platform>(task: &Task<P>) -> Option<i32> {
     (ready != 0).then(|| ready.trailing_zeros() as i32 + 1)
 }
 
-/// `struct ucontext` as the kernel lays it out (the prefix glibc's `ucontext_t` shares).
-const UC_SIZE: u64 = 304;
-const SIGINFO_SIZE: u64 = 128;
-
 /// Runs the handler of pending signal `sig`: pushes a Linux `rt_sigframe` (return address =
 /// `sa_restorer`, ucontext with the interrupted registers and mask, siginfo, and the x87/SSE
 /// state in FXSAVE layout that `uc_mcontext.fpregs` points to) on the app's stack or its
@@ -289,42 +284,57 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     // The FPU area (64-byte aligned, as Linux places it) above the frame.
     let fx = task.ctx.fpu_state(&mut task.mm.space).ok();
     let fp = top.wrapping_sub(FXSAVE_SIZE as u64) & !63;
-    let frame = (fp.wrapping_sub(8 + UC_SIZE + SIGINFO_SIZE) & !15).wrapping_sub(8);
-    let uc = frame + 8;
-    let si = uc + UC_SIZE;
-    let mut buf = [0u8; (8 + UC_SIZE + SIGINFO_SIZE) as usize];
-    let mut put = |off: u64, v: &[u8]| buf[off as usize..off as usize + v.len()].copy_from_slice(v);
-    put(0, &act.restorer.to_le_bytes());
-    // uc_flags 0, uc_link 0, uc_stack {sp, flags, size}
-    put(8 + 16, &ss_sp.to_le_bytes());
-    put(8 + 24, &(if ss_on { 0u32 } else { 2u32 }).to_le_bytes()); // SS_DISABLE = 2
-    put(8 + 32, &ss_size.to_le_bytes());
+    let size = size_of::<RtSigframe>() as u64;
+    let frame = (fp.wrapping_sub(size) & !15).wrapping_sub(8);
+    let uc = frame + offset_of!(RtSigframe, uc) as u64;
+    let si = frame + offset_of!(RtSigframe, info) as u64;
     let mut copy = r;
     let gregs: [u64; 18] = crate::platform::sigcontext_regs(&mut copy).map(|g| *g);
-    for (i, g) in gregs.iter().enumerate() {
-        put(8 + 40 + 8 * i as u64, &g.to_le_bytes());
-    }
-    put(8 + 40 + 18 * 8, &(0x33u64 | (0x2bu64 << 48)).to_le_bytes()); // cs, gs, fs, ss
-    put(8 + 40 + 22 * 8, &info.addr.to_le_bytes()); // cr2
-    put(8 + 40 + 21 * 8, &old_mask.to_le_bytes()); // oldmask
-    put(8 + 296, &old_mask.to_le_bytes()); // uc_sigmask
-    if fx.is_some() {
-        put(8 + 224, &fp.to_le_bytes()); // uc_mcontext.fpregs
-    }
-    let s0 = 8 + UC_SIZE;
-    put(s0, &sig.to_le_bytes());
-    put(s0 + 8, &info.code.to_le_bytes());
-    if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE {
-        put(s0 + 16, &info.addr.to_le_bytes());
+    let fields = if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE {
+        zerocopy::transmute!(SigFault {
+            si_addr: info.addr,
+            ..Default::default()
+        })
     } else {
-        put(s0 + 16, &info.pid.to_le_bytes());
-        put(s0 + 24, &info.status.to_le_bytes());
-    }
+        zerocopy::transmute!(SigChld {
+            si_pid: info.pid as i32,
+            si_status: info.status,
+            ..Default::default()
+        })
+    };
+    let sf = RtSigframe {
+        pretcode: act.restorer,
+        uc: Ucontext {
+            uc_stack: StackT {
+                ss_sp,
+                ss_flags: if ss_on { 0 } else { SS_DISABLE },
+                ss_size,
+                ..Default::default()
+            },
+            uc_mcontext: Sigcontext {
+                gregs,
+                cs: 0x33,
+                ss: 0x2b,
+                oldmask: old_mask,
+                cr2: info.addr,
+                fpstate: if fx.is_some() { fp } else { 0 },
+                ..Default::default()
+            },
+            uc_sigmask: old_mask,
+            ..Default::default()
+        },
+        info: Siginfo {
+            si_signo: sig,
+            si_code: info.code,
+            fields,
+            ..Default::default()
+        },
+    };
     let fx_ok = match &fx {
         Some(fx) => task.mm.copy_out(fp, fx).is_ok(),
         None => true,
     };
-    if !fx_ok || task.mm.copy_out(frame, &buf).is_err() {
+    if !fx_ok || task.mm.write_obj(frame, &sf).is_err() {
         // No room for the frame: Linux kills with SIGSEGV.
         task.exit = Some(ExitStatus {
             code: 0,
@@ -355,23 +365,18 @@ pub fn sigreturn<P: Platform>(
     kernel: &mut Kernel,
     task: &mut Task<P>,
 ) -> Result<u64, crate::errno::Errno> {
-    let uc = task.regs.rsp;
-    let mut buf = [0u8; UC_SIZE as usize];
-    task.mm.copy_in(uc, &mut buf)?;
-    let g = |i: usize| u64::from_le_bytes(buf[40 + 8 * i..48 + 8 * i].try_into().unwrap());
+    let uc: Ucontext = task.mm.read_obj(task.regs.rsp)?;
     let r = &mut task.regs;
     let slots = crate::platform::sigcontext_regs(r);
-    for (i, slot) in slots.into_iter().enumerate() {
-        *slot = g(i);
+    for (slot, g) in slots.into_iter().zip(uc.uc_mcontext.gregs) {
+        *slot = g;
     }
     r.orig_rax = u64::MAX;
-    let mask = u64::from_le_bytes(buf[296..304].try_into().unwrap());
-    task.signals.blocked = mask & !UNBLOCKABLE;
+    task.signals.blocked = uc.uc_sigmask & !UNBLOCKABLE;
     // The FPU state the frame points to (the handler may have changed it, as on Linux).
-    let fp = u64::from_le_bytes(buf[224..232].try_into().unwrap());
+    let fp = uc.uc_mcontext.fpstate;
     if fp != 0 {
-        let mut fx = [0u8; FXSAVE_SIZE];
-        task.mm.copy_in(fp, &mut fx)?;
+        let mut fx: FxSave = task.mm.read_obj(fp)?;
         // MXCSR bits this CPU does not support must be clear (restoring faults otherwise):
         // its mask is in any state it saved (0 there means the classic 0xffbf). It never
         // changes: read once.
@@ -379,17 +384,19 @@ pub fn sigreturn<P: Platform>(
             kernel.mxcsr_mask = task
                 .ctx
                 .fpu_state(&mut task.mm.space)
-                .map(|cur| u32::from_le_bytes(cur[28..32].try_into().unwrap()))
+                .map(|cur| {
+                    let cur: FxSave = zerocopy::transmute!(cur);
+                    cur.mxcsr_mask
+                })
                 .unwrap_or(0);
         }
         let supported = match kernel.mxcsr_mask {
             0 => 0xffbf,
             m => m,
         };
-        let mxcsr = u32::from_le_bytes(fx[24..28].try_into().unwrap()) & supported;
-        fx[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        fx.mxcsr &= supported;
         task.ctx
-            .set_fpu_state(&mut task.mm.space, &fx)
+            .set_fpu_state(&mut task.mm.space, &zerocopy::transmute!(fx))
             .map_err(|_| crate::errno::EFAULT)?;
     }
     Ok(task.regs.rax)

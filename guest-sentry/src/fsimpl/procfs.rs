@@ -8,11 +8,15 @@
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::vec::Vec;
+use core::mem::size_of;
+
+use zerocopy::IntoBytes;
 
 use crate::errno::{Errno, ENOENT};
 use crate::file::File;
 use crate::kernel::Kernel;
 use crate::kernel::Task;
+use crate::linux::Dirent64;
 use crate::mm::VmaKind;
 use crate::platform::Platform;
 
@@ -275,12 +279,15 @@ pub fn dirents(entries: &[(Vec<u8>, u8)]) -> Vec<u8> {
         .into_iter()
         .chain(entries.iter().cloned());
     for (i, (name, dtype)) in all.enumerate() {
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        let reclen = (size_of::<Dirent64>() + name.len() + 1).div_ceil(8) * 8;
         let start = out.len();
-        out.extend_from_slice(&(i as u64 + 1).to_le_bytes()); // d_ino
-        out.extend_from_slice(&(start as u64 + reclen as u64).to_le_bytes()); // d_off
-        out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(dtype);
+        let head = Dirent64 {
+            d_ino: i as u64 + 1,
+            d_off: (start + reclen) as i64,
+            d_reclen: reclen as u16,
+            d_type: dtype,
+        };
+        out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(&name);
         out.resize(start + reclen, 0);
     }

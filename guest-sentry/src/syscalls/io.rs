@@ -1,8 +1,12 @@
-//! File-descriptor syscalls: host stdio streams and in-Sentry pipes. Until the filesystem
-//! arrives, paths resolve only inside the Sentry's own `/proc/self`.
+//! File-descriptor syscalls: `read`/`write` and their vector forms on every kind of open file
+//! (host stdio, in-Sentry pipes, devices, host files, overlay files, `/proc` files), `close`,
+//! `pipe2`, `fsync`, `ioctl` (terminals, `FIONREAD`) and readiness (`poll`, `select`). Opening
+//! paths is in [`super::fs`].
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
+
+use zerocopy::IntoBytes;
 
 use super::flags::{O_CLOEXEC, O_DIRECT, O_NONBLOCK};
 use crate::abi::IOV_MAX;
@@ -10,6 +14,7 @@ use crate::errno::{Errno, SysResult, EAGAIN, EBADF, EINVAL, EMFILE, ENOTTY, EPIP
 use crate::file::{self, Dev, File, OpenFile, PipeEnd, PIPE_CAPACITY};
 use crate::host::Buf;
 use crate::kernel::{Kernel, Task};
+use crate::linux::{IoVec, PollFd, Termios, Timespec, Winsize};
 use crate::platform::Platform;
 use crate::signal;
 
@@ -273,18 +278,15 @@ fn read_iovec<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(
     if cnt > UIO_MAXIOV {
         return Err(EINVAL);
     }
-    let mut raw = alloc::vec![0u8; cnt as usize * 16];
-    t.mm.copy_in(addr, &mut raw)?;
+    let raw: Vec<IoVec> = t.mm.read_objs(addr, cnt as usize)?;
     let mut out = Vec::with_capacity(cnt as usize);
     let mut total = 0u64;
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
+    for v in raw {
         total = total
-            .checked_add(len)
+            .checked_add(v.iov_len)
             .filter(|&t| (t as i64) >= 0)
             .ok_or(EINVAL)?;
-        out.push((base, len));
+        out.push((v.iov_base, v.iov_len));
     }
     Ok(out)
 }
@@ -324,10 +326,7 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             return Err(e);
         }
     };
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&(rfd as i32).to_le_bytes());
-    out[4..].copy_from_slice(&(wfd as i32).to_le_bytes());
-    if let Err(e) = t.mm.copy_out(a[0], &out) {
+    if let Err(e) = t.mm.write_obj(a[0], &[rfd as i32, wfd as i32]) {
         t.fds[rfd as usize] = None;
         t.fds[wfd as usize] = None;
         return Err(e);
@@ -360,7 +359,7 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
                 .saturating_sub(of.offset.get()),
             _ => return Err(ENOTTY),
         };
-        t.mm.copy_out(a[2], &(n as i32).to_le_bytes())?;
+        t.mm.write_obj(a[2], &(n as i32))?;
         return Ok(0);
     }
     let of = file(t, a[0])?;
@@ -372,28 +371,31 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     const TCSETSF: u64 = 0x5404;
     const TIOCGPGRP: u64 = 0x540f;
     const TIOCSPGRP: u64 = 0x5410;
-    let mut buf = [0u8; 36];
     match a[1] {
-        TCGETS | TIOCGWINSZ => {
-            let len = if a[1] == TCGETS { 36 } else { 8 };
-            k.host.tty_ioctl(hfd, a[1], &mut buf[..len])?;
-            t.mm.copy_out(a[2], &buf[..len])?;
+        TCGETS => {
+            let mut tio = Termios::default();
+            k.host.tty_ioctl(hfd, a[1], tio.as_mut_bytes())?;
+            t.mm.write_obj(a[2], &tio)?;
+        }
+        TIOCGWINSZ => {
+            let mut ws = Winsize::default();
+            k.host.tty_ioctl(hfd, a[1], ws.as_mut_bytes())?;
+            t.mm.write_obj(a[2], &ws)?;
         }
         // Terminal modes (raw mode, echo off) are set on the host terminal; vmm puts the
         // original modes back when the sandbox ends.
         TCSETS | TCSETSW | TCSETSF => {
-            t.mm.copy_in(a[2], &mut buf)?;
-            k.host.tty_ioctl(hfd, a[1], &mut buf)?;
+            let mut tio: Termios = t.mm.read_obj(a[2])?;
+            k.host.tty_ioctl(hfd, a[1], tio.as_mut_bytes())?;
         }
         // The foreground process group is the sandbox's own notion (Ctrl-C goes there).
         TIOCGPGRP | TIOCSPGRP => {
-            k.host.tty_ioctl(hfd, TCGETS, &mut buf)?; // a terminal, or ENOTTY
+            let mut tio = Termios::default();
+            k.host.tty_ioctl(hfd, TCGETS, tio.as_mut_bytes())?; // a terminal, or ENOTTY
             if a[1] == TIOCGPGRP {
-                t.mm.copy_out(a[2], &k.foreground_pgid.to_le_bytes())?;
+                t.mm.write_obj(a[2], &k.foreground_pgid)?;
             } else {
-                let mut b = [0u8; 4];
-                t.mm.copy_in(a[2], &mut b)?;
-                let pgid = i32::from_le_bytes(b);
+                let pgid: i32 = t.mm.read_obj(a[2])?;
                 if pgid <= 0 {
                     return Err(EINVAL);
                 }
@@ -468,12 +470,10 @@ fn poll_common<P: Platform>(
     if nfds > t.rlimits[7].cur.min(1 << 20) {
         return Err(EINVAL);
     }
-    let mut raw = alloc::vec![0u8; nfds as usize * 8];
-    t.mm.copy_in(fds, &mut raw)?;
+    let mut raw: Vec<PollFd> = t.mm.read_objs(fds, nfds as usize)?;
     let mut count = 0u64;
-    for e in raw.chunks_exact_mut(8) {
-        let fd = i32::from_le_bytes(e[..4].try_into().unwrap()) as i64;
-        let events = u16::from_le_bytes(e[4..6].try_into().unwrap());
+    for e in raw.iter_mut() {
+        let (fd, events) = (e.fd as i64, e.events);
         let revents = if fd < 0 {
             0
         } else {
@@ -497,14 +497,14 @@ fn poll_common<P: Platform>(
                 }
             }
         };
-        e[6..8].copy_from_slice(&revents.to_le_bytes());
+        e.revents = revents;
         count += (revents != 0) as u64;
     }
     if count == 0 && !wait_ready(k, t, timeout_ns) {
         return Ok(0); // blocked: retried when something changes or the timeout passes
     }
     t.wake_at = None;
-    t.mm.copy_out(fds, &raw)?;
+    t.mm.write_obj(fds, raw.as_slice())?;
     Ok(count)
 }
 
@@ -529,10 +529,11 @@ pub(super) fn read_timespec<P: Platform>(
     if addr == 0 {
         return Ok(None);
     }
-    let mut b = [0u8; 16];
-    t.mm.copy_in(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().unwrap());
-    let frac = i64::from_le_bytes(b[8..].try_into().unwrap());
+    // A `timeval` has a `timespec`'s layout, with microseconds in the second field.
+    let Timespec {
+        tv_sec: sec,
+        tv_nsec: frac,
+    } = t.mm.read_obj(addr)?;
     let (limit, scale) = if usec {
         (1_000_000, 1000)
     } else {
@@ -572,11 +573,7 @@ fn select_common<P: Platform>(
     ];
     for (i, set) in sets.iter_mut().enumerate() {
         if a[1 + i] != 0 {
-            let mut b = alloc::vec![0u8; words * 8];
-            t.mm.copy_in(a[1 + i], &mut b)?;
-            for (w, c) in set.iter_mut().zip(b.chunks_exact(8)) {
-                *w = u64::from_le_bytes(c.try_into().unwrap());
-            }
+            *set = t.mm.read_objs(a[1 + i], words)?;
         }
     }
     let mut out = [
@@ -604,8 +601,7 @@ fn select_common<P: Platform>(
     t.wake_at = None;
     for (i, set) in out.iter().enumerate() {
         if a[1 + i] != 0 {
-            let b: Vec<u8> = set.iter().flat_map(|w| w.to_le_bytes()).collect();
-            t.mm.copy_out(a[1 + i], &b)?;
+            t.mm.write_obj(a[1 + i], set.as_slice())?;
         }
     }
     Ok(count)

@@ -1,9 +1,14 @@
 //! Writes through the in-memory overlay ([`crate::overlay`]): creating, writing, truncating,
 //! removing, renaming files and making directories. Host files are copied up on first write;
-//! removed host entries are whited out. Nothing reaches the host tree.
+//! removed host entries are whited out, and nothing reaches the host tree. In write-through
+//! mode (`vmm run --rw`) there is no overlay: the same syscalls change the host tree through
+//! [`crate::host::Host::modify`]; with `--ro` they fail with EROFS.
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
+use core::mem::size_of;
+
+use zerocopy::FromBytes;
 
 use crate::abi::HostStat;
 use crate::errno::{
@@ -13,6 +18,7 @@ use crate::file::{File, OpenFile};
 use crate::host::Clock;
 use crate::host::HostOp;
 use crate::kernel::{Kernel, Task};
+use crate::linux::{Dirent64, Timespec};
 use crate::overlay::{FileData, Kind};
 use crate::platform::Platform;
 
@@ -395,12 +401,13 @@ fn host_entries(k: &Kernel, np: &[u8]) -> Vec<(Vec<u8>, u8)> {
             break;
         }
         let mut off = 0;
-        while off + 19 <= n as usize {
-            let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            let name = &buf[off + 19..off + reclen];
+        let record = |off: usize| Dirent64::read_from_prefix(buf.get(off..n as usize)?).ok();
+        while let Some((head, _)) = record(off) {
+            let reclen = head.d_reclen as usize;
+            let name = &buf[off + size_of::<Dirent64>()..off + reclen];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
             if name != b"." && name != b".." {
-                out.push((name.to_vec(), buf[off + 18]));
+                out.push((name.to_vec(), head.d_type));
             }
             off += reclen.max(1);
         }
@@ -646,10 +653,8 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     // [atime sec, nsec, mtime sec, nsec]; each nsec in range or UTIME_NOW/UTIME_OMIT.
     let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
     if a[2] != 0 {
-        let mut b = [0u8; 32];
-        t.mm.copy_in(a[2], &mut b)?;
-        times =
-            core::array::from_fn(|i| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap()));
+        let [at, mt]: [Timespec; 2] = t.mm.read_obj(a[2])?;
+        times = [at.tv_sec, at.tv_nsec, mt.tv_sec, mt.tv_nsec];
         for nsec in [times[1], times[3]] {
             if !(0..1_000_000_000).contains(&nsec) && nsec != UTIME_NOW && nsec != UTIME_OMIT {
                 return Err(EINVAL);

@@ -5,9 +5,10 @@ use alloc::vec::Vec;
 use crate::errno::{SysResult, EFAULT, EINVAL, EPERM, ESRCH};
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Rlimit, Task, RLIM_NLIMITS};
+use crate::linux::{Rusage, StackT, Sysinfo, Utsname};
 use crate::platform::Platform;
 use crate::sched::{Exec, Request};
-use crate::signal::{self, SigAction, NSIG, UNBLOCKABLE};
+use crate::signal::{self, SigAction, NSIG, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
 
 pub fn exit<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     t.exit = Some(ExitStatus {
@@ -26,11 +27,20 @@ pub fn uname<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         b"x86_64",
         b"(none)",
     ];
-    let mut buf = [0u8; 6 * 65];
-    for (i, f) in fields.iter().enumerate() {
-        buf[i * 65..i * 65 + f.len()].copy_from_slice(f);
-    }
-    t.mm.copy_out(a[0], &buf)?;
+    let [sysname, nodename, release, version, machine, domainname] = fields.map(|f| {
+        let mut field = [0u8; 65];
+        field[..f.len()].copy_from_slice(f);
+        field
+    });
+    let uts = Utsname {
+        sysname,
+        nodename,
+        release,
+        version,
+        machine,
+        domainname,
+    };
+    t.mm.write_obj(a[0], &uts)?;
     Ok(0)
 }
 
@@ -50,14 +60,8 @@ pub fn arch_prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
             t.regs.gs_base = a[1];
             Ok(0)
         }
-        ARCH_GET_FS => {
-            t.mm.copy_out(a[1], &t.regs.fs_base.to_le_bytes())
-                .map(|_| 0)
-        }
-        ARCH_GET_GS => {
-            t.mm.copy_out(a[1], &t.regs.gs_base.to_le_bytes())
-                .map(|_| 0)
-        }
+        ARCH_GET_FS => t.mm.write_obj(a[1], &t.regs.fs_base).map(|_| 0),
+        ARCH_GET_GS => t.mm.write_obj(a[1], &t.regs.gs_base).map(|_| 0),
         _ => Err(EINVAL),
     }
 }
@@ -82,21 +86,16 @@ pub fn prlimit64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         return Err(EINVAL);
     }
     let new_limit = if new != 0 {
-        let cur = t.mm.read_u64(new)?;
-        let max = t.mm.read_u64(new + 8)?;
-        if cur > max {
+        let l: Rlimit = t.mm.read_obj(new)?;
+        if l.cur > l.max {
             return Err(EINVAL);
         }
-        Some(Rlimit { cur, max })
+        Some(l)
     } else {
         None
     };
     if old != 0 {
-        let l = t.rlimits[r];
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&l.cur.to_le_bytes());
-        b[8..].copy_from_slice(&l.max.to_le_bytes());
-        t.mm.copy_out(old, &b)?;
+        t.mm.write_obj(old, &t.rlimits[r])?;
     }
     if let Some(l) = new_limit {
         t.rlimits[r] = l;
@@ -114,26 +113,18 @@ pub fn rt_sigaction<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) 
         return Err(EINVAL);
     }
     let new = if act != 0 {
-        let mut b = [0u8; 32];
-        t.mm.copy_in(act, &mut b)?;
-        let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+        let n: SigAction = t.mm.read_obj(act)?;
         Some(SigAction {
-            handler: w(0),
-            flags: w(1),
-            restorer: w(2),
-            mask: w(3) & !UNBLOCKABLE,
+            mask: n.mask & !UNBLOCKABLE,
+            ..n
         })
     } else {
         None
     };
     let slot = (sig - 1) as usize;
     if oact != 0 {
-        let o = t.signals.actions[slot];
-        let mut b = [0u8; 32];
-        for (i, v) in [o.handler, o.flags, o.restorer, o.mask].iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        t.mm.copy_out(oact, &b).map_err(|_| EFAULT)?;
+        t.mm.write_obj(oact, &t.signals.actions[slot])
+            .map_err(|_| EFAULT)?;
     }
     if let Some(n) = new {
         t.signals.actions[slot] = n;
@@ -162,7 +153,7 @@ pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
         None
     };
     if oset != 0 {
-        t.mm.copy_out(oset, &old.to_le_bytes())?;
+        t.mm.write_obj(oset, &old)?;
     }
     if let Some(n) = new {
         t.signals.blocked = n & !UNBLOCKABLE;
@@ -283,7 +274,7 @@ pub fn wait4<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         return Err(EINVAL);
     }
     if a[3] != 0 {
-        t.mm.copy_out(a[3], &[0u8; 144])?; // struct rusage: not accounted yet
+        t.mm.write_obj(a[3], &Rusage::default())?; // not accounted yet
     }
     t.request = Some(Request::Wait {
         pid: a[0] as i32 as i64,
@@ -319,7 +310,7 @@ pub fn waitid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         _ => return Err(EINVAL),
     };
     if a[4] != 0 {
-        t.mm.copy_out(a[4], &[0u8; 144])?; // struct rusage: not accounted yet
+        t.mm.write_obj(a[4], &Rusage::default())?; // not accounted yet
     }
     t.request = Some(Request::Wait {
         pid,
@@ -397,13 +388,9 @@ pub fn rt_sigsuspend<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6])
 
 /// `sigaltstack(ss, old)`.
 pub fn sigaltstack<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    const SS_ONSTACK: u32 = 1;
-    const SS_DISABLE: u32 = 2;
     const MINSIGSTKSZ: u64 = 2048;
     let (sp, size, on) = t.signals.altstack;
     if a[1] != 0 {
-        let mut b = [0u8; 24];
-        b[..8].copy_from_slice(&sp.to_le_bytes());
         let on_now = on && t.regs.rsp > sp && t.regs.rsp <= sp + size;
         let flags = if !on {
             SS_DISABLE
@@ -412,23 +399,24 @@ pub fn sigaltstack<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
         } else {
             0
         };
-        b[8..12].copy_from_slice(&flags.to_le_bytes());
-        b[16..].copy_from_slice(&size.to_le_bytes());
-        t.mm.copy_out(a[1], &b)?;
+        let old = StackT {
+            ss_sp: sp,
+            ss_flags: flags,
+            ss_size: size,
+            ..Default::default()
+        };
+        t.mm.write_obj(a[1], &old)?;
     }
     if a[0] != 0 {
-        let mut b = [0u8; 24];
-        t.mm.copy_in(a[0], &mut b)?;
-        let nsp = u64::from_le_bytes(b[..8].try_into().unwrap());
-        let flags = u32::from_le_bytes(b[8..12].try_into().unwrap());
-        let nsize = u64::from_le_bytes(b[16..].try_into().unwrap());
+        let ss: StackT = t.mm.read_obj(a[0])?;
+        let (nsp, flags, nsize) = (ss.ss_sp, ss.ss_flags as u32, ss.ss_size);
         if on && t.regs.rsp > sp && t.regs.rsp <= sp + size {
             return Err(EPERM);
         }
-        if flags & !(SS_DISABLE | 0x8000_0000) != 0 {
+        if flags & !(SS_DISABLE as u32 | 0x8000_0000) != 0 {
             return Err(EINVAL);
         }
-        if flags & SS_DISABLE != 0 {
+        if flags & SS_DISABLE as u32 != 0 {
             t.signals.altstack = (0, 0, false);
         } else {
             if nsize < MINSIGSTKSZ {
@@ -442,7 +430,6 @@ pub fn sigaltstack<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
 
 /// `sysinfo`: uptime of the sandbox and its memory file as the machine's memory.
 pub fn sysinfo<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let mut b = [0u8; 112];
     let uptime = k
         .host
         .now(crate::host::Clock::Monotonic)
@@ -450,12 +437,15 @@ pub fn sysinfo<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         / 1_000_000_000;
     let total = k.mem.size();
     let free = total.saturating_sub(k.mem.pages_in_use() * 4096);
-    b[..8].copy_from_slice(&uptime.to_le_bytes());
-    b[32..40].copy_from_slice(&total.to_le_bytes());
-    b[40..48].copy_from_slice(&free.to_le_bytes());
-    b[80..82].copy_from_slice(&1u16.to_le_bytes());
-    b[104..108].copy_from_slice(&1u32.to_le_bytes());
-    t.mm.copy_out(a[0], &b)?;
+    let info = Sysinfo {
+        uptime: uptime as i64,
+        totalram: total,
+        freeram: free,
+        procs: 1,
+        mem_unit: 1,
+        ..Default::default()
+    };
+    t.mm.write_obj(a[0], &info)?;
     Ok(0)
 }
 
@@ -463,7 +453,7 @@ pub fn sysinfo<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 pub fn getcpu<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     for ptr in [a[0], a[1]] {
         if ptr != 0 {
-            t.mm.copy_out(ptr, &0u32.to_le_bytes())?;
+            t.mm.write_obj(ptr, &0u32)?;
         }
     }
     Ok(0)

@@ -12,8 +12,11 @@ use core::fmt::Write;
 
 use linux_raw_sys::general as g;
 
+use zerocopy::{FromBytes, IntoBytes};
+
 use crate::errno::{describe, SysResult};
 use crate::kernel::Task;
+use crate::linux;
 use crate::platform::Platform;
 
 /// How much of a string or buffer is shown (strace's default `-s 32`).
@@ -473,16 +476,10 @@ fn arg<P: Platform>(
             None => ptr(out, v),
         },
         Arg::SigAction => sigaction(out, t, v),
-        Arg::Timespec => {
-            let mut b = [0u8; 16];
-            if v == 0 || t.mm.copy_in(v, &mut b).is_err() {
-                ptr(out, v)
-            } else {
-                let sec = i64::from_le_bytes(b[..8].try_into().unwrap());
-                let nsec = i64::from_le_bytes(b[8..].try_into().unwrap());
-                write!(out, "{{tv_sec={sec}, tv_nsec={nsec}}}")
-            }
-        }
+        Arg::Timespec => match read::<P, linux::Timespec>(t, v) {
+            Some(ts) => write!(out, "{{tv_sec={}, tv_nsec={}}}", ts.tv_sec, ts.tv_nsec),
+            None => ptr(out, v),
+        },
         Arg::Argv => argv(out, t, v),
         Arg::Envp => {
             let mut count = 0;
@@ -491,29 +488,18 @@ fn arg<P: Platform>(
             }
             write!(out, "{v:#x} /* {count} vars */")
         }
-        Arg::PipeFds => {
-            let mut b = [0u8; 8];
-            if result.is_some_and(|r| r.is_ok()) && t.mm.copy_in(v, &mut b).is_ok() {
-                let r = i32::from_le_bytes(b[..4].try_into().unwrap());
-                let w = i32::from_le_bytes(b[4..].try_into().unwrap());
-                write!(out, "[{r}, {w}]")
-            } else {
-                ptr(out, v)
-            }
-        }
-        Arg::Stat => {
-            // struct stat: st_mode (u32) at 24, st_size (i64) at 48.
-            let mut b = [0u8; 56];
-            if result.is_some_and(|r| r.is_ok()) && t.mm.copy_in(v, &mut b).is_ok() {
-                let mode = u32::from_le_bytes(b[24..28].try_into().unwrap());
-                let size = i64::from_le_bytes(b[48..56].try_into().unwrap());
+        Arg::PipeFds => match read::<P, [i32; 2]>(t, v).filter(|_| succeeded(result)) {
+            Some([r, w]) => write!(out, "[{r}, {w}]"),
+            None => ptr(out, v),
+        },
+        Arg::Stat => match read::<P, linux::Stat>(t, v).filter(|_| succeeded(result)) {
+            Some(st) => {
                 out.push_str("{st_mode=");
-                file_mode(out, mode);
-                write!(out, ", st_size={size}, ...}}")
-            } else {
-                ptr(out, v)
+                file_mode(out, st.st_mode);
+                write!(out, ", st_size={}, ...}}", st.st_size)
             }
-        }
+            None => ptr(out, v),
+        },
     };
 }
 
@@ -530,11 +516,20 @@ fn ptr(out: &mut String, v: u64) -> core::fmt::Result {
     }
 }
 
-fn read_u64<P: Platform>(t: &mut Task<P>, addr: u64) -> Option<u64> {
+/// A `T` the app has at `addr`; `None` for NULL or a bad pointer.
+fn read<P: Platform, T: FromBytes + IntoBytes>(t: &mut Task<P>, addr: u64) -> Option<T> {
     if addr == 0 {
         return None;
     }
-    t.mm.read_u64(addr).ok()
+    t.mm.read_obj(addr).ok()
+}
+
+fn read_u64<P: Platform>(t: &mut Task<P>, addr: u64) -> Option<u64> {
+    read(t, addr)
+}
+
+fn succeeded(result: Option<SysResult>) -> bool {
+    result.is_some_and(|r| r.is_ok())
 }
 
 /// Names the set bits of `v` from `table`, joined with `|`; bits without a name in hex.
@@ -641,10 +636,11 @@ fn iovec<P: Platform>(
 ) -> core::fmt::Result {
     out.push('[');
     for i in 0..count.min(4) {
-        let (Some(base), Some(len)) = (
-            read_u64(t, addr.wrapping_add(i * 16)),
-            read_u64(t, addr.wrapping_add(i * 16 + 8)),
-        ) else {
+        let Some(linux::IoVec {
+            iov_base: base,
+            iov_len: len,
+        }) = read(t, addr.wrapping_add(i * 16))
+        else {
             out.push_str("...]");
             return Ok(());
         };
@@ -723,13 +719,15 @@ fn sigset(out: &mut String, set: u64) -> core::fmt::Result {
 }
 
 fn sigaction<P: Platform>(out: &mut String, t: &mut Task<P>, addr: u64) -> core::fmt::Result {
-    // The kernel's struct sigaction: handler, flags, restorer, mask (8 bytes each).
-    let mut b = [0u8; 32];
-    if addr == 0 || t.mm.copy_in(addr, &mut b).is_err() {
+    let Some(linux::SigAction {
+        handler,
+        flags: fl,
+        restorer,
+        mask,
+    }) = read(t, addr)
+    else {
         return ptr(out, addr);
-    }
-    let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
-    let (handler, fl, restorer, mask) = (word(0), word(1), word(2), word(3));
+    };
     out.push_str("{sa_handler=");
     match handler {
         0 => out.push_str("SIG_DFL"),

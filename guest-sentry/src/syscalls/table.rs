@@ -189,7 +189,7 @@ syscalls! { k, t, a, n;
         if a[1] != 8 {
             Err(EINVAL)
         } else {
-            t.mm.copy_out(a[0], &t.signals.pending.to_le_bytes()).map(|_| 0)
+            t.mm.write_obj(a[0], &t.signals.pending).map(|_| 0)
         }
     };
     __NR_rt_sigsuspend(SigSet, Uint) [no_restart] => proc::rt_sigsuspend(k, t, a);

@@ -4,6 +4,7 @@
 use crate::errno::{SysResult, EAGAIN, EFAULT, EINVAL, ENOSYS, ETIMEDOUT};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
+use crate::linux::{Itimerval, Timespec, Timeval, Timezone};
 use crate::platform::Platform;
 
 const CLOCK_REALTIME: u64 = 0;
@@ -29,16 +30,9 @@ fn now(k: &Kernel, clock: u64) -> Result<u64, crate::errno::Errno> {
     })
 }
 
-fn timespec(ns: u64) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-    b[8..].copy_from_slice(&(ns % 1_000_000_000).to_le_bytes());
-    b
-}
-
 pub fn clock_gettime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let ns = now(k, a[0])?;
-    t.mm.copy_out(a[1], &timespec(ns))?;
+    t.mm.write_obj(a[1], &Timespec::from_ns_u64(ns))?;
     Ok(0)
 }
 
@@ -49,7 +43,7 @@ pub fn clock_getres<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
         _ => 1,
     };
     if a[1] != 0 {
-        t.mm.copy_out(a[1], &timespec(res))?;
+        t.mm.write_obj(a[1], &Timespec::from_ns_u64(res))?;
     }
     Ok(0)
 }
@@ -57,13 +51,10 @@ pub fn clock_getres<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
 pub fn gettimeofday<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
         let ns = k.host.now(Clock::Realtime);
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-        b[8..].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
-        t.mm.copy_out(a[0], &b)?;
+        t.mm.write_obj(a[0], &Timeval::from_ns_u64(ns))?;
     }
     if a[1] != 0 {
-        t.mm.copy_out(a[1], &[0u8; 8])?; // struct timezone: UTC
+        t.mm.write_obj(a[1], &Timezone::default())?; // UTC
     }
     Ok(0)
 }
@@ -71,7 +62,7 @@ pub fn gettimeofday<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
 pub fn time<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let secs = k.host.now(Clock::Realtime) / 1_000_000_000;
     if a[0] != 0 {
-        t.mm.copy_out(a[0], &secs.to_le_bytes())?;
+        t.mm.write_obj(a[0], &secs)?;
     }
     Ok(secs)
 }
@@ -147,11 +138,7 @@ pub fn futex<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     if uaddr % 4 != 0 {
         return Err(EINVAL);
     }
-    let word = |t: &mut Task<P>| -> Result<u32, crate::errno::Errno> {
-        let mut b = [0u8; 4];
-        t.mm.copy_in(uaddr, &mut b)?;
-        Ok(u32::from_le_bytes(b))
-    };
+    let word = |t: &mut Task<P>| t.mm.read_obj::<u32>(uaddr);
     match op & !(PRIVATE | CLOCK_REALTIME) {
         WAIT | WAIT_BITSET => {
             if op & !(PRIVATE | CLOCK_REALTIME) == WAIT_BITSET && val3 as u32 == 0 {
@@ -199,13 +186,6 @@ pub fn futex<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     }
 }
 
-fn timeval(ns: u64) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-    b[8..].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
-    b
-}
-
 /// The remaining time and interval of the task's `ITIMER_REAL`.
 fn itimer_now<P: Platform>(k: &Kernel, t: &Task<P>) -> (u64, u64) {
     match t.alarm {
@@ -231,10 +211,11 @@ pub fn getitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         return Err(EINVAL);
     }
     let (left, interval) = itimer_now(k, t);
-    let mut b = [0u8; 32];
-    b[..16].copy_from_slice(&timeval(interval));
-    b[16..].copy_from_slice(&timeval(left));
-    t.mm.copy_out(a[1], &b)?;
+    let value = Itimerval {
+        it_interval: Timeval::from_ns_u64(interval),
+        it_value: Timeval::from_ns_u64(left),
+    };
+    t.mm.write_obj(a[1], &value)?;
     Ok(0)
 }
 
@@ -244,12 +225,21 @@ pub fn setitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     if a[0] != 0 {
         return Err(EINVAL);
     }
-    let mut b = [0u8; 32];
-    if a[1] != 0 {
-        t.mm.copy_in(a[1], &mut b)?;
-    }
-    let field = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
-    let (isec, iusec, vsec, vusec) = (field(0), field(1), field(2), field(3));
+    let new: Itimerval = if a[1] != 0 {
+        t.mm.read_obj(a[1])?
+    } else {
+        Itimerval::default()
+    };
+    let Itimerval {
+        it_interval: Timeval {
+            tv_sec: isec,
+            tv_usec: iusec,
+        },
+        it_value: Timeval {
+            tv_sec: vsec,
+            tv_usec: vusec,
+        },
+    } = new;
     if [isec, vsec].iter().any(|s| *s < 0)
         || [iusec, vusec].iter().any(|u| !(0..1_000_000).contains(u))
     {
