@@ -1,8 +1,12 @@
 //! Host services: the only code that performs host syscalls on the sandbox's behalf. The kvm
-//! hypercall server (and, later, the fallbacks) call in here after checking the request's
-//! shape; this module enforces the policy: stdio is fds 0..=2 only, files are opened read-only
+//! hypercall server calls in here after checking the request's shape, the fallbacks through
+//! [`DirectHost`]; this module enforces the policy: stdio is fds 0..=2 only, files are opened
 //! with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` under the sandbox root, handles are
-//! this sandbox's own.
+//! this sandbox's own. The host tree is read only, except with `--rw` (write-through:
+//! [`HostServices::allow_writes`]), where the write opens and the changes to names and
+//! attributes ([`HostServices::open_write`], [`HostServices::modify`], handle operations) are
+//! served too; otherwise they answer EROFS. (By default the sandbox still writes: to the
+//! Sentry's overlay, whose data never reaches the host.)
 //!
 //! Whatever path led there, the sandbox reaches only regular files, directories and symlinks
 //! of normal filesystems: every open and stat first resolves the path to an `O_PATH`
@@ -606,7 +610,8 @@ impl HostServices {
     /// Read-only open of `path` (absolute inside the sandbox) under the root, resolved as if
     /// the root were `/` (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside), never
     /// through /proc magic links, and checked before it is opened ([`Self::open_checked`]).
-    /// Only read-only opens are served here: the host tree is never written.
+    /// Write flags answer EROFS here: opens for writing (`--rw` only) are
+    /// [`Self::open_write`]'s.
     fn open_fd(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
         let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64
             | guest_sentry::abi::OPEN_NO_SYMLINKS;
@@ -655,7 +660,7 @@ impl HostServices {
     }
 
     /// Opens `path` read-only (`flags`: any of O_DIRECTORY, O_NOFOLLOW, O_PATH) and returns a
-    /// handle.
+    /// handle. (Opens for writing are [`Self::open_write`].)
     pub fn open(&mut self, path: &[u8], flags: u64) -> HostResult<u32> {
         let slot = self.free_slot()?;
         let fd = self.open_fd(path, flags)?;
