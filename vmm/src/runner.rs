@@ -490,11 +490,11 @@ fn resolve_in_root(
                 }
                 return Ok((f, cand.clone()));
             }
-            Err(libc::ENOENT) | Err(libc::ENOTDIR) => continue,
+            Err(host::Errno(libc::ENOENT | libc::ENOTDIR)) => continue,
             Err(e) => {
                 return Err(ProgramError::Open {
                     name,
-                    source: std::io::Error::from_raw_os_error(e),
+                    source: std::io::Error::from_raw_os_error(e.0),
                 })
             }
         }

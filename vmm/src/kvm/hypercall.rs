@@ -6,7 +6,7 @@
 use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, LOG_MAX, PATH_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError, GuestMemoryMmap};
 
-use crate::host::HostServices;
+use crate::host::{HostResult, HostServices};
 
 /// What the run loop does after a hypercall.
 #[derive(Debug)]
@@ -125,7 +125,7 @@ impl<'a> Server<'a> {
 
     /// A MODIFY hypercall: decoded and checked here, performed (or refused) by the host
     /// services.
-    fn modify(&mut self, a: [u64; 6]) -> Check<Result<u64, i32>> {
+    fn modify(&mut self, a: [u64; 6]) -> Check<HostResult<u64>> {
         use guest_sentry::abi::*;
         use guest_sentry::host::HostOp;
         let path = self.path(a[1], a[2])?;
@@ -241,7 +241,7 @@ impl<'a> Server<'a> {
         let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
         let opcode = word(0);
         let a: [u64; 6] = std::array::from_fn(|i| word(1 + i));
-        let ret: Result<u64, i32> = match opcode {
+        let ret: HostResult<u64> = match opcode {
             op::EXIT => {
                 if a[0] > 255 || a[1] > 64 || a[2] > 4095 {
                     return Err(Malformed::Exit {
@@ -408,7 +408,7 @@ impl<'a> Server<'a> {
         };
         let ret: i64 = match ret {
             Ok(v) => v as i64,
-            Err(e) => -(e as i64),
+            Err(e) => -i64::from(e.0),
         };
         self.write_bytes(
             gpa + std::mem::offset_of!(Hypercall, ret) as u64,
