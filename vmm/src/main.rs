@@ -41,6 +41,11 @@ use runner::{End, Platform};
 /// Exit status for failures of vmm itself (as runsc/docker use 125).
 const EXIT_VMM_FAILED: u8 = 125;
 
+/// The end of `vmm run --help` (the module doc says the same).
+const RUN_EXIT_STATUS: &str = "Exit status: the program's, or 128+N when it died of signal N; \
+2 for a bad command line, 126/127 when the program cannot be executed / found, 125 when the \
+sandbox itself failed.";
+
 /// Exit status for a bad command line.
 const EXIT_USAGE: u8 = 2;
 
@@ -79,6 +84,7 @@ struct GlobalOptions {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run PROGRAM in a sandbox (exit status: the program's, 128+N for signal N).
+    #[command(after_help = RUN_EXIT_STATUS)]
     Run(RunArgs),
     /// Say which platforms work on this host, and why not.
     Platforms(PlatformsArgs),
