@@ -16,7 +16,6 @@
 
 pub mod diff;
 pub mod hostcheck;
-pub mod json;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::{self, Write as _};
@@ -662,17 +661,18 @@ pub fn query_platforms() -> Result<Vec<PlatformInfo>, String> {
 
 /// Parses `{"kvm":{"usable":bool,"reason":"..."}, ...}`.
 pub fn parse_platforms(text: &str) -> Result<Vec<PlatformInfo>, String> {
-    let v = json::parse(text).map_err(|e| format!("{e} in {text:?}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{e} in {text:?}"))?;
     let obj = v.as_object().ok_or("top level is not an object")?;
     obj.iter()
         .map(|(name, info)| {
             let usable = info
                 .get("usable")
-                .and_then(json::Json::as_bool)
+                .and_then(serde_json::Value::as_bool)
                 .ok_or_else(|| format!("{name}: missing boolean \"usable\""))?;
             let reason = info
                 .get("reason")
-                .and_then(json::Json::as_str)
+                .and_then(serde_json::Value::as_str)
                 .unwrap_or("")
                 .to_string();
             Ok(PlatformInfo {
@@ -797,9 +797,10 @@ pub fn run_with_exit_stats(
 
 /// Extracts `exits` from `{"platform":"kvm","exits":N,...}`.
 pub fn parse_exit_stats(text: &str) -> Result<u64, String> {
-    let v = json::parse(text).map_err(|e| format!("exit stats: {e} in {text:?}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("exit stats: {e} in {text:?}"))?;
     v.get("exits")
-        .and_then(json::Json::as_u64)
+        .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| format!("exit stats: no non-negative integer \"exits\" in {text:?}"))
 }
 

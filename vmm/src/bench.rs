@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use serde::Serialize;
+
 static BENCH_PROG: &[u8] = include_bytes!(env!("VMM_BENCH_PROG"));
 
 pub struct Options {
@@ -19,6 +21,33 @@ pub struct Options {
     pub svg: Option<PathBuf>,
     /// Divides every iteration count (for quick runs).
     pub scale_down: u64,
+}
+
+/// `vmm bench --json`: `{"unit": "ns", "results": {OP: {COLUMN: ns}}, "raw": {...},
+/// "ratios": {NAME: ratio}}`, operations and ratios in the table's order.
+#[derive(Serialize)]
+struct Json<'a> {
+    unit: &'static str,
+    results: Ordered<&'a str, BTreeMap<&'a str, f64>>,
+    raw: Raw,
+    ratios: Ordered<&'a str, Option<f64>>,
+}
+
+/// The raw trap mechanisms, ns per round trip (`null` where unavailable).
+#[derive(Serialize)]
+struct Raw {
+    seccomp_trap_getpid: Option<f64>,
+    ptrace_sysemu_getpid: Option<f64>,
+    ptrace_sysemu_getpid_pinned: Option<f64>,
+}
+
+/// A JSON object whose members keep the order of the pairs.
+struct Ordered<K, V>(Vec<(K, V)>);
+
+impl<K: Serialize, V: Serialize> Serialize for Ordered<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 /// The operations measured inside the program, with their iteration counts.
@@ -278,18 +307,8 @@ pub fn run(opts: Options) -> std::process::ExitCode {
 
     let mut columns: Vec<(String, Runner)> = vec![("native".into(), Runner::Native)];
     let mut skipped = Vec::new();
-    let verdicts = [
-        ("kvm", crate::kvm::probe::probe()),
-        (
-            "systrap",
-            crate::kvm::probe::probe_fallback(crate::sandbox::Kind::Systrap),
-        ),
-        (
-            "ptrace",
-            crate::kvm::probe::probe_fallback(crate::sandbox::Kind::Ptrace),
-        ),
-    ];
-    for (name, v) in verdicts {
+    for platform in crate::runner::Platform::ALL {
+        let (name, v) = (platform.name(), crate::probe::probe(platform));
         if v.usable {
             columns.push((name.into(), Runner::Vmm(name)));
         } else {
@@ -417,43 +436,38 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         .collect();
     let mut out = String::new();
     if opts.json {
-        let cols = |op: &str| {
-            results
-                .get(op)
-                .map(|m| {
-                    m.iter()
-                        .map(|(c, v)| format!("\"{c}\":{v:.1}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default()
+        let round = |v: f64, places: i32| {
+            let scale = 10f64.powi(places);
+            (v * scale).round() / scale
         };
-        let num = |v: Option<f64>| {
-            v.map(|v| format!("{v:.3}"))
-                .unwrap_or_else(|| "null".into())
+        let json = Json {
+            unit: "ns",
+            results: Ordered(
+                labels
+                    .iter()
+                    .map(|(op, _)| {
+                        let cols = results
+                            .get(*op)
+                            .map(|m| m.iter().map(|(c, v)| (c.as_str(), round(*v, 1))).collect())
+                            .unwrap_or_default();
+                        (*op, cols)
+                    })
+                    .collect(),
+            ),
+            raw: Raw {
+                seccomp_trap_getpid: raw_seccomp.map(|v| round(v, 3)),
+                ptrace_sysemu_getpid: raw_ptrace.map(|v| round(v, 3)),
+                ptrace_sysemu_getpid_pinned: raw_ptrace_pinned.map(|v| round(v, 3)),
+            },
+            ratios: Ordered(
+                ratios
+                    .iter()
+                    .map(|(k, v)| (k.split(" (").next().unwrap(), v.map(|v| round(v, 3))))
+                    .collect(),
+            ),
         };
-        out.push_str("{\"unit\":\"ns\",\"results\":{");
-        out.push_str(
-            &labels
-                .iter()
-                .map(|(op, _)| format!("\"{op}\":{{{}}}", cols(op)))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str(&format!(
-            "}},\"raw\":{{\"seccomp_trap_getpid\":{},\"ptrace_sysemu_getpid\":{},\"ptrace_sysemu_getpid_pinned\":{}}},\"ratios\":{{",
-            num(raw_seccomp),
-            num(raw_ptrace),
-            num(raw_ptrace_pinned)
-        ));
-        out.push_str(
-            &ratios
-                .iter()
-                .map(|(k, v)| format!("\"{}\":{}", k.split(" (").next().unwrap(), num(*v)))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("}}\n");
+        out.push_str(&serde_json::to_string(&json).unwrap_or_default());
+        out.push('\n');
     } else {
         let names: Vec<&String> = columns.iter().map(|(c, _)| c).collect();
         out.push_str(&format!("{:<30}", "ns per operation (median)"));

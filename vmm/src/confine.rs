@@ -47,7 +47,6 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use seccompiler::{
@@ -63,17 +62,9 @@ pub enum Platform {
     Ptrace,
 }
 
-static VERBOSE: AtomicBool = AtomicBool::new(false);
-
-/// `vmm run --debug`: say on stderr what each confinement step did.
-pub fn set_verbose(on: bool) {
-    VERBOSE.store(on, Ordering::Relaxed);
-}
-
+/// What each confinement step did, in vmm's log at debug level (`--debug`, `--debug-log`).
 fn debug(msg: &str) {
-    if VERBOSE.load(Ordering::Relaxed) {
-        eprintln!("vmm: confine: {msg}");
-    }
+    log::debug!("confine: {msg}");
 }
 
 fn errno_str() -> String {
@@ -986,7 +977,7 @@ fn install_sigsys_handler() -> Result<(), String> {
 pub fn lock_down(platform: Platform, write_through: bool) -> Result<(), String> {
     let prog = filter(platform, write_through)?;
     // For --debug, before the filter forbids what finding them needs.
-    let names = if VERBOSE.load(Ordering::Relaxed) {
+    let names = if log::log_enabled!(log::Level::Debug) {
         allowed_names(platform, write_through).join(" ")
     } else {
         String::new()

@@ -1,8 +1,12 @@
 //! Host services: the only code that performs host syscalls on the sandbox's behalf. The kvm
-//! hypercall server (and, later, the fallbacks) call in here after checking the request's
-//! shape; this module enforces the policy: stdio is fds 0..=2 only, files are opened read-only
+//! hypercall server calls in here after checking the request's shape, the fallbacks through
+//! [`DirectHost`]; this module enforces the policy: stdio is fds 0..=2 only, files are opened
 //! with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` under the sandbox root, handles are
-//! this sandbox's own.
+//! this sandbox's own. The host tree is read only, except with `--rw` (write-through:
+//! [`HostServices::allow_writes`]), where the write opens and the changes to names and
+//! attributes ([`HostServices::open_write`], [`HostServices::modify`], handle operations) are
+//! served too; otherwise they answer EROFS. (By default the sandbox still writes: to the
+//! Sentry's overlay, whose data never reaches the host.)
 //!
 //! Whatever path led there, the sandbox reaches only regular files, directories and symlinks
 //! of normal filesystems: every open and stat first resolves the path to an `O_PATH`
@@ -23,13 +27,40 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use guest_sentry::abi::{HostStat, PATH_MAX};
 
-/// A negative-errno style result.
-pub type HostResult<T> = Result<T, i32>;
+/// A host errno: why the host refused or failed a request (the Sentry passes it on to the
+/// app, or acts on it). Not a protocol violation: those end the sandbox
+/// (`kvm::hypercall::Malformed`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
 
-fn last_errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+impl std::fmt::Debug for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Errno({}: {})",
+            self.0,
+            io::Error::from_raw_os_error(self.0)
+        )
+    }
+}
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        io::Error::from_raw_os_error(self.0).fmt(f)
+    }
+}
+
+impl std::error::Error for Errno {}
+
+/// The result of a host service: a value, or the errno the host answers.
+pub type HostResult<T> = Result<T, Errno>;
+
+fn last_errno() -> Errno {
+    Errno(
+        io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
 }
 
 /// Filesystems the sandbox never reaches, whatever path leads there (`statfs` `f_type`
@@ -88,8 +119,8 @@ fn openable(mode: u32, path_only: bool) -> HostResult<()> {
         libc::S_IFREG | libc::S_IFDIR => Ok(()),
         libc::S_IFLNK if path_only => Ok(()),
         // Only an O_NOFOLLOW resolution stops at a symlink; a real open of it is ELOOP.
-        libc::S_IFLNK => Err(libc::ELOOP),
-        _ => Err(libc::EACCES),
+        libc::S_IFLNK => Err(Errno(libc::ELOOP)),
+        _ => Err(Errno(libc::EACCES)),
     }
 }
 
@@ -122,16 +153,17 @@ fn valid_times(times: &[i64; 4]) -> HostResult<()> {
     if ok(times[1]) && ok(times[3]) {
         Ok(())
     } else {
-        Err(libc::EINVAL)
+        Err(Errno(libc::EINVAL))
     }
 }
 
 /// Opens `path` (absolute inside the sandbox) for reading under the root directory `root`,
 /// with the same resolution rules as the sandbox's own opens. For finding the program.
 pub fn open_in_root(root: &Path, path: &[u8]) -> HostResult<File> {
-    let exe =
-        std::fs::File::open("/dev/null").map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    let s = HostServices::new(root, exe).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let exe = std::fs::File::open("/dev/null")
+        .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let s =
+        HostServices::new(root, exe).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     s.open_fd(path, 0).map(File::from)
 }
 
@@ -243,7 +275,7 @@ fn retry_eintr(mut f: impl FnMut() -> isize) -> HostResult<u64> {
             return Ok(n as u64);
         }
         let e = last_errno();
-        if e != libc::EINTR || HOST_SIGNALS.load(Ordering::SeqCst) != 0 {
+        if e != Errno(libc::EINTR) || HOST_SIGNALS.load(Ordering::SeqCst) != 0 {
             return Err(e);
         }
     }
@@ -433,7 +465,7 @@ impl HostServices {
     fn check_object(&self, fd: i32) -> HostResult<libc::stat> {
         let st = fstat_raw(fd)?;
         if self.denied_devs.contains(&st.st_dev) {
-            return Err(libc::EACCES);
+            return Err(Errno(libc::EACCES));
         }
         if self.ok_devs.borrow_mut().contains(st.st_dev) {
             return Ok(st);
@@ -445,7 +477,7 @@ impl HostServices {
             return Err(last_errno());
         }
         if denied_fs(sfs.f_type) {
-            return Err(libc::EACCES);
+            return Err(Errno(libc::EACCES));
         }
         self.ok_devs.borrow_mut().insert(st.st_dev);
         Ok(st)
@@ -465,7 +497,7 @@ impl HostServices {
     /// would name the parent's descriptors.
     fn proc_dir(&self) -> HostResult<i32> {
         if std::process::id() != self.pid {
-            return Err(libc::EIO);
+            return Err(Errno(libc::EIO));
         }
         Ok(self.proc_fd.as_raw_fd())
     }
@@ -504,11 +536,11 @@ impl HostServices {
                     return Ok(fd);
                 }
                 if creat && flags & libc::O_EXCL as u64 != 0 {
-                    return Err(libc::EEXIST);
+                    return Err(Errno(libc::EEXIST));
                 }
                 self.reopen(&fd, flags)
             }
-            Err(libc::ENOENT) if creat => self.create(path, flags, mode, depth),
+            Err(Errno(libc::ENOENT)) if creat => self.create(path, flags, mode, depth),
             Err(e) => Err(e),
         }
     }
@@ -534,9 +566,9 @@ impl HostServices {
             return Ok(unsafe { OwnedFd::from_raw_fd(r) });
         }
         let e = last_errno();
-        if e != libc::EEXIST || flags & libc::O_EXCL as u64 != 0 || depth == 0 {
-            return Err(if e == libc::EEXIST && depth == 0 {
-                libc::ELOOP
+        if e != Errno(libc::EEXIST) || flags & libc::O_EXCL as u64 != 0 || depth == 0 {
+            return Err(if e == Errno(libc::EEXIST) && depth == 0 {
+                Errno(libc::ELOOP)
             } else {
                 e
             });
@@ -557,7 +589,7 @@ impl HostServices {
             return self.open_checked(path, flags, mode as u64, depth - 1);
         }
         if flags & libc::O_NOFOLLOW as u64 != 0 {
-            return Err(libc::ELOOP);
+            return Err(Errno(libc::ELOOP));
         }
         target.truncate(n as usize);
         let next = if target.first() == Some(&b'/') {
@@ -571,7 +603,7 @@ impl HostServices {
             p
         };
         if next.len() > PATH_MAX {
-            return Err(libc::ENAMETOOLONG);
+            return Err(Errno(libc::ENAMETOOLONG));
         }
         self.open_checked(&next, flags, mode as u64, depth - 1)
     }
@@ -585,7 +617,7 @@ impl HostServices {
         if fd <= 2 {
             Ok(fd as i32)
         } else {
-            Err(libc::EBADF)
+            Err(Errno(libc::EBADF))
         }
     }
 
@@ -606,12 +638,13 @@ impl HostServices {
     /// Read-only open of `path` (absolute inside the sandbox) under the root, resolved as if
     /// the root were `/` (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside), never
     /// through /proc magic links, and checked before it is opened ([`Self::open_checked`]).
-    /// Only read-only opens are served here: the host tree is never written.
+    /// Write flags answer EROFS here: opens for writing (`--rw` only) are
+    /// [`Self::open_write`]'s.
     fn open_fd(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
         let allowed = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH) as u64
             | guest_sentry::abi::OPEN_NO_SYMLINKS;
         if flags & !allowed != 0 {
-            return Err(libc::EROFS);
+            return Err(Errno(libc::EROFS));
         }
         self.open_checked(path, flags, 0, 40)
     }
@@ -620,11 +653,11 @@ impl HostServices {
     /// O_DIRECTORY, O_NOFOLLOW). Nothing is opened for real here: see [`Self::resolve`].
     fn openat2(&self, path: &[u8], flags: u64) -> HostResult<OwnedFd> {
         if path.len() > PATH_MAX || path.contains(&0) {
-            return Err(libc::EINVAL);
+            return Err(Errno(libc::EINVAL));
         }
         let rel: Vec<u8> = path.iter().copied().skip_while(|&b| b == b'/').collect();
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
-        let c = std::ffi::CString::new(rel).map_err(|_| libc::EINVAL)?;
+        let c = std::ffi::CString::new(rel).map_err(|_| Errno(libc::EINVAL))?;
         let keep = (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
         let no_symlinks = if flags & guest_sentry::abi::OPEN_NO_SYMLINKS != 0 {
             libc::RESOLVE_NO_SYMLINKS
@@ -655,7 +688,7 @@ impl HostServices {
     }
 
     /// Opens `path` read-only (`flags`: any of O_DIRECTORY, O_NOFOLLOW, O_PATH) and returns a
-    /// handle.
+    /// handle. (Opens for writing are [`Self::open_write`].)
     pub fn open(&mut self, path: &[u8], flags: u64) -> HostResult<u32> {
         let slot = self.free_slot()?;
         let fd = self.open_fd(path, flags)?;
@@ -667,13 +700,13 @@ impl HostServices {
     /// and returns a handle; EROFS unless writes are allowed.
     pub fn open_write(&mut self, path: &[u8], flags: u64, mode: u32) -> HostResult<u32> {
         if !self.writable {
-            return Err(libc::EROFS);
+            return Err(Errno(libc::EROFS));
         }
         let allowed =
             guest_sentry::abi::OPEN_WRITE_FLAGS | (libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
         let accmode = flags & libc::O_ACCMODE as u64;
         if flags & !allowed != 0 || accmode == libc::O_ACCMODE as u64 {
-            return Err(libc::EINVAL);
+            return Err(Errno(libc::EINVAL));
         }
         let slot = self.free_slot()?;
         let fd = self.open_checked(path, flags, mode as u64, 40)?;
@@ -690,7 +723,7 @@ impl HostServices {
                 self.handles.push(None);
                 Ok(self.handles.len() - 1)
             }
-            None => Err(libc::EMFILE),
+            None => Err(Errno(libc::EMFILE)),
         }
     }
 
@@ -710,10 +743,10 @@ impl HostServices {
         // SAFETY: plain syscalls on a descriptor we hold.
         let r = match op {
             guest_sentry::abi::HANDLE_FTRUNCATE => unsafe {
-                libc::ftruncate(fd, i64::try_from(arg).map_err(|_| libc::EINVAL)?)
+                libc::ftruncate(fd, i64::try_from(arg).map_err(|_| Errno(libc::EINVAL))?)
             },
             guest_sentry::abi::HANDLE_FSYNC => unsafe { libc::fsync(fd) },
-            _ => return Err(libc::EINVAL),
+            _ => return Err(Errno(libc::EINVAL)),
         };
         if r < 0 {
             return Err(last_errno());
@@ -728,7 +761,7 @@ impl HostServices {
     pub fn modify(&mut self, op: &guest_sentry::host::HostOp) -> HostResult<()> {
         use guest_sentry::host::HostOp;
         if !self.writable {
-            return Err(libc::EROFS);
+            return Err(Errno(libc::EROFS));
         }
         self.dirs.entries.clear();
         let check = |r: libc::c_int| if r < 0 { Err(last_errno()) } else { Ok(()) };
@@ -757,16 +790,16 @@ impl HostServices {
             }
             HostOp::Symlink { target, path } => {
                 if target.is_empty() || target.len() > PATH_MAX {
-                    return Err(libc::ENOENT);
+                    return Err(Errno(libc::ENOENT));
                 }
-                let t = std::ffi::CString::new(target).map_err(|_| libc::EINVAL)?;
+                let t = std::ffi::CString::new(target).map_err(|_| Errno(libc::EINVAL))?;
                 let (dir, name) = self.parent_of(path)?;
                 // SAFETY: as above. The target is only text: resolving it later goes through
                 // the same in-root rules as every path.
                 check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
             }
             HostOp::Truncate { path, len } => {
-                let len = i64::try_from(len).map_err(|_| libc::EINVAL)?;
+                let len = i64::try_from(len).map_err(|_| Errno(libc::EINVAL))?;
                 let fd = self.open_checked(path, libc::O_WRONLY as u64, 0, 40)?;
                 // SAFETY: a descriptor we own.
                 check(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
@@ -856,7 +889,7 @@ impl HostServices {
         if uid_ok && gid_ok {
             Ok(())
         } else {
-            Err(libc::EPERM)
+            Err(Errno(libc::EPERM))
         }
     }
 
@@ -864,17 +897,20 @@ impl HostServices {
     /// its last component, which must be a plain name: not empty, `.` or `..`.
     fn parent_of(&self, path: &[u8]) -> HostResult<(OwnedFd, std::ffi::CString)> {
         let path = path.strip_suffix(b"/").unwrap_or(path);
-        let slash = path.iter().rposition(|&b| b == b'/').ok_or(libc::EINVAL)?;
+        let slash = path
+            .iter()
+            .rposition(|&b| b == b'/')
+            .ok_or(Errno(libc::EINVAL))?;
         let (dir, name) = (&path[..slash.max(1)], &path[slash + 1..]);
         if name.is_empty() || name == b"." || name == b".." {
-            return Err(if name.is_empty() {
+            return Err(Errno(if name.is_empty() {
                 libc::EBUSY
             } else {
                 libc::EINVAL
-            });
+            }));
         }
         let (fd, _) = self.resolve(dir, libc::O_DIRECTORY as u64)?;
-        let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+        let name = std::ffi::CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
         Ok((fd, name))
     }
 
@@ -895,11 +931,11 @@ impl HostServices {
             // readlinkat(fd, "") says ENOENT for a non-link; readlink(2) says EINVAL.
             // SAFETY: zeroed stat is a valid out-parameter; fd is ours.
             let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            if e == libc::ENOENT
+            if e == Errno(libc::ENOENT)
                 && unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
                 && st.st_mode & libc::S_IFMT != libc::S_IFLNK
             {
-                return Err(libc::EINVAL);
+                return Err(Errno(libc::EINVAL));
             }
             return Err(e);
         }
@@ -929,7 +965,7 @@ impl HostServices {
     pub fn lseek(&self, h: u32, offset: i64, whence: u32) -> HostResult<u64> {
         let f = self.handle(h)?;
         if whence > libc::SEEK_END as u32 {
-            return Err(libc::EINVAL);
+            return Err(Errno(libc::EINVAL));
         }
         // SAFETY: a plain lseek on a descriptor we own.
         let r = unsafe { libc::lseek(f.as_raw_fd(), offset, whence as i32) };
@@ -943,7 +979,7 @@ impl HostServices {
         self.handles
             .get(h as usize)
             .and_then(|f| f.as_ref())
-            .ok_or(libc::EBADF)
+            .ok_or(Errno(libc::EBADF))
     }
 
     /// `pread` from a handle into `buf` (which must be valid writable memory of `len` bytes).
@@ -1069,10 +1105,10 @@ impl HostServices {
             TCGETS => (36, false),
             TIOCGWINSZ => (8, false),
             TCSETS | TCSETSW | TCSETSF => (36, true),
-            _ => return Err(libc::ENOTTY),
+            _ => return Err(Errno(libc::ENOTTY)),
         };
         if buf.len() != want {
-            return Err(libc::EINVAL);
+            return Err(Errno(libc::EINVAL));
         }
         let mut tmp = [0u8; 64];
         if set {
@@ -1094,7 +1130,7 @@ impl HostServices {
         let clk = match id {
             0 => libc::CLOCK_REALTIME,
             1 => libc::CLOCK_MONOTONIC,
-            _ => return Err(libc::EINVAL),
+            _ => return Err(Errno(libc::EINVAL)),
         };
         Ok(now_ns(clk))
     }
@@ -1133,8 +1169,8 @@ fn iovecs(bufs: &[guest_sentry::host::Buf]) -> Vec<libc::iovec> {
         .collect()
 }
 
-fn errno(e: i32) -> guest_sentry::errno::Errno {
-    guest_sentry::errno::Errno(e)
+fn errno(e: Errno) -> guest_sentry::errno::Errno {
+    guest_sentry::errno::Errno(e.0)
 }
 
 impl guest_sentry::host::Host for DirectHost {
@@ -1371,11 +1407,15 @@ pub(crate) mod tests {
         ] {
             let p = format!("/data/{n}");
             for flags in [0, libc::O_PATH as u64] {
-                assert_eq!(s.open(p.as_bytes(), flags).err(), Some(libc::EACCES), "{p}");
+                assert_eq!(
+                    s.open(p.as_bytes(), flags).err(),
+                    Some(Errno(libc::EACCES)),
+                    "{p}"
+                );
             }
             for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_WRONLY | libc::O_TRUNC] {
                 let r = s.open_write(p.as_bytes(), flags as u64, 0o644);
-                assert_eq!(r.err(), Some(libc::EACCES), "{p} {flags:#o}");
+                assert_eq!(r.err(), Some(Errno(libc::EACCES)), "{p} {flags:#o}");
             }
             // Stat reports a device node on a normal filesystem; opening it is what is refused.
             let st = s.stat_path(p.as_bytes(), false).unwrap();
@@ -1413,7 +1453,7 @@ pub(crate) mod tests {
                 nofollow: false,
             },
         ] {
-            assert_eq!(s.modify(&op), Err(libc::EACCES), "{op:?}");
+            assert_eq!(s.modify(&op), Err(Errno(libc::EACCES)), "{op:?}");
         }
     }
 
@@ -1439,13 +1479,17 @@ pub(crate) mod tests {
         ] {
             let p = format!("{base}/{n}");
             for flags in [0, libc::O_PATH as u64] {
-                assert_eq!(s.open(p.as_bytes(), flags).err(), Some(libc::EACCES), "{p}");
+                assert_eq!(
+                    s.open(p.as_bytes(), flags).err(),
+                    Some(Errno(libc::EACCES)),
+                    "{p}"
+                );
             }
             let r = s.open_write(p.as_bytes(), libc::O_RDWR as u64, 0);
-            assert_eq!(r.err(), Some(libc::EACCES), "{p}");
+            assert_eq!(r.err(), Some(Errno(libc::EACCES)), "{p}");
             assert_eq!(
                 s.stat_path(p.as_bytes(), false).err(),
-                Some(libc::EACCES),
+                Some(Errno(libc::EACCES)),
                 "{p}"
             );
             // The link itself is a normal file of a normal filesystem.
@@ -1463,23 +1507,34 @@ pub(crate) mod tests {
             for _ in 0..2 {
                 assert_eq!(
                     s.stat_path(p.as_bytes(), false).err(),
-                    Some(libc::EACCES),
+                    Some(Errno(libc::EACCES)),
                     "{p}"
                 );
                 assert_eq!(
                     s.stat_path(p.as_bytes(), true).err(),
-                    Some(libc::EACCES),
+                    Some(Errno(libc::EACCES)),
                     "{p}"
                 );
-                assert_eq!(s.open(p.as_bytes(), 0).err(), Some(libc::EACCES), "{p}");
+                assert_eq!(
+                    s.open(p.as_bytes(), 0).err(),
+                    Some(Errno(libc::EACCES)),
+                    "{p}"
+                );
             }
             if !p.ends_with("mem") {
                 let dir = libc::O_DIRECTORY as u64;
-                assert_eq!(s.open(p.as_bytes(), dir).err(), Some(libc::EACCES), "{p}");
+                assert_eq!(
+                    s.open(p.as_bytes(), dir).err(),
+                    Some(Errno(libc::EACCES)),
+                    "{p}"
+                );
             }
         }
         let mut out = [0u8; 64];
-        assert_eq!(s.readlink(b"/proc/self/exe", &mut out), Err(libc::EACCES));
+        assert_eq!(
+            s.readlink(b"/proc/self/exe", &mut out),
+            Err(Errno(libc::EACCES))
+        );
         // Normal files around them still work, fast path and all.
         for p in ["/etc", "/etc/passwd", "/tmp"] {
             assert!(s.stat_path(p.as_bytes(), false).is_ok(), "{p}");
@@ -1504,7 +1559,7 @@ pub(crate) mod tests {
         assert_eq!(
             s.open_write(b"/sticky", w | libc::O_EXCL as u64, 0o644)
                 .err(),
-            Some(libc::EEXIST)
+            Some(Errno(libc::EEXIST))
         );
         for (p, set, want) in [
             ("new", 0o4755, 0o755),
@@ -1533,13 +1588,13 @@ pub(crate) mod tests {
         assert_eq!(
             s.open_write(b"/dangling", w | libc::O_NOFOLLOW as u64, 0o644)
                 .err(),
-            Some(libc::ELOOP)
+            Some(Errno(libc::ELOOP))
         );
         // Both access modes at once.
         assert_eq!(
             s.open_write(b"/new", (libc::O_WRONLY | libc::O_RDWR) as u64, 0)
                 .err(),
-            Some(libc::EINVAL)
+            Some(Errno(libc::EINVAL))
         );
         std::fs::set_permissions(t.0.join("d"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -1563,7 +1618,7 @@ pub(crate) mod tests {
         assert_eq!(chown(&mut s, u32::MAX, u32::MAX), Ok(()));
         assert_eq!(chown(&mut s, uid, gid), Ok(()));
         for (u, g) in [(12345, u32::MAX), (u32::MAX, 12345), (uid ^ 1, gid)] {
-            assert_eq!(chown(&mut s, u, g), Err(libc::EPERM), "{u} {g}");
+            assert_eq!(chown(&mut s, u, g), Err(Errno(libc::EPERM)), "{u} {g}");
         }
         assert_eq!(std::fs::metadata(t.0.join("f")).unwrap().uid(), uid);
         let utimens = |s: &mut HostServices, times| {
@@ -1582,7 +1637,7 @@ pub(crate) mod tests {
             [0, i64::MIN, 0, 0],
             [0, 0, 0, UTIME_NOW + 1],
         ] {
-            assert_eq!(utimens(&mut s, bad), Err(libc::EINVAL), "{bad:?}");
+            assert_eq!(utimens(&mut s, bad), Err(Errno(libc::EINVAL)), "{bad:?}");
         }
         // A symlink's own times, not its target's.
         std::os::unix::fs::symlink("f", t.0.join("l")).unwrap();
@@ -1596,7 +1651,7 @@ pub(crate) mod tests {
         assert_ne!(std::fs::metadata(t.0.join("f")).unwrap().mtime(), 3);
         // lseek whence beyond SEEK_END.
         let h = s.open(b"/f", 0).unwrap();
-        assert_eq!(s.lseek(h, 0, 3), Err(libc::EINVAL));
+        assert_eq!(s.lseek(h, 0, 3), Err(Errno(libc::EINVAL)));
         assert_eq!(s.lseek(h, 0, libc::SEEK_END as u32), Ok(1));
     }
 

@@ -9,7 +9,24 @@ use guest_sentry::kernel::{self, Config, Kernel, Spawn};
 use guest_sentry::memfile::MemoryFile;
 
 use crate::host::{DirectHost, HostServices};
-use crate::kvm::{End, Program};
+use crate::runner::{End, ExecFailure, Program, Stats};
+
+/// Why a fallback sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SandboxError {
+    #[error("memfd_create: {0}")]
+    CreateMemory(std::io::Error),
+    #[error("sizing the memory file: {0}")]
+    SizeMemory(std::io::Error),
+    #[error("mapping the memory file: {0}")]
+    MapMemory(std::io::Error),
+    #[error("opening the sandbox root: {0}")]
+    Root(std::io::Error),
+    #[error("getrandom failed")]
+    Random,
+    #[error("confining vmm: {0}")]
+    Confine(String),
+}
 
 /// A shared mapping of a fresh memfd of `size` bytes.
 struct Memory {
@@ -19,20 +36,17 @@ struct Memory {
 }
 
 impl Memory {
-    fn new(size: u64) -> Result<Memory, String> {
+    fn new(size: u64) -> Result<Memory, SandboxError> {
         // SAFETY: static C string; the fd is checked.
         let fd = unsafe { libc::memfd_create(c"vmm-memory".as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
-            return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+            return Err(SandboxError::CreateMemory(std::io::Error::last_os_error()));
         }
         // SAFETY: a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: fd is a memfd we own.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as i64) } < 0 {
-            return Err(format!(
-                "sizing the memory file: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(SandboxError::SizeMemory(std::io::Error::last_os_error()));
         }
         // SAFETY: a new shared mapping of the whole file; checked below.
         let base = unsafe {
@@ -46,10 +60,7 @@ impl Memory {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(format!(
-                "mapping the memory file: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(SandboxError::MapMemory(std::io::Error::last_os_error()));
         }
         Ok(Memory {
             fd,
@@ -68,23 +79,23 @@ impl Drop for Memory {
 
 /// Which fallback platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Systrap,
     Ptrace,
 }
 
-/// Runs `prog` with the Sentry in this process on a fallback platform.
-pub fn run(
+/// Runs `prog` with the Sentry in this process on a fallback platform, until the sandbox
+/// ends.
+pub(crate) fn run(
     kind: Kind,
     mem_size: u64,
     config: Config,
     prog: Program,
     root: &std::path::Path,
-) -> Result<End, String> {
+) -> Result<(End, Stats), SandboxError> {
     let memory = Memory::new(mem_size)?;
     let root = crate::confine::enter_mount_namespace(root, config.write_through);
-    let mut services = HostServices::new(&root, prog.file)
-        .map_err(|e| format!("opening the sandbox root: {e}"))?;
+    let mut services = HostServices::new(&root, prog.file).map_err(SandboxError::Root)?;
     if config.write_through {
         services.allow_writes();
     }
@@ -94,7 +105,7 @@ pub fn run(
     let mut seed = [0u8; 32];
     // SAFETY: seed is a writable 32-byte buffer.
     if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
-        return Err("getrandom failed".into());
+        return Err(SandboxError::Random);
     }
     let write_through = config.write_through;
     let mut k = Kernel::new(&host, mem, config, seed);
@@ -102,8 +113,7 @@ pub fn run(
         Kind::Systrap => crate::confine::Platform::Systrap,
         Kind::Ptrace => crate::confine::Platform::Ptrace,
     };
-    crate::confine::lock_down(platform, write_through)
-        .map_err(|e| format!("confining vmm: {e}"))?;
+    crate::confine::lock_down(platform, write_through).map_err(SandboxError::Confine)?;
     let spawn = Spawn {
         execfn: prog.execfn,
         exe_path: prog.exe_path,
@@ -127,16 +137,9 @@ pub fn run(
         ),
     };
     let end = match result {
-        Ok(s) => End::Exited {
-            code: s.code,
-            signal: s.signal,
-            exec_errno: 0,
-        },
-        Err(kernel::RunError::Exec(e)) => End::Exited {
-            code: 126,
-            signal: 0,
-            exec_errno: e.0,
-        },
+        Ok(s) if s.signal != 0 => End::Signaled(s.signal),
+        Ok(s) => End::Exited(s.code),
+        Err(kernel::RunError::Exec(e)) => End::ExecFailed(ExecFailure::errno(e.0)),
         Err(kernel::RunError::Platform(e)) if e == guest_sentry::errno::ESRCH => End::Killed(format!(
             "{} platform: the app's stub process died (killed from outside, or by its seccomp filter \
              for a forbidden syscall from the stub's code)",
@@ -150,5 +153,15 @@ pub fn run(
     };
     drop(k);
     drop(memory);
-    Ok(end)
+    let stats = match kind {
+        Kind::Systrap => {
+            let (trapped_syscalls, fast_syscalls) = fallback::systrap::syscall_counts();
+            Stats::Systrap {
+                trapped_syscalls,
+                fast_syscalls,
+            }
+        }
+        Kind::Ptrace => Stats::Ptrace,
+    };
+    Ok((end, stats))
 }

@@ -4,9 +4,9 @@
 //! well-formed request the host refuses returns `-errno` to the guest.
 
 use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, LOG_MAX, PATH_MAX};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError, GuestMemoryMmap};
 
-use crate::host::HostServices;
+use crate::host::{HostResult, HostServices};
 
 /// What the run loop does after a hypercall.
 #[derive(Debug)]
@@ -19,7 +19,47 @@ pub enum Outcome {
     },
     Panic(String),
     /// The guest broke the protocol: the sandbox is killed.
-    Invalid(String),
+    Invalid(Malformed),
+}
+
+/// Why a hypercall request is malformed. The guest broke the protocol: the sandbox ends (a
+/// request the host merely refuses is answered with `-errno` instead).
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    #[error("unknown hypercall {0}")]
+    UnknownOp(u64),
+    #[error("unaligned request block at {0:#x}")]
+    Unaligned(u64),
+    #[error("guest range {gpa:#x}+{len:#x} outside guest memory")]
+    OutsideMemory { gpa: u64, len: u64 },
+    #[error("guest address {gpa:#x}: {source}")]
+    Address { gpa: u64, source: GuestMemoryError },
+    /// A read or write of a checked range failed.
+    #[error(transparent)]
+    Access(GuestMemoryError),
+    #[error("handle or fd {0:#x}")]
+    Handle(u64),
+    #[error("flag {0:#x}")]
+    Flag(u64),
+    #[error("argument {0:#x}")]
+    Argument(u64),
+    #[error("whence {0:#x}")]
+    Whence(u64),
+    #[error("mode {0:#x}")]
+    Mode(u64),
+    /// A length over its limit: `what` names the argument ("path", "read", ...).
+    #[error("{what} of {len} bytes")]
+    TooLong { what: &'static str, len: u64 },
+    #[error("I/O list of {0} elements (max {IOV_MAX})")]
+    TooManyIoVecs(u64),
+    #[error("exit status {code} signal {signal} errno {errno}")]
+    Exit { code: u64, signal: u64, errno: u64 },
+    #[error("unknown modify kind {0}")]
+    UnknownModify(u64),
+}
+
+fn too_long<T>(what: &'static str, len: u64) -> Check<T> {
+    Err(Malformed::TooLong { what, len })
 }
 
 /// Largest single PREAD.
@@ -36,12 +76,12 @@ pub struct Server<'a> {
     pub guest_cpu: u64,
 }
 
-type Check<T> = Result<T, String>;
+type Check<T> = Result<T, Malformed>;
 
 /// A handle or fd argument: the whole 64-bit value must fit, else the request is malformed
 /// (never truncated into some other, valid handle).
 fn handle_arg(v: u64) -> Check<u32> {
-    u32::try_from(v).map_err(|_| format!("handle or fd {v:#x}"))
+    u32::try_from(v).map_err(|_| Malformed::Handle(v))
 }
 
 /// A boolean argument: 0 or 1.
@@ -49,7 +89,7 @@ fn flag_arg(v: u64) -> Check<bool> {
     match v {
         0 => Ok(false),
         1 => Ok(true),
-        _ => Err(format!("flag {v:#x}")),
+        _ => Err(Malformed::Flag(v)),
     }
 }
 
@@ -68,33 +108,29 @@ impl<'a> Server<'a> {
     fn range(&self, gpa: u64, len: u64) -> Check<*mut u8> {
         match gpa.checked_add(len) {
             Some(end) if end <= self.mem_size => {}
-            _ => {
-                return Err(format!(
-                    "guest range {gpa:#x}+{len:#x} outside guest memory"
-                ))
-            }
+            _ => return Err(Malformed::OutsideMemory { gpa, len }),
         }
         self.mem
             .get_host_address(GuestAddress(gpa))
-            .map_err(|e| format!("guest address {gpa:#x}: {e}"))
+            .map_err(|source| Malformed::Address { gpa, source })
     }
 
     /// A path argument: at most `PATH_MAX` bytes of guest memory.
     fn path(&self, gpa: u64, len: u64) -> Check<Vec<u8>> {
         if len as usize > PATH_MAX {
-            return Err(format!("path of {len} bytes"));
+            return too_long("path", len);
         }
         self.read_bytes(gpa, len)
     }
 
     /// A MODIFY hypercall: decoded and checked here, performed (or refused) by the host
     /// services.
-    fn modify(&mut self, a: [u64; 6]) -> Check<Result<u64, i32>> {
+    fn modify(&mut self, a: [u64; 6]) -> Check<HostResult<u64>> {
         use guest_sentry::abi::*;
         use guest_sentry::host::HostOp;
         let path = self.path(a[1], a[2])?;
         let second = || self.path(a[3], a[4]);
-        let small = |v: u64| u32::try_from(v).map_err(|_| format!("argument {v:#x}"));
+        let small = |v: u64| u32::try_from(v).map_err(|_| Malformed::Argument(v));
         let (p2, times);
         let o = match a[0] {
             MODIFY_MKDIR => HostOp::Mkdir {
@@ -135,7 +171,7 @@ impl<'a> Server<'a> {
             },
             MODIFY_UTIMENS | MODIFY_LUTIMENS => {
                 if a[4] != 32 {
-                    return Err(format!("utimens times of {} bytes", a[4]));
+                    return too_long("utimens times", a[4]);
                 }
                 let raw = self.read_bytes(a[3], 32)?;
                 times = std::array::from_fn(|i| {
@@ -147,7 +183,7 @@ impl<'a> Server<'a> {
                     nofollow: a[0] == MODIFY_LUTIMENS,
                 }
             }
-            other => return Err(format!("unknown modify kind {other}")),
+            other => return Err(Malformed::UnknownModify(other)),
         };
         Ok(self.host.modify(&o).map(|()| 0))
     }
@@ -157,7 +193,7 @@ impl<'a> Server<'a> {
         let mut v = vec![0u8; len as usize];
         self.mem
             .read_slice(&mut v, GuestAddress(gpa))
-            .map_err(|e| e.to_string())?;
+            .map_err(Malformed::Access)?;
         Ok(v)
     }
 
@@ -165,13 +201,13 @@ impl<'a> Server<'a> {
         self.range(gpa, data.len() as u64)?;
         self.mem
             .write_slice(data, GuestAddress(gpa))
-            .map_err(|e| e.to_string())
+            .map_err(Malformed::Access)
     }
 
     /// A guest gather/scatter list as host iovecs, every element checked.
     fn iovecs(&self, gpa: u64, count: u64) -> Check<Vec<libc::iovec>> {
         if count as usize > IOV_MAX {
-            return Err(format!("I/O list of {count} elements (max {IOV_MAX})"));
+            return Err(Malformed::TooManyIoVecs(count));
         }
         let size = std::mem::size_of::<IoVec>() as u64;
         let raw = self.read_bytes(gpa, count * size)?;
@@ -199,19 +235,20 @@ impl<'a> Server<'a> {
     fn serve(&mut self, gpa: u64) -> Check<Outcome> {
         let size = std::mem::size_of::<Hypercall>() as u64;
         if !gpa.is_multiple_of(8) {
-            return Err(format!("unaligned request block at {gpa:#x}"));
+            return Err(Malformed::Unaligned(gpa));
         }
         let raw = self.read_bytes(gpa, size)?;
         let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
         let opcode = word(0);
         let a: [u64; 6] = std::array::from_fn(|i| word(1 + i));
-        let ret: Result<u64, i32> = match opcode {
+        let ret: HostResult<u64> = match opcode {
             op::EXIT => {
                 if a[0] > 255 || a[1] > 64 || a[2] > 4095 {
-                    return Err(format!(
-                        "exit status {} signal {} errno {}",
-                        a[0], a[1], a[2]
-                    ));
+                    return Err(Malformed::Exit {
+                        code: a[0],
+                        signal: a[1],
+                        errno: a[2],
+                    });
                 }
                 self.guest_cpu = a[3];
                 return Ok(Outcome::Exit {
@@ -222,7 +259,7 @@ impl<'a> Server<'a> {
             }
             op::PANIC => {
                 if a[1] > MAX_LOG {
-                    return Err(format!("panic message of {} bytes", a[1]));
+                    return too_long("panic message", a[1]);
                 }
                 let msg = self.read_bytes(a[0], a[1])?;
                 return Ok(Outcome::Panic(crate::host::escape_log(&msg, true)));
@@ -246,7 +283,7 @@ impl<'a> Server<'a> {
             }
             op::GETDENTS => {
                 if a[2] > MAX_PREAD {
-                    return Err(format!("getdents of {} bytes", a[2]));
+                    return too_long("getdents", a[2]);
                 }
                 let buf = self.range(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
@@ -254,13 +291,13 @@ impl<'a> Server<'a> {
             }
             op::LSEEK => {
                 let handle = handle_arg(a[0])?;
-                let whence = u32::try_from(a[2]).map_err(|_| format!("whence {:#x}", a[2]))?;
+                let whence = u32::try_from(a[2]).map_err(|_| Malformed::Whence(a[2]))?;
                 self.host.lseek(handle, a[1] as i64, whence)
             }
             op::READLINK => {
                 let path = self.path(a[0], a[1])?;
                 if a[3] as usize > PATH_MAX {
-                    return Err(format!("readlink buffer of {} bytes", a[3]));
+                    return too_long("readlink buffer", a[3]);
                 }
                 self.range(a[2], a[3])?;
                 let mut out = vec![0u8; a[3] as usize];
@@ -272,7 +309,7 @@ impl<'a> Server<'a> {
             }
             op::PREAD => {
                 if a[2] > MAX_PREAD {
-                    return Err(format!("read of {} bytes", a[2]));
+                    return too_long("read", a[2]);
                 }
                 let buf = self.range(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
@@ -302,7 +339,7 @@ impl<'a> Server<'a> {
             }
             op::IOCTL => {
                 if a[3] > 64 {
-                    return Err(format!("ioctl buffer of {} bytes", a[3]));
+                    return too_long("ioctl buffer", a[3]);
                 }
                 self.range(a[2], a[3])?;
                 // In for the set requests, out for the get ones.
@@ -315,7 +352,7 @@ impl<'a> Server<'a> {
             }
             op::LOG => {
                 if a[1] > MAX_LOG {
-                    return Err(format!("log line of {} bytes", a[1]));
+                    return too_long("log line", a[1]);
                 }
                 let msg = self.read_bytes(a[0], a[1])?;
                 // Guest bytes never reach the terminal raw (no escape sequences).
@@ -328,7 +365,7 @@ impl<'a> Server<'a> {
             op::CLOCK => HostServices::clock(a[0]),
             op::OPEN_WRITE => {
                 let path = self.path(a[0], a[1])?;
-                let mode = u32::try_from(a[3]).map_err(|_| format!("mode {:#x}", a[3]))?;
+                let mode = u32::try_from(a[3]).map_err(|_| Malformed::Mode(a[3]))?;
                 self.host.open_write(&path, a[2], mode).map(u64::from)
             }
             op::PWRITEV => {
@@ -367,11 +404,11 @@ impl<'a> Server<'a> {
                 crate::host::sleep_interruptible(a[0].min(1_000_000_000));
                 Ok(0)
             }
-            other => return Err(format!("unknown hypercall {other}")),
+            other => return Err(Malformed::UnknownOp(other)),
         };
         let ret: i64 = match ret {
             Ok(v) => v as i64,
-            Err(e) => -(e as i64),
+            Err(e) => -i64::from(e.0),
         };
         self.write_bytes(
             gpa + std::mem::offset_of!(Hypercall, ret) as u64,

@@ -3,7 +3,7 @@
 //! through `KVM_SET_SREGS`, one vCPU, and the hypercall server ([`hypercall`]).
 
 mod hypercall;
-pub mod probe;
+pub(crate) mod probe;
 
 use std::fs::File;
 use std::io::Cursor;
@@ -35,14 +35,17 @@ pub fn arm_kick(ns: u64) {
 }
 
 /// Installs the SIGALRM handler behind [`arm_kick`] (no SA_RESTART: KVM_RUN must return).
-fn install_kick_timer() -> Result<(), String> {
+fn install_kick_timer() -> Result<(), KvmError> {
     // SAFETY: a zeroed sigaction with a handler that only stores an atomic.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_kick_timer as *const () as usize;
         libc::sigemptyset(&mut sa.sa_mask);
         if libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut()) != 0 {
-            return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
+            return Err(KvmError::Io {
+                what: "sigaction",
+                source: std::io::Error::last_os_error(),
+            });
         }
     }
     Ok(())
@@ -64,6 +67,66 @@ use pagetables::{FrameAllocator, PageSize, PageTables, PhysMem};
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::host::{now_ns, HostServices};
+use crate::runner::{End, ExecFailure, KvmStats, Program};
+
+/// Why the kvm VMM could not set up or run a VM.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KvmError {
+    #[error("guest memory must be a multiple of 2 MiB between 64 MiB and 4 GiB, not {0}")]
+    MemorySize(u64),
+    /// A KVM ioctl (named by `what`) failed.
+    #[error("{what}: {source}")]
+    Ioctl {
+        what: &'static str,
+        source: kvm_ioctls::Error,
+    },
+    /// A host call (named by `what`) failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("mapping the memory file: {0}")]
+    MapMemory(vm_memory::mmap::FromRangesError),
+    /// An access to guest memory (named by `what`) failed.
+    #[error("{what}: {source}")]
+    GuestMemory {
+        what: &'static str,
+        source: vm_memory::GuestMemoryError,
+    },
+    #[error("loading the guest image: {0}")]
+    LoadImage(linux_loader::loader::Error),
+    #[error("parsing the guest image: {0}")]
+    ParseImage(goblin::error::Error),
+    /// Building the boot page tables (the part named by `what`) failed.
+    #[error("{what}: {error}")]
+    PageTables {
+        what: &'static str,
+        error: pagetables::Error,
+    },
+    #[error("guest image has a writable and executable segment")]
+    WritableExecutableSegment,
+    #[error("argument list too long")]
+    ArgumentsTooLong,
+    #[error("getrandom failed")]
+    Random,
+    #[error("opening the sandbox root: {0}")]
+    Root(std::io::Error),
+    #[error("confining vmm: {0}")]
+    Confine(String),
+}
+
+fn ioctl(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> KvmError {
+    move |source| KvmError::Ioctl { what, source }
+}
+
+fn guest_memory(what: &'static str) -> impl FnOnce(vm_memory::GuestMemoryError) -> KvmError {
+    move |source| KvmError::GuestMemory { what, source }
+}
+
+fn page_tables(what: &'static str) -> impl FnOnce(pagetables::Error) -> KvmError {
+    move |error| KvmError::PageTables { what, error }
+}
 
 /// The Sentry built as the guest kernel (see `linker/`).
 pub static GUEST_IMAGE: &[u8] = include_bytes!(env!("VMM_GUEST_IMAGE"));
@@ -73,57 +136,17 @@ const KVM_TSS_ADDRESS: u64 = 0xfffb_d000;
 const LARGE_PAGE: u64 = 2 << 20;
 
 /// What to run and how.
-pub struct Config {
-    pub mem_size: u64,
-    pub strace: bool,
+pub(crate) struct Config {
+    pub(crate) mem_size: u64,
+    pub(crate) strace: bool,
     /// Single-step the guest and count instructions (slow; for measurements).
-    pub single_step: bool,
+    pub(crate) single_step: bool,
     /// `--ro`: no overlay.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// `--rw`: file writes go through to the host tree.
-    pub write_through: bool,
+    pub(crate) write_through: bool,
     /// `--pids-limit` (0: none).
-    pub pids_limit: u32,
-}
-
-/// The program and its arguments as the Sentry receives them.
-pub struct Program {
-    pub file: File,
-    pub execfn: Vec<u8>,
-    pub exe_path: Vec<u8>,
-    /// The initial current directory inside the sandbox (absolute).
-    pub cwd: Vec<u8>,
-    pub argv: Vec<Vec<u8>>,
-    pub envp: Vec<Vec<u8>>,
-}
-
-/// How the sandbox ended.
-#[derive(Debug)]
-pub enum End {
-    Exited {
-        code: i32,
-        signal: i32,
-        exec_errno: i32,
-    },
-    /// The Sentry reported a fatal error.
-    Panic(String),
-    /// The guest broke the hypercall protocol or crashed.
-    Killed(String),
-}
-
-/// VM exits and hypercalls seen during a run.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    pub exits: u64,
-    pub io_exits: u64,
-    pub other_exits: u64,
-    pub interrupted: u64,
-    pub hypercalls: u64,
-    /// With `single_step`: guest instructions executed in the app (ring 3) and the Sentry.
-    pub steps_user: u64,
-    pub steps_kernel: u64,
-    /// CPU features the Sentry enabled (`abi::CPU_*`).
-    pub guest_cpu: u64,
+    pub(crate) pids_limit: u32,
 }
 
 /// A host-side view of guest memory for building page tables.
@@ -161,31 +184,37 @@ impl FrameAllocator for BootFrames {
     fn free_frame(&mut self, _pa: u64) {}
 }
 
-fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
-
 /// Creates the memory file (a memfd) of `size` bytes and maps it as guest memory.
-fn memory_file(size: u64) -> Result<GuestMemoryMmap, String> {
+fn memory_file(size: u64) -> Result<GuestMemoryMmap, KvmError> {
     // SAFETY: a static C string; the fd is checked.
     let fd = unsafe { libc::memfd_create(c"vmm-memory".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+        return Err(KvmError::Io {
+            what: "memfd_create",
+            source: std::io::Error::last_os_error(),
+        });
     }
     // SAFETY: a fresh fd we own.
     let file = unsafe { File::from_raw_fd(fd) };
-    file.set_len(size).map_err(err("sizing the memory file"))?;
+    file.set_len(size).map_err(|source| KvmError::Io {
+        what: "sizing the memory file",
+        source,
+    })?;
     GuestMemoryMmap::from_ranges_with_files([(
         GuestAddress(0),
         size as usize,
         Some(FileOffset::new(file, 0)),
     )])
-    .map_err(err("mapping the memory file"))
+    .map_err(KvmError::MapMemory)
 }
 
 /// Lays the guest out: Sentry image, boot page tables, boot info, arguments. Returns the entry
 /// point and the boot info.
-fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, BootInfo), String> {
+fn lay_out(
+    mem: &GuestMemoryMmap,
+    cfg: &Config,
+    prog: &Program,
+) -> Result<(u64, BootInfo), KvmError> {
     let size = cfg.mem_size;
     let loaded = ElfLoader::load(
         mem,
@@ -193,19 +222,19 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         &mut Cursor::new(GUEST_IMAGE),
         Some(GuestAddress(KERNEL_PHYS)),
     )
-    .map_err(err("loading the guest image"))?;
-    let elf = goblin::elf::Elf::parse(GUEST_IMAGE).map_err(err("parsing the guest image"))?;
+    .map_err(KvmError::LoadImage)?;
+    let elf = goblin::elf::Elf::parse(GUEST_IMAGE).map_err(KvmError::ParseImage)?;
     let image_end = loaded.kernel_end.div_ceil(4096) * 4096;
 
     let base = mem
         .get_host_address(GuestAddress(0))
-        .map_err(err("guest memory"))?;
+        .map_err(guest_memory("guest memory"))?;
     let phys = HostPhys { base, size };
     let mut frames = BootFrames {
         next: image_end,
         end: size,
     };
-    let mut pt = PageTables::new(&mut frames).map_err(err("boot page tables"))?;
+    let mut pt = PageTables::new(&mut frames).map_err(page_tables("boot page tables"))?;
     let global_rw = pagetables::Flags {
         writable: true,
         user: false,
@@ -229,7 +258,7 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
                     PageSize::Size4K,
                     global_rw,
                 )
-                .map_err(err("direct map"))?;
+                .map_err(page_tables("direct map"))?;
             }
         } else {
             pt.map(
@@ -240,7 +269,7 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
                 PageSize::Size2M,
                 global_rw,
             )
-            .map_err(err("direct map"))?;
+            .map_err(page_tables("direct map"))?;
         }
     }
     // The image, each segment with its own rights (never writable and executable).
@@ -252,7 +281,7 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         let writable = ph.p_flags & goblin::elf::program_header::PF_W != 0;
         let executable = ph.p_flags & goblin::elf::program_header::PF_X != 0;
         if writable && executable {
-            return Err("guest image has a writable and executable segment".into());
+            return Err(KvmError::WritableExecutableSegment);
         }
         let flags = pagetables::Flags {
             writable,
@@ -265,7 +294,7 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         for va in (start..end).step_by(4096) {
             let pa = va - KERNEL_VIRT_BASE;
             pt.map(&phys, &mut frames, va, pa, PageSize::Size4K, flags)
-                .map_err(err("image mapping"))?;
+                .map_err(page_tables("image mapping"))?;
         }
     }
     let free_start = frames.next;
@@ -281,15 +310,15 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         args.push(0);
     }
     if args.len() as u64 > ARGS_MAX {
-        return Err("argument list too long".into());
+        return Err(KvmError::ArgumentsTooLong);
     }
     mem.write_slice(&args, GuestAddress(ARGS_GPA))
-        .map_err(err("writing arguments"))?;
+        .map_err(guest_memory("writing arguments"))?;
 
     let mut seed = [0u8; 32];
     // SAFETY: seed is a writable 32-byte buffer.
     if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 32, 0) } != 32 {
-        return Err("getrandom failed".into());
+        return Err(KvmError::Random);
     }
     let mut stdio_tty = 0;
     for fd in 0..3 {
@@ -333,7 +362,7 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
     Ok((elf.entry, bi))
 }
 
-fn write_boot_info(mem: &GuestMemoryMmap, bi: &BootInfo) -> Result<(), String> {
+fn write_boot_info(mem: &GuestMemoryMmap, bi: &BootInfo) -> Result<(), KvmError> {
     // SAFETY: BootInfo is repr(C) plain old data.
     let bytes = unsafe {
         std::slice::from_raw_parts(
@@ -342,7 +371,7 @@ fn write_boot_info(mem: &GuestMemoryMmap, bi: &BootInfo) -> Result<(), String> {
         )
     };
     mem.write_slice(bytes, GuestAddress(BOOT_INFO_GPA))
-        .map_err(err("writing boot info"))
+        .map_err(guest_memory("writing boot info"))
 }
 
 fn segment(selector: u16, code: bool) -> kvm_segment {
@@ -385,24 +414,25 @@ fn cpu_state(vcpu: &mut kvm_ioctls::VcpuFd) -> String {
 }
 
 /// Runs `prog` in a fresh VM until the sandbox ends.
-pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, Stats), String> {
+pub(crate) fn run(
+    cfg: &Config,
+    prog: Program,
+    root: &std::path::Path,
+) -> Result<(End, KvmStats), KvmError> {
     if !cfg.mem_size.is_multiple_of(LARGE_PAGE)
         || cfg.mem_size < (64 << 20)
         || cfg.mem_size > KVM_TSS_ADDRESS
     {
-        return Err(format!(
-            "guest memory must be a multiple of 2 MiB between 64 MiB and 4 GiB, not {}",
-            cfg.mem_size
-        ));
+        return Err(KvmError::MemorySize(cfg.mem_size));
     }
-    let kvm = Kvm::new().map_err(err("opening /dev/kvm"))?;
-    let vm = kvm.create_vm().map_err(err("creating a VM"))?;
+    let kvm = Kvm::new().map_err(ioctl("opening /dev/kvm"))?;
+    let vm = kvm.create_vm().map_err(ioctl("creating a VM"))?;
     vm.set_tss_address(KVM_TSS_ADDRESS as usize)
-        .map_err(err("KVM_SET_TSS_ADDR"))?;
+        .map_err(ioctl("KVM_SET_TSS_ADDR"))?;
     let mem = memory_file(cfg.mem_size)?;
     let host_addr = mem
         .get_host_address(GuestAddress(0))
-        .map_err(err("guest memory"))?;
+        .map_err(guest_memory("guest memory"))?;
     let region = kvm_userspace_memory_region {
         slot: 0,
         flags: 0,
@@ -412,16 +442,16 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
     };
     // SAFETY: the region is a live mapping of cfg.mem_size bytes that outlives the VM (`mem`
     // is dropped after `vm` at the end of this function).
-    unsafe { vm.set_user_memory_region(region) }.map_err(err("KVM_SET_USER_MEMORY_REGION"))?;
+    unsafe { vm.set_user_memory_region(region) }.map_err(ioctl("KVM_SET_USER_MEMORY_REGION"))?;
 
     let (entry, mut bi) = lay_out(&mem, cfg, &prog)?;
-    let mut vcpu = vm.create_vcpu(0).map_err(err("creating the vCPU"))?;
+    let mut vcpu = vm.create_vcpu(0).map_err(ioctl("creating the vCPU"))?;
     let cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(err("KVM_GET_SUPPORTED_CPUID"))?;
-    vcpu.set_cpuid2(&cpuid).map_err(err("KVM_SET_CPUID2"))?;
+        .map_err(ioctl("KVM_GET_SUPPORTED_CPUID"))?;
+    vcpu.set_cpuid2(&cpuid).map_err(ioctl("KVM_SET_CPUID2"))?;
 
-    let mut sregs = vcpu.get_sregs().map_err(err("KVM_GET_SREGS"))?;
+    let mut sregs = vcpu.get_sregs().map_err(ioctl("KVM_GET_SREGS"))?;
     sregs.cs = segment(0x10, true);
     for s in [
         &mut sregs.ds,
@@ -444,14 +474,14 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
     sregs.cr3 = bi.kernel_root;
     sregs.cr4 = 0x620; // OSXMMEXCPT | OSFXSR | PAE
     sregs.efer = 0xd01; // NXE | LMA | LME | SCE
-    vcpu.set_sregs(&sregs).map_err(err("KVM_SET_SREGS"))?;
+    vcpu.set_sregs(&sregs).map_err(ioctl("KVM_SET_SREGS"))?;
     let regs = kvm_bindings::kvm_regs {
         rip: entry,
         rdi: DIRECT_MAP_BASE + BOOT_INFO_GPA,
         rflags: 2,
         ..Default::default()
     };
-    vcpu.set_regs(&regs).map_err(err("KVM_SET_REGS"))?;
+    vcpu.set_regs(&regs).map_err(ioctl("KVM_SET_REGS"))?;
 
     bi.tsc_khz = vcpu.get_tsc_khz().map(u64::from).unwrap_or(0);
     bi.realtime_ns = now_ns(libc::CLOCK_REALTIME);
@@ -464,19 +494,18 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
             ..Default::default()
         };
         vcpu.set_guest_debug(&dbg)
-            .map_err(err("KVM_SET_GUEST_DEBUG"))?;
+            .map_err(ioctl("KVM_SET_GUEST_DEBUG"))?;
     }
     let root = crate::confine::enter_mount_namespace(root, cfg.write_through);
-    let mut services =
-        HostServices::new(&root, prog.file).map_err(err("opening the sandbox root"))?;
+    let mut services = HostServices::new(&root, prog.file).map_err(KvmError::Root)?;
     if cfg.write_through {
         services.allow_writes();
     }
     let mut server = hypercall::Server::new(&mem, cfg.mem_size, services);
-    let mut stats = Stats::default();
+    let mut stats = KvmStats::default();
     install_kick_timer()?;
     crate::confine::lock_down(crate::confine::Platform::Kvm, cfg.write_through)
-        .map_err(err("confining vmm"))?;
+        .map_err(KvmError::Confine)?;
     let end = loop {
         // A kick the guest asked for fell due outside KVM_RUN: deliver it on the way in.
         if KICK_DUE.swap(false, Ordering::SeqCst) {
@@ -487,7 +516,7 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
         if signals != 0 {
             let word = mem
                 .get_host_address(GuestAddress(guest_sentry::abi::HOST_SIGNALS_GPA))
-                .map_err(err("host signal word"))?;
+                .map_err(guest_memory("host signal word"))?;
             // SAFETY: an aligned u64 inside guest memory (which lives as long as `mem`); the
             // guest accesses it only atomically.
             unsafe { AtomicU64::from_ptr(word as *mut u64) }.fetch_or(signals, Ordering::SeqCst);
@@ -511,10 +540,12 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
                         signal,
                         exec_errno,
                     } => {
-                        break End::Exited {
-                            code,
-                            signal,
-                            exec_errno,
+                        break if exec_errno != 0 {
+                            End::ExecFailed(ExecFailure::errno(exec_errno))
+                        } else if signal != 0 {
+                            End::Signaled(signal)
+                        } else {
+                            End::Exited(code)
                         }
                     }
                     hypercall::Outcome::Panic(msg) => break End::Panic(msg),
@@ -547,10 +578,10 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
                 };
                 // SAFETY: KVM_INTERRUPT on our vCPU fd with a valid kvm_interrupt.
                 if unsafe { libc::ioctl(vcpu.as_raw_fd(), KVM_INTERRUPT, &irq) } < 0 {
-                    return Err(format!(
-                        "KVM_INTERRUPT: {}",
-                        std::io::Error::last_os_error()
-                    ));
+                    return Err(KvmError::Io {
+                        what: "KVM_INTERRUPT",
+                        source: std::io::Error::last_os_error(),
+                    });
                 }
             }
             Ok(other) => {
@@ -569,7 +600,7 @@ pub fn run(cfg: &Config, prog: Program, root: &std::path::Path) -> Result<(End, 
                     vcpu.get_kvm_run().request_interrupt_window = 1;
                 }
             }
-            Err(e) => return Err(format!("KVM_RUN: {e}")),
+            Err(e) => return Err(ioctl("KVM_RUN")(e)),
         }
     };
     stats.hypercalls = server.count;
