@@ -32,11 +32,43 @@ pub struct Spawn {
     pub envp: Vec<Vec<u8>>,
 }
 
+/// A set of syscall numbers (the x86-64 table's: 0..512).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallSet(pub [u64; 8]);
+
+impl SyscallSet {
+    pub const ALL: SyscallSet = SyscallSet([!0; 8]);
+    pub const NONE: SyscallSet = SyscallSet([0; 8]);
+
+    /// Whether `nr` is in the set (numbers past the table are in it only in [`Self::ALL`]).
+    pub fn contains(&self, nr: u64) -> bool {
+        match self.0.get((nr / 64) as usize) {
+            Some(word) => word & (1 << (nr % 64)) != 0,
+            None => *self == Self::ALL,
+        }
+    }
+
+    /// Adds `nr` (numbers past the table are ignored).
+    pub fn insert(&mut self, nr: u64) {
+        if let Some(word) = self.0.get_mut((nr / 64) as usize) {
+            *word |= 1 << (nr % 64);
+        }
+    }
+}
+
+impl Default for SyscallSet {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
 /// Kernel-wide options.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Config {
-    /// Print every syscall with its result.
+    /// Print every syscall with its result (those in `strace_only`).
     pub strace: bool,
+    /// `--strace=LIST`: the syscalls traced (all by default).
+    pub strace_only: SyscallSet,
     /// `--ro`: no overlay; writes to files fail with EROFS.
     pub read_only: bool,
     /// `--rw`: no overlay; writes go through to the host tree.

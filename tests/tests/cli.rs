@@ -194,3 +194,11 @@ fn bad_pids_limit() {
     }
     usage_error(&["run", "--pids-limit"]);
 }
+
+#[test]
+fn bad_strace_filter() {
+    // A name the Sentry does not know, a number past the table, an uncreatable log file.
+    usage_error(&["run", "--strace=nosuchcall", "/bin/true"]);
+    usage_error(&["run", "--strace=100000", "/bin/true"]);
+    usage_error(&["run", "--strace-log", "/nonexistent-dir/trace", "/bin/true"]);
+}

@@ -197,6 +197,39 @@ fn strace_decoded() {
 }
 
 #[test]
+fn strace_filter_and_log_file() {
+    // `--strace=LIST` traces only the syscalls named (or numbered); `--strace-log FILE` sends
+    // the trace there, leaving the program's stderr alone.
+    for_each_case("strace_filter_and_log_file", |p, v| {
+        let traced = run_vmm(p, v, "strace_me", NO_ARGS, &["--strace=openat,231"]);
+        let stderr = traced.stderr_str();
+        let lines: Vec<&str> = stderr.lines().collect();
+        expect(
+            lines.len() == 3
+                && lines.iter().filter(|l| l.contains("] openat(")).count() == 2
+                && lines.iter().any(|l| l.contains("] exit_group(0) = ?")),
+            "--strace=openat,231: want exactly the two openat lines and exit_group",
+            &traced,
+        )?;
+        let log = vmm_tests::temp_path("strace-log");
+        let flag = format!("--strace-log={}", log.display());
+        let out = run_vmm(p, v, "strace_me", NO_ARGS, &[flag.as_str()]);
+        let written = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        expect(
+            out.code() == 0 && out.stderr_str().is_empty(),
+            "--strace-log: the trace must not reach stderr",
+            &out,
+        )?;
+        expect(
+            written.contains("] write(1, \"done\\n\", 5) = 5"),
+            &format!("--strace-log file lacks the write line: {written:?}"),
+            &out,
+        )
+    });
+}
+
+#[test]
 fn strace_errors() {
     // An unimplemented syscall is traced with its error.
     for_each_case("strace_errors", |p, v| {

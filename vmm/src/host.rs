@@ -189,6 +189,27 @@ fn host_stat(st: &libc::stat) -> HostStat {
     }
 }
 
+/// Where the Sentry's log and `--strace` lines go: stderr, or the `--strace-log` file.
+static SENTRY_LOG: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// Sends the Sentry's log lines (and the trace) to `file` instead of stderr. Called before
+/// the sandbox starts (the file is opened before vmm confines itself).
+pub(crate) fn set_sentry_log(file: std::fs::File) {
+    let _ = SENTRY_LOG.set(file);
+}
+
+/// Writes one line the Sentry logged (bytes from the guest or the Sentry: escaped, so no raw
+/// control sequence reaches a terminal).
+pub(crate) fn sentry_log(line: &[u8]) {
+    use std::io::Write;
+    let mut l = escape_log(line, false).into_bytes();
+    l.push(b'\n');
+    let _ = match SENTRY_LOG.get() {
+        Some(mut f) => f.write_all(&l),
+        None => std::io::stderr().write_all(&l),
+    };
+}
+
 /// A diagnostic line from the Sentry made safe for the user's terminal: printable UTF-8 and
 /// `\t` (and `\n` if `newlines`) stay, every other byte — control characters, escape
 /// sequences, invalid UTF-8 — is written as `\xNN`.
@@ -1280,10 +1301,7 @@ impl guest_sentry::host::Host for DirectHost {
     }
 
     fn log(&self, line: &str) {
-        use std::io::Write;
-        let mut l = escape_log(line.as_bytes(), false).into_bytes();
-        l.push(b'\n');
-        let _ = std::io::stderr().write_all(&l);
+        sentry_log(line.as_bytes());
     }
 
     fn sleep(&self, ns: u64) {

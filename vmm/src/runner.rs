@@ -67,8 +67,16 @@ impl Platform {
 /// join the switch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Strace {
-    /// Print every syscall with its result on stderr.
+    /// Print every syscall with its result (on stderr, or the `--strace-log` file).
     pub(crate) enabled: bool,
+    /// `--strace=LIST`: only these syscalls; `None`: all of them.
+    pub(crate) only: Option<guest_sentry::kernel::SyscallSet>,
+}
+
+impl Strace {
+    fn only(&self) -> guest_sentry::kernel::SyscallSet {
+        self.only.unwrap_or_default()
+    }
 }
 
 /// What to run, where and with which limits.
@@ -380,6 +388,7 @@ impl Prepared {
                 let cfg = crate::kvm::Config {
                     mem_size: r.memory,
                     strace: r.strace.enabled,
+                    strace_only: r.strace.only(),
                     single_step: r.single_step,
                     read_only: r.read_only,
                     write_through: r.write_through,
@@ -396,6 +405,7 @@ impl Prepared {
                 };
                 let config = guest_sentry::kernel::Config {
                     strace: r.strace.enabled,
+                    strace_only: r.strace.only(),
                     read_only: r.read_only,
                     write_through: r.write_through,
                     pids_limit: r.pids_limit,

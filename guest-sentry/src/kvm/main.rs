@@ -84,6 +84,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
     let mut platform = platform::KvmPlatform::new(mem.clone(), bi.kernel_root);
     let config = Config {
         strace: bi.flags & abi::BOOT_FLAG_STRACE != 0,
+        strace_only: kernel::SyscallSet(bi.strace_only),
         read_only: bi.flags & abi::BOOT_FLAG_READ_ONLY != 0,
         write_through: bi.flags & abi::BOOT_FLAG_WRITE_THROUGH != 0,
         pids_limit: u32::try_from(bi.pids_limit).unwrap_or(u32::MAX),

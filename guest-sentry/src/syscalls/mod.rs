@@ -61,7 +61,7 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         k.proc_view = None;
     }
     t.regs.rax = crate::errno::to_rax(result);
-    if k.config.strace {
+    if k.config.strace && k.config.strace_only.contains(n) {
         let result = if t.request.is_some() {
             None
         } else {

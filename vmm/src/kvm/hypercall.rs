@@ -356,10 +356,7 @@ impl<'a> Server<'a> {
                 }
                 let msg = self.read_bytes(a[0], a[1])?;
                 // Guest bytes never reach the terminal raw (no escape sequences).
-                let mut line = crate::host::escape_log(&msg, false).into_bytes();
-                line.push(b'\n');
-                use std::io::Write;
-                let _ = std::io::stderr().write_all(&line);
+                crate::host::sentry_log(&msg);
                 Ok(0)
             }
             op::CLOCK => HostServices::clock(a[0]),

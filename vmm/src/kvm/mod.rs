@@ -139,6 +139,8 @@ const LARGE_PAGE: u64 = 2 << 20;
 pub(crate) struct Config {
     pub(crate) mem_size: u64,
     pub(crate) strace: bool,
+    /// The syscalls traced when `strace` is on.
+    pub(crate) strace_only: guest_sentry::kernel::SyscallSet,
     /// Single-step the guest and count instructions (slow; for measurements).
     pub(crate) single_step: bool,
     /// `--ro`: no overlay.
@@ -358,6 +360,7 @@ fn lay_out(
         envc: prog.envp.len() as u64,
         stdio_tty,
         pids_limit: cfg.pids_limit.into(),
+        strace_only: cfg.strace_only.0,
     };
     Ok((elf.entry, bi))
 }

@@ -17,6 +17,7 @@ pub(crate) fn run_probe_vm() -> Verdict {
     let cfg = Config {
         mem_size: 64 << 20,
         strace: false,
+        strace_only: guest_sentry::kernel::SyscallSet::NONE,
         single_step: false,
         read_only: true,
         write_through: false,
