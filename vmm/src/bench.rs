@@ -237,6 +237,7 @@ fn raw_ptrace_sysemu_here(n: u64, pinned: bool) -> Option<f64> {
         if !libc::WIFSTOPPED(st) {
             break;
         }
+        // SAFETY: all-zero bytes are a valid user_regs_struct (plain integers).
         let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         unsafe {

@@ -1157,8 +1157,8 @@ mod tests {
     ) -> (i32, String) {
         let prog = filter(platform, write_through).unwrap();
         let mut pipe = [0; 2];
-        // SAFETY: a writable array of two fds.
         assert_eq!(
+            // SAFETY: a writable array of two fds.
             unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
             0
         );

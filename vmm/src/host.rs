@@ -761,11 +761,12 @@ impl HostServices {
     /// `ftruncate` or `fsync` of a handle.
     pub fn handle_op(&self, h: u32, op: u64, arg: u64) -> HostResult<()> {
         let fd = self.handle(h)?.as_raw_fd();
-        // SAFETY: plain syscalls on a descriptor we hold.
         let r = match op {
+            // SAFETY: a plain syscall on a descriptor we hold.
             guest_sentry::abi::HANDLE_FTRUNCATE => unsafe {
                 libc::ftruncate(fd, i64::try_from(arg).map_err(|_| Errno(libc::EINVAL))?)
             },
+            // SAFETY: as above.
             guest_sentry::abi::HANDLE_FSYNC => unsafe { libc::fsync(fd) },
             _ => return Err(Errno(libc::EINVAL)),
         };
@@ -953,6 +954,7 @@ impl HostServices {
             // SAFETY: zeroed stat is a valid out-parameter; fd is ours.
             let mut st: libc::stat = unsafe { std::mem::zeroed() };
             if e == Errno(libc::ENOENT)
+                // SAFETY: `st` is a valid out-parameter; fd is ours.
                 && unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
                 && st.st_mode & libc::S_IFMT != libc::S_IFLNK
             {

@@ -6,6 +6,9 @@
 //! to [`MAX_STR`] bytes; buffers the kernel fills are shown after the call, as many bytes as it
 //! returned.
 
+// Decodes untrusted input: no silent truncating or sign-changing casts.
+#![deny(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
 use alloc::string::String;
 use alloc::vec;
 use core::fmt::Write;
@@ -25,6 +28,17 @@ pub const MAX_STR: usize = 32;
 const MAX_PATH: usize = 4096;
 /// How many `argv` strings of an `execve` are shown.
 const MAX_ARGV: usize = 32;
+
+/// The low 32 bits of an argument register: how Linux reads an `unsigned int` argument.
+#[allow(clippy::cast_possible_truncation)]
+pub fn low32(v: u64) -> u32 {
+    v as u32
+}
+
+/// An `int` argument (the register's low 32 bits, signed).
+pub fn int(v: u64) -> i32 {
+    low32(v).cast_signed()
+}
 
 /// How a syscall argument is shown.
 #[derive(Clone, Copy)]
@@ -403,9 +417,9 @@ fn arg<P: Platform>(
         Arg::Hex if v == 0 => write!(out, "0"),
         Arg::Hex => write!(out, "{v:#x}"),
         Arg::Mode => mode(out, v),
-        Arg::Fd => write!(out, "{}", v as i32),
-        Arg::DirFd if v as i32 == g::AT_FDCWD => write!(out, "AT_FDCWD"),
-        Arg::DirFd => write!(out, "{}", v as i32),
+        Arg::Fd => write!(out, "{}", int(v)),
+        Arg::DirFd if int(v) == g::AT_FDCWD => write!(out, "AT_FDCWD"),
+        Arg::DirFd => write!(out, "{}", int(v)),
         Arg::Str => string(out, t, v),
         Arg::OpenMode(_) => mode(out, v),
         Arg::InBuf(len) => buffer(out, t, v, a[len as usize]),
@@ -460,7 +474,7 @@ fn arg<P: Platform>(
             }
         }
         Arg::FutexOp => {
-            let cmd = v & g::FUTEX_CMD_MASK as u64;
+            let cmd = v & u64::from(g::FUTEX_CMD_MASK.cast_unsigned());
             let _ = value(out, cmd, FUTEX_OPS);
             if v & g::FUTEX_PRIVATE_FLAG as u64 != 0 {
                 out.push_str("_PRIVATE");
@@ -470,7 +484,7 @@ fn arg<P: Platform>(
             }
             Ok(())
         }
-        Arg::Signal => crate::signo::write_name(out, v as i32),
+        Arg::Signal => crate::signo::write_name(out, int(v)),
         Arg::SigSet => match read_u64(t, v) {
             Some(set) => sigset(out, set),
             None => ptr(out, v),
@@ -504,7 +518,7 @@ fn arg<P: Platform>(
 }
 
 fn mode(out: &mut String, v: u64) -> core::fmt::Result {
-    write!(out, "0{:o}", v as u32)
+    write!(out, "0{:o}", low32(v))
 }
 
 fn ptr(out: &mut String, v: u64) -> core::fmt::Result {
@@ -619,7 +633,7 @@ fn buffer<P: Platform>(
     addr: u64,
     len: u64,
 ) -> core::fmt::Result {
-    let shown = len.min(MAX_STR as u64) as usize;
+    let shown = usize::try_from(len).map_or(MAX_STR, |l| l.min(MAX_STR));
     let mut b = vec![0u8; shown];
     if addr == 0 || t.mm.copy_in(addr, &mut b).is_err() {
         return ptr(out, addr);

@@ -8,6 +8,9 @@
 //! task), `a` (the six argument registers) and `n` (the number). Adding a syscall is one entry
 //! here plus its handler in the module of its family.
 
+// Decodes untrusted input: no silent truncating or sign-changing casts.
+#![deny(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
 use linux_raw_sys::general as g;
 
 use super::flags::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
@@ -93,7 +96,7 @@ macro_rules! syscalls {
 }
 
 /// `AT_FDCWD` as the register of an `*at` call holds it.
-const CWD: u64 = AT_FDCWD as u64;
+const CWD: u64 = (AT_FDCWD as i64).cast_unsigned();
 
 syscalls! { k, t, a, n;
     __NR_read(Fd, OutBuf(2), Uint) => io::read(k, t, a);
@@ -169,7 +172,7 @@ syscalls! { k, t, a, n;
     __NR_lchown(Str, Int, Int) => ovl::chown_path(k, t, CWD, a[0], (a[1], a[2]), true);
     __NR_umask(Mode) -> Oct => {
         let old = t.umask;
-        t.umask = a[0] as u32 & 0o777;
+        t.umask = strace::low32(a[0]) & 0o777;
         Ok(old as u64)
     };
     __NR_gettimeofday(Ptr, Ptr) => time::gettimeofday(k, t, a);

@@ -3,6 +3,9 @@
 //! (unknown op, a guest range outside guest memory, an oversized list) ends the sandbox; a
 //! well-formed request the host refuses returns `-errno` to the guest.
 
+// Decodes untrusted input: no silent truncating or sign-changing casts.
+#![deny(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
 use guest_sentry::abi::{op, HostStat, Hypercall, IoVec, IOV_MAX, LOG_MAX, PATH_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryError, GuestMemoryMmap};
 
@@ -56,6 +59,11 @@ pub enum Malformed {
     Exit { code: u64, signal: u64, errno: u64 },
     #[error("unknown modify kind {0}")]
     UnknownModify(u64),
+}
+
+/// A length argument as a host size.
+fn len_arg(len: u64) -> Check<usize> {
+    usize::try_from(len).map_err(|_| Malformed::Argument(len))
 }
 
 fn too_long<T>(what: &'static str, len: u64) -> Check<T> {
@@ -117,7 +125,7 @@ impl<'a> Server<'a> {
 
     /// A path argument: at most `PATH_MAX` bytes of guest memory.
     fn path(&self, gpa: u64, len: u64) -> Check<Vec<u8>> {
-        if len as usize > PATH_MAX {
+        if len > PATH_MAX as u64 {
             return too_long("path", len);
         }
         self.read_bytes(gpa, len)
@@ -165,8 +173,8 @@ impl<'a> Server<'a> {
             },
             MODIFY_CHOWN | MODIFY_LCHOWN => HostOp::Chown {
                 path: &path,
-                uid: (a[5] >> 32) as u32,
-                gid: a[5] as u32,
+                uid: small(a[5] >> 32)?,
+                gid: small(a[5] & u64::from(u32::MAX))?,
                 nofollow: a[0] == MODIFY_LCHOWN,
             },
             MODIFY_UTIMENS | MODIFY_LUTIMENS => {
@@ -190,7 +198,7 @@ impl<'a> Server<'a> {
 
     fn read_bytes(&self, gpa: u64, len: u64) -> Check<Vec<u8>> {
         self.range(gpa, len)?;
-        let mut v = vec![0u8; len as usize];
+        let mut v = vec![0u8; len_arg(len)?];
         self.mem
             .read_slice(&mut v, GuestAddress(gpa))
             .map_err(Malformed::Access)?;
@@ -206,18 +214,18 @@ impl<'a> Server<'a> {
 
     /// A guest gather/scatter list as host iovecs, every element checked.
     fn iovecs(&self, gpa: u64, count: u64) -> Check<Vec<libc::iovec>> {
-        if count as usize > IOV_MAX {
+        if count > IOV_MAX as u64 {
             return Err(Malformed::TooManyIoVecs(count));
         }
         let size = std::mem::size_of::<IoVec>() as u64;
         let raw = self.read_bytes(gpa, count * size)?;
-        raw.chunks_exact(size as usize)
+        raw.chunks_exact(std::mem::size_of::<IoVec>())
             .map(|c| {
                 let base = u64::from_le_bytes(c[..8].try_into().unwrap());
                 let len = u64::from_le_bytes(c[8..16].try_into().unwrap());
                 Ok(libc::iovec {
                     iov_base: self.range(base, len)?.cast(),
-                    iov_len: len as usize,
+                    iov_len: len_arg(len)?,
                 })
             })
             .collect()
@@ -251,10 +259,12 @@ impl<'a> Server<'a> {
                     });
                 }
                 self.guest_cpu = a[3];
+                // In range (checked above): the conversions cannot fail.
+                let int = |v: u64| i32::try_from(v).map_err(|_| Malformed::Argument(v));
                 return Ok(Outcome::Exit {
-                    code: a[0] as i32,
-                    signal: a[1] as i32,
-                    exec_errno: a[2] as i32,
+                    code: int(a[0])?,
+                    signal: int(a[1])?,
+                    exec_errno: int(a[2])?,
                 });
             }
             op::PANIC => {
@@ -287,7 +297,7 @@ impl<'a> Server<'a> {
                 }
                 let buf = self.range(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
-                self.host.getdents(handle, buf, a[2] as usize)
+                self.host.getdents(handle, buf, len_arg(a[2])?)
             }
             op::LSEEK => {
                 let handle = handle_arg(a[0])?;
@@ -296,14 +306,15 @@ impl<'a> Server<'a> {
             }
             op::READLINK => {
                 let path = self.path(a[0], a[1])?;
-                if a[3] as usize > PATH_MAX {
+                if a[3] > PATH_MAX as u64 {
                     return too_long("readlink buffer", a[3]);
                 }
                 self.range(a[2], a[3])?;
-                let mut out = vec![0u8; a[3] as usize];
+                let mut out = vec![0u8; len_arg(a[3])?];
                 let r = self.host.readlink(&path, &mut out);
                 if let Ok(n) = r {
-                    self.write_bytes(a[2], &out[..n as usize])?;
+                    let n = len_arg(n)?.min(out.len());
+                    self.write_bytes(a[2], &out[..n])?;
                 }
                 r
             }
@@ -313,7 +324,7 @@ impl<'a> Server<'a> {
                 }
                 let buf = self.range(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
-                self.host.pread(handle, buf, a[2] as usize, a[3])
+                self.host.pread(handle, buf, len_arg(a[2])?, a[3])
             }
             op::CLOSE => {
                 let handle = handle_arg(a[0])?;
@@ -416,6 +427,7 @@ impl<'a> Server<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 mod tests {
     use super::*;
     use std::io::Write;
