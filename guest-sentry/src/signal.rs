@@ -11,19 +11,10 @@ use crate::kernel::{Kernel, Task};
 use crate::linux::{FxSave, RtSigframe, SigChld, SigFault, Sigcontext, Siginfo, StackT, Ucontext};
 use crate::platform::{Context, Platform, FXSAVE_SIZE};
 
-pub const SIGILL: i32 = 4;
-pub const SIGTRAP: i32 = 5;
-pub const SIGBUS: i32 = 7;
-pub const SIGFPE: i32 = 8;
-pub const SIGKILL: i32 = 9;
-pub const SIGSEGV: i32 = 11;
-pub const SIGPIPE: i32 = 13;
-pub const SIGALRM: i32 = 14;
-pub const SIGCONT: i32 = 18;
-pub const SIGSTOP: i32 = 19;
-pub const SIGTSTP: i32 = 20;
-pub const SIGTTIN: i32 = 21;
-pub const SIGTTOU: i32 = 22;
+pub use crate::signo::{
+    SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGILL, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSEGV,
+    SIGSTOP, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU,
+};
 pub const NSIG: usize = 64;
 
 pub const SIG_DFL: u64 = 0;
@@ -103,42 +94,9 @@ pub fn for_exception(vector: u8) -> i32 {
     }
 }
 
+/// The name of signal `sig` for log lines (`"SIGSEGV"`; `"SIGRT"` for a real-time one).
 pub fn name(sig: i32) -> &'static str {
-    const NAMES: [&str; 32] = [
-        "SIG0",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    NAMES.get(sig as usize).copied().unwrap_or("SIGRT")
+    crate::signo::name(sig).unwrap_or("SIGRT")
 }
 
 /// What a handler learns about a signal (`siginfo_t`'s fields that we fill).
@@ -161,18 +119,15 @@ pub const CLD_KILLED: i32 = 2;
 pub const CLD_STOPPED: i32 = 5;
 pub const CLD_CONTINUED: i32 = 6;
 /// `sa_flags`: no SIGCHLD when a child stops or continues.
-pub const SA_NOCLDSTOP: u64 = 1;
+pub const SA_NOCLDSTOP: u64 = linux_raw_sys::general::SA_NOCLDSTOP as u64;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
-pub const SIGINT: i32 = 2;
-pub const SIGQUIT: i32 = 3;
-pub const SIGCHLD: i32 = 17;
 
 /// `sa_flags`: restart an interrupted syscall after the handler instead of failing it.
-pub const SA_RESTART: u64 = 0x1000_0000;
-const SA_NODEFER: u64 = 0x4000_0000;
-const SA_RESETHAND: u64 = 0x8000_0000;
-const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTART: u64 = linux_raw_sys::general::SA_RESTART as u64;
+const SA_NODEFER: u64 = linux_raw_sys::general::SA_NODEFER as u64;
+const SA_RESETHAND: u64 = linux_raw_sys::general::SA_RESETHAND as u64;
+const SA_ONSTACK: u64 = linux_raw_sys::general::SA_ONSTACK as u64;
 const SA_RESTORER: u64 = 0x0400_0000;
 /// `stack_t.ss_flags`.
 pub const SS_ONSTACK: i32 = 1;
