@@ -1,5 +1,6 @@
 /* A fixed sequence of syscalls for the --strace tests: each is made with syscall(2) so that
- * its arguments are the same under every C library. */
+ * its arguments are the same under every C library. argv[1]: a file of at least 11 bytes to
+ * open and read (default /etc/passwd). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -16,9 +17,10 @@ struct ksigaction {
 
 static void on_int(int sig) { (void)sig; }
 
-int main(void) {
+int main(int argc, char **argv) {
     char buf[64];
-    long fd = syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
+    const char *path = argc > 1 ? argv[1] : "/etc/passwd";
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 1;
     if (syscall(SYS_read, fd, buf, 11) != 11) return 2;
     syscall(SYS_close, fd);

@@ -168,15 +168,17 @@ fn strace_decoded() {
     // A fixed program's calls read as strace(1) prints them: names, decoded flags, strings,
     // buffers (the bytes the call returned), structures, errors by name.
     for_each_case("strace_decoded", |p, v| {
-        let native = run_native(v, "strace_me", NO_ARGS);
-        let traced = run_vmm(p, v, "strace_me", NO_ARGS, &["--strace"]);
+        let file = vmm_tests::temp_path("strace-me");
+        std::fs::write(&file, "root:x:0:0:root").map_err(|e| e.to_string())?;
+        let path = file.to_str().unwrap();
+        let native = run_native(v, "strace_me", &[path]);
+        let traced = run_vmm(p, v, "strace_me", &[path], &["--strace"]);
+        let _ = std::fs::remove_file(&file);
         check_same(&native, &traced)?;
         let stderr = traced.stderr_str();
-        let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
-        let head = String::from_utf8_lossy(&passwd[..passwd.len().min(11)]).into_owned();
         let want = [
-            "] openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY|O_CLOEXEC) = 3".to_string(),
-            format!("] read(3, \"{head}\", 11) = 11"),
+            format!("] openat(AT_FDCWD, \"{path}\", O_RDONLY|O_CLOEXEC) = 3"),
+            "] read(3, \"root:x:0:0:\", 11) = 11".to_string(),
             "] close(3) = 0".to_string(),
             "] rt_sigaction(SIGINT, {sa_handler=0x".to_string(),
             ", sa_mask=[], sa_flags=SA_RESTART}, NULL, 8) = 0".to_string(),
@@ -201,7 +203,11 @@ fn strace_filter_and_log_file() {
     // `--strace=LIST` traces only the syscalls named (or numbered); `--strace-log FILE` sends
     // the trace there, leaving the program's stderr alone.
     for_each_case("strace_filter_and_log_file", |p, v| {
-        let traced = run_vmm(p, v, "strace_me", NO_ARGS, &["--strace=openat,231"]);
+        // A file of the test's own: the rig has no /etc/passwd.
+        let file = vmm_tests::temp_path("strace-filter");
+        std::fs::write(&file, "root:x:0:0:root").map_err(|e| e.to_string())?;
+        let path = file.to_str().unwrap();
+        let traced = run_vmm(p, v, "strace_me", &[path], &["--strace=openat,231"]);
         let stderr = traced.stderr_str();
         let lines: Vec<&str> = stderr.lines().collect();
         expect(
@@ -213,9 +219,10 @@ fn strace_filter_and_log_file() {
         )?;
         let log = vmm_tests::temp_path("strace-log");
         let flag = format!("--strace-log={}", log.display());
-        let out = run_vmm(p, v, "strace_me", NO_ARGS, &[flag.as_str()]);
+        let out = run_vmm(p, v, "strace_me", &[path], &[flag.as_str()]);
         let written = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_file(&file);
         expect(
             out.code() == 0 && out.stderr_str().is_empty(),
             "--strace-log: the trace must not reach stderr",
