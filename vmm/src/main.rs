@@ -12,6 +12,7 @@ mod bench;
 mod confine;
 mod host;
 mod kvm;
+mod oci;
 mod sandbox;
 
 use std::ffi::OsString;
@@ -57,6 +58,9 @@ struct RunArgs {
     root: PathBuf,
     program: OsString,
     args: Vec<OsString>,
+    /// The program's working directory inside a `--root` sandbox (default `/`; the OCI
+    /// runtime's `process.cwd`).
+    cwd: Option<Vec<u8>>,
 }
 
 fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> {
@@ -72,6 +76,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
         root: PathBuf::from("/"),
         program: OsString::new(),
         args: Vec::new(),
+        cwd: None,
     };
     let value = |it: &mut dyn Iterator<Item = OsString>, flag: &str| {
         it.next().ok_or_else(|| format!("{flag} needs a value"))
@@ -348,7 +353,10 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         )
     } else {
         match resolve_in_root(&r.root, r.program.as_bytes()) {
-            Ok((file, path)) => (file, path.clone(), path, b"/".to_vec()),
+            Ok((file, path)) => {
+                let cwd = r.cwd.clone().unwrap_or_else(|| b"/".to_vec());
+                (file, path.clone(), path, cwd)
+            }
             Err((code, msg)) => return fail(code, msg),
         }
     };
@@ -511,6 +519,10 @@ fn parse_bench(mut it: impl Iterator<Item = OsString>) -> Result<bench::Options,
 }
 
 fn main() -> ExitCode {
+    // The OCI runtime command line (containerd, Docker): see oci/mod.rs.
+    if let Some(code) = oci::dispatch(&std::env::args_os().skip(1).collect::<Vec<_>>()) {
+        return code;
+    }
     let mut args = std::env::args_os().skip(1);
     let Some(cmd) = args.next() else {
         return usage_error("missing command");
