@@ -1,0 +1,575 @@
+//! vmm as an OCI runtime: the runc command line (`create`/`start`/`state`/`kill`/`delete`/
+//! `run --bundle`/`list`/`ps`/`features`) on bundles built from busybox-static, on every
+//! platform usable here (the `dev.vmm.platform` annotation picks it); bad input (one clear
+//! stderr line, exit 1, no state left behind); and the real engines (containerd's `ctr`,
+//! Docker) through `tests/oci/engines`. Scratch files live under cargo's target tmp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use vmm_tests::{platforms_under_test, vmm_bin_or_panic};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh scratch directory (removed on drop).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "oci-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn have_busybox() -> bool {
+    let ok = Path::new("/bin/busybox").exists();
+    if !ok {
+        eprintln!("skipping: /bin/busybox is not installed (apt-get install busybox-static)");
+    }
+    ok
+}
+
+/// A JSON string.
+fn js(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// Makes `dir/rootfs` (busybox and its applets) and `dir/config.json` running `sh -c SCRIPT`
+/// on `platform`; `extra` is spliced into the top-level object.
+fn bundle(dir: &Path, platform: &str, script: &str, extra: &str) {
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    for a in [
+        "sh", "echo", "cat", "sleep", "env", "pwd", "touch", "ls", "uname", "true", "grep", "sort",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
+    }
+    std::fs::write(dir.join("rootfs/etc/marker"), "in-the-bundle\n").unwrap();
+    config(dir, platform, script, extra);
+}
+
+fn config(dir: &Path, platform: &str, script: &str, extra: &str) {
+    let cfg = format!(
+        r#"{{"ociVersion":"1.0.2",
+  "process":{{"terminal":false,"user":{{"uid":0,"gid":0}},"args":["sh","-c",{}],
+    "env":["PATH=/bin","ONE=1","TWO=two words"],"cwd":"/work"}},
+  "root":{{"path":"rootfs","readonly":false}},
+  "hostname":"box",
+  "mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},
+    {{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid"]}}],
+  "annotations":{{"dev.vmm.platform":{}}}
+  {extra}
+}}"#,
+        js(script),
+        js(platform)
+    );
+    std::fs::write(dir.join("config.json"), cfg).unwrap();
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `vmm --root STATE ARGS`, its stdio captured (stdin /dev/null). The container process of a
+/// `create` inherits stdout and stderr: pass `out` to send them to a file instead of the
+/// captured pipes (which would stay open while it lives).
+fn vmm(state: &Path, args: &[&str], out: Option<&Path>) -> Out {
+    let mut c = Command::new(vmm_bin_or_panic());
+    c.arg("--root").arg(state).args(args).stdin(Stdio::null());
+    let file;
+    if let Some(p) = out {
+        file = std::fs::File::create(p).unwrap();
+        c.stdout(file.try_clone().unwrap()).stderr(file);
+        let st = c.status().unwrap();
+        return Out {
+            code: st.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: std::fs::read_to_string(p).unwrap_or_default(),
+        };
+    }
+    let o = c.output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A field of `vmm state`'s JSON, as text (strings unquoted).
+fn field(json: &str, name: &str) -> String {
+    let key = format!("\"{name}\":");
+    let Some(i) = json.find(&key) else {
+        return String::new();
+    };
+    let rest = json[i + key.len()..].trim_start();
+    let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
+    rest[..end].trim().trim_matches('"').to_string()
+}
+
+fn status_of(state: &Path, id: &str) -> String {
+    field(&vmm(state, &["state", id], None).stdout, "status")
+}
+
+fn wait_status(state: &Path, id: &str, want: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if status_of(state, id) == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn wait_file_contains(p: &Path, want: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(p).is_ok_and(|s| s.contains(want)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// create → state created (the program not yet run) → start → running → kill TERM (the
+/// program's trap runs) → stopped → delete; with the pid file, list and ps.
+#[test]
+fn lifecycle_on_every_platform() {
+    if !have_busybox() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let s = Scratch::new("life");
+        let b = s.0.join("bundle");
+        let st = s.0.join("state");
+        bundle(
+            &b,
+            &p,
+            "trap 'echo got TERM; exit 7' TERM; echo started; env | grep -v -e ^PWD= -e ^SHLVL= | sort; pwd; cat /etc/marker; \
+             while true; do sleep 1; done",
+            "",
+        );
+        let log = s.0.join("out");
+        let pidf = s.0.join("pid");
+        let bs = b.to_str().unwrap();
+        let mut fail = |m: String| failures.push(format!("[{p}] {m}"));
+        let c = vmm(
+            &st,
+            &[
+                "create",
+                "--bundle",
+                bs,
+                "--pid-file",
+                pidf.to_str().unwrap(),
+                "c1",
+            ],
+            Some(&log),
+        );
+        if c.code != 0 {
+            fail(format!("create failed:\n{c}"));
+            continue;
+        }
+        let pid = std::fs::read_to_string(&pidf).unwrap_or_default();
+        let state = vmm(&st, &["state", "c1"], None);
+        if field(&state.stdout, "status") != "created"
+            || field(&state.stdout, "pid") != pid
+            || field(&state.stdout, "id") != "c1"
+            || field(&state.stdout, "ociVersion").is_empty()
+            || field(&state.stdout, "dev.vmm.platform") != p
+            || !state.stdout.contains(&format!("\"bundle\": {}", js(bs)))
+        {
+            fail(format!("state after create (pid file {pid:?}):\n{state}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("started")
+        {
+            fail("the program ran before start".into());
+        }
+        let l = vmm(&st, &["list"], None);
+        if !l.stdout.contains("c1") || !l.stdout.contains("created") {
+            fail(format!("list:\n{l}"));
+        }
+        let start = vmm(&st, &["start", "c1"], None);
+        if start.code != 0 {
+            fail(format!("start:\n{start}"));
+        }
+        if !wait_file_contains(&log, "in-the-bundle") {
+            fail(format!(
+                "the program did not run after start: {:?}",
+                std::fs::read_to_string(&log)
+            ));
+        }
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        if !out.contains("started\nONE=1\nPATH=/bin\nTWO=two words\n") || !out.contains("\n/work\n")
+        {
+            fail(format!(
+                "the program's environment or cwd is not config.json's exactly:\n{out}"
+            ));
+        }
+        if status_of(&st, "c1") != "running" {
+            fail("state after start is not running".into());
+        }
+        let ps = vmm(&st, &["ps", "--format", "json", "c1"], None);
+        if ps.stdout.trim() != format!("[{pid}]") {
+            fail(format!("ps --format json:\n{ps}"));
+        }
+        let again = vmm(&st, &["start", "c1"], None);
+        if again.code != 1 || again.stderr.lines().count() != 1 {
+            fail(format!("start of a running container:\n{again}"));
+        }
+        let del = vmm(&st, &["delete", "c1"], None);
+        if del.code != 1 || !del.stderr.contains("not stopped") || del.stderr.lines().count() != 1 {
+            fail(format!(
+                "delete of a running container without --force:\n{del}"
+            ));
+        }
+        let k = vmm(&st, &["kill", "c1", "SIGTERM"], None);
+        if k.code != 0 {
+            fail(format!("kill:\n{k}"));
+        }
+        if !wait_status(&st, "c1", "stopped") {
+            fail("not stopped after kill TERM".into());
+        }
+        if !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("got TERM")
+        {
+            fail("SIGTERM did not reach the program's trap".into());
+        }
+        if field(&vmm(&st, &["state", "c1"], None).stdout, "pid") != "0" {
+            fail("a stopped container's pid is not 0".into());
+        }
+        let k2 = vmm(&st, &["kill", "c1", "KILL"], None);
+        if k2.code != 1 {
+            fail(format!("kill of a stopped container:\n{k2}"));
+        }
+        let d = vmm(&st, &["delete", "c1"], None);
+        if d.code != 0 {
+            fail(format!("delete of a stopped container:\n{d}"));
+        }
+        let gone = vmm(&st, &["state", "c1"], None);
+        if gone.code != 1 || !gone.stderr.contains("does not exist") {
+            fail(format!("state after delete:\n{gone}"));
+        }
+        if std::fs::read_dir(&st).map(|d| d.count()).unwrap_or(0) != 0 {
+            fail("the state directory is not empty after delete".into());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `run --bundle`: stdout and exit status of the program; the state is gone after; a
+/// read-only root; kill by number; delete of a created container; `delete --force` of a
+/// running one.
+#[test]
+fn run_and_delete_on_every_platform() {
+    if !have_busybox() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let s = Scratch::new("run");
+        let b = s.0.join("bundle");
+        let st = s.0.join("state");
+        let bs = b.to_str().unwrap();
+        let mut fail = |m: String| failures.push(format!("[{p}] {m}"));
+        bundle(&b, &p, "echo out; echo err >&2; uname -s; exit 42", "");
+        let r = vmm(&st, &["run", "--bundle", bs, "r1"], None);
+        if r.code != 42 || r.stdout != "out\nLinux\n" || !r.stderr.contains("err") {
+            fail(format!("run --bundle:\n{r}"));
+        }
+        if st.join("r1").exists() {
+            fail("run left its state behind".into());
+        }
+        // A read-only root: writes fail.
+        std::fs::remove_file(b.join("config.json")).unwrap();
+        config(&b, &p, "touch /new && echo wrote; echo done", "");
+        let cfg = std::fs::read_to_string(b.join("config.json"))
+            .unwrap()
+            .replace("\"readonly\":false", "\"readonly\":true");
+        std::fs::write(b.join("config.json"), cfg).unwrap();
+        let r = vmm(&st, &["run", "-b", bs, "r2"], None);
+        if r.code != 0 || r.stdout != "done\n" || b.join("rootfs/new").exists() {
+            fail(format!("a read-only root was written:\n{r}"));
+        }
+        // Delete of a created container kills it; kill by number; delete --force.
+        config(&b, &p, "sleep 100", "");
+        let log = s.0.join("out");
+        for id in ["k1", "k2"] {
+            let c = vmm(&st, &["create", "--bundle", bs, id], Some(&log));
+            if c.code != 0 {
+                fail(format!("create {id}:\n{c}"));
+            }
+        }
+        let d = vmm(&st, &["delete", "k1"], None);
+        if d.code != 0 || st.join("k1").exists() {
+            fail(format!("delete of a created container:\n{d}"));
+        }
+        let _ = vmm(&st, &["start", "k2"], None);
+        let k = vmm(&st, &["kill", "k2", "9"], None);
+        if k.code != 0 || !wait_status(&st, "k2", "stopped") {
+            fail(format!("kill 9:\n{k}"));
+        }
+        let _ = vmm(&st, &["delete", "k2"], None);
+        let c = vmm(&st, &["run", "--detach", "--bundle", bs, "k3"], Some(&log));
+        if c.code != 0 || status_of(&st, "k3") != "running" {
+            fail(format!("run --detach:\n{c}"));
+        }
+        let d = vmm(&st, &["delete", "--force", "k3"], None);
+        if d.code != 0 || st.join("k3").exists() {
+            fail(format!("delete --force of a running container:\n{d}"));
+        }
+        let d = vmm(&st, &["delete", "--force", "nothere"], None);
+        if d.code != 0 {
+            fail(format!("delete --force of an unknown container:\n{d}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Bad input: one line on stderr, exit 1, nothing left under the state root (or the existing
+/// container untouched), the JSON log line with `--log-format json`.
+#[test]
+fn bad_input_is_refused_clearly() {
+    if !have_busybox() {
+        return;
+    }
+    let platform = platforms_under_test()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "auto".into());
+    let s = Scratch::new("bad");
+    let b = s.0.join("bundle");
+    let st = s.0.join("state");
+    let bs = b.to_str().unwrap().to_string();
+    bundle(&b, &platform, "sleep 100", "");
+    let good = std::fs::read_to_string(b.join("config.json")).unwrap();
+    let failures = std::cell::RefCell::new(Vec::new());
+    let entries = |st: &Path| -> Vec<String> {
+        std::fs::read_dir(st)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let check = |what: &str, cfg: Option<&str>, args: &[&str], want: &str| {
+        match cfg {
+            Some(c) => std::fs::write(b.join("config.json"), c).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(b.join("config.json"));
+            }
+        }
+        let before = entries(&st);
+        let o = vmm(&st, args, None);
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        if o.code != 1
+            || lines.len() != 1
+            || !lines[0].starts_with("vmm: ")
+            || !o.stderr.contains(want)
+        {
+            failures.borrow_mut().push(format!(
+                "{what}: want exit 1 and one stderr line with {want:?}:\n{o}"
+            ));
+        }
+        if entries(&st) != before {
+            failures.borrow_mut().push(format!(
+                "{what}: the state root changed: {:?}",
+                entries(&st)
+            ));
+        }
+    };
+    let create: [&str; 4] = ["create", "--bundle", &bs, "x"];
+    check("no config.json", None, &create, "config.json");
+    check(
+        "malformed config.json",
+        Some("{\"process\": [1,"),
+        &create,
+        "malformed JSON",
+    );
+    check(
+        "nonexistent rootfs",
+        Some(&good.replace("\"path\":\"rootfs\"", "\"path\":\"nothere\"")),
+        &create,
+        "does not exist",
+    );
+    check(
+        "a program missing from the rootfs",
+        Some(&good.replace("[\"sh\",\"-c\"", "[\"/bin/nothere\",\"-c\"")),
+        &create,
+        "nothere",
+    );
+    check(
+        "a bind mount",
+        Some(&good.replace(
+            "\"mounts\":[",
+            "\"mounts\":[{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/etc\",\"options\":[\"rbind\"]},",
+        )),
+        &create,
+        "bind mounts (volumes) are not supported yet",
+    );
+    check(
+        "a non-root user",
+        Some(&good.replace("\"uid\":0", "\"uid\":1000")),
+        &create,
+        "only uid 0",
+    );
+    check(
+        "an unknown platform",
+        Some(&good.replace(
+            &format!("\"dev.vmm.platform\":{}", js(&platform)),
+            "\"dev.vmm.platform\":\"vax\"",
+        )),
+        &create,
+        "unknown platform",
+    );
+    check(
+        "a terminal without --console-socket",
+        Some(&good.replace("\"terminal\":false", "\"terminal\":true")),
+        &create,
+        "console-socket",
+    );
+    check(
+        "a bad ID",
+        Some(&good),
+        &["create", "--bundle", &bs, "../x"],
+        "invalid container id",
+    );
+    for cmd in ["start", "state", "kill", "delete", "ps"] {
+        check(
+            &format!("{cmd} of an unknown ID"),
+            Some(&good),
+            &[cmd, "nothere"],
+            "does not exist",
+        );
+    }
+    // A duplicate ID leaves the first container as it was.
+    let log = s.0.join("out");
+    let c = vmm(&st, &create, Some(&log));
+    if c.code != 0 {
+        failures.borrow_mut().push(format!("create:\n{c}"));
+    }
+    check("a duplicate ID", Some(&good), &create, "already exists");
+    if status_of(&st, "x") != "created" {
+        failures
+            .borrow_mut()
+            .push("the first container changed after a duplicate create".into());
+    }
+    let _ = vmm(&st, &["delete", "--force", "x"], None);
+    // The JSON log line.
+    let logf = s.0.join("log.json");
+    let o = vmm(
+        &st,
+        &[
+            "--log",
+            logf.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "start",
+            "nothere",
+        ],
+        None,
+    );
+    let text = std::fs::read_to_string(&logf).unwrap_or_default();
+    if o.code != 1
+        || !text.contains("\"level\":\"error\"")
+        || !text.contains("\"msg\":\"container nothere does not exist\"")
+    {
+        failures
+            .borrow_mut()
+            .push(format!("--log-format json: {text:?}\n{o}"));
+    }
+    let failures = failures.into_inner();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `features` is JSON; `vmm run PROG` without a bundle is still the plain quick path.
+#[test]
+fn features_and_the_plain_run_path() {
+    let st = Scratch::new("feat");
+    let f = vmm(&st.0, &["features"], None);
+    assert!(
+        f.code == 0
+            && f.stdout.contains("\"ociVersionMax\"")
+            && f.stdout.contains("dev.vmm.platform"),
+        "features:\n{f}"
+    );
+    let o = Command::new(vmm_bin_or_panic())
+        .args(["run", "/bin/echo", "--bundle", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "--bundle x\n",
+        "vmm run PROG --bundle must pass --bundle to PROG"
+    );
+}
+
+/// containerd (`ctr run --runc-binary vmm`) and Docker (`"runtimes": {"vmm": ...}`):
+/// `tests/oci/engines` starts its own daemons; skips only if they cannot run here.
+#[test]
+fn engines_containerd_and_docker() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oci/engines");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: the engine daemons need root");
+        return;
+    }
+    let s = Scratch::new("eng");
+    let o = Command::new(&script)
+        .arg(vmm_bin_or_panic())
+        .arg(s.0.join("e"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{err}");
+    match o.status.code() {
+        Some(0) => {}
+        Some(77) => eprintln!("skipping the engine checks: {}", err.trim()),
+        _ => panic!("engine checks failed ({}):\n{err}", o.status),
+    }
+}
