@@ -37,12 +37,15 @@ pub fn create(log: &Log, root: &Path, c: &CreateArgs, foreground: bool) -> Res<i
         .filter(|b| b.is_dir())
         .ok_or_else(|| format!("bundle {} is not a directory", c.bundle.display()))?;
     let spec = spec::load(&bundle)?;
-    let plan = spec::plan(
+    let mut plan = spec::plan(
         log,
         &spec,
         &bundle,
         c.console_socket.is_some() || foreground,
     )?;
+    if plan.platform == "auto" {
+        plan.platform = auto_platform(log, root);
+    }
     let locked = state::make(root, &c.id)?;
     let mut child = None;
     match create_in(log, &locked, c, &bundle, &spec, &plan, &mut child) {
@@ -174,6 +177,38 @@ fn create_in(
     }
     log.debug(&format!("container {} created (pid {pid})", c.id));
     Ok(pid)
+}
+
+/// What `--platform auto` picks on this host, probed once per boot and vmm binary and kept
+/// in `ROOT/.auto-platform` (the kvm probe costs ≈0.1 s: not on every container start).
+fn auto_platform(log: &Log, root: &Path) -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let exe = std::fs::metadata("/proc/self/exe")
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            format!("{}:{}:{}", m.ino(), m.size(), m.mtime())
+        })
+        .unwrap_or_default();
+    let key = format!("{}/{exe}", boot.trim());
+    let _ = std::fs::create_dir_all(root);
+    let cache = root.join(".auto-platform");
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        if let Some((k, p)) = text.trim().rsplit_once(' ') {
+            if k == key && ["kvm", "systrap", "ptrace"].contains(&p) {
+                return p.to_string();
+            }
+        }
+    }
+    let p = if crate::kvm::probe::probe().usable {
+        "kvm"
+    } else if crate::kvm::probe::probe_fallback(crate::sandbox::Kind::Systrap).usable {
+        "systrap"
+    } else {
+        "ptrace"
+    };
+    log.debug(&format!("platform auto: {p} on this host"));
+    let _ = state::write_atomic(&cache, format!("{key} {p}\n").as_bytes());
+    p.to_string()
 }
 
 /// A new pty: (master, slave).

@@ -346,7 +346,7 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
         }
     };
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
-        log.debug("config.json: hostname not applied yet (uname shows the Sentry's)");
+        log.warn("config.json: hostname not applied yet (uname shows the Sentry's, vmm)");
     }
     Ok(Plan {
         rootfs,
