@@ -80,7 +80,6 @@ fn config(dir: &Path, platform: &str, script: &str, extra: &str) {
   "process":{{"terminal":false,"user":{{"uid":0,"gid":0}},"args":["sh","-c",{}],
     "env":["PATH=/bin","ONE=1","TWO=two words"],"cwd":"/work"}},
   "root":{{"path":"rootfs","readonly":false}},
-  "hostname":"box",
   "mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},
     {{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid"]}}],
   "annotations":{{"dev.vmm.platform":{}}}
@@ -524,6 +523,77 @@ fn bad_input_is_refused_clearly() {
     }
     let failures = failures.into_inner();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Eight `create`s of one ID at once: exactly one wins, the others say it exists; then
+/// `delete --force`s racing `state`s leave nothing behind.
+#[test]
+fn racing_commands_on_one_id() {
+    if !have_busybox() {
+        return;
+    }
+    let platform = platforms_under_test()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "auto".into());
+    let s = Scratch::new("race");
+    let b = s.0.join("bundle");
+    let st = s.0.join("state");
+    bundle(&b, &platform, "sleep 100", "");
+    let bs = b.to_str().unwrap().to_string();
+    let outs: Vec<Out> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let (st, bs, log) = (&st, &bs, s.0.join(format!("out{i}")));
+                sc.spawn(move || vmm(st, &["create", "--bundle", bs, "same"], Some(&log)))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = outs.iter().filter(|o| o.code == 0).count();
+    let lost = outs
+        .iter()
+        .filter(|o| o.code == 1 && o.stderr.contains("already exists"))
+        .count();
+    assert!(
+        won == 1 && lost == 7,
+        "racing creates: {won} won, {lost} refused:\n{}",
+        outs.iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(status_of(&st, "same"), "created");
+    let outs: Vec<Out> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let st = &st;
+                let cmd = if i % 2 == 0 { "delete" } else { "state" };
+                sc.spawn(move || {
+                    let args: &[&str] = if cmd == "delete" {
+                        &["delete", "--force", "same"]
+                    } else {
+                        &["state", "same"]
+                    };
+                    vmm(st, args, None)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outs {
+        assert!(
+            o.code == 0 || o.stderr.contains("does not exist"),
+            "racing delete/state:\n{o}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&st)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != ".auto-platform")
+        .collect();
+    assert!(left.is_empty(), "left in the state root: {left:?}");
 }
 
 /// `features` is JSON; `vmm run PROG` without a bundle is still the plain quick path.
