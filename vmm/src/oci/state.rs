@@ -324,8 +324,29 @@ pub fn parse_signal(s: &str) -> Res<i32> {
     Ok(n)
 }
 
+/// The signals `kill` can deliver: those vmm forwards to the sandbox (`host::FORWARDED`:
+/// INT, QUIT, TERM, HUP), and those acting on the sandbox's host process as a whole (KILL;
+/// STOP and CONT freeze and thaw it). Any other would kill vmm by its default action instead
+/// of reaching the program: refused.
+const DELIVERABLE: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGCONT,
+];
+
 pub fn kill(log: &Log, root: &Path, id: &str, signal: Option<&str>, all: bool) -> Res<()> {
     let sig = parse_signal(signal.unwrap_or("TERM"))?;
+    if !DELIVERABLE.contains(&sig) {
+        return Err(format!(
+            "signal {} is not delivered to the sandbox yet (TERM, INT, QUIT, HUP, KILL, STOP, CONT are)",
+            signal.unwrap_or("")
+        )
+        .into());
+    }
     let l = lock(root, id)?;
     let s = load_or_missing(&l, id)?;
     if l.status(&s) == Status::Stopped {
