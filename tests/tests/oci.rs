@@ -264,6 +264,15 @@ fn lifecycle_on_every_platform() {
                 "delete of a running container without --force:\n{del}"
             ));
         }
+        let usr1 = vmm(&st, &["kill", "c1", "USR1"], None);
+        if usr1.code != 1
+            || !usr1.stderr.contains("not delivered")
+            || status_of(&st, "c1") != "running"
+        {
+            fail(format!(
+                "kill USR1 (not forwarded by vmm) must be refused:\n{usr1}"
+            ));
+        }
         let k = vmm(&st, &["kill", "c1", "SIGTERM"], None);
         if k.code != 0 {
             fail(format!("kill:\n{k}"));
@@ -522,6 +531,107 @@ fn bad_input_is_refused_clearly() {
             .push(format!("--log-format json: {text:?}\n{o}"));
     }
     let failures = failures.into_inner();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Receives one fd sent with SCM_RIGHTS on `sock`.
+fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msg points at iov and cbuf, alive for the call; the cmsg is read inside cbuf
+    // after the kernel filled it (CMSG_FIRSTHDR checks msg_controllen).
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf);
+        if libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) < 0 {
+            return None;
+        }
+        let cm = libc::CMSG_FIRSTHDR(&msg);
+        if cm.is_null() || (*cm).cmsg_type != libc::SCM_RIGHTS {
+            return None;
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast::<i32>());
+        Some(std::os::fd::OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// `process.terminal`: the pty master arrives over `--console-socket` (as runc sends it) and
+/// the program's stdio is the slave.
+#[test]
+fn terminal_over_the_console_socket() {
+    if !have_busybox() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let s = Scratch::new("tty");
+        let b = s.0.join("bundle");
+        let st = s.0.join("state");
+        bundle(
+            &b,
+            &p,
+            "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo on-a-tty; read line; echo got $line",
+            "",
+        );
+        let cfg = std::fs::read_to_string(b.join("config.json"))
+            .unwrap()
+            .replace("\"terminal\":false", "\"terminal\":true");
+        std::fs::write(b.join("config.json"), cfg).unwrap();
+        let sock = s.0.join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let got = std::thread::spawn(move || listener.accept().ok().and_then(|(c, _)| recv_fd(&c)));
+        let c = vmm(
+            &st,
+            &[
+                "create",
+                "--bundle",
+                b.to_str().unwrap(),
+                "--console-socket",
+                sock.to_str().unwrap(),
+                "t1",
+            ],
+            None,
+        );
+        let Some(master) = got.join().unwrap() else {
+            failures.push(format!("[{p}] no pty master over the console socket:\n{c}"));
+            continue;
+        };
+        let start = vmm(&st, &["start", "t1"], None);
+        let mut m = std::fs::File::from(master);
+        use std::io::{Read, Write};
+        let _ = m.write_all(b"hello\n");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Until the slave's last holder closes it (EIO) or the output is complete.
+        while Instant::now() < deadline {
+            match m.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&out).contains("got hello") {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if c.code != 0
+            || start.code != 0
+            || !text.contains("on-a-tty")
+            || !text.contains("got hello")
+        {
+            failures.push(format!("[{p}] terminal: {text:?}\n{c}\n{start}"));
+        }
+        wait_status(&st, "t1", "stopped");
+        let _ = vmm(&st, &["delete", "--force", "t1"], None);
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

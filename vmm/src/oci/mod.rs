@@ -263,10 +263,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
-    #[command(hide = true)]
+    /// Write a starter config.json (rootfs `rootfs`, `sh` on a terminal) into the bundle.
     Spec {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        /// Accepted for compatibility.
+        #[arg(long)]
+        rootless: bool,
     },
     /// The container process (spawned by `create`).
     #[command(name = "__oci-init", hide = true)]
@@ -454,7 +457,7 @@ fn main(argv: Vec<OsString>) -> ExitCode {
         Cmd::Checkpoint { .. } | Cmd::Restore { .. } => {
             Err("checkpoint and restore are not supported by vmm".into())
         }
-        Cmd::Spec { .. } => Err("spec is not supported by vmm (write config.json yourself)".into()),
+        Cmd::Spec { bundle, .. } => write_spec(&bundle).map(|()| ExitCode::SUCCESS),
         Cmd::OciInit { state_dir, sync_fd } => Ok(init::init(&log, &state_dir, sync_fd)),
     };
     match result {
@@ -464,6 +467,37 @@ fn main(argv: Vec<OsString>) -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `vmm spec`: a starter config.json, as `runc spec` writes (refuses to overwrite one).
+fn write_spec(bundle: &std::path::Path) -> Res<()> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        return Err(format!("{} already exists", path.display()).into());
+    }
+    let spec = serde_json::json!({
+        "ociVersion": spec::OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "annotations": {"dev.vmm.platform": "auto"},
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]}
+    });
+    let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
+    std::fs::write(&path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// `vmm features`: the runtime-spec `features.md` document.
