@@ -49,7 +49,7 @@ pub const USER_BOTTOM: u64 = 0x1_0000;
 /// `BootInfo::magic`.
 pub const BOOT_MAGIC: u64 = 0x766d_6d2d_626f_6f74; // "vmm-boot"
 /// `BootInfo::version`; bumped on any layout change.
-pub const BOOT_VERSION: u64 = 2;
+pub const BOOT_VERSION: u64 = 3;
 
 /// `BootInfo::flags`: print every syscall (`--strace`).
 pub const BOOT_FLAG_STRACE: u64 = 1 << 0;
@@ -91,6 +91,9 @@ pub struct BootInfo {
     pub stdio_tty: u64,
     /// `--pids-limit`: the most tasks the sandbox may hold at once (0: no limit).
     pub pids_limit: u64,
+    /// `uname`'s nodename: `hostname[..hostname_len]` (0: the default, `vmm`).
+    pub hostname_len: u64,
+    pub hostname: [u8; 64],
 }
 
 /// Hypercall numbers (`Hypercall::op`). Arguments are listed as `args[i]`.

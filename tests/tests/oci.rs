@@ -323,9 +323,14 @@ fn run_and_delete_on_every_platform() {
         let st = s.0.join("state");
         let bs = b.to_str().unwrap();
         let mut fail = |m: String| failures.push(format!("[{p}] {m}"));
-        bundle(&b, &p, "echo out; echo err >&2; uname -s; exit 42", "");
+        bundle(
+            &b,
+            &p,
+            "echo out; echo err >&2; uname -s; uname -n; exit 42",
+            ",\"hostname\":\"box-1\"",
+        );
         let r = vmm(&st, &["run", "--bundle", bs, "r1"], None);
-        if r.code != 42 || r.stdout != "out\nLinux\n" || !r.stderr.contains("err") {
+        if r.code != 42 || r.stdout != "out\nLinux\nbox-1\n" || !r.stderr.contains("err") {
             fail(format!("run --bundle:\n{r}"));
         }
         if st.join("r1").exists() {

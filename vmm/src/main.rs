@@ -61,6 +61,8 @@ struct RunArgs {
     /// The program's working directory inside a `--root` sandbox (default `/`; the OCI
     /// runtime's `process.cwd`).
     cwd: Option<Vec<u8>>,
+    /// `uname`'s nodename (the OCI runtime's `hostname`).
+    hostname: guest_sentry::kernel::Hostname,
 }
 
 fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> {
@@ -77,6 +79,7 @@ fn parse_run(mut it: impl Iterator<Item = OsString>) -> Result<RunArgs, String> 
         program: OsString::new(),
         args: Vec::new(),
         cwd: None,
+        hostname: Default::default(),
     };
     let value = |it: &mut dyn Iterator<Item = OsString>, flag: &str| {
         it.next().ok_or_else(|| format!("{flag} needs a value"))
@@ -393,6 +396,7 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             read_only: r.read_only,
             write_through: r.write_through,
             pids_limit: r.pids_limit,
+            hostname: r.hostname,
         };
         let (end, stats) = match kvm::run(&cfg, prog, &r.root) {
             Ok(x) => x,
@@ -425,6 +429,7 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
             write_through: r.write_through,
             pids_limit: r.pids_limit,
             overlay_limit: 0,
+            hostname: r.hostname,
         };
         let end = match sandbox::run(kind, r.memory_mib << 20, config, prog, &r.root) {
             Ok(end) => end,

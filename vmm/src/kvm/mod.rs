@@ -84,6 +84,8 @@ pub struct Config {
     pub write_through: bool,
     /// `--pids-limit` (0: none).
     pub pids_limit: u32,
+    /// `uname`'s nodename.
+    pub hostname: guest_sentry::kernel::Hostname,
 }
 
 /// The program and its arguments as the Sentry receives them.
@@ -329,6 +331,12 @@ fn lay_out(mem: &GuestMemoryMmap, cfg: &Config, prog: &Program) -> Result<(u64, 
         envc: prog.envp.len() as u64,
         stdio_tty,
         pids_limit: cfg.pids_limit.into(),
+        hostname_len: cfg.hostname.as_bytes().len() as u64,
+        hostname: {
+            let mut h = [0u8; 64];
+            h[..cfg.hostname.as_bytes().len()].copy_from_slice(cfg.hostname.as_bytes());
+            h
+        },
     };
     Ok((elf.entry, bi))
 }

@@ -109,6 +109,7 @@ fn run_probe_vm() -> Verdict {
         read_only: true,
         write_through: false,
         pids_limit: 1,
+        hostname: Default::default(),
     };
     match super::run(&cfg, prog, std::path::Path::new("/")) {
         Ok((End::Exited { code: PROBE_EXIT, signal: 0, .. }, stats)) => Verdict {

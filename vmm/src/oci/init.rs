@@ -356,6 +356,11 @@ fn prepare(state_dir: &Path) -> Res<crate::RunArgs> {
         program: OsString::from(&plan.args[0]),
         args: plan.args[1..].iter().map(OsString::from).collect(),
         cwd: Some(plan.cwd.clone().into_bytes()),
+        hostname: plan
+            .hostname
+            .as_deref()
+            .and_then(|h| guest_sentry::kernel::Hostname::new(h.as_bytes()))
+            .unwrap_or_default(),
     })
 }
 

@@ -345,8 +345,10 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
             .into())
         }
     };
-    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
-        log.warn("config.json: hostname not applied yet (uname shows the Sentry's, vmm)");
+    if let Some(h) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if guest_sentry::kernel::Hostname::new(h.as_bytes()).is_none() {
+            return Err(format!("config.json: hostname {h:?} is longer than 64 bytes").into());
+        }
     }
     Ok(Plan {
         rootfs,
