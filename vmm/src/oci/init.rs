@@ -46,6 +46,12 @@ pub fn create(log: &Log, root: &Path, c: &CreateArgs, foreground: bool) -> Res<i
     if plan.platform == "auto" {
         plan.platform = auto_platform(log, root);
     }
+    if c.preserve_fds > 0 {
+        log.warn(&format!(
+            "--preserve-fds {}: extra fds are not passed into the sandbox (its programs see stdio only)",
+            c.preserve_fds
+        ));
+    }
     let locked = state::make(root, &c.id)?;
     let mut child = None;
     match create_in(log, &locked, c, &bundle, &spec, &plan, &mut child) {

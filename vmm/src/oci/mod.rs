@@ -70,6 +70,16 @@ pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if !classify(&s) {
+        return None;
+    }
+    let mut argv = vec![OsString::from("vmm")];
+    argv.extend(args.iter().cloned());
+    Some(main(argv))
+}
+
+/// Whether the command line is the OCI runtime's.
+fn classify(s: &[String]) -> bool {
     let mut i = 0;
     let mut globals = false;
     while i < s.len() {
@@ -90,17 +100,11 @@ pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
         globals = true;
     }
     let cmd = s.get(i).map(String::as_str);
-    let oci = match cmd {
+    match cmd {
         Some("run") => globals || run_has_bundle(&s[i + 1..]),
         Some(c) => globals || OCI_COMMANDS.contains(&c),
         None => globals,
-    };
-    if !oci {
-        return None;
     }
-    let mut argv = vec![OsString::from("vmm")];
-    argv.extend(args.iter().cloned());
-    Some(main(argv))
 }
 
 /// Whether the arguments of `run` name a bundle before the program (`--` or the first
@@ -466,6 +470,51 @@ fn main(argv: Vec<OsString>) -> ExitCode {
             log.error(&f.msg);
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn oci(args: &[&str]) -> bool {
+        let s: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        // dispatch() runs the command: the classification alone is tested.
+        super::classify(&s)
+    }
+
+    #[test]
+    fn which_command_lines_are_oci() {
+        assert!(oci(&["create", "--bundle", "b", "id"]));
+        assert!(oci(&[
+            "--root",
+            "/run/x",
+            "--log",
+            "l",
+            "--log-format",
+            "json",
+            "start",
+            "id"
+        ]));
+        assert!(oci(&["--root=/run/x", "state", "id"]));
+        assert!(oci(&["run", "--bundle", "b", "id"]));
+        assert!(oci(&["run", "-b", "b", "id"]));
+        assert!(oci(&["run", "-d", "--pid-file", "p", "--bundle=b", "id"]));
+        assert!(oci(&["--root", "r", "run", "id"]));
+        assert!(oci(&["features"]));
+        assert!(!oci(&["run", "--", "prog", "--bundle", "x"]));
+        assert!(!oci(&["run", "prog", "-b", "x"]));
+        assert!(!oci(&[
+            "run",
+            "--platform",
+            "systrap",
+            "--root",
+            "/r",
+            "prog"
+        ]));
+        assert!(!oci(&["run", "--root", "-b", "prog"]));
+        assert!(!oci(&["platforms", "--json"]));
+        assert!(!oci(&["bench"]));
+        assert!(!oci(&["--help"]));
+        assert!(!oci(&[]));
     }
 }
 

@@ -161,9 +161,15 @@ const PROVIDED: [(&str, &str); 8] = [
     ("cgroup2", "/sys/fs/cgroup"),
 ];
 
-/// Files engines bind-mount into every container (Docker's); until volumes exist the
-/// rootfs's own file is seen.
-const ENGINE_FILES: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+/// Files engines bind-mount into every container (Docker's three, and the kubelet's
+/// termination-message file); until volumes exist the rootfs's own file is seen (a
+/// termination message stays inside the sandbox).
+const ENGINE_FILES: [&str; 4] = [
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/dev/termination-log",
+];
 
 /// The smallest and largest sandbox memory (`vmm run --memory`), MiB.
 const MEMORY_MIB: (u64, u64) = (64, 3072);
