@@ -473,51 +473,6 @@ fn main(argv: Vec<OsString>) -> ExitCode {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    fn oci(args: &[&str]) -> bool {
-        let s: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        // dispatch() runs the command: the classification alone is tested.
-        super::classify(&s)
-    }
-
-    #[test]
-    fn which_command_lines_are_oci() {
-        assert!(oci(&["create", "--bundle", "b", "id"]));
-        assert!(oci(&[
-            "--root",
-            "/run/x",
-            "--log",
-            "l",
-            "--log-format",
-            "json",
-            "start",
-            "id"
-        ]));
-        assert!(oci(&["--root=/run/x", "state", "id"]));
-        assert!(oci(&["run", "--bundle", "b", "id"]));
-        assert!(oci(&["run", "-b", "b", "id"]));
-        assert!(oci(&["run", "-d", "--pid-file", "p", "--bundle=b", "id"]));
-        assert!(oci(&["--root", "r", "run", "id"]));
-        assert!(oci(&["features"]));
-        assert!(!oci(&["run", "--", "prog", "--bundle", "x"]));
-        assert!(!oci(&["run", "prog", "-b", "x"]));
-        assert!(!oci(&[
-            "run",
-            "--platform",
-            "systrap",
-            "--root",
-            "/r",
-            "prog"
-        ]));
-        assert!(!oci(&["run", "--root", "-b", "prog"]));
-        assert!(!oci(&["platforms", "--json"]));
-        assert!(!oci(&["bench"]));
-        assert!(!oci(&["--help"]));
-        assert!(!oci(&[]));
-    }
-}
-
 /// `vmm spec`: a starter config.json, as `runc spec` writes (refuses to overwrite one).
 fn write_spec(bundle: &std::path::Path) -> Res<()> {
     let path = bundle.join("config.json");
@@ -570,4 +525,49 @@ fn features() -> String {
         }
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    fn oci(args: &[&str]) -> bool {
+        let s: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        // dispatch() runs the command: the classification alone is tested.
+        super::classify(&s)
+    }
+
+    #[test]
+    fn which_command_lines_are_oci() {
+        assert!(oci(&["create", "--bundle", "b", "id"]));
+        assert!(oci(&[
+            "--root",
+            "/run/x",
+            "--log",
+            "l",
+            "--log-format",
+            "json",
+            "start",
+            "id"
+        ]));
+        assert!(oci(&["--root=/run/x", "state", "id"]));
+        assert!(oci(&["run", "--bundle", "b", "id"]));
+        assert!(oci(&["run", "-b", "b", "id"]));
+        assert!(oci(&["run", "-d", "--pid-file", "p", "--bundle=b", "id"]));
+        assert!(oci(&["--root", "r", "run", "id"]));
+        assert!(oci(&["features"]));
+        assert!(!oci(&["run", "--", "prog", "--bundle", "x"]));
+        assert!(!oci(&["run", "prog", "-b", "x"]));
+        assert!(!oci(&[
+            "run",
+            "--platform",
+            "systrap",
+            "--root",
+            "/r",
+            "prog"
+        ]));
+        assert!(!oci(&["run", "--root", "-b", "prog"]));
+        assert!(!oci(&["platforms", "--json"]));
+        assert!(!oci(&["bench"]));
+        assert!(!oci(&["--help"]));
+        assert!(!oci(&[]));
+    }
 }
