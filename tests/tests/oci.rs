@@ -539,6 +539,84 @@ fn bad_input_is_refused_clearly() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Hooks: `prestart`/`createRuntime` by create, `poststart` by start, `poststop` by delete,
+/// each with the state JSON on stdin; a failing `prestart` fails the create and leaves
+/// nothing behind.
+#[test]
+fn hooks_run_at_their_points() {
+    if !have_busybox() {
+        return;
+    }
+    let platform = platforms_under_test()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "auto".into());
+    let s = Scratch::new("hooks");
+    let b = s.0.join("bundle");
+    let st = s.0.join("state");
+    let out = s.0.join("hooks");
+    std::fs::create_dir_all(&out).unwrap();
+    let hook = |kind: &str| {
+        format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","cat > {}/{kind}.json; echo $HOOKVAR >> {}/{kind}.json"],"env":["HOOKVAR=set-{kind}"]}}"#,
+            out.display(),
+            out.display()
+        )
+    };
+    let extra = format!(
+        r#","hooks":{{"prestart":[{}],"createRuntime":[{}],"poststart":[{}],"poststop":[{}]}}"#,
+        hook("prestart"),
+        hook("createRuntime"),
+        hook("poststart"),
+        hook("poststop")
+    );
+    bundle(&b, &platform, "sleep 100", &extra);
+    let bs = b.to_str().unwrap();
+    let log = s.0.join("out");
+    let c = vmm(&st, &["create", "--bundle", bs, "h1"], Some(&log));
+    assert_eq!(c.code, 0, "create:\n{c}");
+    let read = |k: &str| std::fs::read_to_string(out.join(format!("{k}.json"))).unwrap_or_default();
+    for k in ["prestart", "createRuntime"] {
+        let t = read(k);
+        assert!(
+            t.contains("\"status\":\"creating\"")
+                && t.contains("\"id\":\"h1\"")
+                && t.contains(&format!("set-{k}")),
+            "{k} hook: {t:?}"
+        );
+    }
+    assert!(read("poststart").is_empty(), "poststart ran before start");
+    assert_eq!(vmm(&st, &["start", "h1"], None).code, 0);
+    assert!(
+        read("poststart").contains("\"status\":\"running\""),
+        "poststart: {:?}",
+        read("poststart")
+    );
+    assert!(read("poststop").is_empty(), "poststop ran before delete");
+    assert_eq!(vmm(&st, &["delete", "--force", "h1"], None).code, 0);
+    assert!(
+        read("poststop").contains("\"status\":\"stopped\""),
+        "poststop: {:?}",
+        read("poststop")
+    );
+    // A failing prestart hook.
+    std::fs::remove_file(b.join("config.json")).unwrap();
+    config(
+        &b,
+        &platform,
+        "sleep 100",
+        r#","hooks":{"prestart":[{"path":"/bin/sh","args":["sh","-c","echo no network for you >&2; exit 3"]}]}"#,
+    );
+    let c = vmm(&st, &["create", "--bundle", bs, "h2"], None);
+    assert!(
+        c.code == 1
+            && c.stderr.contains("prestart hook /bin/sh")
+            && c.stderr.contains("no network for you"),
+        "a failing prestart hook:\n{c}"
+    );
+    assert!(!st.join("h2").exists(), "a failed create left its state");
+}
+
 /// Receives one fd sent with SCM_RIGHTS on `sock`.
 fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::{AsRawFd, FromRawFd};

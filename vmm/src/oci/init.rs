@@ -52,9 +52,16 @@ pub fn create(log: &Log, root: &Path, c: &CreateArgs, foreground: bool) -> Res<i
             c.preserve_fds
         ));
     }
+    let hooks = super::hooks::parse(log, spec.hooks.as_ref())?;
     let locked = state::make(root, &c.id)?;
     let mut child = None;
-    match create_in(log, &locked, c, &bundle, &spec, &plan, &mut child) {
+    let what = Prepared {
+        bundle: &bundle,
+        spec: &spec,
+        plan: &plan,
+        hooks: &hooks,
+    };
+    match create_in(log, &locked, c, &what, &mut child) {
         Ok(pid) => Ok(pid),
         Err(e) => {
             if let Some(pid) = child {
@@ -70,15 +77,27 @@ pub fn create(log: &Log, root: &Path, c: &CreateArgs, foreground: bool) -> Res<i
     }
 }
 
+/// What `create` checked before making the state directory.
+struct Prepared<'a> {
+    bundle: &'a Path,
+    spec: &'a spec::Spec,
+    plan: &'a Plan,
+    hooks: &'a super::hooks::Hooks,
+}
+
 fn create_in(
     log: &Log,
     l: &state::Locked,
     c: &CreateArgs,
-    bundle: &Path,
-    spec: &spec::Spec,
-    plan: &Plan,
+    what: &Prepared,
     child_pid: &mut Option<i32>,
 ) -> Res<i32> {
+    let Prepared {
+        bundle,
+        spec,
+        plan,
+        hooks,
+    } = *what;
     // The working directory: made in the rootfs if missing, as runc does.
     let cwd_host = plan.rootfs.join(plan.cwd.trim_start_matches('/'));
     if !cwd_host.is_dir() {
@@ -169,7 +188,7 @@ fn create_in(
     }
     let start_time =
         state::start_time(pid).ok_or("the container process ended before it was ready")?;
-    l.save(&Saved {
+    let saved = Saved {
         id: c.id.clone(),
         pid,
         start_time,
@@ -177,7 +196,14 @@ fn create_in(
         rootfs: plan.rootfs.clone(),
         created: super::rfc3339_now(),
         annotations: spec.annotations.clone(),
-    })?;
+    };
+    if !hooks.is_empty() {
+        super::hooks::save(&l.dir, hooks)?;
+        let st = state::hook_state(&saved, "creating");
+        super::hooks::run(hooks, "prestart", &st)?;
+        super::hooks::run(hooks, "createRuntime", &st)?;
+    }
+    l.save(&saved)?;
     if let Some(p) = &c.pid_file {
         state::write_atomic(p, pid.to_string().as_bytes())?;
     }

@@ -12,6 +12,7 @@
 //!
 //! Errors: one line on stderr (and in `--log`, as JSON with `--log-format json`), exit 1.
 
+mod hooks;
 mod init;
 mod spec;
 mod state;

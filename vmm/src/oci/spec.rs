@@ -289,14 +289,6 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
             );
         }
     }
-    if let Some(h) = &spec.hooks {
-        if h.values().any(|v| !v.is_empty()) {
-            log.warn(&format!(
-                "config.json: hooks ({}) are not run",
-                h.keys().cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
-    }
     let mut memory_mib = DEFAULT_MEMORY_MIB;
     let mut pids_limit = crate::DEFAULT_PIDS_LIMIT;
     let mut netns = None;

@@ -195,11 +195,20 @@ pub fn alive(pid: i32, start: u64) -> bool {
 
 fn state_json(l: &Locked, s: &Saved) -> serde_json::Value {
     let status = l.status(s);
+    let mut v = hook_state(s, status.name());
+    if status == Status::Stopped {
+        v["pid"] = 0.into();
+    }
+    v
+}
+
+/// The state JSON (what `state` prints and hooks read on stdin) with `status`.
+pub fn hook_state(s: &Saved, status: &str) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": OCI_VERSION,
         "id": s.id,
-        "status": status.name(),
-        "pid": if status == Status::Stopped { 0 } else { s.pid },
+        "status": status,
+        "pid": s.pid,
         "bundle": s.bundle,
         "rootfs": s.rootfs,
         "created": s.created,
@@ -274,6 +283,10 @@ pub fn start(log: &Log, root: &Path, id: &str) -> Res<()> {
     }
     let _ = std::fs::remove_file(&fifo);
     log.debug(&format!("container {id} started (pid {})", s.pid));
+    let hooks = super::hooks::load(&l.dir);
+    if let Err(e) = super::hooks::run(&hooks, "poststart", &hook_state(&s, "running")) {
+        log.warn(&e.msg);
+    }
     Ok(())
 }
 
@@ -397,6 +410,10 @@ pub fn delete(log: &Log, root: &Path, id: &str, force: bool) -> Res<()> {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
+    }
+    let hooks = super::hooks::load(&l.dir);
+    if let Err(e) = super::hooks::run(&hooks, "poststop", &hook_state(&s, "stopped")) {
+        log.warn(&e.msg);
     }
     l.remove();
     log.debug(&format!("container {id} deleted"));
