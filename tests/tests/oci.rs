@@ -617,6 +617,93 @@ fn hooks_run_at_their_points() {
     assert!(!st.join("h2").exists(), "a failed create left its state");
 }
 
+/// `linux.cgroupsPath` (relative: under the test's own cgroup) with memory and pids limits:
+/// the container process is in the group with the limits set; delete removes the group.
+#[test]
+fn cgroups_path_is_joined() {
+    if !have_busybox() {
+        return;
+    }
+    if !Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists()
+        && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    {
+        eprintln!("skipping: no memory cgroup hierarchy mounted here");
+        return;
+    }
+    let platform = platforms_under_test()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "auto".into());
+    let s = Scratch::new("cg");
+    let b = s.0.join("bundle");
+    let st = s.0.join("state");
+    let parent = format!("vmm-oci-test-{}", std::process::id());
+    bundle(
+        &b,
+        &platform,
+        "sleep 100",
+        &format!(
+            r#","linux":{{"cgroupsPath":"{parent}/c1","resources":{{"memory":{{"limit":201326592}},"pids":{{"limit":77}}}}}}"#
+        ),
+    );
+    let pidf = s.0.join("pid");
+    let c = vmm(
+        &st,
+        &[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            "g1",
+        ],
+        Some(&s.0.join("out")),
+    );
+    assert_eq!(c.code, 0, "create:\n{c}");
+    let pid = std::fs::read_to_string(&pidf).unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mem_line = cg
+        .lines()
+        .find(|l| l.contains(":memory:") || l.starts_with("0::"))
+        .unwrap_or("")
+        .to_string();
+    let _ = vmm(&st, &["start", "g1"], None);
+    let group = mem_line.splitn(3, ':').nth(2).unwrap_or("").to_string();
+    let (dir, file) = if mem_line.contains(":memory:") {
+        (
+            format!("/sys/fs/cgroup/memory{group}"),
+            "memory.limit_in_bytes",
+        )
+    } else {
+        (format!("/sys/fs/cgroup{group}"), "memory.max")
+    };
+    let limit = std::fs::read_to_string(format!("{dir}/{file}")).unwrap_or_default();
+    let d = vmm(&st, &["delete", "--force", "g1"], None);
+    let gone = !Path::new(&dir).exists();
+    // The parents the test named stay, as under runc: the test removes them.
+    let mut leftovers = Vec::new();
+    for line in cg.lines() {
+        let g = line.splitn(3, ':').nth(2).unwrap_or("");
+        if let Some(p) = g.strip_suffix("/c1") {
+            for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+                let d = h.path().join(p.trim_start_matches('/'));
+                if d.ends_with(&parent) && std::fs::remove_dir(&d).is_err() && d.exists() {
+                    leftovers.push(d);
+                }
+            }
+            let d = Path::new("/sys/fs/cgroup").join(p.trim_start_matches('/'));
+            let _ = std::fs::remove_dir(&d);
+        }
+    }
+    assert!(
+        cg.contains(&format!("{parent}/c1")) && group.ends_with(&format!("{parent}/c1")),
+        "the container process is not in the group:\n{cg}"
+    );
+    assert_eq!(limit.trim(), "201326592", "memory limit in {dir}/{file}");
+    assert!(d.code == 0 && gone, "delete did not remove {dir}:\n{d}");
+    assert!(leftovers.is_empty(), "left: {leftovers:?}");
+}
+
 /// Receives one fd sent with SCM_RIGHTS on `sock`.
 fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::{AsRawFd, FromRawFd};

@@ -176,6 +176,11 @@ fn create_in(
         .map_err(|e| format!("starting the container process: {e}"))?;
     let pid = child.id() as i32;
     *child_pid = Some(pid);
+    if let Some(path) = &plan.cgroups_path {
+        // Before the process runs anything of the container: its stubs start in the group.
+        let joined = super::cgroup::join(log, path, pid, &plan.limits, log.systemd_cgroup)?;
+        super::cgroup::save(&l.dir, &joined)?;
+    }
     drop(cmd);
     drop(slave);
     drop(sync_w);

@@ -12,6 +12,7 @@
 //!
 //! Errors: one line on stderr (and in `--log`, as JSON with `--log-format json`), exit 1.
 
+mod cgroup;
 mod hooks;
 mod init;
 mod spec;
@@ -295,6 +296,8 @@ pub struct Log {
     debug: bool,
     /// The global options, for the container process's command line.
     pub globals: Vec<OsString>,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 impl Log {
@@ -323,6 +326,7 @@ impl Log {
             json,
             debug,
             globals,
+            systemd_cgroup: false,
         }
     }
 
@@ -425,7 +429,8 @@ fn main(argv: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    let log = Log::open(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    let mut log = Log::open(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    log.systemd_cgroup = cli.systemd_cgroup;
     if cli.debug {
         crate::confine::set_verbose(true);
     }

@@ -82,6 +82,7 @@ pub struct Mount {
 #[serde(rename_all = "camelCase", default)]
 pub struct Linux {
     pub resources: Option<Resources>,
+    pub cgroups_path: Option<String>,
     pub namespaces: Vec<Namespace>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -138,6 +139,9 @@ pub struct Plan {
     /// A network namespace to join (`linux.namespaces` network `path`), or `new` for a fresh
     /// one, or none (the host's).
     pub netns: Option<String>,
+    /// `linux.cgroupsPath`, joined by `create`, with these limits.
+    pub cgroups_path: Option<String>,
+    pub limits: super::cgroup::Limits,
 }
 
 /// Reads and parses `BUNDLE/config.json`.
@@ -292,7 +296,19 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
     let mut memory_mib = DEFAULT_MEMORY_MIB;
     let mut pids_limit = crate::DEFAULT_PIDS_LIMIT;
     let mut netns = None;
+    let mut limits = super::cgroup::Limits::default();
+    let mut cgroups_path = None;
     if let Some(linux) = &spec.linux {
+        cgroups_path = linux.cgroups_path.clone().filter(|p| !p.is_empty());
+        if let Some(res) = &linux.resources {
+            limits.memory = res.memory.as_ref().and_then(|m| m.limit);
+            limits.pids = res.pids.as_ref().and_then(|p| p.limit);
+            if let Some(cpu) = &res.cpu {
+                limits.cpu_shares = cpu.get("shares").and_then(Value::as_u64);
+                limits.cpu_quota = cpu.get("quota").and_then(Value::as_i64);
+                limits.cpu_period = cpu.get("period").and_then(Value::as_u64);
+            }
+        }
         if let Some(res) = &linux.resources {
             if let Some(limit) = res.memory.as_ref().and_then(|m| m.limit) {
                 if limit > 0 {
@@ -320,8 +336,8 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
                     "config.json: linux.resources.memory.{key} ignored"
                 ));
             }
-            if res.cpu.is_some() {
-                log.debug("config.json: linux.resources.cpu ignored (one Sentry per sandbox)");
+            if res.cpu.is_some() && cgroups_path.is_none() {
+                log.warn("config.json: linux.resources.cpu not applied (no cgroupsPath)");
             }
         }
         for ns in &linux.namespaces {
@@ -360,5 +376,7 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
         terminal: process.terminal,
         hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
         netns,
+        cgroups_path,
+        limits,
     })
 }

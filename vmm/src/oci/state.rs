@@ -159,8 +159,10 @@ impl Locked {
         }
     }
 
-    /// Removes the state directory (the lock file last).
+    /// Removes the state directory (the lock file last) and the cgroups `create` made (the
+    /// container process is gone).
     pub fn remove(&self) {
+        super::cgroup::remove(&super::cgroup::load(&self.dir));
         if let Ok(rd) = std::fs::read_dir(&self.dir) {
             for e in rd.flatten() {
                 if e.file_name() != LOCK {

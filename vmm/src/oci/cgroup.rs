@@ -1,0 +1,203 @@
+//! `linux.cgroupsPath` and `linux.resources`: the container process (and so the sandbox's
+//! stubs, its children) joins the cgroup the engine named in every mounted hierarchy (v1
+//! controllers, v2), with the memory, pids and cpu limits applied, so the host's accounting
+//! (the shim's stats and OOM events, the kubelet's) sees the sandbox, as under runc. A
+//! relative path is taken under vmm's own cgroup. `--systemd-cgroup` paths
+//! (`slice:prefix:name`) need systemd's D-Bus API: logged and not joined. Failing to join
+//! (a read-only cgroupfs) is logged: the sandbox's own memory size still bounds it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Log, Res};
+
+/// What `create` wrote into the cgroups, kept for `delete` (`cgroups.json`).
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+pub struct Joined {
+    pub dirs: Vec<PathBuf>,
+}
+
+pub const FILE: &str = "cgroups.json";
+
+/// The limits to apply.
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub pids: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+}
+
+/// The cgroup hierarchies mounted here: (mount point, super options, is v2).
+fn hierarchies() -> Vec<(PathBuf, String, bool)> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let opts = post.nth(1).unwrap_or("").to_string();
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        if let Some(mp) = pre.split(' ').nth(4) {
+            v.push((PathBuf::from(mp), opts, fstype == "cgroup2"));
+        }
+    }
+    v
+}
+
+/// This process's cgroup in the hierarchy with super options `opts` (`/proc/self/cgroup`).
+fn own_cgroup(opts: &str, v2: bool) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let matches = if v2 {
+            ctrls.is_empty()
+        } else {
+            !ctrls.is_empty() && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c))
+        };
+        if matches {
+            return path.to_string();
+        }
+    }
+    "/".into()
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join(file), value)
+}
+
+/// Puts `pid` into `path` in every hierarchy and applies `limits`; returns what to remove.
+pub fn join(log: &Log, path: &str, pid: i32, limits: &Limits, systemd: bool) -> Res<Joined> {
+    let mut joined = Joined::default();
+    if systemd || path.contains(':') {
+        log.warn(&format!(
+            "cgroupsPath {path:?}: systemd cgroups are not joined (the sandbox's own limits apply)"
+        ));
+        return Ok(joined);
+    }
+    let rel = path.trim_start_matches('/');
+    if rel.split('/').any(|c| c == "..") {
+        return Err(format!("cgroupsPath {path:?} climbs out with ..").into());
+    }
+    for (mount, opts, v2) in hierarchies() {
+        let base = if path.starts_with('/') {
+            mount.clone()
+        } else {
+            mount.join(own_cgroup(&opts, v2).trim_start_matches('/'))
+        };
+        let dir = base.join(rel);
+        let existed = dir.is_dir();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            log.warn(&format!(
+                "cgroup {}: {e} (the host does not account the sandbox there)",
+                dir.display()
+            ));
+            continue;
+        }
+        if !existed {
+            joined.dirs.push(dir.clone());
+        }
+        if v2 {
+            // Controllers for the new group, from the root down (failures: not delegated).
+            let mut d = mount.clone();
+            for c in dir
+                .strip_prefix(&mount)
+                .unwrap_or(Path::new(""))
+                .components()
+            {
+                let _ = write(&d, "cgroup.subtree_control", "+memory +pids +cpu");
+                d.push(c);
+            }
+        } else if opts.split(',').any(|o| o == "cpuset") {
+            // A new cpuset group takes no tasks until it has cpus and mems: its parent's, from
+            // the top down.
+            let mut d = mount.clone();
+            for c in dir
+                .strip_prefix(&mount)
+                .unwrap_or(Path::new(""))
+                .components()
+            {
+                let parent = d.clone();
+                d.push(c);
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let cur = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+                    if cur.trim().is_empty() {
+                        if let Ok(v) = std::fs::read_to_string(parent.join(f)) {
+                            let _ = write(&d, f, v.trim());
+                        }
+                    }
+                }
+            }
+        }
+        apply(log, &dir, v2, limits);
+        if let Err(e) = write(&dir, "cgroup.procs", &pid.to_string()) {
+            log.warn(&format!(
+                "cgroup {}: joining: {e} (the host does not account the sandbox there)",
+                dir.display()
+            ));
+        }
+    }
+    Ok(joined)
+}
+
+fn apply(log: &Log, dir: &Path, v2: bool, l: &Limits) {
+    let set = |file: &str, value: String| {
+        if dir.join(file).exists() {
+            if let Err(e) = write(dir, file, &value) {
+                log.warn(&format!("cgroup {}/{file} = {value}: {e}", dir.display()));
+            }
+        }
+    };
+    if let Some(m) = l.memory.filter(|&m| m > 0) {
+        if v2 {
+            set("memory.max", m.to_string());
+        } else {
+            set("memory.limit_in_bytes", m.to_string());
+        }
+    }
+    if let Some(p) = l.pids.filter(|&p| p > 0) {
+        set("pids.max", p.to_string());
+    }
+    if let Some(s) = l.cpu_shares.filter(|&s| s >= 2) {
+        if v2 {
+            set("cpu.weight", (1 + (s - 2) * 9999 / 262_142).to_string());
+        } else {
+            set("cpu.shares", s.to_string());
+        }
+    }
+    if let Some(q) = l.cpu_quota.filter(|&q| q > 0) {
+        let period = l.cpu_period.filter(|&p| p > 0).unwrap_or(100_000);
+        if v2 {
+            set("cpu.max", format!("{q} {period}"));
+        } else {
+            set("cpu.cfs_period_us", period.to_string());
+            set("cpu.cfs_quota_us", q.to_string());
+        }
+    }
+}
+
+/// Removes the groups `join` made (the container's processes are gone).
+pub fn remove(j: &Joined) {
+    for d in j.dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+pub fn save(dir: &Path, j: &Joined) -> Res<()> {
+    let text = serde_json::to_vec(j).map_err(|e| format!("cgroups: {e}"))?;
+    super::state::write_atomic(&dir.join(FILE), &text)
+}
+
+pub fn load(dir: &Path) -> Joined {
+    std::fs::read(dir.join(FILE))
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok())
+        .unwrap_or_default()
+}
