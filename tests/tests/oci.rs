@@ -678,6 +678,14 @@ fn cgroups_path_is_joined() {
         (format!("/sys/fs/cgroup{group}"), "memory.max")
     };
     let limit = std::fs::read_to_string(format!("{dir}/{file}")).unwrap_or_default();
+    // pause and resume: the freezer.
+    let p1 = vmm(&st, &["pause", "g1"], None);
+    let paused = status_of(&st, "g1");
+    let p2 = vmm(&st, &["pause", "g1"], None);
+    let r1 = vmm(&st, &["resume", "g1"], None);
+    let resumed = status_of(&st, "g1");
+    let r2 = vmm(&st, &["resume", "g1"], None);
+    let _ = vmm(&st, &["pause", "g1"], None);
     let d = vmm(&st, &["delete", "--force", "g1"], None);
     let gone = !Path::new(&dir).exists();
     // The parents the test named stay, as under runc: the test removes them.
@@ -700,6 +708,15 @@ fn cgroups_path_is_joined() {
         "the container process is not in the group:\n{cg}"
     );
     assert_eq!(limit.trim(), "201326592", "memory limit in {dir}/{file}");
+    assert!(
+        p1.code == 0
+            && paused == "paused"
+            && p2.code == 1
+            && r1.code == 0
+            && resumed == "running"
+            && r2.code == 1,
+        "pause/resume: {p1}\n{paused}\n{p2}\n{r1}\n{resumed}\n{r2}"
+    );
     assert!(d.code == 0 && gone, "delete did not remove {dir}:\n{d}");
     assert!(leftovers.is_empty(), "left: {leftovers:?}");
 }

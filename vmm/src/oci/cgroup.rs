@@ -15,7 +15,10 @@ use super::{Log, Res};
 /// What `create` wrote into the cgroups, kept for `delete` (`cgroups.json`).
 #[derive(Serialize, Deserialize, Debug, Default, Clone)]
 pub struct Joined {
+    /// The groups `create` made (removed by `delete`).
     pub dirs: Vec<PathBuf>,
+    /// Every group the container process is in.
+    pub member: Vec<PathBuf>,
 }
 
 pub const FILE: &str = "cgroups.json";
@@ -137,11 +140,12 @@ pub fn join(log: &Log, path: &str, pid: i32, limits: &Limits, systemd: bool) -> 
             }
         }
         apply(log, &dir, v2, limits);
-        if let Err(e) = write(&dir, "cgroup.procs", &pid.to_string()) {
-            log.warn(&format!(
+        match write(&dir, "cgroup.procs", &pid.to_string()) {
+            Ok(()) => joined.member.push(dir),
+            Err(e) => log.warn(&format!(
                 "cgroup {}: joining: {e} (the host does not account the sandbox there)",
                 dir.display()
-            ));
+            )),
         }
     }
     Ok(joined)
@@ -181,6 +185,32 @@ fn apply(log: &Log, dir: &Path, v2: bool, l: &Limits) {
             set("cpu.cfs_quota_us", q.to_string());
         }
     }
+}
+
+/// Freezes (`true`) or thaws the container's processes: the v1 freezer or v2's
+/// `cgroup.freeze` (`pause`/`resume`).
+pub fn freeze(j: &Joined, frozen: bool) -> Res<()> {
+    for d in &j.member {
+        if d.join("freezer.state").exists() {
+            let want = if frozen { "FROZEN" } else { "THAWED" };
+            write(d, "freezer.state", want).map_err(|e| format!("{}: {e}", d.display()))?;
+            for _ in 0..1000 {
+                let st = std::fs::read_to_string(d.join("freezer.state")).unwrap_or_default();
+                if st.trim() == want {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            return Err(format!("{}: not {want} after 1 s", d.display()).into());
+        }
+    }
+    for d in &j.member {
+        if d.join("cgroup.freeze").exists() {
+            return write(d, "cgroup.freeze", if frozen { "1" } else { "0" })
+                .map_err(|e| format!("{}: {e}", d.display()).into());
+        }
+    }
+    Err("pause needs the container in a freezer cgroup (config.json linux.cgroupsPath)".into())
 }
 
 /// Removes the groups `join` made (the container's processes are gone).

@@ -239,16 +239,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
-    #[command(hide = true)]
-    Pause {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
-    #[command(hide = true)]
-    Resume {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
+    /// Freeze the container's processes (its cgroup's freezer).
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
     #[command(hide = true)]
     Update {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -459,9 +453,8 @@ fn main(argv: Vec<OsString>) -> ExitCode {
         Cmd::Exec { .. } => Err(Failure::from(
             "exec is not supported yet: the Sentry cannot start a second process in a running sandbox",
         )),
-        Cmd::Pause { .. } | Cmd::Resume { .. } => {
-            Err("pause and resume are not supported by vmm".into())
-        }
+        Cmd::Pause { id } => state::pause(&log, &root, &id, true).map(|()| ExitCode::SUCCESS),
+        Cmd::Resume { id } => state::pause(&log, &root, &id, false).map(|()| ExitCode::SUCCESS),
         Cmd::Update { .. } => Err("update is not supported by vmm".into()),
         Cmd::Events { .. } => Err("events is not supported by vmm".into()),
         Cmd::Checkpoint { .. } | Cmd::Restore { .. } => {

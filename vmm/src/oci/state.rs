@@ -18,6 +18,8 @@ use super::{spec::OCI_VERSION, Failure, Log, Res};
 
 pub const FIFO: &str = "exec.fifo";
 pub const PLAN: &str = "plan.json";
+/// Present while the container is paused.
+const PAUSED: &str = "paused";
 const STATE: &str = "state.json";
 const LOCK: &str = "lock";
 
@@ -38,6 +40,7 @@ pub struct Saved {
 pub enum Status {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -46,6 +49,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -154,6 +158,8 @@ impl Locked {
             Status::Stopped
         } else if self.dir.join(FIFO).exists() {
             Status::Created
+        } else if self.dir.join(PAUSED).exists() {
+            Status::Paused
         } else {
             Status::Running
         }
@@ -239,6 +245,7 @@ pub fn start(log: &Log, root: &Path, id: &str) -> Res<()> {
     match l.status(&s) {
         Status::Stopped => return Err("cannot start a container that has stopped".into()),
         Status::Running => return Err("cannot start an already running container".into()),
+        Status::Paused => return Err("cannot start a paused container".into()),
         Status::Created => {}
     }
     let fifo = l.dir.join(FIFO);
@@ -395,11 +402,19 @@ pub fn delete(log: &Log, root: &Path, id: &str, force: bool) -> Res<()> {
     };
     match l.status(&s) {
         Status::Stopped => {}
-        Status::Running if !force => {
-            return Err(format!("cannot delete container {id} that is not stopped: running").into())
+        st @ (Status::Running | Status::Paused) if !force => {
+            return Err(format!(
+                "cannot delete container {id} that is not stopped: {}",
+                st.name()
+            )
+            .into())
         }
         // A created container is deleted (killed) without --force, as runc does.
-        _ => {
+        st => {
+            if st == Status::Paused {
+                // A frozen process does not die of SIGKILL until thawed.
+                let _ = super::cgroup::freeze(&super::cgroup::load(&l.dir), false);
+            }
             // SAFETY: no pointers; the pid is the container's (start time checked).
             unsafe { libc::kill(s.pid, libc::SIGKILL) };
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -419,6 +434,30 @@ pub fn delete(log: &Log, root: &Path, id: &str, force: bool) -> Res<()> {
     }
     l.remove();
     log.debug(&format!("container {id} deleted"));
+    Ok(())
+}
+
+/// `pause` (`true`) and `resume`: freeze or thaw the container's cgroup.
+pub fn pause(log: &Log, root: &Path, id: &str, pause: bool) -> Res<()> {
+    let l = lock(root, id)?;
+    let s = load_or_missing(&l, id)?;
+    let st = l.status(&s);
+    match (pause, st) {
+        (true, Status::Running) => {
+            super::cgroup::freeze(&super::cgroup::load(&l.dir), true)?;
+            write_atomic(&l.dir.join(PAUSED), b"")?;
+        }
+        (false, Status::Paused) => {
+            super::cgroup::freeze(&super::cgroup::load(&l.dir), false)?;
+            let _ = std::fs::remove_file(l.dir.join(PAUSED));
+        }
+        (true, _) => return Err(format!("container {id} is not running: {}", st.name()).into()),
+        (false, _) => return Err(format!("container {id} is not paused: {}", st.name()).into()),
+    }
+    log.debug(&format!(
+        "container {id} {}",
+        if pause { "paused" } else { "resumed" }
+    ));
     Ok(())
 }
 
