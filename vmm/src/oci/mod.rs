@@ -508,12 +508,12 @@ fn features() -> String {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": spec::OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
         "mountOptions": ["ro", "rw", "nosuid", "nodev", "noexec", "rbind", "bind", "rprivate", "private", "relatime", "strictatime", "mode", "size", "newinstance", "ptmxmode", "gid"],
         "linux": {
             "namespaces": ["mount", "pid", "network", "ipc", "uts", "user", "cgroup"],
             "capabilities": [],
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
