@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -101,7 +102,9 @@ pub fn make(root: &Path, id: &str) -> Res<Locked> {
     std::fs::create_dir_all(root)
         .map_err(|e| format!("cannot make the state root {}: {e}", root.display()))?;
     let dir = dir(root, id);
-    match std::fs::create_dir(&dir) {
+    // The plan holds the container's environment (secrets, often): the directory is root's.
+    let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    match made {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(format!("container with id {id} already exists").into())
