@@ -213,10 +213,28 @@ pub fn freeze(j: &Joined, frozen: bool) -> Res<()> {
     Err("pause needs the container in a freezer cgroup (config.json linux.cgroupsPath)".into())
 }
 
-/// Removes the groups `join` made (the container's processes are gone).
+/// Removes the groups `join` made (the container process is gone). Its stubs die with it
+/// (`PR_SET_PDEATHSIG`) a moment later, and a group with a process left cannot go: what is
+/// left in the groups vmm made is killed (as runc's delete does), then the removal retried.
 pub fn remove(j: &Joined) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     for d in j.dirs.iter().rev() {
-        let _ = std::fs::remove_dir(d);
+        loop {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: no pointers; the pid is in a group this container made.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            match std::fs::remove_dir(d) {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EBUSY)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                _ => break,
+            }
+        }
     }
 }
 
