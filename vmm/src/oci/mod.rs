@@ -48,7 +48,14 @@ const OCI_COMMANDS: [&str; 17] = [
 ];
 
 /// Global options taking a value (runc's).
-const GLOBAL_VALUE: [&str; 5] = ["--root", "--log", "--log-format", "--criu", "--rootless"];
+const GLOBAL_VALUE: [&str; 6] = [
+    "--root",
+    "--log",
+    "--log-format",
+    "--criu",
+    "--rootless",
+    "--platform",
+];
 /// Global flags (runc's).
 const GLOBAL_FLAG: [&str; 2] = ["--systemd-cgroup", "--debug"];
 
@@ -150,6 +157,10 @@ struct Cli {
     /// Debug log lines.
     #[arg(long)]
     debug: bool,
+    /// The platform of containers whose config.json has no dev.vmm.platform annotation
+    /// (an engine's runtime entry can pass it: Docker's runtimeArgs).
+    #[arg(long, value_parser = ["auto", "kvm", "systrap", "ptrace"])]
+    platform: Option<String>,
     /// Accepted for compatibility (no checkpoints).
     #[arg(long, hide = true)]
     criu: Option<String>,
@@ -292,6 +303,8 @@ pub struct Log {
     pub globals: Vec<OsString>,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// `--platform`: the default platform.
+    pub platform: Option<String>,
 }
 
 impl Log {
@@ -321,6 +334,7 @@ impl Log {
             debug,
             globals,
             systemd_cgroup: false,
+            platform: None,
         }
     }
 
@@ -425,6 +439,7 @@ fn main(argv: Vec<OsString>) -> ExitCode {
     };
     let mut log = Log::open(cli.log.as_deref(), cli.log_format == "json", cli.debug);
     log.systemd_cgroup = cli.systemd_cgroup;
+    log.platform = cli.platform.clone();
     if cli.debug {
         crate::confine::set_verbose(true);
     }
@@ -548,6 +563,14 @@ mod tests {
             "id"
         ]));
         assert!(oci(&["--root=/run/x", "state", "id"]));
+        assert!(oci(&[
+            "--platform",
+            "ptrace",
+            "create",
+            "--bundle",
+            "b",
+            "id"
+        ]));
         assert!(oci(&["run", "--bundle", "b", "id"]));
         assert!(oci(&["run", "-b", "b", "id"]));
         assert!(oci(&["run", "-d", "--pid-file", "p", "--bundle=b", "id"]));

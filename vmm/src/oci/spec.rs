@@ -350,7 +350,7 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
         }
     }
     let platform = match spec.annotations.get("dev.vmm.platform").map(String::as_str) {
-        None => "auto".to_string(),
+        None => log.platform.clone().unwrap_or_else(|| "auto".into()),
         Some(p @ ("auto" | "kvm" | "systrap" | "ptrace")) => p.to_string(),
         Some(other) => {
             return Err(format!(
