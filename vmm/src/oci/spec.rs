@@ -349,6 +349,14 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
             log.debug(&format!("config.json: linux.{key} ignored"));
         }
     }
+    match &netns {
+        None => log.warn(
+            "config.json: no network namespace (the host's network): the sandbox has its own loopback only, host networking is not available yet",
+        ),
+        Some(ns) => log.warn(&format!(
+            "config.json: network namespace {ns}: the sandbox has its own loopback only, the namespace's interfaces are not used yet"
+        )),
+    }
     let platform = match spec.annotations.get("dev.vmm.platform").map(String::as_str) {
         None => log.platform.clone().unwrap_or_else(|| "auto".into()),
         Some(p @ ("auto" | "kvm" | "systrap" | "ptrace")) => p.to_string(),
