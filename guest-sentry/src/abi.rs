@@ -94,6 +94,9 @@ pub struct BootInfo {
     /// `--strace=LIST`: bit n of word n/64 set = syscall n is traced (with
     /// [`BOOT_FLAG_STRACE`]); all bits set: every syscall.
     pub strace_only: [u64; 8],
+    /// `uname`'s nodename: `hostname[..hostname_len]` (0: the default, `vmm`).
+    pub hostname_len: u64,
+    pub hostname: [u8; 64],
 }
 
 /// Hypercall numbers (`Hypercall::op`). Arguments are listed as `args[i]`.

@@ -62,6 +62,41 @@ impl Default for SyscallSet {
     }
 }
 
+/// The sandbox's host name: `uname`'s nodename (the OCI runtime's `hostname`; default `vmm`).
+#[derive(Clone, Copy, Debug)]
+pub struct Hostname {
+    len: u8,
+    bytes: [u8; Hostname::MAX],
+}
+
+impl Hostname {
+    /// The longest host name (`HOST_NAME_MAX`).
+    pub const MAX: usize = 64;
+
+    /// `name` if it is 1..=64 bytes without NUL.
+    pub fn new(name: &[u8]) -> Option<Self> {
+        if name.is_empty() || name.len() > Self::MAX || name.contains(&0) {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes[..name.len()].copy_from_slice(name);
+        Some(Hostname {
+            len: name.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Default for Hostname {
+    fn default() -> Self {
+        Hostname::new(b"vmm").expect("a valid host name")
+    }
+}
+
 /// Kernel-wide options.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Config {
@@ -81,6 +116,8 @@ pub struct Config {
     /// and app memory and overlay data together stay within `--memory`). On kvm the data
     /// lives on the Sentry's heap, which is part of guest memory already: a part of it.
     pub overlay_limit: u64,
+    /// `uname`'s nodename.
+    pub hostname: Hostname,
 }
 
 /// Kernel-wide state shared by every task.

@@ -23,6 +23,7 @@ mod confine;
 mod host;
 mod kvm;
 mod logger;
+mod oci;
 mod probe;
 mod runner;
 mod sandbox;
@@ -397,6 +398,17 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
         .exit_stats
         .as_deref()
         .map(|p| (p, std::fs::File::create(p)));
+    run_prepared(prepared, platform, stats_file)
+}
+
+/// Runs a prepared sandbox to its end (`vmm run`, and an OCI container once started) and
+/// says how vmm exits: the program's status, or why the sandbox failed. `stats_file`: where
+/// `--exit-stats` goes (opened before vmm confines itself).
+pub(crate) fn run_prepared(
+    prepared: runner::Prepared,
+    platform: runner::Platform,
+    stats_file: Option<(&Path, std::io::Result<std::fs::File>)>,
+) -> ExitCode {
     let (end, stats) = match prepared.run(platform) {
         Ok(x) => x,
         Err(e) => return fail(e.exit_code(), e),
@@ -425,6 +437,10 @@ fn write_exit_stats(path: &Path, file: std::io::Result<std::fs::File>, stats: &r
 }
 
 fn main() -> ExitCode {
+    // The OCI runtime command line (containerd, Docker): see oci/mod.rs.
+    if let Some(code) = oci::dispatch(&std::env::args_os().skip(1).collect::<Vec<_>>()) {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

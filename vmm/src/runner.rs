@@ -105,6 +105,8 @@ pub(crate) struct Request {
     pub(crate) strace: Strace,
     /// Single-step the guest and count its instructions (kvm only; slow).
     pub(crate) single_step: bool,
+    /// `uname`'s nodename (the OCI runtime's `hostname`; default `vmm`).
+    pub(crate) hostname: guest_sentry::kernel::Hostname,
 }
 
 impl Request {
@@ -123,6 +125,7 @@ impl Request {
             pids_limit: DEFAULT_PIDS_LIMIT,
             strace: Strace::default(),
             single_step: false,
+            hostname: Default::default(),
         }
     }
 
@@ -393,6 +396,7 @@ impl Prepared {
                     read_only: r.read_only,
                     write_through: r.write_through,
                     pids_limit: r.pids_limit,
+                    hostname: r.hostname,
                 };
                 let (end, stats) = crate::kvm::run(&cfg, program, &r.root)?;
                 (end, Stats::Kvm(stats))
@@ -409,6 +413,7 @@ impl Prepared {
                     read_only: r.read_only,
                     write_through: r.write_through,
                     pids_limit: r.pids_limit,
+                    hostname: r.hostname,
                     ..Default::default()
                 };
                 sandbox::run(kind, r.memory, config, program, &r.root).map_err(|source| {

@@ -89,6 +89,11 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
         write_through: bi.flags & abi::BOOT_FLAG_WRITE_THROUGH != 0,
         pids_limit: u32::try_from(bi.pids_limit).unwrap_or(u32::MAX),
         overlay_limit: heap_size / 2,
+        hostname: bi
+            .hostname
+            .get(..bi.hostname_len as usize)
+            .and_then(kernel::Hostname::new)
+            .unwrap_or_default(),
     };
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
     match kernel::run(&mut platform, &mut k, spawn, syscalls::layer()) {

@@ -18,10 +18,10 @@ pub fn exit<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     Ok(0)
 }
 
-pub fn uname<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn uname<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let fields: [&[u8]; 6] = [
         b"Linux",
-        b"vmm",
+        k.config.hostname.as_bytes(),
         b"6.1.0",
         b"#1 SMP vmm sandbox",
         b"x86_64",

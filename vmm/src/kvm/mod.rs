@@ -149,6 +149,8 @@ pub(crate) struct Config {
     pub(crate) write_through: bool,
     /// `--pids-limit` (0: none).
     pub(crate) pids_limit: u32,
+    /// `uname`'s nodename.
+    pub(crate) hostname: guest_sentry::kernel::Hostname,
 }
 
 /// A host-side view of guest memory for building page tables.
@@ -361,6 +363,12 @@ fn lay_out(
         stdio_tty,
         pids_limit: cfg.pids_limit.into(),
         strace_only: cfg.strace_only.0,
+        hostname_len: cfg.hostname.as_bytes().len() as u64,
+        hostname: {
+            let mut h = [0u8; 64];
+            h[..cfg.hostname.as_bytes().len()].copy_from_slice(cfg.hostname.as_bytes());
+            h
+        },
     };
     Ok((elf.entry, bi))
 }

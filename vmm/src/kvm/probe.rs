@@ -22,6 +22,7 @@ pub(crate) fn run_probe_vm() -> Verdict {
         read_only: true,
         write_through: false,
         pids_limit: 1,
+        hostname: Default::default(),
     };
     match super::run(&cfg, prog, std::path::Path::new("/")) {
         Ok((End::Exited(PROBE_EXIT), stats)) => Verdict {
