@@ -67,6 +67,36 @@ fn debug(msg: &str) {
     log::debug!("confine: {msg}");
 }
 
+/// Why vmm could not confine itself (the sandbox does not start then).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    #[error("building the seccomp filter: {0}")]
+    BuildFilter(#[source] seccompiler::BackendError),
+    #[error("compiling the seccomp filter: {0}")]
+    CompileFilter(#[source] seccompiler::BackendError),
+    #[error("unexpected seccompiler arch check")]
+    ArchCheck,
+    #[error("installing the seccomp filter: {0}")]
+    InstallFilter(#[source] seccompiler::Error),
+    /// A host call of the confinement failed (`what` names it).
+    #[error("{what}: {source}")]
+    Os {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ConfineError {
+    /// The failure of host call `what`, from `errno`.
+    fn os(what: &'static str) -> ConfineError {
+        ConfineError::Os {
+            what,
+            source: std::io::Error::last_os_error(),
+        }
+    }
+}
+
 fn errno_str() -> String {
     std::io::Error::last_os_error().to_string()
 }
@@ -472,7 +502,7 @@ struct CapData {
 const CAP_V3: u32 = 0x2008_0522;
 
 /// (effective, permitted) of this thread.
-fn capget() -> Result<(u64, u64), String> {
+fn capget() -> Result<(u64, u64), ConfineError> {
     let mut h = CapHeader {
         version: CAP_V3,
         pid: 0,
@@ -480,7 +510,7 @@ fn capget() -> Result<(u64, u64), String> {
     let mut d = [CapData::default(); 2];
     // SAFETY: a v3 header and two data structs, as capget wants.
     if unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut CapHeader, d.as_mut_ptr()) } != 0 {
-        return Err(format!("capget: {}", errno_str()));
+        return Err(ConfineError::os("capget"));
     }
     let join = |lo: u32, hi: u32| lo as u64 | (hi as u64) << 32;
     Ok((
@@ -490,7 +520,7 @@ fn capget() -> Result<(u64, u64), String> {
 }
 
 /// Drops every capability but `keep` from every set, the bounding set included.
-fn drop_caps(keep: u64) -> Result<(), String> {
+fn drop_caps(keep: u64) -> Result<(), ConfineError> {
     // SAFETY: prctl calls with integer arguments only.
     unsafe {
         libc::prctl(
@@ -535,7 +565,7 @@ fn drop_caps(keep: u64) -> Result<(), String> {
     ];
     // SAFETY: a v3 header and two data structs.
     if unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) } != 0 {
-        return Err(format!("capset: {}", errno_str()));
+        return Err(ConfineError::os("capset"));
     }
     Ok(())
 }
@@ -873,17 +903,15 @@ fn procfs_dirfds() -> Vec<RawFd> {
 }
 
 /// vmm's seccomp filter for `platform`, compiled.
-pub fn filter(platform: Platform, write_through: bool) -> Result<BpfProgram, String> {
+pub fn filter(platform: Platform, write_through: bool) -> Result<BpfProgram, ConfineError> {
     let f = SeccompFilter::new(
         rules(platform, write_through).into_iter().collect(),
         SeccompAction::Trap,
         SeccompAction::Allow,
         seccompiler::TargetArch::x86_64,
     )
-    .map_err(|e| format!("building the seccomp filter: {e}"))?;
-    let mut prog: BpfProgram = f
-        .try_into()
-        .map_err(|e| format!("compiling the seccomp filter: {e}"))?;
+    .map_err(ConfineError::BuildFilter)?;
+    let mut prog: BpfProgram = f.try_into().map_err(ConfineError::CompileFilter)?;
     // seccompiler kills a process whose syscall comes from another ABI (its third
     // instruction). Trap instead, as for every other syscall: a systrap stub reports the
     // app's `int 0x80` to the Sentry, which a KILL here would pre-empt.
@@ -891,7 +919,7 @@ pub fn filter(platform: Platform, write_through: bool) -> Result<BpfProgram, Str
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
     match prog.get_mut(2) {
         Some(ins) if ins.code == ret && ins.k == kill => ins.k = libc::SECCOMP_RET_TRAP,
-        _ => return Err("unexpected seccompiler arch check".into()),
+        _ => return Err(ConfineError::ArchCheck),
     }
     Ok(prog)
 }
@@ -958,7 +986,7 @@ extern "C" fn on_forbidden_syscall(_sig: i32, info: *mut libc::siginfo_t, _ctx: 
     }
 }
 
-fn install_sigsys_handler() -> Result<(), String> {
+fn install_sigsys_handler() -> Result<(), ConfineError> {
     // SAFETY: a zeroed sigaction with an async-signal-safe SA_SIGINFO handler.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -966,7 +994,7 @@ fn install_sigsys_handler() -> Result<(), String> {
         sa.sa_flags = libc::SA_SIGINFO;
         libc::sigemptyset(&mut sa.sa_mask);
         if libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut()) != 0 {
-            return Err(format!("sigaction(SIGSYS): {}", errno_str()));
+            return Err(ConfineError::os("sigaction(SIGSYS)"));
         }
     }
     Ok(())
@@ -974,7 +1002,7 @@ fn install_sigsys_handler() -> Result<(), String> {
 
 /// `PR_SET_NO_NEW_PRIVS`, the capabilities `platform` and the mode need, and vmm's seccomp
 /// filter: from here on vmm can make only the syscalls in [`rules`].
-pub fn lock_down(platform: Platform, write_through: bool) -> Result<(), String> {
+pub fn lock_down(platform: Platform, write_through: bool) -> Result<(), ConfineError> {
     let prog = filter(platform, write_through)?;
     // For --debug, before the filter forbids what finding them needs.
     let names = if log::log_enabled!(log::Level::Debug) {
@@ -984,12 +1012,12 @@ pub fn lock_down(platform: Platform, write_through: bool) -> Result<(), String> 
     };
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(format!("PR_SET_NO_NEW_PRIVS: {}", errno_str()));
+        return Err(ConfineError::os("PR_SET_NO_NEW_PRIVS"));
     }
     let keep = kept_caps(write_through);
     drop_caps(keep)?;
     install_sigsys_handler()?;
-    seccompiler::apply_filter(&prog).map_err(|e| format!("installing the seccomp filter: {e}"))?;
+    seccompiler::apply_filter(&prog).map_err(ConfineError::InstallFilter)?;
     debug(&format!(
         "no_new_privs; capabilities kept: {}; seccomp filter ({} instructions) allows: {}",
         if write_through {

@@ -25,7 +25,7 @@ pub(crate) enum SandboxError {
     #[error("getrandom failed")]
     Random,
     #[error("confining vmm: {0}")]
-    Confine(String),
+    Confine(#[from] crate::confine::ConfineError),
 }
 
 /// A shared mapping of a fresh memfd of `size` bytes.

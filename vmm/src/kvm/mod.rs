@@ -113,7 +113,7 @@ pub(crate) enum KvmError {
     #[error("opening the sandbox root: {0}")]
     Root(std::io::Error),
     #[error("confining vmm: {0}")]
-    Confine(String),
+    Confine(#[from] crate::confine::ConfineError),
 }
 
 fn ioctl(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> KvmError {
