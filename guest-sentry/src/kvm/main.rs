@@ -90,6 +90,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
         overlay_limit: heap_size / 2,
     };
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
+    k.host_signal_word = Some(hypercall::host_signal_word());
     match kernel::run(&mut platform, &mut k, spawn, syscalls::layer()) {
         Ok(status) => host.exit(status, 0),
         Err(kernel::RunError::Exec(e)) => host.exit(
