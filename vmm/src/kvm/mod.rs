@@ -558,11 +558,11 @@ pub(crate) fn run(
                 }
             }
             Ok(VcpuExit::Debug(arch)) if cfg.single_step => {
+                if let Some(p) = profile.as_mut() {
+                    p.step(arch.pc);
+                }
                 if arch.pc >= 0xffff_8000_0000_0000 {
                     stats.steps_kernel += 1;
-                    if let Some(p) = profile.as_mut() {
-                        *p.steps.entry(arch.pc).or_insert(0) += 1;
-                    }
                 } else {
                     stats.steps_user += 1;
                 }
@@ -621,6 +621,8 @@ pub(crate) fn run(
 struct StepProfile {
     file: File,
     steps: std::collections::HashMap<u64, u64>,
+    /// Where the previous step stopped: the instruction the next step executes.
+    at: u64,
 }
 
 impl StepProfile {
@@ -635,7 +637,16 @@ impl StepProfile {
         Ok(Some(StepProfile {
             file,
             steps: Default::default(),
+            at: 0,
         }))
+    }
+
+    /// A step stopped at `pc`: it executed the instruction the previous one stopped at.
+    fn step(&mut self, pc: u64) {
+        if self.at >= 0xffff_8000_0000_0000 {
+            *self.steps.entry(self.at).or_insert(0) += 1;
+        }
+        self.at = pc;
     }
 
     /// One line per RIP, `<hex rip> <steps>`, in address order.
