@@ -402,12 +402,14 @@ fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground
 
 /// The earliest deadline of any task: a timed wait's end or an alarm (CLOCK_MONOTONIC ns).
 fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
-    table
-        .tasks
-        .values()
-        .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)])
-        .flatten()
-        .min()
+    let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    };
+    table.tasks.values().fold(None, |n, t| {
+        earlier(earlier(n, t.wake_at), t.alarm.map(|a| a.0))
+    })
 }
 
 /// Posts `signo` to `t` as sent by the kernel (SI_KERNEL) and ends a wait it interrupts.
@@ -471,6 +473,9 @@ fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32
 /// CLD_CONTINUED) unless the parent asked for none (SA_NOCLDSTOP), and a wake-up for a parent
 /// waiting with WUNTRACED / WCONTINUED.
 fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
+    if !table.tasks.values().any(|t| t.job.notify) {
+        return;
+    }
     let changed: Vec<(u32, u32, i32)> = table
         .tasks
         .values_mut()
@@ -521,6 +526,9 @@ fn discarded_stop<P: Platform>(table: &Table<P>, t: &Task<P>, sig: i32) -> bool 
 
 /// Takes every task that exited out of the table (the sandbox is done when init exits).
 fn continue_after_exit<P: Platform>(k: &Kernel, table: &mut Table<P>) {
+    if !table.tasks.values().any(|t| t.exit.is_some()) {
+        return;
+    }
     let exited: Vec<u32> = table
         .tasks
         .iter()

@@ -88,12 +88,12 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [14473..14720] per round trip: 2 one-byte writes, 2 reads, 2 switches between processes
+    // [11998] per round trip: 2 one-byte writes, 2 reads, 2 switches between processes
     Bound {
         class: "pipe",
         a: 4,
         b: 14,
-        instructions: 17_000,
+        instructions: 14_000,
         exit_n: 200,
         exits: PIPE_EXITS,
     },
