@@ -141,6 +141,10 @@ pub struct Kernel<'h> {
     pub foreground_pgid: u32,
     /// Program images kept between execs.
     pub images: crate::image_cache::ImageCache,
+    /// Where the platform can show it without a call: the word the host sets bits in when
+    /// host signals arrive (`Host::take_signals` takes them). The scheduler's fast path only
+    /// looks at it; None: it asks `take_signals`.
+    pub host_signal_word: Option<&'static core::sync::atomic::AtomicU64>,
 }
 
 impl<'h> Kernel<'h> {
@@ -166,6 +170,7 @@ impl<'h> Kernel<'h> {
             mxcsr_mask: 0,
             foreground_pgid: 1,
             images: crate::image_cache::ImageCache::new(!config.write_through),
+            host_signal_word: None,
         }
     }
 
@@ -448,6 +453,17 @@ pub fn run<P: Platform>(
     crate::sched::run(platform, kernel, task, syscalls)
 }
 
+/// A `syscall` the task made: its site patched where the platform can (systrap), then served.
+#[inline]
+pub(crate) fn serve_syscall<P: Platform>(
+    kernel: &mut Kernel,
+    task: &mut Task<P>,
+    dispatch: fn(&mut Kernel, &mut Task<P>),
+) {
+    crate::patch::patch_site(&mut task.mm, task.regs.rip, task.regs.orig_rax);
+    dispatch(kernel, task)
+}
+
 /// Runs one event of `task`: its syscall, fault or exception.
 pub(crate) fn handle_event<P: Platform>(
     kernel: &mut Kernel,
@@ -457,10 +473,7 @@ pub(crate) fn handle_event<P: Platform>(
 ) {
     let dispatch = syscalls.dispatch;
     match event {
-        Event::Syscall => {
-            crate::patch::patch_site(&mut task.mm, task.regs.rip, task.regs.orig_rax);
-            dispatch(kernel, task)
-        }
+        Event::Syscall => serve_syscall(kernel, task, dispatch),
         Event::Exception { vector: 6, .. }
             if crate::patch::serve_ud(&mut task.mm, task.regs.rip) =>
         {

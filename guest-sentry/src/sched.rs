@@ -119,9 +119,15 @@ pub fn run<P: Platform>(
     // When the platform was last asked to interrupt the app (CLOCK_MONOTONIC ns).
     let mut preempt_armed: Option<u64> = None;
     let mut slice = 0u32;
+    // Host signals the fast path took from the host but left for the top of the loop.
+    let mut host_carried = 0u64;
     loop {
         // Sleepers whose time has come are ready to retry; due alarms send SIGALRM.
         let now = k.host.now(crate::host::Clock::Monotonic);
+        // A preemption that fell due has fired (or is moot): none is pending any more.
+        if preempt_armed.is_some_and(|a| a <= now) {
+            preempt_armed = None;
+        }
         let restartable = table.syscalls.restartable;
         for t in table.tasks.values_mut() {
             if let Some((at, interval)) = t.alarm {
@@ -134,7 +140,7 @@ pub fn run<P: Platform>(
                 t.state = RunState::Woken;
             }
         }
-        let host_signals = k.host.take_signals();
+        let host_signals = k.host.take_signals() | core::mem::take(&mut host_carried);
         if host_signals != 0 {
             forward_host_signals(&mut table, host_signals, k.foreground_pgid);
         }
@@ -170,6 +176,10 @@ pub fn run<P: Platform>(
         slice += 1;
 
         let t = table.tasks.get_mut(&pid).expect("picked task exists");
+        // Set when the task's app ran (preemption armed for it just before) and made an event
+        // other than an interrupt that asked nothing of the scheduler: its `alarm` before, and
+        // whether other tasks were ready when preemption was armed.
+        let mut ran_app = None;
         if t.state == RunState::Woken {
             t.state = RunState::Running;
             (table.syscalls.dispatch)(k, t);
@@ -187,11 +197,8 @@ pub fn run<P: Platform>(
             }
             // The app may now run without calling the Sentry: make sure it is interrupted by
             // the next timer due, or after a time slice when other tasks want the CPU.
+            let others_ready = others_ready(&table, pid);
             if P::PREEMPT_ON_REQUEST {
-                let others_ready = table
-                    .tasks
-                    .iter()
-                    .any(|(&p, t)| p != pid && t.state != RunState::Blocked && !t.job.stopped);
                 let slice_end = others_ready.then_some(now + SLICE_NS);
                 if let Some(due) = next_timer(&table).into_iter().chain(slice_end).min() {
                     if preempt_armed.is_none_or(|a| a <= now || due < a) {
@@ -209,36 +216,165 @@ pub fn run<P: Platform>(
                 last_ran = pid;
             }
             let t = table.tasks.get_mut(&pid).expect("picked task exists");
-            match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
-                Ok(event) => handle_event(k, t, event, table.syscalls),
-                Err(e) if pid == 1 => return Err(RunError::Platform(e)),
-                Err(e) => {
-                    k.log(format_args!(
-                        "process {pid} lost its platform context (errno {}): killed",
-                        e.0
-                    ));
-                    t.exit = Some(ExitStatus {
-                        code: 0,
-                        signal: signal::SIGKILL,
-                    });
-                }
+            let alarm = t.alarm;
+            if run_app(k, t, pid, table.syscalls)? && t.request.is_none() {
+                ran_app = Some((alarm, others_ready));
             }
         }
-        if let Some(req) = table.tasks.get_mut(&pid).and_then(|t| t.request.take()) {
-            serve(platform, k, &mut table, pid, req);
-        }
-        // Exits: the task itself, or any the request killed; stops and continues.
-        continue_after_exit(k, &mut table);
-        notify_job_changes(&mut table);
-        if let Some(status) = table.done.take() {
+        if let Some(status) = after_step(platform, k, &mut table, pid) {
             return Ok(status);
         }
-        // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
-        let restartable = table.syscalls.restartable;
-        for t in table.tasks.values_mut() {
-            interrupt_wait(t, restartable);
+
+        // The fast path: while the task that just ran makes syscalls (and takes faults) that
+        // ask nothing of the scheduler and change nothing another task could see, the top of
+        // the loop would find nothing to do but pick it again. So it goes on here, checking
+        // only what could make the top act: its own state, signals and timers, PROGRESS (when
+        // a task waits for it), the host-signal word, the earliest deadline (read from the
+        // clock only when there is one) and the end of its slice (when others are ready).
+        // Its cost does not grow with the number of tasks. It starts only after a step that
+        // ran the app with preemption armed by the top for the state it still finds (the
+        // same checks as at each of its own steps, below, with the alarm from before).
+        let Some((alarm, armed_for_others)) = ran_app else {
+            continue;
+        };
+        // (A wait the step's aftermath interrupted makes another task ready: the top re-arms.)
+        let others_ready = others_ready(&table, pid);
+        if others_ready != armed_for_others {
+            continue;
+        }
+        let others_blocked = table
+            .tasks
+            .iter()
+            .any(|(&p, o)| p != pid && o.state == RunState::Blocked);
+        let deadline = next_timer(&table).into_iter().chain(preempt_armed).min();
+        let syscalls = table.syscalls;
+        let Some(t) = table.tasks.get_mut(&pid) else {
+            continue;
+        };
+        // The top rotates to another ready task once the slice is used up.
+        let slice_end = if others_ready { SLICE } else { u32::MAX };
+        // Nothing about the task itself the top would act on (or `after_step` would serve).
+        let quiet = |t: &Task<P>, slice: u32| {
+            t.state == RunState::Running
+                && t.exit.is_none()
+                && t.request.is_none()
+                && t.wake_at.is_none()
+                && t.alarm == alarm
+                && !t.job.stopped
+                && !t.job.notify
+                && slice < slice_end
+                && signal::deliverable(t).is_none()
+        };
+        if !quiet(t, slice) {
+            continue;
+        }
+        loop {
+            // Progress matters to blocked tasks only (with none, the top would only note that
+            // it saw it).
+            let progress = PROGRESS.load(Ordering::Relaxed);
+            if others_blocked {
+                if progress != progress_seen {
+                    break;
+                }
+            } else {
+                progress_seen = progress;
+            }
+            match k.host_signal_word {
+                // The top takes them.
+                Some(word) if word.load(Ordering::Relaxed) != 0 => break,
+                Some(_) => {}
+                None => {
+                    let bits = k.host.take_signals();
+                    if bits != 0 {
+                        host_carried = bits;
+                        break;
+                    }
+                }
+            }
+            if deadline.is_some_and(|d| k.host.now(crate::host::Clock::Monotonic) >= d) {
+                break;
+            }
+            slice += 1;
+            if !run_app(k, t, pid, syscalls)? {
+                // An interrupt: the top decides what comes next (and re-arms preemption).
+                break;
+            }
+            if !quiet(t, slice) {
+                if let Some(status) = after_step(platform, k, &mut table, pid) {
+                    return Ok(status);
+                }
+                break;
+            }
         }
     }
+}
+
+/// Whether a task other than `pid` could run.
+fn others_ready<P: Platform>(table: &Table<P>, pid: u32) -> bool {
+    table
+        .tasks
+        .iter()
+        .any(|(&p, t)| p != pid && t.state != RunState::Blocked && !t.job.stopped)
+}
+
+/// Runs `t`'s app until its next event and handles it. False when the event was an interrupt
+/// (the scheduler's turn). A task (other than init) whose platform context broke is killed.
+#[inline(always)] // (into the fast path: no call, no frame of its own)
+fn run_app<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    pid: u32,
+    syscalls: Syscalls<P>,
+) -> Result<bool, RunError> {
+    match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
+        Ok(crate::platform::Event::Interrupt) => Ok(false),
+        // The common case, without `handle_event`'s frame.
+        Ok(crate::platform::Event::Syscall) => {
+            crate::kernel::serve_syscall(k, t, syscalls.dispatch);
+            Ok(true)
+        }
+        Ok(event) => {
+            handle_event(k, t, event, syscalls);
+            Ok(true)
+        }
+        Err(e) if pid == 1 => Err(RunError::Platform(e)),
+        Err(e) => {
+            k.log(format_args!(
+                "process {pid} lost its platform context (errno {}): killed",
+                e.0
+            ));
+            t.exit = Some(ExitStatus {
+                code: 0,
+                signal: signal::SIGKILL,
+            });
+            Ok(true)
+        }
+    }
+}
+
+/// What follows a task's step: the request it made, exits (the task itself, or any the
+/// request killed), stops and continues, and waits that a signal interrupts. The sandbox's
+/// status once init has exited.
+fn after_step<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    pid: u32,
+) -> Option<ExitStatus> {
+    if let Some(req) = table.tasks.get_mut(&pid).and_then(|t| t.request.take()) {
+        serve(platform, k, table, pid, req);
+    }
+    continue_after_exit(k, table);
+    notify_job_changes(table);
+    if let Some(status) = table.done.take() {
+        return Some(status);
+    }
+    // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
+    let restartable = table.syscalls.restartable;
+    for t in table.tasks.values_mut() {
+        interrupt_wait(t, restartable);
+    }
+    None
 }
 
 /// Host signals for the sandbox (bit n = signal n): the terminal's SIGINT and SIGQUIT go to
@@ -266,12 +402,14 @@ fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground
 
 /// The earliest deadline of any task: a timed wait's end or an alarm (CLOCK_MONOTONIC ns).
 fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
-    table
-        .tasks
-        .values()
-        .flat_map(|t| [t.wake_at, t.alarm.map(|a| a.0)])
-        .flatten()
-        .min()
+    let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    };
+    table.tasks.values().fold(None, |n, t| {
+        earlier(earlier(n, t.wake_at), t.alarm.map(|a| a.0))
+    })
 }
 
 /// Posts `signo` to `t` as sent by the kernel (SI_KERNEL) and ends a wait it interrupts.
@@ -335,6 +473,9 @@ fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32
 /// CLD_CONTINUED) unless the parent asked for none (SA_NOCLDSTOP), and a wake-up for a parent
 /// waiting with WUNTRACED / WCONTINUED.
 fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
+    if !table.tasks.values().any(|t| t.job.notify) {
+        return;
+    }
     let changed: Vec<(u32, u32, i32)> = table
         .tasks
         .values_mut()
@@ -385,6 +526,9 @@ fn discarded_stop<P: Platform>(table: &Table<P>, t: &Task<P>, sig: i32) -> bool 
 
 /// Takes every task that exited out of the table (the sandbox is done when init exits).
 fn continue_after_exit<P: Platform>(k: &Kernel, table: &mut Table<P>) {
+    if !table.tasks.values().any(|t| t.exit.is_some()) {
+        return;
+    }
     let exited: Vec<u32> = table
         .tasks
         .iter()

@@ -373,7 +373,8 @@ pub unsafe fn init() -> CpuFeatures {
     }
 }
 
-static mut TRACE: bool = false;
+/// The trap flag (0x100) when in instruction-counting mode, else 0: or'ed into app eflags.
+static mut TRACE_FLAG: u64 = 0;
 
 /// Instruction-counting mode for a VMM that single-steps the guest: the trap flag is no
 /// longer cleared on syscall entry and is set in app code, so every instruction — app and
@@ -384,7 +385,7 @@ static mut TRACE: bool = false;
 pub unsafe fn set_trace_mode(on: bool) {
     // SAFETY: per the caller; single CPU.
     unsafe {
-        TRACE = on;
+        TRACE_FLAG = if on { 0x100 } else { 0 };
         wrmsr(msr::SFMASK, if on { 0x4_7600 } else { 0x4_7700 });
     }
 }
@@ -401,6 +402,7 @@ pub unsafe fn set_trace_mode(on: bool) {
 /// The current CR3 must be an address space whose upper half is the kernel's; `init` must have
 /// run. The Sentry's own state is preserved (callee-saved registers are saved by the entry
 /// code; the Sentry never uses FPU/SSE registers).
+#[inline] // into the Sentry's syscall fast path (another crate)
 pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
     let compat = regs.cs == selectors::USER32_CS as u64;
     regs.cs = if compat {
@@ -409,21 +411,17 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
         selectors::USER_CS
     } as u64;
     regs.ss = selectors::USER_DS as u64;
-    // Keep CF PF AF ZF SF TF DF OF (0xcd5) and ID/AC; force IF and the reserved bit 1.
-    regs.eflags = (regs.eflags & 0x24_0dd5) | 0x202;
-    // SAFETY: TRACE is only written by set_trace_mode at boot.
-    if unsafe { TRACE } {
-        regs.eflags |= 0x100;
-    }
+    // Keep CF PF AF ZF SF TF DF OF (0xcd5) and ID/AC; force IF and the reserved bit 1 (and TF
+    // when counting instructions).
+    // SAFETY: TRACE_FLAG is only written by set_trace_mode at boot.
+    regs.eflags = (regs.eflags & 0x24_0dd5) | 0x202 | unsafe { TRACE_FLAG };
     const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
     // A non-canonical rsp would make `iretq` itself fault — in ring 0, after `swapgs`, where
     // nothing can recover (the fuzzer's rt_sigreturn of a garbage frame triple-faulted the
     // guest). Linux's iret fixup gives the app SIGSEGV for it: so does this #GP. (A user rsp
     // in the upper half is refused too: the app could only fault on its first push.)
-    if regs.rip >= LOWER_HALF_END
-        || regs.rsp >= LOWER_HALF_END
-        || (compat && regs.rip > u32::MAX as u64)
-    {
+    // (Both below 2^47 exactly when their OR is.)
+    if (regs.rip | regs.rsp) >= LOWER_HALF_END || (compat && regs.rip > u32::MAX as u64) {
         // Deliver what the hardware would: a #GP at the faulting instruction fetch.
         return Trap::Exception {
             vector: 13,
@@ -431,9 +429,8 @@ pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
             cr2: 0,
         };
     }
-    if how == Return::Sysret
-        && (compat || regs.rcx != regs.rip || regs.r11 != regs.eflags || regs.rsp >= LOWER_HALF_END)
-    {
+    // (rsp is canonical: checked above.)
+    if how == Return::Sysret && (compat || regs.rcx != regs.rip || regs.r11 != regs.eflags) {
         how = Return::Iret;
     }
     // SAFETY: single CPU; the per-CPU area is only touched here and by the entry code.

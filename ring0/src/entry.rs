@@ -117,7 +117,7 @@ ring0_syscall_entry:
     mov rcx, gs:[0x18]
     mov [rsp + 152], rcx
     mov qword ptr [rsp + 160], 0x2b
-    jmp ring0_return_to_kernel
+    // (falls through)
 
 ring0_return_to_kernel:
     mov rsp, gs:[0x08]
@@ -318,6 +318,7 @@ pub fn syscall32_entry_address() -> u64 {
 
 /// # Safety
 /// See `switch_to_user`.
+#[inline(always)]
 pub(crate) unsafe fn enter_user(regs: &mut crate::UserRegs, iret: bool) -> u64 {
     // SAFETY: per the caller; the asm returns here with callee-saved registers restored.
     unsafe { ring0_enter_user(regs, iret) }

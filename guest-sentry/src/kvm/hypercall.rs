@@ -350,13 +350,7 @@ impl Host for KvmHost {
     }
 
     fn take_signals(&self) -> u64 {
-        // SAFETY: the word lies in the boot-info page, reached through the direct map; it is
-        // only ever accessed atomically (here and by the VMM), never through a reference.
-        let word = unsafe {
-            core::sync::atomic::AtomicU64::from_ptr(
-                (abi::DIRECT_MAP_BASE + abi::HOST_SIGNALS_GPA) as *mut u64,
-            )
-        };
+        let word = host_signal_word();
         if word.load(core::sync::atomic::Ordering::Relaxed) == 0 {
             return 0;
         }
@@ -374,5 +368,17 @@ impl Host for KvmHost {
             Clock::Realtime => self.realtime0 + ns,
             Clock::Monotonic => self.monotonic0 + ns,
         }
+    }
+}
+
+/// The host-signal word the VMM sets bits in (`abi::HOST_SIGNALS_GPA`).
+pub fn host_signal_word() -> &'static core::sync::atomic::AtomicU64 {
+    // SAFETY: the word lies in the boot-info page, reached through the direct map for the
+    // Sentry's whole life; it is only ever accessed atomically (here and by the VMM), never
+    // through a plain reference.
+    unsafe {
+        core::sync::atomic::AtomicU64::from_ptr(
+            (abi::DIRECT_MAP_BASE + abi::HOST_SIGNALS_GPA) as *mut u64,
+        )
     }
 }

@@ -96,6 +96,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
             .unwrap_or_default(),
     };
     let mut k = Kernel::new(&host, mem, config, bi.random_seed);
+    k.host_signal_word = Some(hypercall::host_signal_word());
     match kernel::run(&mut platform, &mut k, spawn, syscalls::layer()) {
         Ok(status) => host.exit(status, 0),
         Err(kernel::RunError::Exec(e)) => host.exit(

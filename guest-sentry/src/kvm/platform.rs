@@ -247,6 +247,7 @@ impl Context for KvmContext {
         Ok(())
     }
 
+    #[inline(always)] // into the scheduler's fast path: no call, no frame, no Event in memory
     fn switch(&mut self, space: &mut KvmAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
         let root = space.pt.as_ref().expect("live address space").root();
         // SAFETY: every app root shares the kernel's upper half (new_sharing_upper); a PCID

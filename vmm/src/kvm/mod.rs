@@ -507,6 +507,9 @@ pub(crate) fn run(
         vcpu.set_guest_debug(&dbg)
             .map_err(ioctl("KVM_SET_GUEST_DEBUG"))?;
     }
+    // `VMM_STEP_PROFILE=FILE` with single-stepping: where each Sentry step landed (guest RIP ->
+    // steps), for `tests/measure-kvm --profile`. Opened now: vmm confines itself next.
+    let mut profile = StepProfile::open(cfg.single_step)?;
     let root = crate::confine::enter_mount_namespace(root, cfg.write_through);
     let mut services = HostServices::new(&root, prog.file).map_err(KvmError::Root)?;
     if cfg.write_through {
@@ -566,6 +569,9 @@ pub(crate) fn run(
                 }
             }
             Ok(VcpuExit::Debug(arch)) if cfg.single_step => {
+                if let Some(p) = profile.as_mut() {
+                    p.step(arch.pc);
+                }
                 if arch.pc >= 0xffff_8000_0000_0000 {
                     stats.steps_kernel += 1;
                 } else {
@@ -616,5 +622,58 @@ pub(crate) fn run(
     };
     stats.hypercalls = server.count;
     stats.guest_cpu = server.guest_cpu;
+    if let Some(p) = profile {
+        p.write()?;
+    }
     Ok((end, stats))
+}
+
+/// The Sentry's single steps by guest RIP (`VMM_STEP_PROFILE`).
+struct StepProfile {
+    file: File,
+    steps: std::collections::HashMap<u64, u64>,
+    /// Where the previous step stopped: the instruction the next step executes.
+    at: u64,
+}
+
+impl StepProfile {
+    fn open(single_step: bool) -> Result<Option<StepProfile>, KvmError> {
+        let Some(path) = std::env::var_os("VMM_STEP_PROFILE").filter(|_| single_step) else {
+            return Ok(None);
+        };
+        let file = File::create(&path).map_err(|source| KvmError::Io {
+            what: "creating the VMM_STEP_PROFILE file",
+            source,
+        })?;
+        Ok(Some(StepProfile {
+            file,
+            steps: Default::default(),
+            at: 0,
+        }))
+    }
+
+    /// A step stopped at `pc`: it executed the instruction the previous one stopped at.
+    fn step(&mut self, pc: u64) {
+        if self.at >= 0xffff_8000_0000_0000 {
+            *self.steps.entry(self.at).or_insert(0) += 1;
+        }
+        self.at = pc;
+    }
+
+    /// One line per RIP, `<hex rip> <steps>`, in address order.
+    fn write(self) -> Result<(), KvmError> {
+        use std::io::Write;
+        let mut steps: Vec<_> = self.steps.into_iter().collect();
+        steps.sort_unstable();
+        let mut text = String::new();
+        for (rip, n) in steps {
+            text.push_str(&format!("{rip:x} {n}\n"));
+        }
+        (&self.file)
+            .write_all(text.as_bytes())
+            .map_err(|source| KvmError::Io {
+                what: "writing the VMM_STEP_PROFILE file",
+                source,
+            })
+    }
 }
