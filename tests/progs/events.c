@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/select.h>
 #include <sys/signalfd.h>
@@ -554,8 +555,60 @@ static void signalfds(void) {
     sigprocmask(SIG_UNBLOCK, &m, NULL);
 }
 
+static void sigwaits(void) {
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    sigaddset(&m, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &m, NULL);
+    struct timespec zero = {0, 0}, short_wait = {0, 20000000};
+    siginfo_t si;
+    printf("sigtimedwait none %s\n", err(sigtimedwait(&m, &si, &zero)));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const char *res = err(sigtimedwait(&m, &si, &short_wait));
+    printf("sigtimedwait timeout %s waited >= 20ms %d\n", res, ms_since(&t0) >= 19);
+    kill(getpid(), SIGUSR2);
+    int r = sigtimedwait(&m, &si, &zero);
+    printf("sigtimedwait %d signo %d code %d pid ok %d\n", r, si.si_signo, si.si_code,
+           si.si_pid == getpid());
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(30000);
+        kill(getppid(), SIGUSR1);
+        _exit(0);
+    }
+    r = sigwaitinfo(&m, &si);
+    printf("sigwaitinfo from child %d pid ok %d\n", r, si.si_pid == c);
+    waitpid(c, NULL, 0);
+    int sig = 0;
+    kill(getpid(), SIGUSR1);
+    r = sigwait(&m, &sig);
+    printf("sigwait %d sig %d\n", r, sig);
+    printf("bad size %s\n", err(syscall(SYS_rt_sigtimedwait, &m, NULL, &zero, 4)));
+    struct timespec bad = {0, -1};
+    printf("bad timeout %s\n", err(sigtimedwait(&m, &si, &bad)));
+    sigset_t cur;
+    sigprocmask(SIG_BLOCK, NULL, &cur);
+    printf("mask kept %d\n", sigismember(&cur, SIGUSR1));
+    sigprocmask(SIG_UNBLOCK, &m, NULL);
+
+    /* ioctl FIONBIO/FIOCLEX on any descriptor. */
+    int e = eventfd(0, 0);
+    int on = 1;
+    printf("FIONBIO %d ", ioctl(e, FIONBIO, &on));
+    uint64_t v;
+    printf("read %s\n", err(read(e, &v, 8)));
+    ioctl(e, FIOCLEX);
+    printf("FIOCLEX %d ", fcntl(e, F_GETFD));
+    ioctl(e, FIONCLEX);
+    printf("FIONCLEX %d\n", fcntl(e, F_GETFD));
+    close(e);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    sigwaits();
     epoll_basics();
     epoll_pwait_mask();
     eventfds();

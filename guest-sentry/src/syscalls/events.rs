@@ -17,7 +17,7 @@ use crate::events::{self as ev, earliest, poll_file, EventFd, Item, TimerFd};
 use crate::file::{Dev, File, OpenFile};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
-use crate::linux::{EpollEvent, Itimerspec, SignalfdSiginfo, Timespec};
+use crate::linux::{EpollEvent, Itimerspec, SigChld, Siginfo, SignalfdSiginfo, Timespec};
 use crate::platform::Platform;
 use crate::signal;
 
@@ -702,4 +702,53 @@ pub(super) fn signalfd_read<P: Platform>(
         t.signals.pending &= !signal::bit(sig);
     }
     Ok(bytes.len() as u64)
+}
+
+/// `rt_sigtimedwait(set, info, timeout, sigsetsize)` (`sigwait`, `sigwaitinfo`,
+/// `sigtimedwait`): takes a pending signal of `set` (lowest first), waiting for one until the
+/// timeout (EAGAIN). The signals of `set` stay blocked while it waits, so that one arriving is
+/// taken here rather than handled; another signal's handler interrupts it (EINTR).
+pub fn rt_sigtimedwait<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[3] != 8 {
+        return Err(EINVAL);
+    }
+    let set = t.mm.read_u64(a[0])? & !signal::UNBLOCKABLE;
+    let timeout = read_timespec(t, a[2], false)?;
+    let ready = t.signals.pending & set;
+    if ready != 0 {
+        let sig = ready.trailing_zeros() as i32 + 1;
+        let info = t.signals.info[(sig - 1) as usize];
+        if a[1] != 0 {
+            let si = Siginfo {
+                si_signo: sig,
+                si_errno: 0,
+                si_code: info.code,
+                _pad: 0,
+                fields: zerocopy::transmute!(SigChld {
+                    si_pid: info.pid as i32,
+                    si_uid: crate::kernel::SANDBOX_IDS[0],
+                    si_status: info.status,
+                    ..Default::default()
+                }),
+            };
+            t.mm.write_obj(a[1], &si)?;
+        }
+        t.signals.pending &= !signal::bit(sig);
+        t.wake_at = None;
+        end_temp_mask(t, true);
+        return Ok(sig as u64);
+    }
+    if t.signals.saved_mask.is_none() {
+        t.signals.saved_mask = Some(t.signals.blocked);
+    }
+    t.signals.blocked |= set;
+    if signal::deliverable(t).is_some() {
+        t.wake_at = None;
+        return Err(EINTR);
+    }
+    if block(k, t, timeout, None) {
+        end_temp_mask(t, true);
+        return Err(EAGAIN);
+    }
+    Ok(0)
 }

@@ -361,6 +361,28 @@ pub fn fsync<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
 
 pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const FIONREAD: u64 = 0x541b;
+    const FIONBIO: u64 = 0x5421;
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
+    // Generic to every descriptor (libuv sets non-blocking mode this way).
+    match a[1] {
+        FIONBIO => {
+            let of = file(t, a[0])?;
+            let on: i32 = t.mm.read_obj(a[2])?;
+            of.nonblock.set(on != 0);
+            return Ok(0);
+        }
+        FIOCLEX | FIONCLEX => {
+            file(t, a[0])?;
+            if a[1] == FIOCLEX {
+                t.cloexec.insert(a[0]);
+            } else {
+                t.cloexec.remove(&a[0]);
+            }
+            return Ok(0);
+        }
+        _ => {}
+    }
     if a[1] == FIONREAD {
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {

@@ -195,6 +195,7 @@ syscalls! { k, t, a, n;
             t.mm.write_obj(a[0], &t.signals.pending).map(|_| 0)
         }
     };
+    __NR_rt_sigtimedwait(SigSet, Ptr, Timespec, Uint) [no_restart] => events::rt_sigtimedwait(k, t, a);
     __NR_rt_sigsuspend(SigSet, Uint) [no_restart] => proc::rt_sigsuspend(k, t, a);
     __NR_sigaltstack(Ptr, Ptr) => proc::sigaltstack(k, t, a);
     __NR_mknod(Str, Mode, Hex) => ovl::mknodat(k, t, [CWD, a[0], a[1], a[2], 0, 0]);
