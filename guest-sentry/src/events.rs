@@ -4,14 +4,15 @@
 //! is a mask over the reading task's pending signals ([`crate::file::File::SignalFd`]).
 //!
 //! Nothing calls back into an epoll when a file changes: readiness is computed when asked, and
-//! each file keeps wake-up counters (`gen_in` for wake-ups of readers, `gen_out` for writers)
-//! that an edge-triggered watch compares with what it saw last, which is what Linux's
-//! wake-up callbacks amount to. A timer's expiry is computed from the clock when looked at; a
+//! each file keeps the [`stamp`] of its last wake-up of readers (`gen_in`) and of writers
+//! (`gen_out`), which an edge-triggered watch compares with what it saw last (what Linux's
+//! wake-up callbacks amount to) and which orders the ready list. A timer's expiry is computed from the clock when looked at; a
 //! waiter's deadline includes the next expiry of the timers it watches ([`Ready::wake`]).
 
 use alloc::collections::BTreeMap;
 use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use linux_raw_sys::general as g;
 
@@ -48,7 +49,7 @@ pub const MAX_NESTS: u32 = 4;
 pub struct Ready {
     /// `EPOLL*`/`POLL*` bits (the two share their values).
     pub mask: u32,
-    /// Wake-up counters: of readers, of writers.
+    /// The last wake-ups ([`stamp`]s): of readers, of writers.
     pub gen_in: u64,
     pub gen_out: u64,
     /// When (CLOCK_MONOTONIC ns) the readiness changes by itself next (a timer's expiry).
@@ -149,10 +150,8 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
             for it in ep.items.values() {
                 let Some(f) = it.file.upgrade() else { continue };
                 let inner = poll_file(k, t, &f, depth + 1);
-                r.gen_in = r
-                    .gen_in
-                    .wrapping_add(inner.gen_in)
-                    .wrapping_add(inner.gen_out);
+                // The inner set's last wake-up is the latest of its files'.
+                r.gen_in = r.gen_in.max(inner.gen_in).max(inner.gen_out);
                 r.wake = earliest(r.wake, inner.wake);
                 if !it.disabled && it.would_report(&inner) {
                     r.mask = EPOLLIN | EPOLLRDNORM;
@@ -200,8 +199,16 @@ impl Item {
 #[derive(Default)]
 pub struct Epoll {
     pub items: BTreeMap<(usize, i32), Item>,
-    /// The next ready-list position.
-    pub next_order: u64,
+}
+
+/// Wake-up stamps, in the order the wake-ups happened (0: none yet).
+static STAMP: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh wake-up stamp, later than every one before: what files record as their last
+/// wake-up, and where a watch goes in the ready list (so events come out in the order their
+/// files woke, as Linux's ready list has them).
+pub fn stamp() -> u64 {
+    STAMP.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Epoll {
@@ -209,12 +216,6 @@ impl Epoll {
     /// from every epoll set).
     pub fn prune(&mut self) {
         self.items.retain(|_, it| it.file.strong_count() > 0);
-    }
-
-    /// A fresh ready-list position (the tail).
-    pub fn tail(&mut self) -> u64 {
-        self.next_order += 1;
-        self.next_order
     }
 }
 
@@ -262,7 +263,7 @@ pub struct TimerFd {
     pub next: Option<u64>,
     pub interval: u64,
     pub ticks: u64,
-    /// Bumped by every expiry seen and every `settime` (the timer's wake-ups).
+    /// The last expiry seen (a [`stamp`]: the timer's wake-ups).
     pub gen: u64,
 }
 
@@ -284,7 +285,7 @@ impl TimerFd {
         }
         let n = (now - next).checked_div(self.interval).map_or(1, |k| k + 1);
         self.ticks = self.ticks.saturating_add(n);
-        self.gen += 1;
+        self.gen = stamp();
         self.next = (self.interval > 0).then(|| next.saturating_add(n * self.interval));
     }
 

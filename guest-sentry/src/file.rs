@@ -15,8 +15,9 @@ pub struct Pipe {
     pub data: VecDeque<u8>,
     pub readers: u32,
     pub writers: u32,
-    /// Wake-ups of readers (data written, an end closed) and of writers (room made, an end
-    /// closed): what an edge-triggered epoll watch reports again ([`crate::file::Ready`]).
+    /// The last wake-up of readers (data written, an end closed) and of writers (room made,
+    /// an end closed), as [`crate::events::stamp`]s: what an edge-triggered epoll watch
+    /// reports again.
     pub gen_in: u64,
     pub gen_out: u64,
 }
@@ -31,8 +32,8 @@ impl Drop for PipeEnd {
     fn drop(&mut self) {
         crate::sched::note_progress();
         let mut p = self.pipe.borrow_mut();
-        p.gen_in += 1;
-        p.gen_out += 1;
+        p.gen_in = crate::events::stamp();
+        p.gen_out = p.gen_in;
         if self.write {
             p.writers -= 1;
         } else {

@@ -33,7 +33,7 @@ pub struct SignalState {
     pub saved_mask: Option<u64>,
     /// `sigaltstack`: (base, size, enabled).
     pub altstack: (u64, u64, bool),
-    /// Bumped whenever a signal becomes pending (a signalfd's wake-ups).
+    /// When a signal last became pending (a [`crate::events::stamp`]: a signalfd's wake-ups).
     pub posted: u64,
 }
 
@@ -196,7 +196,7 @@ pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
 fn make_pending<P: Platform>(task: &mut Task<P>, info: SigInfo) {
     task.signals.pending |= bit(info.signo);
     task.signals.info[(info.signo - 1) as usize] = info;
-    task.signals.posted += 1;
+    task.signals.posted = crate::events::stamp();
     crate::sched::note_progress();
 }
 

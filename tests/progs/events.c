@@ -198,6 +198,24 @@ static void epoll_basics(void) {
     }
     printf("all served %d\n", seen == 7);
     for (int i = 0; i < 3; i++) close(r[i][0]), close(r[i][1]);
+
+    /* Events come in the order their files woke up (Linux's ready list). */
+    int o = epoll_create1(0);
+    for (int i = 0; i < 3; i++) {
+        pipe(r[i]);
+        add(o, r[i][0], EPOLLIN, 200 + i);
+    }
+    write(r[1][1], "z", 1);
+    write(r[0][1], "z", 1);
+    write(r[2][1], "z", 1);
+    for (int round = 0; round < 3; round++) {
+        int n = epoll_wait(o, evs, 2, 0);
+        printf("order %d:", round);
+        for (int i = 0; i < n; i++) printf(" %llu", (unsigned long long)evs[i].data.u64);
+        printf("\n");
+    }
+    for (int i = 0; i < 3; i++) close(r[i][0]), close(r[i][1]);
+    close(o);
     pipe(p);
     add(ep, p[0], EPOLLIN, 15);
 

@@ -189,9 +189,8 @@ pub fn epoll_ctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
                 return Err(ELOOP);
             }
             let r = poll_file(k, t, &tf, 1);
-            let mut ep = ep.borrow_mut();
-            let order = ep.tail();
-            ep.items.insert(
+            let order = ev::stamp();
+            ep.borrow_mut().items.insert(
                 key,
                 Item {
                     file: Rc::downgrade(&tf),
@@ -207,8 +206,8 @@ pub fn epoll_ctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         }
         g::EPOLL_CTL_MOD => {
             let r = poll_file(k, t, &tf, 1);
+            let order = ev::stamp();
             let mut ep = ep.borrow_mut();
-            let order = ep.tail();
             let it = ep.items.get_mut(&key).ok_or(ENOENT)?;
             if it.events & ev::EPOLLEXCLUSIVE != 0 {
                 return Err(EINVAL);
@@ -249,7 +248,6 @@ fn harvest<P: Platform>(
     let mut timer = None;
     let mut ready = Vec::new();
     for (key, r) in readies {
-        let tail = ep.tail();
         let Some(it) = ep.items.get_mut(&key) else {
             continue;
         };
@@ -260,8 +258,9 @@ fn harvest<P: Platform>(
         }
         timer = earliest(timer, r.wake);
         if woken && !it.pending {
+            // Onto the ready list as of the file's last wake-up.
             it.pending = true;
-            it.order = tail;
+            it.order = r.gen_in.max(r.gen_out);
         }
         let revents = r.mask & it.events;
         if revents == 0 {
@@ -271,7 +270,7 @@ fn harvest<P: Platform>(
         if it.events & ev::EPOLLET == 0 && !it.pending {
             // Level-triggered and ready: on the ready list whatever the wake-ups were.
             it.pending = true;
-            it.order = tail;
+            it.order = ev::stamp();
         }
         if it.pending {
             ready.push((it.order, key, revents, it.data));
@@ -290,7 +289,6 @@ fn harvest<P: Platform>(
 fn commit(ep: &RefCell<ev::Epoll>, reported: &[Report]) {
     let mut ep = ep.borrow_mut();
     for (key, _, _) in reported {
-        let tail = ep.tail();
         let Some(it) = ep.items.get_mut(key) else {
             continue;
         };
@@ -300,7 +298,7 @@ fn commit(ep: &RefCell<ev::Epoll>, reported: &[Report]) {
         } else if it.events & ev::EPOLLET != 0 {
             it.pending = false;
         } else {
-            it.order = tail;
+            it.order = ev::stamp();
         }
     }
 }
@@ -314,6 +312,23 @@ fn epoll_wait_common<P: Platform>(
     timeout_ns: Option<u64>,
     sigmask: (u64, u64),
 ) -> SysResult {
+    // The mask first, as Linux sets it: any failure but EINTR puts it back.
+    set_temp_mask(t, sigmask.0, sigmask.1)?;
+    let masked = sigmask.0 != 0;
+    let r = epoll_wait_masked(k, t, a, timeout_ns, masked);
+    if r.is_err() && r != Err(EINTR) {
+        end_temp_mask(t, masked);
+    }
+    r
+}
+
+fn epoll_wait_masked<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    a: [u64; 6],
+    timeout_ns: Option<u64>,
+    masked: bool,
+) -> SysResult {
     let (events_ptr, max) = (a[1], a[2] as i32);
     if max <= 0 || max as u64 > EP_MAX_EVENTS {
         return Err(EINVAL);
@@ -326,8 +341,6 @@ fn epoll_wait_common<P: Platform>(
     let File::Epoll(ep) = &of.file else {
         return Err(EINVAL);
     };
-    set_temp_mask(t, sigmask.0, sigmask.1)?;
-    let masked = sigmask.0 != 0;
     let (ready, timer) = harvest(k, t, ep, max as usize);
     if !ready.is_empty() {
         let out: Vec<EpollEvent> = ready
@@ -335,8 +348,8 @@ fn epoll_wait_common<P: Platform>(
             .map(|&(_, events, data)| EpollEvent { events, data })
             .collect();
         t.wake_at = None;
-        end_temp_mask(t, masked);
         t.mm.write_obj(events_ptr, out.as_slice())?;
+        end_temp_mask(t, masked);
         commit(ep, &ready);
         return Ok(ready.len() as u64);
     }
@@ -465,7 +478,7 @@ pub(super) fn eventfd_rw<P: Platform>(
         copy_out_iov(t, iov, &take.to_le_bytes())?;
         let mut e = e.borrow_mut();
         e.count -= take;
-        e.gen_out += 1;
+        e.gen_out = ev::stamp();
     } else {
         let mut b = [0u8; 8];
         copy_in_iov(t, iov, &mut b)?;
@@ -479,7 +492,7 @@ pub(super) fn eventfd_rw<P: Platform>(
         }
         let mut e = e.borrow_mut();
         e.count += v;
-        e.gen_in += 1;
+        e.gen_in = ev::stamp();
     }
     crate::sched::note_progress();
     Ok(8)

@@ -992,7 +992,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
                 return Err(crate::errno::EAGAIN);
             }
             p.data.extend(&buf[..n]);
-            p.gen_in += 1;
+            p.gen_in = crate::events::stamp();
             crate::sched::note_progress();
             n as u64
         }

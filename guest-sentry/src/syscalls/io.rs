@@ -136,7 +136,7 @@ fn pipe_read<P: Platform>(
     let mut p = end.pipe.borrow_mut();
     // Writers wait for room only when the pipe was full (as Linux wakes them).
     if p.data.len() == PIPE_CAPACITY {
-        p.gen_out += 1;
+        p.gen_out = crate::events::stamp();
     }
     p.data.drain(..done as usize);
     drop(p);
@@ -171,7 +171,7 @@ fn pipe_write<P: Platform>(
     let done = walk_iov(iov, n, |base, r| t.mm.copy_in(base, &mut buf[r]))?;
     let mut p = end.pipe.borrow_mut();
     p.data.extend(&buf[..done as usize]);
-    p.gen_in += 1;
+    p.gen_in = crate::events::stamp();
     drop(p);
     crate::sched::note_progress();
     Ok(done)
