@@ -15,6 +15,11 @@ pub struct Pipe {
     pub data: VecDeque<u8>,
     pub readers: u32,
     pub writers: u32,
+    /// The last wake-up of readers (data written, an end closed) and of writers (room made,
+    /// an end closed), as [`crate::events::stamp`]s: what an edge-triggered epoll watch
+    /// reports again.
+    pub gen_in: u64,
+    pub gen_out: u64,
 }
 
 /// One end of a pipe; dropping it closes that end.
@@ -27,6 +32,8 @@ impl Drop for PipeEnd {
     fn drop(&mut self) {
         crate::sched::note_progress();
         let mut p = self.pipe.borrow_mut();
+        p.gen_in = crate::events::stamp();
+        p.gen_out = p.gen_in;
         if self.write {
             p.writers -= 1;
         } else {
@@ -56,6 +63,28 @@ pub enum File {
         data: Vec<u8>,
         dir: bool,
     },
+    /// An epoll instance ([`crate::events::Epoll`]).
+    Epoll(RefCell<crate::events::Epoll>),
+    /// An `eventfd` counter.
+    EventFd(RefCell<crate::events::EventFd>),
+    /// A `timerfd`.
+    TimerFd(RefCell<crate::events::TimerFd>),
+    /// A `signalfd`: the signals it takes (of the reading task's pending ones).
+    SignalFd(Cell<u64>),
+}
+
+impl File {
+    /// The anonymous-inode name Linux shows for an event file in `/proc/self/fd`
+    /// (`anon_inode:[eventfd]`), `None` for other files.
+    pub fn anon_name(&self) -> Option<&'static str> {
+        Some(match self {
+            File::Epoll(_) => "[eventpoll]",
+            File::EventFd(_) => "[eventfd]",
+            File::TimerFd(_) => "[timerfd]",
+            File::SignalFd(_) => "[signalfd]",
+            _ => return None,
+        })
+    }
 }
 
 /// The character devices served inside the Sentry (no host file is opened for them).
@@ -143,6 +172,8 @@ pub fn pipe() -> (File, File) {
         data: VecDeque::new(),
         readers: 1,
         writers: 1,
+        gen_in: 0,
+        gen_out: 0,
     }));
     (
         File::Pipe(PipeEnd {

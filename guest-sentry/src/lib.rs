@@ -20,6 +20,7 @@ extern crate std;
 
 pub mod abi;
 pub mod errno;
+pub mod events;
 pub mod file;
 pub mod fsimpl;
 pub mod host;

@@ -458,3 +458,52 @@ const _: () = {
     assert!(offset_of!(Dirent64, d_reclen) == 16);
     assert!(offset_of!(Dirent64, d_type) == 18);
 };
+
+/// `struct epoll_event`: packed on x86-64 (12 bytes, `data` unaligned).
+#[repr(C, packed)]
+#[derive(Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct EpollEvent {
+    pub events: u32,
+    pub data: u64,
+}
+const _: () = assert!(size_of::<EpollEvent>() == 12);
+
+/// `struct itimerspec` (`timerfd_settime`, `timer_settime`).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Itimerspec {
+    pub it_interval: Timespec,
+    pub it_value: Timespec,
+}
+const _: () = assert!(size_of::<Itimerspec>() == 32);
+
+/// `struct signalfd_siginfo`, what a signalfd read returns per signal.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SignalfdSiginfo {
+    pub ssi_signo: u32,
+    pub ssi_errno: i32,
+    pub ssi_code: i32,
+    pub ssi_pid: u32,
+    pub ssi_uid: u32,
+    pub ssi_fd: i32,
+    pub ssi_tid: u32,
+    pub ssi_band: u32,
+    pub ssi_overrun: u32,
+    pub ssi_trapno: u32,
+    pub ssi_status: i32,
+    pub ssi_int: i32,
+    pub ssi_ptr: u64,
+    pub ssi_utime: u64,
+    pub ssi_stime: u64,
+    pub ssi_addr: u64,
+    pub ssi_addr_lsb: u16,
+    pub _pad2: u16,
+    pub ssi_syscall: i32,
+    pub ssi_call_addr: u64,
+    pub ssi_arch: u32,
+    pub _pad: [u8; 28],
+}
+const _: () = assert!(size_of::<SignalfdSiginfo>() == 128);

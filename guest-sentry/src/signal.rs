@@ -33,6 +33,8 @@ pub struct SignalState {
     pub saved_mask: Option<u64>,
     /// `sigaltstack`: (base, size, enabled).
     pub altstack: (u64, u64, bool),
+    /// When a signal last became pending (a [`crate::events::stamp`]: a signalfd's wake-ups).
+    pub posted: u64,
 }
 
 impl Default for SignalState {
@@ -44,6 +46,7 @@ impl Default for SignalState {
             info: [SigInfo::default(); NSIG],
             saved_mask: None,
             altstack: (0, 0, false),
+            posted: 0,
         }
     }
 }
@@ -156,16 +159,23 @@ pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
         task.signals.pending &= !bit(SIGCONT);
     }
     let act = task.signals.actions[(sig - 1) as usize];
+    // A blocked signal is never ignored (its disposition may change before it is unblocked,
+    // and a signalfd may take it): it stays pending, as on Linux.
+    let blocked = task.signals.blocked & bit(sig) != 0 && sig != SIGKILL && sig != SIGSTOP;
     if act.handler == SIG_IGN && sig != SIGKILL && sig != SIGSTOP {
+        if blocked {
+            make_pending(task, info);
+        }
         return;
     }
     if act.handler == SIG_DFL || sig == SIGKILL || sig == SIGSTOP {
-        if default_ignored(sig) {
+        if blocked || (task.job.stopped && sig != SIGKILL) {
+            if !default_ignored(sig) || blocked {
+                make_pending(task, info);
+            }
             return;
         }
-        if task.signals.blocked & bit(sig) != 0 || (task.job.stopped && sig != SIGKILL) {
-            task.signals.pending |= bit(sig);
-            task.signals.info[(sig - 1) as usize] = info;
+        if default_ignored(sig) {
             return;
         }
         if default_stop(sig) {
@@ -178,13 +188,38 @@ pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
         });
         return;
     }
-    task.signals.pending |= bit(sig);
-    task.signals.info[(sig - 1) as usize] = info;
+    make_pending(task, info);
+}
+
+/// Marks `info.signo` pending with what it carries; a task waiting for it (a signalfd read,
+/// an epoll watching one) looks again.
+fn make_pending<P: Platform>(task: &mut Task<P>, info: SigInfo) {
+    task.signals.pending |= bit(info.signo);
+    task.signals.info[(info.signo - 1) as usize] = info;
+    task.signals.posted = crate::events::stamp();
+    crate::sched::note_progress();
+}
+
+/// Signals whose disposition is to be ignored (SIG_IGN, or a default action that ignores).
+fn ignored_set<P: Platform>(task: &Task<P>) -> u64 {
+    let mut set = 0;
+    for (i, a) in task.signals.actions.iter().enumerate() {
+        let sig = i as i32 + 1;
+        if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_ignored(sig)) {
+            set |= bit(sig);
+        }
+    }
+    set & !UNBLOCKABLE
 }
 
 /// The lowest pending signal the task does not block.
 pub fn deliverable<P: Platform>(task: &Task<P>) -> Option<i32> {
-    let ready = task.signals.pending & !task.signals.blocked;
+    let mut ready = task.signals.pending & !task.signals.blocked;
+    if ready != 0 {
+        // An ignored signal that was pending while blocked is no reason to interrupt a wait
+        // (Linux discards it when it is dequeued; here it stays until taken).
+        ready &= !ignored_set(task);
+    }
     (ready != 0).then(|| ready.trailing_zeros() as i32 + 1)
 }
 

@@ -53,6 +53,7 @@ fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
             crate::file::Dev::Urandom => b"/dev/urandom".to_vec(),
         },
         File::Synthetic { .. } => b"/proc".to_vec(),
+        f => format!("anon_inode:{}", f.anon_name().unwrap_or("[unknown]")).into_bytes(),
     })
 }
 

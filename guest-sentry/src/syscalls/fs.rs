@@ -569,6 +569,14 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
             },
         },
         File::Dev(dev) => chr_stat(dev.rdev()),
+        // Event files live on Linux's anonymous inode: no file type, rw-------.
+        File::Epoll(_) | File::EventFd(_) | File::TimerFd(_) | File::SignalFd(_) => HostStat {
+            mode: 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ino: Rc::as_ptr(&of) as u64 & 0xffff_ffff,
+            ..Default::default()
+        },
         File::Pipe(end) => HostStat {
             mode: 0o010600, // S_IFIFO | rw-------
             nlink: 1,
@@ -925,6 +933,7 @@ pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
                 File::Pipe(end) if end.write => 1,
                 File::Host(h) if h.path_only => O_PATH,
                 File::Stdio(_) => 2,
+                File::Epoll(_) | File::EventFd(_) | File::TimerFd(_) | File::SignalFd(_) => 2,
                 _ => 0,
             };
             Ok(acc | if of.nonblock.get() { O_NONBLOCK } else { 0 })
@@ -983,6 +992,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
                 return Err(crate::errno::EAGAIN);
             }
             p.data.extend(&buf[..n]);
+            p.gen_in = crate::events::stamp();
             crate::sched::note_progress();
             n as u64
         }

@@ -133,7 +133,13 @@ fn pipe_read<P: Platform>(
         .collect();
     // Copy out before consuming, so a bad buffer leaves the data in the pipe.
     let done = walk_iov(iov, n, |base, r| t.mm.copy_out(base, &bytes[r]))?;
-    end.pipe.borrow_mut().data.drain(..done as usize);
+    let mut p = end.pipe.borrow_mut();
+    // Writers wait for room only when the pipe was full (as Linux wakes them).
+    if p.data.len() == PIPE_CAPACITY {
+        p.gen_out = crate::events::stamp();
+    }
+    p.data.drain(..done as usize);
+    drop(p);
     crate::sched::note_progress();
     Ok(done)
 }
@@ -163,7 +169,10 @@ fn pipe_write<P: Platform>(
     let n = want.min(room);
     let mut buf = alloc::vec![0u8; n as usize];
     let done = walk_iov(iov, n, |base, r| t.mm.copy_in(base, &mut buf[r]))?;
-    end.pipe.borrow_mut().data.extend(&buf[..done as usize]);
+    let mut p = end.pipe.borrow_mut();
+    p.data.extend(&buf[..done as usize]);
+    p.gen_in = crate::events::stamp();
+    drop(p);
     crate::sched::note_progress();
     Ok(done)
 }
@@ -222,6 +231,10 @@ fn rw<P: Platform>(
         File::Synthetic { .. } => Err(EBADF),
         File::Dev(_) if !(if to_app { of.readable() } else { of.writable() }) => Err(EBADF),
         File::Dev(dev) => dev_rw(k, t, *dev, iov, to_app),
+        File::EventFd(e) => super::events::eventfd_rw(t, &of, e, iov, to_app),
+        File::TimerFd(tf) if to_app => super::events::timerfd_read(k, t, &of, tf, iov),
+        File::SignalFd(mask) if to_app => super::events::signalfd_read(t, &of, mask, iov),
+        File::Epoll(_) | File::TimerFd(_) | File::SignalFd(_) => Err(EINVAL),
     }
 }
 
@@ -348,6 +361,28 @@ pub fn fsync<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
 
 pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const FIONREAD: u64 = 0x541b;
+    const FIONBIO: u64 = 0x5421;
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
+    // Generic to every descriptor (libuv sets non-blocking mode this way).
+    match a[1] {
+        FIONBIO => {
+            let of = file(t, a[0])?;
+            let on: i32 = t.mm.read_obj(a[2])?;
+            of.nonblock.set(on != 0);
+            return Ok(0);
+        }
+        FIOCLEX | FIONCLEX => {
+            file(t, a[0])?;
+            if a[1] == FIOCLEX {
+                t.cloexec.insert(a[0]);
+            } else {
+                t.cloexec.remove(&a[0]);
+            }
+            return Ok(0);
+        }
+        _ => {}
+    }
     if a[1] == FIONREAD {
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {
@@ -407,50 +442,14 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     Ok(0)
 }
 
-/// What a descriptor is ready for: (readable, writable, hang-up, error); `None` for a bad fd.
-fn readiness<P: Platform>(t: &Task<P>, fd: i64) -> Option<(bool, bool, bool, bool)> {
+/// What descriptor `fd` is ready for (`POLL*` bits), with the next expiry of a timer it
+/// is; `None` for a bad descriptor.
+fn readiness<P: Platform>(k: &Kernel, t: &Task<P>, fd: i64) -> Option<crate::events::Ready> {
     if fd < 0 {
         return None;
     }
     let of = file(t, fd as u64).ok()?;
-    Some(match &of.file {
-        File::Pipe(end) if !end.write => {
-            let p = end.pipe.borrow();
-            (
-                !p.data.is_empty() || p.writers == 0,
-                false,
-                p.writers == 0 && p.data.is_empty(),
-                false,
-            )
-        }
-        File::Pipe(end) => {
-            let p = end.pipe.borrow();
-            (
-                false,
-                p.readers > 0 && p.data.len() < PIPE_CAPACITY,
-                false,
-                p.readers == 0,
-            )
-        }
-        // Host files, devices and host stdio (which the Sentry cannot watch) count as ready.
-        _ => (true, true, false, false),
-    })
-}
-
-/// Waits (as a blocked task) until `deadline`, or forever with `None`; `true` once the
-/// deadline has passed.
-fn wait_ready<P: Platform>(k: &Kernel, t: &mut Task<P>, timeout_ns: Option<u64>) -> bool {
-    match timeout_ns {
-        Some(0) => true,
-        Some(ns) => {
-            let now = k.host.now(crate::host::Clock::Monotonic);
-            super::time::wait_until(k, t, now.saturating_add(ns))
-        }
-        None => {
-            t.request = Some(crate::sched::Request::Block);
-            false
-        }
-    }
+    Some(crate::events::poll_file(k, t, &of, 1))
 }
 
 fn poll_common<P: Platform>(
@@ -459,51 +458,46 @@ fn poll_common<P: Platform>(
     fds: u64,
     nfds: u64,
     timeout_ns: Option<u64>,
+    sigmask: (u64, u64),
 ) -> SysResult {
-    const POLLIN: u16 = 0x1;
-    const POLLOUT: u16 = 0x4;
     const POLLERR: u16 = 0x8;
     const POLLHUP: u16 = 0x10;
     const POLLNVAL: u16 = 0x20;
-    const POLLRDNORM: u16 = 0x40;
-    const POLLWRNORM: u16 = 0x100;
     if nfds > t.rlimits[7].cur.min(1 << 20) {
         return Err(EINVAL);
     }
     let mut raw: Vec<PollFd> = t.mm.read_objs(fds, nfds as usize)?;
+    super::events::set_temp_mask(t, sigmask.0, sigmask.1)?;
+    let masked = sigmask.0 != 0;
     let mut count = 0u64;
+    let mut timer = None;
     for e in raw.iter_mut() {
         let (fd, events) = (e.fd as i64, e.events);
         let revents = if fd < 0 {
             0
         } else {
-            match readiness(t, fd) {
+            match readiness(k, t, fd) {
                 None => POLLNVAL,
-                Some((r, w, hup, err)) => {
-                    let mut v = 0;
-                    if r {
-                        v |= events & (POLLIN | POLLRDNORM);
-                    }
-                    if w {
-                        v |= events & (POLLOUT | POLLWRNORM);
-                    }
-                    if hup {
-                        v |= POLLHUP;
-                    }
-                    if err {
-                        v |= POLLERR;
-                    }
-                    v
+                Some(r) => {
+                    timer = crate::events::earliest(timer, r.wake);
+                    (r.mask as u16) & (events | POLLERR | POLLHUP)
                 }
             }
         };
         e.revents = revents;
         count += (revents != 0) as u64;
     }
-    if count == 0 && !wait_ready(k, t, timeout_ns) {
-        return Ok(0); // blocked: retried when something changes or the timeout passes
+    if count == 0 {
+        if masked && signal::deliverable(t).is_some() {
+            t.wake_at = None;
+            return Err(crate::errno::EINTR);
+        }
+        if !super::events::block(k, t, timeout_ns, timer) {
+            return Ok(0); // blocked: retried when something changes or the timeout passes
+        }
     }
     t.wake_at = None;
+    super::events::end_temp_mask(t, masked);
     t.mm.write_obj(fds, raw.as_slice())?;
     Ok(count)
 }
@@ -516,7 +510,7 @@ pub fn poll<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRes
     } else {
         Some(ms as u64 * 1_000_000)
     };
-    poll_common(k, t, a[0], a[1], timeout)
+    poll_common(k, t, a[0], a[1], timeout, (0, 0))
 }
 
 /// A `timespec` (or, with `usec`, a `timeval`) at `addr` in nanoseconds; `None` for a null
@@ -549,10 +543,10 @@ pub(super) fn read_timespec<P: Platform>(
     ))
 }
 
-/// `ppoll(fds, nfds, timeout, sigmask, size)` (the temporary mask is not applied).
+/// `ppoll(fds, nfds, timeout, sigmask, size)`: the mask is in force while it waits.
 pub fn ppoll<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let timeout = read_timespec(t, a[2], false)?;
-    poll_common(k, t, a[0], a[1], timeout)
+    poll_common(k, t, a[0], a[1], timeout, (a[3], a[4]))
 }
 
 fn select_common<P: Platform>(
@@ -560,6 +554,7 @@ fn select_common<P: Platform>(
     t: &mut Task<P>,
     a: [u64; 6],
     timeout_ns: Option<u64>,
+    sigmask: (u64, u64),
 ) -> SysResult {
     let nfds = a[0];
     if nfds > 1024 {
@@ -576,29 +571,44 @@ fn select_common<P: Platform>(
             *set = t.mm.read_objs(a[1 + i], words)?;
         }
     }
+    super::events::set_temp_mask(t, sigmask.0, sigmask.1)?;
     let mut out = [
         alloc::vec![0u64; words],
         alloc::vec![0u64; words],
         alloc::vec![0u64; words],
     ];
+    use crate::events as ev;
+    const IN_SET: u32 =
+        ev::EPOLLRDNORM | ev::EPOLLRDBAND | ev::EPOLLIN | ev::EPOLLHUP | ev::EPOLLERR;
+    const OUT_SET: u32 = ev::EPOLLWRBAND | ev::EPOLLWRNORM | ev::EPOLLOUT | ev::EPOLLERR;
+    const EX_SET: u32 = ev::EPOLLPRI;
     let mut count = 0u64;
+    let mut timer = None;
     for fd in 0..nfds {
         let (w, bit) = ((fd / 64) as usize, 1u64 << (fd % 64));
         if sets.iter().all(|s| s[w] & bit == 0) {
             continue;
         }
-        let (r, wr, hup, err) = readiness(t, fd as i64).ok_or(EBADF)?;
-        for (i, ready) in [r || hup, wr || err, false].into_iter().enumerate() {
-            if sets[i][w] & bit != 0 && ready {
+        let r = readiness(k, t, fd as i64).ok_or(EBADF)?;
+        timer = ev::earliest(timer, r.wake);
+        for (i, set) in [IN_SET, OUT_SET, EX_SET].into_iter().enumerate() {
+            if sets[i][w] & bit != 0 && r.mask & set != 0 {
                 out[i][w] |= bit;
                 count += 1;
             }
         }
     }
-    if count == 0 && !wait_ready(k, t, timeout_ns) {
-        return Ok(0);
+    if count == 0 {
+        if sigmask.0 != 0 && signal::deliverable(t).is_some() {
+            t.wake_at = None;
+            return Err(crate::errno::EINTR);
+        }
+        if !super::events::block(k, t, timeout_ns, timer) {
+            return Ok(0);
+        }
     }
     t.wake_at = None;
+    super::events::end_temp_mask(t, sigmask.0 != 0);
     for (i, set) in out.iter().enumerate() {
         if a[1 + i] != 0 {
             t.mm.write_obj(a[1 + i], set.as_slice())?;
@@ -610,11 +620,19 @@ fn select_common<P: Platform>(
 /// `select(nfds, readfds, writefds, exceptfds, timeval)`.
 pub fn select<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let timeout = read_timespec(t, a[4], true)?;
-    select_common(k, t, a, timeout)
+    select_common(k, t, a, timeout, (0, 0))
 }
 
-/// `pselect6(nfds, readfds, writefds, exceptfds, timespec, sigmask)`.
+/// `pselect6(nfds, readfds, writefds, exceptfds, timespec, sigmask)`: the mask is in force
+/// while it waits.
 pub fn pselect6<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let timeout = read_timespec(t, a[4], false)?;
-    select_common(k, t, a, timeout)
+    // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
+    let sigmask = if a[5] != 0 {
+        let [ss, len]: [u64; 2] = t.mm.read_obj(a[5])?;
+        (ss, len)
+    } else {
+        (0, 0)
+    };
+    select_common(k, t, a, timeout, sigmask)
 }

@@ -7,6 +7,7 @@
 //! [`fs`] (paths, host files, descriptors), [`ovl`] (writes through the overlay), [`proc`]
 //! (identity, exit, limits, signals), [`time`] (clocks, sleeps, futexes, randomness).
 
+mod events;
 mod flags;
 mod fs;
 mod io;

@@ -279,6 +279,9 @@ pub const CLOCKS: &[(u64, &str)] = names![
     CLOCK_TAI,
 ];
 pub const TIMER_FLAGS: &[(u64, &str)] = names![TIMER_ABSTIME];
+pub const TFD_SETTIME_FLAGS: &[(u64, &str)] = names![TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET];
+pub const EFD_FLAGS: &[(u64, &str)] = names![EFD_SEMAPHORE, EFD_CLOEXEC, EFD_NONBLOCK];
+pub const EPOLL_CTL_OPS: &[(u64, &str)] = names![EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD];
 pub const ITIMERS: &[(u64, &str)] = names![ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF];
 /// `asm/prctl.h` (linux-raw-sys has only `ARCH_SET_FS` of these).
 pub const ARCH_PRCTL: &[(u64, &str)] = &[

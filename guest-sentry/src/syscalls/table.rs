@@ -17,7 +17,7 @@ use super::flags::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use super::io::AT_FDCWD;
 use super::strace::Arg::*;
 use super::strace::{self, Arg, Ret};
-use super::{fs, io, mem, ovl, proc, time};
+use super::{events, fs, io, mem, ovl, proc, time};
 use crate::errno::{SysResult, EAFNOSUPPORT, EINVAL, ENODATA, ENOSYS};
 use crate::kernel::{Kernel, Task, SANDBOX_IDS};
 use crate::platform::Platform;
@@ -195,6 +195,7 @@ syscalls! { k, t, a, n;
             t.mm.write_obj(a[0], &t.signals.pending).map(|_| 0)
         }
     };
+    __NR_rt_sigtimedwait(SigSet, Ptr, Timespec, Uint) [no_restart] => events::rt_sigtimedwait(k, t, a);
     __NR_rt_sigsuspend(SigSet, Uint) [no_restart] => proc::rt_sigsuspend(k, t, a);
     __NR_sigaltstack(Ptr, Ptr) => proc::sigaltstack(k, t, a);
     __NR_mknod(Str, Mode, Hex) => ovl::mknodat(k, t, [CWD, a[0], a[1], a[2], 0, 0]);
@@ -212,6 +213,7 @@ syscalls! { k, t, a, n;
     __NR_tkill(Int, Signal) => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]);
     __NR_time(Ptr) => time::time(k, t, a);
     __NR_futex(Ptr, FutexOp, Int, Ptr, Ptr, Int) => time::futex(k, t, a);
+    __NR_epoll_create(Int) => events::epoll_create(k, t, a);
     __NR_getdents64(Fd, Ptr, Uint) => fs::getdents64(k, t, a);
     __NR_set_tid_address(Ptr) => {
         t.clear_child_tid = a[0];
@@ -222,6 +224,8 @@ syscalls! { k, t, a, n;
     __NR_clock_nanosleep(Enum(strace::CLOCKS), Flags(strace::TIMER_FLAGS), Timespec, Ptr)
         [no_restart] => time::clock_nanosleep(k, t, a);
     __NR_exit_group(Int) -> Never => proc::exit(k, t, a);
+    __NR_epoll_wait(Fd, Ptr, Int, Int) [no_restart] => events::epoll_wait(k, t, a);
+    __NR_epoll_ctl(Fd, Enum(strace::EPOLL_CTL_OPS), Fd, Ptr) => events::epoll_ctl(k, t, a);
     __NR_tgkill(Int, Int, Signal) => proc::kill(k, t, [a[1], a[2], 0, 0, 0, 0]);
     __NR_waitid(Enum(strace::ID_TYPES), Int, Ptr, Flags(strace::WAIT_OPTIONS), Ptr)
         => proc::waitid(k, t, a);
@@ -248,6 +252,15 @@ syscalls! { k, t, a, n;
     __NR_ppoll(Ptr, Uint, Timespec, SigSet, Uint) [no_restart] => io::ppoll(k, t, a);
     __NR_set_robust_list(Ptr, Uint) => proc::set_robust_list(k, t, a);
     __NR_utimensat(DirFd, Str, Ptr, Flags(strace::AT_FLAGS)) => ovl::utimensat(k, t, a);
+    __NR_epoll_pwait(Fd, Ptr, Int, Int, SigSet, Uint) [no_restart] => events::epoll_pwait(k, t, a);
+    __NR_signalfd(Fd, SigSet, Uint) => events::signalfd4(k, t, [a[0], a[1], a[2], 0, 0, 0]);
+    __NR_timerfd_create(Enum(strace::CLOCKS), Flags(strace::FD_FLAGS)) => events::timerfd_create(k, t, a);
+    __NR_eventfd(Uint) => events::eventfd2(k, t, [a[0], 0, 0, 0, 0, 0]);
+    __NR_timerfd_settime(Fd, Flags(strace::TFD_SETTIME_FLAGS), Ptr, Ptr) => events::timerfd_settime(k, t, a);
+    __NR_timerfd_gettime(Fd, Ptr) => events::timerfd_gettime(k, t, a);
+    __NR_signalfd4(Fd, SigSet, Uint, Flags(strace::FD_FLAGS)) => events::signalfd4(k, t, a);
+    __NR_eventfd2(Uint, Flags(strace::EFD_FLAGS)) => events::eventfd2(k, t, a);
+    __NR_epoll_create1(Flags(strace::FD_FLAGS)) => events::epoll_create1(k, t, a);
     __NR_dup3(Fd, Fd, Flags(strace::FD_FLAGS)) => fs::dup3(k, t, a);
     __NR_pipe2(PipeFds, Flags(strace::FD_FLAGS)) => io::pipe2(k, t, a);
     __NR_prlimit64(Int, Enum(strace::RLIMITS), Ptr, Ptr) => proc::prlimit64(k, t, a);
@@ -259,6 +272,7 @@ syscalls! { k, t, a, n;
     __NR_rseq(Ptr, Uint, Hex, Hex) => Err(ENOSYS);
     __NR_faccessat2(DirFd, Str, Flags(strace::ACCESS_MODE), Flags(strace::ACCESS_AT_FLAGS))
         => fs::faccessat(k, t, a);
+    __NR_epoll_pwait2(Fd, Ptr, Int, Timespec, SigSet, Uint) [no_restart] => events::epoll_pwait2(k, t, a);
 }
 
 /// The table's entry for syscall `n`.

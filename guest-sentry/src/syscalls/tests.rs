@@ -176,3 +176,185 @@ fn restart_rules_come_from_the_table() {
         assert!(!(layer.restartable)(nr as u64), "syscall {nr} restarted");
     }
 }
+
+fn errno(e: u32) -> i64 {
+    -(e as i64)
+}
+
+/// An `epoll_event` as the app lays it out (packed: 12 bytes).
+fn epoll_event(events: u32, data: u64) -> Vec<u8> {
+    let mut v = events.to_le_bytes().to_vec();
+    v.extend_from_slice(&data.to_le_bytes());
+    v
+}
+
+#[test]
+fn epoll_over_an_eventfd_level_and_edge_triggered() {
+    use linux_raw_sys::errno::{EEXIST, EINVAL, ENOENT, EPERM};
+    let mut h = harness(false);
+    let ep = h.call(g::__NR_epoll_create1, &[0]) as u64;
+    let efd = h.call(g::__NR_eventfd2, &[0, g::EFD_NONBLOCK as u64]) as u64;
+    assert_eq!((ep, efd), (3, 4));
+    let ev = h.put(&epoll_event(g::EPOLLIN, 0x1122_3344_5566_7788));
+    let add = g::EPOLL_CTL_ADD as u64;
+    assert_eq!(h.call(g::__NR_epoll_ctl, &[ep, add, efd, ev]), 0);
+    assert_eq!(
+        h.call(g::__NR_epoll_ctl, &[ep, add, efd, ev]),
+        errno(EEXIST)
+    );
+    assert_eq!(h.call(g::__NR_epoll_ctl, &[ep, add, ep, ev]), errno(EINVAL));
+    assert_eq!(
+        h.call(g::__NR_epoll_ctl, &[ep, g::EPOLL_CTL_DEL as u64, 1, 0]),
+        errno(ENOENT)
+    );
+    let out = h.put(&[0; 24]);
+    assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, 0]), 0);
+    let one = h.put(&1u64.to_le_bytes());
+    assert_eq!(h.call(g::__NR_write, &[efd, one, 8]), 8);
+    // Level-triggered: reported while readable.
+    for _ in 0..2 {
+        assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, 0]), 1);
+        assert_eq!(
+            h.get(out, 12),
+            epoll_event(g::EPOLLIN, 0x1122_3344_5566_7788)
+        );
+    }
+    // Edge-triggered: once per write.
+    let et = h.put(&epoll_event(g::EPOLLIN | g::EPOLLET, 5));
+    assert_eq!(
+        h.call(g::__NR_epoll_ctl, &[ep, g::EPOLL_CTL_MOD as u64, efd, et]),
+        0
+    );
+    assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, 0]), 1);
+    assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, 0]), 0);
+    assert_eq!(h.call(g::__NR_write, &[efd, one, 8]), 8);
+    assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, 0]), 1);
+    let val = h.put(&[0; 8]);
+    assert_eq!(h.call(g::__NR_read, &[efd, val, 8]), 8);
+    assert_eq!(h.get(val, 8), 2u64.to_le_bytes());
+    assert_eq!(
+        h.call(g::__NR_read, &[efd, val, 8]),
+        errno(linux_raw_sys::errno::EAGAIN)
+    );
+    // Regular files cannot be watched; closing a watched fd removes its watch.
+    let path = h.put(b"/etc/hosts\0");
+    let f = h.call(g::__NR_open, &[path, 0]) as u64;
+    assert_eq!(h.call(g::__NR_epoll_ctl, &[ep, add, f, ev]), errno(EPERM));
+    assert_eq!(h.call(g::__NR_write, &[efd, one, 8]), 8);
+    assert_eq!(h.call(g::__NR_close, &[efd]), 0);
+    assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, 0]), 0);
+    // A blocking wait with nothing ready asks the scheduler to block the task.
+    assert_eq!(h.call(g::__NR_epoll_wait, &[ep, out, 2, u64::MAX]), 0);
+    assert!(matches!(
+        h.task.request.take(),
+        Some(crate::sched::Request::Block)
+    ));
+    assert_eq!(
+        h.call(g::__NR_epoll_wait, &[ep, out, 0, 0]),
+        errno(EINVAL),
+        "maxevents 0"
+    );
+}
+
+#[test]
+fn epoll_loops_are_refused() {
+    let mut h = harness(false);
+    let a = h.call(g::__NR_epoll_create1, &[0]) as u64;
+    let b = h.call(g::__NR_epoll_create1, &[0]) as u64;
+    let ev = h.put(&epoll_event(g::EPOLLIN, 0));
+    let add = g::EPOLL_CTL_ADD as u64;
+    assert_eq!(h.call(g::__NR_epoll_ctl, &[a, add, b, ev]), 0);
+    assert_eq!(
+        h.call(g::__NR_epoll_ctl, &[b, add, a, ev]),
+        errno(linux_raw_sys::errno::ELOOP)
+    );
+}
+
+#[test]
+fn timerfd_counts_expirations() {
+    let mut h = harness(false);
+    let t = h.call(
+        g::__NR_timerfd_create,
+        &[1, g::TFD_NONBLOCK as u64], // CLOCK_MONOTONIC
+    ) as u64;
+    let val = h.put(&[0; 8]);
+    assert_eq!(
+        h.call(g::__NR_read, &[t, val, 8]),
+        errno(linux_raw_sys::errno::EAGAIN)
+    );
+    // 1 ms, then every 1 ms.
+    let spec: Vec<u8> = [0i64, 1_000_000, 0, 1_000_000]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let spec = h.put(&spec);
+    assert_eq!(h.call(g::__NR_timerfd_settime, &[t, 0, spec, 0]), 0);
+    crate::host::Host::sleep(h.host, 3_500_000);
+    assert_eq!(h.call(g::__NR_read, &[t, val, 8]), 8);
+    let n = u64::from_le_bytes(h.get(val, 8).try_into().unwrap());
+    assert!((3..=4).contains(&n), "{n} expirations");
+    let cur = h.put(&[0; 32]);
+    assert_eq!(h.call(g::__NR_timerfd_gettime, &[t, cur]), 0);
+    assert_eq!(h.get(cur + 8, 8), 1_000_000i64.to_le_bytes(), "interval");
+    let bad: Vec<u8> = [0i64, 0, 0, 1_000_000_000]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let bad = h.put(&bad);
+    assert_eq!(
+        h.call(g::__NR_timerfd_settime, &[t, 0, bad, 0]),
+        errno(linux_raw_sys::errno::EINVAL)
+    );
+}
+
+#[test]
+fn signalfd_takes_blocked_pending_signals() {
+    let mut h = harness(false);
+    let usr1 = crate::signal::bit(g::SIGUSR1 as i32);
+    let chld = crate::signal::bit(g::SIGCHLD as i32);
+    h.task.signals.blocked = usr1 | chld;
+    let mask = h.put(&(usr1 | chld).to_le_bytes());
+    let s = h.call(
+        g::__NR_signalfd4,
+        &[u64::MAX, mask, 8, g::O_NONBLOCK as u64],
+    ) as u64;
+    let buf = h.put(&[0; 256]);
+    assert_eq!(
+        h.call(g::__NR_read, &[s, buf, 256]),
+        errno(linux_raw_sys::errno::EAGAIN)
+    );
+    for sig in [g::SIGUSR1, g::SIGCHLD] {
+        crate::signal::post(
+            &mut h.task,
+            crate::signal::SigInfo {
+                signo: sig as i32,
+                pid: 7,
+                ..Default::default()
+            },
+        );
+    }
+    // SIGCHLD is ignored by default, but a blocked signal stays pending.
+    assert_eq!(h.task.signals.pending, usr1 | chld);
+    assert_eq!(h.call(g::__NR_read, &[s, buf, 256]), 256);
+    assert_eq!(h.get(buf, 4), (g::SIGUSR1).to_le_bytes());
+    assert_eq!(h.get(buf + 12, 4), 7u32.to_le_bytes(), "ssi_pid");
+    assert_eq!(h.get(buf + 128, 4), (g::SIGCHLD).to_le_bytes());
+    assert_eq!(h.task.signals.pending, 0);
+    assert_eq!(
+        h.call(g::__NR_signalfd4, &[u64::MAX, mask, 4, 0]),
+        errno(linux_raw_sys::errno::EINVAL)
+    );
+}
+
+#[test]
+fn event_waits_are_not_restarted() {
+    let layer = super::layer::<crate::testing::FakePlatform>();
+    for nr in [
+        g::__NR_epoll_wait,
+        g::__NR_epoll_pwait,
+        g::__NR_epoll_pwait2,
+    ] {
+        assert!(!(layer.restartable)(nr as u64), "syscall {nr} restarted");
+    }
+    assert!((layer.restartable)(g::__NR_epoll_ctl as u64));
+}
