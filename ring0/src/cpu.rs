@@ -402,7 +402,7 @@ pub unsafe fn set_trace_mode(on: bool) {
 /// The current CR3 must be an address space whose upper half is the kernel's; `init` must have
 /// run. The Sentry's own state is preserved (callee-saved registers are saved by the entry
 /// code; the Sentry never uses FPU/SSE registers).
-#[inline] // into the Sentry's syscall fast path (another crate)
+#[inline(always)] // into the Sentry's syscall fast path (another crate): no call, no Trap in memory
 pub unsafe fn switch_to_user(regs: &mut UserRegs, mut how: Return) -> Trap {
     let compat = regs.cs == selectors::USER32_CS as u64;
     regs.cs = if compat {

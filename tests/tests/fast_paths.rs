@@ -34,7 +34,7 @@ struct Bound {
 /// issue's 250 (its target is 200). The pipe ping-pong's count varies a little with timing:
 /// its switches re-arm preemption (a hypercall, its instructions counted) when a slice ran out.
 const BOUNDS: &[Bound] = &[
-    // [243]
+    // [223]
     Bound {
         class: "getpid",
         a: 10,
@@ -43,7 +43,7 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [245]
+    // [225]
     Bound {
         class: "gettid",
         a: 10,
@@ -52,7 +52,7 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [887] (mostly the copy-out of the timespec: VMA and shared-page lookups)
+    // [867] (mostly the copy-out of the timespec: VMA and shared-page lookups)
     Bound {
         class: "clock",
         a: 10,
@@ -61,7 +61,7 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [285]
+    // [265]
     Bound {
         class: "futex_wake",
         a: 10,
@@ -70,7 +70,7 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [1158]
+    // [1138]
     Bound {
         class: "brk",
         a: 10,
@@ -88,7 +88,7 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [11998] per round trip: 2 one-byte writes, 2 reads, 2 switches between processes
+    // [11930] per round trip: 2 one-byte writes, 2 reads, 2 switches between processes
     Bound {
         class: "pipe",
         a: 4,

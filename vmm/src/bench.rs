@@ -31,6 +31,8 @@ struct Json<'a> {
     results: Ordered<&'a str, BTreeMap<&'a str, f64>>,
     raw: Raw,
     ratios: Ordered<&'a str, Option<f64>>,
+    /// kvm only: Sentry (guest ring 0) instructions per operation, single-stepped.
+    kvm_sentry_instructions: Ordered<&'a str, f64>,
 }
 
 /// The raw trap mechanisms, ns per round trip (`null` where unavailable).
@@ -128,6 +130,44 @@ impl Runner {
         let st = self.command(prog, &args).status().ok()?;
         st.success().then(|| t.elapsed().as_nanos() as f64)
     }
+}
+
+/// Operations whose Sentry instructions are counted on kvm, with the two iteration counts.
+/// (Not `fault`: its mapping grows with the count, so the difference is not per fault; see
+/// tests/tests/fast_paths.rs for that.)
+const KVM_COUNTED: &[(&str, u64, u64)] = &[
+    ("getpid", 10, 60),
+    ("getpid_site", 10, 60),
+    ("mmap16", 4, 12),
+    ("write1", 10, 30),
+    ("pipe", 4, 12),
+];
+
+/// Sentry (guest ring 0) instructions per iteration of `op` on kvm: `vmm run --single-step`
+/// with two iteration counts, from the `steps_kernel` of their `--exit-stats`. Deterministic
+/// (unlike times): in the kvm rig these are the figures to read.
+fn kvm_sentry_instructions(dir: &Path, prog: &Path, op: &str, a: u64, b: u64) -> Option<f64> {
+    let steps = |n: u64| -> Option<u64> {
+        let stats = dir.join("steps.json");
+        let st = Command::new(std::env::current_exe().ok()?)
+            .args(["run", "--platform", "kvm", "--single-step", "--exit-stats"])
+            .arg(&stats)
+            .arg("--")
+            .arg(prog)
+            .args([op.to_string(), n.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        let text = std::fs::read_to_string(&stats).ok()?;
+        let _ = std::fs::remove_file(&stats);
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        st.success().then_some(())?;
+        v.get("steps_kernel")?.as_u64()
+    };
+    let (sa, sb) = (steps(a)?, steps(b)?);
+    Some((sb as f64 - sa as f64) / (b - a) as f64)
 }
 
 /// Native `getpid` under a seccomp filter that traps it; the SIGSYS handler returns directly:
@@ -369,6 +409,14 @@ pub fn run(opts: Options) -> std::process::ExitCode {
     };
     let raw_ptrace = raw(false);
     let raw_ptrace_pinned = raw(true);
+    let kvm_counts: Vec<(&str, f64)> = if columns.iter().any(|(c, _)| c == "kvm") {
+        KVM_COUNTED
+            .iter()
+            .filter_map(|&(op, a, b)| Some((op, kvm_sentry_instructions(&dir, &prog, op, a, b)?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let _ = std::fs::remove_dir_all(&dir);
 
     let get = |op: &str, col: &str| results.get(op).and_then(|m| m.get(col)).copied();
@@ -466,6 +514,12 @@ pub fn run(opts: Options) -> std::process::ExitCode {
                     .map(|(k, v)| (k.split(" (").next().unwrap(), v.map(|v| round(v, 3))))
                     .collect(),
             ),
+            kvm_sentry_instructions: Ordered(
+                kvm_counts
+                    .iter()
+                    .map(|&(op, v)| (op, round(v, 1)))
+                    .collect(),
+            ),
         };
         out.push_str(&serde_json::to_string(&json).unwrap_or_default());
         out.push('\n');
@@ -509,6 +563,15 @@ pub fn run(opts: Options) -> std::process::ExitCode {
                 "  {k}: {}\n",
                 v.map(|v| format!("{v:.2}x")).unwrap_or_else(|| "-".into())
             ));
+        }
+        if !kvm_counts.is_empty() {
+            out.push_str(
+                "\nkvm: Sentry instructions per operation (single-stepped; deterministic):\n",
+            );
+            for (op, v) in &kvm_counts {
+                let label = labels.iter().find(|(o, _)| o == op).map_or(*op, |l| l.1);
+                out.push_str(&format!("  {label:<30}{v:>10.1}\n"));
+            }
         }
         for s in &skipped {
             out.push_str(&format!("not measured: {s}\n"));

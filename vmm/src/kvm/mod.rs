@@ -638,7 +638,9 @@ struct StepProfile {
 
 impl StepProfile {
     fn open(single_step: bool) -> Result<Option<StepProfile>, KvmError> {
-        let Some(path) = std::env::var_os("VMM_STEP_PROFILE").filter(|_| single_step) else {
+        let Some(path) =
+            std::env::var_os("VMM_STEP_PROFILE").filter(|p| single_step && !p.is_empty())
+        else {
             return Ok(None);
         };
         let file = File::create(&path).map_err(|source| KvmError::Io {
