@@ -570,8 +570,22 @@ static void signalfds(void) {
     printf("from child %ld signo %u code %d pid ok %d\n", n, si[0].ssi_signo, si[0].ssi_code,
            si[0].ssi_pid == (uint32_t)c);
     waitpid(c, NULL, 0);
-    /* The child's exit is pending as SIGCHLD by now; drain it. */
-    read(s, si, sizeof si);
+    /* The child's exit is pending as SIGCHLD by now: blocked, it stays pending though
+     * ignored; unblocked, it is gone. */
+    sigset_t pend2, chld;
+    sigpending(&pend2);
+    printf("sigchld pending while blocked %d\n", sigismember(&pend2, SIGCHLD));
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+    sigpending(&pend2);
+    printf("sigchld discarded when unblocked %d\n", !sigismember(&pend2, SIGCHLD));
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    kill(getpid(), SIGUSR2);
+    signal(SIGUSR2, SIG_IGN);
+    sigpending(&pend2);
+    printf("SIG_IGN discards a blocked pending signal %d\n", !sigismember(&pend2, SIGUSR2));
+    signal(SIGUSR2, SIG_DFL);
     close(ep);
     close(b);
     close(s);

@@ -128,6 +128,7 @@ pub fn rt_sigaction<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) 
     }
     if let Some(n) = new {
         t.signals.actions[slot] = n;
+        signal::discard_ignored(t, Some(sig));
     }
     Ok(0)
 }
@@ -157,6 +158,7 @@ pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     }
     if let Some(n) = new {
         t.signals.blocked = n & !UNBLOCKABLE;
+        signal::discard_ignored(t, None);
     }
     Ok(0)
 }
