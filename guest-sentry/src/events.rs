@@ -54,6 +54,9 @@ pub struct Ready {
     pub gen_out: u64,
     /// When (CLOCK_MONOTONIC ns) the readiness changes by itself next (a timer's expiry).
     pub wake: Option<u64>,
+    /// Another process's state was asked for without a view of the others at hand (a pidfd):
+    /// the syscall is to run again with one ([`crate::fsimpl::procfs::NEED_VIEW`]).
+    pub needs_view: bool,
 }
 
 /// The earlier of two optional deadlines.
@@ -96,6 +99,7 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 gen_in: p.gen_in,
                 gen_out: p.gen_out,
                 wake: None,
+                needs_view: false,
             }
         }
         File::EventFd(e) => {
@@ -112,6 +116,7 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 gen_in: e.gen_in,
                 gen_out: e.gen_out,
                 wake: None,
+                needs_view: false,
             }
         }
         File::TimerFd(tf) => {
@@ -126,6 +131,7 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 gen_in: tf.gen,
                 gen_out: 0,
                 wake: tf.deadline(k),
+                needs_view: false,
             }
         }
         File::SignalFd(mask) => {
@@ -139,6 +145,26 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 gen_in: s.posted,
                 gen_out: 0,
                 wake: None,
+                needs_view: false,
+            }
+        }
+        File::PidFd(pid) => {
+            // Readable once the process has exited (it is no longer among the live ones).
+            let view = k.proc_view.as_ref().filter(|v| v.for_pid == t.pid);
+            let exited = match view {
+                _ if *pid == t.pid => false,
+                Some(v) => !v.procs.contains_key(pid),
+                None => {
+                    return Ready {
+                        needs_view: true,
+                        ..Default::default()
+                    }
+                }
+            };
+            Ready {
+                mask: if exited { EPOLLIN | EPOLLRDNORM } else { 0 },
+                gen_in: exited as u64,
+                ..Default::default()
             }
         }
         File::Epoll(ep) => {
@@ -153,6 +179,7 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 // The inner set's last wake-up is the latest of its files'.
                 r.gen_in = r.gen_in.max(inner.gen_in).max(inner.gen_out);
                 r.wake = earliest(r.wake, inner.wake);
+                r.needs_view |= inner.needs_view;
                 if !it.disabled && it.would_report(&inner) {
                     r.mask = EPOLLIN | EPOLLRDNORM;
                 }

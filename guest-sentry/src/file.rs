@@ -71,6 +71,8 @@ pub enum File {
     TimerFd(RefCell<crate::events::TimerFd>),
     /// A `signalfd`: the signals it takes (of the reading task's pending ones).
     SignalFd(Cell<u64>),
+    /// A `pidfd` of process `pid`.
+    PidFd(u32),
 }
 
 impl File {
@@ -82,6 +84,7 @@ impl File {
             File::EventFd(_) => "[eventfd]",
             File::TimerFd(_) => "[timerfd]",
             File::SignalFd(_) => "[signalfd]",
+            File::PidFd(_) => "[pidfd]",
             _ => return None,
         })
     }

@@ -200,6 +200,18 @@ fn make_pending<P: Platform>(task: &mut Task<P>, info: SigInfo) {
     crate::sched::note_progress();
 }
 
+/// Drops the pending signals that are ignored and no longer blocked (Linux discards them when
+/// it would deliver them), and any pending `changed` whose disposition now ignores it,
+/// blocked or not (`rt_sigaction` to SIG_IGN discards it, as POSIX says).
+pub fn discard_ignored<P: Platform>(task: &mut Task<P>, changed: Option<i32>) {
+    let ignored = ignored_set(task);
+    let mut drop = ignored & !task.signals.blocked;
+    if let Some(sig) = changed {
+        drop |= ignored & bit(sig);
+    }
+    task.signals.pending &= !drop;
+}
+
 /// Signals whose disposition is to be ignored (SIG_IGN, or a default action that ignores).
 fn ignored_set<P: Platform>(task: &Task<P>) -> u64 {
     let mut set = 0;

@@ -44,6 +44,7 @@ static const char *err(long r) {
     case EAGAIN: return "EAGAIN";
     case ELOOP: return "ELOOP";
     case EINTR: return "EINTR";
+    case ESRCH: return "ESRCH";
     default: return strerror(errno);
     }
 }
@@ -569,8 +570,22 @@ static void signalfds(void) {
     printf("from child %ld signo %u code %d pid ok %d\n", n, si[0].ssi_signo, si[0].ssi_code,
            si[0].ssi_pid == (uint32_t)c);
     waitpid(c, NULL, 0);
-    /* The child's exit is pending as SIGCHLD by now; drain it. */
-    read(s, si, sizeof si);
+    /* The child's exit is pending as SIGCHLD by now: blocked, it stays pending though
+     * ignored; unblocked, it is gone. */
+    sigset_t pend2, chld;
+    sigpending(&pend2);
+    printf("sigchld pending while blocked %d\n", sigismember(&pend2, SIGCHLD));
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+    sigpending(&pend2);
+    printf("sigchld discarded when unblocked %d\n", !sigismember(&pend2, SIGCHLD));
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    kill(getpid(), SIGUSR2);
+    signal(SIGUSR2, SIG_IGN);
+    sigpending(&pend2);
+    printf("SIG_IGN discards a blocked pending signal %d\n", !sigismember(&pend2, SIGUSR2));
+    signal(SIGUSR2, SIG_DFL);
     close(ep);
     close(b);
     close(s);
@@ -628,8 +643,56 @@ static void sigwaits(void) {
     close(e);
 }
 
+static void pidfds(void) {
+    printf("pidfd_open bad flags %s\n", err(syscall(SYS_pidfd_open, getpid(), 1)));
+    printf("pidfd_open 0 %s\n", err(syscall(SYS_pidfd_open, 0, 0)));
+    printf("pidfd_open missing %s\n", err(syscall(SYS_pidfd_open, 4000000, 0)));
+    int self = syscall(SYS_pidfd_open, getpid(), 0);
+    printf("self cloexec %d\n", fcntl(self, F_GETFD));
+    struct pollfd pf = {.fd = self, .events = POLLIN};
+    printf("self alive %d\n", poll(&pf, 1, 0));
+    printf("signal 0 to self %s\n", err(syscall(SYS_pidfd_send_signal, self, 0, NULL, 0)));
+    printf("bad flags %s\n", err(syscall(SYS_pidfd_send_signal, self, 0, NULL, 0x100)));
+    printf("not a pidfd %s\n", err(syscall(SYS_pidfd_send_signal, 1, 0, NULL, 0)));
+    close(self);
+
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(50000);
+        _exit(5);
+    }
+    int pfd = syscall(SYS_pidfd_open, c, 0);
+    pf.fd = pfd;
+    printf("child running %d\n", poll(&pf, 1, 0));
+    int ep = epoll_create1(0);
+    add(ep, pfd, EPOLLIN, 50);
+    wait1("pidfd exit", ep, 5000);
+    { int pn = poll(&pf, 1, 0);
+      printf("poll exited %d revents %#x\n", pn, pf.revents); }
+    siginfo_t si = {0};
+    printf("waitid P_PIDFD %s", err(waitid(P_PIDFD, pfd, &si, WEXITED)));
+    printf(" pid ok %d code %d status %d\n", si.si_pid == c, si.si_code, si.si_status);
+    printf("waitid bad pidfd %s\n", err(waitid(P_PIDFD, 1, &si, WEXITED)));
+    close(ep);
+    close(pfd);
+
+    c = fork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    pfd = syscall(SYS_pidfd_open, c, 0);
+    printf("send SIGTERM %s\n", err(syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0)));
+    memset(&si, 0, sizeof si);
+    waitid(P_PIDFD, pfd, &si, WEXITED);
+    printf("killed code %d status %d\n", si.si_code, si.si_status);
+    printf("send to the dead %s\n", err(syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0)));
+    close(pfd);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    pidfds();
     sigwaits();
     epoll_basics();
     epoll_pwait_mask();

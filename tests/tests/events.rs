@@ -19,7 +19,7 @@ fn python_selectors() {
         eprintln!("skipping python_selectors: no /usr/bin/python3");
         return;
     }
-    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "progs", "selectors.py"]
+    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "progs", "py_selectors.py"]
         .iter()
         .collect();
     if !script.is_file() {

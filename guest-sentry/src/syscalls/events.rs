@@ -237,13 +237,16 @@ fn harvest<P: Platform>(
     t: &Task<P>,
     ep: &RefCell<ev::Epoll>,
     max: usize,
-) -> (Vec<Report>, Option<u64>) {
+) -> Result<(Vec<Report>, Option<u64>), Errno> {
     ep.borrow_mut().prune();
     let watched = ev::watched(&ep.borrow());
     let readies: Vec<_> = watched
         .iter()
         .map(|(key, f)| (*key, poll_file(k, t, f, 1)))
         .collect();
+    if readies.iter().any(|(_, r)| r.needs_view) {
+        return Err(crate::fsimpl::procfs::NEED_VIEW);
+    }
     let mut ep = ep.borrow_mut();
     let mut timer = None;
     let mut ready = Vec::new();
@@ -278,10 +281,10 @@ fn harvest<P: Platform>(
     }
     ready.sort_unstable_by_key(|r| r.0);
     ready.truncate(max);
-    (
+    Ok((
         ready.into_iter().map(|(_, k, e, d)| (k, e, d)).collect(),
         timer,
-    )
+    ))
 }
 
 /// After the reported events reached the app: edge-triggered watches wait for the next
@@ -341,7 +344,7 @@ fn epoll_wait_masked<P: Platform>(
     let File::Epoll(ep) = &of.file else {
         return Err(EINVAL);
     };
-    let (ready, timer) = harvest(k, t, ep, max as usize);
+    let (ready, timer) = harvest(k, t, ep, max as usize)?;
     if !ready.is_empty() {
         let out: Vec<EpollEvent> = ready
             .iter()
@@ -763,5 +766,66 @@ pub fn rt_sigtimedwait<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
         end_temp_mask(t, true);
         return Err(EAGAIN);
     }
+    Ok(0)
+}
+
+// ------------------------------------------------------------------ pidfd
+
+/// Whether process `pid` is alive, from the scheduler's view of the other processes
+/// ([`crate::fsimpl::procfs::NEED_VIEW`] when there is none at hand yet).
+fn alive<P: Platform>(k: &Kernel, t: &Task<P>, pid: u32) -> Result<bool, Errno> {
+    if pid == t.pid {
+        return Ok(true);
+    }
+    let view = k.proc_view.as_ref().filter(|v| v.for_pid == t.pid);
+    let view = view.ok_or(crate::fsimpl::procfs::NEED_VIEW)?;
+    Ok(view.procs.contains_key(&pid))
+}
+
+/// `pidfd_open(pid, flags)`: a descriptor for a live process (close-on-exec, as Linux makes
+/// it); readable once the process has exited.
+pub fn pidfd_open<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    if a[1] & !O_NONBLOCK != 0 || pid <= 0 {
+        return Err(EINVAL);
+    }
+    if !alive(k, t, pid as u32)? {
+        return Err(crate::errno::ESRCH);
+    }
+    new_fd(t, File::PidFd(pid as u32), a[1] & O_NONBLOCK != 0, true)
+}
+
+/// The process a pidfd stands for.
+pub(super) fn pidfd_pid<P: Platform>(t: &Task<P>, fd: u64) -> Result<u32, Errno> {
+    let of = file(t, fd)?;
+    match of.file {
+        File::PidFd(pid) => Ok(pid),
+        _ => Err(EBADF),
+    }
+}
+
+/// `pidfd_send_signal(pidfd, sig, info, flags)`: `kill` of the pidfd's process (a `siginfo`
+/// passed must name the same signal; what else it says is not delivered). Processes have one
+/// thread: `PIDFD_SIGNAL_THREAD` and `PIDFD_SIGNAL_THREAD_GROUP` (Linux 6.9) mean the same;
+/// `PIDFD_SIGNAL_PROCESS_GROUP` is not served (EINVAL).
+pub fn pidfd_send_signal<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[3] & !3 != 0 || a[3] == 3 {
+        return Err(EINVAL);
+    }
+    let pid = pidfd_pid(t, a[0])?;
+    let sig = a[1] as i32;
+    if !(0..=signal::NSIG as i32).contains(&sig) {
+        return Err(EINVAL);
+    }
+    if a[2] != 0 {
+        let si: Siginfo = t.mm.read_obj(a[2])?;
+        if si.si_signo != sig {
+            return Err(EINVAL);
+        }
+    }
+    t.request = Some(crate::sched::Request::Kill {
+        pid: pid as i64,
+        sig,
+    });
     Ok(0)
 }

@@ -570,7 +570,11 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
         },
         File::Dev(dev) => chr_stat(dev.rdev()),
         // Event files live on Linux's anonymous inode: no file type, rw-------.
-        File::Epoll(_) | File::EventFd(_) | File::TimerFd(_) | File::SignalFd(_) => HostStat {
+        File::Epoll(_)
+        | File::EventFd(_)
+        | File::TimerFd(_)
+        | File::SignalFd(_)
+        | File::PidFd(_) => HostStat {
             mode: 0o600,
             nlink: 1,
             blksize: 4096,
@@ -933,7 +937,11 @@ pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
                 File::Pipe(end) if end.write => 1,
                 File::Host(h) if h.path_only => O_PATH,
                 File::Stdio(_) => 2,
-                File::Epoll(_) | File::EventFd(_) | File::TimerFd(_) | File::SignalFd(_) => 2,
+                File::Epoll(_)
+                | File::EventFd(_)
+                | File::TimerFd(_)
+                | File::SignalFd(_)
+                | File::PidFd(_) => 2,
                 _ => 0,
             };
             Ok(acc | if of.nonblock.get() { O_NONBLOCK } else { 0 })

@@ -234,7 +234,7 @@ fn rw<P: Platform>(
         File::EventFd(e) => super::events::eventfd_rw(t, &of, e, iov, to_app),
         File::TimerFd(tf) if to_app => super::events::timerfd_read(k, t, &of, tf, iov),
         File::SignalFd(mask) if to_app => super::events::signalfd_read(t, &of, mask, iov),
-        File::Epoll(_) | File::TimerFd(_) | File::SignalFd(_) => Err(EINVAL),
+        File::Epoll(_) | File::TimerFd(_) | File::SignalFd(_) | File::PidFd(_) => Err(EINVAL),
     }
 }
 
@@ -478,6 +478,7 @@ fn poll_common<P: Platform>(
         } else {
             match readiness(k, t, fd) {
                 None => POLLNVAL,
+                Some(r) if r.needs_view => return Err(crate::fsimpl::procfs::NEED_VIEW),
                 Some(r) => {
                     timer = crate::events::earliest(timer, r.wake);
                     (r.mask as u16) & (events | POLLERR | POLLHUP)
@@ -590,6 +591,9 @@ fn select_common<P: Platform>(
             continue;
         }
         let r = readiness(k, t, fd as i64).ok_or(EBADF)?;
+        if r.needs_view {
+            return Err(crate::fsimpl::procfs::NEED_VIEW);
+        }
         timer = ev::earliest(timer, r.wake);
         for (i, set) in [IN_SET, OUT_SET, EX_SET].into_iter().enumerate() {
             if sets[i][w] & bit != 0 && r.mask & set != 0 {

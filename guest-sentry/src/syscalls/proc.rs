@@ -128,6 +128,7 @@ pub fn rt_sigaction<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) 
     }
     if let Some(n) = new {
         t.signals.actions[slot] = n;
+        signal::discard_ignored(t, Some(sig));
     }
     Ok(0)
 }
@@ -157,6 +158,7 @@ pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     }
     if let Some(n) = new {
         t.signals.blocked = n & !UNBLOCKABLE;
+        signal::discard_ignored(t, None);
     }
     Ok(0)
 }
@@ -303,10 +305,11 @@ pub fn waitid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     }
     let id = a[1] as i32 as i64;
     let pid = match a[0] {
-        0 => -1,            // P_ALL
-        1 if id > 0 => id,  // P_PID
-        2 if id == 0 => 0,  // P_PGID: the caller's group
-        2 if id > 0 => -id, // P_PGID
+        0 => -1,                                        // P_ALL
+        1 if id > 0 => id,                              // P_PID
+        2 if id == 0 => 0,                              // P_PGID: the caller's group
+        2 if id > 0 => -id,                             // P_PGID
+        3 => super::events::pidfd_pid(t, a[1])? as i64, // P_PIDFD
         _ => return Err(EINVAL),
     };
     if a[4] != 0 {

@@ -270,6 +270,8 @@ syscalls! { k, t, a, n;
     __NR_statx(DirFd, Str, Flags(strace::AT_FLAGS), Hex, Ptr) => fs::statx(k, t, a);
     // Restartable sequences are optional: libc falls back when the kernel says ENOSYS.
     __NR_rseq(Ptr, Uint, Hex, Hex) => Err(ENOSYS);
+    __NR_pidfd_send_signal(Fd, Signal, Ptr, Hex) => events::pidfd_send_signal(k, t, a);
+    __NR_pidfd_open(Int, Flags(strace::FD_FLAGS)) => events::pidfd_open(k, t, a);
     __NR_faccessat2(DirFd, Str, Flags(strace::ACCESS_MODE), Flags(strace::ACCESS_AT_FLAGS))
         => fs::faccessat(k, t, a);
     __NR_epoll_pwait2(Fd, Ptr, Int, Timespec, SigSet, Uint) [no_restart] => events::epoll_pwait2(k, t, a);

@@ -358,3 +358,25 @@ fn event_waits_are_not_restarted() {
     }
     assert!((layer.restartable)(g::__NR_epoll_ctl as u64));
 }
+
+#[test]
+fn pidfd_open_asks_the_scheduler_about_other_processes() {
+    let mut h = harness(false);
+    // The caller itself needs no view.
+    let own = h.call(g::__NR_pidfd_open, &[1, 0]);
+    assert_eq!(own, 3);
+    h.call(g::__NR_pidfd_open, &[5, 0]);
+    assert!(matches!(
+        h.task.request.take(),
+        Some(crate::sched::Request::ProcView)
+    ));
+    h.kernel.proc_view = Some(crate::fsimpl::procfs::ProcView {
+        for_pid: 1,
+        procs: Default::default(),
+    });
+    assert_eq!(
+        h.call(g::__NR_pidfd_open, &[5, 0]),
+        errno(linux_raw_sys::errno::ESRCH)
+    );
+    assert!(h.kernel.proc_view.is_none(), "the view is used once");
+}
