@@ -2,6 +2,7 @@
  * between a native run and a sandboxed one. Exit 0 iff every check holds. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -123,6 +124,17 @@ int main(int argc, char **argv)
 	check(p1 == 0 && p2 == 0 && sigismember(&cur, SIGUSR2) == 1 &&
 		      sigismember(&cur, SIGUSR1) == 0,
 	      "sigprocmask ok", "sigprocmask did not report SIGUSR2 blocked");
+
+	int pfd[2], qfd[2];
+	check(pipe2(pfd, O_CLOEXEC) == 0 && fcntl(pfd[0], F_GETFD) == FD_CLOEXEC &&
+		      fcntl(pfd[1], F_GETFD) == FD_CLOEXEC,
+	      "pipe2(O_CLOEXEC) sets close-on-exec", "pipe2(O_CLOEXEC) left FD_CLOEXEC clear");
+	check(pipe2(qfd, 0) == 0 && fcntl(qfd[0], F_GETFD) == 0 && fcntl(qfd[1], F_GETFD) == 0,
+	      "pipe2(0) leaves close-on-exec clear", "pipe2(0) set FD_CLOEXEC");
+	close(pfd[0]);
+	close(pfd[1]);
+	close(qfd[0]);
+	close(qfd[1]);
 
 	if (fails)
 		printf("syscalls: %d FAILED\n", fails);

@@ -344,6 +344,10 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         t.fds[wfd as usize] = None;
         return Err(e);
     }
+    if a[1] & O_CLOEXEC != 0 {
+        t.cloexec.insert(rfd);
+        t.cloexec.insert(wfd);
+    }
     Ok(0)
 }
 
