@@ -232,6 +232,8 @@ fn syscalls() {
                 TCGETS: ENOTTY\n\
                 sigaction ok\n\
                 sigprocmask ok\n\
+                pipe2(O_CLOEXEC) sets close-on-exec\n\
+                pipe2(0) leaves close-on-exec clear\n\
                 syscalls: all ok\n";
     each_variant("syscalls", |v| {
         expect_ok_stdout(&run_native(v, "syscalls", &[] as &[&str]), want)
