@@ -39,66 +39,37 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
     ];
     let result = match table::serve(k, t, n, a) {
         Some(r) => r,
-        None => unknown(k, n, &a),
+        None => {
+            match k.unknown_logged.first_time(n) {
+                LogVerdict::Log => k.log(format_args!(
+                    "unsupported syscall {n} (args {:#x}, {:#x}, {:#x}): ENOSYS",
+                    a[0], a[1], a[2]
+                )),
+                LogVerdict::Saturated => k.log(format_args!(
+                    "unsupported syscall {n}: ENOSYS (further unsupported numbers are not logged)"
+                )),
+                LogVerdict::Quiet => {}
+            }
+            Err(ENOSYS)
+        }
     };
     if result == Err(procfs::NEED_VIEW) {
         // Runs again once the scheduler has rendered the other processes (rax untouched).
         t.request = Some(crate::sched::Request::ProcView);
         return;
     }
-    if k.proc_view.is_some() {
-        drop_proc_view(k, t.pid);
-    }
-    t.regs.rax = crate::errno::to_rax(result);
-    if k.config.strace {
-        trace(k, t, n, result);
-    }
-}
-
-/// A syscall the table does not have: ENOSYS, logged the first time (the hot path's cold
-/// branch, kept out of line).
-#[cold]
-#[inline(never)]
-fn unknown(k: &mut Kernel, n: u64, a: &[u64; 6]) -> SysResult {
-    match k.unknown_logged.first_time(n) {
-        LogVerdict::Log => k.log(format_args!(
-            "unsupported syscall {n} (args {:#x}, {:#x}, {:#x}): ENOSYS",
-            a[0], a[1], a[2]
-        )),
-        LogVerdict::Saturated => k.log(format_args!(
-            "unsupported syscall {n}: ENOSYS (further unsupported numbers are not logged)"
-        )),
-        LogVerdict::Quiet => {}
-    }
-    Err(ENOSYS)
-}
-
-/// The other processes' `/proc` entries were rendered for one syscall of `pid`: gone after it.
-#[cold]
-fn drop_proc_view(k: &mut Kernel, pid: u32) {
-    if k.proc_view.as_ref().is_some_and(|v| v.for_pid == pid) {
+    if k.proc_view.as_ref().is_some_and(|v| v.for_pid == t.pid) {
         k.proc_view = None;
     }
-}
-
-/// `--strace`: the line for the syscall just served. The argument registers are read again
-/// (no handler whose line shows arguments changes them; `rt_sigreturn`, which restores
-/// them all, shows none), so the hot path keeps no copy for the trace.
-#[cold]
-#[inline(never)]
-fn trace<P: Platform>(k: &Kernel, t: &mut Task<P>, n: u64, result: SysResult) {
-    if !k.config.strace_only.contains(n) {
-        return;
+    t.regs.rax = crate::errno::to_rax(result);
+    if k.config.strace && k.config.strace_only.contains(n) {
+        let result = if t.request.is_some() {
+            None
+        } else {
+            Some(result)
+        };
+        strace_line(k, t, n, &a, result);
     }
-    let a = [
-        t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9,
-    ];
-    let result = if t.request.is_some() {
-        None
-    } else {
-        Some(result)
-    };
-    strace_line(k, t, n, &a, result);
 }
 
 /// The syscall layer for [`crate::kernel::run`]: this table's dispatch and restart rules.
