@@ -925,6 +925,14 @@ fn features_and_the_plain_run_path() {
 #[test]
 fn engines_containerd_and_docker() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oci/engines");
+    if !script.exists() {
+        // The kvm rig carries the test binaries, not the engines or their script.
+        eprintln!(
+            "skipping: {} is not here (no containerd or dockerd to drive)",
+            script.display()
+        );
+        return;
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipping: the engine daemons need root");
