@@ -684,6 +684,17 @@ pub fn parse_platforms(text: &str) -> Result<Vec<PlatformInfo>, String> {
         .collect()
 }
 
+/// Whether kvm is among the platforms under test; if not, says so (a kvm-only test then
+/// skips, printing why).
+pub fn kvm_or_skip(test: &str) -> bool {
+    if platforms_under_test().iter().any(|p| p == "kvm") {
+        true
+    } else {
+        eprintln!("skipping {test}: kvm is not among the platforms under test");
+        false
+    }
+}
+
 /// The platforms to run sandboxed tests on.
 ///
 /// Requested = `VMM_TEST_PLATFORMS` (default: all reported by vmm, or

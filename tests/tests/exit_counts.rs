@@ -5,18 +5,9 @@
 //! Each comparison is attempted up to 3 times: a stray host signal can add
 //! an exit to one run, but a per-iteration cost never goes away.
 
-use vmm_tests::{platforms_under_test, run_with_exit_stats, variants};
+use vmm_tests::{kvm_or_skip, run_with_exit_stats, variants};
 
 const ATTEMPTS: usize = 3;
-
-fn kvm_or_skip(test: &str) -> bool {
-    if platforms_under_test().iter().any(|p| p == "kvm") {
-        true
-    } else {
-        eprintln!("skipping {test}: kvm is not among the platforms under test");
-        false
-    }
-}
 
 /// Runs `prog a` and `prog b` under kvm and checks `exits(b) - exits(a) ==
 /// want_delta`, retrying; returns a report of all attempts on failure.

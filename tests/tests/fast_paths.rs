@@ -12,7 +12,7 @@
 
 use std::io::Write;
 
-use vmm_tests::{platforms_under_test, run_vmm, temp_path};
+use vmm_tests::{kvm_or_skip, run_vmm, temp_path};
 
 const ATTEMPTS: usize = 3;
 const VARIANT: &str = "musl";
@@ -102,15 +102,6 @@ const BOUNDS: &[Bound] = &[
 /// At most one preemption re-arm (a hypercall) per 10 ms slice, whatever the iteration count:
 /// far below one per round trip.
 const PIPE_EXITS: f64 = 0.05;
-
-fn kvm_or_skip(test: &str) -> bool {
-    if platforms_under_test().iter().any(|p| p == "kvm") {
-        true
-    } else {
-        eprintln!("skipping {test}: kvm is not among the platforms under test");
-        false
-    }
-}
 
 /// What one single-stepped run counted.
 struct Counts {
