@@ -140,11 +140,6 @@ pub(super) fn install_fd<P: Platform>(t: &mut Task<P>, of: Rc<OpenFile>, flags: 
     Ok(fd)
 }
 
-/// Drops a descriptor; the host handle closes with the last reference to the open file.
-pub fn release(k: &Kernel, of: Rc<OpenFile>) {
-    crate::file::release(k.host, of)
-}
-
 /// `/dev/tty`: the sandbox's controlling terminal is the host terminal its stdio is on — the
 /// first of host fds 0, 1, 2 that is a terminal; ENXIO when none is (as Linux says with no
 /// controlling terminal).
@@ -258,7 +253,7 @@ fn open_at_path<P: Platform>(
         append: false,
     };
     let of = Rc::new(OpenFile::new(File::Host(host), flags & O_NONBLOCK != 0));
-    install_fd(t, of.clone(), flags).inspect_err(|_| release(k, of))
+    install_fd(t, of.clone(), flags).inspect_err(|_| crate::file::release(k.host, of))
 }
 
 /// A write-through open (`vmm run --rw`) of the host path `np`.
@@ -283,7 +278,7 @@ fn open_write<P: Platform>(
     let mut of = OpenFile::new(File::Host(host), flags & O_NONBLOCK != 0);
     of.access = flags & O_ACCMODE;
     let of = Rc::new(of);
-    install_fd(t, of.clone(), flags).inspect_err(|_| release(k, of))
+    install_fd(t, of.clone(), flags).inspect_err(|_| crate::file::release(k.host, of))
 }
 
 /// Writes to a host file opened for writing through (`at`: pwrite's offset).
@@ -872,7 +867,7 @@ fn dup_to<P: Platform>(
         t.fds.resize_with(new + 1, || None);
     }
     if let Some(prev) = t.fds[new].replace(of) {
-        release(k, prev);
+        crate::file::release(k.host, prev);
     }
     if cloexec {
         t.cloexec.insert(new as u64);

@@ -320,7 +320,7 @@ pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     let of = file(t, a[0])?;
     t.fds[a[0] as usize] = None;
     t.cloexec.remove(&a[0]);
-    super::fs::release(k, of);
+    crate::file::release(k.host, of);
     Ok(0)
 }
 

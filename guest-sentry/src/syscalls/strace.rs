@@ -711,13 +711,12 @@ fn argv<P: Platform>(out: &mut String, t: &mut Task<P>, addr: u64) -> core::fmt:
 
 /// `[INT TERM]`, or `~[KILL STOP]` when most signals are in the set.
 fn sigset(out: &mut String, set: u64) -> core::fmt::Result {
-    let (inverted, bits) = if set.count_ones() > 32 {
+    let bits = if set.count_ones() > 32 {
         out.push('~');
-        (true, !set)
+        !set
     } else {
-        (false, set)
+        set
     };
-    let _ = inverted;
     out.push('[');
     let mut first = true;
     for sig in 1..=64 {
