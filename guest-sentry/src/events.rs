@@ -135,14 +135,14 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
             }
         }
         File::SignalFd(mask) => {
-            let s = &t.signals;
+            let posted = t.signals.posted.max(t.tg.get().pending.posted);
             Ready {
-                mask: if s.pending & mask.get() != 0 {
+                mask: if crate::signal::pending_mask(t) & mask.get() != 0 {
                     EPOLLIN | EPOLLRDNORM
                 } else {
                     0
                 },
-                gen_in: s.posted,
+                gen_in: posted,
                 gen_out: 0,
                 wake: None,
                 needs_view: false,

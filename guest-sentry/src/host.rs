@@ -25,7 +25,7 @@ pub enum Clock {
 }
 
 /// How the sandbox ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExitStatus {
     /// Exit code (0..=255) when `signal` is 0.
     pub code: i32,

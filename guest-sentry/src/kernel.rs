@@ -18,6 +18,7 @@ use crate::loader;
 use crate::memfile::MemoryFile;
 use crate::mm::{Mm, Segv};
 use crate::platform::{Access, Event, Platform, UserRegs};
+use crate::shared::Shared;
 use crate::signal::{self, SignalState};
 
 /// What to run, as the VMM or `vmm` hands it over.
@@ -145,6 +146,8 @@ pub struct Kernel<'h> {
     /// host signals arrive (`Host::take_signals` takes them). The scheduler's fast path only
     /// looks at it; None: it asks `take_signals`.
     pub host_signal_word: Option<&'static core::sync::atomic::AtomicU64>,
+    /// Tasks waiting on futex words.
+    pub futex: crate::futex::Futexes,
 }
 
 impl<'h> Kernel<'h> {
@@ -171,6 +174,7 @@ impl<'h> Kernel<'h> {
             foreground_pgid: 1,
             images: crate::image_cache::ImageCache::new(!config.write_through),
             host_signal_word: None,
+            futex: Default::default(),
         }
     }
 
@@ -245,34 +249,90 @@ pub use crate::linux::Rlimit;
 pub const RLIM_INFINITY: u64 = u64::MAX;
 pub const RLIM_NLIMITS: usize = 16;
 
-/// One thread of the app (a process of one thread, until `clone` arrives).
-pub struct Task<P: Platform> {
-    pub tid: u32,
-    pub pid: u32,
+/// What the threads of one process share (`CLONE_THREAD`): its identity, parent, group and
+/// session, limits, timers, job state, the signals sent to the process as a whole, and how
+/// it ended.
+pub struct ThreadGroup {
     pub ppid: u32,
-    pub regs: UserRegs,
-    pub mm: Mm<P::AddressSpace>,
-    pub ctx: P::Context,
-    pub signals: SignalState,
-    pub exe_path: Vec<u8>,
-    pub clear_child_tid: u64,
-    pub robust_list: (u64, u64),
-    pub rlimits: [Rlimit; RLIM_NLIMITS],
-    /// Open file descriptors.
-    pub fds: Vec<Option<Rc<OpenFile>>>,
-    /// The thread name (`PR_SET_NAME`, `/proc/self/comm`), NUL-padded.
-    pub comm: [u8; 16],
-    /// The arguments of the last exec, each NUL-terminated (`/proc/<pid>/cmdline`).
-    pub cmdline: Vec<u8>,
-    /// Descriptors with `FD_CLOEXEC`.
-    pub cloexec: alloc::collections::BTreeSet<u64>,
-    /// Current directory: an absolute path inside the sandbox.
-    pub cwd: Vec<u8>,
-    pub umask: u32,
     /// Process group and session.
     pub pgid: u32,
     pub sid: u32,
-    /// Set when the task has exited.
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
+    /// `ITIMER_REAL` (`alarm`, `setitimer`): when SIGALRM is due, and its reload interval (ns).
+    pub alarm: Option<(u64, u64)>,
+    /// Job control: stopped or not, and the stop/continue its parent has yet to hear of.
+    pub job: crate::signal::JobState,
+    /// Signals sent to the process: any thread that does not block one takes it.
+    pub pending: crate::signal::Pending,
+    /// Set by `exit_group`, a fatal signal or an `execve` by another thread: every thread
+    /// ends, and the process's status is this.
+    pub group_exit: Option<ExitStatus>,
+    /// How the leader thread ended, if it ended before the others (the status a parent's
+    /// `wait` reports, as on Linux, unless the group exited as a whole).
+    pub leader_exit: Option<ExitStatus>,
+    pub exe_path: Vec<u8>,
+    /// The arguments of the last exec, each NUL-terminated (`/proc/<pid>/cmdline`).
+    pub cmdline: Vec<u8>,
+    /// Threads alive.
+    pub threads: u32,
+    /// The signal the parent gets when the process exits (SIGCHLD for a `fork`; 0: none).
+    pub exit_signal: i32,
+}
+
+/// The open file descriptors (`CLONE_FILES` shares them).
+#[derive(Clone, Default)]
+pub struct FdTable {
+    pub fds: Vec<Option<Rc<OpenFile>>>,
+    /// Descriptors with `FD_CLOEXEC`.
+    pub cloexec: alloc::collections::BTreeSet<u64>,
+}
+
+impl FdTable {
+    /// Installs `f` at the lowest free descriptor at or above `min` and below `limit`
+    /// (RLIMIT_NOFILE): which, or None when all are taken.
+    pub fn alloc(&mut self, min: usize, limit: u64, f: Rc<OpenFile>) -> Option<u64> {
+        let limit = limit.min(1 << 20) as usize;
+        let fd = (min..limit).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none()))?;
+        if fd >= self.fds.len() {
+            self.fds.resize_with(fd + 1, || None);
+        }
+        self.fds[fd] = Some(f);
+        self.cloexec.remove(&(fd as u64));
+        Some(fd as u64)
+    }
+}
+
+/// Current directory and umask (`CLONE_FS` shares them).
+#[derive(Clone)]
+pub struct FsContext {
+    /// An absolute path inside the sandbox.
+    pub cwd: Vec<u8>,
+    pub umask: u32,
+}
+
+/// Signal dispositions (`CLONE_SIGHAND` shares them).
+pub type SigHand = [crate::signal::SigAction; crate::signal::NSIG];
+
+/// One thread of the app. What Linux lets threads share is behind a [`Shared`] handle each,
+/// shared or copied at `clone` by the flag that says so.
+pub struct Task<P: Platform> {
+    pub tid: u32,
+    /// The thread group's id (the process id every thread of it reports).
+    pub pid: u32,
+    pub regs: UserRegs,
+    pub mm: Shared<Mm<P::AddressSpace>>,
+    pub ctx: P::Context,
+    pub files: Shared<FdTable>,
+    pub fs: Shared<FsContext>,
+    pub sighand: Shared<SigHand>,
+    pub tg: Shared<ThreadGroup>,
+    /// This thread's mask, its own pending signals, alternate stack.
+    pub signals: SignalState,
+    pub clear_child_tid: u64,
+    pub robust_list: (u64, u64),
+    /// The thread name (`PR_SET_NAME`, `/proc/self/comm`), NUL-padded.
+    pub comm: [u8; 16],
+    /// Set when the thread has exited (the whole group has when `tg.group_exit` is set).
     pub exit: Option<ExitStatus>,
     /// What the last syscall asks of the scheduler (fork, exec, wait, block, ...).
     pub request: Option<crate::sched::Request>,
@@ -280,45 +340,110 @@ pub struct Task<P: Platform> {
     pub state: crate::sched::RunState,
     /// The deadline (CLOCK_MONOTONIC ns) of the syscall the task waits in, if it has one.
     pub wake_at: Option<u64>,
-    /// `ITIMER_REAL` (`alarm`, `setitimer`): when SIGALRM is due, and its reload interval (ns).
-    pub alarm: Option<(u64, u64)>,
-    /// Job control: stopped or not, and the stop/continue its parent has yet to hear of.
-    pub job: crate::signal::JobState,
+    /// A `CLONE_VFORK` child: the parent thread waiting until this task execs or exits.
+    pub vfork_parent: Option<u32>,
+    /// A `CLONE_VFORK` parent: the child it waits for.
+    pub vfork_child: Option<u32>,
+}
+
+/// What a new task is made of ([`Task::new`]).
+pub struct TaskParts<P: Platform> {
+    pub tid: u32,
+    pub pid: u32,
+    pub regs: UserRegs,
+    pub mm: Shared<Mm<P::AddressSpace>>,
+    pub ctx: P::Context,
+    pub files: Shared<FdTable>,
+    pub fs: Shared<FsContext>,
+    pub sighand: Shared<SigHand>,
+    pub tg: Shared<ThreadGroup>,
+    pub blocked: u64,
+    pub altstack: (u64, u64, bool),
+    pub comm: [u8; 16],
 }
 
 impl<P: Platform> Task<P> {
-    /// The sandbox's first task (pid 1), about to run at `regs` in `mm`, with host stdio as
-    /// descriptors 0-2.
-    pub fn first(mm: Mm<P::AddressSpace>, ctx: P::Context, regs: UserRegs, spawn: Spawn) -> Self {
+    /// The one constructor: a thread about to run at `regs`.
+    pub fn new(p: TaskParts<P>) -> Self {
+        p.tg.lock().threads += 1;
         Task {
-            tid: 1,
-            pid: 1,
-            ppid: 0,
-            regs,
-            mm,
-            ctx,
-            signals: SignalState::default(),
-            comm: comm_of(&spawn.exe_path),
-            cmdline: cmdline_of(&spawn.argv),
-            exe_path: spawn.exe_path,
+            tid: p.tid,
+            pid: p.pid,
+            regs: p.regs,
+            mm: p.mm,
+            ctx: p.ctx,
+            files: p.files,
+            fs: p.fs,
+            sighand: p.sighand,
+            tg: p.tg,
+            signals: SignalState {
+                blocked: p.blocked,
+                altstack: p.altstack,
+                ..Default::default()
+            },
             clear_child_tid: 0,
             robust_list: (0, 0),
-            rlimits: default_rlimits(),
-            fds: (0..3)
-                .map(|fd| Some(Rc::new(OpenFile::new(File::Stdio(fd), false))))
-                .collect(),
-            cloexec: Default::default(),
-            cwd: spawn.cwd,
-            umask: 0o022,
-            pgid: 1,
-            sid: 1,
+            comm: p.comm,
             exit: None,
             request: None,
             state: crate::sched::RunState::Running,
             wake_at: None,
+            vfork_parent: None,
+            vfork_child: None,
+        }
+    }
+
+    /// The sandbox's first task (pid 1), about to run at `regs` in `mm`, with host stdio as
+    /// descriptors 0-2.
+    pub fn first(mm: Mm<P::AddressSpace>, ctx: P::Context, regs: UserRegs, spawn: Spawn) -> Self {
+        let tg = ThreadGroup {
+            ppid: 0,
+            pgid: 1,
+            sid: 1,
+            rlimits: default_rlimits(),
             alarm: None,
             job: Default::default(),
-        }
+            pending: Default::default(),
+            group_exit: None,
+            leader_exit: None,
+            cmdline: cmdline_of(&spawn.argv),
+            exe_path: spawn.exe_path.clone(),
+            threads: 0,
+            exit_signal: crate::signal::SIGCHLD,
+        };
+        let files = FdTable {
+            fds: (0..3)
+                .map(|fd| Some(Rc::new(OpenFile::new(File::Stdio(fd), false))))
+                .collect(),
+            cloexec: Default::default(),
+        };
+        Task::new(TaskParts {
+            tid: 1,
+            pid: 1,
+            regs,
+            mm: Shared::new(mm),
+            ctx,
+            files: Shared::new(files),
+            fs: Shared::new(FsContext {
+                cwd: spawn.cwd,
+                umask: 0o022,
+            }),
+            sighand: Shared::new([crate::signal::SigAction::default(); crate::signal::NSIG]),
+            tg: Shared::new(tg),
+            blocked: 0,
+            altstack: (0, 0, false),
+            comm: comm_of(&spawn.exe_path),
+        })
+    }
+
+    /// Whether this thread leads its group (its tid is the process id).
+    pub fn is_leader(&self) -> bool {
+        self.tid == self.pid
+    }
+
+    /// Whether this task waits for a `CLONE_VFORK` child to exec or exit.
+    pub fn vfork_child_pending(&self) -> bool {
+        self.vfork_child.is_some()
     }
 }
 
@@ -460,7 +585,7 @@ pub(crate) fn serve_syscall<P: Platform>(
     task: &mut Task<P>,
     dispatch: fn(&mut Kernel, &mut Task<P>),
 ) {
-    crate::patch::patch_site(&mut task.mm, task.regs.rip, task.regs.orig_rax);
+    crate::patch::patch_site(&mut task.mm.lock(), task.regs.rip, task.regs.orig_rax);
     dispatch(kernel, task)
 }
 
@@ -475,7 +600,7 @@ pub(crate) fn handle_event<P: Platform>(
     match event {
         Event::Syscall => serve_syscall(kernel, task, dispatch),
         Event::Exception { vector: 6, .. }
-            if crate::patch::serve_ud(&mut task.mm, task.regs.rip) =>
+            if crate::patch::serve_ud(&mut task.mm.lock(), task.regs.rip) =>
         {
             // The old `syscall` of a patched site, reached by a jump: serve it as one.
             let r = &mut task.regs;
@@ -488,12 +613,16 @@ pub(crate) fn handle_event<P: Platform>(
         Event::Fault { addr, access } if access.execute && addr == task.regs.rip => {
             if let Some(nr) = vsyscall_number(addr) {
                 serve_vsyscall(kernel, task, nr, dispatch);
-            } else if let Err(e) = task.mm.handle_fault(addr, access) {
-                fault_signal(kernel, task, addr, access, e);
+            } else {
+                let r = task.mm.lock().handle_fault(addr, access);
+                if let Err(e) = r {
+                    fault_signal(kernel, task, addr, access, e);
+                }
             }
         }
         Event::Fault { addr, access } => {
-            if let Err(e) = task.mm.handle_fault(addr, access) {
+            let r = task.mm.lock().handle_fault(addr, access);
+            if let Err(e) = r {
                 fault_signal(kernel, task, addr, access, e);
             }
         }
@@ -559,7 +688,7 @@ fn serve_vsyscall<P: Platform>(
     nr: u64,
     dispatch: fn(&mut Kernel, &mut Task<P>),
 ) {
-    let Ok(ret) = task.mm.read_obj::<u64>(task.regs.rsp) else {
+    let Ok(ret) = task.mm.lock().read_obj::<u64>(task.regs.rsp) else {
         let access = Access {
             read: true,
             write: false,

@@ -370,6 +370,24 @@ impl<S: AddressSpace> Mm<S> {
         matches!(self.vma_at(page), Some((_, v)) if v.kind == VmaKind::SharedAnon)
     }
 
+    /// Where the word at `addr` lives when it is in shared anonymous memory (its frame stays
+    /// the same in every process that shares it): the memory-file offset of the word, the
+    /// key of a shared futex. None for private memory (keyed by address space and address).
+    /// The page is populated if it was not yet (a futex on untouched memory reads zero).
+    pub fn shared_word(&mut self, addr: u64) -> Result<Option<u64>, Errno> {
+        let page = addr & !(PAGE_SIZE - 1);
+        let Some((_, vma)) = self.vma_at(addr) else {
+            return Err(crate::errno::EFAULT);
+        };
+        if vma.kind != VmaKind::SharedAnon {
+            return Ok(None);
+        }
+        let off = self
+            .populate(page, vma.access)
+            .map_err(|_| crate::errno::EFAULT)?;
+        Ok(Some(off + (addr - page)))
+    }
+
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let end = Self::check_range(addr, len)?;
         self.remove_range(addr, end);

@@ -8,25 +8,24 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::errno::{Errno, ECHILD, EPERM, ESRCH};
+use crate::futex::Futexes;
 use crate::host::ExitStatus;
-use crate::kernel::{handle_event, Kernel, RunError, Syscalls, Task};
+use crate::kernel::{handle_event, Kernel, RunError, Syscalls, Task, TaskParts, ThreadGroup};
+use crate::linux::{SigChld, Siginfo};
 use crate::loader;
 use crate::mm::Mm;
 use crate::platform::{AddressSpace, Context, Platform};
+use crate::shared::Shared;
 use crate::signal;
 
 /// What a syscall asks of the scheduler, which alone can see every task and the platform.
 pub enum Request {
     /// The syscall cannot complete now: dispatch it again when another task made progress.
     Block,
-    /// `fork`/`vfork`/`clone` of a new process; `stack` is the child's new stack pointer (0 =
-    /// the parent's); the child's pid is stored at `child_tid` in the child (`CLONE_CHILD_SETTID`)
-    /// and at `parent_tid` in the parent (`CLONE_PARENT_SETTID`) when non-zero.
-    Fork {
-        stack: u64,
-        child_tid: u64,
-        parent_tid: u64,
-    },
+    /// The task waits on a wait queue (a futex): only a wake, a signal or its timeout ends it.
+    Queue,
+    /// `fork`/`vfork`/`clone`/`clone3`: a new thread or process.
+    Clone(CloneArgs),
     /// Replace the program.
     Exec(Exec),
     /// `wait4(pid, status, options)` (`info` = 0) or `waitid` (`info` = the siginfo
@@ -39,6 +38,12 @@ pub enum Request {
     },
     /// `kill(pid, sig)`.
     Kill { pid: i64, sig: i32 },
+    /// `tgkill(tgid, tid, sig)` (`tgid` None: `tkill(tid, sig)`).
+    Tkill {
+        tgid: Option<u32>,
+        tid: u32,
+        sig: i32,
+    },
     /// `setpgid(pid, pgid)` (`pid` resolved: never 0).
     SetPgid { pid: u32, pgid: u32 },
     /// `getpgid(pid)` (`sid` false) or `getsid(pid)` of another process.
@@ -46,6 +51,44 @@ pub enum Request {
     /// The syscall needs other processes' `/proc` entries: render them, then run it again.
     ProcView,
 }
+
+/// What `clone` was asked for (checked by the syscall layer: flags it does not know, and
+/// combinations Linux refuses, never get here).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    /// The child's stack pointer (0: the parent's).
+    pub stack: u64,
+    /// `CLONE_SETTLS`: the child's fs base.
+    pub tls: u64,
+    /// `CLONE_PARENT_SETTID`: where the parent's memory gets the child's tid.
+    pub parent_tid: u64,
+    /// `CLONE_CHILD_SETTID` / `CLONE_CHILD_CLEARTID`: the child's tid word.
+    pub child_tid: u64,
+    /// The signal the parent gets when the child exits (a process only; 0: none).
+    pub exit_signal: i32,
+    /// `CLONE_PIDFD`: where the parent's memory gets a pidfd for the child (0: none).
+    pub pidfd: u64,
+}
+
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_PTRACE: u64 = 0x2000;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x10000;
+pub const CLONE_NEWNS: u64 = 0x20000;
+pub const CLONE_SYSVSEM: u64 = 0x40000;
+pub const CLONE_SETTLS: u64 = 0x80000;
+pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+pub const CLONE_DETACHED: u64 = 0x400000;
+pub const CLONE_UNTRACED: u64 = 0x800000;
+pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+pub const CLONE_IO: u64 = 0x8000_0000;
 
 pub struct Exec {
     pub image: crate::image_cache::ExecSource,
@@ -64,6 +107,9 @@ pub enum RunState {
     Blocked,
     /// Was blocked; its syscall is dispatched again when it is next picked.
     Woken,
+    /// Waits on a wait queue (a futex, a `vfork` child): only its waker, a signal or its
+    /// timeout ends the wait; progress elsewhere does not retry it.
+    Queued,
 }
 
 /// Events a task runs before the scheduler looks at the others.
@@ -72,16 +118,21 @@ const SLICE: u32 = 64;
 const SLICE_NS: u64 = 10_000_000;
 const WNOHANG: u64 = 1;
 
+/// A process that has exited and that its parent has not waited for yet.
 struct Zombie {
     ppid: u32,
     pgid: u32,
     status: ExitStatus,
+    /// The signal its parent was sent at its exit (0: none; only `__WCLONE` waits see it).
+    exit_signal: i32,
 }
 
 struct Table<P: Platform> {
     /// The syscall layer, as handed to [`run`].
     syscalls: Syscalls<P>,
+    /// Every thread, by tid.
     tasks: BTreeMap<u32, Task<P>>,
+    /// Exited processes, by pid.
     zombies: BTreeMap<u32, Zombie>,
     next_pid: u32,
     /// Set when init has exited: the sandbox's status.
@@ -129,20 +180,36 @@ pub fn run<P: Platform>(
             preempt_armed = None;
         }
         let restartable = table.syscalls.restartable;
+        let mut alarms = Vec::new();
         for t in table.tasks.values_mut() {
-            if let Some((at, interval)) = t.alarm {
+            let mut g = t.tg.lock();
+            if let Some((at, interval)) = g.alarm {
                 if at <= now {
-                    t.alarm = (interval > 0).then(|| (now + interval, interval));
-                    send_from_kernel(t, signal::SIGALRM, restartable);
+                    g.alarm = (interval > 0).then(|| (now + interval, interval));
+                    alarms.push(t.pid);
                 }
             }
-            if t.state == RunState::Blocked && t.wake_at.is_some_and(|w| w <= now) {
-                t.state = RunState::Woken;
+            drop(g);
+            if t.wake_at.is_some_and(|w| w <= now) {
+                match t.state {
+                    RunState::Blocked => t.state = RunState::Woken,
+                    // Its futex wait timed out (the syscall layer says so when it runs again).
+                    RunState::Queued => {
+                        k.futex.cancel(t.tid);
+                        t.state = RunState::Woken;
+                    }
+                    _ => {}
+                }
             }
         }
+        for pid in alarms {
+            send_to_process(&mut k.futex, &mut table, pid, signal::SIGALRM, restartable);
+        }
+        take_futex_wakeups(k, &mut table);
         let host_signals = k.host.take_signals() | core::mem::take(&mut host_carried);
         if host_signals != 0 {
-            forward_host_signals(&mut table, host_signals, k.foreground_pgid);
+            let fg = k.foreground_pgid;
+            forward_host_signals(&mut k.futex, &mut table, host_signals, fg);
         }
         // An alarm's (or a host signal's) default action may have ended (or stopped) a task.
         continue_after_exit(k, &mut table);
@@ -158,6 +225,7 @@ pub fn run<P: Platform>(
                 }
             }
         }
+        interrupt_waits(&mut k.futex, &mut table);
         if let Some(status) = table.done.take() {
             return Ok(status);
         }
@@ -207,17 +275,24 @@ pub fn run<P: Platform>(
                     }
                 }
             }
-            // Another task's app is about to run: the one that ran last waits from now on
-            // (retrying a blocked task's syscall above runs no app code and parks nothing).
+            // Another process's app is about to run: the one that ran last waits from now on
+            // (retrying a blocked task's syscall above runs no app code and parks nothing; a
+            // thread of the same address space takes over its stub).
             if last_ran != pid {
-                if let Some(prev) = table.tasks.get_mut(&last_ran) {
-                    prev.mm.space.park();
+                let same_space = table.tasks.get(&last_ran).is_some_and(|prev| {
+                    table
+                        .tasks
+                        .get(&pid)
+                        .is_some_and(|next| next.mm.same(&prev.mm))
+                });
+                if let Some(prev) = table.tasks.get_mut(&last_ran).filter(|_| !same_space) {
+                    prev.mm.lock().space.park();
                 }
                 last_ran = pid;
             }
             let t = table.tasks.get_mut(&pid).expect("picked task exists");
-            let alarm = t.alarm;
-            if run_app(k, t, pid, table.syscalls)? && t.request.is_none() {
+            let alarm = t.tg.get().alarm;
+            if run_app(k, t, table.syscalls)? && t.request.is_none() {
                 ran_app = Some((alarm, others_ready));
             }
         }
@@ -254,18 +329,20 @@ pub fn run<P: Platform>(
         // The top rotates to another ready task once the slice is used up.
         let slice_end = if others_ready { SLICE } else { u32::MAX };
         // Nothing about the task itself the top would act on (or `after_step` would serve).
-        let quiet = |t: &Task<P>, slice: u32| {
+        let quiet = |t: &Task<P>, k: &Kernel, slice: u32| {
             t.state == RunState::Running
                 && t.exit.is_none()
                 && t.request.is_none()
                 && t.wake_at.is_none()
-                && t.alarm == alarm
-                && !t.job.stopped
-                && !t.job.notify
                 && slice < slice_end
+                && !k.futex.any_woken()
+                && {
+                    let g = t.tg.get();
+                    g.alarm == alarm && !g.job.stopped && !g.job.notify && g.group_exit.is_none()
+                }
                 && signal::deliverable(t).is_none()
         };
-        if !quiet(t, slice) {
+        if !quiet(t, k, slice) {
             continue;
         }
         loop {
@@ -295,11 +372,11 @@ pub fn run<P: Platform>(
                 break;
             }
             slice += 1;
-            if !run_app(k, t, pid, syscalls)? {
+            if !run_app(k, t, syscalls)? {
                 // An interrupt: the top decides what comes next (and re-arms preemption).
                 break;
             }
-            if !quiet(t, slice) {
+            if !quiet(t, k, slice) {
                 if let Some(status) = after_step(platform, k, &mut table, pid) {
                     return Ok(status);
                 }
@@ -311,10 +388,7 @@ pub fn run<P: Platform>(
 
 /// Whether a task other than `pid` could run.
 fn others_ready<P: Platform>(table: &Table<P>, pid: u32) -> bool {
-    table
-        .tasks
-        .iter()
-        .any(|(&p, t)| p != pid && t.state != RunState::Blocked && !t.job.stopped)
+    table.tasks.iter().any(|(&p, t)| p != pid && ready(t))
 }
 
 /// Runs `t`'s app until its next event and handles it. False when the event was an interrupt
@@ -323,10 +397,13 @@ fn others_ready<P: Platform>(table: &Table<P>, pid: u32) -> bool {
 fn run_app<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
-    pid: u32,
     syscalls: Syscalls<P>,
 ) -> Result<bool, RunError> {
-    match t.ctx.switch(&mut t.mm.space, &mut t.regs) {
+    let event = {
+        let mut mm = t.mm.lock();
+        t.ctx.switch(&mut mm.space, &mut t.regs)
+    };
+    match event {
         Ok(crate::platform::Event::Interrupt) => Ok(false),
         // The common case, without `handle_event`'s frame.
         Ok(crate::platform::Event::Syscall) => {
@@ -337,65 +414,159 @@ fn run_app<P: Platform>(
             handle_event(k, t, event, syscalls);
             Ok(true)
         }
-        Err(e) if pid == 1 => Err(RunError::Platform(e)),
+        Err(e) if t.pid == 1 => Err(RunError::Platform(e)),
         Err(e) => {
             k.log(format_args!(
-                "process {pid} lost its platform context (errno {}): killed",
-                e.0
+                "process {} lost its platform context (errno {}): killed",
+                t.pid, e.0
             ));
-            t.exit = Some(ExitStatus {
-                code: 0,
-                signal: signal::SIGKILL,
-            });
+            signal::exit_group(
+                t,
+                ExitStatus {
+                    code: 0,
+                    signal: signal::SIGKILL,
+                },
+            );
             Ok(true)
         }
     }
 }
 
 /// What follows a task's step: the request it made, exits (the task itself, or any the
-/// request killed), stops and continues, and waits that a signal interrupts. The sandbox's
-/// status once init has exited.
+/// request killed), futex wake-ups, stops and continues, and waits that a signal interrupts.
+/// The sandbox's status once init has exited.
 fn after_step<P: Platform>(
     platform: &mut P,
     k: &mut Kernel,
     table: &mut Table<P>,
-    pid: u32,
+    tid: u32,
 ) -> Option<ExitStatus> {
-    if let Some(req) = table.tasks.get_mut(&pid).and_then(|t| t.request.take()) {
-        serve(platform, k, table, pid, req);
+    if let Some(req) = table.tasks.get_mut(&tid).and_then(|t| t.request.take()) {
+        serve(platform, k, table, tid, req);
     }
     continue_after_exit(k, table);
+    take_futex_wakeups(k, table);
     notify_job_changes(table);
     if let Some(status) = table.done.take() {
         return Some(status);
     }
-    // A waiting task with a signal to handle stops waiting: its syscall fails with EINTR.
-    let restartable = table.syscalls.restartable;
-    for t in table.tasks.values_mut() {
-        interrupt_wait(t, restartable);
-    }
+    interrupt_waits(&mut k.futex, table);
     None
+}
+
+/// Whether `t` could run now.
+fn ready<P: Platform>(t: &Task<P>) -> bool {
+    !matches!(t.state, RunState::Blocked | RunState::Queued) && !t.tg.get().job.stopped
+}
+
+/// Tasks a futex wake ended the wait of run again; their `futex` returns 0.
+fn take_futex_wakeups<P: Platform>(k: &mut Kernel, table: &mut Table<P>) {
+    if !k.futex.any_woken() {
+        return;
+    }
+    for tid in k.futex.take_woken() {
+        if let Some(t) = table.tasks.get_mut(&tid) {
+            if t.state == RunState::Queued {
+                t.state = RunState::Running;
+                t.wake_at = None;
+                t.regs.rax = 0;
+            }
+        }
+    }
+}
+
+/// The threads of process `pid`, by tid.
+fn threads_of<P: Platform>(table: &Table<P>, pid: u32) -> Vec<u32> {
+    table
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.pid == pid)
+        .map(|(&tid, _)| tid)
+        .collect()
+}
+
+/// Any thread of process `pid` (the leader while it lives).
+fn any_thread<P: Platform>(table: &Table<P>, pid: u32) -> Option<u32> {
+    if table.tasks.get(&pid).is_some_and(|t| t.pid == pid) {
+        return Some(pid);
+    }
+    table
+        .tasks
+        .iter()
+        .find(|(_, t)| t.pid == pid)
+        .map(|(&tid, _)| tid)
+}
+
+/// The thread of process `pid` that a signal `sig` sent to the process goes to: one that
+/// does not block it (the leader first), else the leader (it stays pending for the process).
+fn signal_target<P: Platform>(table: &Table<P>, pid: u32, sig: i32) -> Option<u32> {
+    let takes = |t: &Task<P>| t.signals.blocked & signal::bit(sig) == 0 && t.exit.is_none();
+    if table
+        .tasks
+        .get(&pid)
+        .is_some_and(|t| t.pid == pid && takes(t))
+    {
+        return Some(pid);
+    }
+    table
+        .tasks
+        .iter()
+        .find(|(_, t)| t.pid == pid && takes(t))
+        .map(|(&tid, _)| tid)
+        .or_else(|| any_thread(table, pid))
+}
+
+/// Posts `signo` to process `pid` as sent by the kernel (SI_KERNEL); a wait it interrupts ends.
+fn send_to_process<P: Platform>(
+    futex: &mut Futexes,
+    table: &mut Table<P>,
+    pid: u32,
+    signo: i32,
+    restartable: fn(u64) -> bool,
+) {
+    let Some(tid) = signal_target(table, pid, signo) else {
+        return;
+    };
+    let t = table.tasks.get_mut(&tid).expect("target exists");
+    let info = signal::SigInfo {
+        signo,
+        code: signal::SI_KERNEL,
+        ..Default::default()
+    };
+    signal::post(t, info);
+    interrupt_wait(futex, t, restartable);
 }
 
 /// Host signals for the sandbox (bit n = signal n): the terminal's SIGINT and SIGQUIT go to
 /// the foreground process group (init's unless a shell moved it with `TIOCSPGRP`), and anything
 /// else (SIGTERM, SIGHUP sent to `vmm`) to init, as a container runtime forwards them.
-fn forward_host_signals<P: Platform>(table: &mut Table<P>, bits: u64, foreground: u32) {
+fn forward_host_signals<P: Platform>(
+    futex: &mut Futexes,
+    table: &mut Table<P>,
+    bits: u64,
+    foreground: u32,
+) {
+    let restartable = table.syscalls.restartable;
     for signo in 1..signal::NSIG as i32 {
         if bits & (1u64 << signo) == 0 {
             continue;
         }
         let terminal = signo == signal::SIGINT || signo == signal::SIGQUIT;
-        let restartable = table.syscalls.restartable;
-        for t in table.tasks.values_mut() {
-            let hit = if terminal {
-                t.pgid == foreground
-            } else {
-                t.pid == 1
-            };
-            if hit {
-                send_from_kernel(t, signo, restartable);
-            }
+        let mut pids: Vec<u32> = table
+            .tasks
+            .values()
+            .filter(|t| {
+                if terminal {
+                    t.tg.get().pgid == foreground
+                } else {
+                    t.pid == 1
+                }
+            })
+            .map(|t| t.pid)
+            .collect();
+        pids.dedup();
+        for pid in pids {
+            send_to_process(futex, table, pid, signo, restartable);
         }
     }
 }
@@ -408,36 +579,71 @@ fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
         (None, y) => y,
     };
     table.tasks.values().fold(None, |n, t| {
-        earlier(earlier(n, t.wake_at), t.alarm.map(|a| a.0))
+        earlier(earlier(n, t.wake_at), t.tg.get().alarm.map(|a| a.0))
     })
 }
 
-/// Posts `signo` to `t` as sent by the kernel (SI_KERNEL) and ends a wait it interrupts.
-fn send_from_kernel<P: Platform>(t: &mut Task<P>, signo: i32, restartable: fn(u64) -> bool) {
-    let info = signal::SigInfo {
-        signo,
-        code: signal::SI_KERNEL,
-        ..Default::default()
-    };
-    signal::post(t, info);
-    interrupt_wait(t, restartable);
+/// Waiting tasks with a signal to handle stop waiting. A signal sent to a thread interrupts
+/// that thread; one sent to a process interrupts one of its threads that does not block it,
+/// and none when such a thread is running anyway (it takes the signal on its way back to the
+/// app).
+fn interrupt_waits<P: Platform>(futex: &mut Futexes, table: &mut Table<P>) {
+    let restartable = table.syscalls.restartable;
+    let mut groups: Vec<(u32, u64)> = Vec::new();
+    for t in table.tasks.values_mut() {
+        let own = t.signals.pending & !t.signals.blocked;
+        if own != 0 && signal::deliverable(t).is_some_and(|s| own & signal::bit(s) != 0) {
+            interrupt_wait(futex, t, restartable);
+        }
+        let shared = t.tg.get().pending.mask;
+        if shared != 0 && !groups.iter().any(|&(p, _)| p == t.pid) {
+            groups.push((t.pid, shared));
+        }
+    }
+    for (pid, mut shared) in groups {
+        // Signals a running thread of the process will take anyway.
+        for t in table.tasks.values().filter(|t| t.pid == pid) {
+            if t.state == RunState::Running {
+                shared &= t.signals.blocked;
+            }
+        }
+        while shared != 0 {
+            let sig = shared.trailing_zeros() as i32 + 1;
+            shared &= !signal::bit(sig);
+            let waiter = table.tasks.values_mut().find(|t| {
+                t.pid == pid
+                    && t.state != RunState::Running
+                    && t.signals.blocked & signal::bit(sig) == 0
+                    && signal::deliverable(t).is_some()
+            });
+            if let Some(t) = waiter {
+                interrupt_wait(futex, t, restartable);
+            }
+        }
+    }
 }
 
 /// A waiting task with a signal to handle stops waiting: its syscall fails with EINTR, or, when
 /// the handler was installed with SA_RESTART and the syscall is one Linux restarts, is made
 /// again once the handler returns (the registers point back at the `syscall` instruction).
-fn interrupt_wait<P: Platform>(t: &mut Task<P>, restartable: fn(u64) -> bool) {
+fn interrupt_wait<P: Platform>(futex: &mut Futexes, t: &mut Task<P>, restartable: fn(u64) -> bool) {
     // A stopped task's wait goes on after SIGCONT (Linux restarts it); its signals wait too.
-    if t.state == RunState::Running || t.job.stopped {
+    if t.state == RunState::Running || t.tg.get().job.stopped {
         return;
     }
     let Some(sig) = signal::deliverable(t) else {
         return;
     };
+    if t.state == RunState::Queued && t.vfork_child_pending() {
+        // A vfork parent waits for its child whatever arrives (Linux: the wait is not
+        // interruptible); the signal is taken after.
+        return;
+    }
     t.state = RunState::Running;
     t.request = None;
     t.wake_at = None;
-    let act = t.signals.actions[(sig - 1) as usize];
+    futex.cancel(t.tid);
+    let act = t.sighand.get()[(sig - 1) as usize];
     if act.flags & signal::SA_RESTART != 0 && restartable(t.regs.orig_rax) {
         t.regs.rax = t.regs.orig_rax;
         t.regs.rip = t.regs.rip.wrapping_sub(2);
@@ -447,9 +653,8 @@ fn interrupt_wait<P: Platform>(t: &mut Task<P>, restartable: fn(u64) -> bool) {
 }
 
 /// The next task to run: the current one while its slice lasts, else the next ready one in
-/// pid order.
+/// tid order.
 fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32> {
-    let ready = |t: &Task<P>| t.state != RunState::Blocked && !t.job.stopped;
     if !rotate {
         if let Some(t) = table.tasks.get(&current) {
             if ready(t) {
@@ -473,24 +678,26 @@ fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32
 /// CLD_CONTINUED) unless the parent asked for none (SA_NOCLDSTOP), and a wake-up for a parent
 /// waiting with WUNTRACED / WCONTINUED.
 fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
-    if !table.tasks.values().any(|t| t.job.notify) {
+    if !table.tasks.values().any(|t| t.tg.get().job.notify) {
         return;
     }
-    let changed: Vec<(u32, u32, i32)> = table
-        .tasks
-        .values_mut()
-        .filter(|t| t.job.notify)
-        .filter_map(|t| {
-            t.job.notify = false;
-            t.job.event.map(|e| (t.pid, t.ppid, e))
-        })
-        .collect();
+    let mut changed: Vec<(u32, u32, i32)> = Vec::new();
+    for t in table.tasks.values() {
+        let mut g = t.tg.lock();
+        if g.job.notify {
+            g.job.notify = false;
+            if let Some(e) = g.job.event {
+                changed.push((t.pid, g.ppid, e));
+            }
+        }
+    }
     for (pid, ppid, event) in changed {
         note_progress();
-        let Some(parent) = table.tasks.get_mut(&ppid) else {
+        let Some(ptid) = signal_target(table, ppid, signal::SIGCHLD) else {
             continue;
         };
-        let act = parent.signals.actions[(signal::SIGCHLD - 1) as usize];
+        let parent = table.tasks.get_mut(&ptid).expect("parent exists");
+        let act = parent.sighand.get()[(signal::SIGCHLD - 1) as usize];
         if act.flags & signal::SA_NOCLDSTOP != 0 {
             continue;
         }
@@ -499,7 +706,7 @@ fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
         } else {
             signal::CLD_STOPPED
         };
-        post_sigchld(parent, pid, code, event);
+        post_sigchld(parent, signal::SIGCHLD, pid, code, event);
     }
 }
 
@@ -508,11 +715,12 @@ fn notify_job_changes<P: Platform>(table: &mut Table<P>) {
 /// signals to an orphaned group are discarded, as Linux does, lest nothing ever continue it.
 fn orphaned<P: Platform>(table: &Table<P>, pgid: u32) -> bool {
     !table.tasks.values().any(|t| {
-        t.pgid == pgid
-            && table
-                .tasks
-                .get(&t.ppid)
-                .is_some_and(|p| p.pgid != pgid && p.sid == t.sid)
+        let g = t.tg.get();
+        g.pgid == pgid
+            && any_thread(table, g.ppid).is_some_and(|p| {
+                let pg = table.tasks[&p].tg.get();
+                pg.pgid != pgid && pg.sid == g.sid
+            })
     })
 }
 
@@ -520,63 +728,151 @@ fn orphaned<P: Platform>(table: &Table<P>, pgid: u32) -> bool {
 /// its default action in an orphaned group, and so is discarded.
 fn discarded_stop<P: Platform>(table: &Table<P>, t: &Task<P>, sig: i32) -> bool {
     matches!(sig, signal::SIGTSTP | signal::SIGTTIN | signal::SIGTTOU)
-        && t.signals.actions[(sig - 1) as usize].handler == signal::SIG_DFL
-        && orphaned(table, t.pgid)
+        && t.sighand.get()[(sig - 1) as usize].handler == signal::SIG_DFL
+        && orphaned(table, t.tg.get().pgid)
 }
 
-/// Takes every task that exited out of the table (the sandbox is done when init exits).
-fn continue_after_exit<P: Platform>(k: &Kernel, table: &mut Table<P>) {
-    if !table.tasks.values().any(|t| t.exit.is_some()) {
+/// Takes every thread that exited out of the table, and every thread of a group that is
+/// exiting as a whole; a process whose last thread went is reaped (the sandbox is done when
+/// init is).
+fn continue_after_exit<P: Platform>(k: &mut Kernel, table: &mut Table<P>) {
+    let exiting = |t: &Task<P>| t.exit.is_some() || t.tg.get().group_exit.is_some();
+    if !table.tasks.values().any(exiting) {
         return;
     }
     let exited: Vec<u32> = table
         .tasks
         .iter()
-        .filter(|(_, t)| t.exit.is_some())
-        .map(|(&p, _)| p)
+        .filter(|(_, t)| exiting(t))
+        .map(|(&tid, _)| tid)
         .collect();
-    for p in exited {
-        let t = table.tasks.remove(&p).expect("exited task exists");
-        let status = t.exit.expect("exit status set");
-        if p == 1 {
-            drop(t);
-            table.done = Some(status);
+    for tid in exited {
+        let t = table.tasks.remove(&tid).expect("exited task exists");
+        exit_thread(k, table, t);
+        if table.done.is_some() {
             return;
         }
-        reap_task(k, table, t, status);
     }
 }
 
-/// A task exited: free what it holds, keep its status for `wait4`, give its children to init.
-fn reap_task<P: Platform>(k: &Kernel, table: &mut Table<P>, mut t: Task<P>, status: ExitStatus) {
+/// A thread ends: its tid word is cleared and woken (`CLONE_CHILD_CLEARTID`,
+/// `set_tid_address`: `pthread_join` waits on it), the robust futexes it holds are marked
+/// for their next owner, a vfork parent goes on; the last thread's exit ends the process.
+fn exit_thread<P: Platform>(k: &mut Kernel, table: &mut Table<P>, mut t: Task<P>) {
     note_progress();
-    for fd in core::mem::take(&mut t.fds).into_iter().flatten() {
-        crate::file::release(k.host, fd);
+    let status = {
+        let g = t.tg.get();
+        g.group_exit.or(t.exit).unwrap_or_default()
+    };
+    k.futex.cancel(t.tid);
+    // Robust futexes may be shared with other processes: always. The tid word only matters
+    // to threads still sharing the memory (Linux: mm_users > 1).
+    crate::futex::exit_robust_list(k, &t);
+    if !t.mm.sole() {
+        if t.clear_child_tid != 0 {
+            let addr = t.clear_child_tid;
+            if t.mm.lock().write_obj(addr, &0u32).is_ok() {
+                if let Ok(key) = crate::futex::key_for(&t, addr, false) {
+                    k.futex.wake(key, 1, u32::MAX);
+                }
+            }
+        }
     }
-    t.mm.release();
-    let (pid, ppid, pgid) = (t.pid, t.ppid, t.pgid);
-    drop(t); // the address space goes with it (a stub process is killed)
-    for c in table.tasks.values_mut().filter(|c| c.ppid == pid) {
-        c.ppid = 1;
+    release_vfork_parent(table, &mut t);
+    let remaining = {
+        let mut g = t.tg.lock();
+        g.threads -= 1;
+        if t.is_leader() {
+            g.leader_exit = Some(status);
+        }
+        g.threads
+    };
+    if remaining > 0 {
+        release_task(k, t);
+        return;
+    }
+    let status = {
+        let g = t.tg.get();
+        g.group_exit.or(g.leader_exit).unwrap_or(status)
+    };
+    let pid = t.pid;
+    if pid == 1 {
+        drop(t);
+        table.done = Some(status);
+        return;
+    }
+    let (ppid, pgid, exit_signal) = {
+        let g = t.tg.get();
+        (g.ppid, g.pgid, g.exit_signal)
+    };
+    release_task(k, t);
+    // Its children go to init, which hears of their ends by SIGCHLD whatever they asked
+    // for (Linux: "we don't want people slaying init").
+    for c in table.tasks.values() {
+        let mut g = c.tg.lock();
+        if g.ppid == pid {
+            g.ppid = 1;
+            g.exit_signal = signal::SIGCHLD;
+        }
     }
     for z in table.zombies.values_mut().filter(|z| z.ppid == pid) {
         z.ppid = 1;
+        z.exit_signal = signal::SIGCHLD;
     }
-    table.zombies.insert(pid, Zombie { ppid, pgid, status });
-    if let Some(parent) = table.tasks.get_mut(&ppid) {
-        let (code, st) = if status.signal != 0 {
-            (signal::CLD_KILLED, status.signal)
-        } else {
-            (signal::CLD_EXITED, status.code)
-        };
-        post_sigchld(parent, pid, code, st);
+    table.zombies.insert(
+        pid,
+        Zombie {
+            ppid,
+            pgid,
+            status,
+            exit_signal,
+        },
+    );
+    if exit_signal != 0 {
+        if let Some(ptid) = signal_target(table, ppid, exit_signal) {
+            let (code, st) = if status.signal != 0 {
+                (signal::CLD_KILLED, status.signal)
+            } else {
+                (signal::CLD_EXITED, status.code)
+            };
+            let parent = table.tasks.get_mut(&ptid).expect("parent exists");
+            post_sigchld(parent, exit_signal, pid, code, st);
+        }
     }
 }
 
-/// Tells `parent` about child `pid`: SIGCHLD with `code` (CLD_*) and `status`.
-fn post_sigchld<P: Platform>(parent: &mut Task<P>, pid: u32, code: i32, status: i32) {
+/// Drops what an exited thread held: its descriptors and memory go with their last holder
+/// (the address space with its memory: a stub process is killed).
+fn release_task<P: Platform>(k: &Kernel, t: Task<P>) {
+    if t.files.sole() {
+        let fds = core::mem::take(&mut t.files.lock().fds);
+        for fd in fds.into_iter().flatten() {
+            crate::file::release(k.host, fd);
+        }
+    }
+    if t.mm.sole() {
+        t.mm.lock().release();
+    }
+    drop(t);
+}
+
+/// A `CLONE_VFORK` child execs or exits: its parent, waiting since the clone, goes on.
+fn release_vfork_parent<P: Platform>(table: &mut Table<P>, child: &mut Task<P>) {
+    if let Some(ptid) = child.vfork_parent.take() {
+        if let Some(p) = table.tasks.get_mut(&ptid) {
+            p.vfork_child = None;
+            if p.state == RunState::Queued {
+                p.state = RunState::Running;
+            }
+        }
+    }
+}
+
+/// Tells `parent` about child `pid`: `sig` (SIGCHLD, or the child's exit signal) with `code`
+/// (CLD_*) and `status`.
+fn post_sigchld<P: Platform>(parent: &mut Task<P>, sig: i32, pid: u32, code: i32, status: i32) {
     let info = signal::SigInfo {
-        signo: signal::SIGCHLD,
+        signo: sig,
         code,
         pid,
         status,
@@ -589,142 +885,273 @@ fn serve<P: Platform>(
     platform: &mut P,
     k: &mut Kernel,
     table: &mut Table<P>,
-    pid: u32,
+    tid: u32,
     req: Request,
 ) {
     match req {
         Request::Block => {
-            if let Some(t) = table.tasks.get_mut(&pid) {
+            if let Some(t) = table.tasks.get_mut(&tid) {
                 t.state = RunState::Blocked;
             }
         }
-        Request::Fork {
-            stack,
-            child_tid,
-            parent_tid,
-        } => {
-            let child_pid = table.next_pid;
+        Request::Queue => {
+            if let Some(t) = table.tasks.get_mut(&tid) {
+                t.state = RunState::Queued;
+            }
+        }
+        Request::Clone(args) => {
+            let child_tid = table.next_pid;
             let limit = k.config.pids_limit as usize;
             let result = if limit != 0 && table.tasks.len() >= limit {
                 Err(crate::errno::EAGAIN)
             } else {
-                fork(
+                let ppid_of_child = parent_of_new(table, tid, args.flags);
+                clone(
                     platform,
-                    table.tasks.get_mut(&pid).expect("forking task"),
-                    child_pid,
-                    stack,
+                    k,
+                    table.tasks.get_mut(&tid).expect("cloning task"),
+                    child_tid,
+                    ppid_of_child,
+                    args,
                 )
             };
-            let parent = table.tasks.get_mut(&pid).expect("forking task");
+            let parent = table.tasks.get_mut(&tid).expect("cloning task");
             match result {
                 Ok(mut child) => {
                     table.next_pid += 1;
-                    parent.regs.rax = child_pid as u64;
-                    if parent_tid != 0 {
-                        let _ = parent.mm.copy_out(parent_tid, &child_pid.to_le_bytes());
+                    parent.regs.rax = child_tid as u64;
+                    // The tid words: the parent's first (with CLONE_VM both are the same memory).
+                    if args.flags & CLONE_PARENT_SETTID != 0 {
+                        let _ = parent.mm.lock().write_obj(args.parent_tid, &child_tid);
                     }
-                    if child_tid != 0 {
-                        let _ = child.mm.copy_out(child_tid, &child_pid.to_le_bytes());
-                        child.clear_child_tid = child_tid;
+                    if args.flags & CLONE_CHILD_SETTID != 0 {
+                        let _ = child.mm.lock().write_obj(args.child_tid, &child_tid);
                     }
-                    table.tasks.insert(child_pid, child);
+                    if args.flags & CLONE_CHILD_CLEARTID != 0 {
+                        child.clear_child_tid = args.child_tid;
+                    }
+                    if args.flags & CLONE_PIDFD != 0 {
+                        // A pidfd for the child in the parent's table (close-on-exec, as
+                        // Linux makes it), its number at `pidfd`.
+                        let of = alloc::rc::Rc::new(crate::file::OpenFile::new(
+                            crate::file::File::PidFd(child_tid),
+                            false,
+                        ));
+                        let limit = parent.tg.get().rlimits[7].cur;
+                        let fd = parent.files.lock().alloc(0, limit, of);
+                        if let Some(fd) = fd {
+                            parent.files.lock().cloexec.insert(fd);
+                            let _ = parent.mm.lock().write_obj(args.pidfd, &(fd as i32));
+                        }
+                    }
+                    if args.flags & CLONE_VFORK != 0 {
+                        child.vfork_parent = Some(tid);
+                        parent.vfork_child = Some(child_tid);
+                        parent.state = RunState::Queued;
+                    }
+                    table.tasks.insert(child_tid, child);
                 }
                 Err(e) => parent.regs.rax = crate::errno::to_rax(Err(e)),
             }
         }
-        Request::Exec(e) => {
-            let t = table.tasks.get_mut(&pid).expect("exec'ing task");
-            if let Err(err) = exec(platform, k, t, e) {
-                t.regs.rax = crate::errno::to_rax(Err(err));
-            }
-        }
+        Request::Exec(e) => exec_request(platform, k, table, tid, e),
         Request::Wait {
             pid: which,
             status,
             options,
             info,
-        } => wait(table, pid, which, status, options, info),
+        } => wait(table, tid, which, status, options, info),
         Request::Kill { pid: target, sig } => {
-            let r = kill(table, pid, target, sig).map(|()| 0);
-            set_result(table, pid, r);
+            let r = kill(table, tid, target, sig).map(|()| 0);
+            set_result(table, tid, r);
+        }
+        Request::Tkill {
+            tgid,
+            tid: target,
+            sig,
+        } => {
+            let r = tkill(table, tid, tgid, target, sig).map(|()| 0);
+            set_result(table, tid, r);
         }
         Request::SetPgid {
             pid: target,
             pgid: group,
         } => {
-            let r = setpgid(table, pid, target, group).map(|()| 0);
-            set_result(table, pid, r);
+            let r = setpgid(table, tid, target, group).map(|()| 0);
+            set_result(table, tid, r);
         }
         Request::ProcView => {
-            let procs = table
-                .tasks
-                .iter()
-                .filter(|(&p, _)| p != pid)
-                .map(|(&p, t)| (p, crate::fsimpl::procfs::render(t)))
-                .collect();
+            let me = table.tasks.get(&tid).map_or(0, |t| t.pid);
+            let mut procs = BTreeMap::new();
+            let mut tids: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            for (&ttid, t) in &table.tasks {
+                tids.entry(t.pid).or_default().push(ttid);
+                if t.pid != me && !procs.contains_key(&t.pid) {
+                    procs.insert(t.pid, crate::fsimpl::procfs::render(t));
+                }
+            }
             k.proc_view = Some(crate::fsimpl::procfs::ProcView {
-                for_pid: pid,
+                for_pid: me,
                 procs,
+                tids,
             });
-            if let Some(t) = table.tasks.get_mut(&pid) {
+            if let Some(t) = table.tasks.get_mut(&tid) {
                 t.state = RunState::Woken;
             }
         }
         Request::GetPgid { pid: target, sid } => {
-            let r = match table.tasks.get(&target) {
-                Some(o) if sid => Ok(o.sid as u64),
-                Some(o) => Ok(o.pgid as u64),
+            let r = match any_thread(table, target) {
+                Some(o) if sid => Ok(table.tasks[&o].tg.get().sid as u64),
+                Some(o) => Ok(table.tasks[&o].tg.get().pgid as u64),
                 None => Err(ESRCH),
             };
-            set_result(table, pid, r);
+            set_result(table, tid, r);
         }
     }
 }
 
-fn fork<P: Platform>(
+/// The parent process of a task `tid` creates with `flags`: itself, or with `CLONE_PARENT` or
+/// `CLONE_THREAD` its own parent.
+fn parent_of_new<P: Platform>(table: &Table<P>, tid: u32, flags: u64) -> u32 {
+    let t = &table.tasks[&tid];
+    if flags & (CLONE_PARENT | CLONE_THREAD) != 0 {
+        t.tg.get().ppid
+    } else {
+        t.pid
+    }
+}
+
+/// A new task made from `parent` by `clone`: each part shared or copied by its flag.
+fn clone<P: Platform>(
     platform: &mut P,
+    k: &mut Kernel,
     parent: &mut Task<P>,
-    pid: u32,
-    stack: u64,
+    tid: u32,
+    ppid: u32,
+    args: CloneArgs,
 ) -> Result<Task<P>, Errno> {
-    let space = platform.new_address_space()?;
-    let mm = parent.mm.fork_into(space)?;
+    let f = args.flags;
+    let mm = if f & CLONE_VM != 0 {
+        parent.mm.share()
+    } else {
+        let space = platform.new_address_space()?;
+        Shared::new(parent.mm.lock().fork_into(space)?)
+    };
+    let ctx = platform.new_context()?;
     let mut regs = parent.regs;
     regs.rax = 0;
-    if stack != 0 {
-        regs.rsp = stack;
+    if args.stack != 0 {
+        regs.rsp = args.stack;
     }
-    Ok(Task {
-        tid: pid,
-        pid,
-        ppid: parent.pid,
+    if f & CLONE_SETTLS != 0 {
+        regs.fs_base = args.tls;
+    }
+    let thread = f & CLONE_THREAD != 0;
+    let tg = if thread {
+        parent.tg.share()
+    } else {
+        let g = parent.tg.get();
+        Shared::new(ThreadGroup {
+            ppid,
+            pgid: g.pgid,
+            sid: g.sid,
+            rlimits: g.rlimits,
+            alarm: None,
+            job: Default::default(),
+            pending: Default::default(),
+            group_exit: None,
+            leader_exit: None,
+            exe_path: g.exe_path.clone(),
+            cmdline: g.cmdline.clone(),
+            threads: 0,
+            // CLONE_PARENT: the new process is its parent's sibling, and its parent is told
+            // of its exit as of the caller's (Linux ignores the signal asked for).
+            exit_signal: if f & CLONE_PARENT != 0 {
+                g.exit_signal
+            } else {
+                args.exit_signal
+            },
+        })
+    };
+    let mut child: Task<P> = Task::new(TaskParts {
+        tid,
+        pid: if thread { parent.pid } else { tid },
         regs,
         mm,
-        ctx: platform.new_context()?,
-        signals: signal::SignalState {
-            pending: 0,
-            saved_mask: None,
-            ..parent.signals.clone()
+        ctx,
+        files: if f & CLONE_FILES != 0 {
+            parent.files.share()
+        } else {
+            parent.files.copy()
         },
-        exe_path: parent.exe_path.clone(),
-        clear_child_tid: 0,
-        robust_list: (0, 0),
-        rlimits: parent.rlimits,
-        fds: parent.fds.clone(),
+        fs: if f & CLONE_FS != 0 {
+            parent.fs.share()
+        } else {
+            parent.fs.copy()
+        },
+        sighand: if f & CLONE_SIGHAND != 0 {
+            parent.sighand.share()
+        } else {
+            parent.sighand.copy()
+        },
+        tg,
+        blocked: parent.signals.blocked,
+        // A new thread on its own stack has no alternate stack (Linux clears it when the
+        // memory is shared).
+        altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 {
+            (0, 0, false)
+        } else {
+            parent.signals.altstack
+        },
         comm: parent.comm,
-        cmdline: parent.cmdline.clone(),
-        cloexec: parent.cloexec.clone(),
-        cwd: parent.cwd.clone(),
-        umask: parent.umask,
-        pgid: parent.pgid,
-        sid: parent.sid,
-        exit: None,
-        request: None,
-        state: RunState::Running,
-        wake_at: None,
-        alarm: None,
-        job: Default::default(),
-    })
+    });
+    // The new task's FPU state is the parent's at the clone.
+    let fx = {
+        let mut m = parent.mm.lock();
+        parent.ctx.fpu_state(&mut m.space)
+    };
+    if let Ok(fx) = fx {
+        let mut m = child.mm.lock();
+        let _: Result<(), Errno> = child.ctx.set_fpu_state(&mut m.space, &fx);
+    }
+    let _ = k;
+    Ok(child)
+}
+
+/// `execve` by thread `tid`: the other threads end, the caller takes the leader's tid, then
+/// the program is replaced (or the exec fails and the caller goes on alone... as Linux's
+/// point of no return comes before the other threads go, an exec that fails keeps them).
+fn exec_request<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    tid: u32,
+    e: Exec,
+) {
+    let t = table.tasks.get_mut(&tid).expect("exec'ing task");
+    let pid = t.pid;
+    let r = exec(platform, k, t, e);
+    if let Err(err) = r {
+        t.regs.rax = crate::errno::to_rax(Err(err));
+        return;
+    }
+    // The new image runs alone in the process, under the process's id.
+    for other in threads_of(table, pid) {
+        if other == tid {
+            continue;
+        }
+        let mut o = table.tasks.remove(&other).expect("thread exists");
+        k.futex.cancel(other);
+        o.tg.lock().threads -= 1;
+        release_vfork_parent(table, &mut o);
+        release_task(k, o);
+    }
+    let mut t = table.tasks.remove(&tid).expect("exec'ing task");
+    t.tid = pid;
+    t.exit = None;
+    t.tg.lock().leader_exit = None;
+    release_vfork_parent(table, &mut t);
+    table.tasks.insert(pid, t);
 }
 
 fn exec<P: Platform>(
@@ -733,6 +1160,7 @@ fn exec<P: Platform>(
     t: &mut Task<P>,
     e: Exec,
 ) -> Result<(), Errno> {
+    let ctx = platform.new_context()?;
     let space = platform.new_address_space()?;
     let mut mm = Mm::new(space, k.mem.clone());
     let mut random = [0u8; 16];
@@ -771,25 +1199,48 @@ fn exec<P: Platform>(
         let mem = k.mem.clone();
         k.images.keep(&mem, key, &mut mm, loaded.layout);
     }
-    // The point of no return: the old image goes.
-    let mut old = core::mem::replace(&mut t.mm, mm);
-    old.release();
+    // The point of no return: the old image goes (with its last holder: a vfork parent or
+    // other threads may still hold it).
+    let old = core::mem::replace(&mut t.mm, Shared::new(mm));
+    if old.sole() {
+        old.lock().release();
+    }
     drop(old);
+    // A new context: the old one's FPU state belongs to the old image.
+    t.ctx = ctx;
     t.regs = loaded.regs;
     t.comm = crate::kernel::comm_for(&e.exe_path);
-    t.cmdline = crate::kernel::cmdline_of(&e.argv);
-    t.exe_path = e.exe_path;
-    // Close-on-exec descriptors close; caught signals go back to their default action.
-    for fd in core::mem::take(&mut t.cloexec) {
-        if let Some(of) = t.fds.get_mut(fd as usize).and_then(|f| f.take()) {
+    {
+        let mut g = t.tg.lock();
+        g.cmdline = crate::kernel::cmdline_of(&e.argv);
+        g.exe_path = e.exe_path;
+    }
+    // Descriptors and handlers another process shared become this one's own; close-on-exec
+    // descriptors close; caught signals go back to their default action.
+    if !t.files.sole() {
+        t.files = t.files.copy();
+    }
+    let cloexec = core::mem::take(&mut t.files.lock().cloexec);
+    for fd in cloexec {
+        let of = t
+            .files
+            .lock()
+            .fds
+            .get_mut(fd as usize)
+            .and_then(|f| f.take());
+        if let Some(of) = of {
             crate::file::release(k.host, of);
         }
     }
-    for a in t.signals.actions.iter_mut() {
+    if !t.sighand.sole() {
+        t.sighand = t.sighand.copy();
+    }
+    for a in t.sighand.lock().iter_mut() {
         if a.handler != signal::SIG_IGN {
             *a = signal::SigAction::default();
         }
     }
+    t.signals.altstack = (0, 0, false);
     t.clear_child_tid = 0;
     t.robust_list = (0, 0);
     Ok(())
@@ -805,7 +1256,7 @@ fn wait_status(s: ExitStatus) -> u32 {
 }
 
 /// The `siginfo_t` waitid reports for child `pid`: SIGCHLD, CLD_EXITED/KILLED, pid, uid, status.
-fn child_siginfo(pid: u32, s: ExitStatus) -> [u8; 128] {
+fn child_siginfo(pid: u32, s: ExitStatus) -> Siginfo {
     if s.signal != 0 {
         child_siginfo_for(pid, signal::CLD_KILLED, s.signal)
     } else {
@@ -814,19 +1265,23 @@ fn child_siginfo(pid: u32, s: ExitStatus) -> [u8; 128] {
 }
 
 /// A waitid `siginfo_t` with `code` (CLD_*) and `st` (exit code or signal).
-fn child_siginfo_for(pid: u32, code: i32, st: i32) -> [u8; 128] {
-    let mut si = [0u8; 128];
-    si[0..4].copy_from_slice(&signal::SIGCHLD.to_le_bytes());
-    si[8..12].copy_from_slice(&code.to_le_bytes());
-    si[16..20].copy_from_slice(&pid.to_le_bytes());
-    si[20..24].copy_from_slice(&crate::kernel::SANDBOX_IDS[0].to_le_bytes());
-    si[24..28].copy_from_slice(&st.to_le_bytes());
-    si
+fn child_siginfo_for(pid: u32, code: i32, st: i32) -> Siginfo {
+    Siginfo {
+        si_signo: signal::SIGCHLD,
+        si_code: code,
+        fields: zerocopy::transmute!(SigChld {
+            si_pid: pid as i32,
+            si_uid: crate::kernel::SANDBOX_IDS[0],
+            si_status: st,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 fn wait<P: Platform>(
     table: &mut Table<P>,
-    pid: u32,
+    tid: u32,
     which: i64,
     status: u64,
     options: u64,
@@ -836,43 +1291,61 @@ fn wait<P: Platform>(
     const WEXITED: u64 = 4;
     const WCONTINUED: u64 = 8;
     const WNOWAIT: u64 = 0x0100_0000;
-    let my_pgid = table.tasks.get(&pid).map(|t| t.pgid).unwrap_or(0);
+    const WALL: u64 = 0x4000_0000;
+    const WCLONE: u64 = 0x8000_0000;
+    let (me, my_pgid) = match table.tasks.get(&tid) {
+        Some(t) => (t.pid, t.tg.get().pgid),
+        None => return,
+    };
     let matches = |cpid: u32, cpgid: u32| match which {
         -1 => true,
         0 => cpgid == my_pgid,
         w if w < -1 => cpgid as i64 == -w,
         w => cpid as i64 == w,
     };
+    // Children whose exit signal is not SIGCHLD are "clone" children: only __WCLONE (or
+    // __WALL) waits see them, and only those waits with __WCLONE alone.
+    let kind_ok = |exit_signal: i32| {
+        options & WALL != 0 || (exit_signal == signal::SIGCHLD) == (options & WCLONE == 0)
+    };
     // wait4 always reports exits; waitid only with WEXITED.
     let exits = info.is_none() || options & WEXITED != 0;
     let zombie = table
         .zombies
         .iter()
-        .find(|(&c, z)| exits && z.ppid == pid && matches(c, z.pgid))
+        .find(|(&c, z)| exits && z.ppid == me && matches(c, z.pgid) && kind_ok(z.exit_signal))
         .map(|(&c, _)| c);
-    // Children that may still report something (a zombie not asked for still counts).
-    let live = table
-        .tasks
-        .values()
-        .any(|c| c.ppid == pid && matches(c.pid, c.pgid))
+    // Children (processes, not threads) that may still report something.
+    let child_of_mine = |t: &Task<P>| {
+        let g = t.tg.get();
+        g.ppid == me && matches(t.pid, g.pgid) && kind_ok(g.exit_signal)
+    };
+    let live = table.tasks.values().any(child_of_mine)
         || table
             .zombies
             .iter()
-            .any(|(&c, z)| z.ppid == pid && matches(c, z.pgid));
+            .any(|(&c, z)| z.ppid == me && matches(c, z.pgid) && kind_ok(z.exit_signal));
     // A live child's stop (WUNTRACED) or continue (WCONTINUED) not yet waited for.
     let job = table
         .tasks
         .values()
-        .filter(|c| c.ppid == pid && matches(c.pid, c.pgid))
-        .find_map(|c| match c.job.event {
-            Some(signal::SIGCONT) if options & WCONTINUED != 0 => Some((c.pid, signal::SIGCONT)),
-            Some(sig) if sig != signal::SIGCONT && c.job.stopped && options & WUNTRACED != 0 => {
-                Some((c.pid, sig))
+        .filter(|c| child_of_mine(c))
+        .find_map(|c| {
+            let g = c.tg.get();
+            match g.job.event {
+                Some(signal::SIGCONT) if options & WCONTINUED != 0 => {
+                    Some((c.pid, signal::SIGCONT))
+                }
+                Some(sig)
+                    if sig != signal::SIGCONT && g.job.stopped && options & WUNTRACED != 0 =>
+                {
+                    Some((c.pid, sig))
+                }
+                _ => None,
             }
-            _ => None,
         });
     let mut collected = None;
-    let t = table.tasks.get_mut(&pid).expect("waiting task");
+    let t = table.tasks.get_mut(&tid).expect("waiting task");
     let r = if let (None, Some((c, event))) = (zombie, job) {
         let continued = event == signal::SIGCONT;
         let r = match info {
@@ -882,7 +1355,8 @@ fn wait<P: Platform>(
                 } else {
                     signal::CLD_STOPPED
                 };
-                t.mm.copy_out(infop, &child_siginfo_for(c, code, event))
+                t.mm.lock()
+                    .write_obj(infop, &child_siginfo_for(c, code, event))
             }
             Some(_) => Ok(()),
             None if status != 0 => {
@@ -891,7 +1365,7 @@ fn wait<P: Platform>(
                 } else {
                     (event as u32) << 8 | 0x7f
                 };
-                t.mm.copy_out(status, &word.to_le_bytes())
+                t.mm.lock().write_obj(status, &word)
             }
             None => Ok(()),
         };
@@ -903,9 +1377,9 @@ fn wait<P: Platform>(
         let z = &table.zombies[&c];
         let r = match info {
             // waitid: a siginfo, 0 returned.
-            Some(infop) if infop != 0 => t.mm.copy_out(infop, &child_siginfo(c, z.status)),
+            Some(infop) if infop != 0 => t.mm.lock().write_obj(infop, &child_siginfo(c, z.status)),
             Some(_) => Ok(()),
-            None if status != 0 => t.mm.copy_out(status, &wait_status(z.status).to_le_bytes()),
+            None if status != 0 => t.mm.lock().write_obj(status, &wait_status(z.status)),
             None => Ok(()),
         };
         // WNOWAIT (waitid) leaves the child waitable.
@@ -918,7 +1392,11 @@ fn wait<P: Platform>(
     } else if options & WNOHANG != 0 {
         // waitid with nothing to report clears si_signo and si_pid (Linux: the whole info).
         match info {
-            Some(infop) if infop != 0 => t.mm.copy_out(infop, &[0u8; 128]).map(|()| 0),
+            Some(infop) if infop != 0 => {
+                t.mm.lock()
+                    .write_obj(infop, &Siginfo::default())
+                    .map(|()| 0)
+            }
             _ => Ok(0),
         }
     } else {
@@ -926,13 +1404,13 @@ fn wait<P: Platform>(
         return;
     };
     t.regs.rax = crate::errno::to_rax(r);
-    if let Some(child) = collected.and_then(|c| table.tasks.get_mut(&c)) {
-        child.job.event = None;
+    if let Some(child) = collected.and_then(|c| any_thread(table, c)) {
+        table.tasks[&child].tg.lock().job.event = None;
     }
 }
 
-fn set_result<P: Platform>(table: &mut Table<P>, pid: u32, r: Result<u64, Errno>) {
-    table.tasks.get_mut(&pid).expect("requesting task").regs.rax = crate::errno::to_rax(r);
+fn set_result<P: Platform>(table: &mut Table<P>, tid: u32, r: Result<u64, Errno>) {
+    table.tasks.get_mut(&tid).expect("requesting task").regs.rax = crate::errno::to_rax(r);
 }
 
 /// `setpgid(target, group)` by `caller` for itself or one of its children: the target must be
@@ -944,26 +1422,43 @@ fn setpgid<P: Platform>(
     target: u32,
     group: u32,
 ) -> Result<(), Errno> {
-    let my_sid = table.tasks[&caller].sid;
-    let child = table.tasks.get(&target).ok_or(ESRCH)?;
-    if target != caller && child.ppid != caller {
+    let (me, my_sid) = {
+        let t = &table.tasks[&caller];
+        (t.pid, t.tg.get().sid)
+    };
+    let child = any_thread(table, target).ok_or(ESRCH)?;
+    let (cppid, csid) = {
+        let g = table.tasks[&child].tg.get();
+        (g.ppid, g.sid)
+    };
+    if target != me && cppid != me {
         return Err(ESRCH);
     }
-    if child.sid != my_sid || child.sid == child.pid {
+    if csid != my_sid || csid == target {
         return Err(EPERM);
     }
     let group = if group == 0 { target } else { group };
     if group != target
-        && !table
-            .tasks
-            .values()
-            .any(|o| o.pgid == group && o.sid == my_sid)
+        && !table.tasks.values().any(|o| {
+            let g = o.tg.get();
+            g.pgid == group && g.sid == my_sid
+        })
     {
         return Err(EPERM);
     }
-    table.tasks.get_mut(&target).expect("checked").pgid = group;
+    table.tasks[&child].tg.lock().pgid = group;
     note_progress();
     Ok(())
+}
+
+/// The info of a signal `sender` sends with `kill`/`tgkill`.
+fn user_info<P: Platform>(table: &Table<P>, sender: u32, sig: i32) -> signal::SigInfo {
+    signal::SigInfo {
+        signo: sig,
+        code: signal::SI_USER,
+        pid: table.tasks.get(&sender).map_or(0, |t| t.pid),
+        ..Default::default()
+    }
 }
 
 fn kill<P: Platform>(
@@ -975,56 +1470,64 @@ fn kill<P: Platform>(
     if !(0..=signal::NSIG as i32).contains(&sig) {
         return Err(crate::errno::EINVAL);
     }
-    let targets: Vec<u32> = match target {
-        t if t > 0 => table
-            .tasks
-            .keys()
-            .copied()
-            .filter(|&p| p as i64 == t)
-            .collect(),
-        // Process groups (0: the caller's, < -1: that group) and -1 (everyone but init).
-        _ => table
-            .tasks
-            .keys()
-            .copied()
-            .filter(|&p| target == -1 && p != 1 || target < -1)
-            .collect(),
-    };
-    // 0: the caller's own process group.
+    let me = table.tasks[&sender].pid;
+    // 0: the caller's own process group; < -1: that group; -1: everyone but init and the
+    // caller's process (Linux skips the caller).
     let group = match target {
-        0 => Some(table.tasks[&sender].pgid as i64),
+        0 => Some(table.tasks[&sender].tg.get().pgid as i64),
         t if t < -1 => Some(-t),
         _ => None,
     };
-    let targets: Vec<u32> = match group {
-        Some(g) => table
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.pgid as i64 == g)
-            .map(|(&p, _)| p)
-            .collect(),
-        None => targets,
-    };
-    if targets.is_empty() {
+    let mut pids: Vec<u32> = table
+        .tasks
+        .values()
+        .filter(|t| match (target, group) {
+            (_, Some(g)) => t.tg.get().pgid as i64 == g,
+            (-1, None) => t.pid != 1 && t.pid != me,
+            (p, None) => t.pid as i64 == p,
+        })
+        .map(|t| t.pid)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    if pids.is_empty() {
         return Err(ESRCH);
     }
     if sig == 0 {
         return Ok(());
     }
-    for p in targets {
-        if discarded_stop(table, &table.tasks[&p], sig) {
+    let info = user_info(table, sender, sig);
+    for p in pids {
+        let Some(tid) = signal_target(table, p, sig) else {
+            continue;
+        };
+        if discarded_stop(table, &table.tasks[&tid], sig) {
             continue;
         }
-        let t = table.tasks.get_mut(&p).expect("target exists");
-        signal::post(
-            t,
-            signal::SigInfo {
-                signo: sig,
-                code: signal::SI_USER,
-                pid: sender,
-                ..Default::default()
-            },
-        );
+        signal::post(table.tasks.get_mut(&tid).expect("target exists"), info);
     }
+    Ok(())
+}
+
+/// `tgkill(tgid, tid, sig)` / `tkill(tid, sig)`: a signal to one thread.
+fn tkill<P: Platform>(
+    table: &mut Table<P>,
+    sender: u32,
+    tgid: Option<u32>,
+    target: u32,
+    sig: i32,
+) -> Result<(), Errno> {
+    if !(0..=signal::NSIG as i32).contains(&sig) {
+        return Err(crate::errno::EINVAL);
+    }
+    let t = table.tasks.get(&target).ok_or(ESRCH)?;
+    if tgid.is_some_and(|g| g != t.pid) || t.exit.is_some() {
+        return Err(ESRCH);
+    }
+    if sig == 0 || discarded_stop(table, t, sig) {
+        return Ok(());
+    }
+    let info = user_info(table, sender, sig);
+    signal::post_thread(table.tasks.get_mut(&target).expect("target exists"), info);
     Ok(())
 }

@@ -22,11 +22,13 @@ pub const SIG_IGN: u64 = 1;
 
 pub use crate::linux::SigAction;
 
+/// A thread's own signal state. Dispositions are the thread group's ([`crate::kernel::SigHand`],
+/// shared by `CLONE_SIGHAND`), and so are signals sent to the process as a whole
+/// ([`crate::kernel::ThreadGroup::pending`]).
 #[derive(Clone, Debug)]
 pub struct SignalState {
-    pub actions: [SigAction; NSIG],
     pub blocked: u64,
-    /// Signals sent but not yet delivered, and what each one carries.
+    /// Signals sent to this thread but not yet delivered, and what each one carries.
     pub pending: u64,
     pub info: [SigInfo; NSIG],
     /// The mask `rt_sigsuspend` replaced, restored when its signal's handler returns.
@@ -40,7 +42,6 @@ pub struct SignalState {
 impl Default for SignalState {
     fn default() -> Self {
         SignalState {
-            actions: [SigAction::default(); NSIG],
             blocked: 0,
             pending: 0,
             info: [SigInfo::default(); NSIG],
@@ -49,6 +50,52 @@ impl Default for SignalState {
             posted: 0,
         }
     }
+}
+
+/// Signals sent to a process (any of its threads that does not block one takes it).
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub mask: u64,
+    pub info: [SigInfo; NSIG],
+    /// When a signal last became pending (a [`crate::events::stamp`]).
+    pub posted: u64,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            mask: 0,
+            info: [SigInfo::default(); NSIG],
+            posted: 0,
+        }
+    }
+}
+
+/// Ends the task's whole thread group with `status` (a fatal signal, `exit_group`): this
+/// thread now, the others when the scheduler next looks. The first cause wins.
+pub fn exit_group<P: Platform>(task: &mut Task<P>, status: ExitStatus) {
+    let mut g = task.tg.lock();
+    let status = *g.group_exit.get_or_insert(status);
+    drop(g);
+    task.exit = Some(status);
+    crate::sched::note_progress();
+}
+
+/// The signals pending for `task`: its own and its process's.
+pub fn pending_mask<P: Platform>(task: &Task<P>) -> u64 {
+    task.signals.pending | task.tg.get().pending.mask
+}
+
+/// Takes pending `sig` (the thread's own first, then the process's): what it carries.
+pub fn take_pending<P: Platform>(task: &mut Task<P>, sig: i32) -> SigInfo {
+    let idx = (sig - 1) as usize;
+    if task.signals.pending & bit(sig) != 0 {
+        task.signals.pending &= !bit(sig);
+        return task.signals.info[idx];
+    }
+    let mut g = task.tg.lock();
+    g.pending.mask &= !bit(sig);
+    g.pending.info[idx]
 }
 
 /// Bit of signal `sig` in a mask.
@@ -142,36 +189,59 @@ fn default_ignored(sig: i32) -> bool {
     matches!(sig, 17 | 18 | 23 | 28) // CHLD CONT URG WINCH
 }
 
-/// Sends `info.signo` to the task: handled signals become pending (delivered on the way back
-/// to the app), ignored ones vanish, and the others take their default action (terminate, or
-/// stop). SIGCONT continues a stopped task whatever its disposition and cancels pending stops;
-/// a stop cancels a pending SIGCONT. A stopped task keeps everything but SIGKILL pending.
+/// Sends `info.signo` to the task's process (`kill`, SIGCHLD, alarms, job control): any thread
+/// not blocking it takes it. See [`post_to`].
 pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
+    post_to(task, info, false)
+}
+
+/// Sends `info.signo` to this thread alone (`tgkill`, faults, SIGPIPE).
+pub fn post_thread<P: Platform>(task: &mut Task<P>, info: SigInfo) {
+    post_to(task, info, true)
+}
+
+/// Sends `info.signo`: handled signals become pending (delivered on the way back to the app),
+/// ignored ones vanish, and the others take their default action (terminate the process, or
+/// stop it). SIGCONT continues a stopped process whatever its disposition and cancels pending
+/// stops; a stop cancels a pending SIGCONT. A stopped process keeps everything but SIGKILL
+/// pending.
+fn post_to<P: Platform>(task: &mut Task<P>, info: SigInfo, thread: bool) {
     let sig = info.signo;
+    let stopped = {
+        let mut g = task.tg.lock();
+        if sig == SIGCONT {
+            g.pending.mask &= !STOP_SIGNALS;
+            if g.job.stopped {
+                g.job.stopped = false;
+                g.job.event = Some(SIGCONT);
+                g.job.notify = true;
+            }
+        } else if default_stop(sig) {
+            g.pending.mask &= !bit(SIGCONT);
+        }
+        g.job.stopped
+    };
     if sig == SIGCONT {
         task.signals.pending &= !STOP_SIGNALS;
-        if task.job.stopped {
-            task.job.stopped = false;
-            task.job.event = Some(SIGCONT);
-            task.job.notify = true;
-        }
     } else if default_stop(sig) {
         task.signals.pending &= !bit(SIGCONT);
     }
-    let act = task.signals.actions[(sig - 1) as usize];
+    let act = task.sighand.get()[(sig - 1) as usize];
     // A blocked signal is never ignored (its disposition may change before it is unblocked,
-    // and a signalfd may take it): it stays pending, as on Linux.
+    // and a signalfd may take it): it stays pending, as on Linux. (A process-directed signal
+    // counts as blocked here only if this thread blocks it; the scheduler hands it to a
+    // thread that does not.)
     let blocked = task.signals.blocked & bit(sig) != 0 && sig != SIGKILL && sig != SIGSTOP;
     if act.handler == SIG_IGN && sig != SIGKILL && sig != SIGSTOP {
         if blocked {
-            make_pending(task, info);
+            make_pending(task, info, thread);
         }
         return;
     }
     if act.handler == SIG_DFL || sig == SIGKILL || sig == SIGSTOP {
-        if blocked || (task.job.stopped && sig != SIGKILL) {
+        if blocked || (stopped && sig != SIGKILL) {
             if !default_ignored(sig) || blocked {
-                make_pending(task, info);
+                make_pending(task, info, thread);
             }
             return;
         }
@@ -179,24 +249,35 @@ pub fn post<P: Platform>(task: &mut Task<P>, info: SigInfo) {
             return;
         }
         if default_stop(sig) {
-            task.job.stop(sig);
+            task.tg.lock().job.stop(sig);
             return;
         }
-        task.exit = Some(ExitStatus {
-            code: 0,
-            signal: sig,
-        });
+        exit_group(
+            task,
+            ExitStatus {
+                code: 0,
+                signal: sig,
+            },
+        );
         return;
     }
-    make_pending(task, info);
+    make_pending(task, info, thread);
 }
 
-/// Marks `info.signo` pending with what it carries; a task waiting for it (a signalfd read,
-/// an epoll watching one) looks again.
-fn make_pending<P: Platform>(task: &mut Task<P>, info: SigInfo) {
-    task.signals.pending |= bit(info.signo);
-    task.signals.info[(info.signo - 1) as usize] = info;
-    task.signals.posted = crate::events::stamp();
+/// Marks `info.signo` pending with what it carries (for the thread, or its process); a task
+/// waiting for it (a signalfd read, an epoll watching one) looks again.
+fn make_pending<P: Platform>(task: &mut Task<P>, info: SigInfo, thread: bool) {
+    let idx = (info.signo - 1) as usize;
+    if thread {
+        task.signals.pending |= bit(info.signo);
+        task.signals.info[idx] = info;
+        task.signals.posted = crate::events::stamp();
+    } else {
+        let mut g = task.tg.lock();
+        g.pending.mask |= bit(info.signo);
+        g.pending.info[idx] = info;
+        g.pending.posted = crate::events::stamp();
+    }
     crate::sched::note_progress();
 }
 
@@ -210,12 +291,15 @@ pub fn discard_ignored<P: Platform>(task: &mut Task<P>, changed: Option<i32>) {
         drop |= ignored & bit(sig);
     }
     task.signals.pending &= !drop;
+    if let Some(sig) = changed {
+        task.tg.lock().pending.mask &= !(ignored & bit(sig));
+    }
 }
 
 /// Signals whose disposition is to be ignored (SIG_IGN, or a default action that ignores).
 fn ignored_set<P: Platform>(task: &Task<P>) -> u64 {
     let mut set = 0;
-    for (i, a) in task.signals.actions.iter().enumerate() {
+    for (i, a) in task.sighand.get().iter().enumerate() {
         let sig = i as i32 + 1;
         if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_ignored(sig)) {
             set |= bit(sig);
@@ -226,7 +310,7 @@ fn ignored_set<P: Platform>(task: &Task<P>) -> u64 {
 
 /// The lowest pending signal the task does not block.
 pub fn deliverable<P: Platform>(task: &Task<P>) -> Option<i32> {
-    let mut ready = task.signals.pending & !task.signals.blocked;
+    let mut ready = pending_mask(task) & !task.signals.blocked;
     if ready != 0 {
         // An ignored signal that was pending while blocked is no reason to interrupt a wait
         // (Linux discards it when it is dequeued; here it stays until taken).
@@ -242,20 +326,22 @@ pub fn deliverable<P: Platform>(task: &Task<P>) -> Option<i32> {
 /// the app's code (preemption), so its FPU state must survive the handler.
 pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     let idx = (sig - 1) as usize;
-    let act = task.signals.actions[idx];
-    let info = task.signals.info[idx];
-    task.signals.pending &= !bit(sig);
+    let act = task.sighand.get()[idx];
+    let info = take_pending(task, sig);
     if act.handler == SIG_DFL || act.handler == SIG_IGN {
         // A blocked default-action signal, now unblocked.
         if act.handler == SIG_DFL && default_stop(sig) {
-            task.job.stop(sig);
+            task.tg.lock().job.stop(sig);
             return;
         }
         if !default_ignored(sig) && act.handler == SIG_DFL {
-            task.exit = Some(ExitStatus {
-                code: 0,
-                signal: sig,
-            });
+            exit_group(
+                task,
+                ExitStatus {
+                    code: 0,
+                    signal: sig,
+                },
+            );
         }
         return;
     }
@@ -264,10 +350,13 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
             "{} handler without SA_RESTORER: cannot return; killing",
             name(sig)
         ));
-        task.exit = Some(ExitStatus {
-            code: 0,
-            signal: SIGSEGV,
-        });
+        exit_group(
+            task,
+            ExitStatus {
+                code: 0,
+                signal: SIGSEGV,
+            },
+        );
         return;
     }
     let old_mask = task
@@ -284,7 +373,7 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
         r.rsp.wrapping_sub(128)
     };
     // The FPU area (64-byte aligned, as Linux places it) above the frame.
-    let fx = task.ctx.fpu_state(&mut task.mm.space).ok();
+    let fx = task.ctx.fpu_state(&mut task.mm.lock().space).ok();
     let fp = top.wrapping_sub(FXSAVE_SIZE as u64) & !63;
     let size = size_of::<RtSigframe>() as u64;
     let frame = (fp.wrapping_sub(size) & !15).wrapping_sub(8);
@@ -333,15 +422,18 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
         },
     };
     let fx_ok = match &fx {
-        Some(fx) => task.mm.copy_out(fp, fx).is_ok(),
+        Some(fx) => task.mm.lock().copy_out(fp, fx).is_ok(),
         None => true,
     };
-    if !fx_ok || task.mm.write_obj(frame, &sf).is_err() {
+    if !fx_ok || task.mm.lock().write_obj(frame, &sf).is_err() {
         // No room for the frame: Linux kills with SIGSEGV.
-        task.exit = Some(ExitStatus {
-            code: 0,
-            signal: SIGSEGV,
-        });
+        exit_group(
+            task,
+            ExitStatus {
+                code: 0,
+                signal: SIGSEGV,
+            },
+        );
         return;
     }
     task.regs.rip = act.handler;
@@ -357,7 +449,7 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     }
     task.signals.blocked = mask & !UNBLOCKABLE;
     if act.flags & SA_RESETHAND != 0 {
-        task.signals.actions[idx] = SigAction::default();
+        task.sighand.lock()[idx] = SigAction::default();
     }
 }
 
@@ -367,7 +459,7 @@ pub fn sigreturn<P: Platform>(
     kernel: &mut Kernel,
     task: &mut Task<P>,
 ) -> Result<u64, crate::errno::Errno> {
-    let uc: Ucontext = task.mm.read_obj(task.regs.rsp)?;
+    let uc: Ucontext = task.mm.lock().read_obj(task.regs.rsp)?;
     let r = &mut task.regs;
     let slots = crate::platform::sigcontext_regs(r);
     for (slot, g) in slots.into_iter().zip(uc.uc_mcontext.gregs) {
@@ -378,14 +470,14 @@ pub fn sigreturn<P: Platform>(
     // The FPU state the frame points to (the handler may have changed it, as on Linux).
     let fp = uc.uc_mcontext.fpstate;
     if fp != 0 {
-        let mut fx: FxSave = task.mm.read_obj(fp)?;
+        let mut fx: FxSave = task.mm.lock().read_obj(fp)?;
         // MXCSR bits this CPU does not support must be clear (restoring faults otherwise):
         // its mask is in any state it saved (0 there means the classic 0xffbf). It never
         // changes: read once.
         if kernel.mxcsr_mask == 0 {
             kernel.mxcsr_mask = task
                 .ctx
-                .fpu_state(&mut task.mm.space)
+                .fpu_state(&mut task.mm.lock().space)
                 .map(|cur| {
                     let cur: FxSave = zerocopy::transmute!(cur);
                     cur.mxcsr_mask
@@ -398,7 +490,7 @@ pub fn sigreturn<P: Platform>(
         };
         fx.mxcsr &= supported;
         task.ctx
-            .set_fpu_state(&mut task.mm.space, &zerocopy::transmute!(fx))
+            .set_fpu_state(&mut task.mm.lock().space, &zerocopy::transmute!(fx))
             .map_err(|_| crate::errno::EFAULT)?;
     }
     Ok(task.regs.rax)
@@ -408,17 +500,20 @@ pub fn sigreturn<P: Platform>(
 /// neither blocks nor ignores it; otherwise Linux forces the default action (termination).
 pub fn deliver_fault<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, info: SigInfo) {
     let sig = info.signo;
-    let act = task.signals.actions[(sig - 1) as usize];
+    let act = task.sighand.get()[(sig - 1) as usize];
     if act.handler != SIG_DFL && act.handler != SIG_IGN && task.signals.blocked & bit(sig) == 0 {
         task.signals.pending |= bit(sig);
         task.signals.info[(sig - 1) as usize] = info;
         deliver(kernel, task, sig);
         return;
     }
-    task.exit = Some(ExitStatus {
-        code: 0,
-        signal: sig,
-    });
+    exit_group(
+        task,
+        ExitStatus {
+            code: 0,
+            signal: sig,
+        },
+    );
 }
 
 /// A synchronous signal without details (kept for callers that have no fault address).
@@ -434,9 +529,9 @@ pub fn deliver_fatal_or_default<P: Platform>(kernel: &mut Kernel, task: &mut Tas
     );
 }
 
-/// Sends a signal the Sentry raises for the task itself (SIGPIPE).
+/// Sends a signal the Sentry raises for the thread itself (SIGPIPE).
 pub fn raise<P: Platform>(task: &mut Task<P>, sig: i32) {
-    post(
+    post_thread(
         task,
         SigInfo {
             signo: sig,

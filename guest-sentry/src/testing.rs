@@ -310,6 +310,7 @@ impl Harness {
         assert!(self.used <= SCRATCH, "scratch space used up");
         self.task
             .mm
+            .lock()
             .copy_out(addr, data)
             .expect("scratch is mapped");
         addr
@@ -318,7 +319,11 @@ impl Harness {
     /// `len` bytes of the task's memory at `addr`.
     pub fn get(&mut self, addr: u64, len: usize) -> Vec<u8> {
         let mut out = alloc::vec![0; len];
-        self.task.mm.copy_in(addr, &mut out).expect("readable");
+        self.task
+            .mm
+            .lock()
+            .copy_in(addr, &mut out)
+            .expect("readable");
         out
     }
 

@@ -35,7 +35,7 @@ pub(super) const DT_LNK: u8 = 10;
 
 /// What an open descriptor shows as in `/proc/self/fd`.
 fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
-    let of = t.fds.get(fd)?.as_ref()?;
+    let of = t.files.get().fds.get(fd)?.clone()?;
     Some(match &of.file {
         File::Stdio(n) => {
             format!("host:[{}]", ["stdin", "stdout", "stderr"][*n as usize % 3]).into_bytes()
@@ -68,6 +68,8 @@ pub struct ProcView {
     pub for_pid: u32,
     /// pid → (entry path below `/proc/<pid>`, e.g. `""`, `"/status"`, `"/fd/3"`) → node.
     pub procs: BTreeMap<u32, BTreeMap<Vec<u8>, Node>>,
+    /// pid → its threads' tids (every process's, the asking one's too).
+    pub tids: BTreeMap<u32, Vec<u32>>,
 }
 
 /// The paths below `/proc/<pid>` that exist for `t`.
@@ -79,8 +81,8 @@ fn entry_paths<P: Platform>(t: &Task<P>) -> Vec<Vec<u8>> {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     v.extend(
-        (0..t.fds.len())
-            .filter(|&i| t.fds[i].is_some())
+        (0..t.files.get().fds.len())
+            .filter(|&i| t.files.get().fds[i].is_some())
             .map(|i| format!("/fd/{i}").into_bytes()),
     );
     v
@@ -120,21 +122,67 @@ pub fn lookup<P: Platform>(k: &Kernel, t: &Task<P>, path: &[u8]) -> Option<Resul
         Some(i) => (&rest[1..1 + i], &rest[1 + i..]),
         None => (&rest[1..], &b""[..]),
     };
-    if pid == b"self" {
-        return Some(entry(t, below));
-    }
-    let Some(pid) = core::str::from_utf8(pid)
-        .ok()
-        .and_then(|s| s.parse::<u32>().ok())
-    else {
-        return Some(Err(ENOENT));
+    let pid = if pid == b"self" {
+        t.pid
+    } else {
+        match core::str::from_utf8(pid)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            Some(p) => p,
+            None => return Some(Err(ENOENT)),
+        }
     };
+    // `task/` and `task/<tid>/...`: each thread's entries (those of its process here).
+    if let Some(tasks) = below.strip_prefix(b"/task") {
+        if !(tasks.is_empty() || tasks[0] == b'/') {
+            return Some(Err(ENOENT));
+        }
+        let Some(view) = view else {
+            return Some(Err(NEED_VIEW));
+        };
+        let Some(tids) = view.tids.get(&pid) else {
+            return Some(Err(ENOENT));
+        };
+        let tasks = tasks.strip_prefix(b"/").unwrap_or(tasks);
+        if tasks.is_empty() {
+            return Some(Ok(Node::Dir(
+                tids.iter()
+                    .map(|tid| (format!("{tid}").into_bytes(), DT_DIR))
+                    .collect(),
+            )));
+        }
+        let (tid, inner) = match tasks.iter().position(|&b| b == b'/') {
+            Some(i) => (&tasks[..i], &tasks[i..]),
+            None => (tasks, &b""[..]),
+        };
+        let tid = core::str::from_utf8(tid)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok());
+        if !tid.is_some_and(|tid| tids.contains(&tid)) || inner.starts_with(b"/task") {
+            return Some(Err(ENOENT));
+        }
+        return lookup_entry(t, view, pid, inner);
+    }
     if pid == t.pid {
         return Some(entry(t, below));
     }
     let Some(view) = view else {
         return Some(Err(NEED_VIEW));
     };
+    lookup_entry(t, view, pid, below)
+}
+
+/// Entry `below` of process `pid`: the caller's own, or from the view.
+fn lookup_entry<P: Platform>(
+    t: &Task<P>,
+    view: &ProcView,
+    pid: u32,
+    below: &[u8],
+) -> Option<Result<Node, Errno>> {
+    if pid == t.pid {
+        return Some(entry(t, below));
+    }
     let below = if below == b"/" || below == b"/fd/" {
         &below[..below.len() - 1]
     } else {
@@ -161,6 +209,7 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
                 ("cwd", DT_LNK),
                 ("root", DT_LNK),
                 ("fd", DT_DIR),
+                ("task", DT_DIR),
                 ("status", DT_REG),
                 ("stat", DT_REG),
                 ("maps", DT_REG),
@@ -171,8 +220,8 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
             .map(|(n, d)| (n.as_bytes().to_vec(), *d))
             .collect(),
         )),
-        b"/exe" => Ok(Node::Link(t.exe_path.clone())),
-        b"/cwd" => Ok(Node::Link(t.cwd.clone())),
+        b"/exe" => Ok(Node::Link(t.tg.get().exe_path.clone())),
+        b"/cwd" => Ok(Node::Link(t.fs.get().cwd.clone())),
         // No chroot yet: every process's root is the sandbox's.
         b"/root" => Ok(Node::Link(b"/".to_vec())),
         b"/comm" => {
@@ -181,22 +230,22 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
             v.push(b'\n');
             Ok(Node::File(v))
         }
-        b"/cmdline" => Ok(Node::File(t.cmdline.clone())),
+        b"/cmdline" => Ok(Node::File(t.tg.get().cmdline.clone())),
         b"/stat" => {
             // The fields ps and top read: pid (comm) state ppid pgrp session tty_nr tpgid
             // flags, then zeros up to vsize and rss.
             let n = t.comm.iter().position(|&b| b == 0).unwrap_or(16);
             let name = core::str::from_utf8(&t.comm[..n]).unwrap_or("?");
             let state = if t.exit.is_some() { 'Z' } else { 'R' };
-            let vsize: u64 = t.mm.vmas().map(|(s, v)| v.end - s).sum();
+            let vsize: u64 = t.mm.get().vmas().map(|(s, v)| v.end - s).sum();
             Ok(Node::File(
                 format!(
                     "{} ({name}) {state} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {} 0\n",
                     t.pid,
-                    t.ppid,
-                    t.pgid,
-                    t.sid,
-                    t.mm.resident_pages()
+                    t.tg.get().ppid,
+                    t.tg.get().pgid,
+                    t.tg.get().sid,
+                    t.mm.get().resident_pages()
                 )
                 .into_bytes(),
             ))
@@ -206,12 +255,13 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
             let name = core::str::from_utf8(&t.comm[..n]).unwrap_or("?");
             Ok(Node::File(
                 format!(
-                    "Name:\t{name}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{}\nPid:\t{}\nPPid:\t{}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmRSS:\t{} kB\nThreads:\t1\nSigBlk:\t{:016x}\n",
-                    t.umask,
+                    "Name:\t{name}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{}\nPid:\t{}\nPPid:\t{}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmRSS:\t{} kB\nThreads:\t{}\nSigBlk:\t{:016x}\n",
+                    t.fs.get().umask,
                     t.pid,
                     t.pid,
-                    t.ppid,
-                    t.mm.resident_pages() * 4,
+                    t.tg.get().ppid,
+                    t.mm.get().resident_pages() * 4,
+                    t.tg.get().threads,
                     t.signals.blocked
                 )
                 .into_bytes(),
@@ -219,7 +269,9 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
         }
         b"/maps" => {
             let mut out = Vec::new();
-            for (start, v) in t.mm.vmas() {
+            let exe_path = t.tg.get().exe_path.clone();
+            let mm = t.mm.get();
+            for (start, v) in mm.vmas() {
                 let perms = [
                     if v.access.read { b'r' } else { b'-' },
                     if v.access.write { b'w' } else { b'-' },
@@ -231,7 +283,7 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
                     },
                 ];
                 let name = match v.kind {
-                    VmaKind::Image => core::str::from_utf8(&t.exe_path).unwrap_or(""),
+                    VmaKind::Image => core::str::from_utf8(&exe_path).unwrap_or(""),
                     VmaKind::Brk => "[heap]",
                     VmaKind::Stack => "[stack]",
                     VmaKind::Anon => "",
@@ -248,8 +300,8 @@ fn entry<P: Platform>(t: &Task<P>, rest: &[u8]) -> Result<Node, Errno> {
             Ok(Node::File(out))
         }
         b"/fd" | b"/fd/" => Ok(Node::Dir(
-            (0..t.fds.len())
-                .filter(|&i| t.fds[i].is_some())
+            (0..t.files.get().fds.len())
+                .filter(|&i| t.files.get().fds[i].is_some())
                 .map(|i| (format!("{i}").into_bytes(), DT_LNK))
                 .collect(),
         )),

@@ -31,9 +31,9 @@ const EP_MAX_EVENTS: u64 = (i32::MAX as u64) / 12;
 fn new_fd<P: Platform>(t: &mut Task<P>, f: File, nonblock: bool, cloexec: bool) -> SysResult {
     let fd = alloc_fd(t, 0, Rc::new(OpenFile::new(f, nonblock)))?;
     if cloexec {
-        t.cloexec.insert(fd);
+        t.files.lock().cloexec.insert(fd);
     } else {
-        t.cloexec.remove(&fd);
+        t.files.lock().cloexec.remove(&fd);
     }
     Ok(fd)
 }
@@ -87,7 +87,7 @@ pub(super) fn set_temp_mask<P: Platform>(
     if size != 8 {
         return Err(EINVAL);
     }
-    let mask = t.mm.read_u64(addr)?;
+    let mask = t.mm.lock().read_u64(addr)?;
     if t.signals.saved_mask.is_none() {
         t.signals.saved_mask = Some(t.signals.blocked);
     }
@@ -154,7 +154,7 @@ pub fn epoll_ctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         | ev::EPOLLEXCLUSIVE;
     let (op, fd) = (a[1] as u32, a[2] as i32);
     let event = if op != g::EPOLL_CTL_DEL {
-        Some(t.mm.read_obj::<EpollEvent>(a[3])?)
+        Some(t.mm.lock().read_obj::<EpollEvent>(a[3])?)
     } else {
         None
     };
@@ -351,7 +351,7 @@ fn epoll_wait_masked<P: Platform>(
             .map(|&(_, events, data)| EpollEvent { events, data })
             .collect();
         t.wake_at = None;
-        t.mm.write_obj(events_ptr, out.as_slice())?;
+        t.mm.lock().write_obj(events_ptr, out.as_slice())?;
         end_temp_mask(t, masked);
         commit(ep, &ready);
         return Ok(ready.len() as u64);
@@ -419,7 +419,7 @@ fn copy_out_iov<P: Platform>(
             break;
         }
         let n = (len as usize).min(bytes.len() - done);
-        t.mm.copy_out(base, &bytes[done..done + n])?;
+        t.mm.lock().copy_out(base, &bytes[done..done + n])?;
         done += n;
     }
     Ok(())
@@ -437,7 +437,7 @@ fn copy_in_iov<P: Platform>(
             break;
         }
         let n = (len as usize).min(out.len() - done);
-        t.mm.copy_in(base, &mut out[done..done + n])?;
+        t.mm.lock().copy_in(base, &mut out[done..done + n])?;
         done += n;
     }
     Ok(())
@@ -565,7 +565,7 @@ fn current(k: &Kernel, tf: &mut TimerFd) -> Itimerspec {
 pub fn timerfd_settime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let abstime = g::TFD_TIMER_ABSTIME as u64;
     let cancel_on_set = g::TFD_TIMER_CANCEL_ON_SET as u64;
-    let new: Itimerspec = t.mm.read_obj(a[2])?;
+    let new: Itimerspec = t.mm.lock().read_obj(a[2])?;
     if a[1] & !(abstime | cancel_on_set) != 0 {
         return Err(EINVAL);
     }
@@ -591,7 +591,7 @@ pub fn timerfd_settime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     };
     crate::sched::note_progress();
     if a[3] != 0 {
-        t.mm.write_obj(a[3], &old)?;
+        t.mm.lock().write_obj(a[3], &old)?;
     }
     Ok(0)
 }
@@ -603,7 +603,7 @@ pub fn timerfd_gettime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
         return Err(EINVAL);
     };
     let cur = current(k, &mut tf.borrow_mut());
-    t.mm.write_obj(a[1], &cur)?;
+    t.mm.lock().write_obj(a[1], &cur)?;
     Ok(0)
 }
 
@@ -639,7 +639,7 @@ pub fn signalfd4<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     if a[3] & !(O_CLOEXEC | O_NONBLOCK) != 0 || a[2] != 8 {
         return Err(EINVAL);
     }
-    let mask = t.mm.read_u64(a[1])? & !signal::UNBLOCKABLE;
+    let mask = t.mm.lock().read_u64(a[1])? & !signal::UNBLOCKABLE;
     if a[0] as i32 == -1 {
         return new_fd(
             t,
@@ -670,7 +670,7 @@ pub(super) fn signalfd_read<P: Platform>(
     if room == 0 {
         return Err(EINVAL);
     }
-    let mut taken = t.signals.pending & mask.get();
+    let mut taken = signal::pending_mask(t) & mask.get();
     if taken == 0 {
         return wait_or_eagain(t, of, None);
     }
@@ -682,7 +682,7 @@ pub(super) fn signalfd_read<P: Platform>(
     }
     let mut bytes = Vec::with_capacity(sigs.len() * SIZE);
     for &sig in &sigs {
-        let info = t.signals.info[(sig - 1) as usize];
+        let info = peek_pending(t, sig);
         let si = SignalfdSiginfo {
             ssi_signo: sig as u32,
             ssi_errno: 0,
@@ -715,9 +715,19 @@ pub(super) fn signalfd_read<P: Platform>(
     }
     copy_out_iov(t, iov, &bytes)?;
     for &sig in &sigs {
-        t.signals.pending &= !signal::bit(sig);
+        signal::take_pending(t, sig);
     }
     Ok(bytes.len() as u64)
+}
+
+/// What pending `sig` carries (the thread's own first, then the process's).
+fn peek_pending<P: Platform>(t: &Task<P>, sig: i32) -> signal::SigInfo {
+    let idx = (sig - 1) as usize;
+    if t.signals.pending & signal::bit(sig) != 0 {
+        t.signals.info[idx]
+    } else {
+        t.tg.get().pending.info[idx]
+    }
 }
 
 /// `rt_sigtimedwait(set, info, timeout, sigsetsize)` (`sigwait`, `sigwaitinfo`,
@@ -728,12 +738,12 @@ pub fn rt_sigtimedwait<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     if a[3] != 8 {
         return Err(EINVAL);
     }
-    let set = t.mm.read_u64(a[0])? & !signal::UNBLOCKABLE;
+    let set = t.mm.lock().read_u64(a[0])? & !signal::UNBLOCKABLE;
     let timeout = read_timespec(t, a[2], false)?;
-    let ready = t.signals.pending & set;
+    let ready = signal::pending_mask(t) & set;
     if ready != 0 {
         let sig = ready.trailing_zeros() as i32 + 1;
-        let info = t.signals.info[(sig - 1) as usize];
+        let info = peek_pending(t, sig);
         if a[1] != 0 {
             let si = Siginfo {
                 si_signo: sig,
@@ -747,9 +757,9 @@ pub fn rt_sigtimedwait<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
                     ..Default::default()
                 }),
             };
-            t.mm.write_obj(a[1], &si)?;
+            t.mm.lock().write_obj(a[1], &si)?;
         }
-        t.signals.pending &= !signal::bit(sig);
+        signal::take_pending(t, sig);
         t.wake_at = None;
         end_temp_mask(t, true);
         return Ok(sig as u64);
@@ -818,7 +828,7 @@ pub fn pidfd_send_signal<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64;
         return Err(EINVAL);
     }
     if a[2] != 0 {
-        let si: Siginfo = t.mm.read_obj(a[2])?;
+        let si: Siginfo = t.mm.lock().read_obj(a[2])?;
         if si.si_signo != sig {
             return Err(EINVAL);
         }

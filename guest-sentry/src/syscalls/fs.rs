@@ -39,7 +39,7 @@ pub(super) fn absolute<P: Platform>(
     let mut out = if path[0] == b'/' {
         Vec::new()
     } else if dirfd as i32 == AT_FDCWD {
-        t.cwd.clone()
+        t.fs.lock().cwd.clone()
     } else {
         let of = file(t, dirfd)?;
         match &of.file {
@@ -107,7 +107,7 @@ fn own_link<P: Platform>(k: &Kernel, t: &Task<P>, np: &[u8]) -> Option<Vec<u8>> 
 }
 
 fn read_path<P: Platform>(t: &mut Task<P>, addr: u64) -> Result<Vec<u8>, Errno> {
-    t.mm.read_cstr(addr, PATH_MAX)
+    t.mm.lock().read_cstr(addr, PATH_MAX)
 }
 
 /// Opens `abs` on the host (`OPEN_*` flags) and stats it: the handle and the stat.
@@ -135,7 +135,7 @@ pub(super) fn stat_path(k: &Kernel, abs: &[u8], nofollow: bool) -> Result<HostSt
 pub(super) fn install_fd<P: Platform>(t: &mut Task<P>, of: Rc<OpenFile>, flags: u64) -> SysResult {
     let fd = alloc_fd(t, 0, of)?;
     if flags & O_CLOEXEC != 0 {
-        t.cloexec.insert(fd);
+        t.files.lock().cloexec.insert(fd);
     }
     Ok(fd)
 }
@@ -265,7 +265,7 @@ fn open_write<P: Platform>(
     mode: u64,
 ) -> SysResult {
     let wflags = flags & (crate::abi::OPEN_WRITE_FLAGS | O_DIRECTORY | O_NOFOLLOW);
-    let mode = (mode as u32) & 0o7777 & !t.umask;
+    let mode = (mode as u32) & 0o7777 & !t.fs.lock().umask;
     let (handle, st) = with_stat(k, k.host.open_write(&np, wflags, mode)?)?;
     let host = HostFile {
         handle,
@@ -404,7 +404,8 @@ fn host_io<P: Platform>(
 ) -> SysResult {
     let mut bufs = Vec::new();
     for &(base, len) in iov {
-        t.mm.io_bufs(base, len.min(0x7fff_f000), to_app, &mut bufs)?;
+        t.mm.lock()
+            .io_bufs(base, len.min(0x7fff_f000), to_app, &mut bufs)?;
     }
     let mut done = 0u64;
     for chunk in bufs.chunks(crate::abi::IOV_MAX) {
@@ -527,7 +528,7 @@ pub fn getdents64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         if end == start && start < data.len() {
             return Err(EINVAL);
         }
-        t.mm.copy_out(a[1], &data[start..end])?;
+        t.mm.lock().copy_out(a[1], &data[start..end])?;
         of.offset.set(end as u64);
         return Ok((end - start) as u64);
     }
@@ -542,7 +543,7 @@ pub fn getdents64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     }
     let mut buf = alloc::vec![0u8; a[2].min(64 << 10) as usize];
     let n = k.host.getdents(h.handle, &mut buf)?;
-    t.mm.copy_out(a[1], &buf[..n as usize])?;
+    t.mm.lock().copy_out(a[1], &buf[..n as usize])?;
     Ok(n)
 }
 
@@ -612,7 +613,7 @@ fn stat_at<P: Platform>(
             return Err(ENOENT);
         }
         if dirfd as i32 == AT_FDCWD {
-            let cwd = t.cwd.clone();
+            let cwd = t.fs.lock().cwd.clone();
             return stat_path(k, &cwd, false);
         }
         return fd_stat(k, t, dirfd);
@@ -716,21 +717,21 @@ fn encode_statx(s: &HostStat) -> Statx {
 
 pub fn fstat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let st = fd_stat(k, t, a[0])?;
-    t.mm.write_obj(a[1], &encode_stat(&st))?;
+    t.mm.lock().write_obj(a[1], &encode_stat(&st))?;
     Ok(0)
 }
 
 /// `newfstatat(dirfd, path, buf, flags)`; `stat`/`lstat` arrive here too.
 pub fn newfstatat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let st = stat_at(k, t, a[0], a[1], a[3])?;
-    t.mm.write_obj(a[2], &encode_stat(&st))?;
+    t.mm.lock().write_obj(a[2], &encode_stat(&st))?;
     Ok(0)
 }
 
 /// `statx(dirfd, path, flags, mask, buf)`.
 pub fn statx<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let st = stat_at(k, t, a[0], a[1], a[2])?;
-    t.mm.write_obj(a[4], &encode_statx(&st))?;
+    t.mm.lock().write_obj(a[4], &encode_statx(&st))?;
     Ok(0)
 }
 
@@ -745,7 +746,7 @@ pub fn readlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
     let np = sandbox_path(k, t, &abs, false)?;
     let target = super::walk::retry_walked(k, &np, false, |k, np| link_target_at(k, t, np))?;
     let n = target.len().min(size as usize);
-    t.mm.copy_out(a[2], &target[..n])?;
+    t.mm.lock().copy_out(a[2], &target[..n])?;
     Ok(n as u64)
 }
 
@@ -815,12 +816,12 @@ pub fn no_xattrs<P: Platform>(
 }
 
 pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let mut cwd = t.cwd.clone();
+    let mut cwd = t.fs.lock().cwd.clone();
     cwd.push(0);
     if (a[1] as usize) < cwd.len() {
         return Err(ERANGE);
     }
-    t.mm.copy_out(a[0], &cwd)?;
+    t.mm.lock().copy_out(a[0], &cwd)?;
     Ok(cwd.len() as u64)
 }
 
@@ -834,7 +835,7 @@ pub fn chdir<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     if st.mode & S_IFMT != S_IFDIR {
         return Err(ENOTDIR);
     }
-    t.cwd = dir;
+    t.fs.lock().cwd = dir;
     Ok(0)
 }
 
@@ -842,7 +843,7 @@ pub fn fchdir<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     let of = file(t, a[0])?;
     match &of.file {
         File::Host(h) if h.dir => {
-            t.cwd = h.path.clone();
+            t.fs.lock().cwd = h.path.clone();
             Ok(0)
         }
         _ => Err(ENOTDIR),
@@ -858,21 +859,25 @@ fn dup_to<P: Platform>(
     cloexec: bool,
 ) -> SysResult {
     let of = file(t, old)?;
-    let limit = t.rlimits[7].cur.min(1 << 20);
+    let limit = t.tg.lock().rlimits[7].cur.min(1 << 20);
     if new >= limit {
         return Err(EBADF);
     }
     let new = new as usize;
-    if new >= t.fds.len() {
-        t.fds.resize_with(new + 1, || None);
-    }
-    if let Some(prev) = t.fds[new].replace(of) {
+    let prev = {
+        let mut files = t.files.lock();
+        if new >= files.fds.len() {
+            files.fds.resize_with(new + 1, || None);
+        }
+        files.fds[new].replace(of)
+    };
+    if let Some(prev) = prev {
         crate::file::release(k.host, prev);
     }
     if cloexec {
-        t.cloexec.insert(new as u64);
+        t.files.lock().cloexec.insert(new as u64);
     } else {
-        t.cloexec.remove(&(new as u64));
+        t.files.lock().cloexec.remove(&(new as u64));
     }
     Ok(new as u64)
 }
@@ -910,20 +915,20 @@ pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let fd = alloc_fd(t, a[2] as usize, of)?;
             if a[1] == F_DUPFD_CLOEXEC {
-                t.cloexec.insert(fd);
+                t.files.lock().cloexec.insert(fd);
             }
             Ok(fd)
         }
-        F_GETFD => Ok(if t.cloexec.contains(&a[0]) {
+        F_GETFD => Ok(if t.files.lock().cloexec.contains(&a[0]) {
             FD_CLOEXEC
         } else {
             0
         }),
         F_SETFD => {
             if a[2] & FD_CLOEXEC != 0 {
-                t.cloexec.insert(a[0]);
+                t.files.lock().cloexec.insert(a[0]);
             } else {
-                t.cloexec.remove(&a[0]);
+                t.files.lock().cloexec.remove(&a[0]);
             }
             Ok(0)
         }
@@ -962,7 +967,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     }
     let outf = file(t, out_fd)?;
     let start = if off_ptr != 0 {
-        let o = t.mm.read_u64(off_ptr)?;
+        let o = t.mm.lock().read_u64(off_ptr)?;
         if (o as i64) < 0 {
             return Err(EINVAL);
         }
@@ -1002,7 +1007,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         _ => return Err(EINVAL),
     };
     if off_ptr != 0 {
-        t.mm.write_obj(off_ptr, &(start + written))?;
+        t.mm.lock().write_obj(off_ptr, &(start + written))?;
     } else {
         inf.offset.set(start + written);
     }
@@ -1025,7 +1030,7 @@ pub fn load_exec<P: Platform>(
     // /proc/self/exe is the Sentry's own: the running program (busybox re-executes itself so).
     let own = alloc::format!("/proc/{}/exe", t.pid);
     let path = if path == b"/proc/self/exe" || path == own.as_bytes() {
-        &t.exe_path[..]
+        &t.tg.lock().exe_path[..]
     } else {
         path
     };

@@ -26,20 +26,19 @@ pub(super) const TCGETS: u64 = 0x5401;
 const TIOCGWINSZ: u64 = 0x5413;
 
 pub(super) fn file<P: Platform>(t: &Task<P>, fd: u64) -> Result<Rc<OpenFile>, Errno> {
-    t.fds.get(fd as usize).cloned().flatten().ok_or(EBADF)
+    t.files
+        .lock()
+        .fds
+        .get(fd as usize)
+        .cloned()
+        .flatten()
+        .ok_or(EBADF)
 }
 
 /// Lowest free descriptor at or above `min`, within RLIMIT_NOFILE.
 pub fn alloc_fd<P: Platform>(t: &mut Task<P>, min: usize, f: Rc<OpenFile>) -> Result<u64, Errno> {
-    let limit = t.rlimits[7].cur.min(1 << 20) as usize;
-    let fd = (min..limit)
-        .find(|&i| t.fds.get(i).is_none_or(|e| e.is_none()))
-        .ok_or(EMFILE)?;
-    if fd >= t.fds.len() {
-        t.fds.resize_with(fd + 1, || None);
-    }
-    t.fds[fd] = Some(f);
-    Ok(fd as u64)
+    let limit = t.tg.get().rlimits[7].cur;
+    t.files.lock().alloc(min, limit, f).ok_or(EMFILE)
 }
 
 /// Moves data between host stdio and the gathered app ranges, at most `IOV_MAX` ranges per
@@ -132,7 +131,7 @@ fn pipe_read<P: Platform>(
         .copied()
         .collect();
     // Copy out before consuming, so a bad buffer leaves the data in the pipe.
-    let done = walk_iov(iov, n, |base, r| t.mm.copy_out(base, &bytes[r]))?;
+    let done = walk_iov(iov, n, |base, r| t.mm.lock().copy_out(base, &bytes[r]))?;
     let mut p = end.pipe.borrow_mut();
     // Writers wait for room only when the pipe was full (as Linux wakes them).
     if p.data.len() == PIPE_CAPACITY {
@@ -168,7 +167,7 @@ fn pipe_write<P: Platform>(
     }
     let n = want.min(room);
     let mut buf = alloc::vec![0u8; n as usize];
-    let done = walk_iov(iov, n, |base, r| t.mm.copy_in(base, &mut buf[r]))?;
+    let done = walk_iov(iov, n, |base, r| t.mm.lock().copy_in(base, &mut buf[r]))?;
     let mut p = end.pipe.borrow_mut();
     p.data.extend(&buf[..done as usize]);
     p.gen_in = crate::events::stamp();
@@ -191,7 +190,7 @@ fn rw<P: Platform>(
             let mut left = MAX_RW_COUNT;
             for &(base, len) in iov {
                 let len = len.min(left);
-                t.mm.io_bufs(base, len, to_app, &mut bufs)?;
+                t.mm.lock().io_bufs(base, len, to_app, &mut bufs)?;
                 left -= len;
             }
             if bufs.is_empty() {
@@ -222,7 +221,7 @@ fn rw<P: Platform>(
                 if n == 0 {
                     break;
                 }
-                t.mm.copy_out(base, &rest[done..done + n])?;
+                t.mm.lock().copy_out(base, &rest[done..done + n])?;
                 done += n;
             }
             of.offset.set((start + done) as u64);
@@ -251,7 +250,7 @@ fn dev_rw<P: Platform>(
         // Every device here swallows writes whole; the data must still be readable.
         let mut bufs = Vec::new();
         for &(base, len) in iov {
-            t.mm.io_bufs(base, len, false, &mut bufs)?;
+            t.mm.lock().io_bufs(base, len, false, &mut bufs)?;
         }
         return Ok(total);
     }
@@ -269,7 +268,8 @@ fn dev_rw<P: Platform>(
             } else {
                 chunk[..n].fill(0);
             }
-            if let Err(e) = t.mm.copy_out(base + off, &chunk[..n]) {
+            let r = t.mm.lock().copy_out(base + off, &chunk[..n]);
+            if let Err(e) = r {
                 return if done == 0 { Err(e) } else { Ok(done) };
             }
             off += n as u64;
@@ -291,7 +291,7 @@ fn read_iovec<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(
     if cnt > UIO_MAXIOV {
         return Err(EINVAL);
     }
-    let raw: Vec<IoVec> = t.mm.read_objs(addr, cnt as usize)?;
+    let raw: Vec<IoVec> = t.mm.lock().read_objs(addr, cnt as usize)?;
     let mut out = Vec::with_capacity(cnt as usize);
     let mut total = 0u64;
     for v in raw {
@@ -318,8 +318,8 @@ pub fn writev<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 
 pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
-    t.fds[a[0] as usize] = None;
-    t.cloexec.remove(&a[0]);
+    t.files.lock().fds[a[0] as usize] = None;
+    t.files.lock().cloexec.remove(&a[0]);
     crate::file::release(k.host, of);
     Ok(0)
 }
@@ -335,18 +335,19 @@ pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let wfd = match alloc_fd(t, 0, Rc::new(OpenFile::new(w, nonblock))) {
         Ok(fd) => fd,
         Err(e) => {
-            t.fds[rfd as usize] = None;
+            t.files.lock().fds[rfd as usize] = None;
             return Err(e);
         }
     };
-    if let Err(e) = t.mm.write_obj(a[0], &[rfd as i32, wfd as i32]) {
-        t.fds[rfd as usize] = None;
-        t.fds[wfd as usize] = None;
+    let r = t.mm.lock().write_obj(a[0], &[rfd as i32, wfd as i32]);
+    if let Err(e) = r {
+        t.files.lock().fds[rfd as usize] = None;
+        t.files.lock().fds[wfd as usize] = None;
         return Err(e);
     }
     if a[1] & O_CLOEXEC != 0 {
-        t.cloexec.insert(rfd);
-        t.cloexec.insert(wfd);
+        t.files.lock().cloexec.insert(rfd);
+        t.files.lock().cloexec.insert(wfd);
     }
     Ok(0)
 }
@@ -372,16 +373,16 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     match a[1] {
         FIONBIO => {
             let of = file(t, a[0])?;
-            let on: i32 = t.mm.read_obj(a[2])?;
+            let on: i32 = t.mm.lock().read_obj(a[2])?;
             of.nonblock.set(on != 0);
             return Ok(0);
         }
         FIOCLEX | FIONCLEX => {
             file(t, a[0])?;
             if a[1] == FIOCLEX {
-                t.cloexec.insert(a[0]);
+                t.files.lock().cloexec.insert(a[0]);
             } else {
-                t.cloexec.remove(&a[0]);
+                t.files.lock().cloexec.remove(&a[0]);
             }
             return Ok(0);
         }
@@ -398,7 +399,7 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
                 .saturating_sub(of.offset.get()),
             _ => return Err(ENOTTY),
         };
-        t.mm.write_obj(a[2], &(n as i32))?;
+        t.mm.lock().write_obj(a[2], &(n as i32))?;
         return Ok(0);
     }
     let of = file(t, a[0])?;
@@ -414,17 +415,17 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         TCGETS => {
             let mut tio = Termios::default();
             k.host.tty_ioctl(hfd, a[1], tio.as_mut_bytes())?;
-            t.mm.write_obj(a[2], &tio)?;
+            t.mm.lock().write_obj(a[2], &tio)?;
         }
         TIOCGWINSZ => {
             let mut ws = Winsize::default();
             k.host.tty_ioctl(hfd, a[1], ws.as_mut_bytes())?;
-            t.mm.write_obj(a[2], &ws)?;
+            t.mm.lock().write_obj(a[2], &ws)?;
         }
         // Terminal modes (raw mode, echo off) are set on the host terminal; vmm puts the
         // original modes back when the sandbox ends.
         TCSETS | TCSETSW | TCSETSF => {
-            let mut tio: Termios = t.mm.read_obj(a[2])?;
+            let mut tio: Termios = t.mm.lock().read_obj(a[2])?;
             k.host.tty_ioctl(hfd, a[1], tio.as_mut_bytes())?;
         }
         // The foreground process group is the sandbox's own notion (Ctrl-C goes there).
@@ -432,9 +433,9 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
             let mut tio = Termios::default();
             k.host.tty_ioctl(hfd, TCGETS, tio.as_mut_bytes())?; // a terminal, or ENOTTY
             if a[1] == TIOCGPGRP {
-                t.mm.write_obj(a[2], &k.foreground_pgid)?;
+                t.mm.lock().write_obj(a[2], &k.foreground_pgid)?;
             } else {
-                let pgid: i32 = t.mm.read_obj(a[2])?;
+                let pgid: i32 = t.mm.lock().read_obj(a[2])?;
                 if pgid <= 0 {
                     return Err(EINVAL);
                 }
@@ -467,10 +468,10 @@ fn poll_common<P: Platform>(
     const POLLERR: u16 = 0x8;
     const POLLHUP: u16 = 0x10;
     const POLLNVAL: u16 = 0x20;
-    if nfds > t.rlimits[7].cur.min(1 << 20) {
+    if nfds > t.tg.lock().rlimits[7].cur.min(1 << 20) {
         return Err(EINVAL);
     }
-    let mut raw: Vec<PollFd> = t.mm.read_objs(fds, nfds as usize)?;
+    let mut raw: Vec<PollFd> = t.mm.lock().read_objs(fds, nfds as usize)?;
     super::events::set_temp_mask(t, sigmask.0, sigmask.1)?;
     let masked = sigmask.0 != 0;
     let mut count = 0u64;
@@ -503,7 +504,7 @@ fn poll_common<P: Platform>(
     }
     t.wake_at = None;
     super::events::end_temp_mask(t, masked);
-    t.mm.write_obj(fds, raw.as_slice())?;
+    t.mm.lock().write_obj(fds, raw.as_slice())?;
     Ok(count)
 }
 
@@ -532,7 +533,7 @@ pub(super) fn read_timespec<P: Platform>(
     let Timespec {
         tv_sec: sec,
         tv_nsec: frac,
-    } = t.mm.read_obj(addr)?;
+    } = t.mm.lock().read_obj(addr)?;
     let (limit, scale) = if usec {
         (1_000_000, 1000)
     } else {
@@ -573,7 +574,7 @@ fn select_common<P: Platform>(
     ];
     for (i, set) in sets.iter_mut().enumerate() {
         if a[1 + i] != 0 {
-            *set = t.mm.read_objs(a[1 + i], words)?;
+            *set = t.mm.lock().read_objs(a[1 + i], words)?;
         }
     }
     super::events::set_temp_mask(t, sigmask.0, sigmask.1)?;
@@ -619,7 +620,7 @@ fn select_common<P: Platform>(
     super::events::end_temp_mask(t, sigmask.0 != 0);
     for (i, set) in out.iter().enumerate() {
         if a[1 + i] != 0 {
-            t.mm.write_obj(a[1 + i], set.as_slice())?;
+            t.mm.lock().write_obj(a[1 + i], set.as_slice())?;
         }
     }
     Ok(count)
@@ -637,7 +638,7 @@ pub fn pselect6<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     let timeout = read_timespec(t, a[4], false)?;
     // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
     let sigmask = if a[5] != 0 {
-        let [ss, len]: [u64; 2] = t.mm.read_obj(a[5])?;
+        let [ss, len]: [u64; 2] = t.mm.lock().read_obj(a[5])?;
         (ss, len)
     } else {
         (0, 0)

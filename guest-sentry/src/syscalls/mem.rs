@@ -39,13 +39,14 @@ pub fn mmap<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRes
         return map_file(k, t, [addr, len, prot, flags, fd, off], (fixed, noreplace));
     }
     let at = if flags & MAP_TYPE == MAP_PRIVATE {
-        t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?
+        t.mm.lock().mmap_anon(addr, len, acc, fixed, noreplace)?
     } else {
-        t.mm.mmap_shared_anon(addr, len, acc, fixed, noreplace)?
+        t.mm.lock()
+            .mmap_shared_anon(addr, len, acc, fixed, noreplace)?
     };
     const MAP_NORESERVE: u64 = 0x4000;
     if flags & MAP_NORESERVE == 0 {
-        t.mm.prefault_small(at, len);
+        t.mm.lock().prefault_small(at, len);
     }
     Ok(at)
 }
@@ -62,6 +63,8 @@ fn map_file<P: Platform>(
     (fixed, noreplace): (bool, bool),
 ) -> SysResult {
     let of = t
+        .files
+        .get()
         .fds
         .get(fd as usize)
         .and_then(|f| f.clone())
@@ -79,9 +82,10 @@ fn map_file<P: Platform>(
     }
     if let File::Dev(Dev::Zero) = of.file {
         let at = if shared {
-            t.mm.mmap_shared_anon(addr, len, acc, fixed, noreplace)?
+            t.mm.lock()
+                .mmap_shared_anon(addr, len, acc, fixed, noreplace)?
         } else {
-            t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?
+            t.mm.lock().mmap_anon(addr, len, acc, fixed, noreplace)?
         };
         return Ok(at);
     }
@@ -92,23 +96,26 @@ fn map_file<P: Platform>(
     match &of.file {
         File::Host(h) if !h.dir && !h.path_only => {
             // Filled straight from the host file (zero copy), then given the asked-for rights.
-            let at = t.mm.mmap_anon(addr, len, Access::RW, fixed, noreplace)?;
+            let at =
+                t.mm.lock()
+                    .mmap_anon(addr, len, Access::RW, fixed, noreplace)?;
             let filled = crate::syscalls::fs::read_host_at(k, t, h, at, len, off)
-                .and_then(|_| t.mm.mprotect(at, len, acc));
+                .and_then(|_| t.mm.lock().mprotect(at, len, acc));
             if let Err(e) = filled {
-                let _ = t.mm.munmap(at, len);
+                let _ = t.mm.lock().munmap(at, len);
                 return Err(if e == EFAULT { ENOMEM } else { e });
             }
             Ok(at)
         }
         File::Mem { data, .. } => {
-            let at = t.mm.mmap_anon(addr, len, acc, fixed, noreplace)?;
+            let at = t.mm.lock().mmap_anon(addr, len, acc, fixed, noreplace)?;
             let data = data.borrow();
             let from = (off as usize).min(data.len());
             let to = (off.saturating_add(len) as usize).min(data.len());
-            if let Err(e) = t.mm.load(at, &data[from..to]) {
+            let r = t.mm.lock().load(at, &data[from..to]);
+            if let Err(e) = r {
                 drop(data);
-                let _ = t.mm.munmap(at, len);
+                let _ = t.mm.lock().munmap(at, len);
                 return Err(if e == EFAULT { ENOMEM } else { e });
             }
             Ok(at)
@@ -133,16 +140,17 @@ pub fn mremap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         return Err(EINVAL);
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(a[4]);
-    t.mm.mremap(a[0], a[1], a[2], flags & MREMAP_MAYMOVE != 0, fixed)
+    t.mm.lock()
+        .mremap(a[0], a[1], a[2], flags & MREMAP_MAYMOVE != 0, fixed)
 }
 
 pub fn munmap<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    t.mm.munmap(a[0], a[1]).map(|_| 0)
+    t.mm.lock().munmap(a[0], a[1]).map(|_| 0)
 }
 
 pub fn mprotect<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let acc = access(a[2] & !0x0300_0000)?; // PROT_GROWSDOWN/UP are accepted and ignored
-    t.mm.mprotect(a[0], a[1], acc).map(|_| 0)
+    t.mm.lock().mprotect(a[0], a[1], acc).map(|_| 0)
 }
 
 pub fn madvise<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
@@ -155,7 +163,7 @@ pub fn madvise<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         return Ok(0);
     }
     match a[2] {
-        MADV_DONTNEED | MADV_FREE => t.mm.discard(a[0], a[1]).map(|_| 0),
+        MADV_DONTNEED | MADV_FREE => t.mm.lock().discard(a[0], a[1]).map(|_| 0),
         // Advice about access patterns, huge pages, fork behaviour: nothing to do here.
         0..=3 | 9..=25 => Ok(0),
         _ => Err(EINVAL),

@@ -5,11 +5,12 @@
 //!
 //! Handlers live by family: [`mem`] (address space), [`io`] (file descriptors, stdio),
 //! [`fs`] (paths, host files, descriptors), [`ovl`] (writes through the overlay), [`proc`]
-//! (identity, exit, limits, signals), [`time`] (clocks, sleeps, futexes, randomness).
+//! (identity, exit, limits, signals), [`time`] (clocks, sleeps, randomness), [`futex`].
 
 mod events;
 mod flags;
 mod fs;
+mod futex;
 mod io;
 mod mem;
 mod ovl;

@@ -290,7 +290,7 @@ pub fn open<P: Platform>(
     {
         return Err(EEXIST);
     }
-    let create = (flags & O_CREAT != 0).then_some((mode as u32) & 0o7777 & !t.umask);
+    let create = (flags & O_CREAT != 0).then_some((mode as u32) & 0o7777 & !t.fs.lock().umask);
     let data = upper_file(k, np, create, flags & O_TRUNC != 0)?;
     if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
         data.set_len(0)?;
@@ -347,7 +347,7 @@ fn path_arg<P: Platform>(
     dirfd: u64,
     addr: u64,
 ) -> Result<Vec<u8>, Errno> {
-    let p = t.mm.read_cstr(addr, 4096)?;
+    let p = t.mm.lock().read_cstr(addr, 4096)?;
     super::fs::sandbox_path(k, t, &absolute(t, dirfd, &p)?, false)
 }
 
@@ -463,7 +463,7 @@ pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 /// `mkdirat(dirfd, path, mode)`; `mkdir` arrives here.
 pub fn mkdirat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let np = path_arg(k, t, a[0], a[1])?;
-    let mode = (a[2] as u32) & 0o7777 & !t.umask;
+    let mode = (a[2] as u32) & 0o7777 & !t.fs.lock().umask;
     if through(k, &np)? {
         k.host.modify(&HostOp::Mkdir { path: &np, mode })?;
         return Ok(0);
@@ -502,7 +502,7 @@ pub fn mknodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
             crate::errno::EACCES
         });
     }
-    let perm = mode & 0o7777 & !t.umask;
+    let perm = mode & 0o7777 & !t.fs.lock().umask;
     if through(k, &np)? {
         let flags = O_CREAT | O_EXCL | O_WRONLY;
         let h = k.host.open_write(&np, flags, perm)?;
@@ -653,7 +653,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     // [atime sec, nsec, mtime sec, nsec]; each nsec in range or UTIME_NOW/UTIME_OMIT.
     let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
     if a[2] != 0 {
-        let [at, mt]: [Timespec; 2] = t.mm.read_obj(a[2])?;
+        let [at, mt]: [Timespec; 2] = t.mm.lock().read_obj(a[2])?;
         times = [at.tv_sec, at.tv_nsec, mt.tv_sec, mt.tv_nsec];
         for nsec in [times[1], times[3]] {
             if !(0..1_000_000_000).contains(&nsec) && nsec != UTIME_NOW && nsec != UTIME_OMIT {
@@ -748,10 +748,11 @@ pub fn mem_rw<P: Platform>(
                 }
                 chunk.clear();
                 chunk.extend_from_slice(&data.borrow()[at as usize..(at + n) as usize]);
-                t.mm.copy_out(base + off, &chunk).map(|_| n)
+                t.mm.lock().copy_out(base + off, &chunk).map(|_| n)
             } else {
                 chunk.resize(n as usize, 0);
-                t.mm.copy_in(base + off, &mut chunk)
+                t.mm.lock()
+                    .copy_in(base + off, &mut chunk)
                     .and_then(|_| data.write_at(at, &chunk))
                     .map(|_| n)
             };
@@ -774,7 +775,7 @@ pub fn mem_rw<P: Platform>(
 
 /// `symlinkat(target, newdirfd, linkpath)`; `symlink` arrives here.
 pub fn symlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let target = t.mm.read_cstr(a[0], 4096)?;
+    let target = t.mm.lock().read_cstr(a[0], 4096)?;
     if target.is_empty() {
         return Err(ENOENT);
     }

@@ -1,20 +1,42 @@
 //! Process syscalls: exit, identity, `uname`, `arch_prctl`, limits, signal dispositions.
 
 use alloc::vec::Vec;
+use core::mem::size_of;
 
 use crate::errno::{SysResult, EFAULT, EINVAL, EPERM, ESRCH};
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Rlimit, Task, RLIM_NLIMITS};
 use crate::linux::{Rusage, StackT, Sysinfo, Utsname};
 use crate::platform::Platform;
-use crate::sched::{Exec, Request};
+use crate::sched::{
+    CloneArgs, Exec, Request, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED,
+    CLONE_FILES, CLONE_FS, CLONE_IO, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_PTRACE,
+    CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_UNTRACED, CLONE_VFORK,
+    CLONE_VM,
+};
+
+/// The first address above the app's range (`arch_prctl`, `CLONE_SETTLS` refuse more).
+const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
 use crate::signal::{self, SigAction, NSIG, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
 
+/// `exit(code)`: this thread ends (the process with its last thread).
 pub fn exit<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     t.exit = Some(ExitStatus {
         code: (a[0] & 0xff) as i32,
         signal: 0,
     });
+    Ok(0)
+}
+
+/// `exit_group(code)`: every thread of the process ends.
+pub fn exit_group<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    signal::exit_group(
+        t,
+        ExitStatus {
+            code: (a[0] & 0xff) as i32,
+            signal: 0,
+        },
+    );
     Ok(0)
 }
 
@@ -40,7 +62,7 @@ pub fn uname<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         machine,
         domainname,
     };
-    t.mm.write_obj(a[0], &uts)?;
+    t.mm.lock().write_obj(a[0], &uts)?;
     Ok(0)
 }
 
@@ -49,7 +71,6 @@ pub fn arch_prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
     const ARCH_SET_FS: u64 = 0x1002;
     const ARCH_GET_FS: u64 = 0x1003;
     const ARCH_GET_GS: u64 = 0x1004;
-    const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
     match a[0] {
         ARCH_SET_FS | ARCH_SET_GS if a[1] >= TASK_SIZE_MAX => Err(EPERM),
         ARCH_SET_FS => {
@@ -60,8 +81,8 @@ pub fn arch_prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
             t.regs.gs_base = a[1];
             Ok(0)
         }
-        ARCH_GET_FS => t.mm.write_obj(a[1], &t.regs.fs_base).map(|_| 0),
-        ARCH_GET_GS => t.mm.write_obj(a[1], &t.regs.gs_base).map(|_| 0),
+        ARCH_GET_FS => t.mm.lock().write_obj(a[1], &t.regs.fs_base).map(|_| 0),
+        ARCH_GET_GS => t.mm.lock().write_obj(a[1], &t.regs.gs_base).map(|_| 0),
         _ => Err(EINVAL),
     }
 }
@@ -86,7 +107,7 @@ pub fn prlimit64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         return Err(EINVAL);
     }
     let new_limit = if new != 0 {
-        let l: Rlimit = t.mm.read_obj(new)?;
+        let l: Rlimit = t.mm.lock().read_obj(new)?;
         if l.cur > l.max {
             return Err(EINVAL);
         }
@@ -95,10 +116,10 @@ pub fn prlimit64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         None
     };
     if old != 0 {
-        t.mm.write_obj(old, &t.rlimits[r])?;
+        t.mm.lock().write_obj(old, &t.tg.lock().rlimits[r])?;
     }
     if let Some(l) = new_limit {
-        t.rlimits[r] = l;
+        t.tg.lock().rlimits[r] = l;
     }
     Ok(0)
 }
@@ -113,7 +134,7 @@ pub fn rt_sigaction<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) 
         return Err(EINVAL);
     }
     let new = if act != 0 {
-        let n: SigAction = t.mm.read_obj(act)?;
+        let n: SigAction = t.mm.lock().read_obj(act)?;
         Some(SigAction {
             mask: n.mask & !UNBLOCKABLE,
             ..n
@@ -123,11 +144,12 @@ pub fn rt_sigaction<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) 
     };
     let slot = (sig - 1) as usize;
     if oact != 0 {
-        t.mm.write_obj(oact, &t.signals.actions[slot])
+        t.mm.lock()
+            .write_obj(oact, &t.sighand.lock()[slot])
             .map_err(|_| EFAULT)?;
     }
     if let Some(n) = new {
-        t.signals.actions[slot] = n;
+        t.sighand.lock()[slot] = n;
         signal::discard_ignored(t, Some(sig));
     }
     Ok(0)
@@ -143,7 +165,7 @@ pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     }
     let old = t.signals.blocked;
     let new = if set != 0 {
-        let s = t.mm.read_u64(set)?;
+        let s = t.mm.lock().read_u64(set)?;
         Some(match how {
             SIG_BLOCK => old | s,
             SIG_UNBLOCK => old & !s,
@@ -154,7 +176,7 @@ pub fn rt_sigprocmask<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
         None
     };
     if oset != 0 {
-        t.mm.write_obj(oset, &old)?;
+        t.mm.lock().write_obj(oset, &old)?;
     }
     if let Some(n) = new {
         t.signals.blocked = n & !UNBLOCKABLE;
@@ -172,7 +194,7 @@ pub fn prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         PR_SET_NAME => {
             let mut name = [0u8; 16];
             // Up to 15 bytes and a NUL; a fault on the part after the string does not matter.
-            let s = t.mm.read_cstr(a[1], 4096).or_else(|e| {
+            let s = t.mm.lock().read_cstr(a[1], 4096).or_else(|e| {
                 if e == crate::errno::ENAMETOOLONG {
                     Ok(alloc::vec::Vec::new())
                 } else {
@@ -184,37 +206,153 @@ pub fn prctl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             t.comm = name;
             Ok(0)
         }
-        PR_GET_NAME => t.mm.copy_out(a[1], &t.comm).map(|_| 0),
+        PR_GET_NAME => t.mm.lock().copy_out(a[1], &t.comm).map(|_| 0),
         PR_GET_DUMPABLE => Ok(1),
         _ => Err(EINVAL),
     }
 }
 
-/// `fork`, `vfork` and `clone` (a new process: threads are not supported yet).
-pub fn fork<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    const CLONE_THREAD: u64 = 0x10000;
-    const CLONE_PARENT_SETTID: u64 = 0x100000;
-    const CLONE_CHILD_SETTID: u64 = 0x1000000;
-    let [flags, stack, ptid, ctid, ..] = a;
-    if flags & CLONE_THREAD != 0 {
-        k.log(format_args!(
-            "clone of a thread (flags {flags:#x}): threads are not supported yet"
-        ));
-        return Err(crate::errno::ENOSYS);
+/// `clone(flags, stack, parent_tid, child_tid, tls)`; `fork` and `vfork` arrive here with
+/// their flags.
+pub fn clone<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [flags, stack, ptid, ctid, tls, _] = a;
+    // The low byte is the exit signal; CLONE_PIDFD puts the pidfd where CLONE_PARENT_SETTID
+    // puts the tid, so the two cannot be combined.
+    if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
+        return Err(EINVAL);
     }
-    t.request = Some(Request::Fork {
+    let args = CloneArgs {
+        flags: flags & !0xff,
         stack,
-        child_tid: if flags & CLONE_CHILD_SETTID != 0 {
-            ctid
+        tls,
+        parent_tid: ptid,
+        child_tid: ctid,
+        exit_signal: (flags & 0xff) as i32,
+        pidfd: if flags & CLONE_PIDFD != 0 { ptid } else { 0 },
+    };
+    start_clone(k, t, args)
+}
+
+/// `clone3(args, size)`: `struct clone_args`, of 64 bytes or more (bytes past those known
+/// must be zero).
+pub fn clone3<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [addr, size, ..] = a;
+    const VER0: u64 = 64;
+    let known = size_of::<CloneArgs3>() as u64;
+    if !(VER0..=4096).contains(&size) {
+        return Err(EINVAL);
+    }
+    let mut raw = [0u8; size_of::<CloneArgs3>()];
+    let n = size.min(known) as usize;
+    t.mm.lock().copy_in(addr, &mut raw[..n])?;
+    if size > known {
+        let mut rest = alloc::vec![0u8; (size - known) as usize];
+        t.mm.lock().copy_in(addr + known, &mut rest)?;
+        if rest.iter().any(|&b| b != 0) {
+            return Err(crate::errno::E2BIG);
+        }
+    }
+    let c: CloneArgs3 = zerocopy::transmute!(raw);
+    if c.exit_signal > NSIG as u64
+        || c.flags & 0xff != 0
+        || (c.stack == 0) != (c.stack_size == 0)
+        || (c.flags & (CLONE_THREAD | CLONE_PARENT) != 0 && c.exit_signal != 0)
+    {
+        return Err(EINVAL);
+    }
+    if c.set_tid != 0 || c.set_tid_size != 0 {
+        // Choosing the new tid needs CAP_SYS_ADMIN over a pid namespace.
+        return Err(EPERM);
+    }
+    if c.flags & CLONE_INTO_CGROUP != 0 {
+        return Err(EINVAL);
+    }
+    let args = CloneArgs {
+        flags: c.flags,
+        // The stack is given as its lowest address and size: it starts at its top.
+        stack: c.stack.wrapping_add(c.stack_size),
+        tls: c.tls,
+        parent_tid: c.parent_tid,
+        child_tid: c.child_tid,
+        exit_signal: c.exit_signal as i32,
+        pidfd: if c.flags & CLONE_PIDFD != 0 {
+            c.pidfd
         } else {
             0
         },
-        parent_tid: if flags & CLONE_PARENT_SETTID != 0 {
-            ptid
-        } else {
-            0
-        },
-    });
+    };
+    start_clone(k, t, args)
+}
+
+/// `struct clone_args` of Linux 5.7 (88 bytes).
+#[derive(Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
+#[repr(C)]
+struct CloneArgs3 {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+/// The namespace flags: a sandbox has one of each (refused, as a process without the
+/// capability would be).
+const CLONE_NEW_ANY: u64 = 0x7e02_0080;
+
+/// Checks `args` as Linux's `copy_process` does and asks the scheduler for the new task.
+fn start_clone<P: Platform>(k: &mut Kernel, t: &mut Task<P>, args: CloneArgs) -> SysResult {
+    let f = args.flags;
+    let known = CLONE_VM
+        | CLONE_FS
+        | CLONE_FILES
+        | CLONE_SIGHAND
+        | CLONE_PIDFD
+        | CLONE_PTRACE
+        | CLONE_VFORK
+        | CLONE_PARENT
+        | CLONE_THREAD
+        | CLONE_SYSVSEM
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_DETACHED
+        | CLONE_UNTRACED
+        | CLONE_CHILD_SETTID
+        | CLONE_IO
+        | CLONE_NEW_ANY;
+    if f & !known != 0 {
+        return Err(EINVAL);
+    }
+    // Threads share handlers, handlers need the memory they point into; a process cannot be
+    // its own init's sibling.
+    if (f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0)
+        || (f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0)
+        || (f & CLONE_PIDFD != 0 && f & CLONE_THREAD != 0)
+        || (f & CLONE_PARENT != 0 && t.pid == 1)
+    {
+        return Err(EINVAL);
+    }
+    if f & CLONE_NEW_ANY != 0 {
+        k.log(format_args!(
+            "clone with namespace flags {:#x}: not supported (EPERM)",
+            f & CLONE_NEW_ANY
+        ));
+        return Err(EPERM);
+    }
+    if f & CLONE_SETTLS != 0 && args.tls >= TASK_SIZE_MAX {
+        return Err(EPERM);
+    }
+    if !(0..=NSIG as i32).contains(&args.exit_signal) {
+        return Err(EINVAL);
+    }
+    t.request = Some(Request::Clone(args));
     Ok(0)
 }
 
@@ -229,11 +367,11 @@ fn read_strings<P: Platform>(
     }
     let mut total = 0usize;
     for i in 0..0x10000u64 {
-        let p = t.mm.read_u64(addr + 8 * i)?;
+        let p = t.mm.lock().read_u64(addr + 8 * i)?;
         if p == 0 {
             return Ok(out);
         }
-        let s = t.mm.read_cstr(p, 128 * 1024).map_err(|e| {
+        let s = t.mm.lock().read_cstr(p, 128 * 1024).map_err(|e| {
             if e == crate::errno::ENAMETOOLONG {
                 crate::errno::E2BIG
             } else {
@@ -252,7 +390,7 @@ fn read_strings<P: Platform>(
 /// `execve(path, argv, envp)`: the new image is read here (and `#!` interpreters followed);
 /// the scheduler swaps the address space.
 pub fn execve<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let path = t.mm.read_cstr(a[0], 4096)?;
+    let path = t.mm.lock().read_cstr(a[0], 4096)?;
     let argv = read_strings(t, a[1])?;
     let envp = read_strings(t, a[2])?;
     let (image, exe_path, argv) = super::fs::load_exec(k, t, &path, argv, 0)?;
@@ -276,7 +414,7 @@ pub fn wait4<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         return Err(EINVAL);
     }
     if a[3] != 0 {
-        t.mm.write_obj(a[3], &Rusage::default())?; // not accounted yet
+        t.mm.lock().write_obj(a[3], &Rusage::default())?; // not accounted yet
     }
     t.request = Some(Request::Wait {
         pid: a[0] as i32 as i64,
@@ -313,13 +451,27 @@ pub fn waitid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         _ => return Err(EINVAL),
     };
     if a[4] != 0 {
-        t.mm.write_obj(a[4], &Rusage::default())?; // not accounted yet
+        t.mm.lock().write_obj(a[4], &Rusage::default())?; // not accounted yet
     }
     t.request = Some(Request::Wait {
         pid,
         status: 0,
         options,
         info: Some(a[2]),
+    });
+    Ok(0)
+}
+
+/// `tgkill(tgid, tid, sig)` (`a[0]` = -1 for `tkill(tid, sig)`, which names no process).
+pub fn tgkill<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let (tgid, tid) = (a[0] as i32, a[1] as i32);
+    if tid <= 0 || (tgid <= 0 && a[0] != u64::MAX) {
+        return Err(EINVAL);
+    }
+    t.request = Some(Request::Tkill {
+        tgid: (a[0] != u64::MAX).then_some(tgid as u32),
+        tid: tid as u32,
+        sig: a[2] as i32,
     });
     Ok(0)
 }
@@ -345,7 +497,11 @@ pub fn getpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         });
         return Ok(0);
     }
-    Ok(if a[1] == 1 { t.sid } else { t.pgid } as u64)
+    Ok(if a[1] == 1 {
+        t.tg.lock().sid
+    } else {
+        t.tg.lock().pgid
+    } as u64)
 }
 
 /// `setpgid(pid, pgid)`, for the caller or a child of it (a shell placing a job in its
@@ -363,11 +519,11 @@ pub fn setpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 }
 
 pub fn setsid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> SysResult {
-    if t.pgid == t.pid {
+    if t.tg.lock().pgid == t.pid {
         return Err(EPERM);
     }
-    t.sid = t.pid;
-    t.pgid = t.pid;
+    t.tg.lock().sid = t.pid;
+    t.tg.lock().pgid = t.pid;
     Ok(t.pid as u64)
 }
 
@@ -377,7 +533,7 @@ pub fn rt_sigsuspend<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6])
     if a[1] != 8 {
         return Err(EINVAL);
     }
-    let mask = t.mm.read_u64(a[0])?;
+    let mask = t.mm.lock().read_u64(a[0])?;
     if t.signals.saved_mask.is_none() {
         t.signals.saved_mask = Some(t.signals.blocked);
     }
@@ -408,10 +564,10 @@ pub fn sigaltstack<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
             ss_size: size,
             ..Default::default()
         };
-        t.mm.write_obj(a[1], &old)?;
+        t.mm.lock().write_obj(a[1], &old)?;
     }
     if a[0] != 0 {
-        let ss: StackT = t.mm.read_obj(a[0])?;
+        let ss: StackT = t.mm.lock().read_obj(a[0])?;
         let (nsp, flags, nsize) = (ss.ss_sp, ss.ss_flags as u32, ss.ss_size);
         if on && t.regs.rsp > sp && t.regs.rsp <= sp + size {
             return Err(EPERM);
@@ -448,7 +604,43 @@ pub fn sysinfo<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         mem_unit: 1,
         ..Default::default()
     };
-    t.mm.write_obj(a[0], &info)?;
+    t.mm.lock().write_obj(a[0], &info)?;
+    Ok(0)
+}
+
+/// The CPUs the sandbox's tasks run on: one, CPU 0 (the Sentry runs one task at a time).
+const CPUS: u64 = 1;
+
+/// `sched_getaffinity(pid, size, mask)`: the mask's size in bytes (a whole number of longs).
+pub fn sched_getaffinity<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [pid, size, mask, ..] = a;
+    if (pid as i32) < 0 {
+        return Err(ESRCH);
+    }
+    if size < 8 || !size.is_multiple_of(8) {
+        return Err(EINVAL);
+    }
+    let set: u64 = (1u64 << CPUS) - 1;
+    t.mm.lock().write_obj(mask, &set)?;
+    Ok(8)
+}
+
+/// `sched_setaffinity(pid, size, mask)`: a mask that includes the sandbox's CPU is accepted
+/// (tasks run there anyway); one that does not is EINVAL, as on Linux.
+pub fn sched_setaffinity<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [pid, size, mask, ..] = a;
+    if (pid as i32) < 0 {
+        return Err(ESRCH);
+    }
+    if size == 0 {
+        return Err(EINVAL);
+    }
+    let mut first = [0u8; 8];
+    let n = size.min(8) as usize;
+    t.mm.lock().copy_in(mask, &mut first[..n])?;
+    if u64::from_le_bytes(first) & ((1u64 << CPUS) - 1) == 0 {
+        return Err(EINVAL);
+    }
     Ok(0)
 }
 
@@ -456,7 +648,7 @@ pub fn sysinfo<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 pub fn getcpu<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     for ptr in [a[0], a[1]] {
         if ptr != 0 {
-            t.mm.write_obj(ptr, &0u32)?;
+            t.mm.lock().write_obj(ptr, &0u32)?;
         }
     }
     Ok(0)

@@ -538,7 +538,7 @@ fn read<P: Platform, T: FromBytes + IntoBytes>(t: &mut Task<P>, addr: u64) -> Op
     if addr == 0 {
         return None;
     }
-    t.mm.read_obj(addr).ok()
+    t.mm.lock().read_obj(addr).ok()
 }
 
 fn read_u64<P: Platform>(t: &mut Task<P>, addr: u64) -> Option<u64> {
@@ -621,7 +621,7 @@ fn string<P: Platform>(out: &mut String, t: &mut Task<P>, addr: u64) -> core::fm
     if addr == 0 {
         return ptr(out, addr);
     }
-    match t.mm.read_cstr(addr, MAX_PATH) {
+    match t.mm.lock().read_cstr(addr, MAX_PATH) {
         Ok(s) => {
             quote(out, &s, false);
             Ok(())
@@ -638,7 +638,7 @@ fn buffer<P: Platform>(
 ) -> core::fmt::Result {
     let shown = usize::try_from(len).map_or(MAX_STR, |l| l.min(MAX_STR));
     let mut b = vec![0u8; shown];
-    if addr == 0 || t.mm.copy_in(addr, &mut b).is_err() {
+    if addr == 0 || t.mm.lock().copy_in(addr, &mut b).is_err() {
         return ptr(out, addr);
     }
     quote(out, &b, len > shown as u64);
@@ -695,7 +695,7 @@ fn argv<P: Platform>(out: &mut String, t: &mut Task<P>, addr: u64) -> core::fmt:
             out.push_str("...");
             break;
         }
-        match t.mm.read_cstr(p, MAX_PATH) {
+        match t.mm.lock().read_cstr(p, MAX_PATH) {
             Ok(s) => {
                 let more = s.len() > MAX_STR;
                 quote(out, &s[..s.len().min(MAX_STR)], more);

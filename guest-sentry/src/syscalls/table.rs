@@ -17,10 +17,14 @@ use super::flags::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use super::io::AT_FDCWD;
 use super::strace::Arg::*;
 use super::strace::{self, Arg, Ret};
-use super::{events, fs, io, mem, ovl, proc, time};
+use super::{events, fs, futex, io, mem, ovl, proc, time};
 use crate::errno::{SysResult, EAFNOSUPPORT, EINVAL, ENODATA, ENOSYS};
 use crate::kernel::{Kernel, Task, SANDBOX_IDS};
 use crate::platform::Platform;
+use crate::sched::{CLONE_VFORK, CLONE_VM};
+
+/// `fork`'s and `vfork`'s exit signal, as `clone` flags.
+const SIGCHLD: u64 = crate::signal::SIGCHLD as u64;
 
 /// What the table says about one syscall.
 pub struct Spec {
@@ -111,7 +115,7 @@ syscalls! { k, t, a, n;
     __NR_mmap(Ptr, Uint, Flags(strace::PROT), MmapFlags, Fd, Hex) -> Hex => mem::mmap(k, t, a);
     __NR_mprotect(Ptr, Uint, Flags(strace::PROT)) => mem::mprotect(k, t, a);
     __NR_munmap(Ptr, Uint) => mem::munmap(k, t, a);
-    __NR_brk(Ptr) -> Hex => Ok(t.mm.brk(a[0]));
+    __NR_brk(Ptr) -> Hex => Ok(t.mm.lock().brk(a[0]));
     __NR_rt_sigaction(Signal, SigAction, Ptr, Uint) => proc::rt_sigaction(k, t, a);
     __NR_rt_sigprocmask(Enum(strace::SIG_HOW), SigSet, Ptr, Uint) => proc::rt_sigprocmask(k, t, a);
     __NR_rt_sigreturn() => crate::signal::sigreturn(k, t);
@@ -139,9 +143,9 @@ syscalls! { k, t, a, n;
     // fall back to files, as on a host without those services.
     __NR_socket(Enum(strace::ADDRESS_FAMILIES), Hex, Int) => Err(EAFNOSUPPORT);
     __NR_socketpair(Enum(strace::ADDRESS_FAMILIES), Hex, Int, Ptr) => Err(EAFNOSUPPORT);
-    __NR_clone(CloneFlags, Ptr, Ptr, Ptr, Hex) => proc::fork(k, t, a);
-    __NR_fork() => proc::fork(k, t, [0; 6]);
-    __NR_vfork() => proc::fork(k, t, [0; 6]);
+    __NR_clone(CloneFlags, Ptr, Ptr, Ptr, Hex) => proc::clone(k, t, a);
+    __NR_fork() => proc::clone(k, t, [SIGCHLD, 0, 0, 0, 0, 0]);
+    __NR_vfork() => proc::clone(k, t, [CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0, 0]);
     __NR_execve(Str, Argv, Envp) => proc::execve(k, t, a);
     __NR_exit(Int) -> Never => proc::exit(k, t, a);
     __NR_wait4(Int, Ptr, Flags(strace::WAIT_OPTIONS), Ptr) => proc::wait4(k, t, a);
@@ -171,8 +175,8 @@ syscalls! { k, t, a, n;
     __NR_fchown(Fd, Int, Int) => io::file(t, a[0]).map(|_| 0);
     __NR_lchown(Str, Int, Int) => ovl::chown_path(k, t, CWD, a[0], (a[1], a[2]), true);
     __NR_umask(Mode) -> Oct => {
-        let old = t.umask;
-        t.umask = strace::low32(a[0]) & 0o777;
+        let old = t.fs.lock().umask;
+        t.fs.lock().umask = strace::low32(a[0]) & 0o777;
         Ok(old as u64)
     };
     __NR_gettimeofday(Ptr, Ptr) => time::gettimeofday(k, t, a);
@@ -183,8 +187,8 @@ syscalls! { k, t, a, n;
     __NR_geteuid() => Ok(SANDBOX_IDS[1] as u64);
     __NR_getegid() => Ok(SANDBOX_IDS[3] as u64);
     __NR_setpgid(Int, Int) => proc::setpgid(k, t, a);
-    __NR_getppid() => Ok(t.ppid as u64);
-    __NR_getpgrp() => Ok(t.pgid as u64);
+    __NR_getppid() => Ok(t.tg.lock().ppid as u64);
+    __NR_getpgrp() => Ok(t.tg.lock().pgid as u64);
     __NR_setsid() => proc::setsid(k, t, a);
     __NR_getpgid(Int) => proc::getpgid(k, t, [a[0], 0, 0, 0, 0, 0]);
     __NR_getsid(Int) => proc::getpgid(k, t, [a[0], 1, 0, 0, 0, 0]);
@@ -192,7 +196,8 @@ syscalls! { k, t, a, n;
         if a[1] != 8 {
             Err(EINVAL)
         } else {
-            t.mm.write_obj(a[0], &t.signals.pending).map(|_| 0)
+            let set = crate::signal::pending_mask(t) & t.signals.blocked;
+            t.mm.lock().write_obj(a[0], &set).map(|_| 0)
         }
     };
     __NR_rt_sigtimedwait(SigSet, Ptr, Timespec, Uint) [no_restart] => events::rt_sigtimedwait(k, t, a);
@@ -203,6 +208,8 @@ syscalls! { k, t, a, n;
     __NR_arch_prctl(Enum(strace::ARCH_PRCTL), Hex) => proc::arch_prctl(k, t, a);
     __NR_setrlimit(Enum(strace::RLIMITS), Ptr) => proc::prlimit64(k, t, [0, a[0], a[1], 0, 0, 0]);
     __NR_gettid() => Ok(t.tid as u64);
+    __NR_sched_setaffinity(Int, Uint, Ptr) => proc::sched_setaffinity(k, t, a);
+    __NR_sched_getaffinity(Int, Uint, Ptr) => proc::sched_getaffinity(k, t, a);
     // Extended attributes (ACLs, security labels) are not kept: a file has none.
     __NR_getxattr(Str, Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], true, n);
     __NR_lgetxattr(Str, Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], false, n);
@@ -210,9 +217,9 @@ syscalls! { k, t, a, n;
     __NR_listxattr(Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], true, n);
     __NR_llistxattr(Str, Ptr, Uint) => fs::no_xattrs(k, t, a[0], false, n);
     __NR_flistxattr(Fd, Ptr, Uint) => io::file(t, a[0]).map(|_| 0);
-    __NR_tkill(Int, Signal) => proc::kill(k, t, [a[0], a[1], 0, 0, 0, 0]);
+    __NR_tkill(Int, Signal) => proc::tgkill(k, t, [u64::MAX, a[0], a[1], 0, 0, 0]);
     __NR_time(Ptr) => time::time(k, t, a);
-    __NR_futex(Ptr, FutexOp, Int, Ptr, Ptr, Int) => time::futex(k, t, a);
+    __NR_futex(Ptr, FutexOp, Int, Ptr, Ptr, Int) => futex::futex(k, t, a);
     __NR_epoll_create(Int) => events::epoll_create(k, t, a);
     __NR_getdents64(Fd, Ptr, Uint) => fs::getdents64(k, t, a);
     __NR_set_tid_address(Ptr) => {
@@ -223,10 +230,10 @@ syscalls! { k, t, a, n;
     __NR_clock_getres(Enum(strace::CLOCKS), Ptr) => time::clock_getres(k, t, a);
     __NR_clock_nanosleep(Enum(strace::CLOCKS), Flags(strace::TIMER_FLAGS), Timespec, Ptr)
         [no_restart] => time::clock_nanosleep(k, t, a);
-    __NR_exit_group(Int) -> Never => proc::exit(k, t, a);
+    __NR_exit_group(Int) -> Never => proc::exit_group(k, t, a);
     __NR_epoll_wait(Fd, Ptr, Int, Int) [no_restart] => events::epoll_wait(k, t, a);
     __NR_epoll_ctl(Fd, Enum(strace::EPOLL_CTL_OPS), Fd, Ptr) => events::epoll_ctl(k, t, a);
-    __NR_tgkill(Int, Int, Signal) => proc::kill(k, t, [a[1], a[2], 0, 0, 0, 0]);
+    __NR_tgkill(Int, Int, Signal) => proc::tgkill(k, t, a);
     __NR_waitid(Enum(strace::ID_TYPES), Int, Ptr, Flags(strace::WAIT_OPTIONS), Ptr)
         => proc::waitid(k, t, a);
     __NR_openat(DirFd, Str, OpenFlags, OpenMode(2)) => fs::openat(k, t, a);
@@ -268,6 +275,7 @@ syscalls! { k, t, a, n;
     __NR_renameat2(DirFd, Str, DirFd, Str, Flags(strace::RENAME_FLAGS)) => ovl::renameat(k, t, a);
     __NR_getrandom(OutBuf(1), Uint, Flags(strace::GRND_FLAGS)) => time::getrandom(k, t, a);
     __NR_statx(DirFd, Str, Flags(strace::AT_FLAGS), Hex, Ptr) => fs::statx(k, t, a);
+    __NR_clone3(Ptr, Uint) => proc::clone3(k, t, a);
     // Restartable sequences are optional: libc falls back when the kernel says ENOSYS.
     __NR_rseq(Ptr, Uint, Hex, Hex) => Err(ENOSYS);
     __NR_pidfd_send_signal(Fd, Signal, Ptr, Hex) => events::pidfd_send_signal(k, t, a);

@@ -334,12 +334,12 @@ fn signalfd_takes_blocked_pending_signals() {
         );
     }
     // SIGCHLD is ignored by default, but a blocked signal stays pending.
-    assert_eq!(h.task.signals.pending, usr1 | chld);
+    assert_eq!(crate::signal::pending_mask(&h.task), usr1 | chld);
     assert_eq!(h.call(g::__NR_read, &[s, buf, 256]), 256);
     assert_eq!(h.get(buf, 4), (g::SIGUSR1).to_le_bytes());
     assert_eq!(h.get(buf + 12, 4), 7u32.to_le_bytes(), "ssi_pid");
     assert_eq!(h.get(buf + 128, 4), (g::SIGCHLD).to_le_bytes());
-    assert_eq!(h.task.signals.pending, 0);
+    assert_eq!(crate::signal::pending_mask(&h.task), 0);
     assert_eq!(
         h.call(g::__NR_signalfd4, &[u64::MAX, mask, 4, 0]),
         errno(linux_raw_sys::errno::EINVAL)
@@ -373,6 +373,7 @@ fn pidfd_open_asks_the_scheduler_about_other_processes() {
     h.kernel.proc_view = Some(crate::fsimpl::procfs::ProcView {
         for_pid: 1,
         procs: Default::default(),
+        tids: Default::default(),
     });
     assert_eq!(
         h.call(g::__NR_pidfd_open, &[5, 0]),

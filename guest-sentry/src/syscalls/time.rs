@@ -1,7 +1,7 @@
 //! Clocks and randomness, served inside the Sentry (no host round trip on kvm: the clock is
 //! the TSC calibrated at boot, randomness a ChaCha20 stream seeded by the host).
 
-use crate::errno::{SysResult, EAGAIN, EFAULT, EINVAL, ENOSYS, ETIMEDOUT};
+use crate::errno::{SysResult, EFAULT, EINVAL};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
 use crate::linux::{Itimerval, Timespec, Timeval, Timezone};
@@ -32,7 +32,7 @@ fn now(k: &Kernel, clock: u64) -> Result<u64, crate::errno::Errno> {
 
 pub fn clock_gettime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let ns = now(k, a[0])?;
-    t.mm.write_obj(a[1], &Timespec::from_ns_u64(ns))?;
+    t.mm.lock().write_obj(a[1], &Timespec::from_ns_u64(ns))?;
     Ok(0)
 }
 
@@ -43,7 +43,7 @@ pub fn clock_getres<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
         _ => 1,
     };
     if a[1] != 0 {
-        t.mm.write_obj(a[1], &Timespec::from_ns_u64(res))?;
+        t.mm.lock().write_obj(a[1], &Timespec::from_ns_u64(res))?;
     }
     Ok(0)
 }
@@ -51,10 +51,10 @@ pub fn clock_getres<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
 pub fn gettimeofday<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
         let ns = k.host.now(Clock::Realtime);
-        t.mm.write_obj(a[0], &Timeval::from_ns_u64(ns))?;
+        t.mm.lock().write_obj(a[0], &Timeval::from_ns_u64(ns))?;
     }
     if a[1] != 0 {
-        t.mm.write_obj(a[1], &Timezone::default())?; // UTC
+        t.mm.lock().write_obj(a[1], &Timezone::default())?; // UTC
     }
     Ok(0)
 }
@@ -62,7 +62,7 @@ pub fn gettimeofday<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
 pub fn time<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let secs = k.host.now(Clock::Realtime) / 1_000_000_000;
     if a[0] != 0 {
-        t.mm.write_obj(a[0], &secs)?;
+        t.mm.lock().write_obj(a[0], &secs)?;
     }
     Ok(secs)
 }
@@ -83,7 +83,7 @@ pub fn getrandom<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     while done < len {
         let n = (len - done).min(chunk.len() as u64) as usize;
         k.random_bytes(&mut chunk[..n]);
-        t.mm.copy_out(a[0] + done, &chunk[..n])?;
+        t.mm.lock().copy_out(a[0] + done, &chunk[..n])?;
         done += n as u64;
     }
     Ok(len)
@@ -119,76 +119,10 @@ pub fn clock_nanosleep<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     Ok(0)
 }
 
-/// `futex(uaddr, op, val, timeout, uaddr2, val3)`. Processes here have one thread each, so a
-/// wait ends only by a signal, its timeout, or a wake from another process sharing the memory
-/// (`MAP_SHARED`): the waiter blocks and looks at the word again whenever another task made
-/// progress (a spurious wake-up, which futex callers allow for). A wake finds no waiter of
-/// its own process and reports none.
-pub fn futex<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    const WAIT: u64 = 0;
-    const WAKE: u64 = 1;
-    const REQUEUE: u64 = 3;
-    const CMP_REQUEUE: u64 = 4;
-    const WAKE_OP: u64 = 5;
-    const WAIT_BITSET: u64 = 9;
-    const WAKE_BITSET: u64 = 10;
-    const PRIVATE: u64 = 128;
-    const CLOCK_REALTIME: u64 = 256;
-    let [uaddr, op, val, timeout, _uaddr2, val3] = a;
-    if uaddr % 4 != 0 {
-        return Err(EINVAL);
-    }
-    let word = |t: &mut Task<P>| t.mm.read_obj::<u32>(uaddr);
-    match op & !(PRIVATE | CLOCK_REALTIME) {
-        WAIT | WAIT_BITSET => {
-            if op & !(PRIVATE | CLOCK_REALTIME) == WAIT_BITSET && val3 as u32 == 0 {
-                return Err(EINVAL);
-            }
-            // The word changed (before the wait, or while it blocked): callers retry on EAGAIN.
-            if word(t)? != val as u32 {
-                t.wake_at = None;
-                return Err(EAGAIN);
-            }
-            let Some(want) = super::io::read_timespec(t, timeout, false)? else {
-                t.request = Some(crate::sched::Request::Block);
-                return Ok(0);
-            };
-            // FUTEX_WAIT's timeout is relative; FUTEX_WAIT_BITSET's an absolute time on
-            // CLOCK_MONOTONIC, or CLOCK_REALTIME with that flag.
-            let remaining = if op & !(PRIVATE | CLOCK_REALTIME) == WAIT {
-                want
-            } else {
-                let clock = if op & CLOCK_REALTIME != 0 { 0 } else { 1 };
-                want.saturating_sub(now(k, clock)?)
-            };
-            let mono = k.host.now(Clock::Monotonic);
-            if wait_until(k, t, mono.saturating_add(remaining)) {
-                return Err(ETIMEDOUT);
-            }
-            Ok(0)
-        }
-        WAKE | WAKE_BITSET => {
-            crate::sched::note_progress();
-            Ok(0)
-        }
-        REQUEUE | WAKE_OP => {
-            crate::sched::note_progress();
-            Ok(0)
-        }
-        CMP_REQUEUE => {
-            if word(t)? != val3 as u32 {
-                return Err(EAGAIN);
-            }
-            crate::sched::note_progress();
-            Ok(0)
-        }
-        _ => Err(ENOSYS),
-    }
-}
-
 /// The remaining time and interval of the task's `ITIMER_REAL`.
 fn itimer_now<P: Platform>(k: &Kernel, t: &Task<P>) -> (u64, u64) {
-    match t.alarm {
+    let alarm = t.tg.get().alarm;
+    match alarm {
         Some((at, interval)) => (
             at.saturating_sub(k.host.now(Clock::Monotonic)).max(1),
             interval,
@@ -201,7 +135,8 @@ fn itimer_now<P: Platform>(k: &Kernel, t: &Task<P>) -> (u64, u64) {
 pub fn alarm<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (left, _) = itimer_now(k, t);
     let secs = a[0] as u32 as u64;
-    t.alarm = (secs > 0).then(|| (k.host.now(Clock::Monotonic) + secs * 1_000_000_000, 0));
+    t.tg.lock().alarm =
+        (secs > 0).then(|| (k.host.now(Clock::Monotonic) + secs * 1_000_000_000, 0));
     Ok(left.div_ceil(1_000_000_000))
 }
 
@@ -215,7 +150,7 @@ pub fn getitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         it_interval: Timeval::from_ns_u64(interval),
         it_value: Timeval::from_ns_u64(left),
     };
-    t.mm.write_obj(a[1], &value)?;
+    t.mm.lock().write_obj(a[1], &value)?;
     Ok(0)
 }
 
@@ -226,7 +161,7 @@ pub fn setitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         return Err(EINVAL);
     }
     let new: Itimerval = if a[1] != 0 {
-        t.mm.read_obj(a[1])?
+        t.mm.lock().read_obj(a[1])?
     } else {
         Itimerval::default()
     };
@@ -250,7 +185,7 @@ pub fn setitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     }
     let value = vsec as u64 * 1_000_000_000 + vusec as u64 * 1000;
     let interval = isec as u64 * 1_000_000_000 + iusec as u64 * 1000;
-    t.alarm = (value > 0).then(|| (k.host.now(Clock::Monotonic) + value, interval));
+    t.tg.lock().alarm = (value > 0).then(|| (k.host.now(Clock::Monotonic) + value, interval));
     Ok(0)
 }
 
