@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WATCHDOG 5
+#define WATCHDOG 10
 
 /* <linux/futex.h> is not there for musl-gcc. */
 #define FUTEX_WAIT 0
