@@ -159,7 +159,7 @@ with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
 fired = []
 tm = threading.Timer(0.02, lambda: fired.append("timer"))
 tm.start()
-tm2 = threading.Timer(0.02, lambda: fired.append("cancelled"))
+tm2 = threading.Timer(5, lambda: fired.append("cancelled"))
 tm2.start()
 tm2.cancel()
 tm.join()

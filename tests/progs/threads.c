@@ -40,6 +40,8 @@
 #define FUTEX_WAKE_PRIVATE (FUTEX_WAKE | FUTEX_PRIVATE_FLAG)
 
 static const char *argv0;
+/* An address nothing is mapped at (a volatile, so the compiler does not object). */
+static void *volatile bad_ptr = (void *)8;
 
 static pid_t tid(void) { return (pid_t)syscall(SYS_gettid); }
 
@@ -105,7 +107,7 @@ static int task_entries(void) {
 
 /* Waits (bounded) until both counts are `want`: a joined thread may still be leaving. */
 static int wait_thread_count(int want) {
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 3000; i++) {
         if (status_threads() == want && task_entries() == want) return 1;
         ms_sleep(1);
     }
@@ -525,13 +527,15 @@ static void *cancel_cond(void *arg) {
     return NULL;
 }
 
-static atomic_int disabled_reached;
+static atomic_int disabled_reached, cancels_sent;
 static void *cancel_disabled(void *arg) {
     (void)arg;
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     atomic_fetch_add(&cancel_ready, 1);
-    ms_sleep(80); /* a cancellation point, but cancellation is disabled */
+    /* Sleeps are cancellation points, but cancellation is disabled. */
+    while (!atomic_load(&cancels_sent)) ms_sleep(1);
+    ms_sleep(20);
     atomic_store(&disabled_reached, 1);
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
     pthread_testcancel();
@@ -558,6 +562,7 @@ static int case_cancel(void) {
     while (atomic_load(&cancel_ready) < 5) ms_sleep(1);
     ms_sleep(30); /* let them reach the blocking calls */
     for (int i = 0; i < 5; i++) pthread_cancel(t[i]);
+    atomic_store(&cancels_sent, 1);
     for (int i = 0; i < 5; i++) {
         void *r;
         int e = pthread_join(t[i], &r);
@@ -621,8 +626,10 @@ static void kill_handler(int sig) {
 }
 
 static pid_t kill_tids[3];
+static atomic_int kill_ready;
 static void *kill_fn(void *arg) {
     kill_tids[(long)arg] = tid();
+    atomic_fetch_add(&kill_ready, 1);
     while (!atomic_load(&kill_stop)) ms_sleep(1);
     return NULL;
 }
@@ -637,7 +644,7 @@ static int case_pthread_kill(void) {
     sigaction(SIGUSR1, &sa, NULL);
     pthread_t t[3];
     for (long i = 0; i < 3; i++) t[i] = spawn(kill_fn, (void *)i);
-    ms_sleep(10);
+    while (atomic_load(&kill_ready) < 3) ms_sleep(1);
     check("pthread_kill", "signal 0 to a live thread", pthread_kill(t[0], 0) == 0);
     pthread_kill(t[1], SIGUSR1);
     int got = wait_hits(&kill_hits, 1);
@@ -672,6 +679,7 @@ static void proc_handler(int sig) {
     atomic_fetch_add(&proc_hits, 1);
 }
 
+static atomic_int proc_ready;
 static void *proc_fn(void *arg) {
     long i = (long)arg;
     proc_tids[i] = tid();
@@ -680,9 +688,12 @@ static void *proc_fn(void *arg) {
         sigemptyset(&s);
         sigaddset(&s, SIGUSR1);
         pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+        atomic_fetch_add(&proc_ready, 1);
         while (!atomic_load(&proc_reblock)) ms_sleep(1);
         pthread_sigmask(SIG_BLOCK, &s, NULL);
         atomic_store(&proc_reblocked, 1);
+    } else {
+        atomic_fetch_add(&proc_ready, 1);
     }
     while (!atomic_load(&proc_stop)) ms_sleep(1);
     return NULL;
@@ -697,7 +708,7 @@ static int case_process_signal(void) {
     pthread_sigmask(SIG_BLOCK, &s, NULL); /* the threads inherit it */
     pthread_t t[3];
     for (long i = 0; i < 3; i++) t[i] = spawn(proc_fn, (void *)i);
-    ms_sleep(20);
+    while (atomic_load(&proc_ready) < 3) ms_sleep(1);
     int right = 0;
     for (int round = 0; round < 5; round++) {
         kill(getpid(), SIGUSR1);
@@ -722,6 +733,7 @@ static int case_process_signal(void) {
 
 /* A dedicated thread takes a process-directed signal with sigwait while every thread blocks it. */
 static sigset_t sw_set;
+static sem_t sw_took;
 static void *sigwait_fn(void *arg) {
     (void)arg;
     int got[3];
@@ -729,6 +741,7 @@ static void *sigwait_fn(void *arg) {
         int sig = 0;
         if (sigwait(&sw_set, &sig)) sig = -1;
         got[i] = sig;
+        sem_post(&sw_took); /* a second SIGUSR1 must not find the first still pending */
     }
     return (void *)(long)(got[0] == SIGUSR1 && got[1] == SIGUSR2 && got[2] == SIGUSR1);
 }
@@ -738,11 +751,13 @@ static int case_sigwait(void) {
     sigaddset(&sw_set, SIGUSR1);
     sigaddset(&sw_set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &sw_set, NULL);
+    sem_init(&sw_took, 0, 0);
     pthread_t t = spawn(sigwait_fn, NULL);
     int sigs[3] = {SIGUSR1, SIGUSR2, SIGUSR1};
     for (int i = 0; i < 3; i++) {
-        ms_sleep(10);
+        ms_sleep(5);
         kill(getpid(), sigs[i]);
+        sem_wait(&sw_took);
     }
     void *r;
     pthread_join(t, &r);
@@ -889,6 +904,39 @@ static int exit_group_case(int raw) {
     return 0;
 }
 static int case_exit_group(void) { return exit_group_case(0); }
+
+/* main returns (exit_group with its value) while the others block. */
+static int case_main_returns(void) {
+    if (pipe(eg_pipe)) die("pipe");
+    pthread_mutex_lock(&eg_mu);
+    spawn(eg_read, NULL);
+    spawn(eg_futex, NULL);
+    spawn(eg_sleep, NULL);
+    spawn(eg_lock, NULL);
+    while (atomic_load(&eg_ready) < 4) ms_sleep(1);
+    ms_sleep(30);
+    printf("main_returns: main returns 6 while 4 threads block\n");
+    return 6;
+}
+
+/* A fatal signal a thread takes ends the whole process. */
+static void *fatal_fn(void *arg) {
+    ms_sleep(20);
+    if (arg) *(volatile int *)bad_ptr = 1;
+    raise(SIGTERM);
+    ms_sleep(1000);
+    printf("fatal: survived\n");
+    return NULL;
+}
+static int fatal_case(void *how) {
+    pthread_t t = spawn(fatal_fn, how);
+    spawn(eg_sleep, NULL);
+    pthread_join(t, NULL);
+    printf("fatal: main's join returned\n");
+    return 0;
+}
+static int case_fatal_signal(void) { return fatal_case(NULL); }
+static int case_segv_thread(void) { return fatal_case((void *)1); }
 static int case_exit_group_raw(void) {
     fflush(stdout);
     setvbuf(stdout, NULL, _IONBF, 0); /* exit_group skips stdio's flush */
@@ -934,6 +982,22 @@ static int case_exec_thread(void) {
     return 1;
 }
 
+/* The leader execs while other threads block. */
+static int case_exec_main(void) {
+    if (pipe(ex_pipe)) die("pipe");
+    spawn(ex_block, (void *)1);
+    spawn(ex_block, NULL);
+    while (atomic_load(&ex_ready) < 2) ms_sleep(1);
+    ms_sleep(20);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    printf("exec_main: the leader execs while 2 threads block\n");
+    fflush(stdout);
+    execl("/proc/self/exe", argv0, "exec_child", pid, (char *)NULL);
+    die("execl");
+    return 1;
+}
+
 static int case_exec_child(int argc, char **argv) {
     int old = argc > 2 ? atoi(argv[2]) : -1;
     check("exec_child", "pid kept across exec", getpid() == old);
@@ -955,6 +1019,8 @@ static void *fork_bystander(void *arg) {
     while (!atomic_load(&fork_stop)) ms_sleep(1);
     return NULL;
 }
+static pid_t fork_parent;
+static void *waiter_fn(void *arg) { return (void *)(long)wait_child((pid_t)(long)arg); }
 static void *fork_fn(void *arg) {
     (void)arg;
     pthread_mutex_lock(&fork_mu);
@@ -965,6 +1031,7 @@ static void *fork_fn(void *arg) {
         pthread_mutex_unlock(&fork_mu); /* ours: the forking thread held it */
         printf("fork_thread: child: getpid == gettid %d, Threads %d, task entries %d\n",
                getpid() == tid(), status_threads(), task_entries());
+        printf("fork_thread: child: getppid is the parent's pid %d\n", getppid() == fork_parent);
         pthread_t t = spawn(ids_fn, (void *)1);
         pthread_join(t, NULL);
         printf("fork_thread: child: its own thread ran %d\n", ids_pid[1] == getpid());
@@ -976,6 +1043,7 @@ static void *fork_fn(void *arg) {
 }
 
 static int case_fork_thread(void) {
+    fork_parent = getpid();
     pthread_t b = spawn(fork_bystander, NULL);
     pthread_t f = spawn(fork_fn, NULL);
     void *r;
@@ -994,6 +1062,17 @@ static int case_fork_thread(void) {
         _exit(8);
     }
     printf("fork_thread: main's child: status %d\n", wait_child(c));
+    /* Any thread may wait for a child another thread forked. */
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        ms_sleep(20);
+        _exit(9);
+    }
+    pthread_t w = spawn(waiter_fn, (void *)(long)c);
+    void *ws;
+    pthread_join(w, &ws);
+    printf("fork_thread: main's child reaped by another thread: status %ld\n", (long)ws);
     atomic_store(&fork_stop, 1);
     pthread_join(b, NULL);
     return 0;
@@ -1290,6 +1369,13 @@ static int case_join_many(void) {
         }
     }
     printf("join_many: 10 rounds of 16, sum %ld\n", sum);
+    pthread_barrier_init(&pc_bar, NULL, 65);
+    pthread_t many[64];
+    for (int i = 0; i < 64; i++) many[i] = spawn(park, NULL);
+    pthread_barrier_wait(&pc_bar);
+    printf("join_many: 64 live at once: Threads %d\n", status_threads());
+    pthread_barrier_wait(&pc_bar);
+    for (int i = 0; i < 64; i++) pthread_join(many[i], NULL);
     /* A small stack of our own, and a stack size. */
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -1504,9 +1590,9 @@ static void *me_fn(void *arg) {
 
 static int main_exit_case(int code) {
     me_pid = getpid();
-    spawn(me_fn, code ? (void *)1 : NULL);
     printf("main_exit: main calls pthread_exit\n");
     fflush(stdout);
+    spawn(me_fn, code ? (void *)1 : NULL);
     pthread_exit(NULL);
 }
 static int case_main_exit(void) { return main_exit_case(5); }
@@ -1536,7 +1622,11 @@ static const struct tcase cases[] = {
     {"sigmask", case_sigmask},
     {"exit_group", case_exit_group},
     {"exit_group_raw", case_exit_group_raw},
+    {"main_returns", case_main_returns},
+    {"fatal_signal", case_fatal_signal},
+    {"segv_thread", case_segv_thread},
     {"exec_thread", case_exec_thread},
+    {"exec_main", case_exec_main},
     {"fork_thread", case_fork_thread},
     {"futex_shared", case_futex_shared},
     {"futex_wake_count", case_futex_wake_count},

@@ -42,11 +42,17 @@ const GROUPS: &[(&str, &[(&str, i32)])] = &[
         &[
             ("exit_group", 42),
             ("exit_group_raw", 43),
+            ("main_returns", 6),
+            ("fatal_signal", 143),
+            ("segv_thread", 139),
             ("main_exit", 5),
             ("main_exit_last", 0),
         ],
     ),
-    ("exec_fork", &[("exec_thread", 3), ("fork_thread", 0)]),
+    (
+        "exec_fork",
+        &[("exec_thread", 3), ("exec_main", 3), ("fork_thread", 0)],
+    ),
     (
         "futex_processes",
         &[("futex_shared", 0), ("futex_wake_count", 0)],
