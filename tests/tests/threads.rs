@@ -2,6 +2,30 @@
 //! variant, must print the same and exit the same (each case must also pass natively: no
 //! `FAIL`, and its known exit status); Python's `threading` (`progs/py_threads.py`); and real
 //! multi-threaded tools when installed (`zstd -T2`, `xz -T2`), with `make -j2` beside them.
+//!
+//! What the C libraries ask of the kernel here (strace of the native runs):
+//! - glibc 2.36 `pthread_create`: `clone3` first (flags VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|
+//!   SETTLS|PARENT_SETTID|CLONE_CHILD_CLEARTID; falls back to `clone` on ENOSYS), all signals
+//!   blocked around it (`rt_sigprocmask`), a guard page (`mprotect`); each new thread calls
+//!   `rseq` (ENOSYS is tolerated) and `set_robust_list`; an exiting thread `madvise`s its stack
+//!   away and calls `exit` (60), not `exit_group`. musl 1.2: `clone` with the same flags
+//!   (plus DETACHED), `set_tid_address`; `tkill` for `pthread_kill`; `get_robust_list` to
+//!   probe robust mutex support.
+//! - `pthread_join` waits on the tid word the kernel clears (CLONE_CHILD_CLEARTID): glibc with
+//!   `FUTEX_WAIT_BITSET|FUTEX_CLOCK_REALTIME` *without* the private flag, musl with plain
+//!   `FUTEX_WAIT`; the kernel's wake at thread exit must reach those waiters, and private and
+//!   shared operations on the same private-memory word must meet.
+//! - Mutexes: `FUTEX_WAIT_PRIVATE`/`FUTEX_WAKE_PRIVATE`; glibc's timed and cond waits:
+//!   `FUTEX_WAIT_BITSET_PRIVATE[|FUTEX_CLOCK_REALTIME]`; process-shared and robust mutexes:
+//!   the same without the private flag. PI mutexes: `FUTEX_LOCK_PI`/`FUTEX_UNLOCK_PI`
+//!   (`_PRIVATE`); glibc probes them at `pthread_mutex_init` (ENOSYS: EOPNOTSUPP, 95) and musl at
+//!   `pthread_mutexattr_setprotocol` (ENOSYS, 38). Robust mutexes need the exit-time walk of
+//!   the `set_robust_list` list (FUTEX_OWNER_DIED, a wake) for threads and whole processes.
+//! - Cancellation: glibc sends SIGRTMIN (32) with `tgkill`, musl SIG 33 with `tkill`; glibc
+//!   installs its SIGRT_1 (33, set*id broadcast) handler at start-up.
+//! - glibc's `posix_spawn` (make, Python's subprocess): `clone3(CLONE_VM|CLONE_VFORK)` on a
+//!   stack of its own; make then has the child call `setresuid`/`setresgid(-1, uid, -1)`
+//!   before exec (so `make_two_jobs` also needs those two syscalls).
 
 use std::path::{Path, PathBuf};
 use vmm_tests::{
@@ -225,13 +249,24 @@ fn python_threads() {
 
 // ---------------------------------------------------------------- real tools
 
-/// A fresh directory for `tag` under the target directory's tmp (not /tmp).
-fn work_dir(tag: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("threads-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory under the target directory's tmp (not /tmp), removed when dropped (a
+/// failing test too).
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new(tag: &str) -> WorkDir {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("threads-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        WorkDir(d)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// About 3 MiB of text that compresses, but not to nothing: several blocks for `xz`, several
@@ -290,15 +325,14 @@ fn zstd_two_threads() {
     if !tool_or_skip("zstd_two_threads", "/usr/bin/zstd") {
         return;
     }
-    let dir = work_dir("zstd");
-    let input = write_input(&dir);
+    let dir = WorkDir::new("zstd");
+    let input = write_input(&dir.0);
     let i = input.display();
     let script = format!(
         "set -e; zstd -q -T2 -c {i} | sha256sum; \
          zstd -q -T2 -c {i} | zstd -q -d -c | cmp - {i} && echo round trip same"
     );
     shell_everywhere("zstd -T2", &script);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `xz -T2` with small blocks (several compressed by two threads), then a threaded decompress.
@@ -307,28 +341,28 @@ fn xz_two_threads() {
     if !tool_or_skip("xz_two_threads", "/usr/bin/xz") {
         return;
     }
-    let dir = work_dir("xz");
-    let input = write_input(&dir);
+    let dir = WorkDir::new("xz");
+    let input = write_input(&dir.0);
     let i = input.display();
     let script = format!(
         "set -e; xz -T2 --block-size=256KiB -c < {i} | sha256sum; \
          xz -T2 --block-size=256KiB -c < {i} | xz -T2 -d -c | cmp - {i} && echo round trip same"
     );
     shell_everywhere("xz -T2", &script);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `make -j2` over a small generated tree (processes, not threads, but a parallel build is
 /// where thread-using tools run): each run gets a copy of its own, so none sees another's
-/// outputs.
+/// outputs. make starts jobs with glibc's `posix_spawn`: `clone3`/`clone` with
+/// CLONE_VM|CLONE_VFORK, then `setresuid`/`setresgid` in the child.
 #[test]
 fn make_two_jobs() {
     if !tool_or_skip("make_two_jobs", "/usr/bin/make") {
         return;
     }
-    let dir = work_dir("make");
+    let dir = WorkDir::new("make");
     let tree = |name: &str| {
-        let d = dir.join(name);
+        let d = dir.0.join(name);
         std::fs::create_dir_all(d.join("src")).unwrap();
         let mut mk = String::from("OBJS := $(patsubst src/%.in,out/%.o,$(wildcard src/*.in))\n");
         mk += "all: out/all.txt\n";
@@ -363,6 +397,5 @@ fn make_two_jobs() {
             failures.push(format!("=== make -j2 [{p}]\n{e}"));
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
