@@ -768,13 +768,11 @@ fn exit_thread<P: Platform>(k: &mut Kernel, table: &mut Table<P>, mut t: Task<P>
     // Robust futexes may be shared with other processes: always. The tid word only matters
     // to threads still sharing the memory (Linux: mm_users > 1).
     crate::futex::exit_robust_list(k, &t);
-    if !t.mm.sole() {
-        if t.clear_child_tid != 0 {
-            let addr = t.clear_child_tid;
-            if t.mm.lock().write_obj(addr, &0u32).is_ok() {
-                if let Ok(key) = crate::futex::key_for(&t, addr, false) {
-                    k.futex.wake(key, 1, u32::MAX);
-                }
+    if !t.mm.sole() && t.clear_child_tid != 0 {
+        let addr = t.clear_child_tid;
+        if t.mm.lock().write_obj(addr, &0u32).is_ok() {
+            if let Ok(key) = crate::futex::key_for(&t, addr, false) {
+                k.futex.wake(key, 1, u32::MAX);
             }
         }
     }
