@@ -1525,7 +1525,10 @@ fn tkill<P: Platform>(
     if sig == 0 || discarded_stop(table, t, sig) {
         return Ok(());
     }
-    let info = user_info(table, sender, sig);
+    let info = signal::SigInfo {
+        code: signal::SI_TKILL,
+        ..user_info(table, sender, sig)
+    };
     signal::post_thread(table.tasks.get_mut(&target).expect("target exists"), info);
     Ok(())
 }

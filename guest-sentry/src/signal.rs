@@ -163,6 +163,8 @@ pub struct SigInfo {
 }
 
 pub const SI_USER: i32 = 0;
+/// `tkill`/`tgkill` (glibc's cancellation handler checks for it).
+pub const SI_TKILL: i32 = -6;
 pub const SI_KERNEL: i32 = 0x80;
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;

@@ -96,6 +96,60 @@ pub fn set_robust_list<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6
     Ok(0)
 }
 
+/// `get_robust_list(pid, head, len)`: the caller's (pid 0 or its own tid); another thread's
+/// would need the scheduler (EPERM, as for a process without ptrace rights over it).
+pub fn get_robust_list<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    if pid != 0 && pid as u32 != t.tid {
+        return Err(if pid < 0 { ESRCH } else { EPERM });
+    }
+    let (head, len) = t.robust_list;
+    t.mm.lock().write_obj(a[1], &head)?;
+    t.mm.lock().write_obj(a[2], &len)?;
+    Ok(0)
+}
+
+/// The `set*id` family: the sandbox's program runs as root of its own world and keeps
+/// those ids; asking for root (0) or for no change (-1) succeeds, any other id is refused
+/// with EPERM (other credentials are not modelled yet) and logged once.
+pub fn set_ids<P: Platform>(k: &mut Kernel, _t: &mut Task<P>, ids: [u64; 3]) -> SysResult {
+    if ids
+        .iter()
+        .all(|&id| id as u32 == 0 || id as u32 == u32::MAX)
+    {
+        return Ok(0);
+    }
+    if k.unknown_logged.first_time(u64::MAX - 0x1_0000) == crate::kernel::LogVerdict::Log {
+        k.log(format_args!(
+            "set*id to ids other than root ({ids:?}): not supported (EPERM)"
+        ));
+    }
+    Err(EPERM)
+}
+
+/// `getresuid`/`getresgid(real, effective, saved)`: root's.
+pub fn get_ids<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, ptrs: [u64; 3]) -> SysResult {
+    for p in ptrs {
+        t.mm.lock().write_obj(p, &crate::kernel::SANDBOX_IDS[0])?;
+    }
+    Ok(0)
+}
+
+/// `setgroups(size, list)`: the supplementary groups are none; setting none (or only root's
+/// group) succeeds.
+pub fn setgroups<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let n = a[0];
+    if n > 65536 {
+        return Err(EINVAL);
+    }
+    let groups: Vec<u32> = t.mm.lock().read_objs(a[1], n as usize)?;
+    if groups.iter().all(|&g| g == crate::kernel::SANDBOX_IDS[2]) {
+        Ok(0)
+    } else {
+        Err(EPERM)
+    }
+}
+
 /// `prlimit64(pid, resource, new, old)`; `getrlimit`/`setrlimit` arrive here too.
 pub fn prlimit64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let [pid, resource, new, old, ..] = a;
@@ -642,6 +696,59 @@ pub fn sched_setaffinity<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64;
         return Err(EINVAL);
     }
     Ok(0)
+}
+
+/// Scheduling policies: every task runs under SCHED_OTHER at priority 0 (the Sentry's own
+/// scheduler takes turns); SCHED_BATCH and SCHED_IDLE are accepted as the same. The real-time
+/// policies are refused (EPERM), as for a process without CAP_SYS_NICE.
+const SCHED_OTHER: u64 = 0;
+const SCHED_FIFO: u64 = 1;
+const SCHED_RR: u64 = 2;
+const SCHED_BATCH: u64 = 3;
+const SCHED_IDLE: u64 = 5;
+const SCHED_RESET_ON_FORK: u64 = 0x4000_0000;
+
+/// `sched_get_priority_max/min(policy)`: 0 for the policies served, 1..99 for the real-time
+/// ones (Linux's range, though setting them is refused).
+pub fn sched_priority_range(policy: u64) -> SysResult {
+    match policy {
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE => Ok(0),
+        SCHED_FIFO | SCHED_RR => Ok(1),
+        _ => Err(EINVAL),
+    }
+}
+
+/// `sched_getparam(pid, param)` (`set` false) / `sched_setparam(pid, param)`: priority 0.
+pub fn sched_param<P: Platform>(
+    _k: &mut Kernel,
+    t: &mut Task<P>,
+    a: [u64; 6],
+    set: bool,
+) -> SysResult {
+    let [pid, param, ..] = a;
+    if (pid as i32) < 0 || param == 0 {
+        return Err(EINVAL);
+    }
+    if set {
+        let prio: i32 = t.mm.lock().read_obj(param)?;
+        return if prio == 0 { Ok(0) } else { Err(EINVAL) };
+    }
+    t.mm.lock().write_obj(param, &0i32)?;
+    Ok(0)
+}
+
+/// `sched_setscheduler(pid, policy, param)`.
+pub fn sched_setscheduler<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [pid, policy, param, ..] = a;
+    if (pid as i32) < 0 || param == 0 {
+        return Err(EINVAL);
+    }
+    let prio: i32 = t.mm.lock().read_obj(param)?;
+    match policy & !SCHED_RESET_ON_FORK {
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if prio == 0 => Ok(0),
+        SCHED_FIFO | SCHED_RR if (1..=99).contains(&prio) => Err(EPERM),
+        _ => Err(EINVAL),
+    }
 }
 
 /// `getcpu(cpu, node, tcache)`: the Sentry runs its tasks on one CPU (0) of one node (0).
