@@ -196,7 +196,7 @@ syscalls! { k, t, a, n;
     __NR_getresgid(Ptr, Ptr, Ptr) => proc::get_ids(k, t, [a[0], a[1], a[2]]);
     __NR_setfsuid(Int) => Ok(SANDBOX_IDS[0] as u64);
     __NR_setfsgid(Int) => Ok(SANDBOX_IDS[2] as u64);
-    __NR_getgroups(Int, Ptr) => if (a[0] as i32) < 0 { Err(EINVAL) } else { Ok(0) };
+    __NR_getgroups(Int, Ptr) => if strace::low32(a[0]) > i32::MAX as u32 { Err(EINVAL) } else { Ok(0) };
     __NR_setgroups(Uint, Ptr) => proc::setgroups(k, t, a);
     __NR_setpgid(Int, Int) => proc::setpgid(k, t, a);
     __NR_getppid() => Ok(t.tg.lock().ppid as u64);
@@ -224,7 +224,7 @@ syscalls! { k, t, a, n;
     __NR_sched_setparam(Int, Ptr) => proc::sched_param(k, t, [a[0], a[1], 0, 0, 0, 0], true);
     __NR_sched_getparam(Int, Ptr) => proc::sched_param(k, t, [a[0], a[1], 0, 0, 0, 0], false);
     __NR_sched_setscheduler(Int, Int, Ptr) => proc::sched_setscheduler(k, t, a);
-    __NR_sched_getscheduler(Int) => if (a[0] as i32) < 0 { Err(EINVAL) } else { Ok(0) };
+    __NR_sched_getscheduler(Int) => if strace::low32(a[0]) > i32::MAX as u32 { Err(EINVAL) } else { Ok(0) };
     // Only SCHED_OTHER (0), SCHED_BATCH (3) and SCHED_IDLE (5) are served: priority 0.
     __NR_sched_get_priority_max(Int) => proc::sched_priority_range(a[0]);
     __NR_sched_get_priority_min(Int) => proc::sched_priority_range(a[0]);
