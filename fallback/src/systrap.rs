@@ -489,24 +489,32 @@ vmm_systrap_fast:
     mov ebx, 1                      // post ST_EVENT
     jmp 2b
 
-60: // ST_XSAVE (asked on fast events): the app's extended state is still in the CPU. A
-    // legacy change the Sentry left in the area is loaded first, then the whole state is
-    // saved over it, with the mask from the read-only orders header; the event is posted
-    // again.
+60: // ST_XSAVE (asked on fast events): the app's extended state is still in the CPU. What
+    // the Sentry left in the area to load is loaded first, as the return to the app would
+    // (a legacy change, flag 1; or a whole state, flag 2, still pending where a tick was
+    // reported before that return), then the whole state is saved over it, with the mask
+    // from the read-only orders header; the event is posted again.
     movabs r11, {fast}
-    cmp dword ptr [r11 + {fast_fx_dirty}], 0
-    je 61f
+    movabs rcx, {orders}
+    mov eax, [r11 + {fast_fx_dirty}]
     mov dword ptr [r11 + {fast_fx_dirty}], 0
+    test eax, eax
+    je 61f
+    cmp eax, 1
+    jne 62f
     fxrstor64 [r11 + {fast_fx}]
-61: movabs rcx, {orders}
-    mov eax, [rcx + {xmask_off}]
+    jmp 61f
+62: mov eax, [rcx + {xmask_off}]
+    mov edx, [rcx + {xmask_off} + 4]
+    xrstor64 [r11 + {fast_fx}]
+61: mov eax, [rcx + {xmask_off}]
     mov edx, [rcx + {xmask_off} + 4]
     xsave64 [r11 + {fast_fx}]
     mov ebx, 1
     jmp 2b
 
 20: // ST_RESUME of a fast event. A tick noted meanwhile is reported first, as an interrupt
-    // at the registers the Sentry just set.
+    // at the registers the Sentry just set (the FPU area and its flag stay pending).
     cmp dword ptr [r12 + 152], 0
     je 21f
     mov dword ptr [r12 + 152], 0
@@ -1795,5 +1803,73 @@ unsafe fn child(
         }
         let entry: extern "C" fn() -> ! = std::mem::transmute(STUB_ADDR as usize);
         entry()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    global_asm!(
+        r#"
+    .section .text.systrap_test, "ax"
+    .balign 16
+systrap_test_code:
+    vmovq xmm3, rdi
+    vpbroadcastq ymm3, xmm3
+    lea rcx, [rip + 1f]
+    mov eax, 39
+    jmp qword ptr [rip + 2f]
+1:  ud2
+    .balign 8
+2:  .quad 0
+systrap_test_end:
+    .text
+"#
+    );
+
+    extern "C" {
+        fn systrap_test_code();
+        fn systrap_test_end();
+    }
+
+    /// A whole state loaded into the fast page and still pending (as when a tick is reported
+    /// before the return to the app) is what `ST_XSAVE` saves, not the older one in the CPU.
+    #[test]
+    fn xsave_applies_a_pending_whole_state() {
+        if !std::arch::is_x86_feature_detected!("avx2") || fast_xsave().0 & 4 == 0 {
+            return;
+        }
+        const CODE: u64 = 0x10_0000;
+        let start = systrap_test_code as *const () as usize;
+        let len = systrap_test_end as *const () as usize - start;
+        let (fd, map) = shared_memfd(c"systrap-test", 4096).unwrap();
+        let mut plat = SystrapPlatform::new(fd.as_raw_fd());
+        let mut space = plat.new_address_space().unwrap();
+        // SAFETY: the test code lies between the two symbols; the memfd page is ours.
+        unsafe {
+            std::ptr::copy_nonoverlapping(start as *const u8, map, len);
+            (map.add(len - 8) as *mut u64).write_unaligned(space.syscall_entry().unwrap());
+        }
+        space.map_file(CODE, 0, 4096, Access::RX).unwrap();
+        let mut ctx = plat.new_context().unwrap();
+        let mut regs = UserRegs {
+            rip: CODE,
+            rdi: 0x1234_5678,
+            eflags: 0x202,
+            ..Default::default()
+        };
+        assert_eq!(ctx.switch(&mut space, &mut regs), Ok(Event::Syscall));
+        assert!(space.stub.ev.fast);
+        let (avx, _) = xstate::layout().component(2);
+        let ymm3_hi = |img: &[u8]| u64::from_le_bytes(img[avx + 48..avx + 56].try_into().unwrap());
+        let mut img = space.stub.save_live().unwrap();
+        assert_eq!(ymm3_hi(&img), 0x1234_5678);
+        img[avx + 48..avx + 56].copy_from_slice(&0x9abc_def0u64.to_le_bytes());
+        space.stub.load_live(&img, false).unwrap();
+        let again = space.stub.save_live().unwrap();
+        assert_eq!(ymm3_hi(&again), 0x9abc_def0);
+        // SAFETY: our mapping, no longer used.
+        unsafe { libc::munmap(map.cast(), 4096) };
     }
 }

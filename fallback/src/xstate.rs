@@ -88,6 +88,12 @@ impl Layout {
         m
     }
 
+    /// Standard-format offset and size of component `i` (2..63; 0 where XCR0 lacks it).
+    #[cfg(test)]
+    pub(crate) fn component(&self, i: usize) -> (usize, usize) {
+        (self.comp[i].0 as usize, self.comp[i].1 as usize)
+    }
+
     /// The bytes an image of the components in `mask` needs (at least the legacy area).
     pub(crate) fn size(&self, mask: u64) -> usize {
         let mut end = if mask & !LEGACY_MASK != 0 {
