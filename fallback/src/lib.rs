@@ -7,3 +7,4 @@
 pub mod ptrace;
 pub mod stub;
 pub mod systrap;
+mod xstate;

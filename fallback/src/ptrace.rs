@@ -14,6 +14,11 @@
 //!   syscall; `PTRACE_GET_SYSCALL_INFO` says which ABI was used (never the app's bytes, which
 //!   it controls) and they are reported as [`Event::Syscall32`]. The app resumes in the mode
 //!   it was in: a 32-bit code selector (and flat 32-bit data selectors) it had are kept.
+//!
+//! Contexts that take turns on one stub keep their own extended state ([`crate::xstate`]):
+//! a switch by a context whose state is not the stub's saves the stub's whole XSAVE state
+//! (`PTRACE_GETREGSET(NT_X86_XSTATE)`) into the previous owner's buffer and loads its own
+//! (`PTRACE_SETREGSET`): two more ptrace calls, only when the context changes.
 
 use std::io;
 use std::rc::Rc;
@@ -22,6 +27,7 @@ use guest_sentry::errno::{Errno, EIO, ENOMEM};
 use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
 
 use crate::stub::{self, Stub, STUB_MEMFD};
+use crate::xstate::{self, Live, Owner, Saved, HEADER_END};
 
 /// The legacy vsyscall page (Linux's `VSYSCALL_ADDR`), one page.
 const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
@@ -131,6 +137,112 @@ fn vsyscall_number(si: &libc::siginfo_t) -> Option<u64> {
     u64::try_from(nr).ok()
 }
 
+/// The ELF note type of the XSAVE register set.
+const NT_X86_XSTATE: libc::c_uint = 0x202;
+
+/// The size of the kernel's XSAVE register set (`PTRACE_SETREGSET` wants exactly that many
+/// bytes), asked of the kernel once, with `pid` (a stopped tracee); 0 where it has none (no
+/// XSAVE: the 512-byte FXSAVE registers are all there is).
+fn xstate_regset_size(pid: libc::pid_t) -> Result<usize, Errno> {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if let Some(&n) = SIZE.get() {
+        return Ok(n);
+    }
+    // CPUID 0xD.0 ECX: the largest XSAVE area of every component the CPU has; the kernel's
+    // set is no larger, and it answers with the size it wrote.
+    let max = std::arch::x86_64::__cpuid_count(0xd, 0).ecx as usize;
+    let mut buf = vec![0u8; max.clamp(4096, 1 << 20)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let n = if xstate::layout().xcr0 == 0 {
+        0
+    } else {
+        // SAFETY: pid is our stopped tracee; the kernel writes at most iov_len bytes into buf
+        // and stores how many in iov_len.
+        let r = unsafe { libc::ptrace(libc::PTRACE_GETREGSET, pid, NT_X86_XSTATE, &mut iov) };
+        if r < 0 {
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINVAL) | Some(libc::ENODEV) => 0,
+                _ => return Err(eio(io::Error::last_os_error())),
+            }
+        } else if iov.iov_len >= HEADER_END && iov.iov_len <= buf.len() {
+            iov.iov_len
+        } else {
+            0
+        }
+    };
+    Ok(*SIZE.get_or_init(|| n))
+}
+
+/// The stub's live state, through ptrace (the stub is stopped between events).
+struct Tracee(libc::pid_t);
+
+impl Live for Tracee {
+    fn save_live(&mut self) -> Result<Vec<u8>, Errno> {
+        let n = xstate_regset_size(self.0)?;
+        if n == 0 {
+            let mut fx = vec![0u8; 512];
+            // SAFETY: the stub is our stopped tracee; user_fpregs_struct is 512 bytes.
+            if unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, self.0, 0, fx.as_mut_ptr()) } < 0 {
+                return Err(eio(io::Error::last_os_error()));
+            }
+            return Ok(fx);
+        }
+        let mut img = vec![0u8; n];
+        let mut iov = libc::iovec {
+            iov_base: img.as_mut_ptr().cast(),
+            iov_len: n,
+        };
+        // SAFETY: as in `xstate_regset_size`.
+        if unsafe { libc::ptrace(libc::PTRACE_GETREGSET, self.0, NT_X86_XSTATE, &mut iov) } < 0 {
+            return Err(eio(io::Error::last_os_error()));
+        }
+        if iov.iov_len < 512 || iov.iov_len > n {
+            return Err(EIO);
+        }
+        img.truncate(iov.iov_len);
+        Ok(img)
+    }
+
+    fn load_live(&mut self, img: &[u8], fresh: bool) -> Result<(), Errno> {
+        // A single-threaded process never needs the XSAVE register set: its first context
+        // loads the initial legacy state over the stub's start state with SETFPREGS (the
+        // other components stay as the fork left them, as they did before contexts kept
+        // state), and nothing else is ever loaded. So `vmm`'s own seccomp filter, which
+        // allows the requests it knows, needs PTRACE_{GET,SET}REGSET only where the Sentry
+        // runs several threads of one process.
+        let n = if fresh && img.len() < HEADER_END {
+            0
+        } else {
+            xstate_regset_size(self.0)?
+        };
+        if n == 0 {
+            let mut fx = [0u8; 512];
+            fx.copy_from_slice(&img[..512]);
+            // SAFETY: as above; the kernel validates MXCSR.
+            if unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, self.0, 0, fx.as_ptr()) } < 0 {
+                return Err(eio(io::Error::last_os_error()));
+            }
+            return Ok(());
+        }
+        // The whole set, as the kernel wants it: a fresh header, the components `img` has.
+        let mut full = vec![0u8; n];
+        xstate::copy_image(&mut full, xstate::layout().xcr0, img);
+        let mut iov = libc::iovec {
+            iov_base: full.as_mut_ptr().cast(),
+            iov_len: n,
+        };
+        // SAFETY: pid is our stopped tracee; the kernel reads iov_len bytes and validates the
+        // header and MXCSR.
+        if unsafe { libc::ptrace(libc::PTRACE_SETREGSET, self.0, NT_X86_XSTATE, &mut iov) } < 0 {
+            return Err(eio(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+}
+
 fn eio(e: io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(EIO.0))
 }
@@ -167,6 +279,8 @@ impl PtracePlatform {
 
 pub struct PtraceAddressSpace {
     stub: Rc<Stub>,
+    /// Whose extended state is live in the stub.
+    fpu_owner: Owner,
 }
 
 fn prot(a: Access) -> u64 {
@@ -205,12 +319,17 @@ pub struct PtraceContext {
     /// The last event was a vsyscall: the stub sits in a signal-delivery stop, not in a
     /// syscall, so it must resume with no syscall number (no restart processing).
     after_vsyscall: bool,
+    /// Its extended state while another context's is live in the stub.
+    fpu: Saved,
 }
 
 impl Context for PtraceContext {
     type AddressSpace = PtraceAddressSpace;
 
     fn fpu_state(&mut self, space: &mut PtraceAddressSpace) -> Result<[u8; 512], Errno> {
+        if !self.fpu.owns(&space.fpu_owner) {
+            return Ok(self.fpu.legacy());
+        }
         let mut fx = [0u8; 512];
         // SAFETY: the stub is our stopped tracee; user_fpregs_struct is 512 bytes (FXSAVE).
         if unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, space.stub.pid, 0, fx.as_mut_ptr()) } < 0 {
@@ -224,6 +343,12 @@ impl Context for PtraceContext {
         space: &mut PtraceAddressSpace,
         fx: &[u8; 512],
     ) -> Result<(), Errno> {
+        if !self.fpu.owns(&space.fpu_owner) {
+            // Another context's state is live (the Sentry sets a new thread's from its
+            // parent's): change only this one's saved copy.
+            self.fpu.set_legacy(fx);
+            return Ok(());
+        }
         // SAFETY: as above; the kernel validates MXCSR.
         if unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, space.stub.pid, 0, fx.as_ptr()) } < 0 {
             return Err(eio(io::Error::last_os_error()));
@@ -252,6 +377,7 @@ impl Context for PtraceContext {
         }
         regs.fs = 0;
         regs.gs = 0;
+        self.fpu.take_over(&mut space.fpu_owner, &mut Tracee(pid))?;
         if std::mem::take(&mut self.after_vsyscall) {
             let mut r = *regs;
             r.orig_rax = u64::MAX;
@@ -346,12 +472,14 @@ impl Platform for PtracePlatform {
         pin_together(stub.pid);
         Ok(PtraceAddressSpace {
             stub: Rc::new(stub),
+            fpu_owner: Owner::default(),
         })
     }
 
     fn new_context(&mut self) -> Result<PtraceContext, Errno> {
         Ok(PtraceContext {
             after_vsyscall: false,
+            fpu: Saved::default(),
         })
     }
 }

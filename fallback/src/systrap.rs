@@ -17,7 +17,9 @@
 //! into the stub's code page at any instruction with registers of its choice. So:
 //!
 //! - The Sentry reads each field of the control page once per event and checks it (the frame
-//!   pointer, the FPU area pointer); nothing read there is used as an index or a count.
+//!   pointer, the FPU area pointer); nothing read there is used as an index or a count. The
+//!   one count read from app-writable memory, the XSAVE size in a signal frame's fpstate, is
+//!   believed only where the whole area it claims lies inside the signal stack.
 //! - The app thread's seccomp filter lets through, from the code page, only `rt_sigreturn`,
 //!   `futex` (wait/wake on the two words the handler waits on) and `arch_prctl(SET_FS|SET_GS)`:
 //!   none of these can map, unmap or protect memory or reach the host.
@@ -37,6 +39,27 @@
 //! at `STUB_ADDR`, control page at `CTRL_ADDR`, alternate signal stack after it, then the fast
 //! page (`FAST_ADDR`) — a memfd `vmm` maps too, writable in the stub — then the orders memfd:
 //! its header, its ring and the done page (`ORDERS_ADDR`), read-only in the stub.
+//!
+//! # Extended (FPU/SSE/AVX) state of several contexts
+//!
+//! Contexts that take turns on one stub each keep their own XSAVE state ([`crate::xstate`]);
+//! a switch by a context that is not the stub's current owner saves the live state into the
+//! owner's buffer and loads its own. Where that state lives depends on the current event:
+//!
+//! - A trapped event (a signal): the kernel saved the whole state in the frame's fpstate
+//!   (standard XSAVE format; its software-reserved bytes give the size, checked against the
+//!   signal stack), and `rt_sigreturn` loads it: the Sentry copies it out and in there.
+//! - A fast event: the fast entry keeps its cost down with `fxsave64` (legacy x87/SSE only);
+//!   the YMM/ZMM/opmask state is still in the CPU, where the stub waiting in the handshake
+//!   leaves it untouched. Only when the context changes does the Sentry ask for the rest
+//!   (`ST_XSAVE`: the stub runs `xsave64` into the fast page and posts the event again: one
+//!   more round trip), and a state it loads there is restored with `xrstor64` on the way back
+//!   (`FAST_FX_DIRTY` = 2) instead of `fxrstor64` (1). The mask both use is the Sentry's,
+//!   written once into the read-only orders header (the components of XCR0 that fit in the
+//!   fast page, never AMX): an app that rewrote it could only make its own stub overrun its
+//!   own pages. The size the Sentry copies is its own too (from CPUID), never the page's.
+//!   An `xsave64` on every fast entry instead would make every patched syscall pay for the
+//!   whole AVX-512 area (2.7 KB each way) to serve the rare thread switch.
 
 use std::arch::global_asm;
 use std::io;
@@ -49,6 +72,7 @@ use guest_sentry::platform::{
 };
 
 use crate::stub::{STUB_ADDR, STUB_MEMFD};
+use crate::xstate::{self, Live, Owner, Saved, HEADER_END, LEGACY_MASK};
 
 /// The control page (shared, writable by the app): see `Ctrl`.
 pub const CTRL_ADDR: u64 = STUB_ADDR + 0x1000;
@@ -74,9 +98,16 @@ pub const FAILED_OFF: u64 = DONE_OFF + 4;
 const STUB_END: u64 = ORDERS_ADDR + ORDERS_SIZE;
 const _: () = assert!(STUB_END <= 0x7fff_ffff_f000);
 /// Fast page offsets: the 18 registers in `sigcontext` order (r8 … rip, eflags) at 0, a flag
-/// the Sentry sets when it changed the FXSAVE area, and the area itself (16-byte aligned).
+/// the Sentry sets when it changed the FXSAVE/XSAVE area (1: load its legacy part with
+/// `fxrstor64`, 2: all of it with `xrstor64`), and the area itself (64-byte aligned).
 const FAST_FX_DIRTY: usize = 144;
 const FAST_FX: usize = 256;
+const _: () = assert!((FAST_ADDR as usize + FAST_FX).is_multiple_of(64));
+/// The most the XSAVE area in the fast page may take: the entry's stack (a few words) keeps
+/// the top 256 bytes.
+const FAST_XSAVE_MAX: usize = 4096 - 256 - FAST_FX;
+/// In the orders header (read-only in the stub): the XSAVE mask of the fast page's area.
+const XMASK_OFF: u64 = 8;
 /// The fd numbers inside the stub: the control memfd, the orders memfd.
 const STUB_CTRLFD: i32 = 4;
 pub const STUB_ORDERSFD: i32 = 5;
@@ -105,6 +136,9 @@ const ST_RESUME: u32 = 2;
 /// Sentry → stub: another task runs now; sleep at once instead of spinning (on a small host
 /// the spinning stubs of waiting tasks would take CPU time from the one that runs).
 const ST_PARK: u32 = 5;
+/// Sentry → stub, on a fast event only: save the whole extended state (still in the CPU) into
+/// the fast page's area with `xsave64`, then post `ST_EVENT` again.
+const ST_XSAVE: u32 = 6;
 
 /// The control page, as the stub's assembly sees it (offsets fixed below). The app can write
 /// all of it: the Sentry takes nothing here on trust.
@@ -285,6 +319,8 @@ vmm_systrap_handler:
     jmp 3b
 5:  cmp eax, 2
     je 7f
+    cmp eax, {st_xsave}
+    je 60f
     mov ebx, eax                    // anything else: wait for it to change,
     cmp eax, 5                      // at once asleep for ST_PARK
     je 11b
@@ -453,8 +489,32 @@ vmm_systrap_fast:
     mov ebx, 1                      // post ST_EVENT
     jmp 2b
 
+60: // ST_XSAVE (asked on fast events): the app's extended state is still in the CPU. What
+    // the Sentry left in the area to load is loaded first, as the return to the app would
+    // (a legacy change, flag 1; or a whole state, flag 2, still pending where a tick was
+    // reported before that return), then the whole state is saved over it, with the mask
+    // from the read-only orders header; the event is posted again.
+    movabs r11, {fast}
+    movabs rcx, {orders}
+    mov eax, [r11 + {fast_fx_dirty}]
+    mov dword ptr [r11 + {fast_fx_dirty}], 0
+    test eax, eax
+    je 61f
+    cmp eax, 1
+    jne 62f
+    fxrstor64 [r11 + {fast_fx}]
+    jmp 61f
+62: mov eax, [rcx + {xmask_off}]
+    mov edx, [rcx + {xmask_off} + 4]
+    xrstor64 [r11 + {fast_fx}]
+61: mov eax, [rcx + {xmask_off}]
+    mov edx, [rcx + {xmask_off} + 4]
+    xsave64 [r11 + {fast_fx}]
+    mov ebx, 1
+    jmp 2b
+
 20: // ST_RESUME of a fast event. A tick noted meanwhile is reported first, as an interrupt
-    // at the registers the Sentry just set.
+    // at the registers the Sentry just set (the FPU area and its flag stay pending).
     cmp dword ptr [r12 + 152], 0
     je 21f
     mov dword ptr [r12 + 152], 0
@@ -462,10 +522,18 @@ vmm_systrap_fast:
     mov ebx, 1
     jmp 2b
 21: movabs r11, {fast}
-    cmp dword ptr [r11 + {fast_fx_dirty}], 0
+    mov eax, [r11 + {fast_fx_dirty}]
+    test eax, eax
     je 22f
     mov dword ptr [r11 + {fast_fx_dirty}], 0
+    cmp eax, 1
+    jne 23f
     fxrstor64 [r11 + {fast_fx}]
+    jmp 22f
+23: movabs rcx, {orders}             // a whole state the Sentry loaded (another context's)
+    mov eax, [rcx + {xmask_off}]
+    mov edx, [rcx + {xmask_off} + 4]
+    xrstor64 [r11 + {fast_fx}]
 22: mov dword ptr [r12], 0          // ST_RUNNING
     lea rsp, [r11 + 4096]
     push qword ptr [r11 + 136]
@@ -501,6 +569,8 @@ vmm_systrap_end:
     stub_end = const STUB_END,
     fast_fx = const FAST_FX,
     fast_fx_dirty = const FAST_FX_DIRTY,
+    xmask_off = const XMASK_OFF,
+    st_xsave = const ST_XSAVE,
     fprog = const FPROG_ADDR,
     clone_flags = const MAPPER_CLONE,
     qmask = const QUEUE_LEN - 1,
@@ -580,6 +650,10 @@ pub struct SystrapStub {
     reaped: std::cell::Cell<bool>,
     /// The current event, as published.
     ev: Published,
+    /// The XSAVE mask of the fast page's area (0: no XSAVE, legacy state only) and the bytes
+    /// it takes there (the Sentry's own figures: the page's copy of the mask is not read).
+    fast_mask: u64,
+    fast_size: usize,
 }
 
 impl SystrapStub {
@@ -838,6 +912,32 @@ impl SystrapStub {
         Ok(unsafe { self.shared.add((addr - CTRL_ADDR) as usize) })
     }
 
+    /// The signal frame's fpstate, in our mapping: its address, the bytes of it the kernel's
+    /// XSAVE image takes (512 where it is in FXSAVE format, or its size words do not fit the
+    /// signal stack), and the components `rt_sigreturn` may load from it.
+    fn frame_xstate(&self) -> Result<(*mut u8, usize, u64), Errno> {
+        let uc = self.ucontext()?;
+        // SAFETY: `uc` is a checked ucontext in the shared region; fpregs is at offset 224.
+        let fp = unsafe { (uc.add(224) as *const u64).read_unaligned() };
+        let p = self.in_stack(fp, HEADER_END as u64)?;
+        // struct _fpx_sw_bytes at 464: magic1, extended_size, xfeatures, xstate_size.
+        // SAFETY: inside the checked 576 bytes.
+        let (magic, feats, size) = unsafe {
+            (
+                (p.add(464) as *const u32).read_unaligned(),
+                (p.add(472) as *const u64).read_unaligned(),
+                (p.add(480) as *const u32).read_unaligned() as usize,
+            )
+        };
+        if magic != 0x4650_5853 || !(HEADER_END..=1 << 16).contains(&size) {
+            return Ok((p, 512, LEGACY_MASK));
+        }
+        match self.in_stack(fp, size as u64) {
+            Ok(p) => Ok((p, size, feats & xstate::layout().xcr0)),
+            Err(_) => Ok((p, 512, LEGACY_MASK)),
+        }
+    }
+
     /// The fast page, in our mapping.
     fn fast_page(&self) -> *mut u8 {
         // SAFETY: the fast page is the last page of the shared region.
@@ -859,6 +959,81 @@ impl SystrapStub {
     fn ucontext(&self) -> Result<*mut u8, Errno> {
         self.in_stack(self.ev.ucontext, 512)
     }
+}
+
+/// Copies `len` bytes out of the shared region.
+///
+/// # Safety
+/// `[p, p + len)` lies inside our mapping of the shared region.
+unsafe fn read_shared(p: *const u8, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    // SAFETY: the caller vouches for the source; the stub's threads do not write it meanwhile
+    // (the app thread waits in the handshake), and any bytes are acceptable.
+    unsafe { std::ptr::copy_nonoverlapping(p, v.as_mut_ptr(), len) };
+    v
+}
+
+/// Loads the image `img` into the XSAVE area of `len` bytes at `p` (in the shared region),
+/// keeping the area's own software-reserved bytes (see [`xstate::copy_image`]).
+///
+/// # Safety
+/// As for [`read_shared`].
+unsafe fn load_shared(p: *mut u8, len: usize, mask: u64, img: &[u8]) {
+    // SAFETY: the caller's.
+    let mut area = unsafe { read_shared(p, len) };
+    xstate::copy_image(&mut area, mask, img);
+    // SAFETY: as above.
+    unsafe { std::ptr::copy_nonoverlapping(area.as_ptr(), p, len) };
+}
+
+/// The stub's live extended state at its current event (see the module doc).
+impl Live for SystrapStub {
+    fn save_live(&mut self) -> Result<Vec<u8>, Errno> {
+        if self.ev.fast {
+            if self.fast_mask != 0 {
+                self.post(ST_XSAVE);
+                if self.wait_change(ST_XSAVE)? != ST_EVENT {
+                    return Err(EIO);
+                }
+            }
+            // SAFETY: the area (fast_size bytes, checked at spawn) lies inside the fast page.
+            return Ok(unsafe { read_shared(self.fast_page().add(FAST_FX), self.fast_size) });
+        }
+        let (p, len, _) = self.frame_xstate()?;
+        // SAFETY: `frame_xstate` checked `len` bytes at `p` are in the signal stack.
+        Ok(unsafe { read_shared(p, len) })
+    }
+
+    fn load_live(&mut self, img: &[u8], _fresh: bool) -> Result<(), Errno> {
+        if self.ev.fast {
+            let page = self.fast_page();
+            // SAFETY: as in `save_live`; the stub restores the area on its way back to the
+            // app: all of it (XRSTOR, flag 2) where it has XSAVE, else its legacy part.
+            unsafe {
+                load_shared(page.add(FAST_FX), self.fast_size, self.fast_mask, img);
+                let how = if self.fast_mask != 0 { 2 } else { 1 };
+                (page.add(FAST_FX_DIRTY) as *mut u32).write_volatile(how);
+            }
+            return Ok(());
+        }
+        let (p, len, mask) = self.frame_xstate()?;
+        // SAFETY: as in `save_live`; the stub's `rt_sigreturn` loads the frame's state.
+        unsafe { load_shared(p, len, mask, img) };
+        Ok(())
+    }
+}
+
+/// The fast page's XSAVE mask and area size: the components of XCR0 that fit (all of
+/// AVX-512 does: 2.7 KB), never AMX (see [`xstate::AMX_MASK`]).
+fn fast_xsave() -> (u64, usize) {
+    let l = xstate::layout();
+    if l.xcr0 == 0 {
+        return (0, 512);
+    }
+    let mask = l.xcr0 & !xstate::AMX_MASK & l.within(FAST_XSAVE_MAX);
+    let size = l.size(mask);
+    assert!(size <= FAST_XSAVE_MAX);
+    (mask, size)
 }
 
 impl Drop for SystrapStub {
@@ -906,6 +1081,8 @@ impl SystrapPlatform {
 
 pub struct SystrapAddressSpace {
     stub: SystrapStub,
+    /// Whose extended state is live in the stub.
+    fpu_owner: Owner,
     /// Whether the stub has reported its first (start-up) event yet.
     started: bool,
     /// The stub is beyond use (it died, or the app broke its frame or handoff): it has been
@@ -978,7 +1155,10 @@ impl AddressSpace for SystrapAddressSpace {
     }
 }
 
-pub struct SystrapContext;
+pub struct SystrapContext {
+    /// Its extended state while another context's is live in the stub.
+    fpu: Saved,
+}
 
 impl Context for SystrapContext {
     type AddressSpace = SystrapAddressSpace;
@@ -987,6 +1167,9 @@ impl Context for SystrapContext {
         let mut fx = [0u8; 512];
         if space.broken {
             return Ok(fx);
+        }
+        if !self.fpu.owns(&space.fpu_owner) {
+            return Ok(self.fpu.legacy());
         }
         space.ensure_started()?;
         let p = if space.stub.ev.fast {
@@ -1011,14 +1194,27 @@ impl Context for SystrapContext {
         if space.broken {
             return Ok(());
         }
+        if !self.fpu.owns(&space.fpu_owner) {
+            // Another context's state is live (the Sentry sets a new thread's from its
+            // parent's): change only this one's saved copy.
+            self.fpu.set_legacy(fx);
+            return Ok(());
+        }
         space.ensure_started()?;
         if space.stub.ev.fast {
             let page = space.stub.fast_page();
             // SAFETY: the FXSAVE area and the flag lie inside the fast page; the stub loads
-            // the area (FXRSTOR) on its way back when the flag is set.
+            // the area (FXRSTOR) on its way back when the flag is set. Were a whole state
+            // already due there (flag 2: XRSTOR), its x87 and SSE are marked present so the
+            // new legacy part is loaded with it.
             unsafe {
-                core::ptr::copy_nonoverlapping(fx.as_ptr(), page.add(FAST_FX), 512);
-                (page.add(FAST_FX_DIRTY) as *mut u32).write_volatile(1);
+                core::ptr::copy_nonoverlapping(fx.as_ptr(), page.add(FAST_FX), 464);
+                let flag = page.add(FAST_FX_DIRTY) as *mut u32;
+                if flag.read_volatile() == 2 {
+                    *page.add(FAST_FX + xstate::HEADER) |= LEGACY_MASK as u8;
+                } else {
+                    flag.write_volatile(1);
+                }
             }
             return Ok(());
         }
@@ -1050,7 +1246,7 @@ impl Context for SystrapContext {
         }
         // A stub that never started is the platform's failure, not the app's.
         space.ensure_started()?;
-        match resume(space, regs) {
+        match resume(space, &self.fpu, regs) {
             Ok(ev) => Ok(ev),
             // The stub died or the app broke the handoff: that process's end, not the
             // sandbox's.
@@ -1059,8 +1255,14 @@ impl Context for SystrapContext {
     }
 }
 
-/// Resumes the app with `regs` and returns its next event.
-fn resume(space: &mut SystrapAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
+/// Resumes the app with `regs` (and the extended state of `fpu`'s context) and returns its
+/// next event.
+fn resume(
+    space: &mut SystrapAddressSpace,
+    fpu: &Saved,
+    regs: &mut UserRegs,
+) -> Result<Event, Errno> {
+    fpu.take_over(&mut space.fpu_owner, &mut space.stub)?;
     let stub = &mut space.stub;
     let gregs = stub.gregs()?;
     // Registers into the frame. The kernel's sigreturn sanitizes eflags (and segments);
@@ -1167,13 +1369,16 @@ impl Platform for SystrapPlatform {
     fn new_address_space(&mut self) -> Result<SystrapAddressSpace, Errno> {
         Ok(SystrapAddressSpace {
             stub: spawn(self.memfd)?,
+            fpu_owner: Owner::default(),
             started: false,
             broken: false,
         })
     }
 
     fn new_context(&mut self) -> Result<SystrapContext, Errno> {
-        Ok(SystrapContext)
+        Ok(SystrapContext {
+            fpu: Saved::default(),
+        })
     }
 }
 
@@ -1408,6 +1613,7 @@ fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
     let code = code();
     let mapper_filter = filter(MAPPER_RULES);
     let app_filter = filter(APP_RULES);
+    let (fast_mask, fast_size) = fast_xsave();
     let (ctrl_fd, shared) = shared_memfd(c"vmm-systrap", SHARED_SIZE)?;
     let (orders_fd, orders) = match shared_memfd(c"vmm-systrap-orders", ORDERS_SIZE) {
         Ok(x) => x,
@@ -1428,16 +1634,21 @@ fn spawn(memfd: i32) -> Result<SystrapStub, Errno> {
         failed_seen: 0,
         reaped: std::cell::Cell::new(true),
         ev: Published::default(),
+        fast_mask,
+        fast_size,
     };
     // SAFETY: the control page starts zeroed; mark the FS/GS bases as unknown so the first
     // resume sets them. The app thread's filter goes at the bottom of the signal stack, where
-    // the start code installs it from (the stub's view of it is at FPROG_ADDR).
+    // the start code installs it from (the stub's view of it is at FPROG_ADDR). The orders
+    // header is our fresh mapping too (XMASK_OFF is inside its first page).
     unsafe {
         let c = shared as *mut Ctrl;
         (*c).fs_cur = u64::MAX;
         (*c).gs_cur = u64::MAX;
         (*c).stub_cpu = u32::MAX;
         (*c).sentry_cpu = u32::MAX;
+        // The fast page's XSAVE mask, where the stub reads it (read-only there).
+        (orders.add(XMASK_OFF as usize) as *mut u64).write(fast_mask);
         let at = shared.add((FPROG_ADDR - CTRL_ADDR) as usize);
         let fprog = libc::sock_fprog {
             len: app_filter.len() as u16,
@@ -1592,5 +1803,73 @@ unsafe fn child(
         }
         let entry: extern "C" fn() -> ! = std::mem::transmute(STUB_ADDR as usize);
         entry()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    global_asm!(
+        r#"
+    .section .text.systrap_test, "ax"
+    .balign 16
+systrap_test_code:
+    vmovq xmm3, rdi
+    vpbroadcastq ymm3, xmm3
+    lea rcx, [rip + 1f]
+    mov eax, 39
+    jmp qword ptr [rip + 2f]
+1:  ud2
+    .balign 8
+2:  .quad 0
+systrap_test_end:
+    .text
+"#
+    );
+
+    extern "C" {
+        fn systrap_test_code();
+        fn systrap_test_end();
+    }
+
+    /// A whole state loaded into the fast page and still pending (as when a tick is reported
+    /// before the return to the app) is what `ST_XSAVE` saves, not the older one in the CPU.
+    #[test]
+    fn xsave_applies_a_pending_whole_state() {
+        if !std::arch::is_x86_feature_detected!("avx2") || fast_xsave().0 & 4 == 0 {
+            return;
+        }
+        const CODE: u64 = 0x10_0000;
+        let start = systrap_test_code as *const () as usize;
+        let len = systrap_test_end as *const () as usize - start;
+        let (fd, map) = shared_memfd(c"systrap-test", 4096).unwrap();
+        let mut plat = SystrapPlatform::new(fd.as_raw_fd());
+        let mut space = plat.new_address_space().unwrap();
+        // SAFETY: the test code lies between the two symbols; the memfd page is ours.
+        unsafe {
+            std::ptr::copy_nonoverlapping(start as *const u8, map, len);
+            (map.add(len - 8) as *mut u64).write_unaligned(space.syscall_entry().unwrap());
+        }
+        space.map_file(CODE, 0, 4096, Access::RX).unwrap();
+        let mut ctx = plat.new_context().unwrap();
+        let mut regs = UserRegs {
+            rip: CODE,
+            rdi: 0x1234_5678,
+            eflags: 0x202,
+            ..Default::default()
+        };
+        assert_eq!(ctx.switch(&mut space, &mut regs), Ok(Event::Syscall));
+        assert!(space.stub.ev.fast);
+        let (avx, _) = xstate::layout().component(2);
+        let ymm3_hi = |img: &[u8]| u64::from_le_bytes(img[avx + 48..avx + 56].try_into().unwrap());
+        let mut img = space.stub.save_live().unwrap();
+        assert_eq!(ymm3_hi(&img), 0x1234_5678);
+        img[avx + 48..avx + 56].copy_from_slice(&0x9abc_def0u64.to_le_bytes());
+        space.stub.load_live(&img, false).unwrap();
+        let again = space.stub.save_live().unwrap();
+        assert_eq!(ymm3_hi(&again), 0x9abc_def0);
+        // SAFETY: our mapping, no longer used.
+        unsafe { libc::munmap(map.cast(), 4096) };
     }
 }
