@@ -1153,6 +1153,8 @@ impl AddressSpace for SystrapAddressSpace {
     fn syscall_entry(&self) -> Option<u64> {
         Some(code().fast)
     }
+
+    const PATCHES_SITES: bool = true;
 }
 
 pub struct SystrapContext {

@@ -585,7 +585,9 @@ pub(crate) fn serve_syscall<P: Platform>(
     task: &mut Task<P>,
     dispatch: fn(&mut Kernel, &mut Task<P>),
 ) {
-    crate::patch::patch_site(&mut task.mm.lock(), task.regs.rip, task.regs.orig_rax);
+    if <P::AddressSpace as crate::platform::AddressSpace>::PATCHES_SITES {
+        crate::patch::patch_site(&mut task.mm.lock(), task.regs.rip, task.regs.orig_rax);
+    }
     dispatch(kernel, task)
 }
 

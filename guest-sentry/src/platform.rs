@@ -127,6 +127,9 @@ pub trait AddressSpace {
     fn syscall_entry(&self) -> Option<u64> {
         None
     }
+    /// Whether [`AddressSpace::syscall_entry`] may offer an entry: where it never does, the
+    /// Sentry does not even look at the site of a syscall (kvm's hot path).
+    const PATCHES_SITES: bool = false;
 }
 
 /// A thread of app execution.

@@ -858,6 +858,10 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
                         PTRACE_SETREGS as u64,
                         PTRACE_GETFPREGS as u64,
                         PTRACE_SETFPREGS as u64,
+                        // A thread's full FPU/AVX state when threads of one process take
+                        // turns on its stub (NT_X86_XSTATE; fallback/src/xstate.rs).
+                        PTRACE_GETREGSET as u64,
+                        PTRACE_SETREGSET as u64,
                         PTRACE_GETSIGINFO as u64,
                         PTRACE_SETOPTIONS as u64,
                         0x420e, // PTRACE_GET_SYSCALL_INFO: a syscall's ABI (ptrace.rs)

@@ -1,0 +1,698 @@
+//! The task table and the scheduler: the task loop every platform runs (`run`: pick a task,
+//! switch to its app, serve its event, and the fast path that keeps a task running while it
+//! asks nothing of the others), requests a syscall makes of the scheduler, blocking, futex
+//! wake-ups. By concern, as gVisor's `task_*.go`: [`clone`] (new threads and processes),
+//! [`exec`], [`exit`] (exits and `wait`), [`signals`] (signals between tasks, job control).
+//!
+//! Tasks are threads, keyed by tid; what threads share is behind `Shared` handles in the task
+//! ([`crate::kernel::Task`]). The Sentry runs one task's event at a time: threads of a process
+//! take turns on its address space (each with its own platform context), and a task switches
+//! out when it blocks, exits or has had its turn. A syscall that must wait on a wait queue (a
+//! futex, a vfork child) sleeps until its waker; one that waits for anything else (an empty
+//! pipe, a child still running) is dispatched again when something may have changed.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::errno::{Errno, ECHILD, EPERM, ESRCH};
+use crate::futex::Futexes;
+use crate::host::ExitStatus;
+use crate::kernel::{handle_event, Kernel, RunError, Syscalls, Task, TaskParts, ThreadGroup};
+use crate::linux::{SigChld, Siginfo};
+use crate::loader;
+use crate::mm::Mm;
+use crate::platform::{AddressSpace, Context, Platform};
+use crate::shared::Shared;
+use crate::signal;
+
+mod clone;
+mod exec;
+mod exit;
+mod signals;
+
+use clone::*;
+use exec::*;
+use exit::*;
+use signals::*;
+
+/// What a syscall asks of the scheduler, which alone can see every task and the platform.
+pub enum Request {
+    /// The syscall cannot complete now: dispatch it again when another task made progress.
+    Block,
+    /// The task waits on a wait queue (a futex): only a wake, a signal or its timeout ends it.
+    Queue,
+    /// `fork`/`vfork`/`clone`/`clone3`: a new thread or process.
+    Clone(CloneArgs),
+    /// Replace the program.
+    Exec(Exec),
+    /// `wait4(pid, status, options)` (`info` = 0) or `waitid` (`info` = the siginfo
+    /// address, `status` unused; `pid` in wait4's encoding).
+    Wait {
+        pid: i64,
+        status: u64,
+        options: u64,
+        info: Option<u64>,
+    },
+    /// `kill(pid, sig)`.
+    Kill { pid: i64, sig: i32 },
+    /// `tgkill(tgid, tid, sig)` (`tgid` None: `tkill(tid, sig)`).
+    Tkill {
+        tgid: Option<u32>,
+        tid: u32,
+        sig: i32,
+    },
+    /// `setpgid(pid, pgid)` (`pid` resolved: never 0).
+    SetPgid { pid: u32, pgid: u32 },
+    /// `getpgid(pid)` (`sid` false) or `getsid(pid)` of another process.
+    GetPgid { pid: u32, sid: bool },
+    /// The syscall needs other processes' `/proc` entries: render them, then run it again.
+    ProcView,
+}
+
+/// What `clone` was asked for (checked by the syscall layer: flags it does not know, and
+/// combinations Linux refuses, never get here).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    /// The child's stack pointer (0: the parent's).
+    pub stack: u64,
+    /// `CLONE_SETTLS`: the child's fs base.
+    pub tls: u64,
+    /// `CLONE_PARENT_SETTID`: where the parent's memory gets the child's tid.
+    pub parent_tid: u64,
+    /// `CLONE_CHILD_SETTID` / `CLONE_CHILD_CLEARTID`: the child's tid word.
+    pub child_tid: u64,
+    /// The signal the parent gets when the child exits (a process only; 0: none).
+    pub exit_signal: i32,
+    /// `CLONE_PIDFD`: where the parent's memory gets a pidfd for the child (0: none).
+    pub pidfd: u64,
+}
+
+pub const CLONE_VM: u64 = 0x100;
+
+pub const CLONE_FS: u64 = 0x200;
+
+pub const CLONE_FILES: u64 = 0x400;
+
+pub const CLONE_SIGHAND: u64 = 0x800;
+
+pub const CLONE_PIDFD: u64 = 0x1000;
+
+pub const CLONE_PTRACE: u64 = 0x2000;
+
+pub const CLONE_VFORK: u64 = 0x4000;
+
+pub const CLONE_PARENT: u64 = 0x8000;
+
+pub const CLONE_THREAD: u64 = 0x10000;
+
+pub const CLONE_NEWNS: u64 = 0x20000;
+
+pub const CLONE_SYSVSEM: u64 = 0x40000;
+
+pub const CLONE_SETTLS: u64 = 0x80000;
+
+pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+
+pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+
+pub const CLONE_DETACHED: u64 = 0x400000;
+
+pub const CLONE_UNTRACED: u64 = 0x800000;
+
+pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+
+pub const CLONE_IO: u64 = 0x8000_0000;
+
+pub struct Exec {
+    pub image: crate::image_cache::ExecSource,
+    pub execfn: Vec<u8>,
+    pub exe_path: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+}
+
+/// Where a task is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Runs app code (or is about to).
+    Running,
+    /// Waits in a syscall until another task makes progress.
+    Blocked,
+    /// Was blocked; its syscall is dispatched again when it is next picked.
+    Woken,
+    /// Waits on a wait queue (a futex, a `vfork` child): only its waker, a signal or its
+    /// timeout ends the wait; progress elsewhere does not retry it.
+    Queued,
+}
+
+/// Events a task runs before the scheduler looks at the others.
+const SLICE: u32 = 64;
+
+/// How long an app that makes no syscalls may keep the CPU from other ready tasks.
+const SLICE_NS: u64 = 10_000_000;
+
+const WNOHANG: u64 = 1;
+
+struct Table<P: Platform> {
+    /// The syscall layer, as handed to [`run`].
+    syscalls: Syscalls<P>,
+    /// Every thread, by tid.
+    tasks: BTreeMap<u32, Task<P>>,
+    /// Exited processes, by pid.
+    zombies: BTreeMap<u32, Zombie>,
+    next_pid: u32,
+    /// Set when init has exited: the sandbox's status.
+    done: Option<ExitStatus>,
+}
+
+/// Bumped by every change that may let a blocked task go on: data moved through a pipe, a
+/// pipe end closed, a child exited, a process group changed. A step of one task that leaves it
+/// unchanged (a `stat`, an `mmap`) does not make the blocked tasks retry their syscalls.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// Records a change that may unblock other tasks (see [`PROGRESS`]).
+pub fn note_progress() {
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Runs `init` and everything it starts until `init` exits.
+pub fn run<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    init: Task<P>,
+    syscalls: Syscalls<P>,
+) -> Result<ExitStatus, RunError> {
+    let mut table = Table {
+        syscalls,
+        tasks: BTreeMap::new(),
+        zombies: BTreeMap::new(),
+        next_pid: 2,
+        done: None,
+    };
+    table.tasks.insert(1, init);
+    let mut current = 1u32;
+    let mut last_ran = 1u32;
+    let mut progress_seen = PROGRESS.load(Ordering::Relaxed);
+    // When the platform was last asked to interrupt the app (CLOCK_MONOTONIC ns).
+    let mut preempt_armed: Option<u64> = None;
+    let mut slice = 0u32;
+    // Host signals the fast path took from the host but left for the top of the loop.
+    let mut host_carried = 0u64;
+    loop {
+        // Sleepers whose time has come are ready to retry; due alarms send SIGALRM.
+        let now = k.host.now(crate::host::Clock::Monotonic);
+        // A preemption that fell due has fired (or is moot): none is pending any more.
+        if preempt_armed.is_some_and(|a| a <= now) {
+            preempt_armed = None;
+        }
+        let restartable = table.syscalls.restartable;
+        let mut alarms = Vec::new();
+        for t in table.tasks.values_mut() {
+            let mut g = t.tg.lock();
+            if let Some((at, interval)) = g.alarm {
+                if at <= now {
+                    g.alarm = (interval > 0).then(|| (now + interval, interval));
+                    alarms.push(t.pid);
+                }
+            }
+            drop(g);
+            if t.wake_at.is_some_and(|w| w <= now) {
+                match t.state {
+                    RunState::Blocked => t.state = RunState::Woken,
+                    // Its futex wait timed out (the syscall layer says so when it runs again).
+                    RunState::Queued => {
+                        k.futex.cancel(t.tid);
+                        t.state = RunState::Woken;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for pid in alarms {
+            send_to_process(&mut k.futex, &mut table, pid, signal::SIGALRM, restartable);
+        }
+        take_futex_wakeups(k, &mut table);
+        let host_signals = k.host.take_signals() | core::mem::take(&mut host_carried);
+        if host_signals != 0 {
+            let fg = k.foreground_pgid;
+            forward_host_signals(&mut k.futex, &mut table, host_signals, fg);
+        }
+        // An alarm's (or a host signal's) default action may have ended (or stopped) a task.
+        continue_after_exit(k, &mut table);
+        notify_job_changes(&mut table);
+        // Something a blocked task may wait for changed since we last looked: they all try
+        // their syscalls again.
+        let progress = PROGRESS.load(Ordering::Relaxed);
+        if progress != progress_seen {
+            progress_seen = progress;
+            for t in table.tasks.values_mut() {
+                if t.state == RunState::Blocked {
+                    t.state = RunState::Woken;
+                }
+            }
+        }
+        interrupt_waits(&mut k.futex, &mut table);
+        if let Some(status) = table.done.take() {
+            return Ok(status);
+        }
+        let Some(pid) = pick(&table, current, slice >= SLICE) else {
+            // Nothing can run: sleep until the earliest timeout. With none, only a signal
+            // from outside (Ctrl-C, `kill`) can change anything: wait for one, as Linux would
+            // (a sleep returns early when one arrives).
+            let wait = next_timer(&table).map_or(1_000_000_000, |w| w.saturating_sub(now));
+            k.host.sleep(wait);
+            continue;
+        };
+        if pid != current {
+            slice = 0;
+        }
+        current = pid;
+        slice += 1;
+
+        let t = table.tasks.get_mut(&pid).expect("picked task exists");
+        // Set when the task's app ran (preemption armed for it just before) and made an event
+        // other than an interrupt that asked nothing of the scheduler: its `alarm` before, and
+        // whether other tasks were ready when preemption was armed.
+        let mut ran_app = None;
+        if t.state == RunState::Woken {
+            t.state = RunState::Running;
+            (table.syscalls.dispatch)(k, t);
+        } else {
+            if let Some(sig) = signal::deliverable(t) {
+                signal::deliver(k, t, sig);
+                if t.exit.is_some() {
+                    // The delivery itself ended the task (no room for a frame, ...).
+                    continue_after_exit(k, &mut table);
+                    if table.done.is_some() {
+                        return Ok(table.done.take().unwrap());
+                    }
+                    continue;
+                }
+            }
+            // The app may now run without calling the Sentry: make sure it is interrupted by
+            // the next timer due, or after a time slice when other tasks want the CPU.
+            let others_ready = others_ready(&table, pid);
+            if P::PREEMPT_ON_REQUEST {
+                let slice_end = others_ready.then_some(now + SLICE_NS);
+                if let Some(due) = next_timer(&table).into_iter().chain(slice_end).min() {
+                    if preempt_armed.is_none_or(|a| a <= now || due < a) {
+                        platform.preempt_after(due.saturating_sub(now).max(1));
+                        preempt_armed = Some(due);
+                    }
+                }
+            }
+            // Another process's app is about to run: the one that ran last waits from now on
+            // (retrying a blocked task's syscall above runs no app code and parks nothing; a
+            // thread of the same address space takes over its stub).
+            if last_ran != pid {
+                let same_space = table.tasks.get(&last_ran).is_some_and(|prev| {
+                    table
+                        .tasks
+                        .get(&pid)
+                        .is_some_and(|next| next.mm.same(&prev.mm))
+                });
+                if let Some(prev) = table.tasks.get_mut(&last_ran).filter(|_| !same_space) {
+                    prev.mm.lock().space.park();
+                }
+                last_ran = pid;
+            }
+            let t = table.tasks.get_mut(&pid).expect("picked task exists");
+            let alarm = t.tg.get().alarm;
+            if run_app(k, t, table.syscalls)? && t.request.is_none() {
+                ran_app = Some((alarm, others_ready));
+            }
+        }
+        if let Some(status) = after_step(platform, k, &mut table, pid) {
+            return Ok(status);
+        }
+
+        // The fast path: while the task that just ran makes syscalls (and takes faults) that
+        // ask nothing of the scheduler and change nothing another task could see, the top of
+        // the loop would find nothing to do but pick it again. So it goes on here, checking
+        // only what could make the top act: its own state, signals and timers, PROGRESS (when
+        // a task waits for it), the host-signal word, the earliest deadline (read from the
+        // clock only when there is one) and the end of its slice (when others are ready).
+        // Its cost does not grow with the number of tasks. It starts only after a step that
+        // ran the app with preemption armed by the top for the state it still finds (the
+        // same checks as at each of its own steps, below, with the alarm from before).
+        let Some((alarm, armed_for_others)) = ran_app else {
+            continue;
+        };
+        // (A wait the step's aftermath interrupted makes another task ready: the top re-arms.)
+        let others_ready = others_ready(&table, pid);
+        if others_ready != armed_for_others {
+            continue;
+        }
+        let others_blocked = table
+            .tasks
+            .iter()
+            .any(|(&p, o)| p != pid && o.state == RunState::Blocked);
+        let deadline = next_timer(&table).into_iter().chain(preempt_armed).min();
+        let syscalls = table.syscalls;
+        let Some(t) = table.tasks.get_mut(&pid) else {
+            continue;
+        };
+        // The top rotates to another ready task once the slice is used up.
+        let slice_end = if others_ready { SLICE } else { u32::MAX };
+        // Nothing about the task itself the top would act on (or `after_step` would serve).
+        let quiet = |t: &Task<P>, k: &Kernel, slice: u32| {
+            t.state == RunState::Running
+                && t.exit.is_none()
+                && t.request.is_none()
+                && t.wake_at.is_none()
+                && slice < slice_end
+                && !k.futex.any_woken()
+                && {
+                    let g = t.tg.get();
+                    g.alarm == alarm
+                        && !g.job.stopped
+                        && !g.job.notify
+                        && g.group_exit.is_none()
+                        // (Nothing pending unblocked, the common case, needs no closer look.)
+                        && ((t.signals.pending | g.pending.mask) & !t.signals.blocked == 0
+                            || signal::deliverable(t).is_none())
+                }
+        };
+        if !quiet(t, k, slice) {
+            continue;
+        }
+        loop {
+            // Progress matters to blocked tasks only (with none, the top would only note that
+            // it saw it).
+            let progress = PROGRESS.load(Ordering::Relaxed);
+            if others_blocked {
+                if progress != progress_seen {
+                    break;
+                }
+            } else {
+                progress_seen = progress;
+            }
+            match k.host_signal_word {
+                // The top takes them.
+                Some(word) if word.load(Ordering::Relaxed) != 0 => break,
+                Some(_) => {}
+                None => {
+                    let bits = k.host.take_signals();
+                    if bits != 0 {
+                        host_carried = bits;
+                        break;
+                    }
+                }
+            }
+            if deadline.is_some_and(|d| k.host.now(crate::host::Clock::Monotonic) >= d) {
+                break;
+            }
+            slice += 1;
+            if !run_app(k, t, syscalls)? {
+                // An interrupt: the top decides what comes next (and re-arms preemption).
+                break;
+            }
+            if !quiet(t, k, slice) {
+                if let Some(status) = after_step(platform, k, &mut table, pid) {
+                    return Ok(status);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Whether a task other than `pid` could run.
+fn others_ready<P: Platform>(table: &Table<P>, pid: u32) -> bool {
+    table.tasks.iter().any(|(&p, t)| p != pid && ready(t))
+}
+
+/// Runs `t`'s app until its next event and handles it. False when the event was an interrupt
+/// (the scheduler's turn). A task (other than init) whose platform context broke is killed.
+#[inline(always)] // (into the fast path: no call, no frame of its own)
+fn run_app<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    syscalls: Syscalls<P>,
+) -> Result<bool, RunError> {
+    let event = {
+        let mut mm = t.mm.lock();
+        t.ctx.switch(&mut mm.space, &mut t.regs)
+    };
+    match event {
+        Ok(crate::platform::Event::Interrupt) => Ok(false),
+        // The common case, without `handle_event`'s frame.
+        Ok(crate::platform::Event::Syscall) => {
+            crate::kernel::serve_syscall(k, t, syscalls.dispatch);
+            Ok(true)
+        }
+        Ok(event) => {
+            handle_event(k, t, event, syscalls);
+            Ok(true)
+        }
+        Err(e) if t.pid == 1 => Err(RunError::Platform(e)),
+        Err(e) => {
+            k.log(format_args!(
+                "process {} lost its platform context (errno {}): killed",
+                t.pid, e.0
+            ));
+            signal::exit_group(
+                t,
+                ExitStatus {
+                    code: 0,
+                    signal: signal::SIGKILL,
+                },
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// What follows a task's step: the request it made, exits (the task itself, or any the
+/// request killed), futex wake-ups, stops and continues, and waits that a signal interrupts.
+/// The sandbox's status once init has exited.
+fn after_step<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    tid: u32,
+) -> Option<ExitStatus> {
+    if let Some(req) = table.tasks.get_mut(&tid).and_then(|t| t.request.take()) {
+        serve(platform, k, table, tid, req);
+    }
+    continue_after_exit(k, table);
+    take_futex_wakeups(k, table);
+    notify_job_changes(table);
+    if let Some(status) = table.done.take() {
+        return Some(status);
+    }
+    interrupt_waits(&mut k.futex, table);
+    None
+}
+
+/// Whether `t` could run now.
+fn ready<P: Platform>(t: &Task<P>) -> bool {
+    !matches!(t.state, RunState::Blocked | RunState::Queued) && !t.tg.get().job.stopped
+}
+
+/// Tasks a futex wake ended the wait of run again; their `futex` returns 0.
+fn take_futex_wakeups<P: Platform>(k: &mut Kernel, table: &mut Table<P>) {
+    if !k.futex.any_woken() {
+        return;
+    }
+    for tid in k.futex.take_woken() {
+        if let Some(t) = table.tasks.get_mut(&tid) {
+            if t.state == RunState::Queued {
+                t.state = RunState::Running;
+                t.wake_at = None;
+                t.regs.rax = 0;
+            }
+        }
+    }
+}
+
+/// The threads of process `pid`, by tid.
+fn threads_of<P: Platform>(table: &Table<P>, pid: u32) -> Vec<u32> {
+    table
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.pid == pid)
+        .map(|(&tid, _)| tid)
+        .collect()
+}
+
+/// Any thread of process `pid` (the leader while it lives).
+fn any_thread<P: Platform>(table: &Table<P>, pid: u32) -> Option<u32> {
+    if table.tasks.get(&pid).is_some_and(|t| t.pid == pid) {
+        return Some(pid);
+    }
+    table
+        .tasks
+        .iter()
+        .find(|(_, t)| t.pid == pid)
+        .map(|(&tid, _)| tid)
+}
+
+/// The earliest deadline of any task: a timed wait's end or an alarm (CLOCK_MONOTONIC ns).
+fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
+    let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    };
+    table.tasks.values().fold(None, |n, t| {
+        earlier(earlier(n, t.wake_at), t.tg.get().alarm.map(|a| a.0))
+    })
+}
+
+/// The next task to run: the current one while its slice lasts, else the next ready one in
+/// tid order.
+fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32> {
+    if !rotate {
+        if let Some(t) = table.tasks.get(&current) {
+            if ready(t) {
+                return Some(current);
+            }
+        }
+    }
+    let after = table
+        .tasks
+        .range(current + 1..)
+        .chain(table.tasks.range(..=current));
+    for (&p, t) in after {
+        if ready(t) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn serve<P: Platform>(
+    platform: &mut P,
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    tid: u32,
+    req: Request,
+) {
+    match req {
+        Request::Block => {
+            if let Some(t) = table.tasks.get_mut(&tid) {
+                t.state = RunState::Blocked;
+            }
+        }
+        Request::Queue => {
+            if let Some(t) = table.tasks.get_mut(&tid) {
+                t.state = RunState::Queued;
+            }
+        }
+        Request::Clone(args) => {
+            let child_tid = table.next_pid;
+            let limit = k.config.pids_limit as usize;
+            let result = if limit != 0 && table.tasks.len() >= limit {
+                Err(crate::errno::EAGAIN)
+            } else {
+                let ppid_of_child = parent_of_new(table, tid, args.flags);
+                clone(
+                    platform,
+                    k,
+                    table.tasks.get_mut(&tid).expect("cloning task"),
+                    child_tid,
+                    ppid_of_child,
+                    args,
+                )
+            };
+            let parent = table.tasks.get_mut(&tid).expect("cloning task");
+            match result {
+                Ok(mut child) => {
+                    table.next_pid += 1;
+                    parent.regs.rax = child_tid as u64;
+                    // The tid words: the parent's first (with CLONE_VM both are the same memory).
+                    if args.flags & CLONE_PARENT_SETTID != 0 {
+                        let _ = parent.mm.lock().write_obj(args.parent_tid, &child_tid);
+                    }
+                    if args.flags & CLONE_CHILD_SETTID != 0 {
+                        let _ = child.mm.lock().write_obj(args.child_tid, &child_tid);
+                    }
+                    if args.flags & CLONE_CHILD_CLEARTID != 0 {
+                        child.clear_child_tid = args.child_tid;
+                    }
+                    if args.flags & CLONE_PIDFD != 0 {
+                        // A pidfd for the child in the parent's table (close-on-exec, as
+                        // Linux makes it), its number at `pidfd`.
+                        let of = alloc::rc::Rc::new(crate::file::OpenFile::new(
+                            crate::file::File::PidFd(child_tid),
+                            false,
+                        ));
+                        let limit = parent.tg.get().rlimits[7].cur;
+                        let fd = parent.files.lock().alloc(0, limit, of);
+                        if let Some(fd) = fd {
+                            parent.files.lock().cloexec.insert(fd);
+                            let _ = parent.mm.lock().write_obj(args.pidfd, &(fd as i32));
+                        }
+                    }
+                    if args.flags & CLONE_VFORK != 0 {
+                        child.vfork_parent = Some(tid);
+                        parent.vfork_child = Some(child_tid);
+                        parent.state = RunState::Queued;
+                    }
+                    table.tasks.insert(child_tid, child);
+                }
+                Err(e) => parent.regs.rax = crate::errno::to_rax(Err(e)),
+            }
+        }
+        Request::Exec(e) => exec_request(platform, k, table, tid, e),
+        Request::Wait {
+            pid: which,
+            status,
+            options,
+            info,
+        } => wait(table, tid, which, status, options, info),
+        Request::Kill { pid: target, sig } => {
+            let r = kill(table, tid, target, sig).map(|()| 0);
+            set_result(table, tid, r);
+        }
+        Request::Tkill {
+            tgid,
+            tid: target,
+            sig,
+        } => {
+            let r = tkill(table, tid, tgid, target, sig).map(|()| 0);
+            set_result(table, tid, r);
+        }
+        Request::SetPgid {
+            pid: target,
+            pgid: group,
+        } => {
+            let r = setpgid(table, tid, target, group).map(|()| 0);
+            set_result(table, tid, r);
+        }
+        Request::ProcView => {
+            let me = table.tasks.get(&tid).map_or(0, |t| t.pid);
+            let mut procs = BTreeMap::new();
+            let mut tids: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            for (&ttid, t) in &table.tasks {
+                tids.entry(t.pid).or_default().push(ttid);
+                if t.pid != me && !procs.contains_key(&t.pid) {
+                    procs.insert(t.pid, crate::fsimpl::procfs::render(t));
+                }
+            }
+            k.proc_view = Some(crate::fsimpl::procfs::ProcView {
+                for_pid: me,
+                procs,
+                tids,
+            });
+            if let Some(t) = table.tasks.get_mut(&tid) {
+                t.state = RunState::Woken;
+            }
+        }
+        Request::GetPgid { pid: target, sid } => {
+            let r = match any_thread(table, target) {
+                Some(o) if sid => Ok(table.tasks[&o].tg.get().sid as u64),
+                Some(o) => Ok(table.tasks[&o].tg.get().pgid as u64),
+                None => Err(ESRCH),
+            };
+            set_result(table, tid, r);
+        }
+    }
+}
+
+fn set_result<P: Platform>(table: &mut Table<P>, tid: u32, r: Result<u64, Errno>) {
+    table.tasks.get_mut(&tid).expect("requesting task").regs.rax = crate::errno::to_rax(r);
+}
