@@ -144,7 +144,38 @@ fn main() {
         fail(&format!("{} test program build(s) failed", errors.len()));
     }
 
+    build_go(&progs_src.join("go_threads"), &progs_out.join("go"), &out);
     println!("cargo:rustc-env=VMM_TEST_PROGS_DIR={}", progs_out.display());
+}
+
+/// The Go test program (`progs/go_threads`), static (`CGO_ENABLED=0`), as
+/// `<progs>/go/go_threads`, where Go is installed (Debian's `golang-go`); the test that runs it
+/// skips, saying so, where it was not built.
+fn build_go(src: &Path, dst_dir: &Path, out: &Path) {
+    println!("cargo:rerun-if-changed={}", src.display());
+    if !runs("go", &["version"]) {
+        println!(
+            "cargo:warning=go not found: the Go threads test will skip (apt-get install golang-go)"
+        );
+        return;
+    }
+    let _ = fs::create_dir_all(dst_dir);
+    let st = Command::new("go")
+        .args(["build", "-o"])
+        .arg(dst_dir.join("go_threads"))
+        .arg(".")
+        .current_dir(src)
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", out.join("gocache"))
+        .env("GOPATH", out.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        println!(
+            "cargo:warning=go build of {} failed: the Go threads test will skip",
+            src.display()
+        );
+    }
 }
 
 fn strs(a: &[&str]) -> Vec<String> {

@@ -328,6 +328,32 @@ fn tool_or_skip(test: &str, tool: &str) -> bool {
     there
 }
 
+/// A Go program (static, `CGO_ENABLED=0`): goroutines on several OS threads, channels, timers,
+/// async preemption of a spinning goroutine (SIGURG by `tgkill`), the netpoller and
+/// `os/exec` (`tests/progs/go_threads`). Built by build.rs where Go is installed.
+#[test]
+fn go_program() {
+    let prog = vmm_tests::progs_dir().join("go").join("go_threads");
+    if !prog.is_file() {
+        eprintln!(
+            "skipping go_program: {} was not built (no Go toolchain: apt-get install golang-go)",
+            prog.display()
+        );
+        return;
+    }
+    let native = run_command(&prog, &[] as &[&str]);
+    assert!(native.status.success(), "native run failed:\n{native}");
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let sandboxed =
+            run_vmm_raw(&["run", "--platform", &p, "--", prog.to_str().expect("UTF-8")]);
+        if let Err(e) = check_same(&native, &sandboxed) {
+            failures.push(format!("=== go_threads [{p}]\n{e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// `zstd -T2` (two worker threads) compresses, the result decompresses to the input, and the
 /// compressed bytes are those of the native run (zstd's output does not depend on timing).
 #[test]

@@ -1,0 +1,2 @@
+module go_threads
+go 1.19
