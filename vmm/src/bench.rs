@@ -79,7 +79,7 @@ const RATIO_COLUMNS: &[&str] = &["native", "systrap", "ptrace", "kvm", "runsc-pt
 const SANDBOXES: &[&str] = &["systrap", "ptrace", "kvm"];
 
 /// A limit on one run of the program, so that a hang shows as a failure, not a stuck bench.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// The go_hello row: a static Go program (its runtime starts threads), built at bench time.
 const GO_HELLO: &str =
