@@ -2,7 +2,14 @@
  * iterations of OP and prints the mean nanoseconds per iteration on stderr (measured inside,
  * so start-up is excluded; `bench_prog exit` measures start-to-exit from outside).
  * `exec` is a chain: the program execs itself N times, handing on the start time, and the
- * last one prints the mean. */
+ * last one prints the mean.
+ * Thread and scaling ops: `thread` (pthread_create+join), `futex_pp` (futex ping-pong between
+ * two threads), `spinK`/`spinprocK` (K threads / K processes each spinning N blocks of 1000
+ * syscall-free steps; prints wall ns / N, so K=2 over K=1 is the wall-time ratio) and `getpid2`
+ * (two threads each doing N getpids; prints wall ns / 2N, the aggregate ns per call). */
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,97 @@ __asm__(".text\n"
         "  mov $39, %eax\n"
         "  syscall\n"
         "  ret\n");
+
+static long futex(atomic_int *w, int op, int val) {
+    return syscall(SYS_futex, w, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+}
+
+static void *nothing(void *arg) {
+    return arg;
+}
+
+/* futex_pp: the word is 0 when it is the main thread's turn, 1 when the partner's. */
+static atomic_int turn;
+
+static void *futex_partner(void *arg) {
+    long n = (long)arg;
+    for (long i = 0; i < n; i++) {
+        while (atomic_load(&turn) == 0)
+            futex(&turn, FUTEX_WAIT, 0);
+        atomic_store(&turn, 0);
+        futex(&turn, FUTEX_WAKE, 1);
+    }
+    return NULL;
+}
+
+/* The scaling workers start together when the gate (a pipe) gets a byte each, so thread
+ * creation and fork are not in the wall time. */
+static int gate[2];
+static long worker_n;
+
+static void pass_gate(void) {
+    char b;
+    if (read(gate[0], &b, 1) != 1)
+        _exit(1);
+}
+
+/* 1000 steps of a dependent multiply-add chain the compiler cannot drop or vectorise. */
+static void *spin_worker(void *arg) {
+    pass_gate();
+    unsigned long x = (unsigned long)arg;
+    for (long i = 0; i < worker_n; i++)
+        for (int j = 0; j < 1000; j++) {
+            x = x * 6364136223846793005UL + 1442695040888963407UL;
+            __asm__ volatile("" : "+r"(x));
+        }
+    return (void *)x;
+}
+
+static void *getpid_worker(void *arg) {
+    pass_gate();
+    for (long i = 0; i < worker_n; i++)
+        raw_getpid();
+    return arg;
+}
+
+/* Starts k workers (threads or forked processes), opens the gate, waits for all of them;
+ * returns the wall ns from gate to the last one's end, or -1. */
+static long long run_workers(int k, int processes, void *(*fn)(void *)) {
+    pthread_t t[16];
+    pid_t p[16];
+    if (k < 1 || k > 16 || pipe(gate))
+        return -1;
+    for (int i = 0; i < k; i++) {
+        if (processes) {
+            p[i] = fork();
+            if (p[i] < 0)
+                return -1;
+            if (p[i] == 0) {
+                fn((void *)(long)i);
+                _exit(0);
+            }
+        } else if (pthread_create(&t[i], NULL, fn, (void *)(long)i)) {
+            return -1;
+        }
+    }
+    char bytes[16] = {0};
+    long long t0 = now();
+    if (write(gate[1], bytes, k) != k)
+        return -1;
+    for (int i = 0; i < k; i++) {
+        if (processes) {
+            int st;
+            if (waitpid(p[i], &st, 0) != p[i] || st != 0)
+                return -1;
+        } else if (pthread_join(t[i], NULL)) {
+            return -1;
+        }
+    }
+    long long t1 = now();
+    close(gate[0]);
+    close(gate[1]);
+    return t1 - t0;
+}
 
 int main(int argc, char **argv) {
     if (argc < 2)
@@ -134,6 +232,44 @@ int main(int argc, char **argv) {
         t0 = start;
         t1 = now();
         n = total;
+    } else if (!strcmp(op, "thread")) {
+        t0 = now();
+        for (long i = 0; i < n; i++) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, nothing, NULL) || pthread_join(t, NULL))
+                return 1;
+        }
+        t1 = now();
+    } else if (!strcmp(op, "futex_pp")) {
+        /* One round trip: hand the turn over and wake, wait for it to come back. */
+        pthread_t t;
+        if (pthread_create(&t, NULL, futex_partner, (void *)n))
+            return 1;
+        t0 = now();
+        for (long i = 0; i < n; i++) {
+            atomic_store(&turn, 1);
+            futex(&turn, FUTEX_WAKE, 1);
+            while (atomic_load(&turn) == 1)
+                futex(&turn, FUTEX_WAIT, 1);
+        }
+        t1 = now();
+        if (pthread_join(t, NULL))
+            return 1;
+    } else if (!strncmp(op, "spinproc", 8) || !strncmp(op, "spin", 4)) {
+        int processes = !strncmp(op, "spinproc", 8);
+        int k = atoi(op + (processes ? 8 : 4));
+        worker_n = n;
+        long long wall = run_workers(k, processes, spin_worker);
+        if (wall < 0)
+            return 1;
+        t1 = wall;
+    } else if (!strcmp(op, "getpid2")) {
+        worker_n = n;
+        long long wall = run_workers(2, 0, getpid_worker);
+        if (wall < 0)
+            return 1;
+        t1 = wall;
+        n *= 2;
     } else {
         return 2;
     }

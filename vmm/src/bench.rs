@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -62,7 +62,28 @@ const OPS: &[(&str, &str, u64)] = &[
     ("pipe", "pipe ping-pong round trip", 2_000),
     ("fork", "fork+exit+wait", 200),
     ("exec", "execve of a static binary", 50),
+    ("thread", "pthread_create+join", 2_000),
+    ("futex_pp", "futex ping-pong round trip", 2_000),
+    // Scaling: K workers each spin N blocks of 1000 syscall-free steps; ns of wall time per
+    // block, so K=2 over K=1 is the wall-time ratio (~160 ms of wall for K=1 natively).
+    ("spin1", "1 thread spin, per 1k steps", 150_000),
+    ("spin2", "2 threads spin, per 1k steps", 150_000),
+    ("spinproc1", "1 process spin, per 1k steps", 150_000),
+    ("spinproc2", "2 processes spin, per 1k steps", 150_000),
+    ("getpid2", "2 threads' getpid, aggregate", 50_000),
 ];
+
+/// Columns that ratios are given for (always all of them, `null` where not measured, so the
+/// JSON keys do not depend on the host).
+const RATIO_COLUMNS: &[&str] = &["native", "systrap", "ptrace", "kvm", "runsc-ptrace"];
+const SANDBOXES: &[&str] = &["systrap", "ptrace", "kvm"];
+
+/// A limit on one run of the program, so that a hang shows as a failure, not a stuck bench.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// The go_hello row: a static Go program (its runtime starts threads), built at bench time.
+const GO_HELLO: &str =
+    "package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"hello\\n\") }\n";
 
 /// The busybox row: a shell script with a pipeline, command substitution, a loop and applets
 /// that fork and exec, timed start to exit.
@@ -108,28 +129,89 @@ impl Runner {
         c
     }
 
-    /// Mean ns per iteration as the program reports it.
-    fn op(&self, prog: &Path, op: &str, n: u64) -> Option<f64> {
-        let out = self
-            .command(prog, &[op.to_string(), n.to_string()])
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        String::from_utf8_lossy(&out.stderr)
+    /// Mean ns per iteration as the program reports it, or why there is none.
+    fn op(&self, prog: &Path, op: &str, n: u64) -> Result<f64, String> {
+        let (_, stderr) = run_within(
+            &mut self.command(prog, &[op.to_string(), n.to_string()]),
+            RUN_LIMIT,
+        )?;
+        stderr
             .lines()
             .rev()
             .find_map(|l| l.trim().parse().ok())
+            .ok_or_else(|| format!("no figure on stderr: {}", last_line(&stderr)))
     }
 
-    /// Wall time of one start-to-exit run of `prog args`, ns.
-    fn start_exit(&self, prog: &Path, args: &[&str]) -> Option<f64> {
+    /// Wall time of one start-to-exit run of `prog args`, ns, or why there is none.
+    fn start_exit(&self, prog: &Path, args: &[&str]) -> Result<f64, String> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let t = Instant::now();
-        let st = self.command(prog, &args).status().ok()?;
-        st.success().then(|| t.elapsed().as_nanos() as f64)
+        let (wall, _) = run_within(&mut self.command(prog, &args), RUN_LIMIT)?;
+        Ok(wall.as_nanos() as f64)
     }
+}
+
+fn last_line(s: &str) -> &str {
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+/// Runs `cmd` (stderr piped) to its exit, killing it after `limit`: its wall time and stderr
+/// when it succeeds, else what went wrong.
+fn run_within(cmd: &mut Command, limit: Duration) -> Result<(Duration, String), String> {
+    let t = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let reader = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut e, &mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if t.elapsed() < limit => std::thread::sleep(Duration::from_millis(2)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let wall = t.elapsed();
+    let stderr = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    match status {
+        None => Err(format!("killed after {} s", limit.as_secs())),
+        Some(st) if !st.success() => Err(format!("{st}: {}", last_line(&stderr))),
+        Some(_) => Ok((wall, stderr)),
+    }
+}
+
+/// Builds the go_hello program into `dir` with `go` (static: CGO_ENABLED=0), everything it
+/// writes (build cache, GOPATH) inside `dir`.
+fn build_go_hello(dir: &Path) -> Result<PathBuf, String> {
+    let go = find_in_path("go")
+        .or_else(|| Some(PathBuf::from("/usr/lib/go/bin/go")).filter(|p| p.is_file()))
+        .ok_or("go is not installed")?;
+    let src = dir.join("hello.go");
+    let bin = dir.join("go_hello");
+    std::fs::write(&src, GO_HELLO).map_err(|e| format!("writing {}: {e}", src.display()))?;
+    let mut cmd = Command::new(&go);
+    cmd.current_dir(dir)
+        .args(["build", "-trimpath", "-ldflags=-s -w", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .env("CGO_ENABLED", "0")
+        .env("GO111MODULE", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "")
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOPATH", dir.join("gopath"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    run_within(&mut cmd, Duration::from_secs(300))
+        .map_err(|e| format!("{} build failed: {e}", go.display()))?;
+    Ok(bin)
 }
 
 /// Operations whose Sentry instructions are counted on kvm, with the two iteration counts.
@@ -364,11 +446,23 @@ pub fn run(opts: Options) -> std::process::ExitCode {
     let scale = opts.scale_down.max(1);
     // results[op][column] = median ns
     let mut results: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    // "column op: why" for runs that failed (the first failure of each).
+    let mut failed: Vec<String> = Vec::new();
+    let mut keep = |col: &str, row: &str, r: Result<f64, String>| match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let key = format!("{col} {row}: ");
+            if !failed.iter().any(|f| f.starts_with(&key)) {
+                failed.push(format!("{key}{e}"));
+            }
+            None
+        }
+    };
     for (op, _, n) in OPS {
         let n = (n / scale).max(1);
         for (col, runner) in &columns {
             let samples: Vec<f64> = (0..opts.reps)
-                .filter_map(|_| runner.op(&prog, op, n))
+                .filter_map(|_| keep(col, op, runner.op(&prog, op, n)))
                 .collect();
             if let Some(m) = median(samples) {
                 results
@@ -385,10 +479,15 @@ pub fn run(opts: Options) -> std::process::ExitCode {
     } else {
         skipped.push(format!("busybox script: {BUSYBOX} is not installed"));
     }
+    let go_hello = build_go_hello(&dir);
+    match &go_hello {
+        Ok(bin) => whole.push(("go_hello", bin.as_path(), vec![])),
+        Err(e) => skipped.push(format!("go hello: {e}")),
+    }
     for (row, program, args) in &whole {
         for (col, runner) in &columns {
             let samples: Vec<f64> = (0..opts.reps.max(5))
-                .filter_map(|_| runner.start_exit(program, args))
+                .filter_map(|_| keep(col, row, runner.start_exit(program, args)))
                 .collect();
             if let Some(m) = median(samples) {
                 results
@@ -424,7 +523,7 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    let ratios: Vec<(&str, Option<f64>)> = vec![
+    let mut ratios: Vec<(String, Option<f64>)> = vec![
         (
             "systrap getpid / raw seccomp trap (target <= 2)",
             ratio(get("getpid", "systrap"), raw_seccomp),
@@ -473,7 +572,57 @@ pub fn run(opts: Options) -> std::process::ExitCode {
             "runsc-ptrace busybox script / systrap",
             ratio(get("busybox", "runsc-ptrace"), get("busybox", "systrap")),
         ),
-    ];
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (op, what) in [
+        ("thread", "pthread_create+join"),
+        ("futex_pp", "futex ping-pong"),
+    ] {
+        for sandbox in SANDBOXES {
+            ratios.push((
+                format!("{sandbox} {what} / native"),
+                ratio(get(op, sandbox), get(op, "native")),
+            ));
+        }
+        for sandbox in SANDBOXES {
+            ratios.push((
+                format!("runsc-ptrace {what} / {sandbox}"),
+                ratio(get(op, "runsc-ptrace"), get(op, sandbox)),
+            ));
+        }
+    }
+    for col in RATIO_COLUMNS {
+        let target = |t: &'static str| {
+            if *col == "native" {
+                "idle 2 cores: ~1.0"
+            } else {
+                t
+            }
+        };
+        ratios.push((
+            format!(
+                "{col} threads: 2 spinning / 1, wall ({})",
+                target("target <= 1.1")
+            ),
+            ratio(get("spin2", col), get("spin1", col)),
+        ));
+        ratios.push((
+            format!(
+                "{col} processes: 2 spinning / 1, wall ({})",
+                target("target <= 1.1")
+            ),
+            ratio(get("spinproc2", col), get("spinproc1", col)),
+        ));
+        ratios.push((
+            format!(
+                "{col} syscall scaling: 2 threads' getpid rate / 1 thread's ({})",
+                target("target >= 1.5")
+            ),
+            ratio(get("getpid", col), get("getpid2", col)),
+        ));
+    }
 
     let labels: Vec<(&str, &str)> = OPS
         .iter()
@@ -481,6 +630,7 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         .chain([
             ("hello", "static hello start to exit"),
             ("busybox", "busybox sh script, end to end"),
+            ("go_hello", "static Go hello start to exit"),
         ])
         .collect();
     let mut out = String::new();
@@ -575,6 +725,9 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         }
         for s in &skipped {
             out.push_str(&format!("not measured: {s}\n"));
+        }
+        for f in &failed {
+            out.push_str(&format!("failed: {f}\n"));
         }
     }
     let _ = std::io::stdout().write_all(out.as_bytes());
