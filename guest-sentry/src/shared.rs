@@ -8,25 +8,44 @@
 //! becomes a mutex behind the same two methods.
 
 use alloc::rc::Rc;
-use core::cell::{Ref, RefCell, RefMut};
+use core::cell::{Cell, Ref, RefCell, RefMut};
 
-pub struct Shared<T>(Rc<RefCell<T>>);
+pub struct Shared<T>(Rc<Inner<T>>);
+
+struct Inner<T> {
+    value: RefCell<T>,
+    /// Bumped by every [`Shared::lock`]: a reader that saw generation `g` knows nothing
+    /// changed while it still reads `g` (the scheduler's fast path, without a borrow).
+    generation: Cell<u64>,
+}
 
 impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
-        Shared(Rc::new(RefCell::new(value)))
+        Shared(Rc::new(Inner {
+            value: RefCell::new(value),
+            generation: Cell::new(0),
+        }))
     }
 
     /// The object, to change.
     #[inline]
     pub fn lock(&self) -> RefMut<'_, T> {
-        self.0.borrow_mut()
+        self.0
+            .generation
+            .set(self.0.generation.get().wrapping_add(1));
+        self.0.value.borrow_mut()
     }
 
     /// The object, to read (several readers at once are fine).
     #[inline]
     pub fn get(&self) -> Ref<'_, T> {
-        self.0.borrow()
+        self.0.value.borrow()
+    }
+
+    /// How many times the object has been locked to change it (see [`Inner::generation`]).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.0.generation.get()
     }
 
     /// Another holder of the same object (the clone flag that shares it).

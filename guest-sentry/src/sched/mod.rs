@@ -356,6 +356,16 @@ pub fn run<P: Platform>(
         };
         // The top rotates to another ready task once the slice is used up.
         let slice_end = if others_ready { SLICE } else { u32::MAX };
+        // The thread group's state the top would act on (an alarm set, a stop, a group exit,
+        // a signal sent to the process) is looked at once: it changes only under the group's
+        // lock, which bumps its generation.
+        let (tg_generation, group_pending) = {
+            let g = t.tg.get();
+            if g.alarm != alarm || g.job.stopped || g.job.notify || g.group_exit.is_some() {
+                continue;
+            }
+            (t.tg.generation(), g.pending.mask)
+        };
         // Nothing about the task itself the top would act on (or `after_step` would serve).
         let quiet = |t: &Task<P>, k: &Kernel, slice: u32| {
             t.state == RunState::Running
@@ -364,16 +374,10 @@ pub fn run<P: Platform>(
                 && t.wake_at.is_none()
                 && slice < slice_end
                 && !k.futex.any_woken()
-                && {
-                    let g = t.tg.get();
-                    g.alarm == alarm
-                        && !g.job.stopped
-                        && !g.job.notify
-                        && g.group_exit.is_none()
-                        // (Nothing pending unblocked, the common case, needs no closer look.)
-                        && ((t.signals.pending | g.pending.mask) & !t.signals.blocked == 0
-                            || signal::deliverable(t).is_none())
-                }
+                && t.tg.generation() == tg_generation
+                // (Nothing pending unblocked, the common case, needs no closer look.)
+                && ((t.signals.pending | group_pending) & !t.signals.blocked == 0
+                    || signal::deliverable(t).is_none())
         };
         if !quiet(t, k, slice) {
             continue;

@@ -859,7 +859,7 @@ fn dup_to<P: Platform>(
     cloexec: bool,
 ) -> SysResult {
     let of = file(t, old)?;
-    let limit = t.tg.lock().rlimits[7].cur.min(1 << 20);
+    let limit = t.tg.get().rlimits[7].cur.min(1 << 20);
     if new >= limit {
         return Err(EBADF);
     }
@@ -1030,7 +1030,7 @@ pub fn load_exec<P: Platform>(
     // /proc/self/exe is the Sentry's own: the running program (busybox re-executes itself so).
     let own = alloc::format!("/proc/{}/exe", t.pid);
     let path = if path == b"/proc/self/exe" || path == own.as_bytes() {
-        &t.tg.lock().exe_path[..]
+        &t.tg.get().exe_path[..]
     } else {
         path
     };

@@ -468,7 +468,7 @@ fn poll_common<P: Platform>(
     const POLLERR: u16 = 0x8;
     const POLLHUP: u16 = 0x10;
     const POLLNVAL: u16 = 0x20;
-    if nfds > t.tg.lock().rlimits[7].cur.min(1 << 20) {
+    if nfds > t.tg.get().rlimits[7].cur.min(1 << 20) {
         return Err(EINVAL);
     }
     let mut raw: Vec<PollFd> = t.mm.lock().read_objs(fds, nfds as usize)?;

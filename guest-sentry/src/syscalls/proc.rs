@@ -170,7 +170,8 @@ pub fn prlimit64<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> 
         None
     };
     if old != 0 {
-        t.mm.lock().write_obj(old, &t.tg.lock().rlimits[r])?;
+        let cur = t.tg.get().rlimits[r];
+        t.mm.lock().write_obj(old, &cur)?;
     }
     if let Some(l) = new_limit {
         t.tg.lock().rlimits[r] = l;
@@ -552,9 +553,9 @@ pub fn getpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         return Ok(0);
     }
     Ok(if a[1] == 1 {
-        t.tg.lock().sid
+        t.tg.get().sid
     } else {
-        t.tg.lock().pgid
+        t.tg.get().pgid
     } as u64)
 }
 
@@ -573,7 +574,7 @@ pub fn setpgid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 }
 
 pub fn setsid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> SysResult {
-    if t.tg.lock().pgid == t.pid {
+    if t.tg.get().pgid == t.pid {
         return Err(EPERM);
     }
     t.tg.lock().sid = t.pid;
