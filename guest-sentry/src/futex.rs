@@ -126,6 +126,11 @@ impl Futexes {
         self.queues.contains_key(&key)
     }
 
+    /// Whether any task waits on any futex.
+    pub fn any_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
     /// Whether woken tasks wait for the scheduler to let them run.
     pub fn any_woken(&self) -> bool {
         !self.woken.is_empty()

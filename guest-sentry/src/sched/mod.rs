@@ -210,14 +210,11 @@ pub fn run<P: Platform>(
         let restartable = table.syscalls.restartable;
         let mut alarms = Vec::new();
         for t in table.tasks.values_mut() {
-            let mut g = t.tg.lock();
-            if let Some((at, interval)) = g.alarm {
-                if at <= now {
-                    g.alarm = (interval > 0).then(|| (now + interval, interval));
-                    alarms.push(t.pid);
-                }
+            let due = t.tg.get().alarm.filter(|&(at, _)| at <= now);
+            if let Some((_, interval)) = due {
+                t.tg.lock().alarm = (interval > 0).then(|| (now + interval, interval));
+                alarms.push(t.pid);
             }
-            drop(g);
             if t.wake_at.is_some_and(|w| w <= now) {
                 match t.state {
                     RunState::Blocked => t.state = RunState::Woken,

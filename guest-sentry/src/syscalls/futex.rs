@@ -33,6 +33,14 @@ pub fn futex<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     if op & CLOCK_REALTIME != 0 && !matches!(cmd, WAIT | WAIT_BITSET | LOCK_PI2) {
         return Err(ENOSYS);
     }
+    // A private wake with nobody waiting anywhere wakes no one: Linux does not look at the
+    // address either (beyond its alignment).
+    if private && matches!(cmd, WAKE | WAKE_BITSET) && !k.futex.any_waiting() {
+        if !uaddr.is_multiple_of(4) || (cmd == WAKE_BITSET && val3 as u32 == 0) {
+            return Err(EINVAL);
+        }
+        return Ok(0);
+    }
     let key = key_for(t, uaddr, private)?;
     let word = |t: &mut Task<P>| t.mm.lock().read_obj::<u32>(uaddr);
     // A count argument: Linux takes it as an int, negative meaning none.
