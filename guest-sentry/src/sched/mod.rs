@@ -209,6 +209,7 @@ pub fn run<P: Platform>(
         }
         let restartable = table.syscalls.restartable;
         let mut alarms = Vec::new();
+        let mut timers = Vec::new();
         for t in table.tasks.values_mut() {
             let mut g = t.tg.lock();
             if let Some((at, interval)) = g.alarm {
@@ -216,6 +217,10 @@ pub fn run<P: Platform>(
                     g.alarm = (interval > 0).then(|| (now + interval, interval));
                     alarms.push(t.pid);
                 }
+            }
+            // Due POSIX timers (`timer_create`) of the process.
+            if g.timers.earliest().is_some_and(|at| at <= now) {
+                timers.push((t.pid, g.timers.expire(now)));
             }
             drop(g);
             if t.wake_at.is_some_and(|w| w <= now) {
@@ -232,6 +237,9 @@ pub fn run<P: Platform>(
         }
         for pid in alarms {
             send_to_process(&mut k.futex, &mut table, pid, signal::SIGALRM, restartable);
+        }
+        for (pid, due) in timers {
+            send_timer_signals(&mut k.futex, &mut table, pid, &due, restartable);
         }
         take_futex_wakeups(k, &mut table);
         let host_signals = k.host.take_signals() | core::mem::take(&mut host_carried);
@@ -534,7 +542,8 @@ fn any_thread<P: Platform>(table: &Table<P>, pid: u32) -> Option<u32> {
         .map(|(&tid, _)| tid)
 }
 
-/// The earliest deadline of any task: a timed wait's end or an alarm (CLOCK_MONOTONIC ns).
+/// The earliest deadline of any task: a timed wait's end, an alarm or a POSIX timer that
+/// signals (CLOCK_MONOTONIC ns).
 fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
     let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -542,7 +551,9 @@ fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
         (None, y) => y,
     };
     table.tasks.values().fold(None, |n, t| {
-        earlier(earlier(n, t.wake_at), t.tg.get().alarm.map(|a| a.0))
+        let g = t.tg.get();
+        let group = earlier(g.alarm.map(|a| a.0), g.timers.earliest());
+        earlier(earlier(n, t.wake_at), group)
     })
 }
 
