@@ -3,7 +3,7 @@
 //! `timer_settime` (relative, TIMER_ABSTIME, reload, old value), `timer_gettime`,
 //! `timer_getoverrun` (overruns while the signal stays pending), `timer_delete`; the siginfo
 //! a handler, `sigwaitinfo` and a signalfd see (SI_TIMER, timer id, overrun, value); timers
-//! across threads, not inherited by fork, gone after exec; the EINVAL/EFAULT/EAGAIN cases.
+//! across threads, not inherited by fork, gone after exec; a spinning app interrupted in time; the EINVAL/EFAULT/EAGAIN cases.
 //! Each case runs alone, natively and on every platform under test and every variant; the
 //! output (no times in it, only bounds checked) must be the same, and natively the expected.
 
@@ -70,6 +70,7 @@ exec: timer gone after exec EINVAL
 threads: each thread took its own timer's signals 1, none went astray 1
 threads: timer for another thread ok
 threads: taken by that thread 1
+spin: a spinning app took the timer's signals 1
 sigev_thread: create ok
 sigev_thread: at least 3 callbacks 1 value 42
 sigev_thread: interval 3ms 1
@@ -142,6 +143,11 @@ fn fork_exec() {
 #[test]
 fn threads() {
     case("threads");
+}
+
+#[test]
+fn spin() {
+    case("spin");
 }
 
 #[test]
