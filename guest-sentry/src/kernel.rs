@@ -260,6 +260,9 @@ pub struct ThreadGroup {
     pub rlimits: [Rlimit; RLIM_NLIMITS],
     /// `ITIMER_REAL` (`alarm`, `setitimer`): when SIGALRM is due, and its reload interval (ns).
     pub alarm: Option<(u64, u64)>,
+    /// POSIX timers (`timer_create`): the process's own, kept by none of its children, deleted
+    /// by `execve`.
+    pub timers: crate::posix_timers::PosixTimers,
     /// Job control: stopped or not, and the stop/continue its parent has yet to hear of.
     pub job: crate::signal::JobState,
     /// Signals sent to the process: any thread that does not block one takes it.
@@ -402,6 +405,7 @@ impl<P: Platform> Task<P> {
             sid: 1,
             rlimits: default_rlimits(),
             alarm: None,
+            timers: Default::default(),
             job: Default::default(),
             pending: Default::default(),
             group_exit: None,

@@ -34,6 +34,7 @@ pub mod mm;
 pub mod overlay;
 pub mod patch;
 pub mod platform;
+pub mod posix_timers;
 pub mod sched;
 pub mod shared;
 pub mod signal;

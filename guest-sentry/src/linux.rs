@@ -356,6 +356,35 @@ pub struct SigChld {
 }
 const _: () = assert!(size_of::<SigChld>() == 112);
 
+/// `siginfo_t`'s `_timer` (a POSIX timer's signal, `SI_TIMER`): the timer, its overrun
+/// count and `sigev_value`.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct SigTimer {
+    pub si_timerid: i32,
+    pub si_overrun: i32,
+    pub si_value: u64,
+    pub _rest: [u64; 12],
+}
+const _: () = assert!(size_of::<SigTimer>() == 112);
+
+/// `struct sigevent` (`timer_create`): `sigev_value`, the signal, how to notify, and the
+/// thread of `SIGEV_THREAD_ID` (the rest of the union is the C library's).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Sigevent {
+    pub sigev_value: u64,
+    pub sigev_signo: i32,
+    pub sigev_notify: i32,
+    pub sigev_notify_thread_id: i32,
+    pub _pad: [i32; 11],
+}
+const _: () = assert!(size_of::<Sigevent>() == 64);
+
 /// `struct sigcontext` (x86-64), the `uc_mcontext` of a signal frame.
 #[repr(C)]
 #[derive(
@@ -443,6 +472,10 @@ const _: () = {
     assert!(offset_of!(StackT, ss_size) == 16);
     assert!(offset_of!(Siginfo, fields) == 16);
     assert!(offset_of!(SigChld, si_status) == 8);
+    assert!(offset_of!(SigTimer, si_overrun) == 4);
+    assert!(offset_of!(SigTimer, si_value) == 8);
+    assert!(offset_of!(Sigevent, sigev_notify) == 12);
+    assert!(offset_of!(Sigevent, sigev_notify_thread_id) == 16);
     assert!(offset_of!(Sigcontext, cs) == 144);
     assert!(offset_of!(Sigcontext, oldmask) == 168);
     assert!(offset_of!(Sigcontext, cr2) == 176);

@@ -8,7 +8,9 @@ use core::mem::{offset_of, size_of};
 
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Task};
-use crate::linux::{FxSave, RtSigframe, SigChld, SigFault, Sigcontext, Siginfo, StackT, Ucontext};
+use crate::linux::{
+    FxSave, RtSigframe, SigChld, SigFault, SigTimer, Sigcontext, Siginfo, StackT, Ucontext,
+};
 use crate::platform::{Context, Platform, FXSAVE_SIZE};
 
 pub use crate::signo::{
@@ -86,16 +88,49 @@ pub fn pending_mask<P: Platform>(task: &Task<P>) -> u64 {
     task.signals.pending | task.tg.get().pending.mask
 }
 
-/// Takes pending `sig` (the thread's own first, then the process's): what it carries.
+/// Takes pending `sig` (the thread's own first, then the process's): what it carries. A POSIX
+/// timer's signal leaves its overrun count with the timer (`timer_getoverrun`).
 pub fn take_pending<P: Platform>(task: &mut Task<P>, sig: i32) -> SigInfo {
     let idx = (sig - 1) as usize;
-    if task.signals.pending & bit(sig) != 0 {
+    let info = if task.signals.pending & bit(sig) != 0 {
         task.signals.pending &= !bit(sig);
-        return task.signals.info[idx];
+        task.signals.info[idx]
+    } else {
+        let mut g = task.tg.lock();
+        g.pending.mask &= !bit(sig);
+        g.pending.info[idx]
+    };
+    if info.code == SI_TIMER {
+        task.tg.lock().timers.taken(info.timerid, info.overrun);
     }
-    let mut g = task.tg.lock();
-    g.pending.mask &= !bit(sig);
-    g.pending.info[idx]
+    info
+}
+
+/// POSIX timer `timerid` expired `count` times more: if the signal it sent before is still
+/// pending (for the thread when `thread`, else for the process), that signal's overrun count
+/// grows and true is returned (no second signal is sent, as on Linux).
+pub fn timer_overrun<P: Platform>(
+    task: &mut Task<P>,
+    thread: bool,
+    signo: i32,
+    timerid: i32,
+    count: u64,
+) -> bool {
+    let idx = (signo - 1) as usize;
+    let bump = |mask: u64, info: &mut SigInfo| {
+        let mine = mask & bit(signo) != 0 && info.code == SI_TIMER && info.timerid == timerid;
+        if mine {
+            info.overrun = crate::posix_timers::add_overruns(info.overrun, count);
+        }
+        mine
+    };
+    if thread {
+        bump(task.signals.pending, &mut task.signals.info[idx])
+    } else {
+        let mut g = task.tg.lock();
+        let mask = g.pending.mask;
+        bump(mask, &mut g.pending.info[idx])
+    }
 }
 
 /// Bit of signal `sig` in a mask.
@@ -160,9 +195,52 @@ pub struct SigInfo {
     pub status: i32,
     /// Fault address (SIGSEGV, SIGBUS).
     pub addr: u64,
+    /// A POSIX timer's signal (`SI_TIMER`): the timer, and expirations since it was sent.
+    pub timerid: i32,
+    pub overrun: i32,
+    /// `si_value` (a POSIX timer's `sigev_value`).
+    pub value: u64,
+}
+
+impl SigInfo {
+    /// The `siginfo_t` a handler, `rt_sigtimedwait` or `waitid` reads: the `_timer` view for a
+    /// timer's signal, `_sigfault` for a fault the kernel raised, else `_kill`/`_sigchld`.
+    pub fn to_linux(&self) -> Siginfo {
+        let sig = self.signo;
+        let fields = if self.code == SI_TIMER {
+            zerocopy::transmute!(SigTimer {
+                si_timerid: self.timerid,
+                si_overrun: self.overrun,
+                si_value: self.value,
+                ..Default::default()
+            })
+        } else if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)
+            && self.code > 0
+        {
+            zerocopy::transmute!(SigFault {
+                si_addr: self.addr,
+                ..Default::default()
+            })
+        } else {
+            zerocopy::transmute!(SigChld {
+                si_pid: self.pid as i32,
+                si_uid: crate::kernel::SANDBOX_IDS[0],
+                si_status: self.status,
+                ..Default::default()
+            })
+        };
+        Siginfo {
+            si_signo: sig,
+            si_code: self.code,
+            fields,
+            ..Default::default()
+        }
+    }
 }
 
 pub const SI_USER: i32 = 0;
+/// A POSIX timer's signal.
+pub use crate::posix_timers::SI_TIMER;
 /// `tkill`/`tgkill` (glibc's cancellation handler checks for it).
 pub const SI_TKILL: i32 = -6;
 pub const SI_KERNEL: i32 = 0x80;
@@ -383,18 +461,6 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     let si = frame + offset_of!(RtSigframe, info) as u64;
     let mut copy = r;
     let gregs: [u64; 18] = crate::platform::sigcontext_regs(&mut copy).map(|g| *g);
-    let fields = if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE {
-        zerocopy::transmute!(SigFault {
-            si_addr: info.addr,
-            ..Default::default()
-        })
-    } else {
-        zerocopy::transmute!(SigChld {
-            si_pid: info.pid as i32,
-            si_status: info.status,
-            ..Default::default()
-        })
-    };
     let sf = RtSigframe {
         pretcode: act.restorer,
         uc: Ucontext {
@@ -416,12 +482,7 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
             uc_sigmask: old_mask,
             ..Default::default()
         },
-        info: Siginfo {
-            si_signo: sig,
-            si_code: info.code,
-            fields,
-            ..Default::default()
-        },
+        info: SigInfo { signo: sig, ..info }.to_linux(),
     };
     let fx_ok = match &fx {
         Some(fx) => task.mm.lock().copy_out(fp, fx).is_ok(),

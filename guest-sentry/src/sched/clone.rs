@@ -50,6 +50,7 @@ pub(super) fn clone<P: Platform>(
             sid: g.sid,
             rlimits: g.rlimits,
             alarm: None,
+            timers: Default::default(),
             job: Default::default(),
             pending: Default::default(),
             group_exit: None,

@@ -99,6 +99,7 @@ pub(super) fn exec<P: Platform>(
         let mut g = t.tg.lock();
         g.cmdline = crate::kernel::cmdline_of(&e.argv);
         g.exe_path = e.exe_path;
+        g.timers.clear();
     }
     // Descriptors and handlers another process shared become this one's own; close-on-exec
     // descriptors close; caught signals go back to their default action.

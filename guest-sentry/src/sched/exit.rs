@@ -152,7 +152,7 @@ pub(super) fn post_sigchld<P: Platform>(
         code,
         pid,
         status,
-        addr: 0,
+        ..Default::default()
     };
     signal::post(parent, info);
 }

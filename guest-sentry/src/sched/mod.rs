@@ -209,11 +209,18 @@ pub fn run<P: Platform>(
         }
         let restartable = table.syscalls.restartable;
         let mut alarms = Vec::new();
+        let mut timers = Vec::new();
         for t in table.tasks.values_mut() {
             let due = t.tg.get().alarm.filter(|&(at, _)| at <= now);
             if let Some((_, interval)) = due {
                 t.tg.lock().alarm = (interval > 0).then(|| (now + interval, interval));
                 alarms.push(t.pid);
+            }
+            // Due POSIX timers (`timer_create`) of the process.
+            let timer_due = t.tg.get().timers.earliest().is_some_and(|at| at <= now);
+            if timer_due {
+                let expired = t.tg.lock().timers.expire(now);
+                timers.push((t.pid, expired));
             }
             if t.wake_at.is_some_and(|w| w <= now) {
                 match t.state {
@@ -229,6 +236,9 @@ pub fn run<P: Platform>(
         }
         for pid in alarms {
             send_to_process(&mut k.futex, &mut table, pid, signal::SIGALRM, restartable);
+        }
+        for (pid, due) in timers {
+            send_timer_signals(&mut k.futex, &mut table, pid, &due, restartable);
         }
         take_futex_wakeups(k, &mut table);
         let host_signals = k.host.take_signals() | core::mem::take(&mut host_carried);
@@ -531,7 +541,8 @@ fn any_thread<P: Platform>(table: &Table<P>, pid: u32) -> Option<u32> {
         .map(|(&tid, _)| tid)
 }
 
-/// The earliest deadline of any task: a timed wait's end or an alarm (CLOCK_MONOTONIC ns).
+/// The earliest deadline of any task: a timed wait's end, an alarm or a POSIX timer that
+/// signals (CLOCK_MONOTONIC ns).
 fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
     let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -539,7 +550,9 @@ fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
         (None, y) => y,
     };
     table.tasks.values().fold(None, |n, t| {
-        earlier(earlier(n, t.wake_at), t.tg.get().alarm.map(|a| a.0))
+        let g = t.tg.get();
+        let group = earlier(g.alarm.map(|a| a.0), g.timers.earliest());
+        earlier(earlier(n, t.wake_at), group)
     })
 }
 

@@ -44,6 +44,52 @@ pub(super) fn send_to_process<P: Platform>(
     interrupt_wait(futex, t, restartable);
 }
 
+/// Sends the signals of process `pid`'s POSIX timers that expired (`due`): to the process, or
+/// to the thread `SIGEV_THREAD_ID` names (none if it has exited). A timer whose previous
+/// signal is still pending sends none: that signal's overrun count grows instead.
+pub(super) fn send_timer_signals<P: Platform>(
+    futex: &mut Futexes,
+    table: &mut Table<P>,
+    pid: u32,
+    due: &[crate::posix_timers::Expiry],
+    restartable: fn(u64) -> bool,
+) {
+    use crate::posix_timers::Notify;
+    for e in due {
+        let (signo, target, thread) = match e.notify {
+            Notify::None => continue,
+            Notify::Process { signo } => (signo, signal_target(table, pid, signo), false),
+            Notify::Thread { signo, tid } => {
+                let alive = table
+                    .tasks
+                    .get(&tid)
+                    .is_some_and(|t| t.pid == pid && t.exit.is_none());
+                (signo, alive.then_some(tid), true)
+            }
+        };
+        let Some(t) = target.and_then(|tid| table.tasks.get_mut(&tid)) else {
+            continue;
+        };
+        if signal::timer_overrun(t, thread, signo, e.id, e.count) {
+            continue;
+        }
+        let info = signal::SigInfo {
+            signo,
+            code: signal::SI_TIMER,
+            timerid: e.id,
+            overrun: crate::posix_timers::add_overruns(0, e.count - 1),
+            value: e.value,
+            ..Default::default()
+        };
+        if thread {
+            signal::post_thread(t, info);
+        } else {
+            signal::post(t, info);
+        }
+        interrupt_wait(futex, t, restartable);
+    }
+}
+
 /// Host signals for the sandbox (bit n = signal n): the terminal's SIGINT and SIGQUIT go to
 /// the foreground process group (init's unless a shell moved it with `TIOCSPGRP`), and anything
 /// else (SIGTERM, SIGHUP sent to `vmm`) to init, as a container runtime forwards them.

@@ -17,7 +17,7 @@ use crate::events::{self as ev, earliest, poll_file, EventFd, Item, TimerFd};
 use crate::file::{Dev, File, OpenFile};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
-use crate::linux::{EpollEvent, Itimerspec, SigChld, Siginfo, SignalfdSiginfo, Timespec};
+use crate::linux::{EpollEvent, Itimerspec, Siginfo, SignalfdSiginfo, Timespec};
 use crate::platform::Platform;
 use crate::signal;
 
@@ -694,13 +694,13 @@ pub(super) fn signalfd_read<P: Platform>(
                 0
             },
             ssi_fd: 0,
-            ssi_tid: 0,
+            ssi_tid: info.timerid as u32,
             ssi_band: 0,
-            ssi_overrun: 0,
+            ssi_overrun: info.overrun as u32,
             ssi_trapno: 0,
             ssi_status: info.status,
-            ssi_int: 0,
-            ssi_ptr: 0,
+            ssi_int: info.value as i32,
+            ssi_ptr: info.value,
             ssi_utime: 0,
             ssi_stime: 0,
             ssi_addr: info.addr,
@@ -745,18 +745,7 @@ pub fn rt_sigtimedwait<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
         let sig = ready.trailing_zeros() as i32 + 1;
         let info = peek_pending(t, sig);
         if a[1] != 0 {
-            let si = Siginfo {
-                si_signo: sig,
-                si_errno: 0,
-                si_code: info.code,
-                _pad: 0,
-                fields: zerocopy::transmute!(SigChld {
-                    si_pid: info.pid as i32,
-                    si_uid: crate::kernel::SANDBOX_IDS[0],
-                    si_status: info.status,
-                    ..Default::default()
-                }),
-            };
+            let si = signal::SigInfo { signo: sig, ..info }.to_linux();
             t.mm.lock().write_obj(a[1], &si)?;
         }
         signal::take_pending(t, sig);

@@ -245,6 +245,11 @@ syscalls! { k, t, a, n;
         t.clear_child_tid = a[0];
         Ok(t.tid as u64)
     };
+    __NR_timer_create(Enum(strace::CLOCKS), Ptr, Ptr) => time::timer_create(k, t, a);
+    __NR_timer_settime(Int, Flags(strace::TIMER_FLAGS), Ptr, Ptr) => time::timer_settime(k, t, a);
+    __NR_timer_gettime(Int, Ptr) => time::timer_gettime(k, t, a);
+    __NR_timer_getoverrun(Int) => time::timer_getoverrun(k, t, a);
+    __NR_timer_delete(Int) => time::timer_delete(k, t, a);
     __NR_clock_gettime(Enum(strace::CLOCKS), Ptr) => time::clock_gettime(k, t, a);
     __NR_clock_getres(Enum(strace::CLOCKS), Ptr) => time::clock_getres(k, t, a);
     __NR_clock_nanosleep(Enum(strace::CLOCKS), Flags(strace::TIMER_FLAGS), Timespec, Ptr)

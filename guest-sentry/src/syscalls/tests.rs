@@ -381,3 +381,117 @@ fn pidfd_open_asks_the_scheduler_about_other_processes() {
     );
     assert!(h.kernel.proc_view.is_none(), "the view is used once");
 }
+
+#[test]
+fn posix_timers_create_set_get_and_overrun() {
+    let mut h = harness(true);
+    let einval = errno(linux_raw_sys::errno::EINVAL);
+    let idp = h.put(&[0xff; 4]);
+    assert_eq!(h.call(g::__NR_timer_create, &[1, 0, idp]), 0);
+    assert_eq!(h.get(idp, 4), 0i32.to_le_bytes(), "ids start at 0");
+    // struct sigevent: value, signo, notify, tid.
+    let sigevent = |value: u64, signo: i32, notify: i32, tid: i32| -> Vec<u8> {
+        let mut b = value.to_le_bytes().to_vec();
+        for w in [signo, notify, tid] {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        b.resize(64, 0);
+        b
+    };
+    let bad = h.put(&sigevent(0, 10, 99, 0));
+    assert_eq!(h.call(g::__NR_timer_create, &[1, bad, idp]), einval);
+    assert_eq!(h.call(g::__NR_timer_create, &[12345, 0, idp]), einval);
+    assert_eq!(
+        h.call(g::__NR_timer_create, &[8, 0, idp]),
+        errno(linux_raw_sys::errno::EPERM),
+        "alarm clocks need CAP_WAKE_ALARM"
+    );
+    // Another thread: the scheduler's view says whether it is one of the process's.
+    let other = h.put(&sigevent(5, 34, 4, 5));
+    h.call(g::__NR_timer_create, &[1, other, idp]);
+    assert!(matches!(
+        h.task.request.take(),
+        Some(crate::sched::Request::ProcView)
+    ));
+    let view = |tids: &[u32]| crate::fsimpl::procfs::ProcView {
+        for_pid: 1,
+        procs: Default::default(),
+        tids: [(1, tids.to_vec())].into_iter().collect(),
+    };
+    h.kernel.proc_view = Some(view(&[1]));
+    assert_eq!(h.call(g::__NR_timer_create, &[1, other, idp]), einval);
+    h.kernel.proc_view = Some(view(&[1, 5]));
+    assert_eq!(h.call(g::__NR_timer_create, &[1, other, idp]), 0);
+    assert_eq!(h.get(idp, 4), 1i32.to_le_bytes());
+    // Set 1 s reloading every 0.5 s; read back (the fake clock moves a microsecond a look).
+    let spec = |value: u64, interval: u64| -> Vec<u8> {
+        [
+            interval / 1_000_000_000,
+            interval % 1_000_000_000,
+            value / 1_000_000_000,
+            value % 1_000_000_000,
+        ]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
+    };
+    let new = h.put(&spec(1_000_000_000, 500_000_000));
+    let cur = h.put(&[0; 32]);
+    assert_eq!(h.call(g::__NR_timer_settime, &[0, 0, new, 0]), 0);
+    assert_eq!(h.call(g::__NR_timer_gettime, &[0, cur]), 0);
+    let words: Vec<u64> = h
+        .get(cur, 32)
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(words[0..2], [0, 500_000_000], "interval");
+    let value = words[2] * 1_000_000_000 + words[3];
+    assert!((999_000_000..1_000_000_000).contains(&value), "{value}");
+    let next = h.task.tg.get().timers.earliest().expect("armed");
+    // Expired twice more while its signal is still pending (blocked): one signal, overruns.
+    h.task.signals.blocked = u64::MAX;
+    let due = h.task.tg.lock().timers.expire(next + 500_000_000);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].count, 2);
+    let info = crate::signal::SigInfo {
+        signo: 14,
+        code: crate::signal::SI_TIMER,
+        timerid: 0,
+        overrun: 1,
+        value: 0,
+        ..Default::default()
+    };
+    crate::signal::post(&mut h.task, info);
+    assert!(crate::signal::timer_overrun(&mut h.task, false, 14, 0, 3));
+    assert!(
+        !crate::signal::timer_overrun(&mut h.task, false, 14, 1, 1),
+        "not timer 1's"
+    );
+    assert_eq!(
+        h.call(g::__NR_timer_getoverrun, &[0]),
+        0,
+        "nothing taken yet"
+    );
+    let taken = crate::signal::take_pending(&mut h.task, 14);
+    assert_eq!((taken.timerid, taken.overrun), (0, 4));
+    assert_eq!(h.call(g::__NR_timer_getoverrun, &[0]), 4);
+    assert!(
+        !crate::signal::timer_overrun(&mut h.task, false, 14, 0, 1),
+        "taken"
+    );
+    assert_eq!(h.call(g::__NR_timer_delete, &[0]), 0);
+    assert_eq!(h.call(g::__NR_timer_delete, &[0]), einval);
+    assert_eq!(h.call(g::__NR_timer_gettime, &[7, cur]), einval);
+    let log = h.take_log();
+    for w in [
+        "[1] timer_settime(0, 0, ",
+        "[1] timer_getoverrun(0) = 4",
+        "[1] timer_delete(0) = -1 EINVAL (Invalid argument)",
+        "[1] timer_create(CLOCK_REALTIME_ALARM, NULL, ",
+    ] {
+        assert!(
+            log.iter().any(|l| l.starts_with(w)),
+            "no line {w:?} in {log:#?}"
+        );
+    }
+}

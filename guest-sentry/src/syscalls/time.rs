@@ -1,11 +1,12 @@
 //! Clocks and randomness, served inside the Sentry (no host round trip on kvm: the clock is
 //! the TSC calibrated at boot, randomness a ChaCha20 stream seeded by the host).
 
-use crate::errno::{SysResult, EFAULT, EINVAL};
+use crate::errno::{Errno, SysResult, EAGAIN, EFAULT, EINVAL, EOPNOTSUPP, EPERM};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
-use crate::linux::{Itimerval, Timespec, Timeval, Timezone};
+use crate::linux::{Itimerspec, Itimerval, Sigevent, Timespec, Timeval, Timezone};
 use crate::platform::Platform;
+use crate::posix_timers::{self, Notify, PosixTimer};
 
 const CLOCK_REALTIME: u64 = 0;
 const CLOCK_MONOTONIC: u64 = 1;
@@ -16,7 +17,7 @@ const CLOCK_REALTIME_COARSE: u64 = 5;
 const CLOCK_MONOTONIC_COARSE: u64 = 6;
 const CLOCK_BOOTTIME: u64 = 7;
 
-fn now(k: &Kernel, clock: u64) -> Result<u64, crate::errno::Errno> {
+fn now(k: &Kernel, clock: u64) -> Result<u64, Errno> {
     Ok(match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => k.host.now(Clock::Realtime),
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
@@ -192,5 +193,174 @@ pub fn setitimer<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
 /// `pause()`: waits until a signal is delivered (then fails with EINTR).
 pub fn pause<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> SysResult {
     t.request = Some(crate::sched::Request::Block);
+    Ok(0)
+}
+
+// ------------------------------------------------------------------ POSIX timers
+
+const CLOCK_REALTIME_ALARM: u64 = 8;
+const CLOCK_BOOTTIME_ALARM: u64 = 9;
+const TIMER_ABSTIME: u64 = 1;
+
+/// A timer id argument (`timer_t` is an `int` to the kernel): the timer, or EINVAL.
+fn timer_id<P: Platform>(t: &Task<P>, arg: u64) -> Result<(i32, PosixTimer), Errno> {
+    let id = i32::try_from(arg).map_err(|_| EINVAL)?;
+    let timer = t.tg.get().timers.get(id).copied();
+    Ok((id, timer.ok_or(EINVAL)?))
+}
+
+/// `timer_create(clockid, sevp, timerid)`: a timer of the process on CLOCK_REALTIME,
+/// CLOCK_MONOTONIC, CLOCK_BOOTTIME (boot time is monotonic time: no suspend in the sandbox) or
+/// the CPU-time clocks — which, as `clock_gettime` has them, count the time since the sandbox
+/// started (a CPU-time timer expires after that much elapsed time, running or not). The alarm
+/// clocks need CAP_WAKE_ALARM, which the sandbox does not grant (EPERM); the raw and coarse
+/// clocks have no timers (EOPNOTSUPP, as on Linux). Without `sevp`: SIGALRM to the process
+/// with the timer id as its value. At most `RLIMIT_SIGPENDING` timers (EAGAIN).
+pub fn timer_create<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let clock = a[0];
+    let event: Option<Sigevent> = if a[1] != 0 {
+        Some(t.mm.lock().read_obj(a[1])?)
+    } else {
+        None
+    };
+    let alarm_clock = match clock {
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_BOOTTIME
+        | CLOCK_PROCESS_CPUTIME_ID
+        | CLOCK_THREAD_CPUTIME_ID => false,
+        CLOCK_REALTIME_ALARM | CLOCK_BOOTTIME_ALARM => true,
+        CLOCK_MONOTONIC_RAW | CLOCK_REALTIME_COARSE | CLOCK_MONOTONIC_COARSE => {
+            return Err(EOPNOTSUPP)
+        }
+        _ => return Err(EINVAL),
+    };
+    let (limit, id, count) = {
+        let g = t.tg.get();
+        (g.rlimits[11].cur, g.timers.next_id(), g.timers.len())
+    };
+    if count as u64 >= limit.min(posix_timers::MAX_TIMERS) {
+        return Err(EAGAIN);
+    }
+    let (notify, value) = match event {
+        None => (
+            Notify::Process {
+                signo: crate::signal::SIGALRM,
+            },
+            u64::from(id.unsigned_abs()),
+        ),
+        Some(ev) => (notify_of(k, t, &ev)?, ev.sigev_value),
+    };
+    if alarm_clock {
+        return Err(EPERM);
+    }
+    t.mm.lock().write_obj(a[2], &id)?;
+    let created =
+        t.tg.lock()
+            .timers
+            .create(PosixTimer::new(clock, notify, value), limit);
+    debug_assert_eq!(created, Some(id));
+    Ok(0)
+}
+
+/// What a `sigevent` asks for (as Linux's `good_sigevent` checks it): a signal in 1..=64 for
+/// `SIGEV_SIGNAL` (and `SIGEV_THREAD`), that and a thread of this process for
+/// `SIGEV_SIGNAL | SIGEV_THREAD_ID`, nothing for `SIGEV_NONE`; anything else is EINVAL.
+fn notify_of<P: Platform>(k: &Kernel, t: &Task<P>, ev: &Sigevent) -> Result<Notify, Errno> {
+    let signo = ev.sigev_signo;
+    let valid_signo = (1..=crate::signal::NSIG as i32).contains(&signo);
+    match ev.sigev_notify {
+        posix_timers::SIGEV_NONE => Ok(Notify::None),
+        posix_timers::SIGEV_SIGNAL | posix_timers::SIGEV_THREAD if valid_signo => {
+            Ok(Notify::Process { signo })
+        }
+        n if n == posix_timers::SIGEV_SIGNAL | posix_timers::SIGEV_THREAD_ID => {
+            let tid = u32::try_from(ev.sigev_notify_thread_id).map_err(|_| EINVAL)?;
+            if tid != t.tid {
+                // Another thread: the scheduler's view says whether it is one of ours.
+                let view = k.proc_view.as_ref().filter(|v| v.for_pid == t.pid);
+                let view = view.ok_or(crate::fsimpl::procfs::NEED_VIEW)?;
+                if !view
+                    .tids
+                    .get(&t.pid)
+                    .is_some_and(|tids| tids.contains(&tid))
+                {
+                    return Err(EINVAL);
+                }
+            }
+            if !valid_signo {
+                return Err(EINVAL);
+            }
+            Ok(Notify::Thread { signo, tid })
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// Reads an `itimerspec` a timer is to be set to: (value, interval) in ns.
+fn read_itimerspec<P: Platform>(t: &Task<P>, addr: u64) -> Result<(u64, u64), Errno> {
+    let spec: Itimerspec = t.mm.lock().read_obj(addr)?;
+    let ns = |ts: Timespec| -> Result<u64, Errno> {
+        let sec = u64::try_from(ts.tv_sec).map_err(|_| EINVAL)?;
+        let nsec = u64::try_from(ts.tv_nsec).map_err(|_| EINVAL)?;
+        if nsec >= 1_000_000_000 {
+            return Err(EINVAL);
+        }
+        Ok(sec.saturating_mul(1_000_000_000).saturating_add(nsec))
+    };
+    Ok((ns(spec.it_value)?, ns(spec.it_interval)?))
+}
+
+fn itimerspec(value: u64, interval: u64) -> Itimerspec {
+    Itimerspec {
+        it_interval: Timespec::from_ns_u64(interval),
+        it_value: Timespec::from_ns_u64(value),
+    }
+}
+
+/// `timer_settime(timerid, flags, new, old)`: arms the timer `new.it_value` from now (or at
+/// that time of its clock with TIMER_ABSTIME; a time passed expires at once), reloading it
+/// with `new.it_interval`; a zero value disarms it. `old` gets what `timer_gettime` said.
+pub fn timer_settime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    if a[2] == 0 {
+        return Err(EINVAL);
+    }
+    let (value, interval) = read_itimerspec(t, a[2])?;
+    let (id, timer) = timer_id(t, a[0])?;
+    let mono = k.host.now(Clock::Monotonic);
+    let old = timer.remaining(mono);
+    let at = if value == 0 {
+        None
+    } else if a[1] & TIMER_ABSTIME != 0 {
+        let cur = now(k, timer.clock)?;
+        Some(mono.saturating_add(value.saturating_sub(cur)))
+    } else {
+        Some(mono.saturating_add(value))
+    };
+    t.tg.lock().timers.set(id, at, interval);
+    if a[3] != 0 {
+        t.mm.lock().write_obj(a[3], &itimerspec(old.0, old.1))?;
+    }
+    Ok(0)
+}
+
+/// `timer_gettime(timerid, curr)`: the time to the next expiry and the interval.
+pub fn timer_gettime<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let (_, timer) = timer_id(t, a[0])?;
+    let (value, interval) = timer.remaining(k.host.now(Clock::Monotonic));
+    t.mm.lock().write_obj(a[1], &itimerspec(value, interval))?;
+    Ok(0)
+}
+
+/// `timer_getoverrun(timerid)`: the overrun count of the timer's last signal taken.
+pub fn timer_getoverrun<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let (_, timer) = timer_id(t, a[0])?;
+    Ok(u64::from(timer.overrun_last.unsigned_abs()))
+}
+
+/// `timer_delete(timerid)`. (A signal it sent that is still pending stays pending.)
+pub fn timer_delete<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let (id, _) = timer_id(t, a[0])?;
+    t.tg.lock().timers.delete(id);
     Ok(0)
 }
