@@ -321,11 +321,27 @@ fn shell_everywhere(what: &str, script: &str) {
 }
 
 fn tool_or_skip(test: &str, tool: &str) -> bool {
-    let there = Path::new(tool).is_file();
-    if !there {
+    if !Path::new(tool).is_file() {
         eprintln!("skipping {test}: {tool} is not installed (apt-get install zstd xz-utils make)");
+        return false;
     }
-    there
+    // The real tool, not a busybox applet of the same name (the kvm rig's `xz` is one, without
+    // threads).
+    let version = std::process::Command::new(tool).arg("--version").output();
+    let busybox = match &version {
+        Ok(o) => {
+            let text = [&o.stdout[..], &o.stderr[..]].concat();
+            !o.status.success() || String::from_utf8_lossy(&text).contains("BusyBox")
+        }
+        Err(_) => true,
+    };
+    if busybox {
+        eprintln!(
+            "skipping {test}: {tool} is not the real tool (a busybox applet, or it does not run)"
+        );
+        return false;
+    }
+    true
 }
 
 /// A Go program (static, `CGO_ENABLED=0`): goroutines on several OS threads, channels, timers,
