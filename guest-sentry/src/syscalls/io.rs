@@ -233,6 +233,7 @@ fn rw<P: Platform>(
         File::EventFd(e) => super::events::eventfd_rw(t, &of, e, iov, to_app),
         File::TimerFd(tf) if to_app => super::events::timerfd_read(k, t, &of, tf, iov),
         File::SignalFd(mask) if to_app => super::events::signalfd_read(t, &of, mask, iov),
+        File::Socket(s) => super::socket::sock_rw(k, t, &of, s, iov, to_app),
         File::Epoll(_) | File::TimerFd(_) | File::SignalFd(_) | File::PidFd(_) => Err(EINVAL),
     }
 }
