@@ -410,6 +410,8 @@ fn scatter<P: Platform>(t: &mut Task<P>, iov: &[(u64, u64)], data: &[u8]) -> Res
 struct Control {
     fds: Vec<Rc<OpenFile>>,
     cred: Option<Cred>,
+    /// The destination address and its length (`sendto`, `msg_name`).
+    to: Option<(u64, u64)>,
 }
 
 fn read_control<P: Platform>(t: &mut Task<P>, addr: u64, len: u64) -> Result<Control, Errno> {
@@ -475,7 +477,6 @@ fn send<P: Platform>(
     s: &SockRef,
     iov: &[(u64, u64)],
     flags: u64,
-    to: Option<(u64, u64)>,
     ctl: Control,
 ) -> SysResult {
     if flags & MSG_OOB != 0 {
@@ -483,7 +484,7 @@ fn send<P: Platform>(
     }
     let nonblock = of.nonblock.get() || flags & MSG_DONTWAIT != 0;
     let timeo = s.borrow().sndtimeo;
-    let target = match to {
+    let target = match ctl.to {
         Some((addr, len)) if addr != 0 => {
             if s.borrow().connection() {
                 let st = s.borrow().state;
@@ -498,9 +499,8 @@ fn send<P: Platform>(
         }
         _ => None,
     };
-    if s.borrow().passcred
-        || (!s.borrow().connection() && s.borrow().addr.is_none() && s.borrow().passcred)
-    {
+    // A sender asking for credentials gets a name, as Linux autobinds it.
+    if s.borrow().passcred {
         k.unix.autobind(s)?;
     }
     let dest = {
@@ -776,7 +776,7 @@ pub fn sock_rw<P: Platform>(
             r.n as u64
         }))
     } else {
-        send(k, t, of, s, iov, 0, None, Control::default())
+        send(k, t, of, s, iov, 0, Control::default())
     }
 }
 
@@ -789,16 +789,11 @@ fn release_all(k: &Kernel, fds: Vec<Rc<OpenFile>>) {
 /// `sendto(fd, buf, len, flags, addr, addrlen)`; `send` is this with no address.
 pub fn sendto<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (of, s) = sock(t, a[0])?;
-    send(
-        k,
-        t,
-        &of,
-        &s,
-        &[(a[1], a[2])],
-        a[3],
-        Some((a[4], a[5])),
-        Control::default(),
-    )
+    let ctl = Control {
+        to: Some((a[4], a[5])),
+        ..Default::default()
+    };
+    send(k, t, &of, &s, &[(a[1], a[2])], a[3], ctl)
 }
 
 /// `recvfrom(fd, buf, len, flags, addr, addrlen)`.
@@ -833,9 +828,9 @@ pub fn sendmsg<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     let (of, s) = sock(t, a[0])?;
     let h = read_msghdr(t, a[1])?;
     let iov = read_iov(t, h[2], h[3])?;
-    let ctl = read_control(t, h[4], h[5])?;
-    let to = (h[0] != 0).then_some((h[0], h[1] & 0xffff_ffff));
-    send(k, t, &of, &s, &iov, a[2], to, ctl)
+    let mut ctl = read_control(t, h[4], h[5])?;
+    ctl.to = (h[0] != 0).then_some((h[0], h[1] & 0xffff_ffff));
+    send(k, t, &of, &s, &iov, a[2], ctl)
 }
 
 /// Appends a control message to `out` within `space`, as Linux's `put_cmsg` (truncated, with
@@ -867,9 +862,6 @@ pub fn recvmsg<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     let ctl_space = h[5];
     if (ctl_space as i64) < 0 {
         return Err(EINVAL);
-    }
-    if h[4] == 0 && ctl_space != 0 {
-        // Linux copies to the null pointer and fails with EFAULT only when it writes.
     }
     let Some(r) = recv(k, t, &of, &s, &iov, a[2])? else {
         return Ok(0);
