@@ -358,7 +358,7 @@ pub fn shutdown<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
 
 fn read_iov<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > UIO_MAXIOV {
-        return Err(EINVAL);
+        return Err(crate::errno::EMSGSIZE);
     }
     let raw: Vec<crate::linux::IoVec> = t.mm.lock().read_objs(addr, cnt as usize)?;
     let mut total = 0u64;
@@ -373,10 +373,12 @@ fn read_iov<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(u6
     Ok(out)
 }
 
-/// The bytes of `iov` (at most [`MAX_RW`]).
-fn gather<P: Platform>(t: &mut Task<P>, iov: &[(u64, u64)]) -> Result<Vec<u8>, Errno> {
-    let total: u64 = iov.iter().map(|v| v.1).sum();
-    let total = (total as usize).min(MAX_RW);
+/// The first `total` bytes of `iov`.
+fn gather<P: Platform>(
+    t: &mut Task<P>,
+    iov: &[(u64, u64)],
+    total: usize,
+) -> Result<Vec<u8>, Errno> {
     let mut buf = Vec::new();
     for &(base, len) in iov {
         let n = (len as usize).min(total - buf.len());
@@ -525,7 +527,8 @@ fn send<P: Platform>(
         }
         Err(SendErr::Full) => return wait(k, t, nonblock, timeo),
     };
-    let data = gather(t, iov)?;
+    // Sized before anything is copied: the Sentry holds no more than the queue takes.
+    let total = (iov.iter().map(|v| v.1).sum::<u64>() as usize).min(MAX_RW);
     let (ty, sndbuf, from) = {
         let x = s.borrow();
         (x.ty, x.sndbuf, x.addr.clone())
@@ -552,25 +555,23 @@ fn send<P: Platform>(
     }
     let n = if ty == SOCK_STREAM {
         let room = dest.borrow().stream_room(sndbuf);
-        if room == 0 && !data.is_empty() {
-            let r = wait(k, t, nonblock, timeo);
-            return r;
-        }
-        data.len().min(room.max(1))
-    } else {
-        unix::check_msg_size(data.len(), sndbuf)?;
-        if !dest.borrow().room_for(data.len(), ctl.fds.len(), sndbuf) {
+        if room == 0 && total > 0 {
             return wait(k, t, nonblock, timeo);
         }
-        data.len()
+        total.min(room)
+    } else {
+        unix::check_msg_size(total, sndbuf)?;
+        if !dest.borrow().room_for(total, ctl.fds.len(), sndbuf) {
+            return wait(k, t, nonblock, timeo);
+        }
+        total
     };
+    let data = gather(t, iov, n)?;
     done(t, timeo);
     if ty == SOCK_STREAM && n == 0 && ctl.fds.is_empty() {
         return Ok(0);
     }
     unix::mark_inflight(&ctl.fds);
-    let mut data = data;
-    data.truncate(n);
     dest.borrow_mut().push(Msg {
         data,
         off: 0,
