@@ -655,3 +655,94 @@ pub fn poll(s: &RefCell<Sock>) -> (u32, u64, u64) {
     }
     (m, x.gen_in, x.gen_out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(data: &[u8], fds: Vec<Rc<OpenFile>>) -> Msg {
+        Msg {
+            data: data.to_vec(),
+            off: 0,
+            fds,
+            cred: Cred::default(),
+            from: None,
+        }
+    }
+
+    #[test]
+    fn closing_a_stream_end_tells_the_peer() {
+        let (a, b) = pair(SOCK_STREAM, Cred::default());
+        b.borrow_mut().push(msg(b"unread", Vec::new()));
+        drop(b);
+        let x = a.borrow();
+        assert!(x.rcv_shut && x.snd_shut);
+        assert_eq!(
+            x.err,
+            Some(ECONNRESET),
+            "unread data at close resets the peer"
+        );
+    }
+
+    #[test]
+    fn stream_consume_keeps_the_charge_right() {
+        let (a, _b) = pair(SOCK_STREAM, Cred::default());
+        a.borrow_mut().push(msg(b"hello", Vec::new()));
+        assert_eq!(a.borrow().rx_charge, 5 + MSG_OVERHEAD);
+        assert!(a.borrow_mut().consume(2).is_none());
+        assert_eq!(a.borrow().rx[0].remaining(), b"llo");
+        assert_eq!(a.borrow().rx_charge, 3 + MSG_OVERHEAD);
+        assert!(a.borrow_mut().consume(3).is_some());
+        assert_eq!(a.borrow().rx_charge, 0);
+    }
+
+    #[test]
+    fn descriptors_in_flight_cannot_form_a_cycle() {
+        let (a, b) = pair(SOCK_STREAM, Cred::default());
+        let fa = Rc::new(OpenFile::new(File::Socket(a.clone()), false));
+        // `a` goes into `b`'s queue: allowed, and `b` now holds descriptors.
+        check_passing(&b.borrow(), core::slice::from_ref(&fa)).unwrap();
+        mark_inflight(core::slice::from_ref(&fa));
+        b.borrow_mut().push(msg(b"x", alloc::vec![fa]));
+        assert_eq!(a.borrow().inflight, 1);
+        // `b` cannot be sent anywhere now, and `a` (in flight) cannot be sent descriptors.
+        let fb = Rc::new(OpenFile::new(File::Socket(b.clone()), false));
+        assert_eq!(
+            check_passing(&a.borrow(), core::slice::from_ref(&fb)),
+            Err(ETOOMANYREFS)
+        );
+        // Taking the message off ends the flight.
+        let m = b.borrow_mut().pop();
+        drop(m);
+        assert_eq!(a.borrow().inflight, 0);
+    }
+
+    #[test]
+    fn backlog_and_names() {
+        let mut names = Names::default();
+        let l = Sock::new(SOCK_STREAM, Cred::default());
+        let key = Name::Abstract(b"srv".to_vec());
+        names
+            .bind(&l, key.clone(), b"\0srv".to_vec(), 0, 0)
+            .unwrap();
+        let other = Sock::new(SOCK_STREAM, Cred::default());
+        assert_eq!(
+            names.bind(&other, key.clone(), b"\0srv".to_vec(), 0, 0),
+            Err(EADDRINUSE)
+        );
+        listen(&l, 0, Cred::default()).unwrap();
+        let c1 = Sock::new(SOCK_STREAM, Cred::default());
+        let c2 = Sock::new(SOCK_STREAM, Cred::default());
+        connect_stream(&c1, &names.lookup(&key).unwrap(), Cred::default()).unwrap();
+        assert_eq!(connect_stream(&c2, &l, Cred::default()), Err(EAGAIN));
+        drop(l);
+        assert_eq!(
+            c1.borrow().err,
+            Some(ECONNRESET),
+            "a pending connection is reset"
+        );
+        assert_eq!(names.lookup(&key).err(), Some(ECONNREFUSED));
+        names.autobind(&other).unwrap();
+        assert_eq!(other.borrow().addr.as_deref(), Some(&b"\x0000000"[..]));
+    }
+}
