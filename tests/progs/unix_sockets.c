@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -409,6 +410,27 @@ static void test_fd_passing(void) {
     int r = send_fds(self[0], &self[0], 1, "s");
     printf("send own socket: %s\n", r < 0 ? "refused" : "ok");
     close(self[0]); close(self[1]);
+    /* a host file passed, and one left in a queue that is destroyed */
+    int hf = open("/etc/passwd", O_RDONLY);
+    send_fds(sv[0], &hf, 1, "h");
+    int inq = -1;
+    ioctl(sv[1], FIONREAD, &inq);
+    printf("FIONREAD %d\n", inq);
+    k = recv_fds(sv[1], fds, sizeof(char[CMSG_SPACE(sizeof(int) * 8)]), data, sizeof data, 0);
+    if (k == 1) {
+        char x1[8] = { 0 }, x2[8] = { 0 };
+        pread(hf, x1, 7, 0);
+        pread(fds[0], x2, 7, 0);
+        printf("passed host file reads the same: %d\n", memcmp(x1, x2, 7) == 0);
+        close(fds[0]);
+    }
+    for (int i = 0; i < 3; i++) {
+        int q[2];
+        CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, q) == 0);
+        send_fds(q[0], &hf, 1, "lost");
+        close(q[0]); close(q[1]);
+    }
+    close(hf);
     /* bad fd */
     int bad = 999;
     printf("send bad fd %s\n", ERR(send_fds(sv[0], &bad, 1, "b")));

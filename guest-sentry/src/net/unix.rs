@@ -30,6 +30,10 @@ use crate::file::{File, OpenFile};
 
 pub type SockRef = Rc<RefCell<Sock>>;
 
+/// Host files that were in flight in a queue that went away: their host handles are closed
+/// by the syscall layer ([`Names::reap`]), which can reach the host (a drop cannot).
+pub type Reaper = Rc<RefCell<Vec<Rc<OpenFile>>>>;
+
 pub const SOCK_STREAM: u32 = 1;
 pub const SOCK_DGRAM: u32 = 2;
 pub const SOCK_SEQPACKET: u32 = 5;
@@ -144,12 +148,13 @@ pub struct Sock {
     pub listener: Weak<RefCell<Sock>>,
     /// Has been connected (a stream write after the peer went is `EPIPE`, not `ENOTCONN`).
     pub was_connected: bool,
+    reaper: Reaper,
 }
 
 static NEXT_INO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(20000);
 
 impl Sock {
-    pub fn new(ty: u32, cred: Cred) -> SockRef {
+    pub fn new(ty: u32, cred: Cred, reaper: &Reaper) -> SockRef {
         Rc::new(RefCell::new(Sock {
             ty,
             ino: NEXT_INO.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
@@ -182,7 +187,17 @@ impl Sock {
             embryo: false,
             listener: Weak::new(),
             was_connected: false,
+            reaper: reaper.clone(),
         }))
+    }
+
+    /// What `FIONREAD` says: queued bytes (stream), the next message's size (others).
+    pub fn readable_bytes(&self) -> usize {
+        if self.ty == SOCK_STREAM {
+            self.rx.iter().map(|m| m.remaining().len()).sum()
+        } else {
+            self.rx.front().map_or(0, |m| m.data.len())
+        }
     }
 
     /// Connection-oriented (stream or seqpacket).
@@ -296,14 +311,25 @@ impl Drop for Sock {
                 p.wake_all();
             }
         }
-        // Messages (and the files in them) go after this body, when no borrow is held.
+        // Messages (and the files in them) go after this body, when no borrow is held; host
+        // files among them are left for the syscall layer to close on the host.
+        if let Ok(mut r) = self.reaper.try_borrow_mut() {
+            for m in &self.rx {
+                r.extend(
+                    m.fds
+                        .iter()
+                        .filter(|f| matches!(f.file, File::Host(_)))
+                        .cloned(),
+                );
+            }
+        }
     }
 }
 
 /// A new connected pair (`socketpair`).
-pub fn pair(ty: u32, cred: Cred) -> (SockRef, SockRef) {
-    let a = Sock::new(ty, cred);
-    let b = Sock::new(ty, cred);
+pub fn pair(ty: u32, cred: Cred, reaper: &Reaper) -> (SockRef, SockRef) {
+    let a = Sock::new(ty, cred, reaper);
+    let b = Sock::new(ty, cred, reaper);
     for (x, y) in [(&a, &b), (&b, &a)] {
         let mut x = x.borrow_mut();
         x.state = State::Connected;
@@ -338,9 +364,18 @@ pub struct Names {
     pub map: BTreeMap<Name, Binding>,
     /// The next autobind name tried.
     next_auto: u32,
+    pub reaper: Reaper,
 }
 
 impl Names {
+    /// Closes the host files left by queues that went away.
+    pub fn reap(&self, host: &dyn crate::host::Host) {
+        let files = core::mem::take(&mut *self.reaper.borrow_mut());
+        for f in files {
+            crate::file::release(host, f);
+        }
+    }
+
     fn prune(&mut self) {
         self.map
             .retain(|n, b| matches!(n, Name::Path(_)) || b.sock.strong_count() > 0);
@@ -469,7 +504,7 @@ pub fn connect_stream(c: &SockRef, l: &SockRef, cred: Cred) -> Result<(), Errno>
         State::Listening => return Err(EINVAL),
         State::Unconnected => {}
     }
-    let s = Sock::new(ty, lcred);
+    let s = Sock::new(ty, lcred, &l.borrow().reaper);
     {
         let mut ss = s.borrow_mut();
         let mut cs = c.borrow_mut();
@@ -672,7 +707,7 @@ mod tests {
 
     #[test]
     fn closing_a_stream_end_tells_the_peer() {
-        let (a, b) = pair(SOCK_STREAM, Cred::default());
+        let (a, b) = pair(SOCK_STREAM, Cred::default(), &Reaper::default());
         b.borrow_mut().push(msg(b"unread", Vec::new()));
         drop(b);
         let x = a.borrow();
@@ -686,7 +721,7 @@ mod tests {
 
     #[test]
     fn stream_consume_keeps_the_charge_right() {
-        let (a, _b) = pair(SOCK_STREAM, Cred::default());
+        let (a, _b) = pair(SOCK_STREAM, Cred::default(), &Reaper::default());
         a.borrow_mut().push(msg(b"hello", Vec::new()));
         assert_eq!(a.borrow().rx_charge, 5 + MSG_OVERHEAD);
         assert!(a.borrow_mut().consume(2).is_none());
@@ -698,7 +733,7 @@ mod tests {
 
     #[test]
     fn descriptors_in_flight_cannot_form_a_cycle() {
-        let (a, b) = pair(SOCK_STREAM, Cred::default());
+        let (a, b) = pair(SOCK_STREAM, Cred::default(), &Reaper::default());
         let fa = Rc::new(OpenFile::new(File::Socket(a.clone()), false));
         // `a` goes into `b`'s queue: allowed, and `b` now holds descriptors.
         check_passing(&b.borrow(), core::slice::from_ref(&fa)).unwrap();
@@ -720,19 +755,19 @@ mod tests {
     #[test]
     fn backlog_and_names() {
         let mut names = Names::default();
-        let l = Sock::new(SOCK_STREAM, Cred::default());
+        let l = Sock::new(SOCK_STREAM, Cred::default(), &names.reaper);
         let key = Name::Abstract(b"srv".to_vec());
         names
             .bind(&l, key.clone(), b"\0srv".to_vec(), 0, 0)
             .unwrap();
-        let other = Sock::new(SOCK_STREAM, Cred::default());
+        let other = Sock::new(SOCK_STREAM, Cred::default(), &names.reaper);
         assert_eq!(
             names.bind(&other, key.clone(), b"\0srv".to_vec(), 0, 0),
             Err(EADDRINUSE)
         );
         listen(&l, 0, Cred::default()).unwrap();
-        let c1 = Sock::new(SOCK_STREAM, Cred::default());
-        let c2 = Sock::new(SOCK_STREAM, Cred::default());
+        let c1 = Sock::new(SOCK_STREAM, Cred::default(), &names.reaper);
+        let c2 = Sock::new(SOCK_STREAM, Cred::default(), &names.reaper);
         connect_stream(&c1, &names.lookup(&key).unwrap(), Cred::default()).unwrap();
         assert_eq!(connect_stream(&c2, &l, Cred::default()), Err(EAGAIN));
         drop(l);

@@ -322,6 +322,8 @@ pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     t.files.lock().fds[a[0] as usize] = None;
     t.files.lock().cloexec.remove(&a[0]);
     crate::file::release(k.host, of);
+    // Host files in flight in a socket queue this close destroyed.
+    k.unix.reap(k.host);
     Ok(0)
 }
 
@@ -393,6 +395,7 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {
             File::Pipe(end) if !end.write => end.pipe.borrow().data.len() as u64,
+            File::Socket(s) => s.borrow().readable_bytes() as u64,
             File::Host(h) if !h.dir && !h.path_only => k
                 .host
                 .fstat(h.handle, false)?

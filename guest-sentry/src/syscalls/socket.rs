@@ -95,21 +95,21 @@ fn sock_type(ty: u64, proto: u64) -> Result<u32, Errno> {
 }
 
 /// `socket(domain, type, protocol)`.
-pub fn socket<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn socket<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     if a[0] & 0xffff_ffff != AF_UNIX {
         return Err(EAFNOSUPPORT);
     }
     let ty = sock_type(a[1] & 0xffff_ffff, a[2] & 0xffff_ffff)?;
-    new_sock_fd(t, Sock::new(ty, cred(t)), a[1])
+    new_sock_fd(t, Sock::new(ty, cred(t), &k.unix.reaper), a[1])
 }
 
 /// `socketpair(domain, type, protocol, sv)`.
-pub fn socketpair<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn socketpair<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     if a[0] & 0xffff_ffff != AF_UNIX {
         return Err(EAFNOSUPPORT);
     }
     let ty = sock_type(a[1] & 0xffff_ffff, a[2] & 0xffff_ffff)?;
-    let (x, y) = unix::pair(ty, cred(t));
+    let (x, y) = unix::pair(ty, cred(t), &k.unix.reaper);
     let fx = new_sock_fd(t, x, a[1])?;
     let fy = match new_sock_fd(t, y, a[1]) {
         Ok(fd) => fd,
