@@ -191,6 +191,12 @@ static void test_dgram_seqpacket(void) {
         printf("empty message %zd\n", n);
         n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
         SHOW("none", n);
+        if (types[i] == SOCK_DGRAM) {
+            struct sockaddr un = { .sa_family = AF_UNSPEC };
+            printf("disconnect %s\n", ERR(connect(sv[0], &un, sizeof un)));
+            SHOW("send unconnected", send(sv[0], "x", 1, 0));
+            SHOW("getpeername unconnected", getpeername(sv[0], &un, &(socklen_t){ sizeof un }));
+        }
         close(sv[0]);
         n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
         SHOW("after close", n);
@@ -203,6 +209,10 @@ static void test_names(void) {
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);
     show_name("unbound", s, 0);
     show_name("unbound peer", s, 1);
+    int us = socket(AF_UNIX, SOCK_STREAM, 0);
+    printf("shutdown unconnected %s\n", ERR(shutdown(us, SHUT_RDWR)));
+    printf("listen unbound %s\n", ERR(listen(us, 1)));
+    close(us);
     struct sockaddr_un a;
     a.sun_family = AF_UNIX;
     printf("autobind %s\n", ERR(bind(s, (struct sockaddr *)&a, sizeof(sa_family_t))));

@@ -626,7 +626,7 @@ pub fn send_target(s: &Sock, to: Option<SockRef>) -> Result<SockRef, SendErr> {
     match to {
         Some(t) => Ok(t),
         None if s.state == State::Connected => s.peer.upgrade().ok_or(ECONNREFUSED.into()),
-        None => Err(SendErr::Err(crate::errno::EDESTADDRREQ)),
+        None => Err(SendErr::Err(ENOTCONN)),
     }
 }
 

@@ -259,6 +259,17 @@ fn done<P: Platform>(t: &mut Task<P>, timeo: Option<u64>) {
 /// `connect(fd, addr, addrlen)`.
 pub fn connect<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (of, s) = sock(t, a[0])?;
+    if s.borrow().ty == SOCK_DGRAM && a[2] & 0xffff_ffff >= 2 {
+        let family: u16 = t.mm.lock().read_obj(a[1])?;
+        if family == 0 {
+            // AF_UNSPEC: a datagram socket forgets its peer.
+            let mut x = s.borrow_mut();
+            x.state = State::Unconnected;
+            x.peer = alloc::rc::Weak::new();
+            x.peer_addr = None;
+            return Ok(0);
+        }
+    }
     let (name, _) = read_addr(k, t, a[1], a[2], true)?.ok_or(EINVAL)?;
     let target = lookup(k, &name)?;
     if s.borrow().passcred {
@@ -349,9 +360,8 @@ pub fn shutdown<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     if how > 2 {
         return Err(EINVAL);
     }
-    if s.borrow().connection() && s.borrow().state != State::Connected {
-        return Err(ENOTCONN);
-    }
+    // Linux takes a shutdown in any state (an unconnected socket just stops reading or
+    // writing).
     s.borrow_mut().shutdown(how != 1, how != 0);
     Ok(0)
 }
