@@ -16,12 +16,14 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile int sigpipes;
+static volatile int sigpipes, alarms;
+static void on_alarm(int s) { (void)s; alarms++; }
 static void on_pipe(int s) { (void)s; sigpipes++; }
 
 static const char *ename(int e) {
@@ -29,7 +31,7 @@ static const char *ename(int e) {
 #define E(x) case x: return #x;
     E(EAGAIN) E(EPIPE) E(ECONNRESET) E(ECONNREFUSED) E(EADDRINUSE) E(ENOENT) E(EINVAL)
     E(ENOTCONN) E(EISCONN) E(EAFNOSUPPORT) E(EBADF) E(EPERM) E(ETOOMANYREFS) E(EMSGSIZE)
-    E(EOPNOTSUPP) E(EDESTADDRREQ) E(ENOTSOCK) E(EPROTOTYPE) E(EFAULT) E(ENOTDIR)
+    E(EOPNOTSUPP) E(EDESTADDRREQ) E(EINTR) E(ENOTSOCK) E(EPROTOTYPE) E(EFAULT) E(ENOTDIR)
 #undef E
     default: return "E?";
     }
@@ -377,10 +379,12 @@ static void test_fd_passing(void) {
     int other[2];
     CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, other) == 0);
     int pass[2] = { pp[1], other[0] };
-    printf("sendmsg %d\n", send_fds(sv[0], pass, 2, "fds"));
+    int sent = send_fds(sv[0], pass, 2, "fds");
     close(pp[1]); close(other[0]);
     char buf[16] = { 0 };
     ssize_t n = read(pp[0], buf, sizeof buf);
+    /* printed once the child (which prints what it got) has written */
+    printf("sendmsg %d\n", sent);
     printf("parent read %zd '%.*s'\n", n, (int)n, buf);
     n = recv(other[1], buf, sizeof buf, 0);
     printf("parent recv %zd '%.*s'\n", n, (int)n, buf);
@@ -497,6 +501,24 @@ static void test_buffers(void) {
     int fl = fcntl(sv[1], F_GETFL); fcntl(sv[1], F_SETFL, fl & ~O_NONBLOCK);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     printf("recv timeout %s\n", ERR(read(sv[1], rb, 1)));
+    /* a signal interrupts a blocked receive (no SA_RESTART) and accept */
+    struct sigaction sa = { 0 };
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    tv.tv_usec = 0;
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    SHOW("interrupted recv", read(sv[1], rb, 1));
+    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a;
+    socklen_t l = mkaddr(&a, "vmm-test-eintr", 1);
+    bind(ls, (struct sockaddr *)&a, l);
+    listen(ls, 1);
+    setitimer(ITIMER_REAL, &it, NULL);
+    SHOW("interrupted accept", accept(ls, NULL, NULL));
+    printf("alarms %d\n", alarms);
+    close(ls);
     close(sv[0]); close(sv[1]);
     /* blocking writer wakes when the reader drains */
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -504,7 +526,13 @@ static void test_buffers(void) {
     if (pid == 0) {
         close(sv[1]);
         long sent = 0;
-        while (sent < 1000000) { ssize_t n = write(sv[0], chunk, sizeof chunk); if (n <= 0) _exit(1); sent += n; }
+        /* short writes are allowed: the total is fixed */
+        while (sent < 1000448) {
+            size_t want = 1000448 - sent < (long)sizeof chunk ? (size_t)(1000448 - sent) : sizeof chunk;
+            ssize_t n = write(sv[0], chunk, want);
+            if (n <= 0) _exit(1);
+            sent += n;
+        }
         _exit(0);
     }
     close(sv[0]);
