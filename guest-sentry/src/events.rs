@@ -102,6 +102,16 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 needs_view: false,
             }
         }
+        File::Socket(s) => {
+            let (mask, gen_in, gen_out) = crate::net::unix::poll(s);
+            Ready {
+                mask,
+                gen_in,
+                gen_out,
+                wake: None,
+                needs_view: false,
+            }
+        }
         File::EventFd(e) => {
             let e = e.borrow();
             let mut mask = 0;

@@ -73,6 +73,8 @@ pub enum File {
     SignalFd(Cell<u64>),
     /// A `pidfd` of process `pid`.
     PidFd(u32),
+    /// A Unix domain socket ([`crate::net::unix`]).
+    Socket(crate::net::unix::SockRef),
 }
 
 impl File {

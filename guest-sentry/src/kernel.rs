@@ -148,6 +148,8 @@ pub struct Kernel<'h> {
     pub host_signal_word: Option<&'static core::sync::atomic::AtomicU64>,
     /// Tasks waiting on futex words.
     pub futex: crate::futex::Futexes,
+    /// Names bound by Unix domain sockets, Sentry-wide.
+    pub unix: crate::net::unix::Names,
 }
 
 impl<'h> Kernel<'h> {
@@ -175,6 +177,7 @@ impl<'h> Kernel<'h> {
             images: crate::image_cache::ImageCache::new(!config.write_through),
             host_signal_word: None,
             futex: Default::default(),
+            unix: Default::default(),
         }
     }
 

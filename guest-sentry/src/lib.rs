@@ -31,6 +31,7 @@ pub mod linux;
 pub mod loader;
 pub mod memfile;
 pub mod mm;
+pub mod net;
 pub mod overlay;
 pub mod patch;
 pub mod platform;

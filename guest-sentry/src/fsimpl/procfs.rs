@@ -45,6 +45,7 @@ fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
             alloc::rc::Rc::as_ptr(&end.pipe) as u64 & 0xffff_ffff
         )
         .into_bytes(),
+        File::Socket(s) => format!("socket:[{}]", s.borrow().ino).into_bytes(),
         File::Host(h) => h.path.clone(),
         File::Mem { path, .. } => path.clone(),
         File::Dev(d) => match d {

@@ -577,6 +577,14 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
             ino: Rc::as_ptr(&of) as u64 & 0xffff_ffff,
             ..Default::default()
         },
+        File::Socket(s) => HostStat {
+            mode: 0o140777, // S_IFSOCK | rwxrwxrwx
+            nlink: 1,
+            blksize: 4096,
+            ino: s.borrow().ino,
+            dev: 0x8,
+            ..Default::default()
+        },
         File::Pipe(end) => HostStat {
             mode: 0o010600, // S_IFIFO | rw-------
             nlink: 1,

@@ -233,6 +233,7 @@ fn rw<P: Platform>(
         File::EventFd(e) => super::events::eventfd_rw(t, &of, e, iov, to_app),
         File::TimerFd(tf) if to_app => super::events::timerfd_read(k, t, &of, tf, iov),
         File::SignalFd(mask) if to_app => super::events::signalfd_read(t, &of, mask, iov),
+        File::Socket(s) => super::socket::sock_rw(k, t, &of, s, iov, to_app),
         File::Epoll(_) | File::TimerFd(_) | File::SignalFd(_) | File::PidFd(_) => Err(EINVAL),
     }
 }
@@ -321,6 +322,8 @@ pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     t.files.lock().fds[a[0] as usize] = None;
     t.files.lock().cloexec.remove(&a[0]);
     crate::file::release(k.host, of);
+    // Host files in flight in a socket queue this close destroyed.
+    k.unix.reap(k.host);
     Ok(0)
 }
 
@@ -392,6 +395,7 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {
             File::Pipe(end) if !end.write => end.pipe.borrow().data.len() as u64,
+            File::Socket(s) => s.borrow().readable_bytes() as u64,
             File::Host(h) if !h.dir && !h.path_only => k
                 .host
                 .fstat(h.handle, false)?

@@ -15,6 +15,7 @@ mod io;
 mod mem;
 mod ovl;
 mod proc;
+mod socket;
 mod strace;
 pub mod table;
 #[cfg(test)]

@@ -40,6 +40,20 @@ pub enum Found {
 }
 
 pub fn find(k: &Kernel, np: &[u8]) -> Found {
+    if let Some(b) = k.unix.path(np) {
+        // A Unix socket bound at this path (the table stands in for the VFS's socket file).
+        return Found::Upper(HostStat {
+            mode: b.mode,
+            nlink: 1,
+            blksize: 4096,
+            ino: b.ino,
+            dev: 0x26,
+            atime_ns: b.mtime_ns,
+            mtime_ns: b.mtime_ns,
+            ctime_ns: b.mtime_ns,
+            ..Default::default()
+        });
+    }
     if k.overlay.hidden(np) {
         return Found::Gone;
     }
@@ -428,6 +442,13 @@ fn remove_entry(k: &mut Kernel, np: &[u8]) {
 /// `unlinkat(dirfd, path, flags)`; `unlink` and `rmdir` arrive here.
 pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let np = path_arg(k, t, a[0], a[1])?;
+    if k.unix.path(&np).is_some() {
+        if a[2] & AT_REMOVEDIR != 0 {
+            return Err(ENOTDIR);
+        }
+        k.unix.unlink(&np);
+        return Ok(0);
+    }
     if through(k, &np)? {
         let dir = a[2] & AT_REMOVEDIR != 0;
         k.host.modify(&HostOp::Unlink { path: &np, dir })?;
@@ -458,6 +479,18 @@ pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     }
     remove_entry(k, &np);
     Ok(0)
+}
+
+/// Whether a Unix socket may be bound at `np`: nothing there yet (EADDRINUSE), its
+/// directory exists, and the tree is one the sandbox may write to.
+pub(super) fn socket_file_check(k: &Kernel, np: &[u8]) -> Result<(), Errno> {
+    if stat(k, np, true).is_ok() {
+        return Err(crate::errno::EADDRINUSE);
+    }
+    if super::walk::sentry_owned(np) {
+        return Err(crate::errno::EACCES);
+    }
+    require_dir(k, parent(np))
 }
 
 /// `mkdirat(dirfd, path, mode)`; `mkdir` arrives here.

@@ -96,6 +96,10 @@ pub enum Arg {
     PipeFds,
     /// A pointer to a `stat` the kernel fills.
     Stat,
+    /// A socket address the app passes in, its length in argument `n`.
+    SockAddr(u8),
+    /// A `msghdr` the app passes in (`sendmsg`).
+    MsgHdr,
 }
 
 /// How a syscall's successful result is shown.
@@ -333,6 +337,16 @@ pub const RENAME_FLAGS: &[(u64, &str)] = names![RENAME_NOREPLACE, RENAME_EXCHANG
 pub const ADDRESS_FAMILIES: &[(u64, &str)] = names_in![net:
     AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_VSOCK,
 ];
+pub const MSG_FLAGS: &[(u64, &str)] = names_in![net:
+    MSG_OOB, MSG_PEEK, MSG_DONTROUTE, MSG_CTRUNC, MSG_TRUNC, MSG_DONTWAIT, MSG_EOR,
+    MSG_WAITALL, MSG_NOSIGNAL, MSG_MORE, MSG_CMSG_CLOEXEC,
+];
+pub const SHUT_HOW: &[(u64, &str)] = &[(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")];
+pub const SOCK_FLAGS: &[(u64, &str)] = names![O_CLOEXEC, O_NONBLOCK];
+pub const SOCKOPTS: &[(u64, &str)] = names_in![net:
+    SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_PASSCRED,
+    SO_PEERCRED, SO_RCVTIMEO_OLD, SO_SNDTIMEO_OLD, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN,
+];
 const FUTEX_OPS: &[(u64, &str)] = names![
     FUTEX_WAIT,
     FUTEX_WAKE,
@@ -517,7 +531,64 @@ fn arg<P: Platform>(
             }
             None => ptr(out, v),
         },
+        Arg::SockAddr(len) => sockaddr(out, t, v, a[len as usize]),
+        Arg::MsgHdr => match read::<P, [u64; 7]>(t, v) {
+            Some(h) => {
+                out.push_str("{msg_name=");
+                let _ = sockaddr(out, t, h[0], h[1] & 0xffff_ffff);
+                out.push_str(", msg_iov=");
+                let _ = iovec(out, t, h[2], h[3]);
+                write!(
+                    out,
+                    ", msg_iovlen={}, msg_controllen={}, msg_flags={:#x}}}",
+                    h[3],
+                    h[5],
+                    low32(h[6])
+                )
+            }
+            None => ptr(out, v),
+        },
     };
+}
+
+/// A `sockaddr` at `addr` of `len` bytes: `{sa_family=AF_UNIX, sun_path="..."}` (an abstract
+/// name starts with `@`, as strace shows it).
+fn sockaddr<P: Platform>(
+    out: &mut String,
+    t: &mut Task<P>,
+    addr: u64,
+    len: u64,
+) -> core::fmt::Result {
+    let Ok(n) = usize::try_from(len) else {
+        return ptr(out, addr);
+    };
+    if addr == 0 || !(2..=128).contains(&n) {
+        return ptr(out, addr);
+    }
+    let mut b = vec![0u8; n];
+    if t.mm.lock().copy_in(addr, &mut b).is_err() {
+        return ptr(out, addr);
+    }
+    let family = u16::from_ne_bytes([b[0], b[1]]);
+    if u32::from(family) != linux_raw_sys::net::AF_UNIX {
+        out.push_str("{sa_family=");
+        let _ = value(out, u64::from(family), ADDRESS_FAMILIES);
+        return write!(out, ", ...}}");
+    }
+    out.push_str("{sa_family=AF_UNIX");
+    let path = &b[2..];
+    if !path.is_empty() {
+        out.push_str(", sun_path=");
+        if path[0] == 0 {
+            out.push('@');
+            quote(out, &path[1..], false);
+        } else {
+            let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+            quote(out, &path[..end], false);
+        }
+    }
+    out.push('}');
+    Ok(())
 }
 
 fn mode(out: &mut String, v: u64) -> core::fmt::Result {

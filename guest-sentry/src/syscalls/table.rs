@@ -17,8 +17,8 @@ use super::flags::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use super::io::AT_FDCWD;
 use super::strace::Arg::*;
 use super::strace::{self, Arg, Ret};
-use super::{events, fs, futex, io, mem, ovl, proc, time};
-use crate::errno::{SysResult, EAFNOSUPPORT, EINVAL, ENODATA, ENOSYS};
+use super::{events, fs, futex, io, mem, ovl, proc, socket, time};
+use crate::errno::{SysResult, EINVAL, ENODATA, ENOSYS};
 use crate::kernel::{Kernel, Task, SANDBOX_IDS};
 use crate::platform::Platform;
 use crate::sched::{CLONE_VFORK, CLONE_VM};
@@ -139,10 +139,23 @@ syscalls! { k, t, a, n;
     __NR_setitimer(Enum(strace::ITIMERS), Ptr, Ptr) => time::setitimer(k, t, a);
     __NR_getpid() => Ok(t.pid as u64);
     __NR_sendfile(Fd, Fd, Ptr, Uint) => fs::sendfile(k, t, a);
-    // The sandbox has no network and no sockets: libc's lookups (nscd, systemd-userdb) then
-    // fall back to files, as on a host without those services.
-    __NR_socket(Enum(strace::ADDRESS_FAMILIES), Hex, Int) => Err(EAFNOSUPPORT);
-    __NR_socketpair(Enum(strace::ADDRESS_FAMILIES), Hex, Int, Ptr) => Err(EAFNOSUPPORT);
+    // Unix domain sockets are served by the Sentry; other families have no network yet
+    // (EAFNOSUPPORT): libc's lookups (nscd, systemd-userdb) then fall back to files.
+    __NR_socket(Enum(strace::ADDRESS_FAMILIES), Hex, Int) => socket::socket(k, t, a);
+    __NR_connect(Fd, SockAddr(2), Uint) => socket::connect(k, t, a);
+    __NR_accept(Fd, Ptr, Ptr) => socket::accept4(k, t, [a[0], a[1], a[2], 0, 0, 0]);
+    __NR_sendto(Fd, InBuf(2), Uint, Flags(strace::MSG_FLAGS), SockAddr(5), Uint) => socket::sendto(k, t, a);
+    __NR_recvfrom(Fd, OutBuf(2), Uint, Flags(strace::MSG_FLAGS), Ptr, Ptr) => socket::recvfrom(k, t, a);
+    __NR_sendmsg(Fd, MsgHdr, Flags(strace::MSG_FLAGS)) => socket::sendmsg(k, t, a);
+    __NR_recvmsg(Fd, Ptr, Flags(strace::MSG_FLAGS)) => socket::recvmsg(k, t, a);
+    __NR_shutdown(Fd, Enum(strace::SHUT_HOW)) => socket::shutdown(k, t, a);
+    __NR_bind(Fd, SockAddr(2), Uint) => socket::bind(k, t, a);
+    __NR_listen(Fd, Int) => socket::listen(k, t, a);
+    __NR_getsockname(Fd, Ptr, Ptr) => socket::getsockname(k, t, a);
+    __NR_getpeername(Fd, Ptr, Ptr) => socket::getpeername(k, t, a);
+    __NR_socketpair(Enum(strace::ADDRESS_FAMILIES), Hex, Int, Ptr) => socket::socketpair(k, t, a);
+    __NR_setsockopt(Fd, Int, Enum(strace::SOCKOPTS), Ptr, Uint) => socket::setsockopt(k, t, a);
+    __NR_getsockopt(Fd, Int, Enum(strace::SOCKOPTS), Ptr, Ptr) => socket::getsockopt(k, t, a);
     __NR_clone(CloneFlags, Ptr, Ptr, Ptr, Hex) => proc::clone(k, t, a);
     __NR_fork() => proc::clone(k, t, [SIGCHLD, 0, 0, 0, 0, 0]);
     __NR_vfork() => proc::clone(k, t, [CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0, 0]);
@@ -292,6 +305,7 @@ syscalls! { k, t, a, n;
     __NR_eventfd(Uint) => events::eventfd2(k, t, [a[0], 0, 0, 0, 0, 0]);
     __NR_timerfd_settime(Fd, Flags(strace::TFD_SETTIME_FLAGS), Ptr, Ptr) => events::timerfd_settime(k, t, a);
     __NR_timerfd_gettime(Fd, Ptr) => events::timerfd_gettime(k, t, a);
+    __NR_accept4(Fd, Ptr, Ptr, Flags(strace::SOCK_FLAGS)) => socket::accept4(k, t, a);
     __NR_signalfd4(Fd, SigSet, Uint, Flags(strace::FD_FLAGS)) => events::signalfd4(k, t, a);
     __NR_eventfd2(Uint, Flags(strace::EFD_FLAGS)) => events::eventfd2(k, t, a);
     __NR_epoll_create1(Flags(strace::FD_FLAGS)) => events::epoll_create1(k, t, a);
