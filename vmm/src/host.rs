@@ -244,6 +244,8 @@ const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::S
 
 extern "C" fn on_forwarded_signal(sig: i32) {
     HOST_SIGNALS.fetch_or(1 << sig, Ordering::SeqCst);
+    // On kvm, a KVM_RUN about to start (or running) returns so the Sentry sees it.
+    crate::kvm::exit_vcpu_now();
 }
 
 /// Makes `vmm` record [`FORWARDED`] signals for the sandbox. No `SA_RESTART`: a blocking host

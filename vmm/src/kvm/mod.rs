@@ -12,8 +12,26 @@ use std::os::fd::{AsRawFd, FromRawFd};
 /// Set by SIGALRM when the kick the guest asked for (`op::PREEMPT`) is due.
 static KICK_DUE: AtomicBool = AtomicBool::new(false);
 
+/// The vCPU's `kvm_run.immediate_exit` byte, once the vCPU exists (null before).
+static IMMEDIATE_EXIT: std::sync::atomic::AtomicPtr<u8> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Makes the next (or the current) KVM_RUN return at once (EINTR). A signal that arrives
+/// between the loop's check of what is due and its KVM_RUN would otherwise be seen only at the
+/// guest's next exit — never, while the app spins in ring 3 (the kick lost, the sandbox hung).
+/// Async-signal-safe: one volatile store.
+pub fn exit_vcpu_now() {
+    let p = IMMEDIATE_EXIT.load(Ordering::SeqCst);
+    if !p.is_null() {
+        // SAFETY: `p` points into the vCPU's kvm_run mapping, which lives as long as the vCPU;
+        // it is cleared (set to null) before the vCPU goes. KVM reads the byte at KVM_RUN.
+        unsafe { p.write_volatile(1) };
+    }
+}
+
 extern "C" fn on_kick_timer(_: i32) {
     KICK_DUE.store(true, Ordering::SeqCst);
+    exit_vcpu_now();
 }
 
 /// Arms a one-shot timer: in `ns`, SIGALRM interrupts KVM_RUN (this process runs the vCPU on
@@ -520,6 +538,18 @@ pub(crate) fn run(
     install_kick_timer()?;
     crate::confine::lock_down(crate::confine::Platform::Kvm, cfg.write_through)
         .map_err(KvmError::Confine)?;
+    IMMEDIATE_EXIT.store(
+        std::ptr::addr_of_mut!(vcpu.get_kvm_run().immediate_exit),
+        Ordering::SeqCst,
+    );
+    // Cleared on every way out of the loop below, before the vCPU can go.
+    struct ForgetVcpu;
+    impl Drop for ForgetVcpu {
+        fn drop(&mut self) {
+            IMMEDIATE_EXIT.store(std::ptr::null_mut(), Ordering::SeqCst);
+        }
+    }
+    let _forget = ForgetVcpu;
     let end = loop {
         // A kick the guest asked for fell due outside KVM_RUN: deliver it on the way in.
         if KICK_DUE.swap(false, Ordering::SeqCst) {
@@ -611,6 +641,7 @@ pub(crate) fn run(
             }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                 stats.interrupted += 1;
+                vcpu.get_kvm_run().immediate_exit = 0;
                 if crate::host::host_signals_pending() || KICK_DUE.swap(false, Ordering::SeqCst) {
                     // The app may be spinning in ring 3 without ever calling the Sentry: ask
                     // KVM to stop as soon as the guest can take an interrupt, then kick it.
