@@ -342,6 +342,9 @@ pub fn restore_terminal() {
 }
 pub const TIOCGWINSZ: u64 = 0x5413;
 
+/// How many times a walk interrupted by a concurrent rename (`openat2`'s EAGAIN) is retried.
+const OPENAT2_RETRIES: u32 = 64;
+
 /// `struct open_how` for `openat2` (the libc crate's is non-exhaustive).
 #[repr(C)]
 struct OpenHow {
@@ -693,21 +696,31 @@ impl HostServices {
             mode: 0,
             resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | no_symlinks,
         };
-        // SAFETY: valid dirfd, C string and open_how for the duration of the call.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.root.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd < 0 {
-            return Err(last_errno());
+        // With RESOLVE_IN_ROOT, a rename or mount anywhere on the host while the walk crosses
+        // `..` makes openat2 fail with EAGAIN ("retry"): it says nothing about the path, so the
+        // walk is made again (a busy host — a build renaming files — hits it now and then).
+        for _ in 0..OPENAT2_RETRIES {
+            // SAFETY: valid dirfd, C string and open_how for the duration of the call.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    self.root.as_raw_fd(),
+                    c.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: a fresh descriptor we own.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+            }
+            let e = last_errno();
+            if e != Errno(libc::EAGAIN) {
+                return Err(e);
+            }
         }
-        // SAFETY: a fresh descriptor we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+        // The host keeps renaming under us: a transient failure, as Linux would report it.
+        Err(Errno(libc::EAGAIN))
     }
 
     /// Opens `path` read-only (`flags`: any of O_DIRECTORY, O_NOFOLLOW, O_PATH) and returns a
