@@ -285,6 +285,36 @@ pub struct ThreadGroup {
     pub exit_signal: i32,
 }
 
+impl ThreadGroup {
+    /// A new process's group: no timers, nothing pending, not stopped, no thread yet
+    /// ([`Task::new`] counts them).
+    pub fn new(
+        ppid: u32,
+        (pgid, sid): (u32, u32),
+        rlimits: [Rlimit; RLIM_NLIMITS],
+        exe_path: Vec<u8>,
+        cmdline: Vec<u8>,
+        exit_signal: i32,
+    ) -> Self {
+        ThreadGroup {
+            ppid,
+            pgid,
+            sid,
+            rlimits,
+            alarm: None,
+            timers: Default::default(),
+            job: Default::default(),
+            pending: Default::default(),
+            group_exit: None,
+            leader_exit: None,
+            exe_path,
+            cmdline,
+            threads: 0,
+            exit_signal,
+        }
+    }
+}
+
 /// The open file descriptors (`CLONE_FILES` shares them).
 #[derive(Clone, Default)]
 pub struct FdTable {
@@ -402,22 +432,14 @@ impl<P: Platform> Task<P> {
     /// The sandbox's first task (pid 1), about to run at `regs` in `mm`, with host stdio as
     /// descriptors 0-2.
     pub fn first(mm: Mm<P::AddressSpace>, ctx: P::Context, regs: UserRegs, spawn: Spawn) -> Self {
-        let tg = ThreadGroup {
-            ppid: 0,
-            pgid: 1,
-            sid: 1,
-            rlimits: default_rlimits(),
-            alarm: None,
-            timers: Default::default(),
-            job: Default::default(),
-            pending: Default::default(),
-            group_exit: None,
-            leader_exit: None,
-            cmdline: cmdline_of(&spawn.argv),
-            exe_path: spawn.exe_path.clone(),
-            threads: 0,
-            exit_signal: crate::signal::SIGCHLD,
-        };
+        let tg = ThreadGroup::new(
+            0,
+            (1, 1),
+            default_rlimits(),
+            spawn.exe_path.clone(),
+            cmdline_of(&spawn.argv),
+            crate::signal::SIGCHLD,
+        );
         let files = FdTable {
             fds: (0..3)
                 .map(|fd| Some(Rc::new(OpenFile::new(File::Stdio(fd), false))))

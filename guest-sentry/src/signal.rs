@@ -90,6 +90,16 @@ pub fn pending_mask<P: Platform>(task: &Task<P>) -> u64 {
 
 /// Takes pending `sig` (the thread's own first, then the process's): what it carries. A POSIX
 /// timer's signal leaves its overrun count with the timer (`timer_getoverrun`).
+/// What pending `sig` carries (the thread's own first, then the process's), left pending.
+pub fn peek_pending<P: Platform>(task: &Task<P>, sig: i32) -> SigInfo {
+    let idx = (sig - 1) as usize;
+    if task.signals.pending & bit(sig) != 0 {
+        task.signals.info[idx]
+    } else {
+        task.tg.get().pending.info[idx]
+    }
+}
+
 pub fn take_pending<P: Platform>(task: &mut Task<P>, sig: i32) -> SigInfo {
     let idx = (sig - 1) as usize;
     let info = if task.signals.pending & bit(sig) != 0 {

@@ -44,28 +44,21 @@ pub(super) fn clone<P: Platform>(
         parent.tg.share()
     } else {
         let g = parent.tg.get();
-        Shared::new(ThreadGroup {
+        // CLONE_PARENT: the new process is its parent's sibling, and its parent is told of
+        // its exit as of the caller's (Linux ignores the signal asked for).
+        let exit_signal = if f & CLONE_PARENT != 0 {
+            g.exit_signal
+        } else {
+            args.exit_signal
+        };
+        Shared::new(ThreadGroup::new(
             ppid,
-            pgid: g.pgid,
-            sid: g.sid,
-            rlimits: g.rlimits,
-            alarm: None,
-            timers: Default::default(),
-            job: Default::default(),
-            pending: Default::default(),
-            group_exit: None,
-            leader_exit: None,
-            exe_path: g.exe_path.clone(),
-            cmdline: g.cmdline.clone(),
-            threads: 0,
-            // CLONE_PARENT: the new process is its parent's sibling, and its parent is told
-            // of its exit as of the caller's (Linux ignores the signal asked for).
-            exit_signal: if f & CLONE_PARENT != 0 {
-                g.exit_signal
-            } else {
-                args.exit_signal
-            },
-        })
+            (g.pgid, g.sid),
+            g.rlimits,
+            g.exe_path.clone(),
+            g.cmdline.clone(),
+            exit_signal,
+        ))
     };
     let mut child: Task<P> = Task::new(TaskParts {
         tid,

@@ -682,7 +682,7 @@ pub(super) fn signalfd_read<P: Platform>(
     }
     let mut bytes = Vec::with_capacity(sigs.len() * SIZE);
     for &sig in &sigs {
-        let info = peek_pending(t, sig);
+        let info = signal::peek_pending(t, sig);
         let si = SignalfdSiginfo {
             ssi_signo: sig as u32,
             ssi_errno: 0,
@@ -720,16 +720,6 @@ pub(super) fn signalfd_read<P: Platform>(
     Ok(bytes.len() as u64)
 }
 
-/// What pending `sig` carries (the thread's own first, then the process's).
-fn peek_pending<P: Platform>(t: &Task<P>, sig: i32) -> signal::SigInfo {
-    let idx = (sig - 1) as usize;
-    if t.signals.pending & signal::bit(sig) != 0 {
-        t.signals.info[idx]
-    } else {
-        t.tg.get().pending.info[idx]
-    }
-}
-
 /// `rt_sigtimedwait(set, info, timeout, sigsetsize)` (`sigwait`, `sigwaitinfo`,
 /// `sigtimedwait`): takes a pending signal of `set` (lowest first), waiting for one until the
 /// timeout (EAGAIN). The signals of `set` stay blocked while it waits, so that one arriving is
@@ -743,7 +733,7 @@ pub fn rt_sigtimedwait<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     let ready = signal::pending_mask(t) & set;
     if ready != 0 {
         let sig = ready.trailing_zeros() as i32 + 1;
-        let info = peek_pending(t, sig);
+        let info = signal::peek_pending(t, sig);
         if a[1] != 0 {
             let si = signal::SigInfo { signo: sig, ..info }.to_linux();
             t.mm.lock().write_obj(a[1], &si)?;
