@@ -815,6 +815,48 @@ pub fn parse_exit_stats(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("exit stats: no non-negative integer \"exits\" in {text:?}"))
 }
 
+/// Runs `program args` under `vmm run` on every platform under test and panics, listing each
+/// platform whose run differs from `native` (the caller's native run of the same command,
+/// checked as the test needs). `what` names the runs in the failure text.
+pub fn assert_same_as_native(what: &str, native: &RunOutput, program: &Path, args: &[&str]) {
+    let program = program.to_str().expect("UTF-8 path");
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let mut argv = vec!["run", "--platform", p.as_str(), "--", program];
+        argv.extend_from_slice(args);
+        let sandboxed = run_vmm_raw(&argv);
+        if let Err(e) = check_same(native, &sandboxed) {
+            failures.push(format!("=== {what} [{p}]\n{e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The Python script `progs/SCRIPT`, run by `/usr/bin/python3 -I` natively (it must succeed)
+/// and on every platform, with the same results; skips, saying why, where python3 or the
+/// script is absent (the kvm rig carries test binaries only).
+pub fn python_script_same_as_native(test: &str, script: &str, what: &str) {
+    let python = Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        eprintln!("skipping {test}: no /usr/bin/python3");
+        return;
+    }
+    let script = progs_src_dir().join(script);
+    if !script.is_file() {
+        eprintln!("skipping {test}: {} is not here", script.display());
+        return;
+    }
+    let script = script.to_str().expect("UTF-8 path");
+    let native = run_command(python, &["-I", script]);
+    assert!(native.status.success(), "native run failed:\n{native}");
+    assert_same_as_native(what, &native, python, &["-I", script]);
+}
+
+/// The test programs' sources (`tests/progs`).
+fn progs_src_dir() -> PathBuf {
+    [env!("CARGO_MANIFEST_DIR"), "progs"].iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,8 +29,8 @@
 
 use std::path::{Path, PathBuf};
 use vmm_tests::{
-    check_same, for_each_case, platforms_under_test, run_command, run_native, run_vmm, run_vmm_raw,
-    RunOutput,
+    assert_same_as_native, check_same, for_each_case, platforms_under_test,
+    python_script_same_as_native, run_command, run_native, run_vmm, run_vmm_raw, RunOutput,
 };
 
 /// The cases `threads` knows, by group (one test each), with the exit status each ends with.
@@ -218,38 +218,7 @@ fn every_case_is_in_a_group() {
 
 #[test]
 fn python_threads() {
-    let python = Path::new("/usr/bin/python3");
-    if !python.is_file() {
-        eprintln!("skipping python_threads: no /usr/bin/python3");
-        return;
-    }
-    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "progs", "py_threads.py"]
-        .iter()
-        .collect();
-    if !script.is_file() {
-        // The kvm rig carries test binaries only.
-        eprintln!("skipping python_threads: {} is not here", script.display());
-        return;
-    }
-    let script = script.to_str().expect("UTF-8 path");
-    let native = run_command(python, &["-I", script]);
-    assert!(native.status.success(), "native run failed:\n{native}");
-    let mut failures = Vec::new();
-    for p in platforms_under_test() {
-        let sandboxed = run_vmm_raw(&[
-            "run",
-            "--platform",
-            &p,
-            "--",
-            "/usr/bin/python3",
-            "-I",
-            script,
-        ]);
-        if let Err(e) = check_same(&native, &sandboxed) {
-            failures.push(format!("=== python threads [{p}]\n{e}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    python_script_same_as_native("python_threads", "py_threads.py", "python threads");
 }
 
 // ---------------------------------------------------------------- real tools
@@ -310,14 +279,7 @@ fn shell_everywhere(what: &str, script: &str) {
         native.status.success() && !native.stdout.is_empty(),
         "native {what} failed:\n{native}"
     );
-    let mut failures = Vec::new();
-    for p in platforms_under_test() {
-        let sandboxed = run_vmm_raw(&["run", "--platform", &p, "--", "/bin/sh", "-c", script]);
-        if let Err(e) = check_same(&native, &sandboxed) {
-            failures.push(format!("=== {what} [{p}]\n{e}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_same_as_native(what, &native, sh, &["-c", script]);
 }
 
 fn tool_or_skip(test: &str, tool: &str) -> bool {
@@ -359,15 +321,7 @@ fn go_program() {
     }
     let native = run_command(&prog, &[] as &[&str]);
     assert!(native.status.success(), "native run failed:\n{native}");
-    let mut failures = Vec::new();
-    for p in platforms_under_test() {
-        let sandboxed =
-            run_vmm_raw(&["run", "--platform", &p, "--", prog.to_str().expect("UTF-8")]);
-        if let Err(e) = check_same(&native, &sandboxed) {
-            failures.push(format!("=== go_threads [{p}]\n{e}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_same_as_native("go_threads", &native, &prog, &[]);
 }
 
 /// `zstd -T2` (two worker threads) compresses, the result decompresses to the input, and the
