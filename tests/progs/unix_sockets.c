@@ -1,7 +1,11 @@
 /* Unix domain sockets: socketpair, stream/dgram/seqpacket, abstract and path names,
  * autobind, fd passing (SCM_RIGHTS) between processes and threads, SCM_CREDENTIALS,
  * peek, shutdown, EPIPE/SIGPIPE, ECONNREFUSED, EADDRINUSE, poll/epoll readiness,
- * socket options, getsockname/getpeername. Output is deterministic. */
+ * socket options, getsockname/getpeername. Output is deterministic whatever the scheduling:
+ * every wait is on something the other side does (a blocking read, poll without timeout,
+ * waitpid), never a sleep; abstract names carry a per-run tag (same length every run) so
+ * runs at the same time do not meet; and alarm() is a watchdog that ends a hang with a
+ * message naming the stage instead of leaving it to the caller's timeout. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +24,61 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-static volatile int sigpipes, alarms;
-static void on_alarm(int s) { (void)s; alarms++; }
+/* Seconds without finishing before the watchdog fails the run (the caller kills at 60). */
+#define WATCHDOG_S 50
+/* Ticks of the periodic timer that interrupts a blocked call before that counts as a hang. */
+#define EINTR_TICKS 100
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static volatile int sigpipes, alarms, ticks;
+static const char *volatile stage = "start";
+
+static void say(const char *a, const char *b, const char *c) {
+    const char *parts[3] = { a, b, c };
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(parts[i]);
+        if (write(1, parts[i], n) < 0 || write(2, parts[i], n) < 0) { /* nothing to do */ }
+    }
+}
+
+static void on_watchdog(int s) {
+    (void)s;
+    say("WATCHDOG: not done within " STR(WATCHDOG_S) " s, stuck in: ", stage, "\n");
+    _exit(3);
+}
+
+/* The watchdog: SIGALRM ends the process with a message naming `stage`. Not inherited by
+ * fork, so each child arms its own. */
+static void arm_watchdog(unsigned secs) {
+    struct sigaction sa = { 0 };
+    sa.sa_handler = on_watchdog;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(secs);
+}
+
+static void on_alarm(int s) {
+    (void)s;
+    alarms++;
+    if (++ticks > EINTR_TICKS) {
+        say("WATCHDOG: blocked call not interrupted by SIGALRM ticks, in: ", stage, "\n");
+        _exit(3);
+    }
+}
 static void on_pipe(int s) { (void)s; sigpipes++; }
+
+/* Tag for abstract names: unique among runs at the same time (abstract names are shared by
+ * every process in the network namespace), always 8 hex digits so printed lengths are fixed. */
+static char tag[9];
+static void make_tag(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned v = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec;
+    snprintf(tag, sizeof tag, "%08x", v);
+}
 
 static const char *ename(int e) {
     switch (e) {
@@ -37,8 +91,12 @@ static const char *ename(int e) {
     }
 }
 #define CHECK(x) do { if (!(x)) { printf("FAIL line %d: %s (errno %s)\n", __LINE__, #x, ename(errno)); fflush(stdout); } } while (0)
-#define SHOW(label, call) do { long r_ = (long)(call); int e_ = errno; printf("%s: %ld %s sigpipes=%d\n", label, r_, r_ < 0 ? ename(e_) : "", sigpipes); } while (0)
+#define SHOW(label, call) do { long r_ = (long)(call); int e_ = errno; show_result(label, r_, e_); } while (0)
 #define ERR(call) ((call) < 0 ? ename(errno) : "ok")
+
+static void show_result(const char *label, long r, int e) {
+    printf("%s: %ld %s sigpipes=%d\n", label, r, r < 0 ? ename(e) : "", sigpipes);
+}
 
 
 static socklen_t mkaddr(struct sockaddr_un *a, const char *path, int abstract) {
@@ -219,7 +277,9 @@ static void test_names(void) {
     a.sun_family = AF_UNIX;
     printf("autobind %s\n", ERR(bind(s, (struct sockaddr *)&a, sizeof(sa_family_t))));
     show_name("autobound", s, 0);
-    socklen_t l = mkaddr(&a, "vmm-test-abstract", 1);
+    char abs_name[64];
+    snprintf(abs_name, sizeof abs_name, "vmm-test-abstract-%s", tag);
+    socklen_t l = mkaddr(&a, abs_name, 1);
     printf("rebind %s\n", ERR(bind(s, (struct sockaddr *)&a, l)));
     int s2 = socket(AF_UNIX, SOCK_DGRAM, 0);
     printf("bind abstract %s\n", ERR(bind(s2, (struct sockaddr *)&a, l)));
@@ -279,7 +339,9 @@ static void test_names(void) {
 static void test_server(void) {
     printf("-- stream server, two clients\n");
     struct sockaddr_un a;
-    socklen_t l = mkaddr(&a, "vmm-test-server", 1);
+    char srv_name[64];
+    snprintf(srv_name, sizeof srv_name, "vmm-test-server-%s", tag);
+    socklen_t l = mkaddr(&a, srv_name, 1);
     int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     CHECK(bind(ls, (struct sockaddr *)&a, l) == 0);
     printf("accept before listen %s\n", ERR(accept(ls, NULL, NULL)));
@@ -295,8 +357,14 @@ static void test_server(void) {
     for (int i = 0; i < 2; i++) {
         pids[i] = fork();
         if (pids[i] == 0) {
+            arm_watchdog(WATCHDOG_S);
+            stage = "server client: connect, write, read the reply";
             int c = socket(AF_UNIX, SOCK_STREAM, 0);
-            if (connect(c, (struct sockaddr *)&a, l) < 0) _exit(1);
+            if (connect(c, (struct sockaddr *)&a, l) < 0) {
+                /* the parent's poll would wait for ever: say why */
+                printf("client %d connect %s\n", i, ename(errno));
+                _exit(1);
+            }
             char msg[32];
             int n = snprintf(msg, sizeof msg, "client %d", i);
             write(c, msg, n);
@@ -305,6 +373,7 @@ static void test_server(void) {
             _exit(r == n + 4 ? 0 : 2);
         }
         /* one client at a time, so the order is fixed */
+        stage = "server: poll for the client's connection, then its message and exit";
         struct pollfd p = { ls, POLLIN, 0 };
         poll(&p, 1, -1);
         printf("listener readable %d\n", !!(p.revents & POLLIN));
@@ -365,6 +434,8 @@ static void test_fd_passing(void) {
     CHECK(pipe(pp) == 0);
     pid_t pid = fork();
     if (pid == 0) {
+        arm_watchdog(WATCHDOG_S);
+        stage = "fd passing child: recvmsg of the fds";
         close(sv[0]); close(pp[0]); close(pp[1]);
         int fds[8]; char data[16];
         int n = recv_fds(sv[1], fds, sizeof(char[CMSG_SPACE(sizeof(int) * 8)]), data, sizeof data, 0);
@@ -382,6 +453,7 @@ static void test_fd_passing(void) {
     int sent = send_fds(sv[0], pass, 2, "fds");
     close(pp[1]); close(other[0]);
     char buf[16] = { 0 };
+    stage = "fd passing: read of what the child writes to the passed pipe and socket";
     ssize_t n = read(pp[0], buf, sizeof buf);
     /* printed once the child (which prints what it got) has written */
     printf("sendmsg %d\n", sent);
@@ -410,6 +482,7 @@ static void test_fd_passing(void) {
     k = recv_fds(sv[1], fds, sizeof(char[CMSG_SPACE(sizeof(int) * 8)]), data, sizeof data, 0);
     if (k > 0) close(fds[0]);
     /* between threads */
+    stage = "fd passing: thread receiving an fd";
     struct thr t = { sv[1], -1 };
     pthread_t th;
     pthread_create(&th, NULL, thread_recv, &t);
@@ -501,29 +574,56 @@ static void test_buffers(void) {
     int fl = fcntl(sv[1], F_GETFL); fcntl(sv[1], F_SETFL, fl & ~O_NONBLOCK);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     printf("recv timeout %s\n", ERR(read(sv[1], rb, 1)));
-    /* a signal interrupts a blocked receive (no SA_RESTART) and accept */
+    /* A signal interrupts a blocked receive (no SA_RESTART) and accept. The timer is
+     * periodic: with a one-shot one, a process descheduled between setitimer and the call
+     * took the signal before blocking and then blocked for ever (seen natively on a slow
+     * machine). A tick that lands early only runs the handler; a later one interrupts the
+     * call, so the result is EINTR whatever the scheduling. The timer is stopped before
+     * anything is printed. alarm() shares ITIMER_REAL, so the watchdog is off meanwhile and
+     * the handler fails the run after EINTR_TICKS ticks instead. */
+    unsigned watchdog_left = alarm(0);
     struct sigaction sa = { 0 };
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
     tv.tv_usec = 0;
     setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+    struct itimerval it = { { 0, 100000 }, { 0, 20000 } }, off = { { 0, 0 }, { 0, 0 } };
+    stage = "interrupted recv";
+    ticks = 0;
     setitimer(ITIMER_REAL, &it, NULL);
-    SHOW("interrupted recv", read(sv[1], rb, 1));
+    long r = read(sv[1], rb, 1);
+    int e = errno;
+    setitimer(ITIMER_REAL, &off, NULL);
+    int recv_alarms = alarms;
+    show_result("interrupted recv", r, e);
     int ls = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un a;
-    socklen_t l = mkaddr(&a, "vmm-test-eintr", 1);
+    char eintr_name[64];
+    snprintf(eintr_name, sizeof eintr_name, "vmm-test-eintr-%s", tag);
+    socklen_t l = mkaddr(&a, eintr_name, 1);
     bind(ls, (struct sockaddr *)&a, l);
     listen(ls, 1);
+    stage = "interrupted accept";
+    ticks = 0;
     setitimer(ITIMER_REAL, &it, NULL);
-    SHOW("interrupted accept", accept(ls, NULL, NULL));
-    printf("alarms %d\n", alarms);
+    r = accept(ls, NULL, NULL);
+    e = errno;
+    setitimer(ITIMER_REAL, &off, NULL);
+    int accept_alarms = alarms;
+    show_result("interrupted accept", r, e);
+    /* how many ticks ran depends on the scheduling; that each call saw one does not */
+    printf("alarm handler ran during each %d\n", recv_alarms >= 1 && accept_alarms > recv_alarms);
+    getitimer(ITIMER_REAL, &it);
+    printf("timer stopped %d\n", it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0);
+    arm_watchdog(watchdog_left ? watchdog_left : 1);
     close(ls);
     close(sv[0]); close(sv[1]);
     /* blocking writer wakes when the reader drains */
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    stage = "buffers: streaming from a child";
     pid_t pid = fork();
     if (pid == 0) {
+        arm_watchdog(WATCHDOG_S);
         close(sv[1]);
         long sent = 0;
         /* short writes are allowed: the total is fixed */
@@ -545,13 +645,23 @@ static void test_buffers(void) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    make_tag();
+    arm_watchdog(WATCHDOG_S);
+    stage = "socketpair stream";
     test_pair_basic();
+    stage = "dgram and seqpacket";
     test_dgram_seqpacket();
+    stage = "names";
     test_names();
+    stage = "server";
     test_server();
+    stage = "fd passing";
     test_fd_passing();
+    stage = "credentials";
     test_creds();
+    stage = "buffers";
     test_buffers();
+    alarm(0);
     printf("done\n");
     return 0;
 }
