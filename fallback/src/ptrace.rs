@@ -176,6 +176,12 @@ fn xstate_regset_size(pid: libc::pid_t) -> Result<usize, Errno> {
     Ok(*SIZE.get_or_init(|| n))
 }
 
+/// The XSAVE components an app's state holds here: all the host enabled but AMX (see
+/// [`xstate::AMX_MASK`]).
+fn app_xsave_mask() -> u64 {
+    xstate::layout().xcr0 & !xstate::AMX_MASK
+}
+
 /// The stub's live state, through ptrace (the stub is stopped between events).
 struct Tracee(libc::pid_t);
 
@@ -326,34 +332,28 @@ pub struct PtraceContext {
 impl Context for PtraceContext {
     type AddressSpace = PtraceAddressSpace;
 
-    fn fpu_state(&mut self, space: &mut PtraceAddressSpace) -> Result<[u8; 512], Errno> {
+    fn fpu_state(&mut self, space: &mut PtraceAddressSpace) -> Result<Vec<u8>, Errno> {
+        let mask = app_xsave_mask();
         if !self.fpu.owns(&space.fpu_owner) {
-            return Ok(self.fpu.legacy());
+            return Ok(xstate::export(&self.fpu.image(), mask));
         }
-        let mut fx = [0u8; 512];
-        // SAFETY: the stub is our stopped tracee; user_fpregs_struct is 512 bytes (FXSAVE).
-        if unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, space.stub.pid, 0, fx.as_mut_ptr()) } < 0 {
-            return Err(eio(io::Error::last_os_error()));
-        }
-        Ok(fx)
+        let live = Tracee(space.stub.pid).save_live()?;
+        Ok(xstate::export(&live, mask))
     }
 
-    fn set_fpu_state(
-        &mut self,
-        space: &mut PtraceAddressSpace,
-        fx: &[u8; 512],
-    ) -> Result<(), Errno> {
+    fn set_fpu_state(&mut self, space: &mut PtraceAddressSpace, img: &[u8]) -> Result<(), Errno> {
+        xstate::check_len(img, app_xsave_mask())?;
         if !self.fpu.owns(&space.fpu_owner) {
             // Another context's state is live (the Sentry sets a new thread's from its
             // parent's): change only this one's saved copy.
-            self.fpu.set_legacy(fx);
+            self.fpu.set_image(img);
             return Ok(());
         }
-        // SAFETY: as above; the kernel validates MXCSR.
-        if unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, space.stub.pid, 0, fx.as_ptr()) } < 0 {
-            return Err(eio(io::Error::last_os_error()));
-        }
-        Ok(())
+        Tracee(space.stub.pid).load_live(img, false)
+    }
+
+    fn xstate_layout(&self) -> (u64, usize) {
+        xstate::layout_for(app_xsave_mask())
     }
 
     fn switch(

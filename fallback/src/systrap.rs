@@ -890,19 +890,6 @@ impl SystrapStub {
         };
     }
 
-    /// The signal frame's FPU save area (its `fpregs`), in our mapping: at least the 512-byte
-    /// FXSAVE part, and whether the kernel wrote it in XSAVE format (header after it).
-    fn fpregs(&self) -> Result<(*mut u8, bool), Errno> {
-        let uc = self.ucontext()?;
-        // SAFETY: `uc` is a checked ucontext in the shared region; fpregs is at offset 224.
-        let fp = unsafe { (uc.add(224) as *const u64).read_unaligned() };
-        let p = self.in_stack(fp, 576)?;
-        // fpx_sw_bytes.magic1 at 464 says the XSAVE header follows the legacy area.
-        // SAFETY: inside the checked 576 bytes.
-        let xsave = unsafe { (p.add(464) as *const u32).read_unaligned() } == 0x4650_5853;
-        Ok((p, xsave))
-    }
-
     /// `[addr, addr + len)` of the signal stack, in our mapping, or EIO if it is not inside.
     fn in_stack(&self, addr: u64, len: u64) -> Result<*mut u8, Errno> {
         if addr < ALTSTACK_ADDR || addr > ALTSTACK_END - len {
@@ -1165,75 +1152,38 @@ pub struct SystrapContext {
 impl Context for SystrapContext {
     type AddressSpace = SystrapAddressSpace;
 
-    fn fpu_state(&mut self, space: &mut SystrapAddressSpace) -> Result<[u8; 512], Errno> {
-        let mut fx = [0u8; 512];
+    fn fpu_state(&mut self, space: &mut SystrapAddressSpace) -> Result<Vec<u8>, Errno> {
+        let mask = fast_xsave().0;
         if space.broken {
-            return Ok(fx);
+            return Ok(xstate::export(&xstate::initial_legacy(), mask));
         }
         if !self.fpu.owns(&space.fpu_owner) {
-            return Ok(self.fpu.legacy());
+            return Ok(xstate::export(&self.fpu.image(), mask));
         }
         space.ensure_started()?;
-        let p = if space.stub.ev.fast {
-            // SAFETY: the FXSAVE area lies inside the fast page.
-            unsafe { space.stub.fast_page().add(FAST_FX) }
-        } else {
-            match space.stub.fpregs() {
-                Ok((p, _)) => p,
-                Err(_) => return Ok(fx),
-            }
-        };
-        // SAFETY: 512 readable bytes (checked by `fpregs`).
-        unsafe { core::ptr::copy_nonoverlapping(p, fx.as_mut_ptr(), 512) };
-        Ok(fx)
+        let live = space.stub.save_live()?;
+        Ok(xstate::export(&live, mask))
     }
 
-    fn set_fpu_state(
-        &mut self,
-        space: &mut SystrapAddressSpace,
-        fx: &[u8; 512],
-    ) -> Result<(), Errno> {
+    fn set_fpu_state(&mut self, space: &mut SystrapAddressSpace, img: &[u8]) -> Result<(), Errno> {
+        xstate::check_len(img, fast_xsave().0)?;
         if space.broken {
             return Ok(());
         }
         if !self.fpu.owns(&space.fpu_owner) {
             // Another context's state is live (the Sentry sets a new thread's from its
             // parent's): change only this one's saved copy.
-            self.fpu.set_legacy(fx);
+            self.fpu.set_image(img);
             return Ok(());
         }
         space.ensure_started()?;
-        if space.stub.ev.fast {
-            let page = space.stub.fast_page();
-            // SAFETY: the FXSAVE area and the flag lie inside the fast page; the stub loads
-            // the area (FXRSTOR) on its way back when the flag is set. Were a whole state
-            // already due there (flag 2: XRSTOR), its x87 and SSE are marked present so the
-            // new legacy part is loaded with it.
-            unsafe {
-                core::ptr::copy_nonoverlapping(fx.as_ptr(), page.add(FAST_FX), 464);
-                let flag = page.add(FAST_FX_DIRTY) as *mut u32;
-                if flag.read_volatile() == 2 {
-                    *page.add(FAST_FX + xstate::HEADER) |= LEGACY_MASK as u8;
-                } else {
-                    flag.write_volatile(1);
-                }
-            }
-            return Ok(());
-        }
-        // A frame the app broke fails at the next switch.
-        let Ok((p, xsave)) = space.stub.fpregs() else {
-            return Ok(());
-        };
-        // SAFETY: as above; the stub's sigreturn loads this area. The software-reserved bytes
-        // (464..512: the kernel's format marker) are kept, and with XSAVE format x87 and SSE
-        // are marked present so they are loaded rather than reset.
-        unsafe {
-            core::ptr::copy_nonoverlapping(fx.as_ptr(), p, 464);
-            if xsave {
-                *p.add(512) |= 0b11;
-            }
-        }
-        Ok(())
+        // Into the fast page (the stub's XRSTOR on its way back) or the signal frame its
+        // rt_sigreturn loads.
+        space.stub.load_live(img, false)
+    }
+
+    fn xstate_layout(&self) -> (u64, usize) {
+        xstate::layout_for(fast_xsave().0)
     }
 
     fn switch(

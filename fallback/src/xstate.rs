@@ -20,20 +20,14 @@
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use guest_sentry::errno::Errno;
+use guest_sentry::errno::{Errno, EINVAL};
 use guest_sentry::platform::FXSAVE_SIZE;
+pub(crate) use guest_sentry::xsave::{initial_legacy, normalize, HEADER, HEADER_END, LEGACY_MASK};
+use guest_sentry::xsave::{rd_u64, LEGACY_HW};
 
-/// Where the XSAVE header starts and ends in a standard-format image.
-pub(crate) const HEADER: usize = 512;
-pub(crate) const HEADER_END: usize = 576;
-/// x87 and SSE: the components the legacy area holds.
-pub(crate) const LEGACY_MASK: u64 = 0b11;
 /// The AMX components (TILECFG, TILEDATA): never granted to a sandboxed app (the host's
 /// `ARCH_REQ_XCOMP_PERM` is not reachable from it), and too big for the fast page.
 pub(crate) const AMX_MASK: u64 = 0b11 << 17;
-/// Bytes 464..512 of the legacy area are software-reserved (a signal frame's format marker):
-/// never copied between images.
-const LEGACY_HW: usize = 464;
 
 /// This host's XSAVE layout.
 pub(crate) struct Layout {
@@ -115,40 +109,6 @@ pub(crate) fn layout() -> &'static Layout {
     L.get_or_init(Layout::probe)
 }
 
-fn rd_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-}
-
-/// The initial x87/SSE state (as after `execve`): FCW 0x37f, MXCSR 0x1f80, all else zero.
-pub(crate) fn initial_legacy() -> [u8; FXSAVE_SIZE] {
-    let mut fx = [0u8; FXSAVE_SIZE];
-    fx[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
-    fx[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
-    fx
-}
-
-/// Makes an image's legacy area say what a restore of it would load: XSAVE may leave the x87
-/// or XMM bytes unwritten (stale) for a component in its init state (`XSTATE_BV` bit clear);
-/// they are set to that init state and the bits set, so the legacy area can be read or
-/// modified on its own. MXCSR is always written.
-pub(crate) fn normalize(img: &mut [u8]) {
-    if img.len() < HEADER_END {
-        return;
-    }
-    let bv = rd_u64(img, HEADER);
-    if bv & 1 == 0 {
-        // x87 init: FCW 0x37f, FSW/FTW/FOP/FIP/FDP 0, ST0-7 zero.
-        let mxcsr: [u8; 8] = img[24..32].try_into().unwrap();
-        img[0..160].fill(0);
-        img[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
-        img[24..32].copy_from_slice(&mxcsr);
-    }
-    if bv & 2 == 0 {
-        img[160..416].fill(0); // XMM0-15
-    }
-    img[HEADER..HEADER + 8].copy_from_slice(&(bv | LEGACY_MASK).to_le_bytes());
-}
-
 /// Copies the state in `src` into the image `dst` (both at least 512 bytes): the legacy area
 /// (but its software-reserved bytes) always; with a header in `dst`, a fresh header whose
 /// `XSTATE_BV` keeps the components `src` holds that `dst` has room for and `dst_mask` allows,
@@ -171,6 +131,36 @@ pub(crate) fn copy_image(dst: &mut [u8], dst_mask: u64, src: &[u8]) {
     let n = dst.len().min(src.len());
     if n > HEADER_END {
         dst[HEADER_END..n].copy_from_slice(&src[HEADER_END..n]);
+    }
+}
+
+/// The images a platform hands the Sentry for the components in `mask` (0: legacy only):
+/// their XCR0 bits and size ([`guest_sentry::platform::Context::xstate_layout`]).
+pub(crate) fn layout_for(mask: u64) -> (u64, usize) {
+    if mask == 0 {
+        (0, FXSAVE_SIZE)
+    } else {
+        (mask, layout().size(mask))
+    }
+}
+
+/// `src` as the Sentry sees images under `mask`: [`layout_for`]'s size, normalized, the
+/// software-reserved bytes zero.
+pub(crate) fn export(src: &[u8], mask: u64) -> Vec<u8> {
+    let (_, size) = layout_for(mask);
+    let mut v = vec![0u8; size];
+    copy_image(&mut v, mask, src);
+    normalize(&mut v);
+    v
+}
+
+/// Whether `img` is an image the Sentry may hand a platform under `mask`: legacy only, or
+/// whole.
+pub(crate) fn check_len(img: &[u8], mask: u64) -> Result<(), Errno> {
+    if img.len() == FXSAVE_SIZE || img.len() == layout_for(mask).1 {
+        Ok(())
+    } else {
+        Err(EINVAL)
     }
 }
 
@@ -229,24 +219,21 @@ impl Saved {
         Ok(())
     }
 
-    /// The legacy (FXSAVE) part of the saved state (for a context that does not own its
-    /// address space's stub).
-    pub(crate) fn legacy(&self) -> [u8; FXSAVE_SIZE] {
+    /// The saved state (for a context that does not own its address space's stub): the
+    /// initial state for one that never ran.
+    pub(crate) fn image(&self) -> Vec<u8> {
         match &*self.slot() {
-            Some(img) => img[..FXSAVE_SIZE].try_into().unwrap(),
-            None => initial_legacy(),
+            Some(img) => img.clone(),
+            None => initial_legacy().to_vec(),
         }
     }
 
-    /// Replaces the legacy part of the saved state (the rest is kept, or initial).
-    pub(crate) fn set_legacy(&self, fx: &[u8; FXSAVE_SIZE]) {
-        let mut slot = self.slot();
-        let img = slot.get_or_insert_with(|| initial_legacy().to_vec());
-        img[..LEGACY_HW].copy_from_slice(&fx[..LEGACY_HW]);
-        if img.len() >= HEADER_END {
-            // Saved images are normalized: x87 and SSE are marked present already.
-            img[HEADER] |= LEGACY_MASK as u8;
-        }
+    /// Replaces the saved state (of a context that does not own its address space's stub):
+    /// what it resumes with.
+    pub(crate) fn set_image(&self, img: &[u8]) {
+        let mut img = img.to_vec();
+        normalize(&mut img);
+        *self.slot() = Some(img);
     }
 }
 
@@ -279,18 +266,5 @@ mod tests {
         if full >= HEADER_END {
             assert_eq!(rd_u64(&same, HEADER), LEGACY_MASK);
         }
-    }
-
-    #[test]
-    fn normalize_fills_init_components() {
-        if layout().xcr0 == 0 {
-            return;
-        }
-        let mut img = vec![0xffu8; HEADER_END];
-        img[HEADER..HEADER_END].fill(0);
-        img[24..32].copy_from_slice(&0x1f80u64.to_le_bytes());
-        normalize(&mut img);
-        assert_eq!(&img[..416], &initial_legacy()[..416]);
-        assert_eq!(rd_u64(&img, HEADER), LEGACY_MASK);
     }
 }

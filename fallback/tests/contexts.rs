@@ -188,22 +188,19 @@ impl<C: Context> Thread<C> {
         self.check_fx(&fx, what);
     }
 
-    /// Checks the legacy image `fx` holds its own values.
-    fn check_fx(&self, fx: &[u8; 512], what: &str) {
+    /// Checks the image `fx` holds its own values (in its legacy area).
+    fn check_fx(&self, fx: &[u8], what: &str) {
         let q = |o: usize| u64::from_le_bytes(fx[o..o + 8].try_into().unwrap());
         assert_eq!(q(160 + 32), self.seed + 3, "{what}: xmm2");
         assert_eq!(q(24) & 0xffff_ffff, self.mxcsr, "{what}: mxcsr");
         assert_eq!(q(0) & 0xffff, self.fcw, "{what}: fcw");
     }
 
-    /// Checks what its code dumped: its own values everywhere (`inherited`: the legacy state
-    /// of `from`, the rest initial).
+    /// Checks what its code dumped: its own values everywhere (or, for a context created with
+    /// `from`'s image, `from`'s: a new thread gets its parent's whole state).
     fn check_dump(&self, mem: &Memfd, from: Option<&Thread<C>>) {
         let d = |o: usize| mem.u64_at(self.page + o);
-        let (src, inherited) = match from {
-            Some(f) => (f, true),
-            None => (self, false),
-        };
+        let src = from.unwrap_or(self);
         let s = src.seed;
         let f = features();
         assert_eq!(d(272), s + 3, "xmm2");
@@ -212,22 +209,18 @@ impl<C: Context> Thread<C> {
         assert_eq!((d(288) >> 32) & 0xffff, src.fcw, "fcw");
         assert_eq!(d(296), s, "st0");
         if f & 4 != 0 {
-            // ymm1: the legacy half carried over, the upper half the context's own.
-            let up = if inherited { 0 } else { s + 2 };
             assert_eq!([d(192), d(200)], [s + 2, s + 2], "xmm1");
-            assert_eq!([d(208), d(216)], [up, up], "ymm1 high");
+            assert_eq!([d(208), d(216)], [s + 2, s + 2], "ymm1 high");
         }
         if f & 8 != 0 {
-            let own = |v: u64| if inherited { 0 } else { v };
             for i in 0..8 {
-                let want = if i < 2 { s } else { own(s) };
-                assert_eq!(d(64 + 8 * i), want, "zmm0[{i}]");
-                assert_eq!(d(128 + 8 * i), own(s + 1), "zmm17[{i}]");
+                assert_eq!(d(64 + 8 * i), s, "zmm0[{i}]");
+                assert_eq!(d(128 + 8 * i), s + 1, "zmm17[{i}]");
                 if i >= 4 {
                     assert_eq!(d(192 + 8 * i), 0, "zmm1[{i}]");
                 }
             }
-            assert_eq!(d(256), own(s), "k3");
+            assert_eq!(d(256), s, "k3");
         }
     }
 }
@@ -251,7 +244,7 @@ fn setup<P: Platform>(plat: &mut P, mem: &Memfd) -> P::AddressSpace {
 }
 
 /// Threads A and B alternate (modes `a`, `b`: 0 trapped syscalls, FAST the fast entry); C
-/// is created while A runs, from A's legacy state, and runs last (mode `c`).
+/// is created while A runs, from A's whole state, and runs last (mode `c`).
 fn alternate<P: Platform>(mut plat: P, mem: &Memfd, a: u64, b: u64, c: u64) {
     let mut space = setup(&mut plat, mem);
     let mut ta = Thread::new(plat.new_context().unwrap(), 0, a);
@@ -265,7 +258,7 @@ fn alternate<P: Platform>(mut plat: P, mem: &Memfd, a: u64, b: u64, c: u64) {
     ta.xmm2_hi = 0x5a5a_0000_0000_5a5a;
     fx[200..208].copy_from_slice(&ta.xmm2_hi.to_le_bytes());
     ta.ctx.set_fpu_state(&mut space, &fx).unwrap();
-    // A new thread gets its parent's legacy state, without touching the parent's.
+    // A new thread gets its parent's whole state, without touching the parent's.
     tc.ctx.set_fpu_state(&mut space, &fx).unwrap();
     ta.check_live(&mut space, "A after C's set");
     tb.step(&mut space);

@@ -43,3 +43,4 @@ pub mod signo;
 pub mod syscalls;
 #[cfg(test)]
 pub mod testing;
+pub mod xsave;

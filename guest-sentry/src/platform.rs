@@ -33,6 +33,8 @@ pub fn sigcontext_regs(r: &mut UserRegs) -> [&mut u64; 18] {
     ]
 }
 
+use alloc::vec::Vec;
+
 use crate::errno::Errno;
 
 /// Access rights of a mapping, or the kind of access that faulted.
@@ -141,19 +143,22 @@ pub trait Context {
         space: &mut Self::AddressSpace,
         regs: &mut UserRegs,
     ) -> Result<Event, Errno>;
-    /// The app's x87/SSE registers in FXSAVE layout (512 bytes), as of its last event: saved
-    /// in a signal frame so a handler cannot clobber the interrupted code's state.
-    fn fpu_state(&mut self, space: &mut Self::AddressSpace) -> Result<[u8; FXSAVE_SIZE], Errno>;
-    /// Replaces them (from a signal frame at `rt_sigreturn`; MXCSR already made valid).
-    fn set_fpu_state(
-        &mut self,
-        space: &mut Self::AddressSpace,
-        fx: &[u8; FXSAVE_SIZE],
-    ) -> Result<(), Errno>;
+    /// The app's x87/SSE/AVX/... registers as of its last event, as an XSAVE standard-format
+    /// image ([`crate::xsave`]) of exactly [`Context::xstate_layout`]'s size, its legacy area
+    /// normalized ([`crate::xsave::normalize`]): saved in a signal frame so a handler cannot
+    /// clobber the interrupted code's state, and copied into a new thread.
+    fn fpu_state(&mut self, space: &mut Self::AddressSpace) -> Result<Vec<u8>, Errno>;
+    /// Replaces them with `img`: either a 512-byte legacy image (every other component then
+    /// in its init state) or one of [`Context::xstate_layout`]'s size already made loadable
+    /// ([`crate::xsave::sanitize`]); any other length is EINVAL.
+    fn set_fpu_state(&mut self, space: &mut Self::AddressSpace, img: &[u8]) -> Result<(), Errno>;
+    /// The XSAVE components (XCR0 bits) this platform's images hold and their size: `(0, 512)`
+    /// where it has no XSAVE (legacy images only).
+    fn xstate_layout(&self) -> (u64, usize);
 }
 
 /// Size of the FXSAVE layout of x87/SSE state.
-pub const FXSAVE_SIZE: usize = 512;
+pub const FXSAVE_SIZE: usize = crate::xsave::LEGACY_SIZE;
 
 pub trait Platform {
     type AddressSpace: AddressSpace;

@@ -6,12 +6,15 @@
 
 use core::mem::{offset_of, size_of};
 
+use crate::errno::{Errno, EFAULT};
 use crate::host::ExitStatus;
 use crate::kernel::{Kernel, Task};
 use crate::linux::{
-    FxSave, RtSigframe, SigChld, SigFault, SigTimer, Sigcontext, Siginfo, StackT, Ucontext,
+    RtSigframe, SigChld, SigFault, SigTimer, Sigcontext, Siginfo, StackT, Ucontext,
 };
 use crate::platform::{Context, Platform, FXSAVE_SIZE};
+use crate::xsave;
+use alloc::vec::Vec;
 
 pub use crate::signo::{
     SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGILL, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSEGV,
@@ -410,10 +413,11 @@ pub fn deliverable<P: Platform>(task: &Task<P>) -> Option<i32> {
 }
 
 /// Runs the handler of pending signal `sig`: pushes a Linux `rt_sigframe` (return address =
-/// `sa_restorer`, ucontext with the interrupted registers and mask, siginfo, and the x87/SSE
-/// state in FXSAVE layout that `uc_mcontext.fpregs` points to) on the app's stack or its
-/// alternate stack, and points the registers at the handler. Signals can arrive anywhere in
-/// the app's code (preemption), so its FPU state must survive the handler.
+/// `sa_restorer`, ucontext with the interrupted registers and mask, siginfo, and the whole
+/// x87/SSE/AVX/... state as an XSAVE image that `uc_mcontext.fpregs` points to) on the app's
+/// stack or its alternate stack, and points the registers at the handler, which starts with
+/// the initial FPU state. Signals can arrive anywhere in the app's code (preemption), so its
+/// FPU state must survive the handler.
 pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     let idx = (sig - 1) as usize;
     let act = task.sighand.get()[idx];
@@ -462,9 +466,10 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     } else {
         r.rsp.wrapping_sub(128)
     };
-    // The FPU area (64-byte aligned, as Linux places it) above the frame.
-    let fx = task.ctx.fpu_state(&mut task.mm.lock().space).ok();
-    let fp = top.wrapping_sub(FXSAVE_SIZE as u64) & !63;
+    // The FPU area (64-byte aligned, as Linux places it) above the frame: the whole XSAVE
+    // image with its `_fpx_sw_bytes` and trailing magic where the platform has XSAVE.
+    let fx = frame_xstate(task);
+    let fp = top.wrapping_sub(fx.as_ref().map_or(0, |f| f.len()) as u64) & !63;
     let size = size_of::<RtSigframe>() as u64;
     let frame = (fp.wrapping_sub(size) & !15).wrapping_sub(8);
     let uc = frame + offset_of!(RtSigframe, uc) as u64;
@@ -490,6 +495,10 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
                 ..Default::default()
             },
             uc_sigmask: old_mask,
+            uc_flags: match &fx {
+                Some(f) if f.len() > FXSAVE_SIZE => UC_FP_XSTATE | UC_SIGCONTEXT_SS,
+                _ => UC_SIGCONTEXT_SS,
+            } | UC_STRICT_RESTORE_SS,
             ..Default::default()
         },
         info: SigInfo { signo: sig, ..info }.to_linux(),
@@ -516,6 +525,13 @@ pub fn deliver<P: Platform>(kernel: &mut Kernel, task: &mut Task<P>, sig: i32) {
     task.regs.rdx = uc;
     task.regs.rax = 0;
     task.regs.eflags &= !0x500; // DF, TF
+                                // The handler starts with the initial FPU state, as on Linux (the interrupted code's is in
+                                // the frame).
+    if fx.is_some() {
+        let _ = task
+            .ctx
+            .set_fpu_state(&mut task.mm.lock().space, &xsave::initial_legacy());
+    }
     let mut mask = old_mask | act.mask;
     if act.flags & SA_NODEFER == 0 {
         mask |= bit(sig);
@@ -543,7 +559,7 @@ pub fn sigreturn<P: Platform>(
     // The FPU state the frame points to (the handler may have changed it, as on Linux).
     let fp = uc.uc_mcontext.fpstate;
     if fp != 0 {
-        let mut fx: FxSave = task.mm.lock().read_obj(fp)?;
+        let mut img = read_frame_xstate(task, fp)?;
         // MXCSR bits this CPU does not support must be clear (restoring faults otherwise):
         // its mask is in any state it saved (0 there means the classic 0xffbf). It never
         // changes: read once.
@@ -551,22 +567,77 @@ pub fn sigreturn<P: Platform>(
             kernel.mxcsr_mask = task
                 .ctx
                 .fpu_state(&mut task.mm.lock().space)
-                .map(|cur| {
-                    let cur: FxSave = zerocopy::transmute!(cur);
-                    cur.mxcsr_mask
-                })
+                .map(|cur| xsave::rd_u32(&cur, 28))
                 .unwrap_or(0);
         }
         let supported = match kernel.mxcsr_mask {
             0 => 0xffbf,
             m => m,
         };
-        fx.mxcsr &= supported;
+        let (features, _) = task.ctx.xstate_layout();
+        let allowed = if img.len() > FXSAVE_SIZE {
+            xsave::rd_u64(&img, 472)
+        } else {
+            0
+        };
+        // A header the CPU would refuse: Linux's restore fails and the app gets SIGSEGV.
+        xsave::sanitize(&mut img, features, allowed, supported).map_err(|_| EFAULT)?;
         task.ctx
-            .set_fpu_state(&mut task.mm.lock().space, &zerocopy::transmute!(fx))
-            .map_err(|_| crate::errno::EFAULT)?;
+            .set_fpu_state(&mut task.mm.lock().space, &img)
+            .map_err(|_| EFAULT)?;
     }
     Ok(task.regs.rax)
+}
+
+/// `uc_flags` bits of a signal frame (Linux's x86-64 values).
+const UC_FP_XSTATE: u64 = 1;
+const UC_SIGCONTEXT_SS: u64 = 2;
+const UC_STRICT_RESTORE_SS: u64 = 4;
+
+/// The interrupted code's FPU state as a signal frame carries it: the platform's XSAVE image
+/// with `_fpx_sw_bytes` (magic1, extended size, features, size) in the legacy area's
+/// software-reserved bytes and FP_XSTATE_MAGIC2 after it — what glibc and Linux's
+/// `rt_sigreturn` look for — or the bare 512-byte FXSAVE area without XSAVE. None if the
+/// platform cannot say.
+fn frame_xstate<P: Platform>(task: &mut Task<P>) -> Option<Vec<u8>> {
+    let mut img = task.ctx.fpu_state(&mut task.mm.lock().space).ok()?;
+    let (features, size) = task.ctx.xstate_layout();
+    img[xsave::LEGACY_HW..FXSAVE_SIZE].fill(0);
+    if features != 0 && img.len() == size && size > FXSAVE_SIZE {
+        let ext = size as u32 + 4;
+        img[464..468].copy_from_slice(&xsave::FP_XSTATE_MAGIC1.to_le_bytes());
+        img[468..472].copy_from_slice(&ext.to_le_bytes());
+        img[472..480].copy_from_slice(&features.to_le_bytes());
+        img[480..484].copy_from_slice(&(size as u32).to_le_bytes());
+        img.extend_from_slice(&xsave::FP_XSTATE_MAGIC2.to_le_bytes());
+    } else {
+        img.truncate(FXSAVE_SIZE);
+    }
+    Some(img)
+}
+
+/// The FPU image a signal frame's `fpstate` holds at `rt_sigreturn`: the whole XSAVE image
+/// where its `_fpx_sw_bytes` and trailing magic match this platform's layout, else (as
+/// Linux treats a frame without them) only the legacy area.
+fn read_frame_xstate<P: Platform>(task: &mut Task<P>, fp: u64) -> Result<Vec<u8>, Errno> {
+    let mut img = alloc::vec![0u8; FXSAVE_SIZE];
+    task.mm.lock().copy_in(fp, &mut img)?;
+    let (features, size) = task.ctx.xstate_layout();
+    let sw_ok = features != 0
+        && size > FXSAVE_SIZE
+        && xsave::rd_u32(&img, 464) == xsave::FP_XSTATE_MAGIC1
+        && xsave::rd_u32(&img, 468) as usize == size + 4
+        && xsave::rd_u32(&img, 480) as usize == size;
+    if sw_ok {
+        let mut full = alloc::vec![0u8; size + 4];
+        if task.mm.lock().copy_in(fp, &mut full).is_ok()
+            && xsave::rd_u32(&full, size) == xsave::FP_XSTATE_MAGIC2
+        {
+            full.truncate(size);
+            return Ok(full);
+        }
+    }
+    Ok(img)
 }
 
 /// A synchronous signal (fault, bad instruction): its handler runs now if the app has one and

@@ -229,11 +229,14 @@ impl Context for FakeContext {
     fn switch(&mut self, _space: &mut FakeSpace, _regs: &mut UserRegs) -> Result<Event, Errno> {
         Ok(Event::Interrupt)
     }
-    fn fpu_state(&mut self, _space: &mut FakeSpace) -> Result<[u8; FXSAVE_SIZE], Errno> {
-        Ok([0; FXSAVE_SIZE])
+    fn fpu_state(&mut self, _space: &mut FakeSpace) -> Result<Vec<u8>, Errno> {
+        Ok(crate::xsave::initial_legacy().to_vec())
     }
-    fn set_fpu_state(&mut self, _s: &mut FakeSpace, _fx: &[u8; FXSAVE_SIZE]) -> Result<(), Errno> {
+    fn set_fpu_state(&mut self, _s: &mut FakeSpace, _img: &[u8]) -> Result<(), Errno> {
         Ok(())
+    }
+    fn xstate_layout(&self) -> (u64, usize) {
+        (0, FXSAVE_SIZE)
     }
 }
 

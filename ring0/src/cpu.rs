@@ -211,6 +211,8 @@ pub struct CpuFeatures {
     /// Process-context identifiers (CR4.PCIDE): TLB entries are tagged per address space, so
     /// switching between them need not flush.
     pub pcid: bool,
+    /// The MXCSR bits the CPU supports (loading any other faults).
+    pub mxcsr_mask: u32,
 }
 
 static mut FEATURES: CpuFeatures = CpuFeatures {
@@ -220,6 +222,7 @@ static mut FEATURES: CpuFeatures = CpuFeatures {
     smep: false,
     smap: false,
     pcid: false,
+    mxcsr_mask: 0xffbf,
 };
 
 /// What [`init`] enabled.
@@ -340,6 +343,7 @@ pub unsafe fn init() -> CpuFeatures {
             xcr0: 0,
             xsave_size: 512,
             pcid: ecx1 & (1 << 17) != 0,
+            mxcsr_mask: 0xffbf,
         };
         let mut cr4: u64;
         asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
@@ -367,6 +371,12 @@ pub unsafe fn init() -> CpuFeatures {
             let (_, size, _, _) = cpuid(0xd, 0);
             f.xcr0 = supported;
             f.xsave_size = size;
+        }
+        // FXSAVE stores the mask at byte 28 (0 there means the classic 0xffbf).
+        let fx = fxsave_now();
+        let mask = u32::from_le_bytes([fx[28], fx[29], fx[30], fx[31]]);
+        if mask != 0 {
+            f.mxcsr_mask = mask;
         }
         core::ptr::addr_of_mut!(FEATURES).write(f);
         f
@@ -476,16 +486,6 @@ pub fn fxsave_now() -> [u8; 512] {
     fx.0
 }
 
-/// Loads x87/SSE state from an FXSAVE image into the CPU (other XSAVE components untouched).
-///
-/// # Safety
-/// MXCSR (bytes 24..28) must have no bits outside the CPU's MXCSR mask (FXRSTOR faults).
-pub unsafe fn fxrstor_now(image: &[u8; 512]) {
-    let fx = Fx(*image);
-    // SAFETY: aligned buffer; the caller vouches for MXCSR.
-    unsafe { asm!("fxrstor64 [{}]", in(reg) fx.0.as_ptr(), options(nostack)) };
-}
-
 /// The app's x87/SSE/AVX state while another context runs on the CPU.
 #[repr(C, align(64))]
 pub struct FpuState {
@@ -511,12 +511,36 @@ impl FpuState {
         FpuState { area }
     }
 
-    /// The x87/SSE state in FXSAVE layout as saved here (the first 512 bytes of either
-    /// save format).
-    pub fn legacy(&self) -> [u8; 512] {
-        let mut fx = [0u8; 512];
-        fx.copy_from_slice(&self.area[..512]);
-        fx
+    /// The state saved here as a standard-format image: the whole XSAVE area (`xsave_size`
+    /// bytes), or the 512-byte FXSAVE area without XSAVE.
+    pub fn image(&self) -> &[u8] {
+        let f = features();
+        let n = if f.xsave { f.xsave_size as usize } else { 512 };
+        &self.area[..n]
+    }
+
+    /// Replaces the state saved here with `img` (512 bytes: the legacy area, every other
+    /// component in its init state; or a standard-format image of at most `xsave_size`).
+    /// Whatever the bytes, [`FpuState::restore`] of the result cannot fault: MXCSR is masked
+    /// to the CPU's bits, `XSTATE_BV` to XCR0, and the header's reserved bytes are zeroed.
+    pub fn set_image(&mut self, img: &[u8]) {
+        let f = features();
+        *self = FpuState::new();
+        let n = img.len().min(self.image().len());
+        if n < 576 || !f.xsave {
+            let n = n.min(464);
+            self.area[..n].copy_from_slice(&img[..n]);
+            if f.xsave {
+                self.area[512] = 0b11; // XSTATE_BV: x87 and SSE as given
+            }
+        } else {
+            self.area[..n].copy_from_slice(&img[..n]);
+            let bv = u64::from_le_bytes(self.area[512..520].try_into().unwrap()) & f.xcr0;
+            self.area[512..520].copy_from_slice(&bv.to_le_bytes());
+            self.area[520..576].fill(0);
+        }
+        let mxcsr = u32::from_le_bytes(self.area[24..28].try_into().unwrap()) & f.mxcsr_mask;
+        self.area[24..28].copy_from_slice(&mxcsr.to_le_bytes());
     }
 
     /// Saves the CPU's current app state here.

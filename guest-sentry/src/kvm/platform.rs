@@ -5,10 +5,12 @@
 use alloc::boxed::Box;
 use alloc::rc::Rc;
 
+use alloc::vec::Vec;
 use guest_sentry::abi::DIRECT_MAP_BASE;
-use guest_sentry::errno::{Errno, ENOMEM};
+use guest_sentry::errno::{Errno, EINVAL, ENOMEM};
 use guest_sentry::memfile::{MemoryFile, PAGE_SIZE};
 use guest_sentry::platform::{Access, AddressSpace, Context, Event, Platform, UserRegs};
+use guest_sentry::xsave;
 use pagetables::{FrameAllocator, PageSize, PageTables, PhysMem};
 
 /// The injected "Sentry wanted" interrupt: the VMM and ring 0 agree on its vector.
@@ -199,8 +201,6 @@ static mut FPU_OWNER: *mut ring0::FpuState = core::ptr::null_mut();
 pub struct KvmContext {
     fpu: Box<ring0::FpuState>,
     after_syscall: bool,
-    /// Whether this context has been entered before.
-    ran: bool,
 }
 
 impl Drop for KvmContext {
@@ -214,37 +214,66 @@ impl Drop for KvmContext {
     }
 }
 
-impl Context for KvmContext {
-    type AddressSpace = KvmAddressSpace;
-
-    fn fpu_state(&mut self, _space: &mut KvmAddressSpace) -> Result<[u8; 512], Errno> {
+impl KvmContext {
+    /// Makes this context's saved state the CPU's (the previous owner's saved first).
+    ///
+    /// # Safety
+    /// Single CPU; FPU_OWNER is null or a live context's state (cleared on drop).
+    #[inline(always)]
+    unsafe fn own_fpu(&mut self) {
         let mine = &mut *self.fpu as *mut ring0::FpuState;
-        // SAFETY: single CPU; if this context owns the CPU's FPU, the CPU has the live copy.
-        if unsafe { FPU_OWNER == mine } {
-            return Ok(ring0::fxsave_now());
-        }
-        Ok(self.fpu.legacy())
-    }
-
-    fn set_fpu_state(&mut self, _space: &mut KvmAddressSpace, fx: &[u8; 512]) -> Result<(), Errno> {
-        let mine = &mut *self.fpu as *mut ring0::FpuState;
-        // SAFETY: single CPU. Make this context the FPU's owner (its whole saved state loaded,
-        // the previous owner's saved), then load the x87/SSE part from the image: the other
-        // components stay as the app left them. The caller checked MXCSR against the mask.
+        // SAFETY: per the contract.
         unsafe {
             if FPU_OWNER != mine {
                 if let Some(prev) = FPU_OWNER.as_mut() {
                     prev.save();
                 }
-                if self.ran {
-                    self.fpu.restore();
-                }
+                // Whoever ran last (or nobody: the vCPU's init state), this context's own
+                // state is what the CPU must hold now; a new context's is the init state.
+                self.fpu.restore();
                 FPU_OWNER = mine;
-                self.ran = true;
             }
-            ring0::fxrstor_now(fx);
+        }
+    }
+}
+
+impl Context for KvmContext {
+    type AddressSpace = KvmAddressSpace;
+
+    fn fpu_state(&mut self, _space: &mut KvmAddressSpace) -> Result<Vec<u8>, Errno> {
+        let mine = &mut *self.fpu as *mut ring0::FpuState;
+        // SAFETY: single CPU; if this context owns the CPU's FPU, the CPU has the live copy
+        // (saved here, and it stays loaded).
+        if unsafe { FPU_OWNER == mine } {
+            self.fpu.save();
+        }
+        let mut img = self.fpu.image().to_vec();
+        xsave::normalize(&mut img);
+        Ok(img)
+    }
+
+    fn set_fpu_state(&mut self, _space: &mut KvmAddressSpace, img: &[u8]) -> Result<(), Errno> {
+        let (_, size) = self.xstate_layout();
+        if img.len() != xsave::LEGACY_SIZE && img.len() != size {
+            return Err(EINVAL);
+        }
+        // SAFETY: single CPU. This context becomes the FPU's owner with the new state loaded
+        // (`set_image` makes any bytes loadable).
+        unsafe {
+            self.own_fpu();
+            self.fpu.set_image(img);
+            self.fpu.restore();
         }
         Ok(())
+    }
+
+    fn xstate_layout(&self) -> (u64, usize) {
+        let f = ring0::features();
+        if f.xsave {
+            (f.xcr0, f.xsave_size as usize)
+        } else {
+            (0, xsave::LEGACY_SIZE)
+        }
     }
 
     #[inline(always)] // into the scheduler's fast path: no call, no frame, no Event in memory
@@ -260,24 +289,8 @@ impl Context for KvmContext {
                 space.stale = false;
             }
         }
-        let mine = &mut *self.fpu as *mut ring0::FpuState;
         // SAFETY: single CPU; FPU_OWNER is null or a live context's state (cleared on drop).
-        unsafe {
-            if FPU_OWNER != mine {
-                match FPU_OWNER.as_mut() {
-                    Some(prev) => {
-                        prev.save();
-                        self.fpu.restore();
-                    }
-                    // No app has run on this CPU yet: its FPU is still in the init state the
-                    // vCPU was created with, which is what a new context starts from.
-                    None if !self.ran => {}
-                    None => self.fpu.restore(),
-                }
-                FPU_OWNER = mine;
-            }
-            self.ran = true;
-        }
+        unsafe { self.own_fpu() };
         let how = if self.after_syscall {
             ring0::Return::Sysret
         } else {
@@ -364,7 +377,6 @@ impl Platform for KvmPlatform {
         Ok(KvmContext {
             fpu: Box::new(ring0::FpuState::new()),
             after_syscall: false,
-            ran: false,
         })
     }
 }
