@@ -368,9 +368,20 @@ pub unsafe fn init() -> CpuFeatures {
             let supported = ((hi as u64) << 32 | lo as u64) & 0xe7;
             asm!("xsetbv", in("ecx") 0u32, in("eax") supported as u32, in("edx") (supported >> 32) as u32,
                  options(nomem, nostack));
+            // CPUID exits to the hypervisor, which must keep the guest's XCR0 across exits.
+            // One that does not (QEMU's emulated SVM passes a nested guest's XSETBV straight
+            // through, so L1 KVM reloads its own idea of our XCR0, x87 only, at the next
+            // entry) would leave XSAVE with `supported` saving x87 alone: every switch of
+            // threads would lose the app's SSE registers. Such a CPU gets FXSAVE instead.
             let (_, size, _, _) = cpuid(0xd, 0);
-            f.xcr0 = supported;
-            f.xsave_size = size;
+            let (lo, hi): (u32, u32);
+            asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack));
+            if ((hi as u64) << 32 | lo as u64) == supported {
+                f.xcr0 = supported;
+                f.xsave_size = size;
+            } else {
+                f.xsave = false;
+            }
         }
         // FXSAVE stores the mask at byte 28 (0 there means the classic 0xffbf).
         let fx = fxsave_now();
