@@ -129,6 +129,9 @@ pub struct Kernel<'h> {
     pub rng: ChaCha20Rng,
     /// Syscall numbers already reported as unknown (each is logged once).
     pub unknown_logged: UnknownLog,
+    /// The argument registers of the syscall being served, kept for its `--strace` line (a
+    /// handler may change the registers); written only when tracing.
+    pub strace_args: [u64; 6],
     /// `CLOCK_MONOTONIC` when the sandbox started (for the CPU-time clocks).
     pub start_ns: u64,
     /// Where the sandbox's writes to files go (the host tree is never modified).
@@ -165,6 +168,7 @@ impl<'h> Kernel<'h> {
             config,
             rng: ChaCha20Rng::from_seed(seed),
             unknown_logged: UnknownLog::default(),
+            strace_args: [0; 6],
             start_ns,
             overlay: crate::overlay::Overlay::new(
                 !config.read_only && !config.write_through,

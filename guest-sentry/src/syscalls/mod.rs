@@ -36,42 +36,68 @@ use crate::platform::Platform;
 /// Serves the syscall the task just made and stores the result in `rax`.
 pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
     let n = t.regs.orig_rax;
-    let a = [
-        t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9,
-    ];
-    let result = match table::serve(k, t, n, a) {
+    if k.config.strace {
+        // As the app passed them (a handler may change the registers).
+        k.strace_args = args(&t.regs);
+    }
+    let result = match table::serve(k, t, n) {
         Some(r) => r,
-        None => {
-            match k.unknown_logged.first_time(n) {
-                LogVerdict::Log => k.log(format_args!(
-                    "unsupported syscall {n} (args {:#x}, {:#x}, {:#x}): ENOSYS",
-                    a[0], a[1], a[2]
-                )),
-                LogVerdict::Saturated => k.log(format_args!(
-                    "unsupported syscall {n}: ENOSYS (further unsupported numbers are not logged)"
-                )),
-                LogVerdict::Quiet => {}
-            }
-            Err(ENOSYS)
-        }
+        // (The registers are as the app left them: nothing served the call.)
+        None => unknown(k, n, &args(&t.regs)),
     };
-    if result == Err(procfs::NEED_VIEW) {
-        // Runs again once the scheduler has rendered the other processes (rax untouched).
-        t.request = Some(crate::sched::Request::ProcView);
-        return;
+    match result {
+        Ok(v) => t.regs.rax = v,
+        Err(procfs::NEED_VIEW) => {
+            // Runs again once the scheduler has rendered the other processes (rax untouched).
+            t.request = Some(crate::sched::Request::ProcView);
+            return;
+        }
+        Err(_) => t.regs.rax = crate::errno::to_rax(result),
     }
-    if k.proc_view.as_ref().is_some_and(|v| v.for_pid == t.pid) {
-        k.proc_view = None;
+    if k.proc_view.is_some() {
+        done_with_view(k, t.pid);
     }
-    t.regs.rax = crate::errno::to_rax(result);
     if k.config.strace && k.config.strace_only.contains(n) {
         let result = if t.request.is_some() {
             None
         } else {
             Some(result)
         };
+        let a = k.strace_args;
         strace_line(k, t, n, &a, result);
     }
+}
+
+/// The six argument registers of a syscall, in order.
+#[inline(always)]
+fn args(r: &crate::platform::UserRegs) -> [u64; 6] {
+    [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]
+}
+
+/// The view of the other processes rendered for `pid`'s syscall has served it.
+#[cold]
+#[inline(never)]
+fn done_with_view(k: &mut Kernel, pid: u32) {
+    if k.proc_view.as_ref().is_some_and(|v| v.for_pid == pid) {
+        k.proc_view = None;
+    }
+}
+
+/// A syscall the table does not know: ENOSYS, logged the first time (off the common path).
+#[cold]
+#[inline(never)]
+fn unknown(k: &mut Kernel, n: u64, a: &[u64; 6]) -> SysResult {
+    match k.unknown_logged.first_time(n) {
+        LogVerdict::Log => k.log(format_args!(
+            "unsupported syscall {n} (args {:#x}, {:#x}, {:#x}): ENOSYS",
+            a[0], a[1], a[2]
+        )),
+        LogVerdict::Saturated => k.log(format_args!(
+            "unsupported syscall {n}: ENOSYS (further unsupported numbers are not logged)"
+        )),
+        LogVerdict::Quiet => {}
+    }
+    Err(ENOSYS)
 }
 
 /// The syscall layer for [`crate::kernel::run`]: this table's dispatch and restart rules.

@@ -80,19 +80,24 @@ macro_rules! syscalls {
             },
         )*];
 
-        /// Serves syscall `n`; `None` when the Sentry does not know it.
-        #[inline]
+        /// Serves syscall `n` with the task's argument registers; `None` when the Sentry does
+        /// not know it. (Each entry reads the registers it uses: one that takes none, such
+        /// as `getpid`, copies none.) Inlined into its one caller, `dispatch`.
+        #[inline(always)]
         pub fn serve<P: Platform>(
             $k: &mut Kernel,
             $t: &mut Task<P>,
             $n: u64,
-            $a: [u64; 6],
         ) -> Option<SysResult> {
             let Ok(number) = u32::try_from($n) else {
                 return None;
             };
             Some(match number {
-                $(g::$nr => $body,)*
+                $(g::$nr => {
+                    #[allow(unused_variables)]
+                    let $a = super::args(&$t.regs);
+                    $body
+                })*
                 _ => return None,
             })
         }
