@@ -36,6 +36,14 @@ impl<T> Shared<T> {
         self.0.value.borrow_mut()
     }
 
+    /// The object, to change in a way no reader of [`Shared::generation`] needs to see: the
+    /// platform running the app in its address space (every syscall's round trip), where a
+    /// bump would only cost the hot path.
+    #[inline]
+    pub fn lock_unobserved(&self) -> RefMut<'_, T> {
+        self.0.value.borrow_mut()
+    }
+
     /// The object, to read (several readers at once are fine).
     #[inline]
     pub fn get(&self) -> Ref<'_, T> {

@@ -444,7 +444,7 @@ fn run_app<P: Platform>(
     syscalls: Syscalls<P>,
 ) -> Result<bool, RunError> {
     let event = {
-        let mut mm = t.mm.lock();
+        let mut mm = t.mm.lock_unobserved();
         t.ctx.switch(&mut mm.space, &mut t.regs)
     };
     match event {

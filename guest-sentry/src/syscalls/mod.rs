@@ -40,11 +40,18 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
         // As the app passed them (a handler may change the registers).
         k.strace_args = args(&t.regs);
     }
-    let result = match table::serve(k, t, n) {
-        Some(r) => r,
+    if !table::serve(k, t, n) {
         // (The registers are as the app left them: nothing served the call.)
-        None => unknown(k, n, &args(&t.regs)),
-    };
+        let r = unknown(k, n, &args(&t.regs));
+        finish(k, t, n, r);
+    }
+}
+
+/// What follows every syscall's handler (inlined into each table entry, where the result's
+/// shape is known): the result into `rax`, the view of other processes dropped once used,
+/// the `--strace` line.
+#[inline(always)]
+fn finish<P: Platform>(k: &mut Kernel, t: &mut Task<P>, n: u64, result: SysResult) {
     match result {
         Ok(v) => t.regs.rax = v,
         Err(procfs::NEED_VIEW) => {
@@ -57,15 +64,25 @@ pub fn dispatch<P: Platform>(k: &mut Kernel, t: &mut Task<P>) {
     if k.proc_view.is_some() {
         done_with_view(k, t.pid);
     }
-    if k.config.strace && k.config.strace_only.contains(n) {
-        let result = if t.request.is_some() {
-            None
-        } else {
-            Some(result)
-        };
-        let a = k.strace_args;
-        strace_line(k, t, n, &a, result);
+    if k.config.strace {
+        traced(k, t, n, result);
     }
+}
+
+/// The `--strace` line of a syscall just served (when its number is among those traced).
+#[cold]
+#[inline(never)]
+fn traced<P: Platform>(k: &mut Kernel, t: &mut Task<P>, n: u64, result: SysResult) {
+    if !k.config.strace_only.contains(n) {
+        return;
+    }
+    let result = if t.request.is_some() {
+        None
+    } else {
+        Some(result)
+    };
+    let a = k.strace_args;
+    strace_line(k, t, n, &a, result);
 }
 
 /// The six argument registers of a syscall, in order.

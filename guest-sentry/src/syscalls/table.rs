@@ -18,7 +18,7 @@ use super::io::AT_FDCWD;
 use super::strace::Arg::*;
 use super::strace::{self, Arg, Ret};
 use super::{events, fs, futex, io, mem, ovl, proc, socket, time};
-use crate::errno::{SysResult, EINVAL, ENODATA, ENOSYS};
+use crate::errno::{EINVAL, ENODATA, ENOSYS};
 use crate::kernel::{Kernel, Task, SANDBOX_IDS};
 use crate::platform::Platform;
 use crate::sched::{CLONE_VFORK, CLONE_VM};
@@ -69,6 +69,20 @@ macro_rules! restarts {
 macro_rules! syscalls {
     ($k:ident, $t:ident, $a:ident, $n:ident;
      $( $nr:ident ( $($arg:expr),* ) $(-> $ret:ident)? $([$flag:ident])? => $body:expr; )*) => {
+        /// The largest number in the table.
+        const MAX_NR: u32 = {
+            let nrs = [$(g::$nr),*];
+            let mut max = 0;
+            let mut i = 0;
+            while i < nrs.len() {
+                if nrs[i] > max {
+                    max = nrs[i];
+                }
+                i += 1;
+            }
+            max
+        };
+
         /// Every syscall the Sentry serves, in number order.
         pub static TABLE: &[Spec] = &[$(
             Spec {
@@ -80,26 +94,33 @@ macro_rules! syscalls {
             },
         )*];
 
-        /// Serves syscall `n` with the task's argument registers; `None` when the Sentry does
-        /// not know it. (Each entry reads the registers it uses: one that takes none, such
-        /// as `getpid`, copies none.) Inlined into its one caller, `dispatch`.
+        /// Serves syscall `n` with the task's argument registers, its result in `rax`
+        /// (`super::finish`); false when the Sentry does not know it. (Each entry reads the
+        /// registers it uses: one that takes none, such as `getpid`, copies none; and each
+        /// finishes with its own copy of the tail, shaped by what it returns.) Inlined into
+        /// its one caller, `dispatch`.
         #[inline(always)]
         pub fn serve<P: Platform>(
             $k: &mut Kernel,
             $t: &mut Task<P>,
             $n: u64,
-        ) -> Option<SysResult> {
-            let Ok(number) = u32::try_from($n) else {
-                return None;
-            };
-            Some(match number {
+        ) -> bool {
+            // One bound check (the jump table's own): numbers above the largest entry's are
+            // unknown, the rest fit in a u32.
+            if $n > u64::from(MAX_NR) {
+                return false;
+            }
+            let number = u32::try_from($n).unwrap_or(u32::MAX);
+            match number {
                 $(g::$nr => {
                     #[allow(unused_variables)]
                     let $a = super::args(&$t.regs);
-                    $body
+                    let r = $body;
+                    super::finish($k, $t, $n, r);
                 })*
-                _ => return None,
-            })
+                _ => return false,
+            }
+            true
         }
     };
 }
