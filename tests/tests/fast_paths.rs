@@ -30,25 +30,27 @@ struct Bound {
     exits: f64,
 }
 
-/// Measured in the rig when set (in brackets), plus about 15%; getpid and gettid at the
-/// issue's 250 (its target is 200). The pipe ping-pong's count varies a little with timing:
-/// its switches re-arm preemption (a hypercall, its instructions counted) when a slice ran out.
+/// Measured in the rig when set (in brackets), plus about 15%. The pipe ping-pong's count
+/// varies with timing: its switches re-arm preemption (a hypercall, its instructions counted)
+/// when a slice ran out; and it is dominated by the scheduler's walks of the task table after
+/// each blocking step (what moving pipes onto wait queues removes).
 const BOUNDS: &[Bound] = &[
-    // [223]
+    // [200] (231 before the syscall table's entries read their own argument registers and
+    // finish with their own copy of the result tail; the target is 200)
     Bound {
         class: "getpid",
         a: 10,
         b: 60,
-        instructions: 250,
+        instructions: 230,
         exit_n: 1000,
         exits: 0.0,
     },
-    // [225]
+    // [200]
     Bound {
         class: "gettid",
         a: 10,
         b: 60,
-        instructions: 250,
+        instructions: 230,
         exit_n: 1000,
         exits: 0.0,
     },
@@ -90,12 +92,14 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [11930] per round trip: 2 one-byte writes, 2 reads, 2 switches between processes
+    // [11930; 13601 and 14037 in later runs, whose re-arms fell differently] per round
+    // trip: 2 one-byte writes, 2 reads, 2 switches between processes. Loosened from 14 000
+    // to 16 000: the spread between runs is larger than the 15% margin left room for.
     Bound {
         class: "pipe",
         a: 4,
         b: 14,
-        instructions: 14_000,
+        instructions: 16_000,
         exit_n: 200,
         exits: PIPE_EXITS,
     },
