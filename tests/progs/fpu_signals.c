@@ -46,6 +46,19 @@ static double chunk(void) {
     return x + y;
 }
 
+/* SIGALRM to `handler` every millisecond (on), or no more (off). */
+static void ticking(void (*handler)(int), int on) {
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = handler;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGALRM, &sa, NULL);
+    }
+    struct itimerval it = {{0, on ? 1000 : 0}, {0, on ? 1000 : 0}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
 /* ------------------------------------------------------------------ AVX */
 
 static int have_avx(void) {
@@ -169,24 +182,18 @@ static void avx_cases(void) {
         return;
     }
     for (int i = 0; i < 32; i++) pattern[i] = (uint8_t)(i * 7 + 3);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = wreck_avx;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 1000}, {0, 1000}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    ticking(wreck_avx, 1);
     int spins = 0, lost = 0;
     while ((avx_ticks < 5 || spins < 3) && spins < 2000) {
         lost += 8 - spin_with_ymm(20000000);
         spins++;
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    ticking(wreck_avx, 0);
     printf("avx interrupted: %d\n", avx_ticks >= 5);
     printf("ymm registers that lost their value: %d\n", lost);
 
-    sa.sa_handler = NULL;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = inspect;
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGUSR1, &sa, NULL);
@@ -210,21 +217,14 @@ int main(int argc, char **argv) {
     }
     int avx = !(argc > 1 && strcmp(argv[1], "noavx") == 0);
     double want = chunk();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = wreck;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 1000}, {0, 1000}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    ticking(wreck, 1);
     int chunks = 0, differ = 0;
     while ((ticks < 5 || chunks < 3) && chunks < 2000) {
         double got = chunk();
         differ += memcmp(&got, &want, sizeof got) != 0;
         chunks++;
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    ticking(wreck, 0);
     unsigned int mxcsr;
     __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
     printf("interrupted: %d\n", ticks >= 5);
