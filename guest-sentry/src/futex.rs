@@ -209,6 +209,25 @@ mod tests {
     }
 
     #[test]
+    fn retry_waiters_are_woken_to_try_again() {
+        let mut f = Futexes::default();
+        f.wait_retry(A, 1);
+        f.wait(A, 2, u32::MAX);
+        assert_eq!(f.wake(A, 10, u32::MAX), 2);
+        assert_eq!(f.take_woken(), [2]);
+        assert!(f.any_woken());
+        assert_eq!(f.take_retried(), [1]);
+        assert!(f.is_waiting_or_retrying(1), "until it tries again");
+        f.retry_done(1);
+        assert!(!f.is_waiting_or_retrying(1));
+        // A cancelled retry wait (a signal) is neither.
+        f.wait_retry(A, 1);
+        assert!(f.cancel(1));
+        assert!(!f.is_waiting_or_retrying(1));
+        assert_eq!(f.wake(A, 10, u32::MAX), 0);
+    }
+
+    #[test]
     fn requeue_moves_the_rest() {
         let mut f = Futexes::default();
         for tid in 1..=5 {

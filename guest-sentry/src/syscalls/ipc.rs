@@ -185,6 +185,18 @@ struct ShmInfo {
     swap_successes: u64,
 }
 
+// The layouts are Linux's (x86-64): the sizes `copy_to_user` writes.
+const _: () = {
+    assert!(size_of::<IpcPerm64>() == 48);
+    assert!(size_of::<SemidDs>() == 104);
+    assert!(size_of::<MsqidDs>() == 120);
+    assert!(size_of::<ShmidDs>() == 112);
+    assert!(size_of::<Seminfo>() == 40);
+    assert!(size_of::<Msginfo>() == 32);
+    assert!(size_of::<Shminfo64>() == 72);
+    assert!(size_of::<ShmInfo>() == 48);
+};
+
 /// Who the sandbox's tasks are.
 fn cred() -> Cred {
     Cred {
@@ -230,13 +242,15 @@ fn waiting_call<P: Platform>(
     id: i32,
     f: impl FnOnce(&mut Kernel, &mut Task<P>) -> SysResult,
 ) -> SysResult {
-    // Whether this try follows a wait on this very object (it is gone: EIDRM).
+    // Whether this try follows a wake of a wait on this very object (gone now: EIDRM). A
+    // wait a signal or its timeout ended was cancelled: that call is over, this one is new.
+    let woken = k.futex.is_waiting_or_retrying(t.tid);
     k.futex.retry_done(t.tid);
     let retry = k
         .ipc
         .waits
         .remove(&t.tid)
-        .is_some_and(|w| w.kind == kind && w.id == id);
+        .is_some_and(|w| woken && w.kind == kind && w.id == id);
     let r = f(k, t);
     let queued = matches!(t.request, Some(Request::Queue));
     if !queued {
@@ -977,5 +991,121 @@ pub fn shmctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             Ok(0)
         }
         _ => Err(EINVAL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use linux_raw_sys::general as g;
+
+    use crate::kernel::Config;
+    use crate::sched::Request;
+    use crate::testing::{FakeHost, Harness};
+
+    fn errno(e: u32) -> i64 {
+        -i64::from(e)
+    }
+
+    fn sembuf(num: u16, op: i16, flg: i16) -> [u8; 6] {
+        let mut b = [0u8; 6];
+        b[..2].copy_from_slice(&num.to_ne_bytes());
+        b[2..4].copy_from_slice(&op.to_ne_bytes());
+        b[4..].copy_from_slice(&flg.to_ne_bytes());
+        b
+    }
+
+    #[test]
+    fn semop_queues_and_rmid_makes_the_retry_eidrm() {
+        let mut h = Harness::new(FakeHost::with_files(&[]), Config::default());
+        let id = h.call(g::__NR_semget, &[0, 1, 0o600]);
+        assert!(id >= 0);
+        let id = id as u64;
+        let down = h.put(&sembuf(0, -1, 0));
+        let nowait = h.put(&sembuf(0, -1, 0o4000));
+        assert_eq!(
+            h.call(g::__NR_semop, &[id, nowait, 1]),
+            errno(linux_raw_sys::errno::EAGAIN)
+        );
+        assert_eq!(
+            h.call(g::__NR_semop, &[id, 8, 1]),
+            errno(linux_raw_sys::errno::EFAULT)
+        );
+        // A wait: queued on the set's wait queue.
+        assert_eq!(h.call(g::__NR_semop, &[id, down, 1]), 0);
+        assert!(matches!(h.task.request.take(), Some(Request::Queue)));
+        assert!(h.kernel.futex.is_waiting(h.task.tid));
+        assert_eq!(h.call(g::__NR_semctl, &[id, 0, 14, 0]), 1, "GETNCNT");
+        // The set goes (as another process would remove it): the wake makes the call again.
+        h.kernel.ipc.sems.remove(id as i32);
+        h.kernel.futex.wake(
+            crate::futex::Key::Ipc {
+                kind: crate::ipc::KIND_SEM,
+                id: id as i32,
+            },
+            u32::MAX,
+            u32::MAX,
+        );
+        assert_eq!(h.kernel.futex.take_retried(), [h.task.tid]);
+        assert_eq!(
+            h.call(g::__NR_semop, &[id, down, 1]),
+            errno(linux_raw_sys::errno::EIDRM)
+        );
+        // A fresh call on the removed id: EINVAL.
+        assert_eq!(
+            h.call(g::__NR_semop, &[id, down, 1]),
+            errno(linux_raw_sys::errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn messages_and_segments_round_trip() {
+        let mut h = Harness::new(FakeHost::with_files(&[]), Config::default());
+        let q = h.call(g::__NR_msgget, &[0, 0o600]) as u64;
+        let mut msg = 7i64.to_ne_bytes().to_vec();
+        msg.extend_from_slice(b"hi there");
+        let m = h.put(&msg);
+        assert_eq!(h.call(g::__NR_msgsnd, &[q, m, 8, 0]), 0);
+        let out = h.put(&[0; 24]);
+        assert_eq!(
+            h.call(g::__NR_msgrcv, &[q, out, 2, 0, 0]),
+            errno(linux_raw_sys::errno::E2BIG)
+        );
+        assert_eq!(h.call(g::__NR_msgrcv, &[q, out, 16, 7, 0]), 8);
+        assert_eq!(h.get(out + 8, 8), b"hi there");
+        assert_eq!(
+            h.call(g::__NR_msgrcv, &[q, out, 16, 0, 0o4000]),
+            errno(linux_raw_sys::errno::ENOMSG)
+        );
+        let shm = h.call(g::__NR_shmget, &[0, 100, 0o600]) as u64;
+        let a = h.call(g::__NR_shmat, &[shm, 0, 0]) as u64;
+        let b = h.call(g::__NR_shmat, &[shm, 0, 0]) as u64;
+        assert_ne!(a, b);
+        let data = h.put(b"shared");
+        let mut buf = [0u8; 6];
+        h.task.mm.lock().copy_in(data, &mut buf).unwrap();
+        h.task.mm.lock().copy_out(a, &buf).unwrap();
+        assert_eq!(h.get(b, 6), b"shared", "two attaches, one segment");
+        let ds = h.put(&[0; 112]);
+        assert_eq!(h.call(g::__NR_shmctl, &[shm, 2, ds]), 0);
+        let nattch = u64::from_ne_bytes(h.get(ds + 88, 8).try_into().unwrap());
+        assert_eq!(nattch, 2);
+        assert_eq!(
+            h.call(g::__NR_shmdt, &[a + 1]),
+            errno(linux_raw_sys::errno::EINVAL)
+        );
+        assert_eq!(h.call(g::__NR_shmdt, &[a]), 0);
+        assert_eq!(h.call(g::__NR_shmctl, &[shm, 0, 0]), 0, "IPC_RMID");
+        assert_eq!(
+            h.call(g::__NR_shmctl, &[shm, 2, ds]),
+            0,
+            "still attached once"
+        );
+        let in_use = h.kernel.mem.pages_in_use();
+        assert_eq!(h.call(g::__NR_shmdt, &[b]), 0);
+        assert_eq!(
+            h.call(g::__NR_shmctl, &[shm, 2, ds]),
+            errno(linux_raw_sys::errno::EINVAL)
+        );
+        assert!(h.kernel.mem.pages_in_use() < in_use, "the frame was freed");
     }
 }
