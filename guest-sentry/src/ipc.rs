@@ -41,13 +41,20 @@ pub const KIND_SHM: u8 = 2;
 pub const IPCMNI: u32 = 32768;
 pub const SEMMNI: usize = 32000;
 pub const SEMMSL: i32 = 32000;
-pub const SEMMNS: u64 = SEMMNI as u64 * SEMMSL as u64;
+/// Semaphores in all sets: Linux's default is SEMMNI * SEMMSL, but they live in the Sentry's
+/// heap here, so the sandbox's limit is lower (as a lowered `kernel.sem` sysctl would be).
+pub const SEMMNS: u64 = 1 << 18;
 pub const SEMOPM: u32 = 500;
 pub const SEMVMX: i32 = 32767;
 pub const SEMAEM: i32 = SEMVMX;
 pub const MSGMNI: usize = 32000;
 pub const MSGMAX: u64 = 8192;
 pub const MSGMNB: u64 = 16384;
+/// Bytes of messages (text and [`MSG_OVERHEAD`] each) queued in all queues at most: they live in the Sentry's heap; a
+/// `msgsnd` past it fails with ENOMEM (Linux's answer when it cannot allocate the message).
+pub const MSG_TOTAL_MAX: u64 = 8 << 20;
+/// What a message takes besides its text, as [`MSG_TOTAL_MAX`] counts it.
+pub const MSG_OVERHEAD: u64 = 64;
 pub const SHMMNI: usize = 4096;
 pub const SHMMIN: u64 = 1;
 pub const SHMMAX: u64 = u64::MAX - (1 << 24);
@@ -500,6 +507,16 @@ impl Default for Ipc {
 }
 
 impl Ipc {
+    /// What the queued messages of all queues take of the Sentry's heap, about: their text
+    /// and [`MSG_OVERHEAD`] each.
+    pub fn msg_bytes(&self) -> u64 {
+        self.msgs
+            .objs
+            .values()
+            .map(|o| o.data.cbytes + MSG_OVERHEAD * o.data.msgs.len() as u64)
+            .sum()
+    }
+
     /// Semaphores in use in all sets.
     pub fn sems_in_use(&self) -> u64 {
         self.sems

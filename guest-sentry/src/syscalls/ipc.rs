@@ -281,6 +281,12 @@ fn sweep_shm(k: &mut Kernel) {
     }
 }
 
+/// Pages all segments may have together: Linux's SHMALL, but at most half the memory file
+/// (a segment's pages are allocated when it is created, and stay until it is removed).
+fn shmall(mem: &crate::memfile::MemoryFile) -> u64 {
+    SHMALL.min(mem.size() / PAGE_SIZE / 2)
+}
+
 /// How many attaches a segment has: its first frame's owners other than itself.
 fn nattch(mem: &crate::memfile::MemoryFile, seg: &ShmSeg) -> u64 {
     seg.frames
@@ -584,8 +590,12 @@ fn msgsnd_try<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let mut text = alloc::vec![0u8; msgsz as usize];
     t.mm.lock().copy_in(msgp.wrapping_add(8), &mut text)?;
     let now = now_s(k);
+    let total = k.ipc.msg_bytes();
     let q = k.ipc.msgs.get(id)?;
     q.perm.check(cred(), WRITE)?;
+    if q.data.fits(msgsz) && total + msgsz + MSG_OVERHEAD > MSG_TOTAL_MAX {
+        return Err(ENOMEM);
+    }
     if !q.data.fits(msgsz) {
         if flg & IPC_NOWAIT != 0 {
             return Err(EAGAIN);
@@ -770,11 +780,8 @@ pub fn shmget<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
                 return Err(EINVAL);
             }
             let pages = size.div_ceil(PAGE_SIZE);
-            if tot.checked_add(pages).is_none_or(|n| n > SHMALL) {
+            if tot.checked_add(pages).is_none_or(|n| n > shmall(&mem)) {
                 return Err(ENOSPC);
-            }
-            if pages > mem.size() / PAGE_SIZE {
-                return Err(ENOMEM);
             }
             let mut frames = Vec::with_capacity(pages as usize);
             for _ in 0..pages {
@@ -917,7 +924,7 @@ pub fn shmctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
                 shmmin: SHMMIN,
                 shmmni: SHMMNI as u64,
                 shmseg: SHMMNI as u64,
-                shmall: SHMALL,
+                shmall: shmall(&k.mem),
                 unused: [0; 4],
             };
             t.mm.lock().write_obj(buf, &info)?;
@@ -1054,6 +1061,29 @@ mod tests {
         assert_eq!(
             h.call(g::__NR_semop, &[id, down, 1]),
             errno(linux_raw_sys::errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn queued_messages_are_bounded_sentry_wide() {
+        let mut h = Harness::new(FakeHost::with_files(&[]), Config::default());
+        let mut msg = 1i64.to_ne_bytes().to_vec();
+        msg.resize(8 + 8192, 7);
+        let m = h.put(&msg);
+        let mut sent = 0u64;
+        let last = loop {
+            let q = h.call(g::__NR_msgget, &[0, 0o600]) as u64;
+            let r = h.call(g::__NR_msgsnd, &[q, m, 8192, 0o4000]);
+            if r != 0 {
+                break r;
+            }
+            sent += 1;
+            assert!(sent < 10_000, "no bound");
+        };
+        assert_eq!(last, errno(linux_raw_sys::errno::ENOMEM));
+        assert_eq!(
+            sent,
+            crate::ipc::MSG_TOTAL_MAX / (8192 + crate::ipc::MSG_OVERHEAD)
         );
     }
 
