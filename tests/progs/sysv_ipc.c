@@ -559,6 +559,8 @@ static void msg_block(void) {
     msgctl(q, IPC_RMID, 0);
 }
 
+static const char *self_path;
+
 static int nattch(int id) {
     struct shmid_ds ds;
     if (shmctl(id, IPC_STAT, &ds) < 0)
@@ -665,6 +667,16 @@ static void shm_fork(void) {
     printf("shmfork: child saw the writes and nattch %d\n", child_status(c));
     printf("shmfork: nattch after child detached and exited %d\n", nattch(id));
 
+    /* exec detaches: the new program has no attach of its own. */
+    c = fork();
+    if (c == 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", id);
+        execl(self_path, self_path, "after-exec", s, (char *)NULL);
+        _exit(99);
+    }
+    printf("shmfork: nattch seen after exec %d\n", child_status(c));
+
     /* The child keeps the segment alive after the parent detached and removed it. */
     c = fork();
     if (c == 0) {
@@ -719,6 +731,9 @@ static const struct {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    self_path = argv[0];
+    if (argc > 2 && !strcmp(argv[1], "after-exec"))
+        return nattch(atoi(argv[2]));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (argc > 1 && strcmp(argv[1], cases[i].name))
             continue;

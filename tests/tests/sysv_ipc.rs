@@ -135,6 +135,7 @@ shm: last detach ok, then stat EINVAL
 shmfork: parent sees child, nattch with child 2
 shmfork: child saw the writes and nattch 2
 shmfork: nattch after child detached and exited 1
+shmfork: nattch seen after exec 1
 shmfork: parent detached, nattch 1
 shmfork: child read it 0
 shmfork: gone after child exit EINVAL
