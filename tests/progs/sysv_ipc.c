@@ -6,6 +6,7 @@
  * or the user running it: only comparisons. One case per run when given its name. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -719,6 +720,50 @@ static void shm_fork(void) {
     ctl(sem, 0, IPC_RMID, 0);
 }
 
+static int thr_sem, thr_q;
+static void *thr_down(void *a) {
+    (void)a;
+    return (void *)(long)op1(thr_sem, 0, -1, SEM_UNDO);
+}
+static void *thr_recv(void *a) {
+    struct mbuf m = {0};
+    long n = msgrcv(thr_q, &m, sizeof m.mtext, (long)a, 0);
+    return (void *)(n == 1 && m.mtype == (long)a ? 0L : 1L);
+}
+
+/* Threads of one process wait and are woken like processes; SEM_UNDO is the process's. */
+static void threads(void) {
+    thr_sem = semget(IPC_PRIVATE, 1, 0600);
+    thr_q = msgget(IPC_PRIVATE, 0600);
+    pthread_t th[3], rt[2];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], 0, thr_down, 0);
+    await_count(thr_sem, 0, GETNCNT, 3);
+    printf("threads: waiting %d\n", ctl(thr_sem, 0, GETNCNT, 0));
+    op1(thr_sem, 0, 3, 0);
+    int ok = 1;
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        ok = ok && r == 0;
+    }
+    printf("threads: all woke %d value %d\n", ok, getval(thr_sem, 0));
+    for (long i = 0; i < 2; i++)
+        pthread_create(&rt[i], 0, thr_recv, (void *)(i + 1));
+    struct mbuf m2 = {2, "b"}, m1 = {1, "a"};
+    msgsnd(thr_q, &m2, 1, 0);
+    msgsnd(thr_q, &m1, 1, 0);
+    ok = 1;
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(rt[i], &r);
+        ok = ok && r == 0;
+    }
+    printf("threads: receivers got their types %d\n", ok);
+    ctl(thr_sem, 0, IPC_RMID, 0);
+    msgctl(thr_q, IPC_RMID, 0);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -726,7 +771,7 @@ static const struct {
     {"sem", sem_basic},        {"block", sem_block}, {"undo", sem_undo},
     {"timeout", sem_timeout},  {"intr", sem_intr},   {"idrm", sem_idrm},
     {"msg", msg_basic},        {"msgblock", msg_block}, {"shm", shm_basic},
-    {"shmfork", shm_fork},
+    {"shmfork", shm_fork},     {"threads", threads},
 };
 
 int main(int argc, char **argv) {

@@ -2,11 +2,11 @@
 //! applied atomically, IPC_NOWAIT, waits for an increase and for zero woken by another process,
 //! GETNCNT/GETZCNT, SEM_UNDO at exit, `semtimedop` timeouts, EINTR, EIDRM for waiters, every
 //! `semctl` command), message queues (`msgrcv` type selection, MSG_EXCEPT, MSG_NOERROR, E2BIG,
-//! senders waiting for room, receivers waiting for a type, EIDRM) and shared memory (`shmat`
-//! at NULL or a given address, SHM_RND, SHM_RDONLY, attach counts across fork, removal while
-//! attached, destruction with the last detach). Each case runs alone, natively and on every
-//! platform under test and every variant; the output (comparisons only, no ids or times) must
-//! be the same, and natively the expected.
+//! senders waiting for room, receivers waiting for a type, EIDRM), shared memory (`shmat` at
+//! NULL or a given address, SHM_RND, SHM_RDONLY, attach counts across fork and exec, removal
+//! while attached, destruction with the last detach), and threads of one process waiting.
+//! Each case runs alone, natively and on every platform under test and every variant; the
+//! output (comparisons only, no ids or times) must be the same, and natively the expected.
 
 use vmm_tests::{check_same, for_each_case, run_native, run_vmm, RunOutput};
 
@@ -140,6 +140,9 @@ shmfork: parent detached, nattch 1
 shmfork: child read it 0
 shmfork: gone after child exit EINVAL
 shmfork: counted under a semaphore 600
+threads: waiting 3
+threads: all woke 1 value 0
+threads: receivers got their types 1
 ";
 
 /// The lines of [`EXPECTED`] case `case` prints (each line starts with its name).
@@ -219,4 +222,9 @@ fn shm() {
 #[test]
 fn shmfork() {
     case("shmfork");
+}
+
+#[test]
+fn threads() {
+    case("threads");
 }
