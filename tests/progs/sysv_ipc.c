@@ -446,6 +446,10 @@ static void msg_basic(void) {
     printf(", 8192 bytes %s\n", err(msgsnd(q, &huge, 8192, 0)));
     msgrcv(q, &huge, 8192, 0, 0);
     printf("msg: bad msgp send %s\n", err(msgsnd(q, BAD, 4, 0)));
+    snd(q, 1, "lost", 0);
+    printf("msg: bad msgp recv %s", err(msgrcv(q, BAD, 8, 0, IPC_NOWAIT)));
+    msgctl(q, IPC_STAT, &ds);
+    printf(", message gone %d\n", ds.msg_qnum == 0);
     printf("msg: msqid -1 send %s", err(snd(-1, 1, "x", 0)));
     printf(" recv %s\n", err(msgrcv(-1, &m, 8, 0, IPC_NOWAIT)));
     printf("msg: negative size recv %s\n", err(msgrcv(q, &m, -1, 0, IPC_NOWAIT)));

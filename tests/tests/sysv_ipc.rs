@@ -98,6 +98,7 @@ msg: empty message ok -> 0
 msg: mtype 0 EINVAL, -1 EINVAL
 msg: 8193 bytes EINVAL, 8192 bytes ok
 msg: bad msgp send EFAULT
+msg: bad msgp recv EFAULT, message gone 1
 msg: msqid -1 send EINVAL recv EINVAL
 msg: negative size recv EINVAL
 msg: stat bad pointer EFAULT, bad cmd EINVAL

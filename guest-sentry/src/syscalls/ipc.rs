@@ -661,17 +661,20 @@ fn msgrcv_try<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         return Err(E2BIG);
     }
     let n = msg.text.len().min(msgsz as usize);
-    {
-        let mut mm = t.mm.lock();
-        mm.write_obj(msgp, &msg.mtype)?;
-        mm.copy_out(msgp.wrapping_add(8), &msg.text[..n])?;
-    }
-    if !copy {
-        q.data.take(i);
+    // The message leaves the queue before it is copied out: a bad buffer loses it (EFAULT),
+    // as on Linux.
+    let msg = if copy {
+        msg.clone()
+    } else {
+        let msg = q.data.take(i).ok_or(EINVAL)?;
         q.data.lrpid = t.pid;
         q.data.rtime = now;
         wake_all(k, KIND_MSG, id);
-    }
+        msg
+    };
+    let mut mm = t.mm.lock();
+    mm.write_obj(msgp, &msg.mtype)?;
+    mm.copy_out(msgp.wrapping_add(8), &msg.text[..n])?;
     Ok(n as u64)
 }
 
