@@ -21,6 +21,8 @@ pub enum Key {
     Private { mm: usize, addr: u64 },
     /// Shared memory: the word's offset in the memory file.
     Shared { offset: u64 },
+    /// A System V IPC object ([`crate::ipc`]): its kind and id.
+    Ipc { kind: u8, id: i32 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +38,13 @@ pub struct Futexes {
     waiting: BTreeMap<u32, Key>,
     /// Tasks woken since the scheduler last looked: their `futex` returns 0.
     woken: Vec<u32>,
+    /// Waiting tasks whose syscall is made again when woken ([`Self::wait_retry`]).
+    retry: alloc::collections::BTreeSet<u32>,
+    /// Tasks of `retry` woken since the scheduler last looked.
+    retried: Vec<u32>,
+    /// Tasks of `retry` woken whose syscall has not been made again yet (they still count as
+    /// waiting: `semctl(GETNCNT)`).
+    retrying: alloc::collections::BTreeSet<u32>,
 }
 
 impl Futexes {
@@ -49,6 +58,24 @@ impl Futexes {
         self.waiting.insert(tid, key);
     }
 
+    /// Queues `tid` on `key` like [`Self::wait`], but a wake makes its syscall again (which
+    /// sees whether it can complete now) instead of returning 0: System V IPC's waits.
+    pub fn wait_retry(&mut self, key: Key, tid: u32) {
+        self.wait(key, tid, u32::MAX);
+        self.retry.insert(tid);
+    }
+
+    /// Whether `tid` waits after [`Self::wait_retry`], or was woken and has not made its
+    /// syscall again yet ([`Self::retry_done`]).
+    pub fn is_waiting_or_retrying(&self, tid: u32) -> bool {
+        self.waiting.contains_key(&tid) || self.retrying.contains(&tid)
+    }
+
+    /// `tid`, woken after [`Self::wait_retry`], makes its syscall again.
+    pub fn retry_done(&mut self, tid: u32) {
+        self.retrying.remove(&tid);
+    }
+
     /// Whether `tid` still waits (no wake has ended its wait).
     pub fn is_waiting(&self, tid: u32) -> bool {
         self.waiting.contains_key(&tid)
@@ -56,6 +83,8 @@ impl Futexes {
 
     /// Ends `tid`'s wait without a wake (a signal, its timeout, its exit). Whether it waited.
     pub fn cancel(&mut self, tid: u32) -> bool {
+        self.retry.remove(&tid);
+        self.retrying.remove(&tid);
         let Some(key) = self.waiting.remove(&tid) else {
             return false;
         };
@@ -79,7 +108,12 @@ impl Futexes {
             if q[i].bitset & bitset != 0 {
                 let w = q.remove(i).expect("index in range");
                 self.waiting.remove(&w.tid);
-                self.woken.push(w.tid);
+                if self.retry.remove(&w.tid) {
+                    self.retried.push(w.tid);
+                    self.retrying.insert(w.tid);
+                } else {
+                    self.woken.push(w.tid);
+                }
                 woken += 1;
             } else {
                 i += 1;
@@ -133,12 +167,17 @@ impl Futexes {
 
     /// Whether woken tasks wait for the scheduler to let them run.
     pub fn any_woken(&self) -> bool {
-        !self.woken.is_empty()
+        !self.woken.is_empty() || !self.retried.is_empty()
     }
 
     /// The tasks woken since the last call.
     pub fn take_woken(&mut self) -> Vec<u32> {
         core::mem::take(&mut self.woken)
+    }
+
+    /// The tasks woken since the last call that make their syscall again.
+    pub fn take_retried(&mut self) -> Vec<u32> {
+        core::mem::take(&mut self.retried)
     }
 }
 
@@ -167,6 +206,25 @@ mod tests {
         assert!(!f.cancel(11));
         assert!(!f.has_waiters(A));
         assert_eq!(f.wake(A, 1, u32::MAX), 0);
+    }
+
+    #[test]
+    fn retry_waiters_are_woken_to_try_again() {
+        let mut f = Futexes::default();
+        f.wait_retry(A, 1);
+        f.wait(A, 2, u32::MAX);
+        assert_eq!(f.wake(A, 10, u32::MAX), 2);
+        assert_eq!(f.take_woken(), [2]);
+        assert!(f.any_woken());
+        assert_eq!(f.take_retried(), [1]);
+        assert!(f.is_waiting_or_retrying(1), "until it tries again");
+        f.retry_done(1);
+        assert!(!f.is_waiting_or_retrying(1));
+        // A cancelled retry wait (a signal) is neither.
+        f.wait_retry(A, 1);
+        assert!(f.cancel(1));
+        assert!(!f.is_waiting_or_retrying(1));
+        assert_eq!(f.wake(A, 10, u32::MAX), 0);
     }
 
     #[test]

@@ -153,6 +153,8 @@ pub struct Kernel<'h> {
     pub futex: crate::futex::Futexes,
     /// Names bound by Unix domain sockets, Sentry-wide.
     pub unix: crate::net::unix::Names,
+    /// The sandbox's System V IPC namespace (semaphores, message queues, shared memory).
+    pub ipc: crate::ipc::Ipc,
 }
 
 impl<'h> Kernel<'h> {
@@ -182,6 +184,7 @@ impl<'h> Kernel<'h> {
             host_signal_word: None,
             futex: Default::default(),
             unix: Default::default(),
+            ipc: Default::default(),
         }
     }
 

@@ -26,6 +26,7 @@ pub mod fsimpl;
 pub mod futex;
 pub mod host;
 pub mod image_cache;
+pub mod ipc;
 pub mod kernel;
 pub mod linux;
 pub mod loader;

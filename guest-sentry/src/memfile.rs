@@ -123,6 +123,17 @@ impl MemoryFile {
         *self.frames.borrow_mut().shared.entry(offset).or_insert(0) += 1;
     }
 
+    /// How many owners the frame at `offset` has (an allocated one).
+    pub fn owners(&self, offset: u64) -> u32 {
+        1 + self
+            .frames
+            .borrow()
+            .shared
+            .get(&offset)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Whether the frame at `offset` has more than one owner.
     pub fn is_shared(&self, offset: u64) -> bool {
         self.frames.borrow().shared.contains_key(&offset)

@@ -388,6 +388,47 @@ impl<S: AddressSpace> Mm<S> {
         Ok(Some(off + (addr - page)))
     }
 
+    /// Maps `frames` (owned elsewhere: each gains this owner) as shared memory at `addr`
+    /// (which must be free), or where `mmap` would put it (None): where (System V `shmat`).
+    pub fn map_frames(
+        &mut self,
+        addr: Option<u64>,
+        frames: &[u64],
+        access: Access,
+    ) -> Result<u64, Errno> {
+        let len = frames.len() as u64 * PAGE_SIZE;
+        let start = match addr {
+            Some(a) => {
+                let end = Self::check_range(a, len)?;
+                if a < USER_BOTTOM || self.overlaps(a, end) {
+                    return Err(EINVAL);
+                }
+                a
+            }
+            None => self.find_free(len).ok_or(ENOMEM)?,
+        };
+        self.add_vma(start, start + len, access, VmaKind::SharedAnon)?;
+        let mut show = Vec::with_capacity(frames.len());
+        for (i, &off) in frames.iter().enumerate() {
+            let va = start + i as u64 * PAGE_SIZE;
+            self.mem.share_page(off);
+            self.pages.insert(va, off);
+            if access.any() {
+                show.push((va, off, access));
+            }
+        }
+        if map_runs(&mut self.space, &show).is_err() {
+            self.remove_range(start, start + len);
+            return Err(ENOMEM);
+        }
+        Ok(start)
+    }
+
+    /// The frame behind the app page at `addr`, if it has one.
+    pub fn frame_at(&self, addr: u64) -> Option<u64> {
+        self.pages.get(&page_down(addr)).copied()
+    }
+
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let end = Self::check_range(addr, len)?;
         self.remove_range(addr, end);

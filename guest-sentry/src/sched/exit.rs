@@ -76,6 +76,8 @@ pub(super) fn exit_thread<P: Platform>(k: &mut Kernel, table: &mut Table<P>, mut
         (g.ppid, g.pgid, g.exit_signal)
     };
     release_task(k, t);
+    // Its SEM_UNDO adjustments are undone; segments it held may go.
+    crate::syscalls::ipc::exit_process(k, pid);
     // Its children go to init, which hears of their ends by SIGCHLD whatever they asked
     // for (Linux: "we don't want people slaying init").
     for c in table.tasks.values() {

@@ -517,6 +517,14 @@ fn take_futex_wakeups<P: Platform>(k: &mut Kernel, table: &mut Table<P>) {
             }
         }
     }
+    // (System V IPC waits: the syscall is made again and sees what it can do now.)
+    for tid in k.futex.take_retried() {
+        if let Some(t) = table.tasks.get_mut(&tid) {
+            if t.state == RunState::Queued {
+                t.state = RunState::Woken;
+            }
+        }
+    }
 }
 
 /// The threads of process `pid`, by tid.

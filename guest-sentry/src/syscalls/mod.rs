@@ -12,6 +12,7 @@ mod flags;
 mod fs;
 mod futex;
 mod io;
+pub mod ipc;
 mod mem;
 mod ovl;
 mod proc;
