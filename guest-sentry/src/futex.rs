@@ -42,6 +42,9 @@ pub struct Futexes {
     retry: alloc::collections::BTreeSet<u32>,
     /// Tasks of `retry` woken since the scheduler last looked.
     retried: Vec<u32>,
+    /// `woken.len() + retried.len()`: what the scheduler's fast path checks after every
+    /// syscall, in one compare.
+    wakes: usize,
     /// Tasks of `retry` woken whose syscall has not been made again yet (they still count as
     /// waiting: `semctl(GETNCNT)`).
     retrying: alloc::collections::BTreeSet<u32>,
@@ -114,6 +117,7 @@ impl Futexes {
                 } else {
                     self.woken.push(w.tid);
                 }
+                self.wakes += 1;
                 woken += 1;
             } else {
                 i += 1;
@@ -166,17 +170,20 @@ impl Futexes {
     }
 
     /// Whether woken tasks wait for the scheduler to let them run.
+    #[inline]
     pub fn any_woken(&self) -> bool {
-        !self.woken.is_empty() || !self.retried.is_empty()
+        self.wakes != 0
     }
 
     /// The tasks woken since the last call.
     pub fn take_woken(&mut self) -> Vec<u32> {
+        self.wakes -= self.woken.len();
         core::mem::take(&mut self.woken)
     }
 
     /// The tasks woken since the last call that make their syscall again.
     pub fn take_retried(&mut self) -> Vec<u32> {
+        self.wakes -= self.retried.len();
         core::mem::take(&mut self.retried)
     }
 }

@@ -35,7 +35,7 @@ struct Bound {
 /// when a slice ran out; and it is dominated by the scheduler's walks of the task table after
 /// each blocking step (what moving pipes onto wait queues removes).
 const BOUNDS: &[Bound] = &[
-    // [200] (231 before the syscall table's entries read their own argument registers and
+    // [201] (231 before the syscall table's entries read their own argument registers and
     // finish with their own copy of the result tail; the target is 200)
     Bound {
         class: "getpid",
@@ -45,7 +45,7 @@ const BOUNDS: &[Bound] = &[
         exit_n: 1000,
         exits: 0.0,
     },
-    // [200]
+    // [201]
     Bound {
         class: "gettid",
         a: 10,
