@@ -372,7 +372,10 @@ pub unsafe fn init() -> CpuFeatures {
             // One that does not (QEMU's emulated SVM passes a nested guest's XSETBV straight
             // through, so L1 KVM reloads its own idea of our XCR0, x87 only, at the next
             // entry) would leave XSAVE with `supported` saving x87 alone: every switch of
-            // threads would lose the app's SSE registers. Such a CPU gets FXSAVE instead.
+            // threads would lose the app's SSE registers. Such a CPU gets FXSAVE instead, and
+            // CR4.OSXSAVE off: apps then see no XSAVE (CPUID's OSXSAVE follows CR4), so
+            // glibc's lazy-binding trampoline saves their registers with FXSAVE too rather
+            // than with an XSAVE that would keep x87 alone; AVX is off, as it was in effect.
             let (_, size, _, _) = cpuid(0xd, 0);
             let (lo, hi): (u32, u32);
             asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack));
@@ -381,6 +384,8 @@ pub unsafe fn init() -> CpuFeatures {
                 f.xsave_size = size;
             } else {
                 f.xsave = false;
+                cr4 &= !(1 << 18);
+                asm!("mov cr4, {}", in(reg) cr4, options(nostack));
             }
         }
         // FXSAVE stores the mask at byte 28 (0 there means the classic 0xffbf).
