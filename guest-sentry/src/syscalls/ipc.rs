@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::errno::{
-    SysResult, E2BIG, EAGAIN, EFBIG, EIDRM, EINVAL, ENOMEM, ENOMSG, ENOSPC, EPERM, ERANGE,
+    Errno, SysResult, E2BIG, EAGAIN, EFBIG, EIDRM, EINVAL, ENOMEM, ENOMSG, ENOSPC, EPERM, ERANGE,
 };
 use crate::futex::Key;
 use crate::host::Clock;
@@ -198,6 +198,25 @@ const _: () = {
 };
 
 /// Who the sandbox's tasks are.
+/// The object a `*ctl` stat command reports, with its id: `IPC_STAT` names it by id, the
+/// `*_STAT` commands by slot; read permission is checked but for `*_STAT_ANY` (`stat_any`).
+fn stat_target<T>(
+    ids: &mut Ids<T>,
+    cmd: i32,
+    id: i32,
+    stat_any: i32,
+) -> Result<(i32, &mut Obj<T>), Errno> {
+    let (id, obj) = if cmd == IPC_STAT {
+        (id, ids.get(id)?)
+    } else {
+        ids.get_by_idx(id as u32).ok_or(EINVAL)?
+    };
+    if cmd != stat_any {
+        obj.perm.check(cred(), READ)?;
+    }
+    Ok((id, obj))
+}
+
 fn cred() -> Cred {
     Cred {
         uid: SANDBOX_IDS[1],
@@ -449,14 +468,7 @@ pub fn semctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             Ok(u64::from(k.ipc.sems.max_idx()))
         }
         IPC_STAT | SEM_STAT | SEM_STAT_ANY => {
-            let (id, set) = if cmd == IPC_STAT {
-                (id, k.ipc.sems.get(id)?)
-            } else {
-                k.ipc.sems.get_by_idx(id as u32).ok_or(EINVAL)?
-            };
-            if cmd != SEM_STAT_ANY {
-                set.perm.check(cred(), READ)?;
-            }
+            let (id, set) = stat_target(&mut k.ipc.sems, cmd, id, SEM_STAT_ANY)?;
             let ds = SemidDs {
                 perm: (&set.perm).into(),
                 otime: set.data.otime,
@@ -712,14 +724,7 @@ pub fn msgctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             Ok(u64::from(k.ipc.msgs.max_idx()))
         }
         IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
-            let (id, q) = if cmd == IPC_STAT {
-                (id, k.ipc.msgs.get(id)?)
-            } else {
-                k.ipc.msgs.get_by_idx(id as u32).ok_or(EINVAL)?
-            };
-            if cmd != MSG_STAT_ANY {
-                q.perm.check(cred(), READ)?;
-            }
+            let (id, q) = stat_target(&mut k.ipc.msgs, cmd, id, MSG_STAT_ANY)?;
             let ds = MsqidDs {
                 perm: (&q.perm).into(),
                 stime: q.data.stime,
@@ -950,14 +955,7 @@ pub fn shmctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             Ok(u64::from(k.ipc.shms.max_idx()))
         }
         IPC_STAT | SHM_STAT | SHM_STAT_ANY => {
-            let (id, seg) = if cmd == IPC_STAT {
-                (id, k.ipc.shms.get(id)?)
-            } else {
-                k.ipc.shms.get_by_idx(id as u32).ok_or(EINVAL)?
-            };
-            if cmd != SHM_STAT_ANY {
-                seg.perm.check(cred(), READ)?;
-            }
+            let (id, seg) = stat_target(&mut k.ipc.shms, cmd, id, SHM_STAT_ANY)?;
             let ds = ShmidDs {
                 perm: (&seg.perm).into(),
                 segsz: seg.data.size,
