@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errname.h"
+
 /* The kernel's struct sigevent (64 bytes). */
 struct ksigevent {
     union {
@@ -46,19 +48,6 @@ static int k_getoverrun(int id) { return syscall(SYS_timer_getoverrun, id); }
 static int k_delete(int id) { return syscall(SYS_timer_delete, id); }
 static pid_t k_gettid(void) { return syscall(SYS_gettid); }
 
-static const char *err(int r) {
-    if (r >= 0)
-        return "ok";
-    switch (errno) {
-    case EINVAL: return "EINVAL";
-    case EFAULT: return "EFAULT";
-    case EAGAIN: return "EAGAIN";
-    case EPERM: return "EPERM";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ENOSYS: return "ENOSYS";
-    default: return strerror(errno);
-    }
-}
 
 static long long ns(struct timespec ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
 static struct itimerspec its(long long value_ns, long long interval_ns) {

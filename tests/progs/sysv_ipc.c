@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errname.h"
+
 union semun {
     int val;
     struct semid_ds *buf;
@@ -30,27 +32,6 @@ union semun {
     struct seminfo *info;
 };
 
-static const char *err(long r) {
-    if (r >= 0)
-        return "ok";
-    switch (errno) {
-    case EINVAL: return "EINVAL";
-    case EFAULT: return "EFAULT";
-    case EAGAIN: return "EAGAIN";
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case EEXIST: return "EEXIST";
-    case ENOENT: return "ENOENT";
-    case E2BIG: return "E2BIG";
-    case EFBIG: return "EFBIG";
-    case ERANGE: return "ERANGE";
-    case EIDRM: return "EIDRM";
-    case EINTR: return "EINTR";
-    case ENOMSG: return "ENOMSG";
-    case ENOSPC: return "ENOSPC";
-    default: return strerror(errno);
-    }
-}
 
 static void *const BAD = (void *)8;
 

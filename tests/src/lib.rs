@@ -770,6 +770,33 @@ pub fn for_each_case(test: &str, mut case: impl FnMut(&str, &str) -> Result<(), 
     }
 }
 
+/// The lines of `expected` that start with one of `prefixes` and ": " (the cases of a C test
+/// program name the lines they print), each with its newline.
+pub fn lines_of(expected: &str, prefixes: &[&str]) -> String {
+    expected
+        .lines()
+        .filter(|l| prefixes.iter().any(|p| l.starts_with(&format!("{p}: "))))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Case `case` of test program `prog` (its one argument), on every platform under test and
+/// every variant: natively it must exit 0 printing exactly `want` (else the test or this
+/// host is wrong, and it says so), and sandboxed the same as natively.
+pub fn case_as_expected(prog: &str, case: &str, want: &str) {
+    for_each_case(&format!("{prog} {case}"), |p, v| {
+        let native = run_native(v, prog, &[case]);
+        if native.code() != 0 || native.stdout_str() != want {
+            return Err(format!(
+                "case {case} differs natively from what is expected (a test bug, or this host):\n\
+                 expected:\n{want}\n{native}"
+            ));
+        }
+        let sandboxed = run_vmm(p, v, prog, &[case], &[]);
+        check_same(&native, &sandboxed)
+    });
+}
+
 /// Runs `prog args` natively and under vmm on `platform`, and compares.
 pub fn compare(platform: &str, variant: &str, prog: &str, args: &[&str]) -> Result<(), String> {
     let native = run_native(variant, prog, args);

@@ -7,7 +7,7 @@
 //! Each case runs alone, natively and on every platform under test and every variant; the
 //! output (no times in it, only bounds checked) must be the same, and natively the expected.
 
-use vmm_tests::{check_same, for_each_case, run_native, run_vmm, RunOutput};
+use vmm_tests::{case_as_expected, lines_of};
 
 /// What each case prints natively (Linux 6.x), by the prefixes of its lines.
 const EXPECTED: &str = "\
@@ -77,37 +77,13 @@ sigev_thread: interval 3ms 1
 sigev_thread: delete ok
 ";
 
-/// The lines of [`EXPECTED`] a case prints.
-fn expected(case: &str) -> String {
-    let prefixes: &[&str] = match case {
+/// Case `name`, against the lines of [`EXPECTED`] it prints.
+fn case(name: &str) {
+    let prefixes: &[&str] = match name {
         "fork_exec" => &["fork", "exec"],
         other => &[other],
     };
-    EXPECTED
-        .lines()
-        .filter(|l| prefixes.iter().any(|p| l.starts_with(&format!("{p}: "))))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-fn native_ok(case: &str, native: &RunOutput) -> Result<(), String> {
-    let want = expected(case);
-    if native.code() != 0 || native.stdout_str() != want {
-        return Err(format!(
-            "case {case} differs natively from what is expected (a test bug, or this host):\n\
-             expected:\n{want}\n{native}"
-        ));
-    }
-    Ok(())
-}
-
-fn case(name: &str) {
-    for_each_case(&format!("posix_timers {name}"), |p, v| {
-        let native = run_native(v, "posix_timers", &[name]);
-        native_ok(name, &native)?;
-        let sandboxed = run_vmm(p, v, "posix_timers", &[name], &[]);
-        check_same(&native, &sandboxed)
-    });
+    case_as_expected("posix_timers", name, &lines_of(EXPECTED, prefixes));
 }
 
 #[test]

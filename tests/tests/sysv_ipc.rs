@@ -8,7 +8,7 @@
 //! Each case runs alone, natively and on every platform under test and every variant; the
 //! output (comparisons only, no ids or times) must be the same, and natively the expected.
 
-use vmm_tests::{check_same, for_each_case, run_native, run_vmm, RunOutput};
+use vmm_tests::{case_as_expected, lines_of};
 
 /// What each case prints natively (Linux 6.x), by the prefixes of its lines.
 const EXPECTED: &str = "\
@@ -146,33 +146,9 @@ threads: all woke 1 value 0
 threads: receivers got their types 1
 ";
 
-/// The lines of [`EXPECTED`] case `case` prints (each line starts with its name).
-fn expected(case: &str) -> String {
-    EXPECTED
-        .lines()
-        .filter(|l| l.starts_with(&format!("{case}: ")))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-fn native_ok(case: &str, native: &RunOutput) -> Result<(), String> {
-    let want = expected(case);
-    if native.code() != 0 || native.stdout_str() != want {
-        return Err(format!(
-            "case {case} differs natively from what is expected (a test bug, or this host):\n\
-             expected:\n{want}\n{native}"
-        ));
-    }
-    Ok(())
-}
-
+/// Case `name`, against the lines of [`EXPECTED`] it prints (each starts with its name).
 fn case(name: &str) {
-    for_each_case(&format!("sysv_ipc {name}"), |p, v| {
-        let native = run_native(v, "sysv_ipc", &[name]);
-        native_ok(name, &native)?;
-        let sandboxed = run_vmm(p, v, "sysv_ipc", &[name], &[]);
-        check_same(&native, &sandboxed)
-    });
+    case_as_expected("sysv_ipc", name, &lines_of(EXPECTED, &[name]));
 }
 
 #[test]
