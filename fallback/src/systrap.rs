@@ -215,10 +215,20 @@ global_asm!(
     .global vmm_systrap_start
 vmm_systrap_start:
     // Entered once, from the child's set-up code, with the mapper's filter installed (it
-    // allows what this start code needs) and every signal but the tick unblocked. Start the
-    // mapper thread (on no stack: it uses none), unmap everything but the stub range, install
-    // the app thread's own filter, then raise the first event by hand: its frame is where the
-    // Sentry writes the app's first registers.
+    // allows what this start code needs) and every signal but the tick unblocked. Unmap
+    // everything but the stub range, start the mapper thread (on no stack: it uses none),
+    // install the app thread's own filter, then raise the first event by hand: its frame is
+    // where the Sentry writes the app's first registers. The unmapping comes before the
+    // mapper: it may run the Sentry's first orders at once, and a later unmap here would
+    // undo them (the app then faulted on its first instruction, now and then).
+    mov eax, 11
+    xor edi, edi
+    movabs rsi, {stub}
+    syscall
+    mov eax, 11
+    movabs rdi, {stub_end}
+    movabs rsi, 0x7ffffffff000 - {stub_end}
+    syscall
     mov eax, 56                     // clone
     mov edi, {clone_flags}
     xor esi, esi
@@ -229,14 +239,6 @@ vmm_systrap_start:
     test rax, rax
     jz 40f
     js 49f
-    mov eax, 11
-    xor edi, edi
-    movabs rsi, {stub}
-    syscall
-    mov eax, 11
-    movabs rdi, {stub_end}
-    movabs rsi, 0x7ffffffff000 - {stub_end}
-    syscall
     mov eax, 317                    // seccomp(SECCOMP_SET_MODE_FILTER, 0, fprog)
     mov edi, 1
     xor esi, esi
