@@ -621,8 +621,10 @@ impl<S: AddressSpace> Mm<S> {
                 return self.brk;
             }
             // Extend the heap VMA (or start it).
-            match self.vma_at(old_end - 1) {
-                Some((s, v)) if v.kind == VmaKind::Brk && old_end > self.brk_start => {
+            // (The heap's last page, if the heap has any: `old_end > brk_start >= 0`.)
+            let last = (old_end > self.brk_start).then(|| self.vma_at(old_end - 1));
+            match last.flatten() {
+                Some((s, v)) if v.kind == VmaKind::Brk => {
                     self.vmas.insert(s, Vma { end: new_end, ..v });
                 }
                 _ => {
