@@ -15,7 +15,7 @@
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 extern crate std;
 
 pub mod abi;
@@ -42,6 +42,6 @@ pub mod shared;
 pub mod signal;
 pub mod signo;
 pub mod syscalls;
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod xsave;

@@ -7,6 +7,7 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use core::mem::ManuallyDrop;
 use std::boxed::Box;
 
 use crate::abi::HostStat;
@@ -263,9 +264,11 @@ struct Page([u8; 4096]);
 /// A kernel with one task (pid 1) on the fake platform and host, and a scratch mapping in the
 /// task's memory for syscall arguments.
 pub struct Harness {
-    pub host: &'static FakeHost,
-    pub kernel: Kernel<'static>,
-    pub task: Task<FakePlatform>,
+    /// Leaked at `new` for the kernel's `&'static dyn Host`, taken back at drop (after the
+    /// kernel and the task): private, so no reference to it outlives the harness.
+    host: &'static FakeHost,
+    pub kernel: ManuallyDrop<Kernel<'static>>,
+    pub task: ManuallyDrop<Task<FakePlatform>>,
     /// Start of the task's scratch mapping; [`Harness::put`] hands out space from it.
     scratch: u64,
     used: u64,
@@ -273,7 +276,7 @@ pub struct Harness {
 }
 
 /// Size of the scratch mapping.
-const SCRATCH: u64 = 64 << 10;
+pub const SCRATCH: u64 = 64 << 10;
 
 impl Harness {
     pub fn new(host: FakeHost, config: Config) -> Harness {
@@ -288,6 +291,8 @@ impl Harness {
         let scratch = mm
             .mmap_anon(0x10_0000, SCRATCH, Access::RW, true, false)
             .expect("scratch mapping");
+        // The break starts after an image, as the loader sets it.
+        mm.init_brk(0x40_0000);
         let spawn = Spawn {
             execfn: b"/bin/test".to_vec(),
             exe_path: b"/bin/test".to_vec(),
@@ -298,12 +303,22 @@ impl Harness {
         let task = Task::first(mm, FakeContext, UserRegs::default(), spawn);
         Harness {
             host,
-            kernel,
-            task,
+            kernel: ManuallyDrop::new(kernel),
+            task: ManuallyDrop::new(task),
             scratch,
             used: 0,
             _memory: memory,
         }
+    }
+
+    /// Start of the task's scratch mapping (`SCRATCH` bytes, read-write).
+    pub fn scratch(&self) -> u64 {
+        self.scratch
+    }
+
+    /// The fake host the kernel serves from.
+    pub fn host(&self) -> &FakeHost {
+        self.host
     }
 
     /// Copies `data` into the task's memory; returns its address.
@@ -344,5 +359,19 @@ impl Harness {
     /// The lines logged so far (strace and the log of unknown syscalls), then forgotten.
     pub fn take_log(&self) -> Vec<String> {
         core::mem::take(&mut *self.host.log.borrow_mut())
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        // SAFETY: the task and the kernel are dropped once, here, and never used again (the
+        // harness is going away); after them nothing refers to the host (the kernel held the
+        // only other reference, and `host` is private), so the box leaked in `new` is taken
+        // back exactly once.
+        unsafe {
+            ManuallyDrop::drop(&mut self.task);
+            ManuallyDrop::drop(&mut self.kernel);
+            drop(Box::from_raw(self.host as *const FakeHost as *mut FakeHost));
+        }
     }
 }

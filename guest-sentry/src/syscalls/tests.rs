@@ -289,7 +289,7 @@ fn timerfd_counts_expirations() {
         .collect();
     let spec = h.put(&spec);
     assert_eq!(h.call(g::__NR_timerfd_settime, &[t, 0, spec, 0]), 0);
-    crate::host::Host::sleep(h.host, 3_500_000);
+    crate::host::Host::sleep(h.host(), 3_500_000);
     assert_eq!(h.call(g::__NR_read, &[t, val, 8]), 8);
     let n = u64::from_le_bytes(h.get(val, 8).try_into().unwrap());
     assert!((3..=4).contains(&n), "{n} expirations");
