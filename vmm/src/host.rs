@@ -194,13 +194,13 @@ static SENTRY_LOG: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new
 
 /// Sends the Sentry's log lines (and the trace) to `file` instead of stderr. Called before
 /// the sandbox starts (the file is opened before vmm confines itself).
-pub(crate) fn set_sentry_log(file: std::fs::File) {
+pub fn set_sentry_log(file: std::fs::File) {
     let _ = SENTRY_LOG.set(file);
 }
 
 /// Writes one line the Sentry logged (bytes from the guest or the Sentry: escaped, so no raw
 /// control sequence reaches a terminal).
-pub(crate) fn sentry_log(line: &[u8]) {
+pub fn sentry_log(line: &[u8]) {
     use std::io::Write;
     let mut l = escape_log(line, false).into_bytes();
     l.push(b'\n');
@@ -647,15 +647,21 @@ impl HostServices {
         }
     }
 
-    /// `writev` to host stdio. `iov` must describe memory valid for reads.
-    pub fn write_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
+    /// `writev` to host stdio.
+    ///
+    /// # Safety
+    /// Each iovec of `iov` must describe memory valid for reads.
+    pub unsafe fn write_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
         let fd = Self::stdio(fd)?;
         // SAFETY: the caller guarantees each iovec is valid readable memory.
         retry_eintr(|| unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) })
     }
 
-    /// `readv` from host stdio. `iov` must describe memory valid for writes.
-    pub fn read_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
+    /// `readv` from host stdio.
+    ///
+    /// # Safety
+    /// Each iovec of `iov` must describe memory valid for writes.
+    pub unsafe fn read_stdio(&self, fd: u32, iov: &[libc::iovec]) -> HostResult<u64> {
         let fd = Self::stdio(fd)?;
         // SAFETY: the caller guarantees each iovec is valid writable memory.
         retry_eintr(|| unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as i32) })
@@ -765,7 +771,10 @@ impl HostServices {
 
     /// `pwritev` to a handle (opened for writing: the host refuses otherwise) from `iov`
     /// (which must describe readable memory).
-    pub fn pwritev(&self, h: u32, iov: &[libc::iovec], offset: u64) -> HostResult<u64> {
+    ///
+    /// # Safety
+    /// Each iovec of `iov` must describe memory valid for reads.
+    pub unsafe fn pwritev(&self, h: u32, iov: &[libc::iovec], offset: u64) -> HostResult<u64> {
         let f = self.handle(h)?;
         // SAFETY: the caller guarantees each iovec is valid readable memory.
         retry_eintr(|| unsafe {
@@ -980,8 +989,11 @@ impl HostServices {
         Ok(n as u64)
     }
 
-    /// `preadv` from a handle into `iov` (which must describe writable memory).
-    pub fn preadv(&self, h: u32, iov: &[libc::iovec], offset: u64) -> HostResult<u64> {
+    /// `preadv` from a handle into `iov`.
+    ///
+    /// # Safety
+    /// Each iovec of `iov` must describe memory valid for writes.
+    pub unsafe fn preadv(&self, h: u32, iov: &[libc::iovec], offset: u64) -> HostResult<u64> {
         let f = self.handle(h)?;
         // SAFETY: the caller guarantees each iovec is valid writable memory.
         retry_eintr(|| unsafe {
@@ -991,7 +1003,10 @@ impl HostServices {
 
     /// `getdents64` on a directory handle into `buf` (writable for `len` bytes), continuing
     /// from the handle's position.
-    pub fn getdents(&self, h: u32, buf: *mut u8, len: usize) -> HostResult<u64> {
+    ///
+    /// # Safety
+    /// `buf..buf + len` must be valid for writes.
+    pub unsafe fn getdents(&self, h: u32, buf: *mut u8, len: usize) -> HostResult<u64> {
         let f = self.handle(h)?;
         // SAFETY: the caller guarantees buf..buf+len is writable.
         retry_eintr(|| unsafe {
@@ -1218,10 +1233,9 @@ impl guest_sentry::host::Host for DirectHost {
         bufs: &[guest_sentry::host::Buf],
     ) -> Result<u64, guest_sentry::errno::Errno> {
         // The Sentry hands out ranges of its own memory (memory file mapping or heap).
-        self.services
-            .borrow()
-            .write_stdio(fd, &iovecs(bufs))
-            .map_err(errno)
+        // SAFETY: the Sentry's buffers are ranges of its own memory (the memory file's
+        // mapping or its heap), each valid for its length while the call lasts.
+        unsafe { self.services.borrow().write_stdio(fd, &iovecs(bufs)) }.map_err(errno)
     }
 
     fn read(
@@ -1229,10 +1243,9 @@ impl guest_sentry::host::Host for DirectHost {
         fd: u32,
         bufs: &[guest_sentry::host::Buf],
     ) -> Result<u64, guest_sentry::errno::Errno> {
-        self.services
-            .borrow()
-            .read_stdio(fd, &iovecs(bufs))
-            .map_err(errno)
+        // SAFETY: the Sentry's buffers are ranges of its own memory (the memory file's
+        // mapping or its heap), each valid for its length while the call lasts.
+        unsafe { self.services.borrow().read_stdio(fd, &iovecs(bufs)) }.map_err(errno)
     }
 
     fn open(&self, path: &[u8], flags: u64) -> Result<u32, guest_sentry::errno::Errno> {
@@ -1245,17 +1258,19 @@ impl guest_sentry::host::Host for DirectHost {
         bufs: &[guest_sentry::host::Buf],
         offset: u64,
     ) -> Result<u64, guest_sentry::errno::Errno> {
-        self.services
-            .borrow()
-            .preadv(handle, &iovecs(bufs), offset)
-            .map_err(errno)
+        // SAFETY: the Sentry's buffers are ranges of its own memory (the memory file's
+        // mapping or its heap), each valid for its length while the call lasts.
+        unsafe { self.services.borrow().preadv(handle, &iovecs(bufs), offset) }.map_err(errno)
     }
 
     fn getdents(&self, handle: u32, buf: &mut [u8]) -> Result<u64, guest_sentry::errno::Errno> {
-        self.services
-            .borrow()
-            .getdents(handle, buf.as_mut_ptr(), buf.len())
-            .map_err(errno)
+        // SAFETY: `buf` is a mutable slice: valid for writes of its length.
+        unsafe {
+            self.services
+                .borrow()
+                .getdents(handle, buf.as_mut_ptr(), buf.len())
+        }
+        .map_err(errno)
     }
 
     fn lseek(
@@ -1347,10 +1362,14 @@ impl guest_sentry::host::Host for DirectHost {
         bufs: &[guest_sentry::host::Buf],
         offset: u64,
     ) -> Result<u64, guest_sentry::errno::Errno> {
-        self.services
-            .borrow()
-            .pwritev(handle, &iovecs(bufs), offset)
-            .map_err(errno)
+        // SAFETY: the Sentry's buffers are ranges of its own memory (the memory file's
+        // mapping or its heap), each valid for its length while the call lasts.
+        unsafe {
+            self.services
+                .borrow()
+                .pwritev(handle, &iovecs(bufs), offset)
+        }
+        .map_err(errno)
     }
 
     fn handle_op(&self, handle: u32, op: u64, arg: u64) -> Result<(), guest_sentry::errno::Errno> {
@@ -1373,15 +1392,15 @@ impl guest_sentry::host::Host for DirectHost {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// A fresh directory under the system temp dir, removed on drop.
-    pub(crate) struct TempDir(pub std::path::PathBuf);
+    pub struct TempDir(pub std::path::PathBuf);
 
     impl TempDir {
-        pub(crate) fn new(tag: &str) -> Self {
+        pub fn new(tag: &str) -> Self {
             static N: AtomicU64 = AtomicU64::new(0);
             let d = std::env::temp_dir().join(format!(
                 "vmm-host-{tag}-{}-{}",

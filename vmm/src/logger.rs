@@ -54,7 +54,7 @@ impl Log for Logger {
 
 /// Installs the logger: `debug` writes debug records to stderr; `file` gets every record at
 /// debug level.
-pub(crate) fn init(debug: bool, file: Option<File>) {
+pub fn init(debug: bool, file: Option<File>) {
     let stderr = if debug {
         LevelFilter::Debug
     } else {

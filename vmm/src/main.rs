@@ -18,30 +18,21 @@
 //! command line, 126/127 when the program cannot be executed / found, 125 when the sandbox
 //! itself failed. Other commands: 0, 2 for a bad command line, 125 when they failed.
 
-mod bench;
-mod confine;
-mod host;
-mod kvm;
-mod logger;
-mod oci;
-mod probe;
-mod runner;
-mod sandbox;
+use vmm::runner::{fail, run_prepared};
+use vmm::{bench, host, logger, oci, probe, runner};
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use runner::{End, Platform};
+use runner::Platform;
 
 /// Exit status for failures of vmm itself (as runsc/docker use 125).
-const EXIT_VMM_FAILED: u8 = 125;
-
 /// The end of `vmm run --help` (the module doc says the same).
 const RUN_EXIT_STATUS: &str = "Exit status: the program's, or 128+N when it died of signal N; \
 2 for a bad command line, 126/127 when the program cannot be executed / found, 125 when the \
@@ -309,12 +300,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-/// Prints a one-line failure and returns `code`.
-fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "vmm: {msg}");
-    ExitCode::from(code)
-}
-
 fn cmd_platforms(args: PlatformsArgs) -> ExitCode {
     #[derive(Serialize)]
     struct Platforms {
@@ -401,41 +386,6 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
     run_prepared(prepared, platform, stats_file)
 }
 
-/// Runs a prepared sandbox to its end (`vmm run`, and an OCI container once started) and
-/// says how vmm exits: the program's status, or why the sandbox failed. `stats_file`: where
-/// `--exit-stats` goes (opened before vmm confines itself).
-pub(crate) fn run_prepared(
-    prepared: runner::Prepared,
-    platform: runner::Platform,
-    stats_file: Option<(&Path, std::io::Result<std::fs::File>)>,
-) -> ExitCode {
-    let (end, stats) = match prepared.run(platform) {
-        Ok(x) => x,
-        Err(e) => return fail(e.exit_code(), e),
-    };
-    if let Some((path, file)) = stats_file {
-        write_exit_stats(path, file, &stats);
-    }
-    match end {
-        End::Exited(code) => ExitCode::from(code as u8),
-        End::Signaled(signal) => ExitCode::from(128 + signal as u8),
-        End::ExecFailed(f) => fail(126, f),
-        End::Panic(msg) => fail(EXIT_VMM_FAILED, format_args!("sandbox kernel error: {msg}")),
-        End::Killed(why) => fail(EXIT_VMM_FAILED, format_args!("sandbox killed: {why}")),
-    }
-}
-
-fn write_exit_stats(path: &Path, file: std::io::Result<std::fs::File>, stats: &runner::Stats) {
-    let written = file.and_then(|mut f| {
-        let mut json = serde_json::to_vec(stats)?;
-        json.push(b'\n');
-        f.write_all(&json)
-    });
-    if let Err(e) = written {
-        log::warn!("writing {}: {e}", path.display());
-    }
-}
-
 fn main() -> ExitCode {
     // The OCI runtime command line (containerd, Docker): see oci/mod.rs.
     if let Some(code) = oci::dispatch(&std::env::args_os().skip(1).collect::<Vec<_>>()) {
@@ -488,6 +438,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("vmm").chain(args.iter().copied()))

@@ -15,13 +15,13 @@ use crate::runner::{End, Platform, Program};
 
 /// The verdict for one platform (an entry of `vmm platforms --json`).
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Verdict {
-    pub(crate) usable: bool,
-    pub(crate) reason: String,
+pub struct Verdict {
+    pub usable: bool,
+    pub reason: String,
 }
 
 impl Verdict {
-    pub(crate) fn unusable(reason: String) -> Verdict {
+    pub fn unusable(reason: String) -> Verdict {
         Verdict {
             usable: false,
             reason,
@@ -30,12 +30,12 @@ impl Verdict {
 }
 
 /// The status the probe program exits with when all went well.
-pub(crate) const PROBE_EXIT: i32 = 42;
+pub const PROBE_EXIT: i32 = 42;
 /// The probe child gets this long (the rig runs nested under emulation).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The hidden subcommand that runs `platform`'s probe in the child.
-pub(crate) fn subcommand(platform: Platform) -> &'static str {
+pub fn subcommand(platform: Platform) -> &'static str {
     match platform {
         Platform::Kvm => "__probe-kvm",
         Platform::Systrap => "__probe-systrap",
@@ -44,7 +44,7 @@ pub(crate) fn subcommand(platform: Platform) -> &'static str {
 }
 
 /// Checks whether `platform` works here.
-pub(crate) fn probe(platform: Platform) -> Verdict {
+pub fn probe(platform: Platform) -> Verdict {
     match platform {
         Platform::Kvm => crate::kvm::probe::probe(),
         Platform::Systrap | Platform::Ptrace => run_child(subcommand(platform)),
@@ -53,7 +53,7 @@ pub(crate) fn probe(platform: Platform) -> Verdict {
 
 /// Runs inside the probe child process (`vmm __probe-PLATFORM`): prints a reason and returns
 /// 0 when usable, 1 when not.
-pub(crate) fn child(platform: Platform) -> u8 {
+pub fn child(platform: Platform) -> u8 {
     let verdict = match platform {
         Platform::Kvm => crate::kvm::probe::run_probe_vm(),
         Platform::Systrap | Platform::Ptrace => run_fallback(platform),
@@ -94,7 +94,7 @@ fn run_fallback(platform: Platform) -> Verdict {
 }
 
 /// Why a probe run that ended as `end` (not with [`PROBE_EXIT`]) does not count.
-pub(crate) fn wrong_end(end: &End) -> String {
+pub fn wrong_end(end: &End) -> String {
     let status = |code: i32, signal: i32| {
         format!(
             "the probe program ended with status {code} signal {signal} instead of exiting {PROBE_EXIT}"
@@ -109,7 +109,7 @@ pub(crate) fn wrong_end(end: &End) -> String {
 }
 
 /// A minimal static x86-64 ELF: `getpid() == 1`, touch a stack page 64 KiB down, `exit(42)`.
-pub(crate) fn probe_elf() -> Vec<u8> {
+pub fn probe_elf() -> Vec<u8> {
     let code: &[u8] = &[
         0xb8, 0x27, 0, 0, 0, // mov eax, 39 (getpid)
         0x0f, 0x05, // syscall
@@ -149,7 +149,7 @@ pub(crate) fn probe_elf() -> Vec<u8> {
 }
 
 /// The probe program, in a memfd.
-pub(crate) fn program() -> Result<Program, String> {
+pub fn program() -> Result<Program, String> {
     // SAFETY: static C string; fd checked.
     let fd = unsafe { libc::memfd_create(c"vmm-probe".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
@@ -171,7 +171,7 @@ pub(crate) fn program() -> Result<Program, String> {
 
 /// Runs `vmm SUBCOMMAND` (a probe child) and reads its verdict: its exit status, and the
 /// reason it printed (on stdout, else stderr).
-pub(crate) fn run_child(subcommand: &str) -> Verdict {
+pub fn run_child(subcommand: &str) -> Verdict {
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {

@@ -6,8 +6,10 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use serde::Serialize;
 
@@ -17,18 +19,18 @@ use crate::sandbox::{self, SandboxError};
 
 /// The most processes a sandbox holds unless the request says otherwise (container runtimes
 /// set a few thousand; on the fallbacks each is a host process).
-pub(crate) const DEFAULT_PIDS_LIMIT: u32 = 4096;
+pub const DEFAULT_PIDS_LIMIT: u32 = 4096;
 
 /// The sandbox's memory (the memory file: app memory and the Sentry's) unless the request
 /// says otherwise.
-pub(crate) const DEFAULT_MEMORY: u64 = 1 << 30;
+pub const DEFAULT_MEMORY: u64 = 1 << 30;
 
 /// The PATH programs are looked up on when the environment has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// How app code runs and how its syscalls reach the Sentry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Platform {
+pub enum Platform {
     /// The Sentry is a VM's ring-0 kernel.
     Kvm,
     /// The Sentry runs in `vmm`; the app in a stub process trapped by seccomp.
@@ -39,10 +41,10 @@ pub(crate) enum Platform {
 
 impl Platform {
     /// Every platform, in the order `vmm platforms` lists them and `auto` tries them.
-    pub(crate) const ALL: [Platform; 3] = [Platform::Kvm, Platform::Systrap, Platform::Ptrace];
+    pub const ALL: [Platform; 3] = [Platform::Kvm, Platform::Systrap, Platform::Ptrace];
 
     /// The platform's name on the command line and in JSON.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Platform::Kvm => "kvm",
             Platform::Systrap => "systrap",
@@ -52,7 +54,7 @@ impl Platform {
 
     /// What `--platform auto` picks: kvm where the probe VM works, else systrap where
     /// seccomp traps work, else ptrace.
-    pub(crate) fn detect() -> Platform {
+    pub fn detect() -> Platform {
         if crate::probe::probe(Platform::Kvm).usable {
             Platform::Kvm
         } else if crate::probe::probe(Platform::Systrap).usable {
@@ -66,11 +68,11 @@ impl Platform {
 /// What the Sentry traces (`--strace`). A struct so that a syscall filter and a log file can
 /// join the switch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Strace {
+pub struct Strace {
     /// Print every syscall with its result (on stderr, or the `--strace-log` file).
-    pub(crate) enabled: bool,
+    pub enabled: bool,
     /// `--strace=LIST`: only these syscalls; `None`: all of them.
-    pub(crate) only: Option<guest_sentry::kernel::SyscallSet>,
+    pub only: Option<guest_sentry::kernel::SyscallSet>,
 }
 
 impl Strace {
@@ -81,38 +83,38 @@ impl Strace {
 
 /// What to run, where and with which limits.
 #[derive(Clone, Debug)]
-pub(crate) struct Request {
+pub struct Request {
     /// The program as given: a path (relative ones from `cwd`), or a name looked up on the
     /// `PATH` of `env`. It is also the program's `argv[0]`.
-    pub(crate) program: OsString,
+    pub program: OsString,
     /// The program's arguments after `argv[0]`.
-    pub(crate) args: Vec<OsString>,
+    pub args: Vec<OsString>,
     /// The program's environment, `NAME=value` each.
-    pub(crate) env: Vec<OsString>,
+    pub env: Vec<OsString>,
     /// The initial current directory inside the sandbox (absolute). `None`: the host's
     /// current directory when the root is the host's `/`, else `/`.
-    pub(crate) cwd: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
     /// The sandbox root: a host directory, canonical.
-    pub(crate) root: PathBuf,
+    pub root: PathBuf,
     /// The sandbox's memory in bytes (a multiple of 2 MiB, 64 MiB to 3 GiB).
-    pub(crate) memory: u64,
+    pub memory: u64,
     /// `--ro`: no overlay; writes to files fail with EROFS.
-    pub(crate) read_only: bool,
+    pub read_only: bool,
     /// `--rw`: no overlay; writes go through to the host tree.
-    pub(crate) write_through: bool,
+    pub write_through: bool,
     /// The most processes the sandbox holds at once (0: no limit).
-    pub(crate) pids_limit: u32,
-    pub(crate) strace: Strace,
+    pub pids_limit: u32,
+    pub strace: Strace,
     /// Single-step the guest and count its instructions (kvm only; slow).
-    pub(crate) single_step: bool,
+    pub single_step: bool,
     /// `uname`'s nodename (the OCI runtime's `hostname`; default `vmm`).
-    pub(crate) hostname: guest_sentry::kernel::Hostname,
+    pub hostname: guest_sentry::kernel::Hostname,
 }
 
 impl Request {
     /// A request to run `program` with `args` (after `argv[0]`), an empty environment, the
     /// host's `/` as the root (with the writable overlay) and the default limits.
-    pub(crate) fn new(program: OsString, args: Vec<OsString>) -> Request {
+    pub fn new(program: OsString, args: Vec<OsString>) -> Request {
         Request {
             program,
             args,
@@ -140,22 +142,22 @@ impl Request {
 }
 
 /// The program and its arguments as the Sentry receives them.
-pub(crate) struct Program {
+pub struct Program {
     /// The program, open (the confined `vmm` opens no paths).
-    pub(crate) file: File,
+    pub file: File,
     /// The path the program was started by (`AT_EXECFN`).
-    pub(crate) execfn: Vec<u8>,
+    pub execfn: Vec<u8>,
     /// The program's canonical path (`/proc/self/exe`).
-    pub(crate) exe_path: Vec<u8>,
+    pub exe_path: Vec<u8>,
     /// The initial current directory inside the sandbox (absolute).
-    pub(crate) cwd: Vec<u8>,
-    pub(crate) argv: Vec<Vec<u8>>,
-    pub(crate) envp: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
 }
 
 /// How the sandbox ended.
 #[derive(Debug)]
-pub(crate) enum End {
+pub enum End {
     /// The sandbox's init exited with this status.
     Exited(i32),
     /// The sandbox's init died of this signal.
@@ -171,19 +173,19 @@ pub(crate) enum End {
 
 /// Why the program could not be started.
 #[derive(Debug, Default)]
-pub(crate) struct ExecFailure {
+pub struct ExecFailure {
     /// The program's path inside the sandbox.
-    pub(crate) path: PathBuf,
+    pub path: PathBuf,
     /// The errno of the failed `execve`.
-    pub(crate) errno: i32,
+    pub errno: i32,
     /// Whether the program is dynamically linked (then its ELF interpreter is the likely
     /// culprit of an ENOEXEC).
-    pub(crate) dynamic: bool,
+    pub dynamic: bool,
 }
 
 impl ExecFailure {
     /// A failure with `errno`, the rest filled in by [`Prepared::run`].
-    pub(crate) fn errno(errno: i32) -> ExecFailure {
+    pub fn errno(errno: i32) -> ExecFailure {
         ExecFailure {
             errno,
             ..ExecFailure::default()
@@ -206,7 +208,7 @@ impl std::fmt::Display for ExecFailure {
 /// What the run counted, by platform; serialized as the `--exit-stats` file.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(tag = "platform", rename_all = "lowercase")]
-pub(crate) enum Stats {
+pub enum Stats {
     Kvm(KvmStats),
     Systrap {
         /// Syscalls that came through the seccomp trap.
@@ -219,18 +221,18 @@ pub(crate) enum Stats {
 
 /// VM exits and hypercalls seen during a kvm run.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
-pub(crate) struct KvmStats {
-    pub(crate) exits: u64,
-    pub(crate) io_exits: u64,
-    pub(crate) other_exits: u64,
-    pub(crate) interrupted: u64,
-    pub(crate) hypercalls: u64,
+pub struct KvmStats {
+    pub exits: u64,
+    pub io_exits: u64,
+    pub other_exits: u64,
+    pub interrupted: u64,
+    pub hypercalls: u64,
     /// With `single_step`: guest instructions executed in the app (ring 3) and the Sentry.
-    pub(crate) steps_user: u64,
-    pub(crate) steps_kernel: u64,
+    pub steps_user: u64,
+    pub steps_kernel: u64,
     /// CPU features the Sentry enabled (`abi::CPU_*`), as `"cpu": {"xsave": bool, ...}`.
     #[serde(rename = "cpu", serialize_with = "cpu_features")]
-    pub(crate) guest_cpu: u64,
+    pub guest_cpu: u64,
 }
 
 fn cpu_features<S: serde::Serializer>(bits: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -253,7 +255,7 @@ fn cpu_features<S: serde::Serializer>(bits: &u64, s: S) -> Result<S::Ok, S::Erro
 
 /// PROGRAM could not be found or is not a program.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ProgramError {
+pub enum ProgramError {
     #[error("{0}: No such file or directory")]
     NoSuchFile(String),
     #[error("{0}: command not found")]
@@ -273,7 +275,7 @@ pub(crate) enum ProgramError {
 
 /// Why a sandbox could not be run (its program's own failures are an [`End`]).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RunError {
+pub enum RunError {
     #[error(transparent)]
     Program(#[from] ProgramError),
     #[error("--single-step needs the kvm platform")]
@@ -293,7 +295,7 @@ impl RunError {
     /// `vmm run`'s exit status for this failure: 127 when the program is not found, 126 when
     /// it cannot be executed, 2 for options that do not fit the platform, 125 when the
     /// sandbox itself failed.
-    pub(crate) fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Program(
                 ProgramError::NoSuchFile(_)
@@ -308,14 +310,14 @@ impl RunError {
 }
 
 /// A request whose program was found and opened, ready to run.
-pub(crate) struct Prepared {
+pub struct Prepared {
     request: Request,
     program: Program,
 }
 
 /// Finds and opens the request's program (inside the sandbox root, with the sandbox's own
 /// rules when the root is not the host's `/`) and builds what the Sentry receives.
-pub(crate) fn prepare(request: Request) -> Result<Prepared, ProgramError> {
+pub fn prepare(request: Request) -> Result<Prepared, ProgramError> {
     let (file, execfn, exe_path, cwd) = if request.root == Path::new("/") {
         let given = Path::new(&request.program);
         let path = match &request.cwd {
@@ -375,7 +377,7 @@ impl Prepared {
     /// Runs the sandbox on `platform` until it ends. From here on Ctrl-C and `kill vmm`
     /// reach the sandboxed program, not vmm, and vmm confines itself (see `confine.rs`):
     /// whatever must be opened by path is opened before this is called.
-    pub(crate) fn run(self, platform: Platform) -> Result<(End, Stats), RunError> {
+    pub fn run(self, platform: Platform) -> Result<(End, Stats), RunError> {
         let Prepared {
             request: r,
             program,
@@ -438,7 +440,7 @@ impl Prepared {
     dead_code,
     reason = "the entry point of the OCI runtime (vmm/src/oci/)"
 )]
-pub(crate) fn run(platform: Platform, request: Request) -> Result<(End, Stats), RunError> {
+pub fn run(platform: Platform, request: Request) -> Result<(End, Stats), RunError> {
     prepare(request)?.run(platform)
 }
 
@@ -558,6 +560,50 @@ fn is_dynamic(file: &File) -> bool {
                 .any(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
         })
         .unwrap_or(false)
+}
+
+/// vmm's exit status when the sandbox itself failed (125, as runc and runsc say it).
+pub const EXIT_VMM_FAILED: u8 = 125;
+
+/// Says `vmm: MSG` on stderr (one line) and gives the exit status `code`.
+pub fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "vmm: {msg}");
+    ExitCode::from(code)
+}
+
+/// Runs a prepared sandbox to its end (`vmm run`, and an OCI container once started) and
+/// says how vmm exits: the program's status, or why the sandbox failed. `stats_file`: where
+/// `--exit-stats` goes (opened before vmm confines itself).
+pub fn run_prepared(
+    prepared: Prepared,
+    platform: Platform,
+    stats_file: Option<(&Path, std::io::Result<std::fs::File>)>,
+) -> ExitCode {
+    let (end, stats) = match prepared.run(platform) {
+        Ok(x) => x,
+        Err(e) => return fail(e.exit_code(), e),
+    };
+    if let Some((path, file)) = stats_file {
+        write_exit_stats(path, file, &stats);
+    }
+    match end {
+        End::Exited(code) => ExitCode::from(code as u8),
+        End::Signaled(signal) => ExitCode::from(128 + signal as u8),
+        End::ExecFailed(f) => fail(126, f),
+        End::Panic(msg) => fail(EXIT_VMM_FAILED, format_args!("sandbox kernel error: {msg}")),
+        End::Killed(why) => fail(EXIT_VMM_FAILED, format_args!("sandbox killed: {why}")),
+    }
+}
+
+fn write_exit_stats(path: &Path, file: std::io::Result<std::fs::File>, stats: &Stats) {
+    let written = file.and_then(|mut f| {
+        let mut json = serde_json::to_vec(stats)?;
+        json.push(b'\n');
+        f.write_all(&json)
+    });
+    if let Err(e) = written {
+        log::warn!("writing {}: {e}", path.display());
+    }
 }
 
 #[cfg(test)]

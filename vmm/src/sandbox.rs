@@ -13,7 +13,7 @@ use crate::runner::{End, ExecFailure, Program, Stats};
 
 /// Why a fallback sandbox could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SandboxError {
+pub enum SandboxError {
     #[error("memfd_create: {0}")]
     CreateMemory(std::io::Error),
     #[error("sizing the memory file: {0}")]
@@ -79,14 +79,14 @@ impl Drop for Memory {
 
 /// Which fallback platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     Systrap,
     Ptrace,
 }
 
 /// Runs `prog` with the Sentry in this process on a fallback platform, until the sandbox
 /// ends.
-pub(crate) fn run(
+pub fn run(
     kind: Kind,
     mem_size: u64,
     config: Config,

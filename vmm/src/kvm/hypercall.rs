@@ -276,11 +276,15 @@ impl<'a> Server<'a> {
             }
             op::WRITE => {
                 let iov = self.iovecs(a[1], a[2])?;
-                self.host.write_stdio(handle_arg(a[0])?, &iov)
+                // SAFETY: `iovecs` checked every range lies inside guest memory, which stays
+                // mapped while the server lives.
+                unsafe { self.host.write_stdio(handle_arg(a[0])?, &iov) }
             }
             op::READ => {
                 let iov = self.iovecs(a[1], a[2])?;
-                self.host.read_stdio(handle_arg(a[0])?, &iov)
+                // SAFETY: `iovecs` checked every range lies inside guest memory, which stays
+                // mapped while the server lives.
+                unsafe { self.host.read_stdio(handle_arg(a[0])?, &iov) }
             }
             op::OPEN => {
                 let path = self.path(a[0], a[1])?;
@@ -289,7 +293,9 @@ impl<'a> Server<'a> {
             op::PREADV => {
                 let iov = self.iovecs(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
-                self.host.preadv(handle, &iov, a[3])
+                // SAFETY: `iovecs` checked every range lies inside guest memory, which stays
+                // mapped while the server lives.
+                unsafe { self.host.preadv(handle, &iov, a[3]) }
             }
             op::GETDENTS => {
                 if a[2] > MAX_PREAD {
@@ -297,7 +303,10 @@ impl<'a> Server<'a> {
                 }
                 let buf = self.range(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
-                self.host.getdents(handle, buf, len_arg(a[2])?)
+                let len = len_arg(a[2])?;
+                // SAFETY: `range` checked the buffer lies inside guest memory, which stays
+                // mapped while the server lives.
+                unsafe { self.host.getdents(handle, buf, len) }
             }
             op::LSEEK => {
                 let handle = handle_arg(a[0])?;
@@ -379,7 +388,9 @@ impl<'a> Server<'a> {
             op::PWRITEV => {
                 let iov = self.iovecs(a[1], a[2])?;
                 let handle = handle_arg(a[0])?;
-                self.host.pwritev(handle, &iov, a[3])
+                // SAFETY: `iovecs` checked every range lies inside guest memory, which stays
+                // mapped while the server lives.
+                unsafe { self.host.pwritev(handle, &iov, a[3]) }
             }
             op::HANDLE => {
                 let handle = handle_arg(a[0])?;

@@ -2,8 +2,8 @@
 //! the Sentry image loaded as the guest kernel, boot page tables, long mode set directly
 //! through `KVM_SET_SREGS`, one vCPU, and the hypercall server ([`hypercall`]).
 
-mod hypercall;
-pub(crate) mod probe;
+pub mod hypercall;
+pub mod probe;
 
 use std::fs::File;
 use std::io::Cursor;
@@ -89,7 +89,7 @@ use crate::runner::{End, ExecFailure, KvmStats, Program};
 
 /// Why the kvm VMM could not set up or run a VM.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum KvmError {
+pub enum KvmError {
     #[error("guest memory must be a multiple of 2 MiB between 64 MiB and 4 GiB, not {0}")]
     MemorySize(u64),
     /// A KVM ioctl (named by `what`) failed.
@@ -154,21 +154,21 @@ const KVM_TSS_ADDRESS: u64 = 0xfffb_d000;
 const LARGE_PAGE: u64 = 2 << 20;
 
 /// What to run and how.
-pub(crate) struct Config {
-    pub(crate) mem_size: u64,
-    pub(crate) strace: bool,
+pub struct Config {
+    pub mem_size: u64,
+    pub strace: bool,
     /// The syscalls traced when `strace` is on.
-    pub(crate) strace_only: guest_sentry::kernel::SyscallSet,
+    pub strace_only: guest_sentry::kernel::SyscallSet,
     /// Single-step the guest and count instructions (slow; for measurements).
-    pub(crate) single_step: bool,
+    pub single_step: bool,
     /// `--ro`: no overlay.
-    pub(crate) read_only: bool,
+    pub read_only: bool,
     /// `--rw`: file writes go through to the host tree.
-    pub(crate) write_through: bool,
+    pub write_through: bool,
     /// `--pids-limit` (0: none).
-    pub(crate) pids_limit: u32,
+    pub pids_limit: u32,
     /// `uname`'s nodename.
-    pub(crate) hostname: guest_sentry::kernel::Hostname,
+    pub hostname: guest_sentry::kernel::Hostname,
 }
 
 /// A host-side view of guest memory for building page tables.
@@ -443,7 +443,7 @@ fn cpu_state(vcpu: &mut kvm_ioctls::VcpuFd) -> String {
 }
 
 /// Runs `prog` in a fresh VM until the sandbox ends.
-pub(crate) fn run(
+pub fn run(
     cfg: &Config,
     prog: Program,
     root: &std::path::Path,

@@ -9,7 +9,7 @@ use crate::probe::{Verdict, PROBE_EXIT};
 use crate::runner::End;
 
 /// Runs inside the probe child process (`vmm __probe-kvm`): boots the probe VM.
-pub(crate) fn run_probe_vm() -> Verdict {
+pub fn run_probe_vm() -> Verdict {
     let prog = match crate::probe::program() {
         Ok(p) => p,
         Err(e) => return Verdict::unusable(e),
@@ -39,7 +39,7 @@ pub(crate) fn run_probe_vm() -> Verdict {
 
 /// Checks this host: /dev/kvm present and openable, then the probe VM in a child process (so a
 /// host that wedges the vCPU cannot hang the caller).
-pub(crate) fn probe() -> Verdict {
+pub fn probe() -> Verdict {
     if !std::path::Path::new("/dev/kvm").exists() {
         return Verdict::unusable(
             "/dev/kvm does not exist (no hardware virtualization exposed to this host)".into(),

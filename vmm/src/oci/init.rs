@@ -338,7 +338,7 @@ pub fn init(log: &Log, state_dir: &Path, sync_fd: i32) -> ExitCode {
     let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
     let _ = f.write_all(b"0");
     drop(f);
-    let code = crate::run_prepared(prepared, platform, None);
+    let code = crate::runner::run_prepared(prepared, platform, None);
     // However the sandbox ended, the terminal gets its modes back.
     crate::host::restore_terminal();
     code
