@@ -51,8 +51,19 @@ pub fn build_guest_image(workspace_root: &Path, target_dir: &Path) -> Result<Pat
     ]
     .join("\x1f");
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    // VMM_GUEST_TOOLCHAIN: a rustup toolchain for the guest image other than the outer
+    // build's (the fuzz targets build with a nightly that may lack the guest target).
+    let mut cmd = match std::env::var("VMM_GUEST_TOOLCHAIN") {
+        Ok(toolchain) => {
+            let mut c = Command::new("rustup");
+            c.args(["run", &toolchain, "cargo"])
+                .env_remove("RUSTC")
+                .env_remove("RUSTUP_TOOLCHAIN");
+            c
+        }
+        Err(_) => Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())),
+    };
+    println!("cargo:rerun-if-env-changed=VMM_GUEST_TOOLCHAIN");
     cmd.current_dir(workspace_root)
         .args([
             "build",
