@@ -3,7 +3,12 @@
  *   loop   a symlink to itself (links/loop, and /tmp/x -> /tmp/x made now): open and stat
  *          fail with ELOOP and the sandbox lives on;
  *   chain  links/c0 -> target, c1 -> c0, ...: c39 (40 links) opens, c40 (41 links) fails with
- *          ELOOP, as on Linux; the same with a chain of absolute links made now in /tmp. */
+ *          ELOOP, as on Linux; the same with a chain of absolute links made now in /tmp;
+ *   swap   the harness swaps /swap/l on the host, as fast as it can, between a directory
+ *          holding `secret` ("inside") and links out of the root (the host path of the
+ *          fixture's sibling `outside`, and a climb to it) while this opens, reads and
+ *          creates through it (by path, from a directory fd, from a cwd inside it): never a
+ *          byte of the outside's secret, and nothing made there (the harness checks the host). */
 #include "escape_common.h"
 
 static void want_eloop(const char *name, const char *path) {
@@ -81,11 +86,69 @@ static int case_chain(void) {
     return finish();
 }
 
+/* One look through the swapped link: 1 when it read the inside's secret, 0 otherwise. */
+static int missed;
+static int look(const char *name, int dirfd, const char *path, int *leaks) {
+    int fd = openat(dirfd, path, O_RDONLY);
+    if (fd < 0) {
+        missed++;
+        return 0;
+    }
+    char b[64] = {0};
+    long n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n > 0 && strstr(b, "SECRET-OUTSIDE")) {
+        if ((*leaks)++ == 0)
+            fail(name, "read the outside's secret through %s", path);
+        return 0;
+    }
+    return n > 0 && strncmp(b, "inside", 6) == 0;
+}
+
+static int case_swap(void) {
+    char path[512], dir[512];
+    snprintf(path, sizeof path, "%s", fx("/swap/l/secret"));
+    snprintf(dir, sizeof dir, "%s", fx("/swap"));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0) {
+        fail("swap", "open %s: %s (the harness makes it)", dir, strerror(errno));
+        return finish();
+    }
+    int leaks = 0, inside = 0, cwd_inside = 0, made = 0;
+    for (int i = 0; i < 2000; i++) {
+        inside += look("swap-path", AT_FDCWD, path, &leaks);
+        inside += look("swap-dirfd", dfd, "l/secret", &leaks);
+        if (fchdir(dfd) == 0 && chdir("l") == 0) {
+            cwd_inside += look("swap-cwd", AT_FDCWD, "secret", &leaks);
+            if (writable()) {
+                int fd = open("made", O_CREAT | O_WRONLY, 0644);
+                if (fd >= 0) {
+                    made++;
+                    close(fd);
+                    unlink("made");
+                }
+            }
+        }
+        if (chdir("/") != 0)
+            fail("swap-chdir", "chdir /: %s", strerror(errno));
+    }
+    close(dfd);
+    check(leaks == 0, "swap-leaks", "%d reads of the outside's secret", leaks);
+    /* The swaps happened while this looked: some looks found the inside. */
+    check(inside + cwd_inside > 0, "swap-inside", "inside read %d times by path or fd, %d from a cwd", inside,
+          cwd_inside);
+    info("swap-made", "%d files made (and removed) from a cwd inside the link", made);
+    info("swap-missed", "%d looks found no file (the link pointed out of the root then)", missed);
+    return finish();
+}
+
 int main(int argc, char **argv) {
     const char *c = setup(argc, argv);
     if (!strcmp(c, "loop"))
         return case_loop();
     if (!strcmp(c, "chain"))
         return case_chain();
+    if (!strcmp(c, "swap"))
+        return case_swap();
     return unknown_case(c);
 }

@@ -7,7 +7,8 @@
 //! BASE/root/      the fixture (prog, etc/hostname, etc/mtab -> ../proc/self/mounts, tmp/,
 //!                 links/: symlinks to /proc/self/{maps,mem}, /proc/1/environ, host devices,
 //!                 a loop, a 41-link chain, climbs to ../../outside; devnodes/: host device
-//!                 nodes made with mknod)
+//!                 nodes made with mknod; swap/: l -> inside/, which one case swaps on the
+//!                 host while it runs)
 //! BASE/outside/   a sibling of the root holding `secret`
 //! ```
 //!
@@ -20,6 +21,7 @@
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use vmm_tests::hostcheck::{
@@ -105,6 +107,9 @@ fn fixture(base: &Path, prog: &Path) -> bool {
         symlink(target, l.join(name)).unwrap();
     }
     std::fs::write(l.join("target"), "chain-ok\n").unwrap();
+    std::fs::create_dir_all(root.join("swap/inside")).unwrap();
+    std::fs::write(root.join("swap/inside/secret"), "inside\n").unwrap();
+    symlink("inside", root.join("swap/l")).unwrap();
     symlink("target", l.join("c0")).unwrap();
     for k in 1..=40 {
         symlink(format!("c{}", k - 1), l.join(format!("c{k}"))).unwrap();
@@ -145,6 +150,9 @@ struct Case {
     case: &'static str,
     flags: &'static [&'static str],
     modes: &'static [Mode],
+    /// What the host does to the fixture while the program runs (given BASE; until the flag
+    /// says stop). Its changes are below `root/swap`, which the root's snapshots leave out.
+    during: Option<fn(&Path, &AtomicBool)>,
 }
 
 /// Extra, case-specific host checks after a run.
@@ -195,14 +203,31 @@ fn run_case(p: &str, c: &Case, mode: Mode, extra: &[String], after: After) -> Re
     ]);
     args.extend(extra.iter().cloned());
 
-    let root_before = snapshot(&root);
+    // The part of the root the host itself changes during the run is not the sandbox's doing.
+    let root_snapshot = |root: &Path| -> Vec<String> {
+        let s = snapshot(root);
+        match c.during {
+            Some(_) => s.into_iter().filter(|l| !l.starts_with("swap")).collect(),
+            None => s,
+        }
+    };
+    let root_before = root_snapshot(&root);
     let outside_before = snapshot(&base.join("outside"));
     let dirs: Vec<PathBuf> = watched_dirs();
     let dirs_before: Vec<_> = dirs.iter().map(|d| names(d)).collect();
     let mounts_before = host_mounts();
     let host_before = hostname();
 
-    let w = run_watched(Path::new("/bin/sh"), &args, RUN_LIMIT);
+    let stop = AtomicBool::new(false);
+    let w = std::thread::scope(|scope| {
+        if let Some(during) = c.during {
+            let (base, stop) = (&base, &stop);
+            scope.spawn(move || during(base, stop));
+        }
+        let w = run_watched(Path::new("/bin/sh"), &args, RUN_LIMIT);
+        stop.store(true, Ordering::Relaxed);
+        w
+    });
 
     let mut problems = vmm_problems(&w);
     let stdout = w.out.stdout_str();
@@ -243,7 +268,7 @@ fn run_case(p: &str, c: &Case, mode: Mode, extra: &[String], after: After) -> Re
             problems.push(format!("new entries next to the root: {extra_in_base:?}"));
         }
     }
-    let root_after = snapshot(&root);
+    let root_after = root_snapshot(&root);
     if mode != Mode::Rw && root_after != root_before {
         problems.push(format!(
             "the fixture changed on the host without --rw:\n{}",
@@ -330,6 +355,7 @@ fn simple(prog: &'static str, case: &'static str, flags: &'static [&'static str]
             case,
             flags,
             modes: ALL,
+            during: None,
         },
         &none,
         &nothing,
@@ -394,6 +420,7 @@ fn etc_mtab_shows_no_host_mounts() {
             case: "mtab",
             flags: &[],
             modes: ALL,
+            during: None,
         },
         &none,
         &check,
@@ -420,6 +447,44 @@ fn symlink_chain_limit_is_40() {
     simple("escape_links", "chain", &[]);
 }
 
+/// The host swaps BASE/root/swap/l between a directory inside the root and links out of it
+/// (the host path of `outside`, and a climb there), as fast as it can, until stopped.
+fn swap_links(base: &Path, stop: &AtomicBool) {
+    let swap = base.join("root/swap");
+    let targets = [
+        PathBuf::from("inside"),
+        base.join("outside"),
+        PathBuf::from("../../outside"),
+    ];
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let new = swap.join("l.new");
+        let _ = std::fs::remove_file(&new);
+        let _ = symlink(&targets[n % targets.len()], &new);
+        let _ = std::fs::rename(&new, swap.join("l"));
+        n += 1;
+    }
+}
+
+/// Links swapped on the host while the sandbox walks through them (a check made on one
+/// target, the open done on another) never reach outside the root: each open is resolved
+/// inside it by the host, whatever the link says at that moment.
+#[test]
+fn symlink_swaps_racing_the_walk_stay_inside() {
+    run_all(
+        &Case {
+            prog: "escape_links",
+            case: "swap",
+            flags: &[],
+            // In the default root the host's whole tree is the sandbox's: `outside` is in it.
+            modes: &[Mode::Fixture, Mode::Ro, Mode::Rw],
+            during: Some(swap_links),
+        },
+        &none,
+        &nothing,
+    );
+}
+
 #[test]
 fn huge_truncate_and_pwrite_fail_cleanly() {
     simple("escape_limits", "truncate", &[]);
@@ -438,6 +503,7 @@ fn touching_1g_under_memory_256() {
             case: "mmap1g",
             flags: &["--memory", "256"],
             modes: &[Mode::Default, Mode::Fixture],
+            during: None,
         },
         &none,
         &nothing,
@@ -465,6 +531,7 @@ fn fork_bomb_is_bounded_by_pids_limit() {
             case: "forkbomb",
             flags: &["--pids-limit", "20"],
             modes: &[Mode::Default, Mode::Fixture],
+            during: None,
         },
         &none,
         &check,
@@ -521,6 +588,7 @@ fn int80_i386_mkdir_is_enosys() {
             case: "int80",
             flags: &[],
             modes: ALL,
+            during: None,
         },
         &extra,
         &check,
