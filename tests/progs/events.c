@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "errname.h"
 
 /* An address nothing is mapped at (a volatile, so the compiler does not object). */
 static void *volatile bad_ptr = (void *)8;
@@ -32,22 +33,6 @@ static long ms_since(struct timespec *a) {
     return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
 }
 
-static const char *err(long r) {
-    if (r >= 0) return "ok";
-    switch (errno) {
-    case EINVAL: return "EINVAL";
-    case EBADF: return "EBADF";
-    case EEXIST: return "EEXIST";
-    case ENOENT: return "ENOENT";
-    case EPERM: return "EPERM";
-    case EFAULT: return "EFAULT";
-    case EAGAIN: return "EAGAIN";
-    case ELOOP: return "ELOOP";
-    case EINTR: return "EINTR";
-    case ESRCH: return "ESRCH";
-    default: return strerror(errno);
-    }
-}
 
 static int add(int ep, int fd, uint32_t events, uint64_t data) {
     struct epoll_event e = {.events = events, .data.u64 = data};

@@ -13,20 +13,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "errname.h"
 
 static void check(const char *what, int ok) { printf("%s: %s\n", what, ok ? "ok" : "FAILED"); }
 
-static const char *err(void *p) {
-    if (p != MAP_FAILED)
-        return "mapped";
-    switch (errno) {
-    case EBADF: return "EBADF";
-    case ENODEV: return "ENODEV";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    default: return strerror(errno);
-    }
-}
+static const char *map_err(void *p) { return p != MAP_FAILED ? "mapped" : errno_name(errno); }
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -69,8 +60,8 @@ int main(int argc, char **argv) {
     check("shared read-only mapping equals the file", p != MAP_FAILED && !memcmp(p, file, size));
     munmap(p, size);
     printf("shared writable on a read-only fd: %s\n",
-           err(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)));
-    printf("unaligned offset: %s\n", err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 100)));
+           map_err(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)));
+    printf("unaligned offset: %s\n", map_err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 100)));
     close(fd);
 
     // A file this program writes (inside the sandbox it lives in the overlay).
@@ -86,7 +77,7 @@ int main(int argc, char **argv) {
     munmap(p, sizeof text);
     close(w);
     int wo = open(path, O_WRONLY);
-    printf("write-only fd: %s\n", err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, wo, 0)));
+    printf("write-only fd: %s\n", map_err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, wo, 0)));
     close(wo);
     unlink(path);
 
@@ -105,11 +96,11 @@ int main(int argc, char **argv) {
     }
     close(z);
 
-    printf("bad fd: %s\n", err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 99, 0)));
+    printf("bad fd: %s\n", map_err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 99, 0)));
     int d = open("/", O_RDONLY | O_DIRECTORY);
-    printf("directory: %s\n", err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, d, 0)));
+    printf("directory: %s\n", map_err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, d, 0)));
     int pp[2];
     pipe(pp);
-    printf("pipe: %s\n", err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, pp[0], 0)));
+    printf("pipe: %s\n", map_err(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, pp[0], 0)));
     return 0;
 }

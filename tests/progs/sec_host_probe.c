@@ -12,25 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char *name(int e) {
-    switch (e) {
-    case EACCES: return "EACCES";
-    case ENOENT: return "ENOENT";
-    case EROFS: return "EROFS";
-    case ELOOP: return "ELOOP";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EPERM: return "EPERM";
-    case ENXIO: return "ENXIO";
-    case EINVAL: return "EINVAL";
-    default: {
-        static char b[32];
-        snprintf(b, sizeof b, "E%d", e);
-        return b;
-    }
-    }
-}
+#include "errname.h"
 
 static const char *kind(mode_t m) {
     switch (m & S_IFMT) {
@@ -48,7 +30,7 @@ static const char *kind(mode_t m) {
 static void try_open(const char *tag, const char *p, int flags) {
     int fd = open(p, flags | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
-        printf(" %s=%s", tag, name(errno));
+        printf(" %s=%s", tag, errno_name(errno));
     } else {
         printf(" %s=OK", tag);
         close(fd);
@@ -59,7 +41,7 @@ static void try_stat(const char *tag, const char *p, int follow) {
     struct stat st;
     int r = follow ? stat(p, &st) : lstat(p, &st);
     if (r < 0)
-        printf(" %s=%s", tag, name(errno));
+        printf(" %s=%s", tag, errno_name(errno));
     else
         printf(" %s=%s", tag, kind(st.st_mode));
 }
@@ -69,14 +51,14 @@ int main(int argc, char **argv) {
         mode_t mode = (mode_t)strtol(argv[3], NULL, 8);
         umask(0);
         int fd = open(argv[2], O_WRONLY | O_CREAT | O_EXCL, mode);
-        printf("creat %s\n", fd < 0 ? name(errno) : "OK");
+        printf("creat %s\n", fd < 0 ? errno_name(errno) : "OK");
         if (fd >= 0)
             close(fd);
-        printf("chmod %s\n", chmod(argv[2], mode) < 0 ? name(errno) : "OK");
+        printf("chmod %s\n", chmod(argv[2], mode) < 0 ? errno_name(errno) : "OK");
         char d[4096];
         snprintf(d, sizeof d, "%s.d", argv[2]);
-        printf("mkdir %s\n", mkdir(d, mode) < 0 ? name(errno) : "OK");
-        printf("chmod dir %s\n", chmod(d, mode) < 0 ? name(errno) : "OK");
+        printf("mkdir %s\n", mkdir(d, mode) < 0 ? errno_name(errno) : "OK");
+        printf("chmod dir %s\n", chmod(d, mode) < 0 ? errno_name(errno) : "OK");
         return 0;
     }
     for (int i = 1; i < argc; i++) {
