@@ -22,6 +22,17 @@ pub fn to_rax(r: SysResult) -> u64 {
     }
 }
 
+/// The result a syscall's `rax` stands for, read as `strace` reads it: -1..=-4095 an error,
+/// anything else a value.
+pub fn from_rax(rax: u64) -> SysResult {
+    let v = rax.cast_signed();
+    if (-i64::from(MAX_ERRNO)..0).contains(&v) {
+        Err(Errno(i32::try_from(-v).unwrap_or(i32::MAX)))
+    } else {
+        Ok(rax)
+    }
+}
+
 macro_rules! errnos {
     ($($name:ident, $text:expr;)*) => {
         $(pub const $name: Errno = Errno(linux_raw_sys::errno::$name as i32);)*

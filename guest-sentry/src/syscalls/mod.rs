@@ -66,21 +66,23 @@ fn finish<P: Platform>(k: &mut Kernel, t: &mut Task<P>, n: u64, result: SysResul
         done_with_view(k, t.pid);
     }
     if k.config.strace {
-        traced(k, t, n, result);
+        // (The result as `rax` holds it: handing `result` itself made every entry keep it in
+        // memory for this cold call.)
+        traced(k, t, n);
     }
 }
 
 /// The `--strace` line of a syscall just served (when its number is among those traced).
 #[cold]
 #[inline(never)]
-fn traced<P: Platform>(k: &mut Kernel, t: &mut Task<P>, n: u64, result: SysResult) {
+fn traced<P: Platform>(k: &mut Kernel, t: &mut Task<P>, n: u64) {
     if !k.config.strace_only.contains(n) {
         return;
     }
     let result = if t.request.is_some() {
         None
     } else {
-        Some(result)
+        Some(crate::errno::from_rax(t.regs.rax))
     };
     let a = k.strace_args;
     strace_line(k, t, n, &a, result);
