@@ -9,7 +9,11 @@
  *   brk           brk(b0 + 4096) and brk(b0) alternately: one brk per iteration
  *   fault         first touch of a fresh anonymous page, 16 pages apart (a fault each)
  *   pipe          a 1-byte ping-pong with a child over two pipes: per iteration each side
- *                 writes 1 byte and reads 1 byte (2 writes, 2 reads, 2 task switches) */
+ *                 writes 1 byte and reads 1 byte (2 writes, 2 reads, 2 task switches)
+ *   futex_pp      a ping-pong between two threads of the process over one futex word: per
+ *                 iteration each side hands the turn over (a store and a FUTEX_WAKE) and
+ *                 waits for it back (FUTEX_WAIT while the word is not its turn) */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +45,41 @@ static void die(int code)
 	sys(SYS_exit_group, code, 0, 0, 0);
 	for (;;)
 		;
+}
+
+/* futex_pp: whose turn it is (0 main, 1 the other thread), and how many rounds. */
+static int turn;
+static long rounds;
+
+/* Hands the turn to `to` and waits until it is `mine` again. */
+static void hand_over(int to, int mine)
+{
+	__atomic_store_n(&turn, to, __ATOMIC_SEQ_CST);
+	sys(SYS_futex, (long)&turn, 129 /* FUTEX_WAKE_PRIVATE */, 1, 0);
+	while (__atomic_load_n(&turn, __ATOMIC_SEQ_CST) != mine) {
+		long r = sys(SYS_futex, (long)&turn, 128 /* FUTEX_WAIT_PRIVATE */, to, 0);
+		if (r != 0 && r != -11 /* EAGAIN */)
+			die(1);
+	}
+}
+
+static void *other(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < rounds; i++) {
+		while (__atomic_load_n(&turn, __ATOMIC_SEQ_CST) != 1) {
+			long r = sys(SYS_futex, (long)&turn, 128 /* FUTEX_WAIT_PRIVATE */, 0, 0);
+			if (r != 0 && r != -11)
+				die(1);
+		}
+		if (i + 1 < rounds)
+			hand_over(0, 1);
+		else {
+			__atomic_store_n(&turn, 0, __ATOMIC_SEQ_CST);
+			sys(SYS_futex, (long)&turn, 129, 1, 0);
+		}
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -109,6 +148,15 @@ int main(int argc, char **argv)
 			die(0);
 		int st = 0;
 		if (sys(SYS_wait4, pid, (long)&st, 0, 0) != pid || st != 0)
+			die(1);
+	} else if (!strcmp(c, "futex_pp")) {
+		rounds = n;
+		pthread_t th;
+		if (pthread_create(&th, 0, other, 0) != 0)
+			die(1);
+		for (long i = 0; i < n; i++)
+			hand_over(1, 0);
+		if (pthread_join(th, 0) != 0)
 			die(1);
 	} else {
 		die(2);

@@ -104,6 +104,17 @@ const BOUNDS: &[Bound] = &[
         exit_n: 200,
         exits: PIPE_EXITS,
     },
+    // [11646] per round trip between two threads of one process: 2 FUTEX_WAKEs, 2
+    // FUTEX_WAITs that block, 2 switches (the same scheduler walks as the pipe's after each
+    // blocking step; the pipe's spread between runs, ±17%, is allowed for).
+    Bound {
+        class: "futex_pp",
+        a: 4,
+        b: 14,
+        instructions: 14_000,
+        exit_n: 200,
+        exits: PIPE_EXITS,
+    },
 ];
 
 /// At most one preemption re-arm (a hypercall) per 10 ms slice, whatever the iteration count:
