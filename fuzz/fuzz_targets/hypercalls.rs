@@ -1,27 +1,25 @@
 //! Hostile hypercalls to the kvm VMM's hypercall server (`vmm::kvm::hypercall`), as a guest
 //! that broke out of its Sentry could make them: every request must be served, refused with an
 //! errno or declared malformed (the sandbox's end) — never a panic — and nothing outside the
-//! sandbox root may change, with writes allowed or not.
+//! sandbox root may change, with writes allowed or not. The root is the property test's
+//! fixture (`vmm::kvm::hypercall::testing`), remade for every input.
 //!
 //! Input: the guest memory's first bytes (requests, paths, iovecs and buffers are all in
 //! it). Its first byte: bit 0 allows writes (`--rw`), bits 1–4 the number of requests; then
 //! a `u16` per request: its block's address in 8-byte units.
 #![no_main]
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use guest_sentry::abi::op;
 use libfuzzer_sys::fuzz_target;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm::host::HostServices;
+use vmm::kvm::hypercall::testing::{fixture, snapshot, Tree};
 use vmm::kvm::hypercall::{Outcome, Server};
 
 const MEM: u64 = 1 << 20;
-
-/// A directory tree as `snapshot` sees it: (path, kind + mode, size, mtime) of each file.
-type Tree = Vec<(String, u32, u64, i64)>;
 
 /// The fuzzer's own directory: `root` (remade for every input) and `outside`, which no input
 /// may change.
@@ -38,39 +36,6 @@ fn base() -> &'static (PathBuf, Tree) {
         let before = snapshot(&outside);
         (base, before)
     })
-}
-
-/// A fresh sandbox root: files, a directory, links pointing out of it, a device node.
-fn fixture(base: &Path) -> PathBuf {
-    let root = base.join("root");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("d")).unwrap();
-    std::fs::write(root.join("a"), b"file a").unwrap();
-    std::fs::write(root.join("d/b"), b"file b").unwrap();
-    std::os::unix::fs::symlink(base.join("outside"), root.join("abs")).unwrap();
-    std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
-    std::os::unix::fs::symlink("/proc/self/mem", root.join("mem")).unwrap();
-    root
-}
-
-/// Every file below `dir`.
-fn snapshot(dir: &Path) -> Tree {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let m = e.metadata().unwrap();
-            out.push((e.path().display().to_string(), m.mode(), m.len(), m.mtime()));
-            if m.is_dir() {
-                todo.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn word(mem: &GuestMemoryMmap, gpa: u64) -> u64 {

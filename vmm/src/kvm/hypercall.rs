@@ -437,6 +437,55 @@ impl<'a> Server<'a> {
     }
 }
 
+/// What the server is checked against, by its property test and by the fuzz target
+/// (`fuzz/fuzz_targets/hypercalls.rs`): a fixture root beside a directory no request may change.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    /// A tree as [`snapshot`] sees it: (path, kind + mode, size, mtime) of each file.
+    pub type Tree = Vec<(String, u32, u64, i64)>;
+
+    /// Every file below `dir` (symlinks as links, not followed).
+    pub fn snapshot(dir: &Path) -> Tree {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let m = e.metadata().unwrap();
+                out.push((e.path().display().to_string(), m.mode(), m.len(), m.mtime()));
+                if m.is_dir() {
+                    todo.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A fresh root BASE/root (remade if there): files `a` and `d/b`, links out of it to
+    /// BASE/outside (absolute `abs`, climbing `rel`), a link to `/proc/self/mem` (`mem`) and,
+    /// where vmm may make one, a device node (`null`, /dev/null's numbers).
+    pub fn fixture(base: &Path) -> PathBuf {
+        let root = base.join("root");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("a"), b"file a").unwrap();
+        std::fs::write(root.join("d/b"), b"file b").unwrap();
+        std::os::unix::fs::symlink(base.join("outside"), root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/mem", root.join("mem")).unwrap();
+        let c = std::ffi::CString::new(root.join("null").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a C string; makedev computes a number.
+        unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+        root
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 mod tests {
@@ -851,6 +900,7 @@ mod tests {
     /// with writes allowed. Every request must be served, refused with an errno or declared
     /// malformed; none may panic; nothing outside the test root may change.
     mod fuzz {
+        use super::super::testing::{fixture, snapshot};
         use super::*;
         use proptest::prelude::*;
 
@@ -947,43 +997,6 @@ mod tests {
                     iov,
                     aux,
                 })
-        }
-
-        /// Every file below `dir`: (path, kind + mode, size, mtime).
-        fn snapshot(dir: &std::path::Path) -> Vec<(String, u32, u64, i64)> {
-            use std::os::unix::fs::MetadataExt;
-            let mut out = Vec::new();
-            let mut todo = vec![dir.to_path_buf()];
-            while let Some(d) = todo.pop() {
-                let Ok(rd) = std::fs::read_dir(&d) else {
-                    continue;
-                };
-                for e in rd.flatten() {
-                    let m = e.metadata().unwrap();
-                    out.push((e.path().display().to_string(), m.mode(), m.len(), m.mtime()));
-                    if m.is_dir() {
-                        todo.push(e.path());
-                    }
-                }
-            }
-            out.sort();
-            out
-        }
-
-        fn fixture(base: &std::path::Path) -> std::path::PathBuf {
-            let root = base.join("root");
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(root.join("d")).unwrap();
-            std::fs::write(root.join("a"), b"file a").unwrap();
-            std::fs::write(root.join("d/b"), b"file b").unwrap();
-            let outside = base.join("outside");
-            std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
-            std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
-            let c =
-                std::ffi::CString::new(root.join("null").as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: a C string; makedev computes a number.
-            unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
-            root
         }
 
         fn place(mem: &GuestMemoryMmap, r: &Req) -> [u64; 6] {
