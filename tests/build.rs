@@ -144,25 +144,27 @@ fn main() {
         fail(&format!("{} test program build(s) failed", errors.len()));
     }
 
-    build_go(&progs_src.join("go_threads"), &progs_out.join("go"), &out);
+    for name in ["go_threads", "go_http"] {
+        build_go(name, &progs_src.join(name), &progs_out.join("go"), &out);
+    }
     println!("cargo:rustc-env=VMM_TEST_PROGS_DIR={}", progs_out.display());
 }
 
-/// The Go test program (`progs/go_threads`), static (`CGO_ENABLED=0`), as
-/// `<progs>/go/go_threads`, where Go is installed (Debian's `golang-go`); the test that runs it
-/// skips, saying so, where it was not built.
-fn build_go(src: &Path, dst_dir: &Path, out: &Path) {
+/// A Go test program (`progs/NAME`), static (`CGO_ENABLED=0`), as `<progs>/go/NAME`, where Go
+/// is installed (Debian's `golang-go`); the test that runs it skips, saying so, where it was
+/// not built.
+fn build_go(name: &str, src: &Path, dst_dir: &Path, out: &Path) {
     println!("cargo:rerun-if-changed={}", src.display());
     if !runs("go", &["version"]) {
         println!(
-            "cargo:warning=go not found: the Go threads test will skip (apt-get install golang-go)"
+            "cargo:warning=go not found: the Go test {name} will skip (apt-get install golang-go)"
         );
         return;
     }
     let _ = fs::create_dir_all(dst_dir);
     let st = Command::new("go")
         .args(["build", "-o"])
-        .arg(dst_dir.join("go_threads"))
+        .arg(dst_dir.join(name))
         .arg(".")
         .current_dir(src)
         .env("CGO_ENABLED", "0")
@@ -172,7 +174,7 @@ fn build_go(src: &Path, dst_dir: &Path, out: &Path) {
         .status();
     if !st.is_ok_and(|s| s.success()) {
         println!(
-            "cargo:warning=go build of {} failed: the Go threads test will skip",
+            "cargo:warning=go build of {} failed: the Go test {name} will skip",
             src.display()
         );
     }

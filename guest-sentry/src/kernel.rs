@@ -153,6 +153,8 @@ pub struct Kernel<'h> {
     pub futex: crate::futex::Futexes,
     /// Names bound by Unix domain sockets, Sentry-wide.
     pub unix: crate::net::unix::Names,
+    /// The loopback network's port table (TCP and UDP, IPv4 and IPv6).
+    pub ports: crate::net::inet::Ports,
     /// The sandbox's System V IPC namespace (semaphores, message queues, shared memory).
     pub ipc: crate::ipc::Ipc,
 }
@@ -164,7 +166,7 @@ impl<'h> Kernel<'h> {
             0 => (mem.size(), Some(mem.clone())),
             n => (n, None),
         };
-        Kernel {
+        let mut k = Kernel {
             host,
             mem,
             config,
@@ -184,8 +186,13 @@ impl<'h> Kernel<'h> {
             host_signal_word: None,
             futex: Default::default(),
             unix: Default::default(),
+            ports: Default::default(),
             ipc: Default::default(),
-        }
+        };
+        let mut r = [0u8; 2];
+        k.random_bytes(&mut r);
+        k.ports.seed(u16::from_ne_bytes(r));
+        k
     }
 
     pub fn random_bytes(&mut self, out: &mut [u8]) {
@@ -383,6 +390,10 @@ pub struct Task<P: Platform> {
     pub state: crate::sched::RunState,
     /// The deadline (CLOCK_MONOTONIC ns) of the syscall the task waits in, if it has one.
     pub wake_at: Option<u64>,
+    /// Bytes a blocking stream-socket write has moved so far in the syscall it waits in
+    /// (Linux's blocking stream write moves everything before it returns; a signal that
+    /// interrupts the wait makes it return this count instead of EINTR).
+    pub partial_write: u64,
     /// A `CLONE_VFORK` child: the parent thread waiting until this task execs or exits.
     pub vfork_parent: Option<u32>,
     /// A `CLONE_VFORK` parent: the child it waits for.
@@ -431,6 +442,7 @@ impl<P: Platform> Task<P> {
             request: None,
             state: crate::sched::RunState::Running,
             wake_at: None,
+            partial_write: 0,
             vfork_parent: None,
             vfork_child: None,
         }

@@ -34,6 +34,7 @@ pub type SockRef = Rc<RefCell<Sock>>;
 /// by the syscall layer ([`Names::reap`]), which can reach the host (a drop cannot).
 pub type Reaper = Rc<RefCell<Vec<Rc<OpenFile>>>>;
 
+pub const AF_UNIX: u16 = 1;
 pub const SOCK_STREAM: u32 = 1;
 pub const SOCK_DGRAM: u32 = 2;
 pub const SOCK_SEQPACKET: u32 = 5;
@@ -108,6 +109,20 @@ pub enum State {
 
 pub struct Sock {
     pub ty: u32,
+    /// `AF_UNIX`, or `AF_INET`/`AF_INET6` for the loopback network's sockets
+    /// ([`super::inet`]: their addresses are [`super::inet::Endpoint`]s).
+    pub family: u16,
+    /// `SO_REUSEADDR`, `SO_REUSEPORT`, `IPV6_V6ONLY` (inet sockets' binding rules).
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub v6only: bool,
+    /// Integer options the Sentry keeps and reports but does not act on (`TCP_NODELAY`,
+    /// `SO_KEEPALIVE`, `IP_TOS`, ...): (level, name, value).
+    pub opts: Vec<(u32, u32, i32)>,
+    /// `SO_LINGER`: the seconds a close lingers, when on (on with 0: close resets the peer).
+    pub linger: Option<i32>,
+    /// An inet connect that answered `EINPROGRESS`; the next `connect` reports its outcome.
+    pub connecting: bool,
     /// Inode number (`socket:[N]`, `st_ino`).
     pub ino: u64,
     /// The bound address as `sun_path` bytes (abstract names start with 0; paths without
@@ -157,6 +172,13 @@ impl Sock {
     pub fn new(ty: u32, cred: Cred, reaper: &Reaper) -> SockRef {
         Rc::new(RefCell::new(Sock {
             ty,
+            family: AF_UNIX,
+            reuseaddr: false,
+            reuseport: false,
+            v6only: false,
+            opts: Vec::new(),
+            linger: None,
+            connecting: false,
             ino: NEXT_INO.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
             addr: None,
             state: State::Unconnected,
@@ -302,9 +324,14 @@ impl Drop for Sock {
         if let Some(p) = self.peer.upgrade() {
             if let Ok(mut p) = p.try_borrow_mut() {
                 if self.connection() {
+                    let reset = !self.rx.is_empty() || self.embryo || self.linger == Some(0);
                     p.rcv_shut = true;
-                    p.snd_shut = true;
-                    if !self.rx.is_empty() || self.embryo {
+                    // A TCP peer's plain close is a FIN: this end may still write (once:
+                    // the closed end answers with a reset, see `syscalls::socket`).
+                    if p.family == AF_UNIX || reset {
+                        p.snd_shut = true;
+                    }
+                    if reset {
                         p.err = Some(ECONNRESET);
                     }
                 }
@@ -516,7 +543,15 @@ pub fn connect_stream(c: &SockRef, l: &SockRef, cred: Cred) -> Result<(), Errno>
         ss.peer_cred = cred;
         ss.embryo = true;
         ss.listener = Rc::downgrade(l);
-        ss.passcred = l.borrow().passcred;
+        {
+            let ls = l.borrow();
+            ss.passcred = ls.passcred;
+            ss.family = ls.family;
+            ss.reuseaddr = ls.reuseaddr;
+            ss.reuseport = ls.reuseport;
+            ss.v6only = ls.v6only;
+            ss.opts = ls.opts.clone();
+        }
         cs.state = State::Connected;
         cs.was_connected = true;
         cs.peer = Rc::downgrade(&s);

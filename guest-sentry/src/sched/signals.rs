@@ -189,7 +189,11 @@ pub(super) fn interrupt_wait<P: Platform>(
     t.wake_at = None;
     futex.cancel(t.tid);
     let act = t.sighand.get()[(sig - 1) as usize];
-    if act.flags & signal::SA_RESTART != 0 && restartable(t.regs.orig_rax) {
+    let moved = core::mem::take(&mut t.partial_write);
+    if moved > 0 {
+        // A write that moved bytes already returns their count, as Linux's does.
+        t.regs.rax = moved;
+    } else if act.flags & signal::SA_RESTART != 0 && restartable(t.regs.orig_rax) {
         t.regs.rax = t.regs.orig_rax;
         t.regs.rip = t.regs.rip.wrapping_sub(2);
     } else {

@@ -11,6 +11,7 @@ mod events;
 mod flags;
 mod fs;
 mod futex;
+mod inet;
 mod io;
 pub mod ipc;
 mod mem;

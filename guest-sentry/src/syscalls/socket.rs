@@ -1,4 +1,6 @@
-//! Socket syscalls over the Sentry's Unix domain sockets ([`crate::net::unix`]): `socket`,
+//! Socket syscalls over the Sentry's Unix domain sockets ([`crate::net::unix`]) and the
+//! loopback network's TCP and UDP sockets (their addresses, binding and connecting in
+//! [`super::inet`]; once connected, a TCP socket takes the stream paths here): `socket`,
 //! `socketpair`, `bind`/`listen`/`connect`/`accept4`, `getsockname`/`getpeername`,
 //! `send*`/`recv*` (with `SCM_RIGHTS` and `SCM_CREDENTIALS`), `shutdown`,
 //! `getsockopt`/`setsockopt`, and `read`/`write` on a socket. Other address families answer
@@ -12,6 +14,7 @@
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
+use super::inet;
 use super::io::{alloc_fd, file, AT_FDCWD};
 use crate::errno::{
     Errno, SysResult, EAFNOSUPPORT, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EISCONN, ENOBUFS,
@@ -19,6 +22,7 @@ use crate::errno::{
 };
 use crate::file::{File, OpenFile};
 use crate::kernel::{Kernel, Task, SANDBOX_IDS};
+use crate::net::inet::{Endpoint, AF_INET, AF_INET6};
 use crate::net::unix::{
     self, Cred, Msg, Name, SendErr, Sock, SockRef, State, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
 };
@@ -48,7 +52,7 @@ const MAX_RW: usize = 0x7fff_f000;
 const OPTMEM_MAX: u64 = 20480;
 const UIO_MAXIOV: u64 = 1024;
 
-fn cred<P: Platform>(t: &Task<P>) -> Cred {
+pub(super) fn cred<P: Platform>(t: &Task<P>) -> Cred {
     Cred {
         pid: t.pid,
         uid: SANDBOX_IDS[1],
@@ -96,7 +100,16 @@ fn sock_type(ty: u64, proto: u64) -> Result<u32, Errno> {
 
 /// `socket(domain, type, protocol)`.
 pub fn socket<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    if a[0] & 0xffff_ffff != AF_UNIX {
+    let family = a[0] & 0xffff_ffff;
+    if family == u64::from(AF_INET) || family == u64::from(AF_INET6) {
+        let ty = a[1] & 0xffff_ffff;
+        if ty & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(EINVAL);
+        }
+        let s = inet::new_socket(family as u16, ty & 0xf, a[2] & 0xffff_ffff, cred(t), k)?;
+        return new_sock_fd(t, s, a[1]);
+    }
+    if family != AF_UNIX {
         return Err(EAFNOSUPPORT);
     }
     let ty = sock_type(a[1] & 0xffff_ffff, a[2] & 0xffff_ffff)?;
@@ -105,7 +118,12 @@ pub fn socket<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 
 /// `socketpair(domain, type, protocol, sv)`.
 pub fn socketpair<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    if a[0] & 0xffff_ffff != AF_UNIX {
+    let family = a[0] & 0xffff_ffff;
+    if family == u64::from(AF_INET) || family == u64::from(AF_INET6) {
+        // Linux: the inet families have no pairs.
+        return Err(EOPNOTSUPP);
+    }
+    if family != AF_UNIX {
         return Err(EAFNOSUPPORT);
     }
     let ty = sock_type(a[1] & 0xffff_ffff, a[2] & 0xffff_ffff)?;
@@ -158,6 +176,15 @@ fn read_addr<P: Platform>(
     Ok(Some((Name::Path(np), path)))
 }
 
+/// The socket address the app sees for a socket of `family` whose kept address is `addr`
+/// (a Unix socket's `sun_path` bytes, an inet socket's endpoint; `None`: unbound).
+fn sockaddr_of(family: u16, addr: Option<&[u8]>) -> Vec<u8> {
+    if family == AF_INET || family == AF_INET6 {
+        return inet::sockaddr(family, addr.and_then(Endpoint::decode));
+    }
+    sockaddr(addr)
+}
+
 /// The `sockaddr_un` bytes of `sun_path` bytes `addr` (`None`: unbound, the family alone).
 fn sockaddr(addr: Option<&[u8]>) -> Vec<u8> {
     let mut out = (AF_UNIX as u16).to_ne_bytes().to_vec();
@@ -203,6 +230,9 @@ fn lookup(k: &Kernel, name: &Name) -> Result<SockRef, Errno> {
 /// `bind(fd, addr, addrlen)`.
 pub fn bind<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (_, s) = sock(t, a[0])?;
+    if inet::is_inet(&s.borrow()) {
+        return inet::bind(k, t, &s, a[1], a[2]);
+    }
     let Some((name, raw)) = read_addr(k, t, a[1], a[2], false)? else {
         if s.borrow().addr.is_some() {
             return Err(EINVAL);
@@ -223,14 +253,27 @@ pub fn bind<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRes
 }
 
 /// `listen(fd, backlog)`.
-pub fn listen<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn listen<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (_, s) = sock(t, a[0])?;
+    let inet_stream = {
+        let x = s.borrow();
+        inet::is_inet(&x) && x.ty == SOCK_STREAM
+    };
+    if inet_stream && s.borrow().state != State::Listening {
+        inet::autobind(k, &s)?;
+        k.ports.check_listen(&s)?;
+    }
     unix::listen(&s, super::strace::int(a[1]), cred(t))?;
     Ok(0)
 }
 
 /// Waits for a change (or fails with EAGAIN for a non-blocking call or once `timeo` passed).
-fn wait<P: Platform>(k: &Kernel, t: &mut Task<P>, nonblock: bool, timeo: Option<u64>) -> SysResult {
+pub(super) fn wait<P: Platform>(
+    k: &Kernel,
+    t: &mut Task<P>,
+    nonblock: bool,
+    timeo: Option<u64>,
+) -> SysResult {
     if nonblock {
         return Err(EAGAIN);
     }
@@ -250,7 +293,7 @@ fn wait<P: Platform>(k: &Kernel, t: &mut Task<P>, nonblock: bool, timeo: Option<
 }
 
 /// Ends a wait with a timeout (the call is done).
-fn done<P: Platform>(t: &mut Task<P>, timeo: Option<u64>) {
+pub(super) fn done<P: Platform>(t: &mut Task<P>, timeo: Option<u64>) {
     if timeo.is_some() && t.request.is_none() {
         t.wake_at = None;
     }
@@ -259,6 +302,9 @@ fn done<P: Platform>(t: &mut Task<P>, timeo: Option<u64>) {
 /// `connect(fd, addr, addrlen)`.
 pub fn connect<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (of, s) = sock(t, a[0])?;
+    if inet::is_inet(&s.borrow()) {
+        return inet::connect(k, t, &s, of.nonblock.get(), a[1], a[2]);
+    }
     if s.borrow().ty == SOCK_DGRAM && a[2] & 0xffff_ffff >= 2 {
         let family: u16 = t.mm.lock().read_obj(a[1])?;
         if family == 0 {
@@ -322,9 +368,12 @@ pub fn accept4<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
         r => r?,
     };
     done(t, timeo);
-    let peer = s.borrow().peer_addr.clone();
+    let peer = {
+        let x = s.borrow();
+        sockaddr_of(x.family, x.peer_addr.as_deref())
+    };
     let fd = new_sock_fd(t, s, a[3])?;
-    if let Err(e) = write_addr(t, a[1], a[2], &sockaddr(peer.as_deref())) {
+    if let Err(e) = write_addr(t, a[1], a[2], &peer) {
         t.files.lock().fds[fd as usize] = None;
         return Err(e);
     }
@@ -334,7 +383,10 @@ pub fn accept4<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 /// `getsockname(fd, addr, addrlen)`.
 pub fn getsockname<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (_, s) = sock(t, a[0])?;
-    let sa = sockaddr(s.borrow().addr.as_deref());
+    let sa = {
+        let x = s.borrow();
+        sockaddr_of(x.family, x.addr.as_deref())
+    };
     write_addr(t, a[1], a[2], &sa)?;
     Ok(0)
 }
@@ -347,7 +399,7 @@ pub fn getpeername<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -
         if x.state != State::Connected {
             return Err(ENOTCONN);
         }
-        sockaddr(x.peer_addr.as_deref())
+        sockaddr_of(x.family, x.peer_addr.as_deref())
     };
     write_addr(t, a[1], a[2], &sa)?;
     Ok(0)
@@ -361,8 +413,15 @@ pub fn shutdown<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         return Err(EINVAL);
     }
     // Linux takes a shutdown in any state (an unconnected socket just stops reading or
-    // writing).
+    // writing); an inet socket that is neither connected nor listening says ENOTCONN too.
+    let unconnected = {
+        let x = s.borrow();
+        inet::is_inet(&x) && x.state == State::Unconnected
+    };
     s.borrow_mut().shutdown(how != 1, how != 0);
+    if unconnected {
+        return Err(ENOTCONN);
+    }
     Ok(0)
 }
 
@@ -384,7 +443,7 @@ fn read_iov<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(u6
 }
 
 /// The first `total` bytes of `iov`.
-fn gather<P: Platform>(
+pub(super) fn gather<P: Platform>(
     t: &mut Task<P>,
     iov: &[(u64, u64)],
     total: usize,
@@ -419,11 +478,11 @@ fn scatter<P: Platform>(t: &mut Task<P>, iov: &[(u64, u64)], data: &[u8]) -> Res
 
 /// What a `sendmsg`'s control data carries.
 #[derive(Default)]
-struct Control {
-    fds: Vec<Rc<OpenFile>>,
-    cred: Option<Cred>,
+pub(super) struct Control {
+    pub fds: Vec<Rc<OpenFile>>,
+    pub cred: Option<Cred>,
     /// The destination address and its length (`sendto`, `msg_name`).
-    to: Option<(u64, u64)>,
+    pub to: Option<(u64, u64)>,
 }
 
 fn read_control<P: Platform>(t: &mut Task<P>, addr: u64, len: u64) -> Result<Control, Errno> {
@@ -481,8 +540,54 @@ fn read_control<P: Platform>(t: &mut Task<P>, addr: u64, len: u64) -> Result<Con
     Ok(c)
 }
 
-/// Sends `iov` (and `ctl`) on `s`, to `to` when given.
+/// The part of `iov` after its first `n` bytes.
+fn skip_iov(iov: &[(u64, u64)], mut n: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(iov.len());
+    for &(base, len) in iov {
+        if n >= len {
+            n -= len;
+            continue;
+        }
+        out.push((base.wrapping_add(n), len - n));
+        n = 0;
+    }
+    out
+}
+
+/// Sends `iov` (and `ctl`) on `s`, to `to` when given. A blocking stream write goes on
+/// until all of it is queued ([`Task::partial_write`] keeps the count across its waits); an
+/// error after some bytes went returns their count, as Linux does.
 fn send<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    of: &OpenFile,
+    s: &SockRef,
+    iov: &[(u64, u64)],
+    flags: u64,
+    ctl: Control,
+) -> SysResult {
+    let done0 = core::mem::take(&mut t.partial_write);
+    let rest;
+    let iov = if done0 > 0 {
+        rest = skip_iov(iov, done0);
+        &rest[..]
+    } else {
+        iov
+    };
+    let r = send_once(k, t, of, s, iov, flags, ctl);
+    if t.request.is_some() {
+        t.partial_write += done0;
+        return r;
+    }
+    t.partial_write = 0;
+    match r {
+        Ok(n) => Ok(n + done0),
+        Err(_) if done0 > 0 => Ok(done0),
+        Err(e) => Err(e),
+    }
+}
+
+fn send_once<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
     of: &OpenFile,
@@ -495,7 +600,57 @@ fn send<P: Platform>(
         return Err(EOPNOTSUPP);
     }
     let nonblock = of.nonblock.get() || flags & MSG_DONTWAIT != 0;
-    let timeo = s.borrow().sndtimeo;
+    let (timeo, inet, ty) = {
+        let x = s.borrow();
+        (x.sndtimeo, inet::is_inet(&x), x.ty)
+    };
+    let mut ctl = ctl;
+    if inet {
+        if ty == SOCK_DGRAM {
+            return inet::send_dgram(k, t, s, iov, &ctl);
+        }
+        if !ctl.fds.is_empty() || ctl.cred.is_some() {
+            return Err(EINVAL);
+        }
+        // TCP ignores a destination; an unconnected one is EPIPE (Linux's
+        // `sk_stream_wait_connect`).
+        ctl.to = None;
+        let pending = s.borrow_mut().err.take();
+        if let Some(e) = pending {
+            if e == crate::errno::EPIPE && flags & MSG_NOSIGNAL == 0 {
+                signal::raise(t, signal::SIGPIPE);
+            }
+            return Err(e);
+        }
+        let (connected, peer_gone, shut) = {
+            let x = s.borrow();
+            (
+                x.state == State::Connected,
+                x.peer.strong_count() == 0,
+                x.snd_shut,
+            )
+        };
+        if !connected {
+            if flags & MSG_NOSIGNAL == 0 {
+                signal::raise(t, signal::SIGPIPE);
+            }
+            return Err(crate::errno::EPIPE);
+        }
+        if peer_gone && !shut {
+            // The first write after the peer closed goes out and is answered by a reset:
+            // the next write is EPIPE (Linux's CLOSE_WAIT then `tcp_reset`).
+            let total = (iov.iter().map(|v| v.1).sum::<u64>() as usize).min(MAX_RW);
+            gather(t, iov, total.min(1 << 16))?;
+            let mut x = s.borrow_mut();
+            x.snd_shut = true;
+            x.err = Some(crate::errno::EPIPE);
+            x.gen_in = crate::events::stamp();
+            x.gen_out = x.gen_in;
+            drop(x);
+            crate::sched::note_progress();
+            return Ok(total as u64);
+        }
+    }
     let target = match ctl.to {
         Some((addr, len)) if addr != 0 => {
             if s.borrow().connection() {
@@ -589,6 +744,14 @@ fn send<P: Platform>(
         cred: msg_cred,
         from,
     });
+    if ty == SOCK_STREAM && n < total && !nonblock {
+        // The rest waits for room; what went is counted (see `send`).
+        let r = wait(k, t, nonblock, timeo);
+        if t.request.is_some() {
+            t.partial_write = n as u64;
+            return r;
+        }
+    }
     Ok(n as u64)
 }
 
@@ -622,7 +785,12 @@ fn recv<P: Platform>(
     let empty = s.borrow().rx.is_empty();
     if empty {
         let mut x = s.borrow_mut();
-        if x.connection() {
+        // A reset that answered a write after the peer's FIN: reads see the FIN (EOF).
+        let fin_first = x.family != unix::AF_UNIX
+            && x.ty == SOCK_STREAM
+            && x.rcv_shut
+            && x.err == Some(crate::errno::EPIPE);
+        if (x.connection() || x.family != unix::AF_UNIX) && !fin_first {
             if let Some(e) = x.err.take() {
                 return Err(e);
             }
@@ -637,7 +805,11 @@ fn recv<P: Platform>(
             }));
         }
         if x.connection() && x.state != State::Connected {
-            return Err(if ty == SOCK_STREAM { EINVAL } else { ENOTCONN });
+            return Err(if ty == SOCK_STREAM && x.family == unix::AF_UNIX {
+                EINVAL
+            } else {
+                ENOTCONN
+            });
         }
         drop(x);
         wait(k, t, nonblock, timeo)?;
@@ -816,9 +988,10 @@ pub fn recvfrom<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     let n = r.n as u64;
     let from = r.from.clone();
     release_all(k, r.fds);
+    let family = s.borrow().family;
     if a[4] != 0 {
         match from {
-            Some(Some(addr)) => write_addr(t, a[4], a[5], &sockaddr(Some(&addr)))?,
+            Some(Some(addr)) => write_addr(t, a[4], a[5], &sockaddr_of(family, Some(&addr)))?,
             _ => {
                 if a[5] != 0 {
                     t.mm.lock().write_obj(a[5], &0i32)?;
@@ -931,8 +1104,9 @@ pub fn recvmsg<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     }
     // msg_namelen (offset 8), msg_controllen (40), msg_flags (48).
     if h[0] != 0 {
+        let family = s.borrow().family;
         let sa = match &r.from {
-            Some(Some(addr)) => sockaddr(Some(addr)),
+            Some(Some(addr)) => sockaddr_of(family, Some(addr)),
             _ => Vec::new(),
         };
         let n = sa.len().min((h[1] & 0xffff_ffff) as usize);
@@ -977,11 +1151,32 @@ pub fn getsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
     if len < 0 {
         return Err(EINVAL);
     }
-    if a[1] & 0xffff_ffff != SOL_SOCKET {
+    let int = |v: i64| (v as i32).to_ne_bytes().to_vec();
+    let (level, name) = ((a[1] & 0xffff_ffff) as u32, (a[2] & 0xffff_ffff) as u32);
+    let kept = {
+        let x = s.borrow();
+        if inet::is_inet(&x) {
+            match inet::getsockopt(&x, level, name) {
+                Some(r) => Some(r?),
+                None if u64::from(level) != SOL_SOCKET => {
+                    return Err(if inet::known_level(&x, level) {
+                        ENOPROTOOPT
+                    } else {
+                        inet::unknown_level_get(&x)
+                    })
+                }
+                None => None,
+            }
+        } else {
+            None
+        }
+    };
+    if kept.is_none() && a[1] & 0xffff_ffff != SOL_SOCKET {
         return Err(EOPNOTSUPP);
     }
-    let int = |v: i64| (v as i32).to_ne_bytes().to_vec();
-    let val: Vec<u8> = {
+    let val: Vec<u8> = if let Some(v) = kept {
+        int(v.into())
+    } else {
         let mut x = s.borrow_mut();
         match a[2] & 0xffff_ffff {
             SO_TYPE => int(x.ty as i64),
@@ -989,12 +1184,17 @@ pub fn getsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
             SO_SNDBUF => int(x.sndbuf as i64),
             SO_RCVBUF => int(x.rcvbuf as i64),
             SO_PASSCRED => int(x.passcred as i64),
-            SO_DOMAIN => int(AF_UNIX as i64),
+            SO_DOMAIN => int(x.family.into()),
             SO_PROTOCOL => int(0),
             SO_ACCEPTCONN => int((x.state == State::Listening) as i64),
             SO_REUSEADDR | SO_KEEPALIVE | SO_DEBUG | SO_DONTROUTE | SO_BROADCAST => int(0),
             SO_RCVLOWAT => int(1),
-            SO_LINGER => alloc::vec![0u8; 8],
+            SO_LINGER => {
+                let (on, secs) = x.linger.map_or((0i32, 0i32), |l| (1, l));
+                let mut v = on.to_ne_bytes().to_vec();
+                v.extend_from_slice(&secs.to_ne_bytes());
+                v
+            }
             SO_PEERCRED => {
                 let c = if x.state == State::Connected || x.connection() && x.was_connected {
                     x.peer_cred
@@ -1034,11 +1234,38 @@ pub fn getsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
 /// `setsockopt(fd, level, name, val, len)`.
 pub fn setsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let (_, s) = sock(t, a[0])?;
+    let len = a[4] & 0xffff_ffff;
+    let name = a[2] & 0xffff_ffff;
+    let level = (a[1] & 0xffff_ffff) as u32;
+    let inet = inet::is_inet(&s.borrow());
+    if inet && name != SO_RCVTIMEO && name != SO_SNDTIMEO && name != SO_LINGER {
+        let sol_socket = u64::from(level) == SOL_SOCKET;
+        if !sol_socket && !inet::known_level(&s.borrow(), level) {
+            return Err(ENOPROTOOPT);
+        }
+        if len < 4 {
+            return Err(EINVAL);
+        }
+        let v: i32 = t.mm.lock().read_obj(a[3])?;
+        if let Some(r) = inet::setsockopt(&mut s.borrow_mut(), level, name as u32, v) {
+            r?;
+            return Ok(0);
+        }
+        if !sol_socket {
+            return Err(ENOPROTOOPT);
+        }
+    }
     if a[1] & 0xffff_ffff != SOL_SOCKET {
         return Err(EOPNOTSUPP);
     }
-    let len = a[4] & 0xffff_ffff;
-    let name = a[2] & 0xffff_ffff;
+    if name == SO_LINGER {
+        if len < 8 {
+            return Err(EINVAL);
+        }
+        let l: [i32; 2] = t.mm.lock().read_obj(a[3])?;
+        s.borrow_mut().linger = (l[0] != 0).then_some(l[1].max(0));
+        return Ok(0);
+    }
     if name == SO_RCVTIMEO || name == SO_SNDTIMEO {
         if len < 16 {
             return Err(EINVAL);
@@ -1080,8 +1307,7 @@ pub fn setsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
             x.rcvbuf = (v * 2).max(unix::MIN_RCVBUF);
         }
         SO_PASSCRED => x.passcred = v != 0,
-        SO_REUSEADDR | SO_KEEPALIVE | SO_DEBUG | SO_DONTROUTE | SO_BROADCAST | SO_RCVLOWAT
-        | SO_LINGER => {}
+        SO_REUSEADDR | SO_KEEPALIVE | SO_DEBUG | SO_DONTROUTE | SO_BROADCAST | SO_RCVLOWAT => {}
         _ => return Err(ENOPROTOOPT),
     }
     Ok(0)

@@ -1,0 +1,2 @@
+module go_http
+go 1.19
