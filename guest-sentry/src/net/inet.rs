@@ -103,6 +103,58 @@ impl Endpoint {
     }
 }
 
+/// An address as text, as `inet_ntop` writes it: dotted IPv4 for a 4-byte address, else
+/// IPv6 with the longest run of zero groups (two or more) as `::`, and IPv4-mapped
+/// addresses as `::ffff:a.b.c.d`.
+pub fn ip_text(ip: &[u8]) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut out = alloc::string::String::new();
+    if ip.len() == 4 {
+        let _ = write!(out, "{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
+        return out;
+    }
+    if ip.len() != 16 {
+        return out;
+    }
+    if ip[..12] == MAPPED {
+        let _ = write!(out, "::ffff:{}", ip_text(&ip[12..]));
+        return out;
+    }
+    let g: Vec<u16> = ip
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    // The longest run of zero groups (the first of equal ones), if two or more long.
+    let (mut best, mut run) = ((0usize, 0usize), (0usize, 0usize));
+    for (i, &v) in g.iter().enumerate() {
+        if v == 0 {
+            if run.1 == 0 {
+                run.0 = i;
+            }
+            run.1 += 1;
+            if run.1 > best.1 {
+                best = run;
+            }
+        } else {
+            run.1 = 0;
+        }
+    }
+    let mut i = 0;
+    while i < 8 {
+        if best.1 >= 2 && i == best.0 {
+            out.push_str("::");
+            i += best.1;
+            continue;
+        }
+        if !out.is_empty() && !out.ends_with(':') {
+            out.push(':');
+        }
+        let _ = write!(out, "{:x}", g[i]);
+        i += 1;
+    }
+    out
+}
+
 /// The endpoint a socket is bound to (`None`: unbound).
 pub fn local(s: &Sock) -> Option<Endpoint> {
     s.addr.as_deref().and_then(Endpoint::decode)
@@ -298,6 +350,27 @@ mod tests {
 
     fn any6(port: u16) -> Endpoint {
         Endpoint { ip: [0; 16], port }
+    }
+
+    #[test]
+    fn addresses_read_as_inet_ntop_writes_them() {
+        let ip6 = |s: [u16; 8]| {
+            let mut b = [0u8; 16];
+            for (i, v) in s.iter().enumerate() {
+                b[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+            }
+            ip_text(&b)
+        };
+        assert_eq!(ip6([0; 8]), "::");
+        assert_eq!(ip6([0, 0, 0, 0, 0, 0, 0, 1]), "::1");
+        assert_eq!(ip6([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1]), "2001:db8::1:0:0:1");
+        assert_eq!(ip6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), "fe80::");
+        assert_eq!(ip6([1, 0, 2, 3, 4, 5, 6, 7]), "1:0:2:3:4:5:6:7");
+        assert_eq!(
+            ip_text(&Endpoint::v4([127, 0, 0, 1], 0).ip),
+            "::ffff:127.0.0.1"
+        );
+        assert_eq!(ip_text(&[10, 1, 2, 3]), "10.1.2.3");
     }
 
     #[test]

@@ -570,6 +570,23 @@ fn sockaddr<P: Platform>(
         return ptr(out, addr);
     }
     let family = u16::from_ne_bytes([b[0], b[1]]);
+    let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+    if u32::from(family) == linux_raw_sys::net::AF_INET && n >= 8 {
+        let ip = crate::net::inet::ip_text(&b[4..8]);
+        return write!(
+            out,
+            "{{sa_family=AF_INET, sin_port=htons({}), sin_addr=inet_addr(\"{ip}\")}}",
+            port(&b)
+        );
+    }
+    if u32::from(family) == linux_raw_sys::net::AF_INET6 && n >= 24 {
+        let ip = crate::net::inet::ip_text(&b[8..24]);
+        return write!(
+            out,
+            "{{sa_family=AF_INET6, sin6_port=htons({}), inet_pton(AF_INET6, \"{ip}\", &sin6_addr)}}",
+            port(&b)
+        );
+    }
     if u32::from(family) != linux_raw_sys::net::AF_UNIX {
         out.push_str("{sa_family=");
         let _ = value(out, u64::from(family), ADDRESS_FAMILIES);

@@ -351,10 +351,10 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
     }
     match &netns {
         None => log.warn(
-            "config.json: no network namespace (the host's network): the sandbox has no network yet (socket() fails), host networking included",
+            "config.json: no network namespace (the host's network): the sandbox has its own loopback only (host networking is not served yet)",
         ),
         Some(ns) => log.warn(&format!(
-            "config.json: network namespace {ns}: the sandbox has no network yet (socket() fails): its interfaces are not used"
+            "config.json: network namespace {ns}: the sandbox has its own loopback only: the namespace's interfaces are not used"
         )),
     }
     let platform = match spec.annotations.get("dev.vmm.platform").map(String::as_str) {
