@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -524,6 +525,166 @@ static void test_udp(void) {
     close(v);
 }
 
+/* Receives one datagram on `fd` and prints its control messages. */
+static void show_cmsgs(const char *what, int fd) {
+    char data[16], ctl[256];
+    struct iovec iov = { data, sizeof data };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+    ssize_t n = recvmsg(fd, &mh, 0);
+    printf("%s: %zd bytes, flags %#x\n", what, n, mh.msg_flags);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        size_t len = c->cmsg_len - CMSG_LEN(0);
+        printf("  cmsg level %d type %d len %zu:", c->cmsg_level, c->cmsg_type, len);
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            char ip[INET6_ADDRSTRLEN];
+            inet_ntop(AF_INET6, &pi.ipi6_addr, ip, sizeof ip);
+            printf(" %s ifindex %u\n", ip, pi.ipi6_ifindex);
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &pi.ipi_spec_dst, a, sizeof a);
+            inet_ntop(AF_INET, &pi.ipi_addr, b, sizeof b);
+            printf(" ifindex %d spec_dst %s addr %s\n", pi.ipi_ifindex, a, b);
+        } else if (len == 4) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), 4);
+            printf(" %d\n", v);
+        } else {
+            for (size_t i = 0; i < len; i++) printf(" %02x", CMSG_DATA(c)[i]);
+            printf("\n");
+        }
+    }
+}
+
+/* A datagram sent with one control message of (level, type, int value). */
+static void send_with(int fd, const void *to, socklen_t tolen, int level, int type, int v) {
+    char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { "x", 1 };
+    struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = ctl, .msg_controllen = sizeof ctl };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &v, sizeof v);
+    printf("sendmsg with %d/%d = %d: %s\n", level, type, v, err(sendmsg(fd, &mh, 0)));
+}
+
+/* IP-level ancillary data: hop limits/TTLs, traffic classes/TOS and packet info, from the
+ * sender's options and from its control messages; UDP-Lite; sendfile into a TCP socket. */
+static void test_ancillary(void) {
+    stage = "ancillary";
+    printf("== ancillary\n");
+    int one = 1, r = socket(AF_INET6, SOCK_DGRAM, 0), w = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 a6 = sin6("::1", 0);
+    CHECK(bind(r, (struct sockaddr *)&a6, sizeof a6) == 0);
+    a6.sin6_port = htons(local_port(r));
+    CHECK(setsockopt(r, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0);
+    CHECK(setsockopt(r, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) == 0);
+    CHECK(setsockopt(r, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof one) == 0);
+    int hops = 7, bad = 256, v = 0;
+    SHOW("IPV6_UNICAST_HOPS 7", setsockopt(w, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops));
+    SHOW("IPV6_UNICAST_HOPS 256", setsockopt(w, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &bad, sizeof bad));
+    CHECK(sendto(w, "x", 1, 0, (struct sockaddr *)&a6, sizeof a6) == 1);
+    show_cmsgs("v6 with the sender's hop limit", r);
+    send_with(w, &a6, sizeof a6, IPPROTO_IPV6, IPV6_TCLASS, 42);
+    show_cmsgs("v6 with a class", r);
+    send_with(w, &a6, sizeof a6, IPPROTO_IPV6, IPV6_HOPLIMIT, 2);
+    show_cmsgs("v6 with a hop limit", r);
+    send_with(w, &a6, sizeof a6, IPPROTO_IPV6, IPV6_HOPLIMIT, 300);
+    hops = -1;
+    setsockopt(w, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops);
+    socklen_t l = sizeof v;
+    getsockopt(w, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, &l);
+    printf("IPV6_UNICAST_HOPS after -1: %d\n", v);
+    close(r);
+    close(w);
+    r = socket(AF_INET, SOCK_DGRAM, 0);
+    w = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = sin4("127.0.0.1", 0);
+    CHECK(bind(r, (struct sockaddr *)&a, sizeof a) == 0);
+    a.sin_port = htons(local_port(r));
+    CHECK(setsockopt(r, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) == 0);
+    CHECK(setsockopt(r, IPPROTO_IP, IP_RECVTTL, &one, sizeof one) == 0);
+    CHECK(setsockopt(r, IPPROTO_IP, IP_RECVTOS, &one, sizeof one) == 0);
+    int ttl = 9;
+    SHOW("IP_TTL 9", setsockopt(w, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl));
+    SHOW("IP_TTL 0", setsockopt(w, IPPROTO_IP, IP_TTL, &(int){ 0 }, sizeof(int)));
+    CHECK(sendto(w, "x", 1, 0, (struct sockaddr *)&a, sizeof a) == 1);
+    show_cmsgs("v4 with the sender's TTL", r);
+    send_with(w, &a, sizeof a, IPPROTO_IP, IP_TOS, 0x20);
+    show_cmsgs("v4 with a TOS", r);
+    send_with(w, &a, sizeof a, IPPROTO_IP, IP_TTL, 3);
+    show_cmsgs("v4 with a TTL", r);
+    /* A truncated control buffer: MSG_CTRUNC. */
+    CHECK(sendto(w, "x", 1, 0, (struct sockaddr *)&a, sizeof a) == 1);
+    char data[4], ctl[CMSG_SPACE(4)];
+    struct iovec iov = { data, sizeof data };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+    ssize_t got1 = recvmsg(r, &mh, 0);
+    printf("recvmsg with room for one cmsg: %zd flags %#x controllen %zu\n", got1, mh.msg_flags, (size_t)mh.msg_controllen);
+    close(r);
+    close(w);
+    /* UDP-Lite: a port space of its own. */
+    int u = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+    printf("udplite socket: %s\n", u >= 0 ? "ok" : errno_name(errno));
+    if (u >= 0) {
+        a = sin4("127.0.0.1", 0);
+        CHECK(bind(u, (struct sockaddr *)&a, sizeof a) == 0);
+        a.sin_port = htons(local_port(u));
+        int p = 0;
+        l = sizeof p;
+        getsockopt(u, SOL_SOCKET, SO_PROTOCOL, &p, &l);
+        printf("udplite SO_PROTOCOL %d\n", p);
+        int plain = socket(AF_INET, SOCK_DGRAM, 0);
+        SHOW("plain UDP bind on the UDP-Lite port", bind(plain, (struct sockaddr *)&a, sizeof a));
+        int lw = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+        CHECK(sendto(lw, "lite", 4, 0, (struct sockaddr *)&a, sizeof a) == 4);
+        char b[8] = { 0 };
+        printf("udplite got %zd '%s'\n", recv(u, b, sizeof b, 0), b);
+        close(plain);
+        close(lw);
+        close(u);
+    }
+    /* sendfile from a file into a TCP connection. */
+    char path[] = "/tmp/inet_sendfile.XXXXXX";
+    int f = mkstemp(path);
+    CHECK(f >= 0);
+    unlink(path);
+    static char blob[100000];
+    long want = 0;
+    for (size_t i = 0; i < sizeof blob; i++) {
+        blob[i] = (char)(i * 13);
+        want += (unsigned char)blob[i];
+    }
+    CHECK(write(f, blob, sizeof blob) == sizeof blob);
+    int port, ls = listener(AF_INET, "127.0.0.1", &port);
+    int c = connect4("127.0.0.1", port, 0), s = accept(ls, NULL, NULL);
+    off_t off = 1000;
+    long sent = 0;
+    while (sent < (long)sizeof blob - 1000) {
+        ssize_t n = sendfile(c, f, &off, sizeof blob);
+        if (n <= 0) break;
+        sent += n;
+    }
+    close(c);
+    long got = 0, sum = 0;
+    ssize_t n;
+    static char in[65536];
+    while ((n = read(s, in, sizeof in)) > 0) {
+        got += n;
+        for (ssize_t i = 0; i < n; i++) sum += (unsigned char)in[i];
+    }
+    for (int i = 0; i < 1000; i++) want -= (unsigned char)blob[i];
+    printf("sendfile: %ld sent, %ld received, offset %ld, sum right: %d\n", sent, got, (long)off, sum == want);
+    close(s);
+    close(ls);
+    close(f);
+}
+
 static void test_options(void) {
     stage = "options";
     printf("== options\n");
@@ -676,6 +837,7 @@ int main(int argc, char **argv) {
     test_binding();
     test_ipv6();
     test_udp();
+    test_ancillary();
     test_options();
     test_transfer();
     printf("done\n");

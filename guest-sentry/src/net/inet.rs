@@ -200,38 +200,33 @@ fn score(bound: &Endpoint, to: &Endpoint) -> u8 {
 /// that are gone are pruned as the table is used.
 #[derive(Default)]
 pub struct Ports {
-    tcp: BTreeMap<u16, Vec<Weak<RefCell<Sock>>>>,
-    udp: BTreeMap<u16, Vec<Weak<RefCell<Sock>>>>,
+    /// Keyed by (protocol, port): TCP, UDP and UDP-Lite have a port space each.
+    map: BTreeMap<(u16, u16), Vec<Weak<RefCell<Sock>>>>,
     /// Where the next ephemeral port search starts.
     next: u16,
 }
 
-impl Ports {
-    fn table(&mut self, ty: u32) -> &mut BTreeMap<u16, Vec<Weak<RefCell<Sock>>>> {
-        if ty == SOCK_STREAM {
-            &mut self.tcp
-        } else {
-            &mut self.udp
-        }
-    }
+pub const IPPROTO_TCP: u16 = 6;
+pub const IPPROTO_UDP: u16 = 17;
+pub const IPPROTO_UDPLITE: u16 = 136;
 
-    /// The live sockets on `port`.
-    fn on(&mut self, ty: u32, port: u16) -> Vec<SockRef> {
-        let t = self.table(ty);
-        let Some(list) = t.get_mut(&port) else {
+impl Ports {
+    /// The live sockets of protocol `proto` on `port`.
+    fn on(&mut self, proto: u16, port: u16) -> Vec<SockRef> {
+        let Some(list) = self.map.get_mut(&(proto, port)) else {
             return Vec::new();
         };
         list.retain(|w| w.strong_count() > 0);
         let live: Vec<SockRef> = list.iter().filter_map(Weak::upgrade).collect();
         if live.is_empty() {
-            t.remove(&port);
+            self.map.remove(&(proto, port));
         }
         live
     }
 
     /// Whether `s` may take `at` beside the other sockets already on its port.
     fn free_for(&mut self, s: &Sock, at: &Endpoint) -> bool {
-        for o in self.on(s.ty, at.port) {
+        for o in self.on(s.proto, at.port) {
             if core::ptr::eq(o.as_ptr(), s) {
                 continue;
             }
@@ -277,9 +272,9 @@ impl Ports {
 
     /// Lists `s` under `port` (an accepted socket shares its listener's port).
     pub fn list(&mut self, s: &SockRef, port: u16) {
-        let ty = s.borrow().ty;
-        self.table(ty)
-            .entry(port)
+        let proto = s.borrow().proto;
+        self.map
+            .entry((proto, port))
             .or_default()
             .push(Rc::downgrade(s));
     }
@@ -292,7 +287,7 @@ impl Ports {
             let cand = Endpoint { port, ..*at };
             // An ephemeral port is one nobody has at all (Linux shares one between
             // connections to different peers; the Sentry has ports enough).
-            if self.on(s.ty, port).is_empty() && self.free_for(s, &cand) {
+            if self.on(s.proto, port).is_empty() && self.free_for(s, &cand) {
                 self.next = ((off + 1) % n) as u16;
                 return Ok(port);
             }
@@ -307,20 +302,20 @@ impl Ports {
 
     /// The listening TCP socket a connection to `to` reaches.
     pub fn listener(&mut self, to: &Endpoint) -> Option<SockRef> {
-        self.best(SOCK_STREAM, to, |s| s.state == State::Listening)
+        self.best(IPPROTO_TCP, to, |s| s.state == State::Listening)
     }
 
-    /// The UDP socket a datagram from `from` to `to` reaches: a socket connected elsewhere
-    /// takes none.
-    pub fn receiver(&mut self, from: &Endpoint, to: &Endpoint) -> Option<SockRef> {
-        self.best(super::unix::SOCK_DGRAM, to, |s| {
+    /// The UDP (or UDP-Lite: `proto`) socket a datagram from `from` to `to` reaches: a
+    /// socket connected elsewhere takes none.
+    pub fn receiver(&mut self, proto: u16, from: &Endpoint, to: &Endpoint) -> Option<SockRef> {
+        self.best(proto, to, |s| {
             s.state != State::Connected || peer(s) == Some(*from)
         })
     }
 
-    fn best(&mut self, ty: u32, to: &Endpoint, ok: impl Fn(&Sock) -> bool) -> Option<SockRef> {
+    fn best(&mut self, proto: u16, to: &Endpoint, ok: impl Fn(&Sock) -> bool) -> Option<SockRef> {
         let mut best: Option<(u8, SockRef)> = None;
-        for c in self.on(ty, to.port) {
+        for c in self.on(proto, to.port) {
             let sc = {
                 let Ok(x) = c.try_borrow() else { continue };
                 let Some(e) = local(&x) else { continue };
@@ -345,6 +340,11 @@ mod tests {
     fn sock(ty: u32, family: u16) -> SockRef {
         let s = Sock::new(ty, Cred::default(), &Reaper::default());
         s.borrow_mut().family = family;
+        s.borrow_mut().proto = if ty == SOCK_STREAM {
+            IPPROTO_TCP
+        } else {
+            IPPROTO_UDP
+        };
         s
     }
 
@@ -445,9 +445,13 @@ mod tests {
             x.state = State::Connected;
             x.peer_addr = Some(friend.encode());
         }
-        assert!(p.receiver(&friend, &at).is_some());
+        assert!(p.receiver(IPPROTO_UDP, &friend, &at).is_some());
         assert!(p
-            .receiver(&Endpoint::v4([127, 0, 0, 1], 999), &at)
+            .receiver(IPPROTO_UDP, &Endpoint::v4([127, 0, 0, 1], 999), &at)
             .is_none());
+        assert!(
+            p.receiver(IPPROTO_UDPLITE, &friend, &at).is_none(),
+            "UDP-Lite has ports of its own"
+        );
     }
 }

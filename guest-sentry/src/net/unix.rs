@@ -77,6 +77,17 @@ pub struct Msg {
     pub cred: Cred,
     /// The sender's address (`sun_path` bytes), for `recvfrom`.
     pub from: Option<Vec<u8>>,
+    /// A datagram's IP header fields (inet sockets' ancillary data).
+    pub ip: Option<IpInfo>,
+}
+
+/// What an inet datagram's IP header said: its hop limit (IPv4 TTL), traffic class (IPv4
+/// TOS) and destination, for `IP_RECVTTL`/`IP_RECVTOS`/`IP_PKTINFO` and their IPv6 kin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpInfo {
+    pub hops: i32,
+    pub tclass: i32,
+    pub dst: [u8; 16],
 }
 
 impl Msg {
@@ -112,6 +123,8 @@ pub struct Sock {
     /// `AF_UNIX`, or `AF_INET`/`AF_INET6` for the loopback network's sockets
     /// ([`super::inet`]: their addresses are [`super::inet::Endpoint`]s).
     pub family: u16,
+    /// The inet protocol (`IPPROTO_TCP`, `IPPROTO_UDP`, `IPPROTO_UDPLITE`); 0 for Unix.
+    pub proto: u16,
     /// `SO_REUSEADDR`, `SO_REUSEPORT`, `IPV6_V6ONLY` (inet sockets' binding rules).
     pub reuseaddr: bool,
     pub reuseport: bool,
@@ -173,6 +186,7 @@ impl Sock {
         Rc::new(RefCell::new(Sock {
             ty,
             family: AF_UNIX,
+            proto: 0,
             reuseaddr: false,
             reuseport: false,
             v6only: false,
@@ -547,6 +561,7 @@ pub fn connect_stream(c: &SockRef, l: &SockRef, cred: Cred) -> Result<(), Errno>
             let ls = l.borrow();
             ss.passcred = ls.passcred;
             ss.family = ls.family;
+            ss.proto = ls.proto;
             ss.reuseaddr = ls.reuseaddr;
             ss.reuseport = ls.reuseport;
             ss.v6only = ls.v6only;
@@ -737,6 +752,7 @@ mod tests {
             fds,
             cred: Cred::default(),
             from: None,
+            ip: None,
         }
     }
 

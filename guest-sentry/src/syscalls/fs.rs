@@ -967,11 +967,10 @@ pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let [out_fd, in_fd, off_ptr, count, ..] = a;
     let inf = file(t, in_fd)?;
-    let File::Host(h) = &inf.file else {
-        return Err(EINVAL);
-    };
-    if h.dir || h.path_only {
-        return Err(EINVAL);
+    match &inf.file {
+        File::Host(h) if !h.dir && !h.path_only => {}
+        File::Mem { .. } => {}
+        _ => return Err(EINVAL),
     }
     let outf = file(t, out_fd)?;
     let start = if off_ptr != 0 {
@@ -984,7 +983,17 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         inf.offset.get()
     };
     let mut buf = alloc::vec![0u8; count.min(1 << 20) as usize];
-    let got = k.host.pread(h.handle, &mut buf, start)? as usize;
+    let got = match &inf.file {
+        File::Host(h) => k.host.pread(h.handle, &mut buf, start)? as usize,
+        File::Mem { data, .. } => {
+            let d = data.borrow();
+            let from = (start.min(d.len() as u64)) as usize;
+            let n = buf.len().min(d.len() - from);
+            buf[..n].copy_from_slice(&d[from..from + n]);
+            n
+        }
+        _ => return Err(EINVAL),
+    };
     if got == 0 {
         return Ok(0);
     }
@@ -1012,6 +1021,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
             crate::sched::note_progress();
             n as u64
         }
+        File::Socket(s) => super::socket::send_bytes(k, t, &outf, s, &buf[..got])?,
         _ => return Err(EINVAL),
     };
     if off_ptr != 0 {

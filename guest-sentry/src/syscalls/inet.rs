@@ -13,8 +13,8 @@ use crate::errno::{
     EINPROGRESS, EINVAL, EISCONN, EMSGSIZE, ENETUNREACH, EPERM, EPROTONOSUPPORT, ESOCKTNOSUPPORT,
 };
 use crate::kernel::{Kernel, Task};
-use crate::net::inet::{self, Endpoint, AF_INET, AF_INET6};
-use crate::net::unix::{self, Msg, Sock, SockRef, State, SOCK_DGRAM, SOCK_STREAM};
+use crate::net::inet::{self, Endpoint, AF_INET, AF_INET6, IPPROTO_UDPLITE};
+use crate::net::unix::{self, IpInfo, Msg, Sock, SockRef, State, SOCK_DGRAM, SOCK_STREAM};
 use crate::platform::Platform;
 
 const IPPROTO_IP: u32 = 0;
@@ -24,6 +24,20 @@ const IPPROTO_UDP: u32 = 17;
 const IPPROTO_IPV6: u32 = 41;
 const IPPROTO_ICMPV6: u64 = 58;
 const IPV6_V6ONLY: u32 = 26;
+const IPV6_UNICAST_HOPS: u32 = 16;
+const IPV6_RECVPKTINFO: u32 = 49;
+const IPV6_PKTINFO: u32 = 50;
+const IPV6_RECVHOPLIMIT: u32 = 51;
+const IPV6_HOPLIMIT: u32 = 52;
+const IPV6_RECVTCLASS: u32 = 66;
+const IPV6_TCLASS: u32 = 67;
+const IP_TOS: u32 = 1;
+const IP_TTL: u32 = 2;
+const IP_PKTINFO: u32 = 8;
+const IP_RECVTTL: u32 = 12;
+const IP_RECVTOS: u32 = 13;
+/// The loopback interface's index (`lo`, as on Linux).
+pub const LO_INDEX: u32 = 1;
 /// `sizeof(struct sockaddr_in)`, and the shortest `sockaddr_in6` Linux takes
 /// (`SIN6_LEN_RFC2133`, without `sin6_scope_id`) and its full size.
 const SIN_LEN: u64 = 16;
@@ -37,41 +51,48 @@ const UDP6_MAX: usize = 65527;
 /// The options kept per socket and reported back (level, name, default). Linux's defaults
 /// on a loopback; values are kept as set (booleans as 0/1, as Linux reports them).
 const KEPT: &[(u32, u32, i32)] = &[
-    (1, 6, 0),              // SO_BROADCAST
-    (1, 9, 0),              // SO_KEEPALIVE
-    (1, 10, 0),             // SO_OOBINLINE
-    (1, 12, 0),             // SO_PRIORITY
-    (1, 18, 1),             // SO_RCVLOWAT
-    (1, 36, 0),             // SO_MARK
-    (IPPROTO_TCP, 1, 0),    // TCP_NODELAY
-    (IPPROTO_TCP, 2, 536),  // TCP_MAXSEG (before a connection: the default MSS)
-    (IPPROTO_TCP, 3, 0),    // TCP_CORK
-    (IPPROTO_TCP, 4, 7200), // TCP_KEEPIDLE
-    (IPPROTO_TCP, 5, 75),   // TCP_KEEPINTVL
-    (IPPROTO_TCP, 6, 9),    // TCP_KEEPCNT
-    (IPPROTO_TCP, 7, 0),    // TCP_SYNCNT (0: the sysctl's 6)
-    (IPPROTO_TCP, 8, 60),   // TCP_LINGER2
-    (IPPROTO_TCP, 9, 0),    // TCP_DEFER_ACCEPT
-    (IPPROTO_TCP, 10, 0),   // TCP_WINDOW_CLAMP
-    (IPPROTO_TCP, 12, 1),   // TCP_QUICKACK
-    (IPPROTO_TCP, 18, 0),   // TCP_USER_TIMEOUT
-    (IPPROTO_TCP, 23, 0),   // TCP_FASTOPEN
-    (IPPROTO_TCP, 25, 0),   // TCP_NOTSENT_LOWAT
-    (IPPROTO_IP, 1, 0),     // IP_TOS
-    (IPPROTO_IP, 2, 64),    // IP_TTL
-    (IPPROTO_IP, 8, 0),     // IP_PKTINFO
-    (IPPROTO_IP, 10, 1),    // IP_MTU_DISCOVER (IP_PMTUDISC_WANT)
-    (IPPROTO_IP, 11, 0),    // IP_RECVERR
-    (IPPROTO_IP, 32, 1),    // IP_MULTICAST_TTL
-    (IPPROTO_IP, 33, 1),    // IP_MULTICAST_LOOP
-    (IPPROTO_IPV6, 16, 64), // IPV6_UNICAST_HOPS
-    (IPPROTO_IPV6, 18, 1),  // IPV6_MULTICAST_HOPS
-    (IPPROTO_IPV6, 19, 1),  // IPV6_MULTICAST_LOOP
-    (IPPROTO_IPV6, 23, 0),  // IPV6_MTU_DISCOVER
-    (IPPROTO_IPV6, 25, 0),  // IPV6_RECVERR
-    (IPPROTO_IPV6, 49, 0),  // IPV6_RECVPKTINFO
-    (IPPROTO_IPV6, 67, 0),  // IPV6_TCLASS
+    (1, 6, 0),                    // SO_BROADCAST
+    (1, 9, 0),                    // SO_KEEPALIVE
+    (1, 10, 0),                   // SO_OOBINLINE
+    (1, 12, 0),                   // SO_PRIORITY
+    (1, 18, 1),                   // SO_RCVLOWAT
+    (1, 36, 0),                   // SO_MARK
+    (IPPROTO_TCP, 1, 0),          // TCP_NODELAY
+    (IPPROTO_TCP, 2, 536),        // TCP_MAXSEG (before a connection: the default MSS)
+    (IPPROTO_TCP, 3, 0),          // TCP_CORK
+    (IPPROTO_TCP, 4, 7200),       // TCP_KEEPIDLE
+    (IPPROTO_TCP, 5, 75),         // TCP_KEEPINTVL
+    (IPPROTO_TCP, 6, 9),          // TCP_KEEPCNT
+    (IPPROTO_TCP, 7, 0),          // TCP_SYNCNT (0: the sysctl's 6)
+    (IPPROTO_TCP, 8, 60),         // TCP_LINGER2
+    (IPPROTO_TCP, 9, 0),          // TCP_DEFER_ACCEPT
+    (IPPROTO_TCP, 10, 0),         // TCP_WINDOW_CLAMP
+    (IPPROTO_TCP, 12, 1),         // TCP_QUICKACK
+    (IPPROTO_TCP, 18, 0),         // TCP_USER_TIMEOUT
+    (IPPROTO_TCP, 23, 0),         // TCP_FASTOPEN
+    (IPPROTO_TCP, 25, 0),         // TCP_NOTSENT_LOWAT
+    (IPPROTO_IP, 1, 0),           // IP_TOS
+    (IPPROTO_IP, 2, 64),          // IP_TTL
+    (IPPROTO_IP, 8, 0),           // IP_PKTINFO
+    (IPPROTO_IP, 12, 0),          // IP_RECVTTL
+    (IPPROTO_IP, 13, 0),          // IP_RECVTOS
+    (IPPROTO_IP, 10, 1),          // IP_MTU_DISCOVER (IP_PMTUDISC_WANT)
+    (IPPROTO_IP, 11, 0),          // IP_RECVERR
+    (IPPROTO_IP, 32, 1),          // IP_MULTICAST_TTL
+    (IPPROTO_IP, 33, 1),          // IP_MULTICAST_LOOP
+    (IPPROTO_IPV6, 16, 64),       // IPV6_UNICAST_HOPS
+    (IPPROTO_IPV6, 18, 1),        // IPV6_MULTICAST_HOPS
+    (IPPROTO_IPV6, 19, 1),        // IPV6_MULTICAST_LOOP
+    (IPPROTO_IPV6, 23, 0),        // IPV6_MTU_DISCOVER
+    (IPPROTO_IPV6, 25, 0),        // IPV6_RECVERR
+    (IPPROTO_IPV6, 49, 0),        // IPV6_RECVPKTINFO
+    (IPPROTO_IPV6, 51, 0),        // IPV6_RECVHOPLIMIT
+    (IPPROTO_IPV6, 66, 0),        // IPV6_RECVTCLASS
+    (IPPROTO_IPV6, 67, 0),        // IPV6_TCLASS
+    (IPPROTO_UDPLITE_OPT, 10, 0), // UDPLITE_SEND_CSCOV
+    (IPPROTO_UDPLITE_OPT, 11, 0), // UDPLITE_RECV_CSCOV
 ];
+const IPPROTO_UDPLITE_OPT: u32 = IPPROTO_UDPLITE as u32;
 
 /// Which kept options a socket type has (TCP's level only on stream sockets; IPv6's only
 /// on `AF_INET6` ones).
@@ -79,8 +100,23 @@ fn applies(s: &Sock, level: u32) -> bool {
     match level {
         IPPROTO_TCP => s.ty == SOCK_STREAM,
         IPPROTO_IPV6 => s.family == AF_INET6,
+        IPPROTO_UDPLITE_OPT => s.proto == IPPROTO_UDPLITE,
         _ => true,
     }
+}
+
+/// A kept option's value (its default when never set).
+fn opt(s: &Sock, level: u32, name: u32) -> i32 {
+    s.opts
+        .iter()
+        .find(|o| o.0 == level && o.1 == name)
+        .map(|o| o.2)
+        .or_else(|| {
+            KEPT.iter()
+                .find(|k| k.0 == level && k.1 == name)
+                .map(|k| k.2)
+        })
+        .unwrap_or(0)
 }
 
 /// `socket(AF_INET|AF_INET6, ty, proto)` with the kind already checked by the caller.
@@ -91,9 +127,10 @@ pub fn new_socket(
     cred: unix::Cred,
     k: &Kernel,
 ) -> Result<SockRef, Errno> {
-    let ty = match (kind, proto) {
-        (1, 0) | (1, 6) => SOCK_STREAM,
-        (2, 0) | (2, 17) => SOCK_DGRAM,
+    let (ty, proto) = match (kind, proto) {
+        (1, 0) | (1, 6) => (SOCK_STREAM, inet::IPPROTO_TCP),
+        (2, 0) | (2, 17) => (SOCK_DGRAM, inet::IPPROTO_UDP),
+        (2, 136) => (SOCK_DGRAM, IPPROTO_UDPLITE),
         // Ping sockets: Linux's default `ping_group_range` allows nobody.
         (2, IPPROTO_ICMP) if family == AF_INET => return Err(EACCES),
         (2, IPPROTO_ICMPV6) if family == AF_INET6 => return Err(EACCES),
@@ -105,6 +142,7 @@ pub fn new_socket(
     };
     let s = Sock::new(ty, cred, &k.unix.reaper);
     s.borrow_mut().family = family;
+    s.borrow_mut().proto = proto;
     Ok(s)
 }
 
@@ -394,7 +432,10 @@ pub fn send_dgram<P: Platform>(
     if !ctl.fds.is_empty() || ctl.cred.is_some() {
         return Err(EINVAL);
     }
-    let family = s.borrow().family;
+    let (family, proto) = {
+        let x = s.borrow();
+        (x.family, x.proto)
+    };
     let to = match ctl.to {
         Some((addr, len)) if addr != 0 => {
             let to = read_addr(t, family, addr, len)?.ok_or(EAFNOSUPPORT)?;
@@ -417,9 +458,34 @@ pub fn send_dgram<P: Platform>(
         return Err(EMSGSIZE);
     }
     let (from, _) = source(k, s, &to)?;
+    // The header fields the datagram carries: from this send's control data, else the
+    // socket's options.
+    let ip = {
+        let x = s.borrow();
+        let (hops, tclass) = if family == AF_INET6 {
+            (
+                ctl.ip6
+                    .0
+                    .unwrap_or_else(|| opt(&x, IPPROTO_IPV6, IPV6_UNICAST_HOPS)),
+                ctl.ip6
+                    .1
+                    .unwrap_or_else(|| opt(&x, IPPROTO_IPV6, IPV6_TCLASS)),
+            )
+        } else {
+            (
+                ctl.ip4.0.unwrap_or_else(|| opt(&x, IPPROTO_IP, IP_TTL)),
+                ctl.ip4.1.unwrap_or_else(|| opt(&x, IPPROTO_IP, IP_TOS)),
+            )
+        };
+        IpInfo {
+            hops: if hops < 0 { 64 } else { hops },
+            tclass: tclass.max(0),
+            dst: to.ip,
+        }
+    };
     // Copied before the receiver is known: a bad buffer is EFAULT whoever listens.
     let data = super::socket::gather(t, iov, total)?;
-    match k.ports.receiver(&from, &to) {
+    match k.ports.receiver(proto, &from, &to) {
         Some(r) => {
             let fits = {
                 let x = r.borrow();
@@ -432,6 +498,7 @@ pub fn send_dgram<P: Platform>(
                     fds: Vec::new(),
                     cred: super::socket::cred(t),
                     from: Some(from.encode()),
+                    ip: Some(ip),
                 });
             }
         }
@@ -454,15 +521,13 @@ pub fn getsockopt(s: &Sock, level: u32, name: u32) -> Option<Result<i32, Errno>>
     match (level, name) {
         (1, 2) => return Some(Ok(s.reuseaddr as i32)),
         (1, 15) => return Some(Ok(s.reuseport as i32)),
-        (1, 38) => {
-            return Some(Ok(if s.ty == SOCK_STREAM {
-                IPPROTO_TCP
-            } else {
-                IPPROTO_UDP
-            } as i32))
-        }
+        (1, 38) => return Some(Ok(i32::from(s.proto))),
         (IPPROTO_IPV6, IPV6_V6ONLY) if s.family == AF_INET6 => return Some(Ok(s.v6only as i32)),
         (IPPROTO_TCP, 2) if s.state == State::Connected => return Some(Ok(65483)),
+        (IPPROTO_IPV6, IPV6_UNICAST_HOPS) | (IPPROTO_IP, IP_TTL) if applies(s, level) => {
+            let v = opt(s, level, name);
+            return Some(Ok(if v < 0 { 64 } else { v }));
+        }
         _ => {}
     }
     let (_, _, def) = *KEPT
@@ -490,9 +555,24 @@ pub fn setsockopt(s: &mut Sock, level: u32, name: u32, v: i32) -> Option<Result<
         _ => {
             KEPT.iter()
                 .find(|&&(l, n, _)| l == level && n == name && applies(s, l))?;
-            // Booleans read back as 0/1 where Linux normalizes them.
+            // Booleans read back as 0/1 where Linux normalizes them; hop limits and
+            // classes are checked as Linux checks them (-1: the default).
             let v = match (level, name) {
                 (1, 6 | 9 | 10) | (IPPROTO_TCP, 1 | 3) => (v != 0) as i32,
+                (IPPROTO_IP, IP_PKTINFO | IP_RECVTTL | IP_RECVTOS | 11) => (v != 0) as i32,
+                (IPPROTO_IPV6, IPV6_RECVPKTINFO | IPV6_RECVHOPLIMIT | IPV6_RECVTCLASS | 25) => {
+                    (v != 0) as i32
+                }
+                (IPPROTO_IP, IP_TTL) if v != -1 && !(1..=255).contains(&v) => {
+                    return Some(Err(EINVAL))
+                }
+                (IPPROTO_IPV6, IPV6_UNICAST_HOPS | IPV6_TCLASS | 18)
+                    if !(-1..=255).contains(&v) =>
+                {
+                    return Some(Err(EINVAL))
+                }
+                (IPPROTO_IPV6, IPV6_TCLASS) => v.max(0),
+                (IPPROTO_IP, IP_TOS) => v & 0xff,
                 _ => v,
             };
             match s.opts.iter_mut().find(|o| o.0 == level && o.1 == name) {
@@ -504,13 +584,103 @@ pub fn setsockopt(s: &mut Sock, level: u32, name: u32, v: i32) -> Option<Result<
     Some(Ok(()))
 }
 
+/// The control messages a datagram's header gives a receiver that asked for them, in
+/// Linux's order (level, type, data).
+pub fn recv_cmsgs(s: &Sock, ip: &IpInfo) -> Vec<(u32, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let on = |level, name| opt(s, level, name) != 0;
+    let int = |v: i32| v.to_ne_bytes().to_vec();
+    let mapped = ip.dst[..12] == Endpoint::v4([0; 4], 0).ip[..12];
+    if s.family == AF_INET6 && !mapped {
+        if on(IPPROTO_IPV6, IPV6_RECVPKTINFO) {
+            let mut d = ip.dst.to_vec();
+            d.extend_from_slice(&LO_INDEX.to_ne_bytes());
+            out.push((IPPROTO_IPV6, IPV6_PKTINFO, d));
+        }
+        if on(IPPROTO_IPV6, IPV6_RECVHOPLIMIT) {
+            out.push((IPPROTO_IPV6, IPV6_HOPLIMIT, int(ip.hops)));
+        }
+        if on(IPPROTO_IPV6, IPV6_RECVTCLASS) {
+            out.push((IPPROTO_IPV6, IPV6_TCLASS, int(ip.tclass)));
+        }
+        return out;
+    }
+    if on(IPPROTO_IP, IP_PKTINFO) {
+        // struct in_pktinfo: the interface, the local address, the destination.
+        let mut d = (LO_INDEX as i32).to_ne_bytes().to_vec();
+        d.extend_from_slice(&ip.dst[12..]);
+        d.extend_from_slice(&ip.dst[12..]);
+        out.push((IPPROTO_IP, IP_PKTINFO, d));
+    }
+    if on(IPPROTO_IP, IP_RECVTTL) {
+        out.push((IPPROTO_IP, IP_TTL, int(ip.hops)));
+    }
+    if on(IPPROTO_IP, IP_RECVTOS) {
+        out.push((IPPROTO_IP, IP_TOS, alloc::vec![ip.tclass as u8]));
+    }
+    out
+}
+
+/// A send's IP-level control message (`IP_TTL`/`IP_TOS` at `IPPROTO_IP`,
+/// `IPV6_HOPLIMIT`/`IPV6_TCLASS` at `IPPROTO_IPV6`, packet info accepted), checked as Linux
+/// checks them: into `c4`/`c6` as (hops, class); -1 means the socket's own value.
+pub fn send_cmsg(
+    level: u32,
+    ty: u32,
+    data: &[u8],
+    c4: &mut (Option<i32>, Option<i32>),
+    c6: &mut (Option<i32>, Option<i32>),
+) -> Result<(), Errno> {
+    let int = || -> Result<i32, Errno> {
+        let b: [u8; 4] = data.try_into().map_err(|_| EINVAL)?;
+        Ok(i32::from_ne_bytes(b))
+    };
+    let keep = |v: i32| (v != -1).then_some(v);
+    match (level, ty) {
+        (IPPROTO_IP, IP_TTL) => {
+            let v = int()?;
+            if !(1..=255).contains(&v) {
+                return Err(EINVAL);
+            }
+            c4.0 = Some(v);
+        }
+        (IPPROTO_IP, IP_TOS) => {
+            let v = if data.len() == 1 {
+                i32::from(data[0])
+            } else {
+                int()?
+            };
+            if !(0..=255).contains(&v) {
+                return Err(EINVAL);
+            }
+            c4.1 = Some(v);
+        }
+        (IPPROTO_IP, IP_PKTINFO) if data.len() < 12 => return Err(EINVAL),
+        (IPPROTO_IPV6, IPV6_HOPLIMIT) | (IPPROTO_IPV6, IPV6_TCLASS) => {
+            let v = int()?;
+            if !(-1..=255).contains(&v) {
+                return Err(EINVAL);
+            }
+            if ty == IPV6_HOPLIMIT {
+                c6.0 = keep(v);
+            } else {
+                c6.1 = keep(v);
+            }
+        }
+        (IPPROTO_IPV6, IPV6_PKTINFO) if data.len() < 20 => return Err(EINVAL),
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Levels other than `SOL_SOCKET` an inet socket answers for: its protocol's, IP's and (an
 /// IPv6 socket) IPv6's. Unknown names there are `ENOPROTOOPT`.
 pub fn known_level(s: &Sock, level: u32) -> bool {
     match level {
         IPPROTO_IP => true,
         IPPROTO_TCP => s.ty == SOCK_STREAM,
-        IPPROTO_UDP => s.ty == SOCK_DGRAM,
+        IPPROTO_UDP => s.proto == inet::IPPROTO_UDP,
+        IPPROTO_UDPLITE_OPT => s.proto == IPPROTO_UDPLITE,
         IPPROTO_IPV6 => s.family == AF_INET6,
         _ => false,
     }

@@ -483,6 +483,10 @@ pub(super) struct Control {
     pub cred: Option<Cred>,
     /// The destination address and its length (`sendto`, `msg_name`).
     pub to: Option<(u64, u64)>,
+    /// IP-level values for this datagram (hop limit or TTL, traffic class or TOS), IPv4's
+    /// and IPv6's ([`inet::send_cmsg`]).
+    pub ip4: (Option<i32>, Option<i32>),
+    pub ip6: (Option<i32>, Option<i32>),
 }
 
 fn read_control<P: Platform>(t: &mut Task<P>, addr: u64, len: u64) -> Result<Control, Errno> {
@@ -534,6 +538,8 @@ fn read_control<P: Platform>(t: &mut Task<P>, addr: u64, len: u64) -> Result<Con
                 }
                 _ => return Err(EINVAL),
             }
+        } else {
+            inet::send_cmsg(level as u32, ty as u32, data, &mut c.ip4, &mut c.ip6)?;
         }
         off += (clen as usize).next_multiple_of(8);
     }
@@ -743,6 +749,7 @@ fn send_once<P: Platform>(
         fds: ctl.fds,
         cred: msg_cred,
         from,
+        ip: None,
     });
     if ty == SOCK_STREAM && n < total && !nonblock {
         // The rest waits for room; what went is counted (see `send`).
@@ -755,6 +762,47 @@ fn send_once<P: Platform>(
     Ok(n as u64)
 }
 
+/// `sendfile` into a connected stream socket: queues what fits of `data` (a blocking
+/// socket with no room waits; the call is made again).
+pub(super) fn send_bytes<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    of: &OpenFile,
+    s: &SockRef,
+    data: &[u8],
+) -> SysResult {
+    let (dest, sndbuf, timeo) = {
+        let x = s.borrow();
+        if x.ty != SOCK_STREAM {
+            return Err(EINVAL);
+        }
+        match unix::send_target(&x, None) {
+            Ok(d) => (d, x.sndbuf, x.sndtimeo),
+            Err(SendErr::Err(e)) => return Err(e),
+            Err(_) => {
+                drop(x);
+                signal::raise(t, signal::SIGPIPE);
+                return Err(crate::errno::EPIPE);
+            }
+        }
+    };
+    let room = dest.borrow().stream_room(sndbuf);
+    if room == 0 {
+        return wait(k, t, of.nonblock.get(), timeo);
+    }
+    let n = data.len().min(room);
+    let from = s.borrow().addr.clone();
+    dest.borrow_mut().push(Msg {
+        data: data[..n].to_vec(),
+        off: 0,
+        fds: Vec::new(),
+        cred: cred(t),
+        from,
+        ip: None,
+    });
+    Ok(n as u64)
+}
+
 /// What a receive got, for `recvmsg`'s fields.
 struct Received {
     n: usize,
@@ -762,6 +810,8 @@ struct Received {
     from: Option<Option<Vec<u8>>>,
     cred: Option<Cred>,
     fds: Vec<Rc<OpenFile>>,
+    /// A datagram's IP header fields (inet ancillary data).
+    ip: Option<unix::IpInfo>,
 }
 
 fn recv<P: Platform>(
@@ -802,6 +852,7 @@ fn recv<P: Platform>(
                 from: None,
                 cred: None,
                 fds: Vec::new(),
+                ip: None,
             }));
         }
         if x.connection() && x.state != State::Connected {
@@ -816,7 +867,7 @@ fn recv<P: Platform>(
         return Ok(None);
     }
     if ty != SOCK_STREAM {
-        let (bytes, full, fds, cred, from) = {
+        let (bytes, full, fds, cred, from, ip) = {
             let x = s.borrow();
             let m = &x.rx[0];
             let n = want.min(m.data.len());
@@ -826,6 +877,7 @@ fn recv<P: Platform>(
                 m.fds.clone(),
                 m.cred,
                 m.from.clone(),
+                m.ip,
             )
         };
         scatter(t, iov, &bytes)?;
@@ -856,6 +908,7 @@ fn recv<P: Platform>(
             from: Some(from),
             cred: Some(cred),
             fds,
+            ip,
         }));
     }
     // Stream: bytes across messages, up to a message that carries descriptors.
@@ -930,6 +983,7 @@ fn recv<P: Platform>(
         from,
         cred,
         fds: fds_out,
+        ip: None,
     }))
 }
 
@@ -1019,7 +1073,7 @@ pub fn sendmsg<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
 
 /// Appends a control message to `out` within `space`, as Linux's `put_cmsg` (truncated, with
 /// MSG_CTRUNC, where it does not fit).
-fn put_cmsg(out: &mut Vec<u8>, space: usize, flags: &mut u32, ty: i32, data: &[u8]) {
+fn put_cmsg(out: &mut Vec<u8>, space: usize, flags: &mut u32, level: i32, ty: i32, data: &[u8]) {
     let left = space - out.len();
     if left < 16 {
         *flags |= MSG_CTRUNC;
@@ -1028,7 +1082,7 @@ fn put_cmsg(out: &mut Vec<u8>, space: usize, flags: &mut u32, ty: i32, data: &[u
     let clen = 16 + data.len();
     let mut c = Vec::with_capacity(clen.next_multiple_of(8));
     c.extend_from_slice(&(clen as u64).to_ne_bytes());
-    c.extend_from_slice(&(SOL_SOCKET as i32).to_ne_bytes());
+    c.extend_from_slice(&level.to_ne_bytes());
     c.extend_from_slice(&ty.to_ne_bytes());
     c.extend_from_slice(data);
     if left < clen {
@@ -1059,7 +1113,20 @@ pub fn recvmsg<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
             for v in [c.pid, c.uid, c.gid] {
                 d.extend_from_slice(&v.to_ne_bytes());
             }
-            put_cmsg(&mut ctl, space, &mut flags, SCM_CREDENTIALS, &d);
+            put_cmsg(
+                &mut ctl,
+                space,
+                &mut flags,
+                SOL_SOCKET as i32,
+                SCM_CREDENTIALS,
+                &d,
+            );
+        }
+    }
+    if let Some(ip) = &r.ip {
+        let cmsgs = inet::recv_cmsgs(&s.borrow(), ip);
+        for (level, ty, d) in cmsgs {
+            put_cmsg(&mut ctl, space, &mut flags, level as i32, ty as i32, &d);
         }
     }
     let mut fds = r.fds.into_iter();
@@ -1092,7 +1159,14 @@ pub fn recvmsg<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
             for fd in &installed {
                 d.extend_from_slice(&fd.to_ne_bytes());
             }
-            put_cmsg(&mut ctl, space, &mut flags, SCM_RIGHTS, &d);
+            put_cmsg(
+                &mut ctl,
+                space,
+                &mut flags,
+                SOL_SOCKET as i32,
+                SCM_RIGHTS,
+                &d,
+            );
         }
     }
     release_all(k, fds.collect());
@@ -1238,7 +1312,9 @@ pub fn setsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
     let name = a[2] & 0xffff_ffff;
     let level = (a[1] & 0xffff_ffff) as u32;
     let inet = inet::is_inet(&s.borrow());
-    if inet && name != SO_RCVTIMEO && name != SO_SNDTIMEO && name != SO_LINGER {
+    let generic = u64::from(level) == SOL_SOCKET
+        && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_LINGER);
+    if inet && !generic {
         let sol_socket = u64::from(level) == SOL_SOCKET;
         if !sol_socket && !inet::known_level(&s.borrow(), level) {
             return Err(ENOPROTOOPT);
