@@ -10,6 +10,9 @@
  * alarm() is a watchdog naming the stage that hung. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,6 +31,10 @@
 #include <unistd.h>
 
 #include "errname.h"
+
+/* <linux/netlink.h>'s protocols (musl's toolchain has no kernel headers). */
+#define NETLINK_ROUTE 0
+#define NETLINK_AUDIT 9
 
 static volatile int sigpipes;
 static const char *volatile stage = "start";
@@ -819,6 +826,41 @@ static void isolated(void) {
     SHOW("raw6 socket", socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6));
     SHOW("packet socket", socket(AF_PACKET, SOCK_RAW, 0));
     SHOW("ping socket", socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+    /* The one interface, as glibc's calls (netlink, SIOCGIF*) and netlink itself see it. */
+    struct if_nameindex *ni = if_nameindex();
+    for (struct if_nameindex *p = ni; p && p->if_index; p++) printf("if_nameindex: %u %s\n", p->if_index, p->if_name);
+    if_freenameindex(ni);
+    char name[IF_NAMESIZE] = "";
+    printf("if_nametoindex lo: %u, eth0: %u, if_indextoname 1: %s\n", if_nametoindex("lo"), if_nametoindex("eth0"),
+           if_indextoname(1, name) ? name : errno_name(errno));
+    struct ifaddrs *ifa;
+    CHECK(getifaddrs(&ifa) == 0);
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        char host[64] = "-";
+        int fam = i->ifa_addr ? i->ifa_addr->sa_family : -1;
+        if (fam == AF_INET || fam == AF_INET6)
+            getnameinfo(i->ifa_addr, fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), host, sizeof host, NULL, 0, NI_NUMERICHOST);
+        printf("getifaddrs: %s family %d flags %#x %s\n", i->ifa_name, fam, i->ifa_flags, host);
+    }
+    freeifaddrs(ifa);
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq ifr = { 0 };
+    struct ifconf ifc = { .ifc_len = sizeof ifr, .ifc_req = &ifr };
+    SHOW("SIOCGIFCONF", ioctl(s, SIOCGIFCONF, &ifc));
+    printf("SIOCGIFCONF: %d bytes, %s %s\n", ifc.ifc_len, ifr.ifr_name, inet_ntoa(((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr));
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    SHOW("SIOCGIFFLAGS", ioctl(s, SIOCGIFFLAGS, &ifr));
+    printf("flags %#x\n", ifr.ifr_flags);
+    SHOW("SIOCGIFMTU", ioctl(s, SIOCGIFMTU, &ifr));
+    printf("mtu %d\n", ifr.ifr_mtu);
+    SHOW("SIOCSIFMTU", ioctl(s, SIOCSIFMTU, &ifr));
+    strcpy(ifr.ifr_name, "eth0");
+    SHOW("SIOCGIFFLAGS eth0", ioctl(s, SIOCGIFFLAGS, &ifr));
+    close(s);
+    SHOW("netlink route", s = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+    close(s);
+    SHOW("netlink audit", socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT));
 }
 
 int main(int argc, char **argv) {

@@ -15,7 +15,8 @@ fn inet_sockets() {
     for_each_case("inet_sockets", |p, v| compare(p, v, "inet_sockets", &[]));
 }
 
-/// Nothing outside the sandbox is reachable, and raw, packet and ping sockets stay refused.
+/// Nothing outside the sandbox is reachable, raw, packet and ping sockets stay refused, and
+/// its one interface is `lo` to every way of asking (netlink, `SIOCGIF*`, glibc).
 #[test]
 fn network_none_reaches_nothing_outside() {
     const WANT: &str = "\
@@ -27,6 +28,21 @@ raw socket: EPERM
 raw6 socket: EPERM
 packet socket: EAFNOSUPPORT
 ping socket: EACCES
+if_nameindex: 1 lo
+if_nametoindex lo: 1, eth0: 0, if_indextoname 1: lo
+getifaddrs: lo family 17 flags 0x10049 -
+getifaddrs: lo family 2 flags 0x10049 127.0.0.1
+getifaddrs: lo family 10 flags 0x10049 ::1
+SIOCGIFCONF: ok
+SIOCGIFCONF: 40 bytes, lo 127.0.0.1
+SIOCGIFFLAGS: ok
+flags 0x49
+SIOCGIFMTU: ok
+mtu 65536
+SIOCSIFMTU: EPERM
+SIOCGIFFLAGS eth0: ENODEV
+netlink route: ok
+netlink audit: EPROTONOSUPPORT
 ";
     for_each_case("inet_sockets isolated", |p, v| {
         let out = run_vmm(p, v, "inet_sockets", &["isolated"], &[]);

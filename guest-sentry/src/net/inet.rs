@@ -204,6 +204,8 @@ pub struct Ports {
     map: BTreeMap<(u16, u16), Vec<Weak<RefCell<Sock>>>>,
     /// Where the next ephemeral port search starts.
     next: u16,
+    /// Netlink sockets' port ids (kept here: the sandbox's one table of socket ports).
+    netlink: BTreeMap<u32, Weak<RefCell<Sock>>>,
 }
 
 pub const IPPROTO_TCP: u16 = 6;
@@ -211,6 +213,29 @@ pub const IPPROTO_UDP: u16 = 17;
 pub const IPPROTO_UDPLITE: u16 = 136;
 
 impl Ports {
+    /// Whether a live netlink socket has port id `id`.
+    pub fn netlink_taken(&mut self, id: u32) -> bool {
+        self.netlink.retain(|_, w| w.strong_count() > 0);
+        self.netlink.contains_key(&id)
+    }
+
+    /// A free netlink port id: `pid` if free, else the first free one from -4096 down
+    /// (Linux's autobind).
+    pub fn netlink_free(&mut self, pid: u32) -> u32 {
+        if !self.netlink_taken(pid) {
+            return pid;
+        }
+        let mut id = (-4096i32) as u32;
+        while self.netlink.contains_key(&id) {
+            id = id.wrapping_sub(1);
+        }
+        id
+    }
+
+    pub fn netlink_bind(&mut self, s: &SockRef, id: u32) {
+        self.netlink.insert(id, Rc::downgrade(s));
+    }
+
     /// The live sockets of protocol `proto` on `port`.
     fn on(&mut self, proto: u16, port: u16) -> Vec<SockRef> {
         let Some(list) = self.map.get_mut(&(proto, port)) else {

@@ -391,6 +391,15 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         }
         _ => {}
     }
+    if (0x8900..0x8a00).contains(&(a[1] & 0xffff_ffff)) {
+        // Socket and interface requests (SIOC*): on a socket of any family, as Linux's
+        // `sock_ioctl` hands them to `dev_ioctl`.
+        let of = file(t, a[0])?;
+        if let File::Socket(_) = &of.file {
+            return super::socket::dev_ioctl(t, a[1] & 0xffff_ffff, a[2]);
+        }
+        return Err(ENOTTY);
+    }
     if a[1] == FIONREAD {
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {

@@ -15,6 +15,7 @@ mod inet;
 mod io;
 pub mod ipc;
 mod mem;
+mod netlink;
 mod ovl;
 mod proc;
 mod socket;

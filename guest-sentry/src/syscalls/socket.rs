@@ -14,8 +14,8 @@
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
-use super::inet;
 use super::io::{alloc_fd, file, AT_FDCWD};
+use super::{inet, netlink};
 use crate::errno::{
     Errno, SysResult, EAFNOSUPPORT, EAGAIN, EBADF, ECONNREFUSED, EFAULT, EINVAL, EISCONN, ENOBUFS,
     ENOENT, ENOPROTOOPT, ENOTCONN, ENOTSOCK, EOPNOTSUPP, EPROTONOSUPPORT, ESOCKTNOSUPPORT,
@@ -23,6 +23,7 @@ use crate::errno::{
 use crate::file::{File, OpenFile};
 use crate::kernel::{Kernel, Task, SANDBOX_IDS};
 use crate::net::inet::{Endpoint, AF_INET, AF_INET6};
+use crate::net::netlink::AF_NETLINK;
 use crate::net::unix::{
     self, Cred, Msg, Name, SendErr, Sock, SockRef, State, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
 };
@@ -109,6 +110,14 @@ pub fn socket<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         let s = inet::new_socket(family as u16, ty & 0xf, a[2] & 0xffff_ffff, cred(t), k)?;
         return new_sock_fd(t, s, a[1]);
     }
+    if family == u64::from(AF_NETLINK) {
+        let ty = a[1] & 0xffff_ffff;
+        if ty & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(EINVAL);
+        }
+        let s = netlink::new_socket(ty & 0xf, a[2] & 0xffff_ffff, cred(t), k)?;
+        return new_sock_fd(t, s, a[1]);
+    }
     if family != AF_UNIX {
         return Err(EAFNOSUPPORT);
     }
@@ -119,8 +128,11 @@ pub fn socket<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 /// `socketpair(domain, type, protocol, sv)`.
 pub fn socketpair<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let family = a[0] & 0xffff_ffff;
-    if family == u64::from(AF_INET) || family == u64::from(AF_INET6) {
-        // Linux: the inet families have no pairs.
+    if family == u64::from(AF_INET)
+        || family == u64::from(AF_INET6)
+        || family == u64::from(AF_NETLINK)
+    {
+        // Linux: the inet and netlink families have no pairs.
         return Err(EOPNOTSUPP);
     }
     if family != AF_UNIX {
@@ -182,6 +194,9 @@ fn sockaddr_of(family: u16, addr: Option<&[u8]>) -> Vec<u8> {
     if family == AF_INET || family == AF_INET6 {
         return inet::sockaddr(family, addr.and_then(Endpoint::decode));
     }
+    if family == AF_NETLINK {
+        return netlink::sockaddr(addr);
+    }
     sockaddr(addr)
 }
 
@@ -232,6 +247,9 @@ pub fn bind<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRes
     let (_, s) = sock(t, a[0])?;
     if inet::is_inet(&s.borrow()) {
         return inet::bind(k, t, &s, a[1], a[2]);
+    }
+    if netlink::is_netlink(&s.borrow()) {
+        return netlink::bind(k, t, &s, a[1], a[2]);
     }
     let Some((name, raw)) = read_addr(k, t, a[1], a[2], false)? else {
         if s.borrow().addr.is_some() {
@@ -304,6 +322,9 @@ pub fn connect<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     let (of, s) = sock(t, a[0])?;
     if inet::is_inet(&s.borrow()) {
         return inet::connect(k, t, &s, of.nonblock.get(), a[1], a[2]);
+    }
+    if netlink::is_netlink(&s.borrow()) {
+        return netlink::connect(k, t, &s, a[1], a[2]);
     }
     if s.borrow().ty == SOCK_DGRAM && a[2] & 0xffff_ffff >= 2 {
         let family: u16 = t.mm.lock().read_obj(a[1])?;
@@ -611,6 +632,9 @@ fn send_once<P: Platform>(
         (x.sndtimeo, inet::is_inet(&x), x.ty)
     };
     let mut ctl = ctl;
+    if netlink::is_netlink(&s.borrow()) {
+        return netlink::send(k, t, s, iov, ctl.to);
+    }
     if inet {
         if ty == SOCK_DGRAM {
             return inet::send_dgram(k, t, s, iov, &ctl);
@@ -801,6 +825,81 @@ pub(super) fn send_bytes<P: Platform>(
         ip: None,
     });
     Ok(n as u64)
+}
+
+/// The interface requests (`SIOCGIF*`, `SIOCGIFCONF`) about the sandbox's one interface,
+/// `lo` (index 1, 127.0.0.1/8, MTU 65536); requests that set anything are `EPERM`, names
+/// other than `lo` `ENODEV`.
+pub(super) fn dev_ioctl<P: Platform>(t: &mut Task<P>, cmd: u64, arg: u64) -> SysResult {
+    const SIOCGIFNAME: u64 = 0x8910;
+    const SIOCGIFCONF: u64 = 0x8912;
+    const SIOCGIFFLAGS: u64 = 0x8913;
+    const SIOCGIFADDR: u64 = 0x8915;
+    const SIOCGIFNETMASK: u64 = 0x891b;
+    const SIOCGIFMTU: u64 = 0x8921;
+    const SIOCGIFHWADDR: u64 = 0x8927;
+    const SIOCGIFINDEX: u64 = 0x8933;
+    const SIOCGIFTXQLEN: u64 = 0x8942;
+    /// `sizeof(struct ifreq)`.
+    const IFREQ: usize = 40;
+    let sin = |ip: [u8; 4]| inet::sockaddr(AF_INET, Some(Endpoint::v4(ip, 0)));
+    if cmd == SIOCGIFCONF {
+        // struct ifconf { int ifc_len; union { char *ifc_buf; struct ifreq *ifc_req; } }.
+        let (len, buf): (i32, u64) = {
+            let raw: [u64; 2] = t.mm.lock().read_obj(arg)?;
+            (raw[0] as u32 as i32, raw[1])
+        };
+        if buf == 0 {
+            t.mm.lock().write_obj(arg, &(IFREQ as i32))?;
+            return Ok(0);
+        }
+        let mut n = 0;
+        if len >= IFREQ as i32 {
+            let mut req = [0u8; IFREQ];
+            req[..2].copy_from_slice(b"lo");
+            req[16..32].copy_from_slice(&sin([127, 0, 0, 1]));
+            t.mm.lock().copy_out(buf, &req)?;
+            n = IFREQ as i32;
+        }
+        t.mm.lock().write_obj(arg, &n)?;
+        return Ok(0);
+    }
+    let mut req: [u8; IFREQ] = t.mm.lock().read_obj(arg)?;
+    if cmd == SIOCGIFNAME {
+        let index = i32::from_ne_bytes([req[16], req[17], req[18], req[19]]);
+        if index != inet::LO_INDEX as i32 {
+            return Err(crate::errno::ENODEV);
+        }
+        req[..16].fill(0);
+        req[..2].copy_from_slice(b"lo");
+        t.mm.lock().copy_out(arg, &req[..16])?;
+        return Ok(0);
+    }
+    let name_end = req[..16].iter().position(|&b| b == 0).unwrap_or(16);
+    if &req[..name_end] != b"lo" {
+        return Err(crate::errno::ENODEV);
+    }
+    let value: Vec<u8> = match cmd {
+        SIOCGIFFLAGS => 0x49u16.to_ne_bytes().to_vec(), // IFF_UP | IFF_LOOPBACK | IFF_RUNNING
+        SIOCGIFADDR => sin([127, 0, 0, 1]),
+        SIOCGIFNETMASK => sin([255, 0, 0, 0]),
+        SIOCGIFMTU => 65536i32.to_ne_bytes().to_vec(),
+        SIOCGIFINDEX => (inet::LO_INDEX as i32).to_ne_bytes().to_vec(),
+        SIOCGIFTXQLEN => 1000i32.to_ne_bytes().to_vec(),
+        SIOCGIFHWADDR => {
+            let mut v = 772u16.to_ne_bytes().to_vec(); // ARPHRD_LOOPBACK, zero address
+            v.resize(16, 0);
+            v
+        }
+        // SIOCS*: the sandbox's network cannot be changed from inside.
+        // (SIOCADDRT, SIOCDELRT, SIOCSIFFLAGS/ADDR/DSTADDR/BRDADDR/NETMASK/METRIC/MTU/NAME/
+        // HWADDR, SIOCSIFTXQLEN.)
+        0x890b | 0x890c | 0x8914 | 0x8916 | 0x8918 | 0x891a | 0x891c | 0x891e | 0x8922 | 0x8923
+        | 0x8924 | 0x8943 => return Err(crate::errno::EPERM),
+        _ => return Err(EINVAL),
+    };
+    t.mm.lock().copy_out(arg + 16, &value)?;
+    Ok(0)
 }
 
 /// What a receive got, for `recvmsg`'s fields.
@@ -1245,6 +1344,19 @@ pub fn getsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
             None
         }
     };
+    let kept = match kept {
+        None if netlink::is_netlink(&s.borrow()) => {
+            let x = s.borrow();
+            if level == netlink::SOL_NETLINK {
+                Some(netlink::getsockopt(&x, name).ok_or(ENOPROTOOPT)?)
+            } else if u64::from(level) == SOL_SOCKET && name == SO_TYPE as u32 {
+                x.opts.iter().find(|o| o.0 == 1 && o.1 == 3).map(|o| o.2)
+            } else {
+                None
+            }
+        }
+        k => k,
+    };
     if kept.is_none() && a[1] & 0xffff_ffff != SOL_SOCKET {
         return Err(EOPNOTSUPP);
     }
@@ -1330,6 +1442,16 @@ pub fn setsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
         if !sol_socket {
             return Err(ENOPROTOOPT);
         }
+    }
+    if level == netlink::SOL_NETLINK && netlink::is_netlink(&s.borrow()) {
+        if len < 4 {
+            return Err(EINVAL);
+        }
+        let v: i32 = t.mm.lock().read_obj(a[3])?;
+        if netlink::setsockopt(&mut s.borrow_mut(), name as u32, v) {
+            return Ok(0);
+        }
+        return Err(ENOPROTOOPT);
     }
     if a[1] & 0xffff_ffff != SOL_SOCKET {
         return Err(EOPNOTSUPP);
