@@ -62,6 +62,10 @@ pub enum File {
     Synthetic {
         data: Vec<u8>,
         dir: bool,
+        /// A directory of the overlay (its listing merged with the host's): its absolute
+        /// path inside the sandbox (for `*at` syscalls relative to it, `fchdir`) and its
+        /// stat as `lstat` of that path says. None: a file the Sentry makes up.
+        at: Option<(Vec<u8>, crate::abi::HostStat)>,
     },
     /// An epoll instance ([`crate::events::Epoll`]).
     Epoll(RefCell<crate::events::Epoll>),

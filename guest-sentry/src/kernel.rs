@@ -87,6 +87,21 @@ impl Hostname {
         })
     }
 
+    /// What an app's `sethostname`/`setdomainname` sets: up to 64 bytes (empty allowed, as
+    /// Linux allows it; a NUL ends the name).
+    pub fn from_app(name: &[u8]) -> Option<Self> {
+        if name.len() > Self::MAX {
+            return None;
+        }
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let mut bytes = [0; Self::MAX];
+        bytes[..end].copy_from_slice(&name[..end]);
+        Some(Hostname {
+            len: end as u8,
+            bytes,
+        })
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
@@ -117,7 +132,7 @@ pub struct Config {
     /// and app memory and overlay data together stay within `--memory`). On kvm the data
     /// lives on the Sentry's heap, which is part of guest memory already: a part of it.
     pub overlay_limit: u64,
-    /// `uname`'s nodename.
+    /// `uname`'s nodename (`sethostname` changes it, for the sandbox only).
     pub hostname: Hostname,
 }
 
@@ -155,6 +170,8 @@ pub struct Kernel<'h> {
     pub unix: crate::net::unix::Names,
     /// The loopback network's port table (TCP and UDP, IPv4 and IPv6).
     pub ports: crate::net::inet::Ports,
+    /// `uname`'s domainname (`setdomainname`; `(none)` until set, as Linux's).
+    pub domainname: Option<Hostname>,
     /// The sandbox's System V IPC namespace (semaphores, message queues, shared memory).
     pub ipc: crate::ipc::Ipc,
 }
@@ -187,6 +204,7 @@ impl<'h> Kernel<'h> {
             futex: Default::default(),
             unix: Default::default(),
             ports: Default::default(),
+            domainname: None,
             ipc: Default::default(),
         };
         let mut r = [0u8; 2];

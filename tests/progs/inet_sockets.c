@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -861,6 +862,15 @@ static void isolated(void) {
     SHOW("netlink route", s = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
     close(s);
     SHOW("netlink audit", socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT));
+    /* The sandbox's UTS names are its own. */
+    struct utsname u;
+    SHOW("sethostname", sethostname("sandboxed", 9));
+    SHOW("setdomainname", setdomainname("example", 7));
+    char longname[66];
+    memset(longname, 'x', sizeof longname);
+    SHOW("sethostname too long", sethostname(longname, 65));
+    uname(&u);
+    printf("uname: %s %s\n", u.nodename, u.domainname);
 }
 
 int main(int argc, char **argv) {

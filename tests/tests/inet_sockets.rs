@@ -43,9 +43,18 @@ SIOCSIFMTU: EPERM
 SIOCGIFFLAGS eth0: ENODEV
 netlink route: ok
 netlink audit: EPROTONOSUPPORT
+sethostname: ok
+setdomainname: ok
+sethostname too long: EINVAL
+uname: sandboxed example
 ";
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     for_each_case("inet_sockets isolated", |p, v| {
         let out = run_vmm(p, v, "inet_sockets", &["isolated"], &[]);
+        let now = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        if now != host_name {
+            return Err(format!("the host's name changed: {host_name:?} -> {now:?}"));
+        }
         if out.code() == 0 && out.stdout_str() == WANT {
             Ok(())
         } else {

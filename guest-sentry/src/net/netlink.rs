@@ -137,7 +137,7 @@ fn error(out: &mut Vec<u8>, h: &Header, req: &[u8], errno: i32, pid: u32) {
 pub fn route_request(req: &[u8], pid: u32) -> Vec<Vec<u8>> {
     let mut replies = Vec::new();
     let mut off = 0;
-    while let Some(h) = Header::parse(&req[off..]) {
+    while let Some(h) = req.get(off..).and_then(Header::parse) {
         let len = h.len as usize;
         if len < 16 || off + len > req.len() {
             break;

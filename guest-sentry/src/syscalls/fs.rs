@@ -44,6 +44,9 @@ pub(super) fn absolute<P: Platform>(
         let of = file(t, dirfd)?;
         match &of.file {
             File::Host(h) if h.dir => h.path.clone(),
+            File::Synthetic {
+                at: Some((p, _)), ..
+            } => p.clone(),
             _ => return Err(ENOTDIR),
         }
     };
@@ -349,7 +352,11 @@ fn open_proc<P: Platform>(
         return Err(ENOTDIR);
     }
     let of = Rc::new(OpenFile::new(
-        File::Synthetic { data, dir },
+        File::Synthetic {
+            data,
+            dir,
+            at: None,
+        },
         flags & O_NONBLOCK != 0,
     ));
     install_fd(t, of, flags)
@@ -510,7 +517,7 @@ fn seek(
 
 pub fn getdents64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
-    if let File::Synthetic { data, dir } = &of.file {
+    if let File::Synthetic { data, dir, .. } = &of.file {
         if !dir {
             return Err(ENOTDIR);
         }
@@ -553,7 +560,10 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
     Ok(match &of.file {
         File::Stdio(hfd) => k.host.fstat(*hfd, true)?,
         File::Host(h) => k.host.fstat(h.handle, false)?,
-        File::Synthetic { data, dir } => synthetic_stat(data.len(), *dir),
+        File::Synthetic {
+            at: Some((_, st)), ..
+        } => *st,
+        File::Synthetic { data, dir, .. } => synthetic_stat(data.len(), *dir),
         File::Mem { path, data, .. } => match super::ovl::find(k, path) {
             super::ovl::Found::Upper(st) => st,
             // Removed while open: still a file of its current size.
@@ -852,6 +862,12 @@ pub fn fchdir<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     match &of.file {
         File::Host(h) if h.dir => {
             t.fs.lock().cwd = h.path.clone();
+            Ok(0)
+        }
+        File::Synthetic {
+            at: Some((p, _)), ..
+        } => {
+            t.fs.lock().cwd = p.clone();
             Ok(0)
         }
         _ => Err(ENOTDIR),

@@ -227,6 +227,9 @@ pub fn bind<P: Platform>(
         // AF_UNSPEC is taken by an IPv4 socket for INADDR_ANY only (Linux's compatibility
         // rule); an IPv6 socket refuses it.
         None if family == AF_INET => {
+            if len & 0xffff_ffff < SIN_LEN {
+                return Err(EINVAL);
+            }
             let mut raw = [0u8; 8];
             t.mm.lock().copy_in(addr, &mut raw)?;
             if raw[4..8] != [0; 4] {
@@ -452,7 +455,9 @@ pub fn send_dgram<P: Platform>(
             }
         }
     };
-    let total: usize = iov.iter().map(|v| v.1 as usize).sum();
+    let total = iov
+        .iter()
+        .fold(0usize, |a, v| a.saturating_add(v.1 as usize));
     let max = if to.v4_mapped() { UDP4_MAX } else { UDP6_MAX };
     if total > max {
         return Err(EMSGSIZE);

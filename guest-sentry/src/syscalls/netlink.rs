@@ -140,7 +140,9 @@ pub fn send<P: Platform>(
             return Err(ECONNREFUSED);
         }
     }
-    let total: usize = iov.iter().map(|v| v.1 as usize).sum();
+    let total = iov
+        .iter()
+        .fold(0usize, |a, v| a.saturating_add(v.1 as usize));
     if total > MAX_REQUEST {
         return Err(crate::errno::EMSGSIZE);
     }

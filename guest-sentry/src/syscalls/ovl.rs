@@ -346,8 +346,15 @@ fn open_listing<P: Platform>(
         }
     }
     let data = super::procfs::dirents(&names);
+    // The descriptor is the directory: its stat is the one its path has (rmtree and `find`
+    // compare the two to detect a directory swapped for a link).
+    let at = stat(k, np, true).ok().map(|st| (np.to_vec(), st));
     let of = Rc::new(OpenFile::new(
-        File::Synthetic { data, dir: true },
+        File::Synthetic {
+            data,
+            dir: true,
+            at,
+        },
         flags & O_NONBLOCK != 0,
     ));
     install_fd(t, of, flags)

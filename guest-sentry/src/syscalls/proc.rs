@@ -5,7 +5,7 @@ use core::mem::size_of;
 
 use crate::errno::{SysResult, EFAULT, EINVAL, EPERM, ESRCH};
 use crate::host::ExitStatus;
-use crate::kernel::{Kernel, Rlimit, Task, RLIM_NLIMITS};
+use crate::kernel::{Hostname, Kernel, Rlimit, Task, RLIM_NLIMITS};
 use crate::linux::{Rusage, StackT, Sysinfo, Utsname};
 use crate::platform::Platform;
 use crate::sched::{
@@ -47,7 +47,9 @@ pub fn uname<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         b"6.1.0",
         b"#1 SMP vmm sandbox",
         b"x86_64",
-        b"(none)",
+        k.domainname
+            .as_ref()
+            .map_or(&b"(none)"[..], |d| d.as_bytes()),
     ];
     let [sysname, nodename, release, version, machine, domainname] = fields.map(|f| {
         let mut field = [0u8; 65];
@@ -63,6 +65,29 @@ pub fn uname<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         domainname,
     };
     t.mm.lock().write_obj(a[0], &uts)?;
+    Ok(0)
+}
+
+/// `sethostname(name, len)` and (`domain`) `setdomainname`: the sandbox's own UTS names
+/// (its root holds CAP_SYS_ADMIN in its namespace; the host's names never change).
+pub fn set_uts_name<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    a: [u64; 6],
+    domain: bool,
+) -> SysResult {
+    let len = a[1] as i64;
+    if !(0..=Hostname::MAX as i64).contains(&len) {
+        return Err(crate::errno::EINVAL);
+    }
+    let mut buf = alloc::vec![0u8; len as usize];
+    t.mm.lock().copy_in(a[0], &mut buf)?;
+    let name = Hostname::from_app(&buf).ok_or(crate::errno::EINVAL)?;
+    if domain {
+        k.domainname = Some(name);
+    } else {
+        k.config.hostname = name;
+    }
     Ok(0)
 }
 

@@ -669,7 +669,7 @@ fn send_once<P: Platform>(
         if peer_gone && !shut {
             // The first write after the peer closed goes out and is answered by a reset:
             // the next write is EPIPE (Linux's CLOSE_WAIT then `tcp_reset`).
-            let total = (iov.iter().map(|v| v.1).sum::<u64>() as usize).min(MAX_RW);
+            let total = (iov.iter().fold(0u64, |a, v| a.saturating_add(v.1)) as usize).min(MAX_RW);
             gather(t, iov, total.min(1 << 16))?;
             let mut x = s.borrow_mut();
             x.snd_shut = true;
@@ -898,7 +898,7 @@ pub(super) fn dev_ioctl<P: Platform>(t: &mut Task<P>, cmd: u64, arg: u64) -> Sys
         | 0x8924 | 0x8943 => return Err(crate::errno::EPERM),
         _ => return Err(EINVAL),
     };
-    t.mm.lock().copy_out(arg + 16, &value)?;
+    t.mm.lock().copy_out(arg.wrapping_add(16), &value)?;
     Ok(0)
 }
 

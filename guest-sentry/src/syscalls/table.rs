@@ -201,6 +201,8 @@ syscalls! { k, t, a, n;
     __NR_msgrcv(Int, Ptr, Uint, Int, Hex) [no_restart] => ipc::msgrcv(k, t, a);
     __NR_msgctl(Int, Int, Ptr) => ipc::msgctl(k, t, a);
     __NR_uname(Ptr) => proc::uname(k, t, a);
+    __NR_sethostname(InBuf(1), Uint) => proc::set_uts_name(k, t, a, false);
+    __NR_setdomainname(InBuf(1), Uint) => proc::set_uts_name(k, t, a, true);
     __NR_fcntl(Fd, Enum(strace::FCNTL_CMD), Hex) => fs::fcntl(k, t, a);
     __NR_fsync(Fd) => io::fsync(k, t, a);
     __NR_fdatasync(Fd) => io::fsync(k, t, a);
