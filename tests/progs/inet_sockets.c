@@ -459,6 +459,7 @@ static void test_udp(void) {
     SHOW("sendto", sendto(v, "one", 3, 0, (struct sockaddr *)&a, sizeof a));
     SHOW("sendto", sendto(v, "second", 6, 0, (struct sockaddr *)&a, sizeof a));
     printf("sender got port, ephemeral: %d\n", ephemeral(local_port(v)));
+    show_name("the sender stays on the wildcard", v, 0);
     int n = 0;
     ioctl(u, FIONREAD, &n);
     printf("FIONREAD (next datagram) %d\n", n);
@@ -524,6 +525,14 @@ static void test_udp(void) {
     fl = sizeof from;
     got = recvfrom(u6, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
     printf("v6 got %zd from %s\n", got, addr_str(&from));
+    int m6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 mapped = sin6("::ffff:127.0.0.1", local_port(u6));
+    SHOW("v6 to a mapped address", sendto(m6, "m", 1, 0, (struct sockaddr *)&mapped, sizeof mapped));
+    show_name("v6 sender after a mapped send", m6, 0);
+    fl = sizeof from;
+    got = recvfrom(u6, b, sizeof b, 0, (struct sockaddr *)&from, &fl);
+    printf("dual-stack socket got %zd from %s\n", got, addr_str(&from));
+    close(m6);
     static char big6[65528];
     SHOW("65527 bytes over v6", sendto(v6, big6, 65527, 0, (struct sockaddr *)&a6, sizeof a6));
     SHOW("65528 bytes over v6", sendto(v6, big6, 65528, 0, (struct sockaddr *)&a6, sizeof a6));

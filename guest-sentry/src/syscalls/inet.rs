@@ -288,28 +288,30 @@ fn destination(s: &Sock, mut to: Endpoint) -> Result<Endpoint, Errno> {
     Ok(to)
 }
 
-/// Gives `s` its local endpoint for traffic to `to`: an ephemeral port if it has none, and
-/// the loopback source address if it is bound to a wildcard. Returns what it was before.
+/// The local endpoint of traffic from `s` to `to`: an ephemeral port on the wildcard if `s`
+/// has none, and the loopback source address where it is bound to a wildcard — kept as its
+/// address when `connect`ing (`fix`), not for a datagram sent elsewhere (Linux's unconnected
+/// UDP socket stays on the wildcard). Returns the socket's address before.
 fn source(
     k: &mut Kernel,
     s: &SockRef,
     to: &Endpoint,
+    fix: bool,
 ) -> Result<(Endpoint, Option<Vec<u8>>), Errno> {
     let before = s.borrow().addr.clone();
     let bound = inet::local(&s.borrow());
     let mut at = match bound {
         Some(e) => e,
         None => {
-            let mut a = any(&s.borrow());
-            if to.v4_mapped() {
-                a = Endpoint::v4([0; 4], 0);
-            }
+            let a = any(&s.borrow());
             k.ports.bind(s, a)?
         }
     };
     if at.is_any() {
         at.ip = to.loopback_of();
-        s.borrow_mut().addr = Some(at.encode());
+        if fix {
+            s.borrow_mut().addr = Some(at.encode());
+        }
     }
     Ok((at, before))
 }
@@ -348,7 +350,7 @@ pub fn connect<P: Platform>(
     };
     if ty == SOCK_DGRAM {
         let to = destination(&s.borrow(), to)?;
-        source(k, s, &to)?;
+        source(k, s, &to, true)?;
         let mut x = s.borrow_mut();
         x.state = State::Connected;
         x.was_connected = true;
@@ -373,7 +375,7 @@ pub fn connect<P: Platform>(
         State::Unconnected => {}
     }
     let to = destination(&s.borrow(), to)?;
-    let (local, before) = source(k, s, &to)?;
+    let (local, before) = source(k, s, &to, true)?;
     let Some(l) = k.ports.listener(&to) else {
         // Refused: the port goes back unless the app bound it (the RST of Linux's loopback
         // arrives before a non-blocking connect returns, so it reports `EINPROGRESS` and
@@ -462,7 +464,7 @@ pub fn send_dgram<P: Platform>(
     if total > max {
         return Err(EMSGSIZE);
     }
-    let (from, _) = source(k, s, &to)?;
+    let (from, _) = source(k, s, &to, false)?;
     // The header fields the datagram carries: from this send's control data, else the
     // socket's options.
     let ip = {
