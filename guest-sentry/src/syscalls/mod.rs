@@ -64,6 +64,11 @@ fn finish<P: Platform>(k: &mut Kernel, t: &mut Task<P>, n: u64, result: SysResul
         }
         Err(_) => t.regs.rax = crate::errno::to_rax(result),
     }
+    if t.request.is_none() {
+        // A call that did not wait is done: a blocking stream write's count ends with it,
+        // whichever way it ended (e.g. EBADF when its descriptor was closed meanwhile).
+        t.partial_write = 0;
+    }
     if k.proc_view.is_some() {
         done_with_view(k, t.pid);
     }
