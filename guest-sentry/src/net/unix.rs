@@ -227,6 +227,22 @@ impl Sock {
         }))
     }
 
+    /// A kept integer option's value ([`Sock::opts`]), if it was set.
+    pub fn opt(&self, level: u32, name: u32) -> Option<i32> {
+        self.opts
+            .iter()
+            .find(|o| o.0 == level && o.1 == name)
+            .map(|o| o.2)
+    }
+
+    /// Keeps integer option (`level`, `name`) as `v`.
+    pub fn set_opt(&mut self, level: u32, name: u32, v: i32) {
+        match self.opts.iter_mut().find(|o| o.0 == level && o.1 == name) {
+            Some(o) => o.2 = v,
+            None => self.opts.push((level, name, v)),
+        }
+    }
+
     /// What `FIONREAD` says: queued bytes (stream), the next message's size (others).
     pub fn readable_bytes(&self) -> usize {
         if self.ty == SOCK_STREAM {

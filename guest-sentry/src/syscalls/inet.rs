@@ -107,10 +107,7 @@ fn applies(s: &Sock, level: u32) -> bool {
 
 /// A kept option's value (its default when never set).
 fn opt(s: &Sock, level: u32, name: u32) -> i32 {
-    s.opts
-        .iter()
-        .find(|o| o.0 == level && o.1 == name)
-        .map(|o| o.2)
+    s.opt(level, name)
         .or_else(|| {
             KEPT.iter()
                 .find(|k| k.0 == level && k.1 == name)
@@ -540,11 +537,7 @@ pub fn getsockopt(s: &Sock, level: u32, name: u32) -> Option<Result<i32, Errno>>
     let (_, _, def) = *KEPT
         .iter()
         .find(|&&(l, n, _)| l == level && n == name && applies(s, l))?;
-    Some(Ok(s
-        .opts
-        .iter()
-        .find(|o| o.0 == level && o.1 == name)
-        .map_or(def, |o| o.2)))
+    Some(Ok(s.opt(level, name).unwrap_or(def)))
 }
 
 /// `setsockopt` of an integer option (see [`getsockopt`]); `None` when the caller handles
@@ -582,10 +575,7 @@ pub fn setsockopt(s: &mut Sock, level: u32, name: u32, v: i32) -> Option<Result<
                 (IPPROTO_IP, IP_TOS) => v & 0xff,
                 _ => v,
             };
-            match s.opts.iter_mut().find(|o| o.0 == level && o.1 == name) {
-                Some(o) => o.2 = v,
-                None => s.opts.push((level, name, v)),
-            }
+            s.set_opt(level, name, v);
         }
     }
     Some(Ok(()))

@@ -35,7 +35,7 @@ pub fn new_socket(kind: u64, proto: u64, cred: unix::Cred, k: &Kernel) -> Result
         x.family = AF_NETLINK;
         x.proto = NETLINK_ROUTE;
         // SO_TYPE reports the type asked for (raw), though the queue is a datagram one.
-        x.opts.push((1, 3, kind as i32));
+        x.set_opt(1, 3, kind as i32);
     }
     Ok(s)
 }
@@ -170,26 +170,14 @@ pub fn send<P: Platform>(
 
 /// `SOL_NETLINK` options: kept as set (booleans), reported back.
 pub fn getsockopt(s: &Sock, name: u32) -> Option<i32> {
-    KEPT.contains(&name).then(|| {
-        s.opts
-            .iter()
-            .find(|o| o.0 == SOL_NETLINK && o.1 == name)
-            .map_or(0, |o| o.2)
-    })
+    KEPT.contains(&name)
+        .then(|| s.opt(SOL_NETLINK, name).unwrap_or(0))
 }
 
 pub fn setsockopt(s: &mut Sock, name: u32, v: i32) -> bool {
     if !KEPT.contains(&name) {
         return false;
     }
-    let v = (v != 0) as i32;
-    match s
-        .opts
-        .iter_mut()
-        .find(|o| o.0 == SOL_NETLINK && o.1 == name)
-    {
-        Some(o) => o.2 = v,
-        None => s.opts.push((SOL_NETLINK, name, v)),
-    }
+    s.set_opt(SOL_NETLINK, name, (v != 0) as i32);
     true
 }

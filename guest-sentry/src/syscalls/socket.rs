@@ -82,11 +82,16 @@ fn new_sock_fd<P: Platform>(t: &mut Task<P>, s: SockRef, flags: u64) -> SysResul
     Ok(fd)
 }
 
-fn sock_type(ty: u64, proto: u64) -> Result<u32, Errno> {
+/// The kind in `socket`'s type argument (EINVAL for flags other than NONBLOCK/CLOEXEC).
+fn type_kind(ty: u64) -> Result<u64, Errno> {
     if ty & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
         return Err(EINVAL);
     }
-    let kind = match ty & 0xf {
+    Ok(ty & 0xf)
+}
+
+fn sock_type(ty: u64, proto: u64) -> Result<u32, Errno> {
+    let kind = match type_kind(ty)? {
         1 => SOCK_STREAM,
         2 => SOCK_DGRAM,
         5 => SOCK_SEQPACKET,
@@ -101,28 +106,17 @@ fn sock_type(ty: u64, proto: u64) -> Result<u32, Errno> {
 
 /// `socket(domain, type, protocol)`.
 pub fn socket<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let family = a[0] & 0xffff_ffff;
-    if family == u64::from(AF_INET) || family == u64::from(AF_INET6) {
-        let ty = a[1] & 0xffff_ffff;
-        if ty & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
-            return Err(EINVAL);
-        }
-        let s = inet::new_socket(family as u16, ty & 0xf, a[2] & 0xffff_ffff, cred(t), k)?;
-        return new_sock_fd(t, s, a[1]);
-    }
-    if family == u64::from(AF_NETLINK) {
-        let ty = a[1] & 0xffff_ffff;
-        if ty & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
-            return Err(EINVAL);
-        }
-        let s = netlink::new_socket(ty & 0xf, a[2] & 0xffff_ffff, cred(t), k)?;
-        return new_sock_fd(t, s, a[1]);
-    }
-    if family != AF_UNIX {
+    let (family, ty, proto) = (a[0] & 0xffff_ffff, a[1] & 0xffff_ffff, a[2] & 0xffff_ffff);
+    let s = if family == u64::from(AF_INET) || family == u64::from(AF_INET6) {
+        inet::new_socket(family as u16, type_kind(ty)?, proto, cred(t), k)?
+    } else if family == u64::from(AF_NETLINK) {
+        netlink::new_socket(type_kind(ty)?, proto, cred(t), k)?
+    } else if family == AF_UNIX {
+        Sock::new(sock_type(ty, proto)?, cred(t), &k.unix.reaper)
+    } else {
         return Err(EAFNOSUPPORT);
-    }
-    let ty = sock_type(a[1] & 0xffff_ffff, a[2] & 0xffff_ffff)?;
-    new_sock_fd(t, Sock::new(ty, cred(t), &k.unix.reaper), a[1])
+    };
+    new_sock_fd(t, s, a[1])
 }
 
 /// `socketpair(domain, type, protocol, sv)`.
@@ -1350,7 +1344,7 @@ pub fn getsockopt<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
             if level == netlink::SOL_NETLINK {
                 Some(netlink::getsockopt(&x, name).ok_or(ENOPROTOOPT)?)
             } else if u64::from(level) == SOL_SOCKET && name == SO_TYPE as u32 {
-                x.opts.iter().find(|o| o.0 == 1 && o.1 == 3).map(|o| o.2)
+                x.opt(1, 3)
             } else {
                 None
             }
