@@ -165,6 +165,9 @@ pub mod op {
     /// any earlier request: the Sentry has a timer due or tasks waiting for the CPU while the
     /// app may run without calling it. Returns 0.
     pub const PREEMPT: u64 = 22;
+    /// `fstatfs` of a handle: `args[0]` = handle, `args[1]` = GPA of a
+    /// [`super::HostStatfs`]. Returns 0 or `-errno`.
+    pub const STATFS: u64 = 23;
 }
 
 /// `EXIT` `args[3]` bits.
@@ -189,6 +192,7 @@ pub const MODIFY_CHOWN: u64 = 8;
 pub const MODIFY_LCHOWN: u64 = 9;
 pub const MODIFY_UTIMENS: u64 = 10;
 pub const MODIFY_LUTIMENS: u64 = 11;
+pub const MODIFY_LINK: u64 = 12;
 
 /// OPEN flags (Linux values): the only ones the host serves.
 pub const OPEN_DIRECTORY: u64 = 0o200000;
@@ -223,6 +227,38 @@ pub struct Hypercall {
     pub op: u64,
     pub args: [u64; 6],
     pub ret: i64,
+}
+
+/// What the host's `fstatfs` says of the filesystem a handle is on (`struct statfs` less
+/// `f_fsid`, which names a host device and is not passed on).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStatfs {
+    pub fs_type: u64,
+    pub bsize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub namelen: u64,
+    pub frsize: u64,
+    pub flags: u64,
+}
+
+impl HostStatfs {
+    pub const ZERO: HostStatfs = HostStatfs {
+        fs_type: 0,
+        bsize: 0,
+        blocks: 0,
+        bfree: 0,
+        bavail: 0,
+        files: 0,
+        ffree: 0,
+        namelen: 0,
+        frsize: 0,
+        flags: 0,
+    };
 }
 
 /// The subset of `struct stat` the host reports for an open file.

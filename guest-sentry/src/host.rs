@@ -58,6 +58,8 @@ pub trait Host {
     fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, Errno>;
     /// `stat` of a path under the sandbox root (one host operation).
     fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, Errno>;
+    /// `fstatfs` of a handle: the host filesystem it is on.
+    fn statfs(&self, handle: u32) -> Result<crate::abi::HostStatfs, Errno>;
     /// `TCGETS` or `TCSETS`/`TCSETSW`/`TCSETSF` (36-byte [`crate::linux::Termios`]) or
     /// `TIOCGWINSZ` (8-byte [`crate::linux::Winsize`]) on a host stdio fd: `out` is filled by
     /// the queries and read by the sets.
@@ -103,6 +105,11 @@ pub enum HostOp<'a> {
     Symlink {
         target: &'a [u8],
         path: &'a [u8],
+    },
+    /// A hard link at `to` to the file at `from` (neither path's last component followed).
+    Link {
+        from: &'a [u8],
+        to: &'a [u8],
     },
     Truncate {
         path: &'a [u8],

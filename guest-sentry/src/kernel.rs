@@ -128,9 +128,8 @@ pub struct Config {
     /// `fork`/`clone` past it fail with EAGAIN, as under a cgroup's `pids.max`. 0: no limit.
     pub pids_limit: u32,
     /// The most bytes of file data the overlay holds; 0: as many as the memory file has free
-    /// frames, which are held back for it (the fallbacks: overlay data lives on vmm's heap,
-    /// and app memory and overlay data together stay within `--memory`). On kvm the data
-    /// lives on the Sentry's heap, which is part of guest memory already: a part of it.
+    /// frames (its files' pages are frames of it, so app memory and overlay data together
+    /// stay within `--memory`).
     pub overlay_limit: u64,
     /// `uname`'s nodename (`sethostname` changes it, for the sandbox only).
     pub hostname: Hostname,
@@ -179,13 +178,14 @@ pub struct Kernel<'h> {
 impl<'h> Kernel<'h> {
     pub fn new(host: &'h dyn Host, mem: Rc<MemoryFile>, config: Config, seed: [u8; 32]) -> Self {
         let start_ns = host.now(crate::host::Clock::Monotonic);
-        let (overlay_limit, overlay_mem) = match config.overlay_limit {
-            0 => (mem.size(), Some(mem.clone())),
-            n => (n, None),
+        let overlay_limit = match config.overlay_limit {
+            0 => mem.size(),
+            n => n,
         };
+        let boot_ns = host.now(crate::host::Clock::Realtime) as i64;
         let mut k = Kernel {
             host,
-            mem,
+            mem: mem.clone(),
             config,
             rng: ChaCha20Rng::from_seed(seed),
             unknown_logged: UnknownLog::default(),
@@ -194,7 +194,8 @@ impl<'h> Kernel<'h> {
             overlay: crate::overlay::Overlay::new(
                 !config.read_only && !config.write_through,
                 overlay_limit,
-                overlay_mem,
+                mem,
+                boot_ns,
             ),
             proc_view: None,
             mxcsr_mask: 0,

@@ -120,6 +120,27 @@ pub struct SigAction {
 }
 const _: () = assert!(size_of::<SigAction>() == 32);
 
+/// `struct statfs` (x86-64).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Statfs {
+    pub f_type: i64,
+    pub f_bsize: i64,
+    pub f_blocks: u64,
+    pub f_bfree: u64,
+    pub f_bavail: u64,
+    pub f_files: u64,
+    pub f_ffree: u64,
+    pub f_fsid: [i32; 2],
+    pub f_namelen: i64,
+    pub f_frsize: i64,
+    pub f_flags: i64,
+    pub f_spare: [i64; 4],
+}
+const _: () = assert!(size_of::<Statfs>() == 120);
+
 /// `struct stat` (x86-64).
 #[repr(C)]
 #[derive(

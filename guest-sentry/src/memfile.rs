@@ -29,9 +29,6 @@ struct Frames {
     /// a run of app pages with one mapping instead of one per page.
     free: BTreeSet<u64>,
     in_use: u64,
-    /// Frames held back for data kept elsewhere that counts against the sandbox's memory
-    /// (the overlay's files on the fallbacks): never handed out.
-    reserved: u64,
     /// Frames this allocator manages in all.
     capacity: u64,
     /// Frames with more than one owner (copy-on-write after `fork`): offset → extra owners.
@@ -58,7 +55,6 @@ impl MemoryFile {
                 end: size,
                 free: BTreeSet::new(),
                 in_use: 0,
-                reserved: 0,
                 capacity: size.saturating_sub(alloc_start) / PAGE_SIZE,
                 shared: BTreeMap::new(),
             }),
@@ -86,7 +82,7 @@ impl MemoryFile {
     /// A zero-filled page, or ENOMEM.
     pub fn alloc_page(&self) -> Result<u64, Errno> {
         let mut f = self.frames.borrow_mut();
-        if f.in_use + f.reserved >= f.capacity {
+        if f.in_use >= f.capacity {
             return Err(ENOMEM);
         }
         let off = if let Some(off) = f.free.pop_first() {
@@ -139,26 +135,20 @@ impl MemoryFile {
         self.frames.borrow().shared.contains_key(&offset)
     }
 
-    /// Holds back `pages` frames (for memory kept outside the file that counts against it);
-    /// false, and nothing held, if that many are not free.
-    pub fn reserve(&self, pages: u64) -> bool {
-        let mut f = self.frames.borrow_mut();
-        if f.in_use + f.reserved + pages > f.capacity {
-            return false;
-        }
-        f.reserved += pages;
-        true
-    }
-
-    /// Gives back frames held by [`Self::reserve`].
-    pub fn unreserve(&self, pages: u64) {
-        let mut f = self.frames.borrow_mut();
-        f.reserved = f.reserved.saturating_sub(pages);
-    }
-
     /// Pages currently allocated.
     pub fn pages_in_use(&self) -> u64 {
         self.frames.borrow().in_use
+    }
+
+    /// Frames this allocator manages in all.
+    pub fn capacity(&self) -> u64 {
+        self.frames.borrow().capacity
+    }
+
+    /// Frames that can still be handed out.
+    pub fn pages_free(&self) -> u64 {
+        let f = self.frames.borrow();
+        f.capacity.saturating_sub(f.in_use)
     }
 
     fn check(&self, offset: u64, len: usize) {

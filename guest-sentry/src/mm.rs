@@ -290,7 +290,16 @@ impl<S: AddressSpace> Mm<S> {
         let len = page_up(len)
             .filter(|&l| l != 0 && l <= USER_TOP)
             .ok_or(if len == 0 { EINVAL } else { ENOMEM })?;
-        let addr = if fixed || noreplace {
+        let addr = self.place(hint, len, fixed, noreplace)?;
+        self.add_vma(addr, addr + len, access, kind)?;
+        Ok(addr)
+    }
+
+    /// Where `mmap` puts `len` (page-rounded) bytes: at `hint` with `MAP_FIXED` (what was
+    /// there is unmapped) or `MAP_FIXED_NOREPLACE` (EEXIST if taken), else at `hint` if it is
+    /// free, else the highest free range.
+    fn place(&mut self, hint: u64, len: u64, fixed: bool, noreplace: bool) -> Result<u64, Errno> {
+        Ok(if fixed || noreplace {
             let end = Self::check_range(hint, len)?;
             if hint < USER_BOTTOM {
                 return Err(EPERM_MMAP);
@@ -308,9 +317,26 @@ impl<S: AddressSpace> Mm<S> {
                 Some(end) if h >= USER_BOTTOM && end <= USER_TOP && !self.overlaps(h, end) => h,
                 _ => self.find_free(len).ok_or(ENOMEM)?,
             }
-        };
-        self.add_vma(addr, addr + len, access, kind)?;
-        Ok(addr)
+        })
+    }
+
+    /// `mmap(MAP_SHARED)` of `len` bytes (page-rounded) of a file whose pages `frames` gives
+    /// (asked once the place is known; each gains this owner), placed as [`Self::mmap_anon`]
+    /// places memory.
+    pub fn mmap_frames(
+        &mut self,
+        hint: u64,
+        len: u64,
+        frames: impl FnOnce(u64) -> Result<Vec<u64>, Errno>,
+        access: Access,
+        (fixed, noreplace): (bool, bool),
+    ) -> Result<u64, Errno> {
+        let len = page_up(len)
+            .filter(|&l| l != 0 && l <= USER_TOP)
+            .ok_or(ENOMEM)?;
+        let addr = self.place(hint, len, fixed, noreplace)?;
+        let frames = frames(len / PAGE_SIZE)?;
+        self.map_frames(Some(addr), &frames, access)
     }
 
     /// The program image's VMAs and the (app page, frame) pairs the loader filled, for the

@@ -179,6 +179,22 @@ impl Host for FakeHost {
     fn stat(&self, path: &[u8], _nofollow: bool) -> Result<HostStat, Errno> {
         self.stat_of(path)
     }
+    fn statfs(&self, handle: u32) -> Result<crate::abi::HostStatfs, Errno> {
+        self.handle_path(handle)?;
+        // An ext4 volume of 4 GiB, half free.
+        Ok(crate::abi::HostStatfs {
+            fs_type: 0xef53,
+            bsize: 4096,
+            blocks: 1 << 20,
+            bfree: 1 << 19,
+            bavail: 1 << 19,
+            files: 1 << 18,
+            ffree: 1 << 17,
+            namelen: 255,
+            frsize: 4096,
+            flags: 0x1020,
+        })
+    }
     fn tty_ioctl(&self, _fd: u32, _request: u64, _out: &mut [u8]) -> Result<(), Errno> {
         Err(crate::errno::ENOTTY)
     }

@@ -486,7 +486,7 @@ fn symlink_swaps_racing_the_walk_stay_inside() {
 }
 
 #[test]
-fn huge_truncate_and_pwrite_fail_cleanly() {
+fn huge_sparse_files_hold_no_memory_and_fail_cleanly() {
     simple("escape_limits", "truncate", &[]);
 }
 

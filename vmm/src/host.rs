@@ -467,10 +467,15 @@ impl HostServices {
             // SAFETY: a C string and a writable stat.
             (unsafe { libc::stat(p.as_ptr(), &mut st) } == 0).then_some(st.st_dev)
         };
-        let denied_devs = match (dev_of(c"/dev"), dev_of(c"/")) {
-            (Some(d), Some(r)) if d != r => vec![d],
-            _ => Vec::new(),
-        };
+        // And the filesystems mounted under it that a link such as /run/shm leads to (the
+        // sandbox's /dev/shm is the Sentry's own tmpfs; the host's is other processes').
+        let root_dev = dev_of(c"/");
+        let mut denied_devs: Vec<u64> = [c"/dev", c"/dev/shm", c"/dev/mqueue", c"/dev/hugepages"]
+            .iter()
+            .filter_map(|p| dev_of(p))
+            .filter(|d| Some(*d) != root_dev)
+            .collect();
+        denied_devs.dedup();
         // SAFETY: plain identity queries.
         let ids = unsafe { (libc::geteuid(), libc::getegid()) };
         Ok(HostServices {
@@ -834,6 +839,15 @@ impl HostServices {
                     libc::renameat(d1.as_raw_fd(), n1.as_ptr(), d2.as_raw_fd(), n2.as_ptr())
                 })
             }
+            HostOp::Link { from, to } => {
+                let (d1, n1) = self.parent_of(from)?;
+                let (d2, n2) = self.parent_of(to)?;
+                // SAFETY: as above. Flags 0: a final symlink is linked, not followed, so the
+                // link names what `from`'s parent (inside the root) holds.
+                check(unsafe {
+                    libc::linkat(d1.as_raw_fd(), n1.as_ptr(), d2.as_raw_fd(), n2.as_ptr(), 0)
+                })
+            }
             HostOp::Symlink { target, path } => {
                 if target.is_empty() || target.len() > PATH_MAX {
                     return Err(Errno(libc::ENOENT));
@@ -1056,6 +1070,29 @@ impl HostServices {
             self.handle(fd)?.as_raw_fd()
         };
         fstat_fd(raw)
+    }
+
+    /// `fstatfs` of a handle: the filesystem it is on (its `f_fsid` is not passed on).
+    pub fn statfs(&self, h: u32) -> HostResult<guest_sentry::abi::HostStatfs> {
+        let fd = self.handle(h)?.as_raw_fd();
+        // Linux's `struct statfs` (x86-64) as words: libc's leaves out `f_flags`.
+        let mut w = [0u64; 15];
+        // SAFETY: fd is a descriptor we hold; `w` is a writable 120-byte struct statfs.
+        if unsafe { libc::syscall(libc::SYS_fstatfs, fd, w.as_mut_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(guest_sentry::abi::HostStatfs {
+            fs_type: w[0],
+            bsize: w[1],
+            blocks: w[2],
+            bfree: w[3],
+            bavail: w[4],
+            files: w[5],
+            ffree: w[6],
+            namelen: w[8],
+            frsize: w[9],
+            flags: w[10],
+        })
     }
 
     /// `stat` of a path under the root in one call (O_PATH open, fstat, close), following a
@@ -1311,6 +1348,13 @@ impl guest_sentry::host::Host for DirectHost {
 
     fn fstat(&self, fd: u32, stdio: bool) -> Result<HostStat, guest_sentry::errno::Errno> {
         self.services.borrow().fstat(fd, stdio).map_err(errno)
+    }
+
+    fn statfs(
+        &self,
+        handle: u32,
+    ) -> Result<guest_sentry::abi::HostStatfs, guest_sentry::errno::Errno> {
+        self.services.borrow().statfs(handle).map_err(errno)
     }
 
     fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, guest_sentry::errno::Errno> {

@@ -1,15 +1,16 @@
 //! The sandbox's `/dev` and `/sys`, which are the Sentry's own: nothing under them is ever
 //! the host's (a host device opened by path would reach its driver). `/dev` holds the
 //! devices the Sentry serves ([`crate::file::Dev`], `tty`) and the links Linux has there
-//! (`fd`, `stdin`, `stdout`, `stderr`); `/sys` is an empty directory for now. Not yet: `/dev/shm`
-//! (a tmpfs, with the VFS), `full`, ptys.
+//! (`fd`, `stdin`, `stdout`, `stderr`); `/sys` is an empty directory for now. `/dev/shm` is a
+//! directory of the overlay, the Sentry's tmpfs ([`crate::overlay::SHM_DIR`]): lookups under
+//! it are the overlay's. Not yet: `full`, ptys.
 
 use alloc::vec::Vec;
 
 use super::procfs::Node;
 use crate::errno::{Errno, ENOENT};
 
-use super::procfs::DT_LNK;
+use super::procfs::{DT_DIR, DT_LNK};
 
 const DT_CHR: u8 = 2;
 
@@ -37,11 +38,22 @@ pub fn lookup(np: &[u8]) -> Option<Result<Node, Errno>> {
             .map(|n| (n.to_vec(), DT_CHR))
             .collect();
         entries.extend(LINKS.iter().map(|(n, _)| (n.to_vec(), DT_LNK)));
+        entries.push((b"shm".to_vec(), DT_DIR));
         return Some(Ok(Node::Dir(entries)));
+    }
+    if crate::overlay::in_shm(np) {
+        return None;
     }
     let name = np.strip_prefix(b"/dev/")?;
     if crate::file::Dev::at(np).is_some() || name == b"tty" {
         return None;
+    }
+    if let Some(i) = name.iter().position(|&b| b == b'/') {
+        // A path on through a device is not one (ENOTDIR, as Linux says for /dev/null/x).
+        let first = &np[..5 + i];
+        if crate::file::Dev::at(first).is_some() || first == b"/dev/tty" {
+            return Some(Err(crate::errno::ENOTDIR));
+        }
     }
     Some(
         LINKS

@@ -29,7 +29,7 @@ pub enum Node {
     Dir(Vec<(Vec<u8>, u8)>),
 }
 
-const DT_DIR: u8 = 4;
+pub(super) const DT_DIR: u8 = 4;
 const DT_REG: u8 = 8;
 pub(super) const DT_LNK: u8 = 10;
 

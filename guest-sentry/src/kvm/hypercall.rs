@@ -14,6 +14,7 @@ struct Shared {
     call: Hypercall,
     iov: [IoVec; IOV_MAX],
     stat: HostStat,
+    statfs: abi::HostStatfs,
 }
 
 struct SharedCell(UnsafeCell<Shared>);
@@ -42,6 +43,7 @@ static SHARED: SharedCell = SharedCell(UnsafeCell::new(Shared {
         mtime_ns: 0,
         ctime_ns: 0,
     },
+    statfs: abi::HostStatfs::ZERO,
 }));
 
 /// Asks the VMM to interrupt the app `ns` from now (see `op::PREEMPT`).
@@ -239,6 +241,13 @@ impl Host for KvmHost {
         Ok(s.stat)
     }
 
+    fn statfs(&self, handle: u32) -> Result<abi::HostStatfs, Errno> {
+        let s = shared();
+        let out = gpa(&s.statfs as *const abi::HostStatfs as u64);
+        result(call(op::STATFS, [handle as u64, out, 0, 0, 0, 0]))?;
+        Ok(s.statfs)
+    }
+
     fn stat(&self, path: &[u8], nofollow: bool) -> Result<HostStat, Errno> {
         let s = shared();
         let out = gpa(&s.stat as *const HostStat as u64);
@@ -315,6 +324,7 @@ impl Host for KvmHost {
                 (kind, p(path), (0, 0), 0)
             }
             HostOp::Rename { from, to } => (abi::MODIFY_RENAME, p(from), p(to), 0),
+            HostOp::Link { from, to } => (abi::MODIFY_LINK, p(from), p(to), 0),
             HostOp::Symlink { target, path } => (abi::MODIFY_SYMLINK, p(path), p(target), 0),
             HostOp::Truncate { path, len } => (abi::MODIFY_TRUNCATE, p(path), (0, 0), len),
             HostOp::Chmod { path, mode } => (abi::MODIFY_CHMOD, p(path), (0, 0), mode as u64),

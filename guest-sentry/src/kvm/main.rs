@@ -88,7 +88,7 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
         read_only: bi.flags & abi::BOOT_FLAG_READ_ONLY != 0,
         write_through: bi.flags & abi::BOOT_FLAG_WRITE_THROUGH != 0,
         pids_limit: u32::try_from(bi.pids_limit).unwrap_or(u32::MAX),
-        overlay_limit: heap_size / 2,
+        overlay_limit: 0,
         hostname: bi
             .hostname
             .get(..bi.hostname_len as usize)

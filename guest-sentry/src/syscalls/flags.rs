@@ -26,5 +26,8 @@ pub const S_IFMT: u32 = g::S_IFMT;
 pub const S_IFDIR: u32 = g::S_IFDIR;
 pub const S_IFREG: u32 = g::S_IFREG;
 pub const S_IFLNK: u32 = g::S_IFLNK;
+pub const S_IFCHR: u32 = g::S_IFCHR;
+pub const S_IFIFO: u32 = g::S_IFIFO;
+pub const S_IFSOCK: u32 = g::S_IFSOCK;
 
 const _: () = assert!(O_TMPFILE == 0o20000000 | O_DIRECTORY);

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::abi::{HostStat, OPEN_DIRECTORY, OPEN_NOFOLLOW, OPEN_PATH};
+use crate::abi::{HostStat, HostStatfs, OPEN_DIRECTORY, OPEN_NOFOLLOW, OPEN_PATH};
 use crate::errno::{
     Errno, SysResult, EACCES, EBADF, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, ERANGE, EROFS,
     ESPIPE,
@@ -325,6 +325,23 @@ fn open_proc<P: Platform>(
             // /proc/self/fd/N reopens descriptor N (as a dup); other links are paths.
             if let Some(fd) = super::procfs::fd_number(&normalize(abs)) {
                 let of = file(t, fd)?;
+                if let File::Mem { data, path, .. } = &of.file {
+                    // An overlay file or memfd is opened anew, as Linux opens the inode the
+                    // link names: its own access mode and offset.
+                    if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
+                        data.set_len(0)?;
+                    }
+                    let mut new = OpenFile::new(
+                        File::Mem {
+                            data: data.clone(),
+                            path: path.clone(),
+                            append: flags & O_APPEND != 0,
+                        },
+                        flags & O_NONBLOCK != 0,
+                    );
+                    new.access = flags & O_ACCMODE;
+                    return install_fd(t, Rc::new(new), flags);
+                }
                 return alloc_fd(t, 0, of);
             }
             // Open the target path itself.
@@ -473,7 +490,7 @@ pub fn lseek<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         // Devices have no position: seeking them is allowed and does nothing.
         File::Dev(_) => return Ok(0),
         File::Mem { data, .. } => {
-            let len = data.borrow().len() as i64;
+            let len = data.len() as i64;
             return seek(&of, a[1], a[2], || Ok(len));
         }
         File::Synthetic { data, .. } => return seek(&of, a[1], a[2], || Ok(data.len() as i64)),
@@ -564,16 +581,7 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
             at: Some((_, st)), ..
         } => *st,
         File::Synthetic { data, dir, .. } => synthetic_stat(data.len(), *dir),
-        File::Mem { path, data, .. } => match super::ovl::find(k, path) {
-            super::ovl::Found::Upper(st) => st,
-            // Removed while open: still a file of its current size.
-            _ => HostStat {
-                mode: 0o100644,
-                nlink: 0,
-                size: data.borrow().len() as u64,
-                ..Default::default()
-            },
-        },
+        File::Mem { data, .. } => super::ovl::file_stat(data),
         File::Dev(dev) => chr_stat(dev.rdev()),
         // Event files live on Linux's anonymous inode: no file type, rw-------.
         File::Epoll(_)
@@ -751,6 +759,160 @@ pub fn statx<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     let st = stat_at(k, t, a[0], a[1], a[2])?;
     t.mm.lock().write_obj(a[4], &encode_statx(&st))?;
     Ok(0)
+}
+
+/// `statfs(path, buf)`: the filesystem the sandbox sees at `path` (a final symlink followed).
+pub fn statfs<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let np = sandbox_path(k, t, &absolute(t, AT_FDCWD as u64, &path)?, true)?;
+    let sfs = super::walk::retry_walked(k, &np, true, |k, np| {
+        stat_at_path(k, t, np, true)?;
+        fs_at(k, np)
+    })?;
+    t.mm.lock().write_obj(a[1], &encode_statfs(&sfs))?;
+    Ok(0)
+}
+
+/// `fstatfs(fd, buf)`.
+pub fn fstatfs<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const PIPEFS_MAGIC: u64 = 0x5049_5045;
+    const SOCKFS_MAGIC: u64 = 0x534f_434b;
+    const ANON_INODE_FS_MAGIC: u64 = 0x0904_1934;
+    const DEVPTS_SUPER_MAGIC: u64 = 0x1cd1;
+    let of = file(t, a[0])?;
+    let pseudo = |fs_type| HostStatfs {
+        fs_type,
+        bsize: 4096,
+        namelen: 255,
+        frsize: 4096,
+        flags: ST_VALID,
+        ..Default::default()
+    };
+    let sfs = match &of.file {
+        File::Host(h) => fs_at(k, &h.path)?,
+        File::Mem { data, .. } if data.is_memfd() => fs_at(k, crate::overlay::SHM_DIR)?,
+        File::Mem { path, .. } => fs_at(k, path)?,
+        File::Synthetic {
+            at: Some((p, _)), ..
+        } => fs_at(k, p)?,
+        File::Synthetic { .. } => fs_at(k, b"/proc")?,
+        File::Dev(_) => fs_at(k, b"/dev")?,
+        File::Pipe(_) => pseudo(PIPEFS_MAGIC),
+        File::Socket(_) => pseudo(SOCKFS_MAGIC),
+        File::Stdio(fd) => match k.host.fstat(*fd, true)?.mode & S_IFMT {
+            S_IFCHR => pseudo(DEVPTS_SUPER_MAGIC),
+            S_IFIFO => pseudo(PIPEFS_MAGIC),
+            S_IFSOCK => pseudo(SOCKFS_MAGIC),
+            _ => fs_at(k, b"/")?,
+        },
+        _ => pseudo(ANON_INODE_FS_MAGIC),
+    };
+    t.mm.lock().write_obj(a[1], &encode_statfs(&sfs))?;
+    Ok(0)
+}
+
+/// `statfs` `f_flags` bits.
+const ST_VALID: u64 = 0x20;
+const ST_RDONLY: u64 = 1;
+const ST_NOSUID: u64 = 2;
+const ST_NODEV: u64 = 4;
+const ST_NOEXEC: u64 = 8;
+const ST_RELATIME: u64 = 0x1000;
+
+/// The filesystem at the normalized absolute path `np` (which exists), as the sandbox's mounts
+/// are: procfs at `/proc`, an empty read-only sysfs at `/sys`, the Sentry's tmpfs at `/dev`
+/// and `/dev/shm` (its size what the overlay may still hold), and at the root the host
+/// filesystem under the overlay: with the overlay on, an overlayfs whose free space is the
+/// overlay's (where writes land); read-only with `--ro`; the host's own with `--rw`.
+fn fs_at(k: &Kernel, np: &[u8]) -> Result<HostStatfs, Errno> {
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+    const SYSFS_MAGIC: u64 = 0x6265_6572;
+    const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
+    let under =
+        |top: &[u8]| np.starts_with(top) && (np.len() == top.len() || np[top.len()] == b'/');
+    let (total, free) = k.overlay.usage();
+    let sized = |fs_type, flags| HostStatfs {
+        fs_type,
+        bsize: 4096,
+        blocks: total,
+        bfree: free,
+        bavail: free,
+        files: total,
+        ffree: free,
+        namelen: 255,
+        frsize: 4096,
+        flags: ST_VALID | flags,
+    };
+    let empty = |fs_type, flags| HostStatfs {
+        fs_type,
+        bsize: 4096,
+        namelen: 255,
+        frsize: 4096,
+        flags: ST_VALID | flags,
+        ..Default::default()
+    };
+    if under(b"/proc") {
+        return Ok(empty(
+            PROC_SUPER_MAGIC,
+            ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RELATIME,
+        ));
+    }
+    if under(b"/sys") {
+        return Ok(empty(
+            SYSFS_MAGIC,
+            ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RELATIME,
+        ));
+    }
+    if crate::overlay::in_shm(np) {
+        return Ok(sized(TMPFS_MAGIC, ST_NOSUID | ST_NODEV));
+    }
+    if under(b"/dev") {
+        return Ok(sized(TMPFS_MAGIC, ST_NOSUID));
+    }
+    if k.overlay.enabled {
+        return Ok(sized(OVERLAYFS_SUPER_MAGIC, ST_RELATIME));
+    }
+    // The host filesystem itself: of `np`, or of its nearest ancestor the host has (a path
+    // only the Sentry knows, such as a bound socket's).
+    let mut p = np;
+    let h = loop {
+        match k.host.open(p, OPEN_PATH) {
+            Ok(h) => break h,
+            Err(_) if p.len() > 1 => {
+                p = match p.iter().rposition(|&b| b == b'/') {
+                    Some(0) | None => b"/",
+                    Some(i) => &p[..i],
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let r = k.host.statfs(h);
+    k.host.close(h);
+    let mut sfs = r?;
+    if k.config.read_only {
+        sfs.flags |= ST_RDONLY;
+    }
+    Ok(sfs)
+}
+
+fn encode_statfs(s: &HostStatfs) -> crate::linux::Statfs {
+    let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    crate::linux::Statfs {
+        f_type: i(s.fs_type),
+        f_bsize: i(s.bsize),
+        f_blocks: s.blocks,
+        f_bfree: s.bfree,
+        f_bavail: s.bavail,
+        f_files: s.files,
+        f_ffree: s.ffree,
+        f_fsid: [0; 2],
+        f_namelen: i(s.namelen),
+        f_frsize: i(s.frsize),
+        f_flags: i(s.flags),
+        f_spare: [0; 4],
+    }
 }
 
 /// `readlinkat(dirfd, path, buf, size)`; `readlink` arrives here with `AT_FDCWD`.
@@ -933,9 +1095,33 @@ pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     const F_GETFL: u64 = 3;
     const F_SETFL: u64 = 4;
     const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_ADD_SEALS: u64 = 1033;
+    const F_GET_SEALS: u64 = 1034;
     const FD_CLOEXEC: u64 = 1;
     let of = file(t, a[0])?;
     match a[1] {
+        // Seals are a tmpfs file's (memfd_create, /dev/shm); other files take none.
+        F_GET_SEALS => match &of.file {
+            File::Mem { data, .. } => data.seals().map(u64::from).ok_or(EINVAL),
+            _ => Err(EINVAL),
+        },
+        F_ADD_SEALS => match &of.file {
+            File::Mem { data, .. } => {
+                use crate::overlay::*;
+                // 6.1's seals (F_SEAL_EXEC came with 6.3).
+                let known =
+                    F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+                let add = u32::try_from(a[2]).map_err(|_| EINVAL)?;
+                if data.seals().is_none() || add & !known != 0 {
+                    return Err(EINVAL);
+                }
+                if !of.writable() {
+                    return Err(crate::errno::EPERM);
+                }
+                data.add_seals(add).map(|_| 0)
+            }
+            _ => Err(EINVAL),
+        },
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let fd = alloc_fd(t, a[2] as usize, of)?;
             if a[1] == F_DUPFD_CLOEXEC {
@@ -965,7 +1151,9 @@ pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
                 | File::EventFd(_)
                 | File::TimerFd(_)
                 | File::SignalFd(_)
-                | File::PidFd(_) => 2,
+                | File::PidFd(_)
+                | File::Socket(_) => 2,
+                File::Mem { append, .. } => of.access | if *append { O_APPEND } else { 0 },
                 _ => 0,
             };
             Ok(acc | if of.nonblock.get() { O_NONBLOCK } else { 0 })
@@ -1001,13 +1189,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     let mut buf = alloc::vec![0u8; count.min(1 << 20) as usize];
     let got = match &inf.file {
         File::Host(h) => k.host.pread(h.handle, &mut buf, start)? as usize,
-        File::Mem { data, .. } => {
-            let d = data.borrow();
-            let from = (start.min(d.len() as u64)) as usize;
-            let n = buf.len().min(d.len() - from);
-            buf[..n].copy_from_slice(&d[from..from + n]);
-            n
-        }
+        File::Mem { data, .. } => data.read_at(start, &mut buf),
         _ => return Err(EINVAL),
     };
     if got == 0 {
@@ -1092,14 +1274,13 @@ fn load_exec_at<P: Platform>(
     let abs = np.clone();
     if let Some(crate::overlay::Node {
         kind: crate::overlay::Kind::File(d),
-        mode,
         ..
     }) = k.overlay.get(&np)
     {
-        if mode & 0o111 == 0 {
+        if d.mode() & 0o111 == 0 {
             return Err(EACCES);
         }
-        let image = d.borrow().clone();
+        let image = d.to_vec()?;
         let interp = read_interpreter(k, t, &image)?;
         let source = crate::image_cache::ExecSource::Bytes {
             image,
@@ -1199,7 +1380,7 @@ fn read_interpreter_at(k: &mut Kernel, np: &[u8]) -> Result<Option<Vec<u8>>, Err
         ..
     }) = k.overlay.get(np)
     {
-        return Ok(Some(d.borrow().clone()));
+        return Ok(Some(d.to_vec()?));
     }
     if let super::ovl::Found::Gone = super::ovl::find(k, np) {
         return Err(ENOENT);

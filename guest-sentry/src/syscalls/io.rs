@@ -327,6 +327,41 @@ pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     Ok(0)
 }
 
+/// `close_range(first, last, flags)`: closes the open descriptors in `first..=last`, or with
+/// `CLOSE_RANGE_CLOEXEC` marks them close-on-exec; `CLOSE_RANGE_UNSHARE` first gives the task
+/// a table of its own (as `unshare(CLONE_FILES)`), so the closes leave its threads' alone.
+pub fn close_range<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u64 = 2;
+    const CLOSE_RANGE_CLOEXEC: u64 = 4;
+    let (first, last, flags) = (a[0] as u32 as u64, a[1] as u32 as u64, a[2]);
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(EINVAL);
+    }
+    if flags & CLOSE_RANGE_UNSHARE != 0 {
+        t.files = t.files.copy();
+    }
+    let open: Vec<u64> = {
+        let files = t.files.get();
+        let end = (files.fds.len() as u64).min(last.saturating_add(1));
+        (first..end)
+            .filter(|&fd| files.fds[fd as usize].is_some())
+            .collect()
+    };
+    if flags & CLOSE_RANGE_CLOEXEC != 0 {
+        t.files.lock().cloexec.extend(open);
+        return Ok(0);
+    }
+    for fd in open {
+        let of = t.files.lock().fds[fd as usize].take();
+        t.files.lock().cloexec.remove(&fd);
+        if let Some(of) = of {
+            crate::file::release(k.host, of);
+        }
+    }
+    k.unix.reap(k.host);
+    Ok(0)
+}
+
 /// `pipe(fds)` and `pipe2(fds, flags)`.
 pub fn pipe2<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     if a[1] & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {

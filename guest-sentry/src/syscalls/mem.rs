@@ -1,9 +1,9 @@
 //! Address-space syscalls: `mmap`, `munmap`, `mprotect`, `madvise` (and `brk` in the table).
 
-use crate::errno::{SysResult, EACCES, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM};
+use crate::errno::{SysResult, EACCES, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, ENOSPC, EPERM};
 use crate::file::{Dev, File};
 use crate::kernel::{Kernel, Task};
-use crate::memfile::page_up;
+use crate::memfile::{page_up, PAGE_SIZE};
 use crate::platform::{Access, Platform};
 
 const PROT_MASK: u64 = 0x7;
@@ -89,6 +89,19 @@ fn map_file<P: Platform>(
         };
         return Ok(at);
     }
+    if let (true, File::Mem { data, .. }) = (shared, &of.file) {
+        // An overlay file's pages are frames of the memory file: the mapping is those
+        // frames, as a tmpfs file's mapping is its page cache.
+        if acc.write && data.write_sealed() {
+            return Err(EPERM);
+        }
+        let frames = |n| {
+            let r = data.frames(off / PAGE_SIZE, n);
+            r.map_err(|e| if e == ENOSPC { ENOMEM } else { e })
+        };
+        let mut mm = t.mm.lock();
+        return mm.mmap_frames(addr, len, frames, acc, (fixed, noreplace));
+    }
     if shared && acc.write {
         return Err(ENODEV);
     }
@@ -109,12 +122,24 @@ fn map_file<P: Platform>(
         }
         File::Mem { data, .. } => {
             let at = t.mm.lock().mmap_anon(addr, len, acc, fixed, noreplace)?;
-            let data = data.borrow();
-            let from = (off as usize).min(data.len());
-            let to = (off.saturating_add(len) as usize).min(data.len());
-            let r = t.mm.lock().load(at, &data[from..to]);
+            // A private copy of the pages the file has, within its size (holes, and the
+            // part past the end, stay the mapping's zero pages).
+            let size = data.len();
+            let mut page = alloc::vec![0u8; PAGE_SIZE as usize];
+            let mut r = Ok(());
+            for (idx, frame) in data.present(off / PAGE_SIZE, len / PAGE_SIZE) {
+                let pos = idx * PAGE_SIZE;
+                let n = PAGE_SIZE.min(size.saturating_sub(pos)) as usize;
+                if n == 0 {
+                    break;
+                }
+                data.read_frame(frame, &mut page);
+                r = t.mm.lock().load(at + (pos - off), &page[..n]);
+                if r.is_err() {
+                    break;
+                }
+            }
             if let Err(e) = r {
-                drop(data);
                 let _ = t.mm.lock().munmap(at, len);
                 return Err(if e == EFAULT { ENOMEM } else { e });
             }
@@ -168,4 +193,30 @@ pub fn madvise<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         0..=3 | 9..=25 => Ok(0),
         _ => Err(EINVAL),
     }
+}
+
+/// `msync(addr, len, flags)`: a shared mapping of an overlay file is the file's pages, and
+/// nothing the sandbox maps is written back anywhere else, so there is nothing to flush; the
+/// arguments are checked as Linux checks them (ENOMEM for a range with unmapped pages).
+pub fn msync<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const MS_ASYNC: u64 = 1;
+    const MS_INVALIDATE: u64 = 2;
+    const MS_SYNC: u64 = 4;
+    let [addr, len, flags, ..] = a;
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+        || !addr.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(EINVAL);
+    }
+    let end = page_up(len)
+        .and_then(|l| addr.checked_add(l))
+        .ok_or(ENOMEM)?;
+    let mm = t.mm.lock();
+    let mut cur = addr;
+    while cur < end {
+        let (_, v) = mm.vma_at(cur).ok_or(ENOMEM)?;
+        cur = v.end;
+    }
+    Ok(0)
 }

@@ -19,7 +19,7 @@ use crate::host::Clock;
 use crate::host::HostOp;
 use crate::kernel::{Kernel, Task};
 use crate::linux::{Dirent64, Timespec};
-use crate::overlay::{FileData, Kind};
+use crate::overlay::{in_shm, FileData, Kind};
 use crate::platform::Platform;
 
 use super::flags::*;
@@ -60,43 +60,51 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
     match k.overlay.get(np) {
         Some(n) => match &n.kind {
             Kind::Whiteout => Found::Gone,
-            Kind::File(d) => Found::Upper(HostStat {
-                mode: S_IFREG | (n.mode & 0o7777),
-                nlink: 1,
-                size: d.borrow().len() as u64,
-                blksize: 4096,
-                blocks: (d.borrow().len() as u64).div_ceil(512),
-                ino: n.ino,
-                dev: 0x26,
-                atime_ns: n.mtime_ns,
-                mtime_ns: n.mtime_ns,
-                ctime_ns: n.mtime_ns,
-                ..Default::default()
-            }),
+            Kind::File(d) => Found::Upper(file_stat(d)),
             Kind::Symlink(target) => Found::Upper(HostStat {
                 mode: 0o120777,
                 nlink: 1,
                 size: target.len() as u64,
-                ino: n.ino,
+                ino: n.ino(),
                 dev: 0x26,
-                atime_ns: n.mtime_ns,
-                mtime_ns: n.mtime_ns,
-                ctime_ns: n.mtime_ns,
+                atime_ns: n.mtime_ns(),
+                mtime_ns: n.mtime_ns(),
+                ctime_ns: n.mtime_ns(),
                 ..Default::default()
             }),
             Kind::Dir => Found::Upper(HostStat {
-                mode: S_IFDIR | (n.mode & 0o7777),
+                mode: S_IFDIR | (n.mode()),
                 nlink: 2,
                 blksize: 4096,
-                ino: n.ino,
+                ino: n.ino(),
                 dev: 0x26,
-                atime_ns: n.mtime_ns,
-                mtime_ns: n.mtime_ns,
-                ctime_ns: n.mtime_ns,
+                atime_ns: n.mtime_ns(),
+                mtime_ns: n.mtime_ns(),
+                ctime_ns: n.mtime_ns(),
                 ..Default::default()
             }),
         },
+        // Nothing of the host's is ever under the Sentry's /dev/shm.
+        None if in_shm(np) => Found::Gone,
         None => Found::Host,
+    }
+}
+
+/// The stat of an overlay file (of its inode: the same through every link and descriptor,
+/// and after it is removed).
+pub fn file_stat(d: &FileData) -> HostStat {
+    HostStat {
+        mode: S_IFREG | d.mode(),
+        nlink: d.nlink(),
+        size: d.len(),
+        blksize: 4096,
+        blocks: d.blocks(),
+        ino: d.ino(),
+        dev: 0x26,
+        atime_ns: d.mtime_ns(),
+        mtime_ns: d.mtime_ns(),
+        ctime_ns: d.mtime_ns(),
+        ..Default::default()
     }
 }
 
@@ -169,16 +177,11 @@ fn upper_file(
             Ok(st) if st.mode & S_IFMT == S_IFDIR => return Err(EISDIR),
             Ok(st) => {
                 let d = if trunc {
-                    k.overlay.new_file(0)?
+                    k.overlay.new_file(st.mode, st.mtime_ns)
                 } else {
                     copy_up(k, np, &st)?
                 };
-                k.overlay.insert(
-                    np.to_vec(),
-                    Kind::File(d.clone()),
-                    st.mode & 0o7777,
-                    st.mtime_ns,
-                );
+                k.overlay.insert(np.to_vec(), Kind::File(d.clone()), 0, 0);
                 return Ok(d);
             }
             Err(e) if e != ENOENT => return Err(e),
@@ -189,10 +192,13 @@ fn upper_file(
         return Err(ENOENT);
     };
     require_dir(k, parent(np))?;
-    let d = k.overlay.new_file(0)?;
-    let t = now(k);
-    k.overlay
-        .insert(np.to_vec(), Kind::File(d.clone()), mode, t);
+    let d = k.overlay.new_file(mode, now(k));
+    if in_shm(np) {
+        // A tmpfs file: it takes seals, starting sealed against more (as Linux's shmem
+        // files not made by memfd_create).
+        d.allow_seals(crate::overlay::F_SEAL_SEAL);
+    }
+    k.overlay.insert(np.to_vec(), Kind::File(d.clone()), 0, 0);
     Ok(d)
 }
 
@@ -204,7 +210,7 @@ fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Rc<FileData>, Errno> 
     if st.size > COPY_UP_MAX {
         return Err(crate::errno::EFBIG);
     }
-    let data = k.overlay.new_file(0)?;
+    let data = k.overlay.new_file(st.mode, st.mtime_ns);
     let h = k.host.open(np, 0)?;
     let mut buf = alloc::vec![0u8; 64 << 10];
     let mut done = 0u64;
@@ -215,7 +221,7 @@ fn copy_up(k: &Kernel, np: &[u8], st: &HostStat) -> Result<Rc<FileData>, Errno> 
         match k.host.pread(h, &mut buf, done) {
             Ok(0) => break Ok(()),
             Ok(n) => match data.write_at(done, &buf[..n as usize]) {
-                Ok(()) => done += n,
+                Ok(_) => done += n,
                 Err(e) => break Err(e),
             },
             Err(e) => break Err(e),
@@ -288,7 +294,7 @@ pub fn open<P: Platform>(
     if matches!(found, Found::Gone) && flags & O_CREAT == 0 {
         return Err(ENOENT);
     }
-    if !k.overlay.enabled {
+    if !k.overlay.enabled && !in_shm(np) {
         return if !write {
             Ok(Open::Host(np.to_vec()))
         } else if through(k, np)? {
@@ -375,7 +381,7 @@ fn path_arg<P: Platform>(
 /// Write-through mode (`vmm run --rw`): `np` may be changed on the host — anything but the
 /// Sentry's own `/dev`, `/proc` and `/sys`, which are not the host's to change.
 fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
-    if !k.config.write_through {
+    if !k.config.write_through || in_shm(np) {
         return Ok(false);
     }
     if super::walk::sentry_owned(np) {
@@ -384,8 +390,10 @@ fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
     Ok(true)
 }
 
-fn writable(k: &Kernel) -> Result<(), Errno> {
-    if k.overlay.enabled {
+/// Whether `np` may be changed in the overlay: always under `/dev/shm`, elsewhere unless
+/// the overlay is off (`--ro`; `--rw` wrote through before this is asked).
+fn writable(k: &Kernel, np: &[u8]) -> Result<(), Errno> {
+    if k.overlay.enabled || in_shm(np) {
         Ok(())
     } else {
         Err(EROFS)
@@ -462,7 +470,7 @@ pub fn unlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         return Ok(0);
     }
     let st = stat(k, &np, true)?;
-    writable(k)?;
+    writable(k, &np)?;
     let is_dir = st.mode & S_IFMT == S_IFDIR;
     if a[2] & AT_REMOVEDIR != 0 {
         if !is_dir {
@@ -511,7 +519,7 @@ pub fn mkdirat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     if stat(k, &np, true).is_ok() {
         return Err(EEXIST);
     }
-    writable(k)?;
+    writable(k, &np)?;
     require_dir(k, parent(&np))?;
     let now = now(k);
     k.overlay.insert(np, Kind::Dir, mode, now);
@@ -552,7 +560,7 @@ pub fn mknodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     if stat(k, &np, true).is_ok() {
         return Err(EEXIST);
     }
-    writable(k)?;
+    writable(k, &np)?;
     upper_file(k, &np, Some(perm), false)?;
     Ok(0)
 }
@@ -573,7 +581,11 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         return Ok(0);
     }
     let st = stat(k, &from, true)?;
-    writable(k)?;
+    writable(k, &from)?;
+    writable(k, &to)?;
+    if in_shm(&from) != in_shm(&to) {
+        return Err(EXDEV);
+    }
     if st.mode & S_IFMT == S_IFDIR {
         return Err(EXDEV);
     }
@@ -587,14 +599,8 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     }
     require_dir(k, parent(&to))?;
     let data = upper_file(k, &from, None, false)?;
-    let node = k
-        .overlay
-        .get(&from)
-        .map(|n| (n.mode, n.mtime_ns))
-        .unwrap_or((st.mode & 0o7777, st.mtime_ns));
     remove_entry(k, &from);
-    k.overlay.remove(&to);
-    k.overlay.insert(to, Kind::File(data), node.0, node.1);
+    k.overlay.insert(to, Kind::File(data), 0, 0);
     Ok(0)
 }
 
@@ -612,7 +618,7 @@ pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         return Ok(0);
     }
     stat(k, &np, false)?;
-    writable(k)?;
+    writable(k, &np)?;
     let d = upper_file(k, &np, None, false)?;
     d.set_len(a[1])?;
     Ok(0)
@@ -648,7 +654,11 @@ pub fn fchmodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
 pub fn fchmod<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
     let path = match &of.file {
-        File::Mem { path, .. } => path.clone(),
+        // The descriptor's inode, wherever (and whether) it is linked.
+        File::Mem { data, .. } => {
+            data.set_mode(a[1] as u32);
+            return Ok(0);
+        }
         File::Host(h) => h.path.clone(),
         _ => return Err(EINVAL),
     };
@@ -661,7 +671,7 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
         return Ok(0);
     }
     let st = stat(k, np, false)?;
-    writable(k)?;
+    writable(k, np)?;
     if st.mode & S_IFMT == S_IFDIR && k.overlay.get(np).is_none() {
         let now = now(k);
         k.overlay
@@ -670,7 +680,7 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
         upper_file(k, np, None, false)?;
     }
     if let Some(n) = k.overlay.get_mut(np) {
-        n.mode = mode & 0o7777;
+        n.set_mode(mode);
     }
     Ok(0)
 }
@@ -680,10 +690,14 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
 pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
+    let mut inode = None;
     let np = if a[1] == 0 {
         let of = file(t, a[0])?;
         match &of.file {
-            File::Mem { path, .. } => path.clone(),
+            File::Mem { data, .. } => {
+                inode = Some(data.clone());
+                Vec::new()
+            }
             File::Host(h) => h.path.clone(),
             _ => return Err(EINVAL),
         }
@@ -701,7 +715,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
             }
         }
     }
-    if through(k, &np)? {
+    if inode.is_none() && through(k, &np)? {
         k.host.modify(&HostOp::Utimens {
             path: &np,
             times,
@@ -715,8 +729,12 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         // Out-of-range times are clamped, as filesystems clamp them to what they store.
         nsec => times[2].saturating_mul(1_000_000_000).saturating_add(nsec),
     };
+    if let Some(d) = inode {
+        d.set_mtime_ns(mtime);
+        return Ok(0);
+    }
     let st = stat(k, &np, false)?;
-    writable(k)?;
+    writable(k, &np)?;
     if st.mode & S_IFMT != S_IFDIR {
         upper_file(k, &np, None, false)?;
     } else if k.overlay.get(&np).is_none() {
@@ -724,7 +742,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
             .insert(np.clone(), Kind::Dir, st.mode & 0o7777, mtime);
     }
     if let Some(n) = k.overlay.get_mut(&np) {
-        n.mtime_ns = mtime;
+        n.set_mtime_ns(mtime);
     }
     Ok(0)
 }
@@ -751,7 +769,7 @@ pub fn chown_path<P: Platform>(
         return Ok(0);
     }
     stat(k, &np, !nofollow)?;
-    writable(k)?;
+    writable(k, &np)?;
     Ok(0)
 }
 
@@ -786,20 +804,24 @@ pub fn mem_rw<P: Platform>(
                 if n == 0 {
                     break 'iov;
                 }
-                chunk.clear();
-                chunk.extend_from_slice(&data.borrow()[at as usize..(at + n) as usize]);
+                chunk.resize(n as usize, 0);
+                data.read_at(at, &mut chunk);
                 t.mm.lock().copy_out(base + off, &chunk).map(|_| n)
             } else {
                 chunk.resize(n as usize, 0);
                 t.mm.lock()
                     .copy_in(base + off, &mut chunk)
                     .and_then(|_| data.write_at(at, &chunk))
-                    .map(|_| n)
+                    .map(|w| w as u64)
             };
             match r {
-                Ok(n) => {
-                    done += n;
-                    off += n;
+                Ok(m) => {
+                    done += m;
+                    off += m;
+                    if m < n {
+                        // A short write (a grow seal): the rest would be refused.
+                        break 'iov;
+                    }
                 }
                 // Linux reports what was transferred before a fault or a full file.
                 Err(e) if done == 0 => return Err(e),
@@ -830,10 +852,133 @@ pub fn symlinkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     if stat(k, &np, true).is_ok() {
         return Err(EEXIST);
     }
-    writable(k)?;
+    writable(k, &np)?;
     require_dir(k, parent(&np))?;
     let now = now(k);
     k.overlay.remove(&np);
     k.overlay.insert(np, Kind::Symlink(target), 0o777, now);
     Ok(0)
+}
+
+/// `linkat(olddirfd, old, newdirfd, new, flags)`; `link` arrives here. A hard link in the
+/// overlay names the same inode ([`FileData`]); a host file is copied up first, and is one
+/// inode from then on. Directories cannot be linked (EPERM), nor files across `/dev/shm`'s
+/// border or a memfd (EXDEV: another filesystem). `AT_EMPTY_PATH` links the descriptor's file
+/// (ENOENT once it has no name left, as for an unlinked file).
+pub fn linkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const AT_SYMLINK_FOLLOW: u64 = 0x400;
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    if a[4] & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let old = t.mm.lock().read_cstr(a[1], 4096)?;
+    let to = path_arg(k, t, a[2], a[3])?;
+    let from = if old.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
+        let of = file(t, a[0])?;
+        match &of.file {
+            File::Mem { data, .. } if data.is_memfd() => return Err(EXDEV),
+            File::Mem { data, .. } if data.nlink() == 0 => return Err(ENOENT),
+            File::Mem { path, .. } => path.clone(),
+            File::Host(h) if h.dir => return Err(crate::errno::EPERM),
+            File::Host(h) => h.path.clone(),
+            _ => return Err(ENOENT),
+        }
+    } else {
+        let follow = a[4] & AT_SYMLINK_FOLLOW != 0;
+        let np = super::fs::sandbox_path(k, t, &absolute(t, a[0], &old)?, follow)?;
+        if follow && is_link(k, &np) {
+            // A symlink made in the sandbox (the host resolves only its own).
+            super::walk::walk(k, &np, true, &super::walk::no_own_links)?
+        } else {
+            np
+        }
+    };
+    if through(k, &from)? && through(k, &to)? {
+        k.host.modify(&HostOp::Link {
+            from: &from,
+            to: &to,
+        })?;
+        return Ok(0);
+    }
+    let st = stat(k, &from, true)?;
+    if stat(k, &to, true).is_ok() {
+        return Err(EEXIST);
+    }
+    writable(k, &from)?;
+    writable(k, &to)?;
+    match st.mode & S_IFMT {
+        S_IFDIR => return Err(crate::errno::EPERM),
+        S_IFREG => {}
+        // A symlink's link is a symlink to the same target (not the same inode).
+        S_IFLNK => {
+            let mut target = alloc::vec![0u8; 4096];
+            let n = match k.overlay.link(&from) {
+                Some(l) => {
+                    target[..l.len()].copy_from_slice(l);
+                    l.len() as u64
+                }
+                None => k.host.readlink(&from, &mut target)?,
+            };
+            target.truncate(n as usize);
+            require_dir(k, parent(&to))?;
+            let t = now(k);
+            k.overlay.insert(to, Kind::Symlink(target), 0o777, t);
+            return Ok(0);
+        }
+        _ => return Err(crate::errno::EPERM),
+    }
+    if in_shm(&from) != in_shm(&to) {
+        return Err(EXDEV);
+    }
+    require_dir(k, parent(&to))?;
+    let data = upper_file(k, &from, None, false)?;
+    k.overlay.insert(to, Kind::File(data), 0, 0);
+    Ok(0)
+}
+
+/// `memfd_create(name, flags)`: an anonymous tmpfs file (mode 0777, as Linux's), named
+/// `memfd:NAME` in `/proc/self/fd`, sealable with `MFD_ALLOW_SEALING`. The flags are 6.1's
+/// (the kernel `uname` reports): `MFD_EXEC`/`MFD_NOEXEC_SEAL` are EINVAL, as there.
+pub fn memfd_create<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    use crate::overlay::F_SEAL_SEAL;
+    use linux_raw_sys::general::{
+        MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT,
+    };
+    /// NAME_MAX less "memfd:".
+    const NAME_MAX: usize = 249;
+    let flags = u32::try_from(a[1]).map_err(|_| EINVAL)?;
+    let known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+    let huge = flags & (MFD_HUGE_MASK << MFD_HUGE_SHIFT);
+    if flags & !(known | huge) != 0 || (huge != 0 && flags & MFD_HUGETLB == 0) {
+        return Err(EINVAL);
+    }
+    if flags & MFD_HUGETLB != 0 {
+        // The sandbox has no huge pages to give a hugetlbfs file.
+        return Err(EINVAL);
+    }
+    let name = match t.mm.lock().read_cstr(a[0], NAME_MAX) {
+        Err(crate::errno::ENAMETOOLONG) => return Err(EINVAL),
+        r => r?,
+    };
+    let (mode, seals) = if flags & MFD_ALLOW_SEALING != 0 {
+        (0o777, 0)
+    } else {
+        (0o777, F_SEAL_SEAL)
+    };
+    let data = k.overlay.new_memfd(mode, now(k), seals);
+    let path = [&b"/memfd:"[..], &name, b" (deleted)"].concat();
+    let of = OpenFile::new(
+        File::Mem {
+            data,
+            path,
+            append: false,
+        },
+        false,
+    );
+    let cloexec = if flags & MFD_CLOEXEC != 0 {
+        O_CLOEXEC
+    } else {
+        0
+    };
+    install_fd(t, Rc::new(of), cloexec)
 }

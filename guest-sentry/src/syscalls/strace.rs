@@ -156,6 +156,11 @@ pub const AT_FLAGS: &[(u64, &str)] = names![
 ];
 pub const ACCESS_AT_FLAGS: &[(u64, &str)] = names![AT_EACCESS, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH];
 pub const UNLINK_FLAGS: &[(u64, &str)] = names![AT_REMOVEDIR];
+pub const CLOSE_RANGE_FLAGS: &[(u64, &str)] =
+    &[(2, "CLOSE_RANGE_UNSHARE"), (4, "CLOSE_RANGE_CLOEXEC")];
+pub const LINKAT_FLAGS: &[(u64, &str)] = names![AT_SYMLINK_FOLLOW, AT_EMPTY_PATH];
+pub const MSYNC_FLAGS: &[(u64, &str)] = names![MS_ASYNC, MS_INVALIDATE, MS_SYNC];
+pub const MFD_FLAGS: &[(u64, &str)] = names![MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB];
 pub const ACCESS_MODE: &[(u64, &str)] = names![R_OK, W_OK, X_OK];
 pub const PROT: &[(u64, &str)] = names![
     PROT_READ,

@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use crate::abi::{OPEN_NO_SYMLINKS, OPEN_PATH};
 use crate::errno::{Errno, EACCES, ELOOP, ENAMETOOLONG, ENOENT};
 use crate::kernel::Kernel;
+use crate::overlay::in_shm;
 
 use super::flags::{S_IFLNK, S_IFMT};
 
@@ -28,10 +29,16 @@ pub fn sentry_owned(np: &[u8]) -> bool {
         .any(|top| np.starts_with(top) && (np.len() == top.len() || np[top.len()] == b'/'))
 }
 
+/// The Sentry's own trees whose links its own nodes define (`/proc/self`, `/dev/fd`): all
+/// but `/dev/shm`, a directory of the overlay with the overlay's symlinks.
+fn own_tree(np: &[u8]) -> bool {
+    sentry_owned(np) && !in_shm(np)
+}
+
 /// The path to look up for the normalized absolute `np`: `np` itself when the host resolves
 /// it as the sandbox would, else `np` walked here (`follow`: also a final symlink).
 pub fn resolve(k: &Kernel, np: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
-    if k.overlay.is_empty() || sentry_owned(np) {
+    if (k.overlay.is_empty() && !in_shm(np)) || own_tree(np) {
         return Ok(np.to_vec());
     }
     // An overlay symlink on the way (the host knows nothing of it).
@@ -143,10 +150,10 @@ pub fn walk(
         if done.len() > PATH_MAX {
             return Err(ENAMETOOLONG);
         }
-        if todo.is_empty() && (!follow || sentry_owned(&done)) {
+        if todo.is_empty() && (!follow || own_tree(&done)) {
             break;
         }
-        let found = if sentry_owned(&done) {
+        let found = if own_tree(&done) {
             Ok(own(&done))
         } else {
             link_at(k, &done)

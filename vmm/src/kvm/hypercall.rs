@@ -156,6 +156,13 @@ impl<'a> Server<'a> {
                     to: &p2,
                 }
             }
+            MODIFY_LINK => {
+                p2 = second()?;
+                HostOp::Link {
+                    from: &path,
+                    to: &p2,
+                }
+            }
             MODIFY_SYMLINK => {
                 p2 = second()?;
                 HostOp::Symlink {
@@ -352,6 +359,31 @@ impl<'a> Server<'a> {
                             )
                         };
                         self.write_bytes(a[2], bytes)?;
+                        Ok(0)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            op::STATFS => {
+                use guest_sentry::abi::HostStatfs;
+                let h = handle_arg(a[0])?;
+                self.range(a[1], std::mem::size_of::<HostStatfs>() as u64)?;
+                match self.host.statfs(h) {
+                    Ok(sfs) => {
+                        let words = [
+                            sfs.fs_type,
+                            sfs.bsize,
+                            sfs.blocks,
+                            sfs.bfree,
+                            sfs.bavail,
+                            sfs.files,
+                            sfs.ffree,
+                            sfs.namelen,
+                            sfs.frsize,
+                            sfs.flags,
+                        ];
+                        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+                        self.write_bytes(a[1], &bytes)?;
                         Ok(0)
                     }
                     Err(e) => Err(e),
@@ -904,7 +936,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const OPS: [u64; 20] = [
+        const OPS: [u64; 21] = [
             op::EXIT,
             op::WRITE,
             op::READ,
@@ -925,6 +957,7 @@ mod tests {
             op::PWRITEV,
             op::HANDLE,
             op::MODIFY,
+            op::STATFS,
         ];
         const NAMES: [&str; 12] = [
             "a", "d", "b", "abs", "rel", "..", ".", "null", "new", "outside", "victim", "",
@@ -1049,6 +1082,7 @@ mod tests {
                     a = [handle, IOV_GPA, r.iov.len() as u64, a[3] % 64, 0, 0]
                 }
                 op::FSTAT => a = [handle, 0, AUX_GPA + 64, 0, 0, 0],
+                op::STATFS => a = [handle, AUX_GPA + 64, 0, 0, 0, 0],
                 op::CLOSE => a = [handle, 0, 0, 0, 0, 0],
                 op::LSEEK => a = [handle, a[1] % 64, a[2] % 5, 0, 0, 0],
                 op::HANDLE => a = [handle, a[1] % 3, a[2] % 64, 0, 0, 0],
