@@ -127,9 +127,9 @@ pub struct Config {
     /// `--pids-limit`: the most tasks (live or not yet reaped) the sandbox holds at once;
     /// `fork`/`clone` past it fail with EAGAIN, as under a cgroup's `pids.max`. 0: no limit.
     pub pids_limit: u32,
-    /// The most bytes of file data the overlay holds; 0: as many as the memory file has free
-    /// frames (its files' pages are frames of it, so app memory and overlay data together
-    /// stay within `--memory`).
+    /// The most bytes of file data the overlay holds; 0: half the memory file, as tmpfs's
+    /// default size is half the RAM (its files' pages are frames of it, so app memory and
+    /// overlay data together stay within `--memory`).
     pub overlay_limit: u64,
     /// `uname`'s nodename (`sethostname` changes it, for the sandbox only).
     pub hostname: Hostname,
@@ -179,7 +179,8 @@ impl<'h> Kernel<'h> {
     pub fn new(host: &'h dyn Host, mem: Rc<MemoryFile>, config: Config, seed: [u8; 32]) -> Self {
         let start_ns = host.now(crate::host::Clock::Monotonic);
         let overlay_limit = match config.overlay_limit {
-            0 => mem.size(),
+            // tmpfs's default size.
+            0 => mem.size() / 2,
             n => n,
         };
         let boot_ns = host.now(crate::host::Clock::Realtime) as i64;

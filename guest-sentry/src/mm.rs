@@ -320,9 +320,11 @@ impl<S: AddressSpace> Mm<S> {
         })
     }
 
-    /// `mmap(MAP_SHARED)` of `len` bytes (page-rounded) of a file whose pages `frames` gives
-    /// (asked once the place is known; each gains this owner), placed as [`Self::mmap_anon`]
-    /// places memory.
+    /// `mmap(MAP_SHARED)` of `len` bytes (page-rounded) of a file, placed as
+    /// [`Self::mmap_anon`] places memory: `frames(n)` gives the file's pages for the first of
+    /// the `n` pages of the mapping (asked once the place is known; each gains this owner),
+    /// those within the file; the rest, past its end, are shared memory of the mapping's own
+    /// (Linux raises SIGBUS there).
     pub fn mmap_frames(
         &mut self,
         hint: u64,
@@ -336,7 +338,8 @@ impl<S: AddressSpace> Mm<S> {
             .ok_or(ENOMEM)?;
         let addr = self.place(hint, len, fixed, noreplace)?;
         let frames = frames(len / PAGE_SIZE)?;
-        self.map_frames(Some(addr), &frames, access)
+        self.add_vma(addr, addr + len, access, VmaKind::SharedAnon)?;
+        self.attach_frames(addr, addr + len, &frames, access)
     }
 
     /// The program image's VMAs and the (app page, frame) pairs the loader filled, for the
@@ -434,6 +437,18 @@ impl<S: AddressSpace> Mm<S> {
             None => self.find_free(len).ok_or(ENOMEM)?,
         };
         self.add_vma(start, start + len, access, VmaKind::SharedAnon)?;
+        self.attach_frames(start, start + len, frames, access)
+    }
+
+    /// Puts `frames` (each gains this owner) at the first pages of the fresh shared VMA
+    /// `start..end`, and shows them; the VMA goes again if the platform cannot show them.
+    fn attach_frames(
+        &mut self,
+        start: u64,
+        end: u64,
+        frames: &[u64],
+        access: Access,
+    ) -> Result<u64, Errno> {
         let mut show = Vec::with_capacity(frames.len());
         for (i, &off) in frames.iter().enumerate() {
             let va = start + i as u64 * PAGE_SIZE;
@@ -444,7 +459,7 @@ impl<S: AddressSpace> Mm<S> {
             }
         }
         if map_runs(&mut self.space, &show).is_err() {
-            self.remove_range(start, start + len);
+            self.remove_range(start, end);
             return Err(ENOMEM);
         }
         Ok(start)

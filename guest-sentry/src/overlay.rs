@@ -293,6 +293,13 @@ impl FileData {
     /// ENOSPC leaves the file as it was.
     pub fn frames(&self, first: u64, n: u64) -> Result<Vec<u64>, Errno> {
         let end = first.checked_add(n).ok_or(EFBIG)?;
+        // Refused before taking any when the holes cannot all be filled (zeroing pages only
+        // to give them back costs time, under emulation a great deal).
+        let holes = n - self.pages.borrow().range(first..end).count() as u64;
+        let b = &self.budget;
+        if holes > b.left.get().min(b.mem.pages_free()) {
+            return Err(ENOSPC);
+        }
         let mut out = Vec::new();
         let mut new = Vec::new();
         for i in first..end {

@@ -90,7 +90,7 @@ fn fuzz_every_platform() {
     let time_seed = seed_from_time();
     eprintln!(
         "fuzz: time-derived seed {time_seed} (replay: VMM_FUZZ_SEED={time_seed}, or \
-         `vmm run --root FIXTURE -- /fuzz {time_seed} {calls} -v`)"
+         `vmm run --memory 128 --root FIXTURE -- /fuzz {time_seed} {calls} -v`)"
     );
     let vmm = vmm_bin_or_panic();
     let base = temp_path("fuzz");
@@ -116,6 +116,10 @@ fn fuzz_every_platform() {
                 &p,
                 "--root",
                 root.to_str().unwrap(),
+                // 64 MiB of overlay data at most (a tmpfs of half the memory): what the
+                // fuzzer writes stays within what kvm copies in the rig's emulation in time.
+                "--memory",
+                "128",
                 "--",
                 "/fuzz",
                 &seed_s,
@@ -176,7 +180,7 @@ fn fuzz_every_platform() {
                 failures.push(format!(
                     "=== fuzz [{p}] seed {seed}: {}\n  last calls logged:\n    {}\n  \
                      other stderr (last 15 lines):\n    {}\n  status {} after {:?}; stdout: {}\n  \
-                     replay: vmm run --platform {p} --root FIXTURE -- /fuzz {seed} {calls} -v",
+                     replay: vmm run --platform {p} --memory 128 --root FIXTURE -- /fuzz {seed} {calls} -v",
                     problems.join("\n  "),
                     last_calls(&err, 3),
                     other[other.len().saturating_sub(15)..].join("\n    "),

@@ -95,8 +95,13 @@ fn map_file<P: Platform>(
         if acc.write && data.write_sealed() {
             return Err(EPERM);
         }
-        let frames = |n| {
-            let r = data.frames(off / PAGE_SIZE, n);
+        // The file's pages within its size; a page past the end is not made part of it.
+        let frames = |n: u64| {
+            let in_file = data
+                .len()
+                .div_ceil(PAGE_SIZE)
+                .saturating_sub(off / PAGE_SIZE);
+            let r = data.frames(off / PAGE_SIZE, n.min(in_file));
             r.map_err(|e| if e == ENOSPC { ENOMEM } else { e })
         };
         let mut mm = t.mm.lock();
