@@ -60,10 +60,6 @@ const OPS: &[(&str, &str, u64)] = &[
     ("mmap16", "mmap+touch+munmap 16 pages", 500),
     ("write1", "1-byte stdout write", 20_000),
     ("pipe", "pipe ping-pong round trip", 2_000),
-    ("unix_pp", "Unix socket ping-pong round trip", 2_000),
-    ("tcp_pp", "loopback TCP ping-pong round trip", 2_000),
-    ("tcp_64k", "loopback TCP stream, per 64 KiB", 16_384),
-    ("epoll1", "epoll_wait, one ready fd", 20_000),
     ("fork", "fork+exit+wait", 200),
     ("exec", "execve of a static binary", 50),
     ("thread", "pthread_create+join", 2_000),
@@ -580,21 +576,9 @@ pub fn run(opts: Options) -> std::process::ExitCode {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    for sandbox in SANDBOXES.iter().chain(&["runsc-ptrace"]) {
-        ratios.push((
-            format!("{sandbox} loopback TCP throughput / native (target >= 0.5)"),
-            ratio(get("tcp_64k", "native"), get("tcp_64k", sandbox)),
-        ));
-        ratios.push((
-            format!("{sandbox} loopback TCP round trip / native (target <= 5)"),
-            ratio(get("tcp_pp", sandbox), get("tcp_pp", "native")),
-        ));
-    }
     for (op, what) in [
         ("thread", "pthread_create+join"),
         ("futex_pp", "futex ping-pong"),
-        ("unix_pp", "Unix socket ping-pong"),
-        ("epoll1", "epoll_wait one ready"),
     ] {
         for sandbox in SANDBOXES {
             ratios.push((
