@@ -29,9 +29,14 @@ pub use linux_raw_sys::general::{
 /// The Sentry's own tmpfs directory (see the module comment).
 pub const SHM_DIR: &[u8] = b"/dev/shm";
 
+/// Whether the normalized path `np` is `dir` or lies under it.
+pub fn under(np: &[u8], dir: &[u8]) -> bool {
+    np.starts_with(dir) && (np.len() == dir.len() || np[dir.len()] == b'/')
+}
+
 /// Whether `np` (absolute, normalized) is `/dev/shm` or lies under it.
 pub fn in_shm(np: &[u8]) -> bool {
-    np.starts_with(SHM_DIR) && (np.len() == SHM_DIR.len() || np[SHM_DIR.len()] == b'/')
+    under(np, SHM_DIR)
 }
 
 /// An overlay file: an inode of the sandbox's tmpfs.

@@ -829,8 +829,7 @@ fn fs_at(k: &Kernel, np: &[u8]) -> Result<HostStatfs, Errno> {
     const PROC_SUPER_MAGIC: u64 = 0x9fa0;
     const SYSFS_MAGIC: u64 = 0x6265_6572;
     const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
-    let under =
-        |top: &[u8]| np.starts_with(top) && (np.len() == top.len() || np[top.len()] == b'/');
+    let under = |top: &[u8]| crate::overlay::under(np, top);
     let (total, free) = k.overlay.usage();
     let sized = |fs_type, flags| HostStatfs {
         fs_type,

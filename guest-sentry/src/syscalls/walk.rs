@@ -26,7 +26,7 @@ const PATH_MAX: usize = 4096;
 pub fn sentry_owned(np: &[u8]) -> bool {
     [&b"/proc"[..], b"/dev", b"/sys"]
         .iter()
-        .any(|top| np.starts_with(top) && (np.len() == top.len() || np[top.len()] == b'/'))
+        .any(|top| crate::overlay::under(np, top))
 }
 
 /// The Sentry's own trees whose links its own nodes define (`/proc/self`, `/dev/fd`): all
