@@ -21,6 +21,8 @@ pub struct Options {
     pub svg: Option<PathBuf>,
     /// Divides every iteration count (for quick runs).
     pub scale_down: u64,
+    /// Only these columns beside native (`None`: every one that can run here).
+    pub only: Option<Vec<&'static str>>,
 }
 
 /// `vmm bench --json`: `{"unit": "ns", "results": {OP: {COLUMN: ns}}, "raw": {...},
@@ -428,19 +430,38 @@ pub fn run(opts: Options) -> std::process::ExitCode {
         return std::process::ExitCode::from(125);
     }
 
+    let wanted = |name: &str| opts.only.as_ref().is_none_or(|o| o.contains(&name));
     let mut columns: Vec<(String, Runner)> = vec![("native".into(), Runner::Native)];
     let mut skipped = Vec::new();
+    // Columns named by --platform that cannot run here: the bench is refused.
+    let mut refused = Vec::new();
     for platform in crate::runner::Platform::ALL {
-        let (name, v) = (platform.name(), crate::probe::probe(platform));
+        let name = platform.name();
+        if !wanted(name) {
+            continue;
+        }
+        let v = crate::probe::probe(platform);
         if v.usable {
             columns.push((name.into(), Runner::Vmm(name)));
+        } else if opts.only.is_some() {
+            refused.push(format!("{name}: {}", v.reason));
         } else {
             skipped.push(format!("{name}: {}", v.reason));
         }
     }
-    match find_in_path("runsc") {
-        Some(p) => columns.push(("runsc-ptrace".into(), Runner::Runsc(p))),
-        None => skipped.push("runsc-ptrace: runsc is not installed".into()),
+    if wanted("runsc-ptrace") {
+        match find_in_path("runsc") {
+            Some(p) => columns.push(("runsc-ptrace".into(), Runner::Runsc(p))),
+            None if opts.only.is_some() => {
+                refused.push("runsc-ptrace: runsc is not installed".into())
+            }
+            None => skipped.push("runsc-ptrace: runsc is not installed".into()),
+        }
+    }
+    if !refused.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("vmm: bench: cannot run {}", refused.join("; "));
+        return std::process::ExitCode::from(125);
     }
 
     let scale = opts.scale_down.max(1);

@@ -6,7 +6,8 @@
 //!         [--exit-stats FILE] [--memory MIB] [--pids-limit N] [--single-step] [--]
 //!         PROGRAM [ARGS...]
 //! vmm platforms [--json]
-//! vmm bench [--reps N] [--quick] [--json] [--svg FILE]
+//! vmm bench [--platform kvm|systrap|ptrace|runsc-ptrace,...] [--reps N] [--quick] [--json]
+//!           [--svg FILE]
 //! vmm --help | vmm COMMAND --help | vmm --version
 //! ```
 //!
@@ -113,6 +114,26 @@ impl PlatformChoice {
             PlatformChoice::Kvm => Platform::Kvm,
             PlatformChoice::Systrap => Platform::Systrap,
             PlatformChoice::Ptrace => Platform::Ptrace,
+        }
+    }
+}
+
+/// `vmm bench --platform`: a sandbox platform, or gVisor's runsc on its ptrace platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BenchColumn {
+    Kvm,
+    Systrap,
+    Ptrace,
+    RunscPtrace,
+}
+
+impl BenchColumn {
+    fn name(self) -> &'static str {
+        match self {
+            BenchColumn::Kvm => "kvm",
+            BenchColumn::Systrap => "systrap",
+            BenchColumn::Ptrace => "ptrace",
+            BenchColumn::RunscPtrace => "runsc-ptrace",
         }
     }
 }
@@ -228,6 +249,16 @@ struct PlatformsArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
+    /// Only these columns beside native (comma list or repeated; default: every usable
+    /// platform, and runsc-ptrace where runsc is installed). Naming one that cannot run here
+    /// is an error.
+    #[arg(
+        long = "platform",
+        value_enum,
+        value_name = "PLATFORM",
+        value_delimiter = ','
+    )]
+    platforms: Vec<BenchColumn>,
     /// Repetitions of each measurement (the median is reported).
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u16).range(1..=100))]
@@ -428,6 +459,7 @@ fn main() -> ExitCode {
             json: b.json,
             svg: b.svg,
             scale_down: if b.quick { 10 } else { 1 },
+            only: (!b.platforms.is_empty()).then(|| b.platforms.iter().map(|c| c.name()).collect()),
         }),
         Command::ProbeKvm => ExitCode::from(probe::child(Platform::Kvm)),
         Command::ProbeSystrap => ExitCode::from(probe::child(Platform::Systrap)),
@@ -523,6 +555,8 @@ mod tests {
             &["run", "--no-such-flag", "x"],
             &["bench", "--reps", "0"],
             &["bench", "--bogus"],
+            &["bench", "--platform", "bogus"],
+            &["bench", "--platform", "kvm,"],
             &["platforms", "x"],
             &[],
         ] {
