@@ -198,6 +198,10 @@ pub fn run<P: Platform>(
     // When the platform was last asked to interrupt the app (CLOCK_MONOTONIC ns).
     let mut preempt_armed: Option<u64> = None;
     let mut slice = 0u32;
+    // Set when the last step ended in an interrupt (preemption: a timer fell due or the
+    // slice's time ran out): the next pick rotates, so a task a timer woke runs now rather
+    // than after the spinner's 64 steps (each one more interrupt).
+    let mut preempted = false;
     // Host signals the fast path took from the host but left for the top of the loop.
     let mut host_carried = 0u64;
     loop {
@@ -264,7 +268,8 @@ pub fn run<P: Platform>(
         if let Some(status) = table.done.take() {
             return Ok(status);
         }
-        let Some(pid) = pick(&table, current, slice >= SLICE) else {
+        let rotate = slice >= SLICE || core::mem::take(&mut preempted);
+        let Some(pid) = pick(&table, current, rotate) else {
             // Nothing can run: sleep until the earliest timeout. With none, only a signal
             // from outside (Ctrl-C, `kill`) can change anything: wait for one, as Linux would
             // (a sleep returns early when one arrives).
@@ -327,7 +332,9 @@ pub fn run<P: Platform>(
             }
             let t = table.tasks.get_mut(&pid).expect("picked task exists");
             let alarm = t.tg.get().alarm;
-            if run_app(k, t, table.syscalls)? && t.request.is_none() {
+            if !run_app(k, t, table.syscalls)? {
+                preempted = true;
+            } else if t.request.is_none() {
                 ran_app = Some((alarm, others_ready));
             }
         }
@@ -418,6 +425,7 @@ pub fn run<P: Platform>(
             slice += 1;
             if !run_app(k, t, syscalls)? {
                 // An interrupt: the top decides what comes next (and re-arms preemption).
+                preempted = true;
                 break;
             }
             if !quiet(t, k, slice) {
