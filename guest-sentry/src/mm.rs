@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::abi::{USER_BOTTOM, USER_TOP};
-use crate::errno::{Errno, EEXIST, EFAULT, EINVAL, ENOMEM};
+use crate::errno::{Errno, EACCES, EEXIST, EFAULT, EINVAL, ENOMEM};
 use crate::host::Buf;
 use crate::memfile::{page_down, page_up, MemoryFile, PAGE_SIZE};
 use crate::platform::{Access, AddressSpace};
@@ -40,6 +40,10 @@ pub struct Vma {
     pub end: u64,
     pub access: Access,
     pub kind: VmaKind,
+    /// Whether `mprotect` may add write access (Linux's `VM_MAYWRITE`): false for a shared
+    /// mapping of a file that cannot be written through it (opened read-only, write-sealed,
+    /// or a host file, whose shared mappings here are copies).
+    pub may_write: bool,
 }
 
 /// VMAs as (start, end, rights).
@@ -178,7 +182,15 @@ impl<S: AddressSpace> Mm<S> {
         if start >= end || start < USER_BOTTOM || end > USER_TOP || self.overlaps(start, end) {
             return Err(EEXIST);
         }
-        self.vmas.insert(start, Vma { end, access, kind });
+        self.vmas.insert(
+            start,
+            Vma {
+                end,
+                access,
+                kind,
+                may_write: true,
+            },
+        );
         Ok(())
     }
 
@@ -470,6 +482,19 @@ impl<S: AddressSpace> Mm<S> {
         self.pages.get(&page_down(addr)).copied()
     }
 
+    /// The mapping at `[addr, addr + len)` (just made by `mmap`) may never gain write access
+    /// through `mprotect`.
+    pub fn deny_write(&mut self, addr: u64, len: u64) {
+        let Some(end) = page_up(len).and_then(|l| addr.checked_add(l)) else {
+            return;
+        };
+        self.split_at(addr);
+        self.split_at(end);
+        for (_, v) in self.vmas.range_mut(addr..end) {
+            v.may_write = false;
+        }
+    }
+
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let end = Self::check_range(addr, len)?;
         self.remove_range(addr, end);
@@ -484,10 +509,15 @@ impl<S: AddressSpace> Mm<S> {
             return Ok(());
         }
         let end = Self::check_range(addr, len).map_err(|_| ENOMEM)?;
-        // Every page must be mapped (Linux: ENOMEM otherwise), checked before changing anything.
+        // Every page must be mapped (Linux: ENOMEM otherwise), and may take the rights
+        // (EACCES: write to a mapping that can never be written), checked before changing
+        // anything.
         let mut cur = addr;
         while cur < end {
             let (_, v) = self.vma_at(cur).ok_or(ENOMEM)?;
+            if access.write && !v.may_write {
+                return Err(EACCES);
+            }
             cur = v.end;
         }
         self.before_change(addr, end);
@@ -593,6 +623,7 @@ impl<S: AddressSpace> Mm<S> {
                 } else {
                     VmaKind::Anon
                 },
+                may_write: vma.may_write,
             },
         );
         let moved: Vec<(u64, u64)> = self
@@ -1424,6 +1455,23 @@ mod tests {
         let mut child = m.fork_into(FakeSpace::default()).unwrap();
         assert_eq!(m.handle_fault(a, Access::NONE), Ok(()));
         assert_eq!(m.handle_fault(a, Access::NONE), Err(Segv::AccErr));
+        child.release();
+    }
+
+    #[test]
+    fn deny_write_refuses_mprotect_write_and_survives_splits_and_fork() {
+        let (mut m, _b) = mm();
+        let a = m.mmap_anon(0, 3 * 4096, Access::R, false, false).unwrap();
+        m.deny_write(a + 4096, 4096);
+        // Read-only and no-access changes are fine; write anywhere in the range is refused,
+        // before anything changes.
+        m.mprotect(a + 4096, 4096, Access::NONE).unwrap();
+        assert_eq!(m.mprotect(a, 3 * 4096, Access::RW), Err(EACCES));
+        assert_eq!(m.vma_at(a).unwrap().1.access, Access::R, "nothing changed");
+        m.mprotect(a, 4096, Access::RW).unwrap();
+        m.mprotect(a + 2 * 4096, 4096, Access::RW).unwrap();
+        let mut child = m.fork_into(FakeSpace::default()).unwrap();
+        assert_eq!(child.mprotect(a + 4096, 4096, Access::RW), Err(EACCES));
         child.release();
     }
 

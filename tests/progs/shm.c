@@ -158,8 +158,13 @@ static void seals_case(void) {
     printf("seals: mmap shared writable %s\n", m == MAP_FAILED ? errno_name(errno) : "ok");
     m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
     printf("seals: mmap shared read-only %s\n", m == MAP_FAILED ? errno_name(errno) : "ok");
+    /* A shared mapping of a write-sealed file can never become writable. */
+    printf("seals: mprotect it writable %s\n", err(mprotect(m, 4096, PROT_READ | PROT_WRITE)));
     char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     printf("seals: mmap private writable %s\n", p == MAP_FAILED ? errno_name(errno) : "ok");
+    char *q = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    printf("seals: private read-only mprotect writable %s\n",
+           err(mprotect(q, 4096, PROT_READ | PROT_WRITE)));
     printf("seals: unknown bit %s\n", err(fcntl(fd, F_ADD_SEALS, 0x100)));
     r1 = err(fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL));
     printf("seals: seal %s, then more %s\n", r1, err(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE)));
@@ -171,8 +176,23 @@ static void seals_case(void) {
     int ro = open(link, O_RDONLY);
     printf("seals: reopened read-only %s, add seal %s\n", err(ro),
            err(fcntl(ro, F_ADD_SEALS, F_SEAL_GROW)));
+    ftruncate(f2, 4096);
+    /* Shared through a read-only descriptor: never writable; through a writable one it is. */
+    char *r = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+    const char *rr = r == MAP_FAILED ? errno_name(errno) : "ok";
+    printf("seals: shared map of the read-only fd %s, mprotect writable %s\n", rr,
+           err(mprotect(r, 4096, PROT_READ | PROT_WRITE)));
+    char *w = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f2, 0);
+    const char *w1 = err(mprotect(w, 4096, PROT_READ | PROT_WRITE));
+    printf("seals: shared read-only map of the writable fd, mprotect writable %s, back %s\n", w1,
+           err(mprotect(w, 4096, PROT_READ)));
+    munmap(w, 4096);
     printf("seals: future write %s\n", err(fcntl(f2, F_ADD_SEALS, F_SEAL_FUTURE_WRITE)));
     printf("seals: write after future write %s\n", err(pwrite(f2, "x", 1, 0)));
+    w = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f2, 0);
+    const char *wr = w == MAP_FAILED ? errno_name(errno) : "ok";
+    printf("seals: shared map after future write %s, mprotect writable %s\n", wr,
+           err(mprotect(w, 4096, PROT_READ | PROT_WRITE)));
     int pfd[2];
     pipe(pfd);
     printf("seals: pipe get %s, add %s\n", err(fcntl(pfd[0], F_GET_SEALS)),
@@ -370,6 +390,13 @@ static void mapfile_case(void) {
            r == MAP_FAILED ? "" : r);
     strcpy(m, "later");
     printf("mapfile: and sees later stores %.5s\n", r);
+    printf("mapfile: mprotect it writable %s\n", err(mprotect(r, 4096, PROT_READ | PROT_WRITE)));
+    /* The same for a file of the sandbox's root (the host's, read-only here). */
+    int hf = open("/bin/sh", O_RDONLY);
+    char *h = mmap(NULL, 4096, PROT_READ, MAP_SHARED, hf, 0);
+    const char *hr = h == MAP_FAILED ? errno_name(errno) : "ok";
+    printf("mapfile: /bin/sh shared read-only %s, mprotect writable %s\n", hr,
+           err(mprotect(h, 4096, PROT_READ | PROT_WRITE)));
     munmap(m, 3 * 4096);
     unlink(path);
 }

@@ -1,8 +1,9 @@
 //! Memory files and the tmpfs behind POSIX shared memory (`progs/shm.c`): `memfd_create`
 //! (names, flags, mode, size, I/O, shared mappings across fork, private copies), seals
 //! (`F_ADD_SEALS`/`F_GET_SEALS` and what each refuses: shrinking, growing — a write across
-//! the end stops at it — writing, shared writable mappings, EBUSY while one exists, more seals
-//! after `F_SEAL_SEAL`, a read-only descriptor), `shm_open`/`shm_unlink` and
+//! the end stops at it — writing, shared writable mappings, `mprotect` making a shared
+//! mapping writable (EACCES: write-sealed, or a read-only descriptor), EBUSY while a writable
+//! mapping exists, more seals after `F_SEAL_SEAL`, a read-only descriptor), `shm_open`/`shm_unlink` and
 //! `sem_open`/`sem_unlink` between processes through `/dev/shm`, hard links (`link`,
 //! `linkat` with `AT_EMPTY_PATH` and `AT_SYMLINK_FOLLOW`, EXDEV, EEXIST, EPERM), `MAP_SHARED`
 //! mappings of a written file coherent with `read`/`write` and across fork, `msync`, and
@@ -56,13 +57,18 @@ seals: now 0xe
 seals: write EPERM, pwrite EPERM
 seals: mmap shared writable EPERM
 seals: mmap shared read-only ok
+seals: mprotect it writable EACCES
 seals: mmap private writable ok
+seals: private read-only mprotect writable ok
 seals: unknown bit EINVAL
 seals: seal ok, then more EPERM
 seals: final 0xf
 seals: reopened read-only ok, add seal EPERM
+seals: shared map of the read-only fd ok, mprotect writable EACCES
+seals: shared read-only map of the writable fd, mprotect writable ok, back ok
 seals: future write ok
 seals: write after future write EPERM
+seals: shared map after future write ok, mprotect writable EACCES
 seals: pipe get EINVAL, add EINVAL
 shm_open: create ok
 shm_open: excl again EEXIST
@@ -115,6 +121,8 @@ mapfile: still mapped after close stored
 mapfile: shared writable of a read-only fd EACCES
 mapfile: shared read-only ok child
 mapfile: and sees later stores later
+mapfile: mprotect it writable EACCES
+mapfile: /bin/sh shared read-only ok, mprotect writable EACCES
 statfs: /dev/shm ok tmpfs bsize 4096 namelen 255 room 1
 statfs: statvfs /dev/shm ok rdonly 0 room 1
 statfs: shm fd ok tmpfs

@@ -105,7 +105,12 @@ fn map_file<P: Platform>(
             r.map_err(|e| if e == ENOSPC { ENOMEM } else { e })
         };
         let mut mm = t.mm.lock();
-        return mm.mmap_frames(addr, len, frames, acc, (fixed, noreplace));
+        let at = mm.mmap_frames(addr, len, frames, acc, (fixed, noreplace))?;
+        // Linux clears VM_MAYWRITE: an fd opened read-only, a write-sealed file.
+        if !writable || data.write_sealed() {
+            mm.deny_write(at, len);
+        }
+        return Ok(at);
     }
     if shared && acc.write {
         return Err(ENODEV);
@@ -122,6 +127,12 @@ fn map_file<P: Platform>(
             if let Err(e) = filled {
                 let _ = t.mm.lock().munmap(at, len);
                 return Err(if e == EFAULT { ENOMEM } else { e });
+            }
+            // A shared mapping of a host file is a copy here: writes through it could never
+            // reach the file, so it never becomes writable (EACCES from mprotect, as for an
+            // fd opened read-only on Linux).
+            if shared {
+                t.mm.lock().deny_write(at, len);
             }
             Ok(at)
         }
