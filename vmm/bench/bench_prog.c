@@ -16,6 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 
@@ -133,6 +139,41 @@ static long long run_workers(int k, int processes, void *(*fn)(void *)) {
     return t1 - t0;
 }
 
+/* A connected pair: AF_UNIX socketpair, or loopback TCP (127.0.0.1, Nagle off), for a
+ * parent and a child. 0 on success. */
+static int stream_pair(int tcp, int sv[2]) {
+    if (!tcp)
+        return socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+        getsockname(l, (struct sockaddr *)&a, &len))
+        return -1;
+    sv[1] = socket(AF_INET, SOCK_STREAM, 0);
+    if (sv[1] < 0 || connect(sv[1], (struct sockaddr *)&a, sizeof a))
+        return -1;
+    sv[0] = accept(l, NULL, NULL);
+    close(l);
+    int one = 1;
+    if (sv[0] < 0 || setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) ||
+        setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one))
+        return -1;
+    return 0;
+}
+
+/* Reads exactly n bytes. */
+static int read_full(int fd, char *b, long n) {
+    while (n > 0) {
+        long r = read(fd, b, n);
+        if (r <= 0)
+            return -1;
+        b += r;
+        n -= r;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -201,6 +242,73 @@ int main(int argc, char **argv) {
         int st;
         if (waitpid(c, &st, 0) != c || st != 0)
             return 1;
+    } else if (!strcmp(op, "unix_pp") || !strcmp(op, "tcp_pp")) {
+        /* Ping-pong with a child over a stream socket: one round trip = a 1-byte send each
+         * way, each side blocking in read. */
+        int sv[2];
+        if (stream_pair(op[0] == 't', sv))
+            return 1;
+        pid_t c = fork();
+        if (c < 0)
+            return 1;
+        char b = 0;
+        if (c == 0) {
+            for (long i = 0; i < n; i++)
+                if (read(sv[1], &b, 1) != 1 || write(sv[1], &b, 1) != 1)
+                    _exit(1);
+            _exit(0);
+        }
+        t0 = now();
+        for (long i = 0; i < n; i++)
+            if (write(sv[0], &b, 1) != 1 || read(sv[0], &b, 1) != 1)
+                return 1;
+        t1 = now();
+        int st;
+        if (waitpid(c, &st, 0) != c || st != 0)
+            return 1;
+    } else if (!strcmp(op, "tcp_64k")) {
+        /* Throughput: a child sends N blocks of 64 KiB through one loopback TCP connection;
+         * ns per block received (65536 / ns = GB/s). */
+        enum { BLOCK = 64 << 10 };
+        int sv[2];
+        if (stream_pair(1, sv))
+            return 1;
+        static char buf[BLOCK];
+        pid_t c = fork();
+        if (c < 0)
+            return 1;
+        if (c == 0) {
+            close(sv[0]);
+            for (long i = 0; i < n; i++)
+                for (long off = 0; off < BLOCK;) {
+                    long w = write(sv[1], buf + off, BLOCK - off);
+                    if (w <= 0)
+                        _exit(1);
+                    off += w;
+                }
+            _exit(0);
+        }
+        close(sv[1]);
+        t0 = now();
+        for (long i = 0; i < n; i++)
+            if (read_full(sv[0], buf, BLOCK))
+                return 1;
+        t1 = now();
+        int st;
+        if (waitpid(c, &st, 0) != c || st != 0)
+            return 1;
+    } else if (!strcmp(op, "epoll1")) {
+        /* epoll_wait that finds one ready descriptor (a level-triggered eventfd left
+         * readable). */
+        int ep = epoll_create1(0), ev = eventfd(1, 0);
+        struct epoll_event e = {.events = EPOLLIN};
+        if (ep < 0 || ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e))
+            return 1;
+        t0 = now();
+        for (long i = 0; i < n; i++)
+            if (epoll_wait(ep, &e, 1, 0) != 1)
+                return 1;
+        t1 = now();
     } else if (!strcmp(op, "fork")) {
         t0 = now();
         for (long i = 0; i < n; i++) {

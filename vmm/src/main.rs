@@ -263,7 +263,8 @@ struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u16).range(1..=100))]
     reps: u16,
-    /// A tenth of the iterations (for a quick look).
+    /// A tenth of the iterations, and on kvm only the Sentry instruction counts that take
+    /// seconds, not minutes, in the kvm rig (for a quick look).
     #[arg(long)]
     quick: bool,
     /// Print the results as JSON.
