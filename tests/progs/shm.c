@@ -343,6 +343,8 @@ static void link_case(void) {
     lstat(t, &lt);
     stat(b, &sb);
     printf("link: is the file %d %d\n", S_ISREG(lt.st_mode), lt.st_ino == sb.st_ino);
+    printf("link: a symlink into another filesystem %s\n", err(link(s, tmp)));
+    printf("link: a directory into another filesystem %s\n", err(link("/tmp", c)));
     unlink(s);
     unlink(t);
     unlink(b);

@@ -109,6 +109,8 @@ link: of a symlink ok
 link: is a symlink 1
 link: following it ok
 link: is the file 1 1
+link: a symlink into another filesystem EXDEV
+link: a directory into another filesystem EXDEV
 mapfile: mmap shared ok
 mapfile: read sees the store stored
 mapfile: map sees the write written

@@ -906,6 +906,10 @@ pub fn linkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     }
     writable(k, &from)?;
     writable(k, &to)?;
+    // Another filesystem whatever the file's type (Linux checks the mounts before the type).
+    if in_shm(&from) != in_shm(&to) {
+        return Err(EXDEV);
+    }
     match st.mode & S_IFMT {
         S_IFDIR => return Err(crate::errno::EPERM),
         S_IFREG => {}
@@ -926,9 +930,6 @@ pub fn linkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             return Ok(0);
         }
         _ => return Err(crate::errno::EPERM),
-    }
-    if in_shm(&from) != in_shm(&to) {
-        return Err(EXDEV);
     }
     require_dir(k, parent(&to))?;
     let data = upper_file(k, &from, None, false)?;
