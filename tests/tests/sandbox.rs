@@ -284,6 +284,20 @@ fn stub_code_cannot_reach_the_host() {
 }
 
 #[test]
+fn vectored_io() {
+    // preadv/pwritev/preadv2/pwritev2 on a host file, an overlay file and a pipe.
+    for_each_case("vectored", |p, v| {
+        let dir = vmm_tests::temp_path("vectored");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.txt"), "hello\n").unwrap();
+        let d = dir.to_str().unwrap().to_string();
+        let r = compare(p, v, "vectored", &[&d]);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    });
+}
+
+#[test]
 fn fs_read() {
     for_each_case("fs_read", |p, v| {
         let dir = vmm_tests::temp_path("fs-read");

@@ -1,4 +1,5 @@
-//! Path syscalls and host files: `openat`, `pread64`/`pwrite64`, `getdents64`, `lseek`, the
+//! Path syscalls and host files: `openat`, `pread64`/`pwrite64` and the `preadv` family,
+//! `getdents64`, `lseek`, the
 //! `stat` family, `readlinkat`, `faccessat`, `getcwd`/`chdir`, `dup`/`fcntl`, `sendfile`, and
 //! finding what `execve` loads. Paths are made absolute here (against the cwd or a directory
 //! fd) and resolved by the host under the sandbox root (`RESOLVE_IN_ROOT`), so `..` and
@@ -14,8 +15,8 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::abi::{HostStat, HostStatfs, OPEN_DIRECTORY, OPEN_NOFOLLOW, OPEN_PATH};
 use crate::errno::{
-    Errno, SysResult, EACCES, EBADF, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, ERANGE, EROFS,
-    ESPIPE,
+    Errno, SysResult, EACCES, EBADF, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, EOPNOTSUPP,
+    ERANGE, EROFS, ESPIPE,
 };
 use crate::file::{File, HostFile, OpenFile};
 use crate::kernel::{Kernel, Task};
@@ -168,7 +169,7 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let path = read_path(t, path)?;
     let abs = absolute(t, dirfd, &path)?;
     if flags & O_TMPFILE == O_TMPFILE {
-        return Err(crate::errno::EOPNOTSUPP);
+        return Err(EOPNOTSUPP);
     }
     // O_CREAT|O_EXCL never follows a final symlink (it is EEXIST).
     let excl = flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL;
@@ -454,31 +455,94 @@ fn host_io<P: Platform>(
 }
 
 pub fn pread64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let of = file(t, a[0])?;
-    if (a[3] as i64) < 0 {
-        return Err(EINVAL);
-    }
-    match &of.file {
-        File::Host(h) => read_host(k, t, &of, h, &[(a[1], a[2])], Some(a[3])),
-        File::Mem { data, .. } => {
-            super::ovl::mem_rw(t, &of, data, false, &[(a[1], a[2])], true, Some(a[3]))
-        }
-        _ => Err(ESPIPE),
-    }
+    positioned(k, t, a[0], &[(a[1], a[2])], a[3], true, false)
 }
 
 /// `pwrite64(fd, buf, count, offset)`: overlay files, and host files opened for writing
 /// through (`--rw`).
 pub fn pwrite64<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    positioned(k, t, a[0], &[(a[1], a[2])], a[3], false, false)
+}
+
+/// `preadv(fd, iov, iovcnt, pos_l, pos_h)` (on x86-64 `pos_l` is the whole offset).
+pub fn preadv<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    file(t, a[0])?;
+    let iov = super::io::read_iovec(t, a[1], a[2])?;
+    positioned(k, t, a[0], &iov, a[3], true, false)
+}
+
+/// `pwritev(fd, iov, iovcnt, pos_l, pos_h)`.
+pub fn pwritev<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    file(t, a[0])?;
+    let iov = super::io::read_iovec(t, a[1], a[2])?;
+    positioned(k, t, a[0], &iov, a[3], false, false)
+}
+
+/// `preadv2`/`pwritev2(fd, iov, iovcnt, pos_l, pos_h, flags)`: offset -1 is the file
+/// position (`readv`/`writev`). `RWF_HIPRI`, `RWF_DSYNC` and `RWF_SYNC` change nothing a
+/// program can see here (no device queues; the overlay is memory, write-through host files are
+/// the host's), nor does `RWF_NOWAIT` on files, which never wait here; on pipes and sockets it
+/// is EOPNOTSUPP. `RWF_APPEND` writes at the end. Other bits: EOPNOTSUPP, as Linux.
+pub fn prwv2<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6], to_app: bool) -> SysResult {
+    use linux_raw_sys::general::{RWF_APPEND, RWF_DSYNC, RWF_HIPRI, RWF_NOWAIT, RWF_SYNC};
+    let flags = u32::try_from(a[5]).map_err(|_| EOPNOTSUPP)?;
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND) != 0 {
+        return Err(EOPNOTSUPP);
+    }
     let of = file(t, a[0])?;
-    if (a[3] as i64) < 0 {
+    let iov = super::io::read_iovec(t, a[1], a[2])?;
+    let regular = matches!(of.file, File::Host(_) | File::Mem { .. });
+    if flags & RWF_NOWAIT != 0 && !regular {
+        return Err(EOPNOTSUPP);
+    }
+    let append = !to_app && flags & RWF_APPEND != 0;
+    if a[3] as i64 == -1 {
+        if append && regular {
+            // At the end, and the position follows, as for an O_APPEND descriptor.
+            let end = positioned_end(k, &of)?;
+            let done = positioned(k, t, a[0], &iov, end, false, false)?;
+            of.offset.set(end + done);
+            return Ok(done);
+        }
+        return super::io::rw(k, t, a[0], &iov, to_app);
+    }
+    positioned(k, t, a[0], &iov, a[3], to_app, append)
+}
+
+/// The size of a regular file (where `RWF_APPEND` writes).
+fn positioned_end(k: &mut Kernel, of: &OpenFile) -> Result<u64, Errno> {
+    match &of.file {
+        File::Host(h) => k.host.fstat(h.handle, false).map(|st| st.size),
+        File::Mem { data, .. } => Ok(data.len()),
+        _ => Err(ESPIPE),
+    }
+}
+
+/// A read or write at `offset` (the file position untouched): overlay files, and host files
+/// (written only when opened for writing through, `--rw`); `append` writes at the end instead.
+/// Anything else has no position (ESPIPE).
+fn positioned<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    fd: u64,
+    iov: &[(u64, u64)],
+    offset: u64,
+    to_app: bool,
+    append: bool,
+) -> SysResult {
+    let of = file(t, fd)?;
+    if (offset as i64) < 0 {
         return Err(EINVAL);
     }
+    let at = if append {
+        positioned_end(k, &of)?
+    } else {
+        offset
+    };
     match &of.file {
-        File::Mem { data, .. } => {
-            super::ovl::mem_rw(t, &of, data, false, &[(a[1], a[2])], false, Some(a[3]))
-        }
-        File::Host(h) => write_host(k, t, &of, h, &[(a[1], a[2])], Some(a[3])),
+        File::Host(h) if to_app => read_host(k, t, &of, h, iov, Some(at)),
+        File::Host(h) => write_host(k, t, &of, h, iov, Some(at)),
+        File::Mem { data, .. } => super::ovl::mem_rw(t, &of, data, false, iov, to_app, Some(at)),
         _ => Err(ESPIPE),
     }
 }

@@ -176,7 +176,7 @@ fn pipe_write<P: Platform>(
     Ok(done)
 }
 
-fn rw<P: Platform>(
+pub(super) fn rw<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
     fd: u64,
@@ -288,7 +288,11 @@ pub fn write<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     rw(k, t, a[0], &[(a[1], a[2])], false)
 }
 
-fn read_iovec<P: Platform>(t: &mut Task<P>, addr: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+pub(super) fn read_iovec<P: Platform>(
+    t: &mut Task<P>,
+    addr: u64,
+    cnt: u64,
+) -> Result<Vec<(u64, u64)>, Errno> {
     if cnt > UIO_MAXIOV {
         return Err(EINVAL);
     }

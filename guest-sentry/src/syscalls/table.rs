@@ -371,6 +371,10 @@ syscalls! { k, t, a, n;
     __NR_faccessat2(DirFd, Str, Flags(strace::ACCESS_MODE), Flags(strace::ACCESS_AT_FLAGS))
         => fs::faccessat(k, t, a);
     __NR_epoll_pwait2(Fd, Ptr, Int, Timespec, SigSet, Uint) [no_restart] => events::epoll_pwait2(k, t, a);
+    __NR_preadv(Fd, Ptr, Uint, Int, Int) => fs::preadv(k, t, a);
+    __NR_pwritev(Fd, InIov(2), Uint, Int, Int) => fs::pwritev(k, t, a);
+    __NR_preadv2(Fd, Ptr, Uint, Int, Int, Hex) => fs::prwv2(k, t, a, true);
+    __NR_pwritev2(Fd, InIov(2), Uint, Int, Int, Hex) => fs::prwv2(k, t, a, false);
 }
 
 /// The table's entry for syscall `n`.
