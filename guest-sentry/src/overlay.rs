@@ -49,7 +49,11 @@ pub struct FileData {
     /// filesystem: the overlay stands in for the host's).
     seals: Cell<Option<u32>>,
     mode: Cell<u32>,
+    /// Access, modification and status-change times (ns since the epoch). Reads leave the
+    /// access time alone, as on a `noatime` mount.
+    atime_ns: Cell<i64>,
     mtime_ns: Cell<i64>,
+    ctime_ns: Cell<i64>,
     ino: u64,
     /// Paths naming it (none for a memfd, as Linux counts).
     nlink: Cell<u32>,
@@ -123,8 +127,29 @@ impl FileData {
         self.mtime_ns.get()
     }
 
-    pub fn set_mtime_ns(&self, t: i64) {
-        self.mtime_ns.set(t);
+    pub fn atime_ns(&self) -> i64 {
+        self.atime_ns.get()
+    }
+
+    pub fn ctime_ns(&self) -> i64 {
+        self.ctime_ns.get()
+    }
+
+    /// `utimensat`: the times given (None: left alone); the status changed `now`.
+    pub fn set_times(&self, atime: Option<i64>, mtime: Option<i64>, now: i64) {
+        if let Some(a) = atime {
+            self.atime_ns.set(a);
+        }
+        if let Some(m) = mtime {
+            self.mtime_ns.set(m);
+        }
+        self.ctime_ns.set(now);
+    }
+
+    /// The contents changed `now` (a write, a truncation): modification and change times.
+    pub fn modified(&self, now: i64) {
+        self.mtime_ns.set(now);
+        self.ctime_ns.set(now);
     }
 
     /// 512-byte blocks held (holes hold none).
@@ -351,7 +376,9 @@ pub enum Kind {
 pub struct Node {
     pub kind: Kind,
     mode: u32,
+    atime_ns: i64,
     mtime_ns: i64,
+    ctime_ns: i64,
     ino: u64,
 }
 
@@ -378,10 +405,33 @@ impl Node {
         }
     }
 
-    pub fn set_mtime_ns(&mut self, t: i64) {
+    pub fn atime_ns(&self) -> i64 {
         match &self.kind {
-            Kind::File(d) => d.set_mtime_ns(t),
-            _ => self.mtime_ns = t,
+            Kind::File(d) => d.atime_ns(),
+            _ => self.atime_ns,
+        }
+    }
+
+    pub fn ctime_ns(&self) -> i64 {
+        match &self.kind {
+            Kind::File(d) => d.ctime_ns(),
+            _ => self.ctime_ns,
+        }
+    }
+
+    /// `utimensat`: see [`FileData::set_times`].
+    pub fn set_times(&mut self, atime: Option<i64>, mtime: Option<i64>, now: i64) {
+        match &self.kind {
+            Kind::File(d) => d.set_times(atime, mtime, now),
+            _ => {
+                if let Some(a) = atime {
+                    self.atime_ns = a;
+                }
+                if let Some(m) = mtime {
+                    self.mtime_ns = m;
+                }
+                self.ctime_ns = now;
+            }
         }
     }
 
@@ -441,7 +491,9 @@ impl Overlay {
             len: Cell::new(0),
             seals: Cell::new(seals),
             mode: Cell::new(mode & 0o7777),
+            atime_ns: Cell::new(mtime_ns),
             mtime_ns: Cell::new(mtime_ns),
+            ctime_ns: Cell::new(mtime_ns),
             ino: self.ino(),
             nlink: Cell::new(0),
             anon,
@@ -507,7 +559,9 @@ impl Overlay {
             Node {
                 kind,
                 mode: mode & 0o7777,
+                atime_ns: mtime_ns,
                 mtime_ns,
+                ctime_ns: mtime_ns,
                 ino,
             },
         );

@@ -284,6 +284,12 @@ fn stub_code_cannot_reach_the_host() {
 }
 
 #[test]
+fn file_times() {
+    // utimensat/futimens, and writes and truncation moving mtime and ctime, in the overlay.
+    for_each_case("file_times", |p, v| compare(p, v, "file_times", &[]));
+}
+
+#[test]
 fn vectored_io() {
     // preadv/pwritev/preadv2/pwritev2 on a host file, an overlay file and a pipe.
     for_each_case("vectored", |p, v| {

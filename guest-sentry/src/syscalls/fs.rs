@@ -542,7 +542,7 @@ fn positioned<P: Platform>(
     match &of.file {
         File::Host(h) if to_app => read_host(k, t, &of, h, iov, Some(at)),
         File::Host(h) => write_host(k, t, &of, h, iov, Some(at)),
-        File::Mem { data, .. } => super::ovl::mem_rw(t, &of, data, false, iov, to_app, Some(at)),
+        File::Mem { .. } => super::ovl::mem_rw(k, t, &of, iov, to_app, Some(at)),
         _ => Err(ESPIPE),
     }
 }

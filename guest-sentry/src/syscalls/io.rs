@@ -208,9 +208,7 @@ pub(super) fn rw<P: Platform>(
         File::Host(h) if to_app => super::fs::read_host(k, t, &of, h, iov, None),
         // Host files are written only when opened for writing through (`--rw`).
         File::Host(h) => super::fs::write_host(k, t, &of, h, iov, None),
-        File::Mem { data, append, .. } => {
-            super::ovl::mem_rw(t, &of, data, *append, iov, to_app, None)
-        }
+        File::Mem { .. } => super::ovl::mem_rw(k, t, &of, iov, to_app, None),
         File::Synthetic { dir: true, .. } => Err(crate::errno::EISDIR),
         File::Synthetic { data, .. } if to_app => {
             let start = of.offset.get() as usize;

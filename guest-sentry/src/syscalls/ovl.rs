@@ -67,9 +67,9 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
                 size: target.len() as u64,
                 ino: n.ino(),
                 dev: 0x26,
-                atime_ns: n.mtime_ns(),
+                atime_ns: n.atime_ns(),
                 mtime_ns: n.mtime_ns(),
-                ctime_ns: n.mtime_ns(),
+                ctime_ns: n.ctime_ns(),
                 ..Default::default()
             }),
             Kind::Dir => Found::Upper(HostStat {
@@ -78,9 +78,9 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
                 blksize: 4096,
                 ino: n.ino(),
                 dev: 0x26,
-                atime_ns: n.mtime_ns(),
+                atime_ns: n.atime_ns(),
                 mtime_ns: n.mtime_ns(),
-                ctime_ns: n.mtime_ns(),
+                ctime_ns: n.ctime_ns(),
                 ..Default::default()
             }),
         },
@@ -101,9 +101,9 @@ pub fn file_stat(d: &FileData) -> HostStat {
         blocks: d.blocks(),
         ino: d.ino(),
         dev: 0x26,
-        atime_ns: d.mtime_ns(),
+        atime_ns: d.atime_ns(),
         mtime_ns: d.mtime_ns(),
-        ctime_ns: d.mtime_ns(),
+        ctime_ns: d.ctime_ns(),
         ..Default::default()
     }
 }
@@ -314,6 +314,7 @@ pub fn open<P: Platform>(
     let data = upper_file(k, np, create, flags & O_TRUNC != 0)?;
     if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
         data.set_len(0)?;
+        data.modified(now(k));
     }
     let mut of = OpenFile::new(
         File::Mem {
@@ -621,6 +622,7 @@ pub fn truncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     writable(k, &np)?;
     let d = upper_file(k, &np, None, false)?;
     d.set_len(a[1])?;
+    d.modified(now(k));
     Ok(0)
 }
 
@@ -633,6 +635,7 @@ pub fn ftruncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     match &of.file {
         File::Mem { data, .. } if of.writable() => {
             data.set_len(a[1])?;
+            data.modified(now(k));
             Ok(0)
         }
         File::Host(h) if of.writable() => {
@@ -690,19 +693,31 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
 pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    if a[3] & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let path = match a[1] {
+        0 => None,
+        addr => Some(t.mm.lock().read_cstr(addr, 4096)?),
+    };
+    let nofollow = path.is_some() && a[3] & AT_SYMLINK_NOFOLLOW != 0;
     let mut inode = None;
-    let np = if a[1] == 0 {
-        let of = file(t, a[0])?;
-        match &of.file {
-            File::Mem { data, .. } => {
-                inode = Some(data.clone());
-                Vec::new()
-            }
-            File::Host(h) => h.path.clone(),
-            _ => return Err(EINVAL),
+    let np = match path {
+        // futimens (a NULL path, or an empty one with AT_EMPTY_PATH): the descriptor's file.
+        None => descriptor_path(t, a[0], &mut inode)?,
+        Some(p) if p.is_empty() && a[3] & AT_EMPTY_PATH != 0 => {
+            descriptor_path(t, a[0], &mut inode)?
         }
-    } else {
-        path_arg(k, t, a[0], a[1])?
+        Some(p) => {
+            let np = super::fs::sandbox_path(k, t, &absolute(t, a[0], &p)?, !nofollow)?;
+            if !nofollow && is_link(k, &np) {
+                // A symlink made in the sandbox (the host resolves only its own).
+                super::walk::walk(k, &np, true, &super::walk::no_own_links)?
+            } else {
+                np
+            }
+        }
     };
     // [atime sec, nsec, mtime sec, nsec]; each nsec in range or UTIME_NOW/UTIME_OMIT.
     let mut times = [0, UTIME_NOW, 0, UTIME_NOW];
@@ -719,32 +734,69 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         k.host.modify(&HostOp::Utimens {
             path: &np,
             times,
-            nofollow: a[1] != 0 && a[3] & AT_SYMLINK_NOFOLLOW != 0,
+            nofollow,
         })?;
         return Ok(0);
     }
-    let mtime = match times[3] {
-        UTIME_OMIT => return Ok(0),
-        UTIME_NOW => now(k),
-        // Out-of-range times are clamped, as filesystems clamp them to what they store.
-        nsec => times[2].saturating_mul(1_000_000_000).saturating_add(nsec),
+    let stamp = now(k);
+    // Each time: as given, now (UTIME_NOW), or left alone (UTIME_OMIT). Out-of-range times
+    // are clamped, as filesystems clamp them to what they store.
+    let pick = |sec: i64, nsec: i64| match nsec {
+        UTIME_OMIT => None,
+        UTIME_NOW => Some(stamp),
+        nsec => Some(sec.saturating_mul(1_000_000_000).saturating_add(nsec)),
     };
-    if let Some(d) = inode {
-        d.set_mtime_ns(mtime);
+    let (atime, mtime) = (pick(times[0], times[1]), pick(times[2], times[3]));
+    if atime.is_none() && mtime.is_none() {
+        // Nothing to change (Linux does not even look at the file's permissions).
         return Ok(0);
     }
-    let st = stat(k, &np, false)?;
+    if let Some(d) = inode {
+        d.set_times(atime, mtime, stamp);
+        return Ok(0);
+    }
+    let st = stat(k, &np, nofollow)?;
     writable(k, &np)?;
-    if st.mode & S_IFMT != S_IFDIR {
-        upper_file(k, &np, None, false)?;
-    } else if k.overlay.get(&np).is_none() {
-        k.overlay
-            .insert(np.clone(), Kind::Dir, st.mode & 0o7777, mtime);
+    if k.overlay.get(&np).is_none() {
+        match st.mode & S_IFMT {
+            S_IFDIR => k
+                .overlay
+                .insert(np.clone(), Kind::Dir, st.mode & 0o7777, st.mtime_ns),
+            S_IFLNK => {
+                // A host symlink's own times: it is copied up (its target, as it reads).
+                let mut target = alloc::vec![0u8; 4096];
+                let n = k.host.readlink(&np, &mut target)?;
+                target.truncate(n as usize);
+                k.overlay
+                    .insert(np.clone(), Kind::Symlink(target), 0o777, st.mtime_ns);
+            }
+            _ => {
+                upper_file(k, &np, None, false)?;
+            }
+        }
     }
     if let Some(n) = k.overlay.get_mut(&np) {
-        n.set_mtime_ns(mtime);
+        n.set_times(atime, mtime, stamp);
     }
     Ok(0)
+}
+
+/// The path of descriptor `fd`'s file for a `*at` call on the descriptor itself; an overlay
+/// file (linked or not) is its inode, put in `inode`.
+fn descriptor_path<P: Platform>(
+    t: &mut Task<P>,
+    fd: u64,
+    inode: &mut Option<Rc<FileData>>,
+) -> Result<Vec<u8>, Errno> {
+    let of = file(t, fd)?;
+    match &of.file {
+        File::Mem { data, .. } => {
+            *inode = Some(data.clone());
+            Ok(Vec::new())
+        }
+        File::Host(h) => Ok(h.path.clone()),
+        _ => Err(EINVAL),
+    }
 }
 
 /// `fchownat`/`chown`/`lchown`: the sandbox runs as root and owns everything it sees; in the
@@ -773,17 +825,21 @@ pub fn chown_path<P: Platform>(
     Ok(0)
 }
 
-/// Reads and writes of overlay files, in bounded steps (whatever length the app names).
+/// Reads and writes of an overlay file's descriptor, in bounded steps (whatever length the app
+/// names): at `at`, or at the file position (the end for an `O_APPEND` write), which follows.
 pub fn mem_rw<P: Platform>(
+    k: &Kernel,
     t: &mut Task<P>,
     of: &OpenFile,
-    data: &FileData,
-    append: bool,
     iov: &[(u64, u64)],
     to_app: bool,
     at: Option<u64>,
 ) -> SysResult {
     const STEP: u64 = 64 << 10;
+    let File::Mem { data, append, .. } = &of.file else {
+        return Err(EBADF);
+    };
+    let append = *append;
     if to_app && !of.readable() || !to_app && !of.writable() {
         return Err(EBADF);
     }
@@ -831,6 +887,9 @@ pub fn mem_rw<P: Platform>(
     }
     if at.is_none() {
         of.offset.set(pos + done);
+    }
+    if !to_app && done > 0 {
+        data.modified(now(k));
     }
     Ok(done)
 }
