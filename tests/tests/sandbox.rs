@@ -290,6 +290,12 @@ fn file_times() {
 }
 
 #[test]
+fn rename() {
+    // Files, symlinks and the sandbox's own directory trees, RENAME_NOREPLACE, the errors.
+    for_each_case("rename", |p, v| compare(p, v, "rename", &[]));
+}
+
+#[test]
 fn vectored_io() {
     // preadv/pwritev/preadv2/pwritev2 on a host file, an overlay file and a pipe.
     for_each_case("vectored", |p, v| {

@@ -566,15 +566,23 @@ pub fn mknodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sys
     Ok(0)
 }
 
-/// `renameat2(olddirfd, old, newdirfd, new, flags)`; `rename`/`renameat` arrive here. Files
-/// only: renaming a directory fails with EXDEV, which `mv` answers by copying.
+/// `renameat2(olddirfd, old, newdirfd, new, flags)`; `rename`/`renameat` arrive here, with
+/// `RENAME_NOREPLACE` (EEXIST when `new` exists). Files and symlinks anywhere; directories the
+/// sandbox made (the whole tree moves, onto nothing or an empty directory of its own): a
+/// directory of the host's is EXDEV, as overlayfs without `redirect_dir` answers, and `mv`
+/// copies instead. `RENAME_EXCHANGE`/`RENAME_WHITEOUT`: EINVAL (not supported here).
 pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    if a[4] != 0 {
+    const RENAME_NOREPLACE: u64 = 1;
+    if a[4] & !RENAME_NOREPLACE != 0 {
         return Err(EINVAL);
     }
+    let noreplace = a[4] & RENAME_NOREPLACE != 0;
     let from = path_arg(k, t, a[0], a[1])?;
     let to = path_arg(k, t, a[2], a[3])?;
     if through(k, &from)? && through(k, &to)? {
+        if noreplace && stat_path(k, &to, true).is_ok() {
+            return Err(EEXIST);
+        }
         k.host.modify(&HostOp::Rename {
             from: &from,
             to: &to,
@@ -587,18 +595,55 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     if in_shm(&from) != in_shm(&to) {
         return Err(EXDEV);
     }
-    if st.mode & S_IFMT == S_IFDIR {
-        return Err(EXDEV);
+    let dst = stat(k, &to, true).ok();
+    if noreplace && dst.is_some() {
+        return Err(EEXIST);
     }
     if from == to {
         return Ok(0);
     }
-    if let Ok(dst) = stat(k, &to, true) {
-        if dst.mode & S_IFMT == S_IFDIR {
-            return Err(EISDIR);
+    let is_dir = |st: &HostStat| st.mode & S_IFMT == S_IFDIR;
+    if is_dir(&st) {
+        if to.starts_with(&from) && to.get(from.len()) == Some(&b'/') {
+            // Into itself.
+            return Err(EINVAL);
         }
+        if let Some(d) = &dst {
+            if !is_dir(d) {
+                return Err(ENOTDIR);
+            }
+            if !dir_empty(k, &to) {
+                return Err(ENOTEMPTY);
+            }
+        }
+        require_dir(k, parent(&to))?;
+        // Only trees that are the sandbox's alone (nothing of the host's at either name).
+        if stat_path(k, &from, true).is_ok() || stat_path(k, &to, true).is_ok() {
+            return Err(EXDEV);
+        }
+        k.overlay.move_tree(&from, &to);
+        return Ok(0);
+    }
+    if dst.as_ref().is_some_and(is_dir) {
+        return Err(EISDIR);
     }
     require_dir(k, parent(&to))?;
+    if st.mode & S_IFMT == S_IFLNK {
+        // A symlink moves as itself (its target unread, its times kept).
+        let mut target = alloc::vec![0u8; 4096];
+        let n = match k.overlay.link(&from) {
+            Some(l) => {
+                target[..l.len()].copy_from_slice(l);
+                l.len() as u64
+            }
+            None => k.host.readlink(&from, &mut target)?,
+        };
+        target.truncate(n as usize);
+        remove_entry(k, &from);
+        k.overlay
+            .insert(to, Kind::Symlink(target), 0o777, st.mtime_ns);
+        return Ok(0);
+    }
     let data = upper_file(k, &from, None, false)?;
     remove_entry(k, &from);
     k.overlay.insert(to, Kind::File(data), 0, 0);
