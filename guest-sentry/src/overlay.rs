@@ -380,9 +380,24 @@ pub struct Node {
     mtime_ns: i64,
     ctime_ns: i64,
     ino: u64,
+    /// A directory that hides the host's directory at its path (made by `mkdir`, perhaps where
+    /// the sandbox had removed the host's); false for a host directory whose mode or times
+    /// the sandbox changed: the host's entries still show through it.
+    opaque: bool,
 }
 
 impl Node {
+    /// See the field: whether the host's directory at this path stays hidden.
+    pub fn opaque(&self) -> bool {
+        self.opaque
+    }
+
+    /// This directory stands for the host's at its path (its mode or times changed): the
+    /// host's entries show through it.
+    pub fn merge_with_host(&mut self) {
+        self.opaque = false;
+    }
+
     /// Permission bits.
     pub fn mode(&self) -> u32 {
         match &self.kind {
@@ -563,6 +578,7 @@ impl Overlay {
                 mtime_ns,
                 ctime_ns: mtime_ns,
                 ino,
+                opaque: true,
             },
         );
         if let Some(Node {

@@ -29,3 +29,30 @@ fn coreutils_mkdir_p_and_rm_rf() {
     assert_same_as_native("mkdir -p / rm -rf", &native, sh, &args);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn host_directory_keeps_its_entries_after_chmod_and_touch() {
+    // A host directory whose mode or times the sandbox changes still lists the host's
+    // entries (they vanished: the overlay's copy of the directory hid them), and is not
+    // empty for rmdir.
+    let sh = std::path::Path::new("/bin/sh");
+    let dir = vmm_tests::temp_path("host_dir_meta");
+    let make = || {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a"), "a").unwrap();
+        std::fs::write(dir.join("sub/c"), "c").unwrap();
+    };
+    make();
+    let script = format!(
+        "cd {} && chmod 700 . && ls && touch -d 2001-01-01 sub && ls sub && stat -c %a . && stat -c %Y sub \
+         && rmdir sub 2>/dev/null; echo rmdir $? && rm sub/c && rmdir sub && ls",
+        dir.display()
+    );
+    let args = ["-c", script.as_str()];
+    let native = run_command(sh, &args);
+    assert!(native.status.success(), "native run failed:\n{native}");
+    make();
+    assert_same_as_native("chmod/touch of a host directory", &native, sh, &args);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -337,7 +337,7 @@ fn open_listing<P: Platform>(
 ) -> Result<u64, Errno> {
     let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
     let upper = k.overlay.children(np);
-    if k.overlay.get(np).is_none() {
+    if k.overlay.get(np).is_none_or(|n| !n.opaque()) {
         for (name, dtype) in host_entries(k, np) {
             if !upper.iter().any(|(u, _)| *u == name) {
                 names.push((name, dtype));
@@ -410,7 +410,7 @@ fn dir_empty(k: &Kernel, np: &[u8]) -> bool {
     {
         return false;
     }
-    if k.overlay.get(np).is_some() {
+    if k.overlay.get(np).is_some_and(|n| n.opaque()) {
         return true;
     }
     host_entries(k, np)
@@ -724,6 +724,9 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
         let now = now(k);
         k.overlay
             .insert(np.to_vec(), Kind::Dir, st.mode & 0o7777, now);
+        if let Some(n) = k.overlay.get_mut(np) {
+            n.merge_with_host();
+        }
     } else if st.mode & S_IFMT != S_IFDIR {
         upper_file(k, np, None, false)?;
     }
@@ -804,9 +807,13 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     writable(k, &np)?;
     if k.overlay.get(&np).is_none() {
         match st.mode & S_IFMT {
-            S_IFDIR => k
-                .overlay
-                .insert(np.clone(), Kind::Dir, st.mode & 0o7777, st.mtime_ns),
+            S_IFDIR => {
+                k.overlay
+                    .insert(np.clone(), Kind::Dir, st.mode & 0o7777, st.mtime_ns);
+                if let Some(n) = k.overlay.get_mut(&np) {
+                    n.merge_with_host();
+                }
+            }
             S_IFLNK => {
                 // A host symlink's own times: it is copied up (its target, as it reads).
                 let mut target = alloc::vec![0u8; 4096];
