@@ -402,6 +402,9 @@ pub struct Task<P: Platform> {
     pub robust_list: (u64, u64),
     /// The thread name (`PR_SET_NAME`, `/proc/self/comm`), NUL-padded.
     pub comm: [u8; 16],
+    /// The nice value (-20..=19; `setpriority`), inherited by clones. The Sentry's
+    /// scheduler takes turns regardless: it is kept and reported.
+    pub nice: i32,
     /// Set when the thread has exited (the whole group has when `tg.group_exit` is set).
     pub exit: Option<ExitStatus>,
     /// What the last syscall asks of the scheduler (fork, exec, wait, block, ...).
@@ -458,6 +461,7 @@ impl<P: Platform> Task<P> {
             clear_child_tid: 0,
             robust_list: (0, 0),
             comm: p.comm,
+            nice: 0,
             exit: None,
             request: None,
             state: crate::sched::RunState::Running,

@@ -290,6 +290,12 @@ fn file_times() {
 }
 
 #[test]
+fn priority() {
+    // getpriority/setpriority: the process, a child by pid, a group, the user, the errors.
+    for_each_case("priority", |p, v| compare(p, v, "priority", &[]));
+}
+
+#[test]
 fn rename() {
     // Files, symlinks and the sandbox's own directory trees, RENAME_NOREPLACE, the errors.
     for_each_case("rename", |p, v| compare(p, v, "rename", &[]));

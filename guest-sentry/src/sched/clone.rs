@@ -92,6 +92,7 @@ pub(super) fn clone<P: Platform>(
         },
         comm: parent.comm,
     });
+    child.nice = parent.nice;
     // The new task's FPU state is the parent's at the clone.
     let fx = {
         let mut m = parent.mm.lock();

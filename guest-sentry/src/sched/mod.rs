@@ -68,6 +68,13 @@ pub enum Request {
     GetPgid { pid: u32, sid: bool },
     /// The syscall needs other processes' `/proc` entries: render them, then run it again.
     ProcView,
+    /// `getpriority(which, who)` (`set` None) or `setpriority(which, who, nice)` (`which`
+    /// checked, `nice` clamped by the syscall layer).
+    Priority {
+        which: u32,
+        who: u32,
+        set: Option<i32>,
+    },
 }
 
 /// What `clone` was asked for (checked by the syscall layer: flags it does not know, and
@@ -712,6 +719,10 @@ fn serve<P: Platform>(
                 t.state = RunState::Woken;
             }
         }
+        Request::Priority { which, who, set } => {
+            let r = priority(table, tid, which, who, set);
+            set_result(table, tid, r);
+        }
         Request::GetPgid { pid: target, sid } => {
             let r = match any_thread(table, target) {
                 Some(o) if sid => Ok(table.tasks[&o].tg.get().sid as u64),
@@ -720,6 +731,48 @@ fn serve<P: Platform>(
             };
             set_result(table, tid, r);
         }
+    }
+}
+
+/// `getpriority`/`setpriority` over the tasks `which`/`who` name (PRIO_PROCESS: a thread, 0
+/// the caller; PRIO_PGRP: a process group, 0 the caller's; PRIO_USER: a uid, 0 the caller's:
+/// every task runs as the sandbox's one user). Get: 20 - the lowest nice among them (the raw
+/// syscall's form); set: all of them. ESRCH when none matches.
+fn priority<P: Platform>(
+    table: &mut Table<P>,
+    tid: u32,
+    which: u32,
+    who: u32,
+    set: Option<i32>,
+) -> Result<u64, Errno> {
+    const PRIO_PROCESS: u32 = 0;
+    const PRIO_PGRP: u32 = 1;
+    let uid = crate::kernel::SANDBOX_IDS[0];
+    let pgid = match who {
+        0 => table.tasks[&tid].tg.get().pgid,
+        g => g,
+    };
+    let target = if who == 0 { tid } else { who };
+    let user = if who == 0 { uid } else { who };
+    let mut found = None::<i32>;
+    for t in table.tasks.values_mut() {
+        let hit = match which {
+            PRIO_PROCESS => t.tid == target,
+            PRIO_PGRP => t.tg.get().pgid == pgid,
+            _ => user == uid,
+        };
+        if !hit {
+            continue;
+        }
+        if let Some(n) = set {
+            t.nice = n;
+        }
+        found = Some(found.map_or(t.nice, |f: i32| f.min(t.nice)));
+    }
+    match found {
+        Some(_) if set.is_some() => Ok(0),
+        Some(n) => Ok((20 - n) as u64),
+        None => Err(ESRCH),
     }
 }
 

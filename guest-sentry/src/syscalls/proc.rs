@@ -777,6 +777,33 @@ pub fn sched_setscheduler<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64
     }
 }
 
+/// `getpriority(which, who)` (`set` false) / `setpriority(which, who, prio)`: EINVAL for an
+/// unknown `which`; a nice value outside -20..=19 is clamped, as Linux clamps it. The
+/// sandbox's user may raise and lower it (it is root inside; the value changes nothing
+/// outside the sandbox).
+pub fn priority<P: Platform>(
+    _k: &mut Kernel,
+    t: &mut Task<P>,
+    a: [u64; 6],
+    set: bool,
+) -> SysResult {
+    let which = a[0] as i32;
+    if !(0..=2).contains(&which) {
+        return Err(EINVAL);
+    }
+    let who = a[1] as i32;
+    if who < 0 {
+        return Err(ESRCH);
+    }
+    let nice = set.then(|| (a[2] as i32).clamp(-20, 19));
+    t.request = Some(Request::Priority {
+        which: which as u32,
+        who: who as u32,
+        set: nice,
+    });
+    Ok(0)
+}
+
 /// `getcpu(cpu, node, tcache)`: the Sentry runs its tasks on one CPU (0) of one node (0).
 pub fn getcpu<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     for ptr in [a[0], a[1]] {

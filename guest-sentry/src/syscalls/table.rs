@@ -371,6 +371,8 @@ syscalls! { k, t, a, n;
     __NR_faccessat2(DirFd, Str, Flags(strace::ACCESS_MODE), Flags(strace::ACCESS_AT_FLAGS))
         => fs::faccessat(k, t, a);
     __NR_epoll_pwait2(Fd, Ptr, Int, Timespec, SigSet, Uint) [no_restart] => events::epoll_pwait2(k, t, a);
+    __NR_getpriority(Int, Int) => proc::priority(k, t, a, false);
+    __NR_setpriority(Int, Int, Int) => proc::priority(k, t, a, true);
     __NR_preadv(Fd, Ptr, Uint, Int, Int) => fs::preadv(k, t, a);
     __NR_pwritev(Fd, InIov(2), Uint, Int, Int) => fs::pwritev(k, t, a);
     __NR_preadv2(Fd, Ptr, Uint, Int, Int, Hex) => fs::prwv2(k, t, a, true);
