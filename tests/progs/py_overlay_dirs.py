@@ -27,3 +27,15 @@ with tempfile.TemporaryDirectory() as t:
     os.makedirs(os.path.join(t, "x/y"))
     open(os.path.join(t, "x/y/z"), "w").close()
 print("TemporaryDirectory cleaned:", not os.path.exists(t))
+# scandir's inode numbers are those stat gives, for entries made here and the host's beside
+# them (a directory both have entries in).
+with tempfile.TemporaryDirectory() as t:
+    os.makedirs(os.path.join(t, "sub"))
+    open(os.path.join(t, "f"), "w").close()
+    os.symlink("f", os.path.join(t, "l"))
+    for where in (t, "/etc"):
+        same = all(
+            e.inode() == os.stat(e.path, follow_symlinks=False).st_ino for e in os.scandir(where)
+        )
+        print("scandir inodes are stat's:", same)
+    print("'.' is the directory:", os.stat(os.path.join(t, ".")).st_ino == os.stat(t).st_ino)

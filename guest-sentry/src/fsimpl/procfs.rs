@@ -326,17 +326,26 @@ pub fn fd_number(path: &[u8]) -> Option<u64> {
     core::str::from_utf8(name).ok()?.parse().ok()
 }
 
-/// `linux_dirent64` records for a made-up directory (with `.` and `..`).
+/// `linux_dirent64` records for a made-up directory (with `.` and `..`), numbered in order.
 pub fn dirents(entries: &[(Vec<u8>, u8)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let all = [(b".".to_vec(), DT_DIR), (b"..".to_vec(), DT_DIR)]
+    let all: Vec<(Vec<u8>, u8, u64)> = [(b".".to_vec(), DT_DIR), (b"..".to_vec(), DT_DIR)]
         .into_iter()
-        .chain(entries.iter().cloned());
-    for (i, (name, dtype)) in all.enumerate() {
+        .chain(entries.iter().cloned())
+        .enumerate()
+        .map(|(i, (name, dtype))| (name, dtype, i as u64 + 1))
+        .collect();
+    dirents_numbered(&all)
+}
+
+/// `linux_dirent64` records for (name, `d_type`, inode number), in order (`.` and `..`
+/// included by the caller).
+pub fn dirents_numbered(entries: &[(Vec<u8>, u8, u64)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, dtype, ino) in entries.iter().cloned() {
         let reclen = (size_of::<Dirent64>() + name.len() + 1).div_ceil(8) * 8;
         let start = out.len();
         let head = Dirent64 {
-            d_ino: i as u64 + 1,
+            d_ino: ino,
             d_off: (start + reclen) as i64,
             d_reclen: reclen as u16,
             d_type: dtype,

@@ -335,24 +335,30 @@ fn open_listing<P: Platform>(
     np: &[u8],
     flags: u64,
 ) -> Result<u64, Errno> {
-    let mut names: Vec<(Vec<u8>, u8)> = Vec::new();
+    // Each entry with the inode number its stat shows (`scandir`'s `inode()`, `find`).
+    let ino = |p: &[u8]| stat(k, p, true).map_or(0, |st| st.ino);
+    let mut names: Vec<(Vec<u8>, u8, u64)> = alloc::vec![
+        (b".".to_vec(), 4, ino(np)),
+        (b"..".to_vec(), 4, ino(parent(np))),
+    ];
     let upper = k.overlay.children(np);
     if k.overlay.get(np).is_none_or(|n| !n.opaque()) {
-        for (name, dtype) in host_entries(k, np) {
+        for (name, dtype, ino) in host_entries(k, np) {
             if !upper.iter().any(|(u, _)| *u == name) {
-                names.push((name, dtype));
+                names.push((name, dtype, ino));
             }
         }
     }
     for (name, node) in upper {
-        match node.kind {
-            Kind::File(_) => names.push((name, 8)),
-            Kind::Dir => names.push((name, 4)),
-            Kind::Symlink(_) => names.push((name, 10)),
-            Kind::Whiteout => {}
-        }
+        let dtype = match node.kind {
+            Kind::File(_) => 8,
+            Kind::Dir => 4,
+            Kind::Symlink(_) => 10,
+            Kind::Whiteout => continue,
+        };
+        names.push((name, dtype, node.ino()));
     }
-    let data = super::procfs::dirents(&names);
+    let data = super::procfs::dirents_numbered(&names);
     // The descriptor is the directory: its stat is the one its path has (rmtree and `find`
     // compare the two to detect a directory swapped for a link).
     let at = stat(k, np, true).ok().map(|st| (np.to_vec(), st));
@@ -415,12 +421,12 @@ fn dir_empty(k: &Kernel, np: &[u8]) -> bool {
     }
     host_entries(k, np)
         .iter()
-        .all(|(name, _)| matches!(find(k, &[np, b"/", name].concat()), Found::Gone))
+        .all(|(name, _, _)| matches!(find(k, &[np, b"/", name].concat()), Found::Gone))
 }
 
-/// The host directory `np`'s entries (name, `d_type`) without `.` and `..`; none if it is not
-/// a readable host directory.
-fn host_entries(k: &Kernel, np: &[u8]) -> Vec<(Vec<u8>, u8)> {
+/// The host directory `np`'s entries (name, `d_type`, inode number) without `.` and `..`;
+/// none if it is not a readable host directory.
+fn host_entries(k: &Kernel, np: &[u8]) -> Vec<(Vec<u8>, u8, u64)> {
     let mut out = Vec::new();
     let Ok(h) = k.host.open(np, crate::abi::OPEN_DIRECTORY) else {
         return out;
@@ -437,7 +443,7 @@ fn host_entries(k: &Kernel, np: &[u8]) -> Vec<(Vec<u8>, u8)> {
             let name = &buf[off + size_of::<Dirent64>()..off + reclen];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
             if name != b"." && name != b".." {
-                out.push((name.to_vec(), head.d_type));
+                out.push((name.to_vec(), head.d_type, head.d_ino));
             }
             off += reclen.max(1);
         }
