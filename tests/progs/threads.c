@@ -30,7 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WATCHDOG 10
+/* Long enough for the kvm rig (nested emulation, where a VM exit costs 100-300 us): there the
+ * cancel case's 1 ms sleepers beside a spinning thread make every timer a kick of 3 exits,
+ * and a run took up to 14 s (2026-12-03); a hang still ends as SIGALRM within the harness's
+ * 60 s. */
+#define WATCHDOG 45
 
 /* <linux/futex.h> is not there for musl-gcc. */
 #define FUTEX_WAIT 0
