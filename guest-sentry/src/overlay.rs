@@ -601,31 +601,24 @@ impl Overlay {
     /// Renames the entry at `from` and everything below it to `to` (whatever was at or below
     /// `to` goes): the nodes themselves move, inodes, modes and times with them.
     pub fn move_tree(&mut self, from: &[u8], to: &[u8]) {
-        let under = |p: &[u8], root: &[u8]| {
-            p == root || (p.starts_with(root) && p.get(root.len()) == Some(&b'/'))
-        };
-        let gone: Vec<Vec<u8>> = self
-            .nodes
-            .range(to.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(to))
-            .filter(|(k, _)| under(k, to))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for g in gone {
+        for g in self.paths_under(to) {
             self.remove(&g);
         }
-        let moving: Vec<Vec<u8>> = self
-            .nodes
-            .range(from.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(from))
-            .filter(|(k, _)| under(k, from))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for m in moving {
+        for m in self.paths_under(from) {
             if let Some(n) = self.nodes.remove(&m) {
                 self.nodes.insert([to, &m[from.len()..]].concat(), n);
             }
         }
+    }
+
+    /// The entries at `root` and below it.
+    fn paths_under(&self, root: &[u8]) -> Vec<Vec<u8>> {
+        self.nodes
+            .range(root.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(root))
+            .filter(|(k, _)| under(k, root))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Direct children of directory `dir`: (name, node).

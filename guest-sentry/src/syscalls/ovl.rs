@@ -452,6 +452,17 @@ fn host_entries(k: &Kernel, np: &[u8]) -> Vec<(Vec<u8>, u8, u64)> {
     out
 }
 
+/// The target of the symlink at `np`: the overlay's, else the host's.
+fn link_target(k: &Kernel, np: &[u8]) -> Result<Vec<u8>, Errno> {
+    if let Some(l) = k.overlay.link(np) {
+        return Ok(l.to_vec());
+    }
+    let mut target = alloc::vec![0u8; 4096];
+    let n = k.host.readlink(np, &mut target)?;
+    target.truncate(n as usize);
+    Ok(target)
+}
+
 /// Removes `np` from the sandbox's view: drops its overlay entry, whites out a host one.
 fn remove_entry(k: &mut Kernel, np: &[u8]) {
     k.overlay.remove(np);
@@ -610,7 +621,7 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     }
     let is_dir = |st: &HostStat| st.mode & S_IFMT == S_IFDIR;
     if is_dir(&st) {
-        if to.starts_with(&from) && to.get(from.len()) == Some(&b'/') {
+        if to != from && crate::overlay::under(&to, &from) {
             // Into itself.
             return Err(EINVAL);
         }
@@ -636,15 +647,7 @@ pub fn renameat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     require_dir(k, parent(&to))?;
     if st.mode & S_IFMT == S_IFLNK {
         // A symlink moves as itself (its target unread, its times kept).
-        let mut target = alloc::vec![0u8; 4096];
-        let n = match k.overlay.link(&from) {
-            Some(l) => {
-                target[..l.len()].copy_from_slice(l);
-                l.len() as u64
-            }
-            None => k.host.readlink(&from, &mut target)?,
-        };
-        target.truncate(n as usize);
+        let target = link_target(k, &from)?;
         remove_entry(k, &from);
         k.overlay
             .insert(to, Kind::Symlink(target), 0o777, st.mtime_ns);
@@ -822,9 +825,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
             }
             S_IFLNK => {
                 // A host symlink's own times: it is copied up (its target, as it reads).
-                let mut target = alloc::vec![0u8; 4096];
-                let n = k.host.readlink(&np, &mut target)?;
-                target.truncate(n as usize);
+                let target = link_target(k, &np)?;
                 k.overlay
                     .insert(np.clone(), Kind::Symlink(target), 0o777, st.mtime_ns);
             }
@@ -1032,15 +1033,7 @@ pub fn linkat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         S_IFREG => {}
         // A symlink's link is a symlink to the same target (not the same inode).
         S_IFLNK => {
-            let mut target = alloc::vec![0u8; 4096];
-            let n = match k.overlay.link(&from) {
-                Some(l) => {
-                    target[..l.len()].copy_from_slice(l);
-                    l.len() as u64
-                }
-                None => k.host.readlink(&from, &mut target)?,
-            };
-            target.truncate(n as usize);
+            let target = link_target(k, &from)?;
             require_dir(k, parent(&to))?;
             let t = now(k);
             k.overlay.insert(to, Kind::Symlink(target), 0o777, t);
