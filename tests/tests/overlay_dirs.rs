@@ -45,7 +45,7 @@ fn host_directory_keeps_its_entries_after_chmod_and_touch() {
     };
     make();
     let script = format!(
-        "cd {} && chmod 700 . && ls && touch -d 2001-01-01 sub && ls sub && stat -c %a . && stat -c %Y sub \
+        "cd {} && chmod 700 . && ls && touch -d '2001-01-01 00:00:00' sub && ls sub && stat -c %a . && stat -c %Y sub \
          && rmdir sub 2>/dev/null; echo rmdir $? && rm sub/c && rmdir sub && ls",
         dir.display()
     );
