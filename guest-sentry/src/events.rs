@@ -102,6 +102,16 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 needs_view: false,
             }
         }
+        File::Pty(end) => {
+            let (mask, gen_in, gen_out) = end.pty.borrow().poll(end.master);
+            Ready {
+                mask,
+                gen_in,
+                gen_out,
+                wake: None,
+                needs_view: false,
+            }
+        }
         File::Socket(s) => {
             let (mask, gen_in, gen_out) = crate::net::unix::poll(s);
             Ready {

@@ -79,6 +79,8 @@ pub enum File {
     PidFd(u32),
     /// A Unix domain socket ([`crate::net::unix`]).
     Socket(crate::net::unix::SockRef),
+    /// An end of a pseudo-terminal ([`crate::tty`]).
+    Pty(crate::tty::PtyEnd),
 }
 
 impl File {

@@ -173,6 +173,8 @@ pub struct Kernel<'h> {
     pub domainname: Option<Hostname>,
     /// The sandbox's System V IPC namespace (semaphores, message queues, shared memory).
     pub ipc: crate::ipc::Ipc,
+    /// Pseudo-terminals (`/dev/ptmx`).
+    pub ptys: crate::tty::Ptys,
 }
 
 impl<'h> Kernel<'h> {
@@ -208,6 +210,7 @@ impl<'h> Kernel<'h> {
             ports: Default::default(),
             domainname: None,
             ipc: Default::default(),
+            ptys: Default::default(),
         };
         let mut r = [0u8; 2];
         k.random_bytes(&mut r);
@@ -317,6 +320,10 @@ pub struct ThreadGroup {
     pub threads: u32,
     /// The signal the parent gets when the process exits (SIGCHLD for a `fork`; 0: none).
     pub exit_signal: i32,
+    /// The pty this process took as its controlling terminal (inherited by children; it is
+    /// theirs while it stays their session's: [`crate::tty::controlling`]). None: the host
+    /// terminal, if any, as before.
+    pub ctty: Option<crate::tty::PtyRef>,
 }
 
 impl ThreadGroup {
@@ -345,6 +352,7 @@ impl ThreadGroup {
             cmdline,
             threads: 0,
             exit_signal,
+            ctty: None,
         }
     }
 }

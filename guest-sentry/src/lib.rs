@@ -44,4 +44,5 @@ pub mod signo;
 pub mod syscalls;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tty;
 pub mod xsave;

@@ -290,6 +290,13 @@ fn file_times() {
 }
 
 #[test]
+fn pty() {
+    // Pseudo-terminals: names, modes and stat, the line discipline, a controlling terminal
+    // with ^C, SIGWINCH, SIGTTIN and the hang-up (tests/progs/pty.c).
+    for_each_case("pty", |p, v| compare(p, v, "pty", NO_ARGS));
+}
+
+#[test]
 fn priority() {
     // getpriority/setpriority: the process, a child by pid, a group, the user, the errors.
     for_each_case("priority", |p, v| compare(p, v, "priority", &[]));

@@ -3,7 +3,8 @@
 //! devices the Sentry serves ([`crate::file::Dev`], `tty`) and the links Linux has there
 //! (`fd`, `stdin`, `stdout`, `stderr`); `/sys` is an empty directory for now. `/dev/shm` is a
 //! directory of the overlay, the Sentry's tmpfs ([`crate::overlay::SHM_DIR`]): lookups under
-//! it are the overlay's. Not yet: `full`, ptys.
+//! it are the overlay's. `ptmx` and `pts/` are the pseudo-terminals ([`crate::tty`]), served
+//! before this is asked. Not yet: `full`.
 
 use alloc::vec::Vec;
 
@@ -34,9 +35,10 @@ pub fn lookup(np: &[u8]) -> Option<Result<Node, Errno>> {
     if np == b"/dev" {
         let mut entries: Vec<(Vec<u8>, u8)> = [&b"null"[..], b"zero", b"random", b"urandom"]
             .iter()
-            .chain(&[&b"tty"[..]])
+            .chain(&[&b"tty"[..], b"ptmx"])
             .map(|n| (n.to_vec(), DT_CHR))
             .collect();
+        entries.push((b"pts".to_vec(), DT_DIR));
         entries.extend(LINKS.iter().map(|(n, _)| (n.to_vec(), DT_LNK)));
         entries.push((b"shm".to_vec(), DT_DIR));
         return Some(Ok(Node::Dir(entries)));
@@ -51,7 +53,7 @@ pub fn lookup(np: &[u8]) -> Option<Result<Node, Errno>> {
     if let Some(i) = name.iter().position(|&b| b == b'/') {
         // A path on through a device is not one (ENOTDIR, as Linux says for /dev/null/x).
         let first = &np[..5 + i];
-        if crate::file::Dev::at(first).is_some() || first == b"/dev/tty" {
+        if crate::file::Dev::at(first).is_some() || first == b"/dev/tty" || first == b"/dev/ptmx" {
             return Some(Err(crate::errno::ENOTDIR));
         }
     }

@@ -54,6 +54,9 @@ fn describe<P: Platform>(t: &Task<P>, fd: usize) -> Option<Vec<u8>> {
             crate::file::Dev::Urandom => b"/dev/urandom".to_vec(),
         },
         File::Synthetic { .. } => b"/proc".to_vec(),
+        File::Pty(end) if end.master => b"/dev/ptmx".to_vec(),
+        File::Pty(end) if end.as_tty => b"/dev/tty".to_vec(),
+        File::Pty(end) => format!("/dev/pts/{}", end.pty.borrow().index).into_bytes(),
         f => format!("anon_inode:{}", f.anon_name().unwrap_or("[unknown]")).into_bytes(),
     })
 }

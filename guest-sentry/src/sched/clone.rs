@@ -51,14 +51,16 @@ pub(super) fn clone<P: Platform>(
         } else {
             args.exit_signal
         };
-        Shared::new(ThreadGroup::new(
+        let mut tg = ThreadGroup::new(
             ppid,
             (g.pgid, g.sid),
             g.rlimits,
             g.exe_path.clone(),
             g.cmdline.clone(),
             exit_signal,
-        ))
+        );
+        tg.ctty = g.ctty.clone();
+        Shared::new(tg)
     };
     let mut child: Task<P> = Task::new(TaskParts {
         tid,

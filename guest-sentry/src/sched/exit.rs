@@ -66,6 +66,7 @@ pub(super) fn exit_thread<P: Platform>(k: &mut Kernel, table: &mut Table<P>, mut
         g.group_exit.or(g.leader_exit).unwrap_or(status)
     };
     let pid = t.pid;
+    crate::tty::process_exited(pid, &t.tg.get());
     if pid == 1 {
         drop(t);
         table.done = Some(status);

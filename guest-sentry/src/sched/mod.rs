@@ -257,6 +257,10 @@ pub fn run<P: Platform>(
             let fg = k.foreground_pgid;
             forward_host_signals(&mut k.futex, &mut table, host_signals, fg);
         }
+        let tty_signals = k.ptys.take_signals();
+        if !tty_signals.is_empty() {
+            send_terminal_signals(&mut k.futex, &mut table, &tty_signals);
+        }
         // An alarm's (or a host signal's) default action may have ended (or stopped) a task.
         continue_after_exit(k, &mut table);
         notify_job_changes(&mut table);

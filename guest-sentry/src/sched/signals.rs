@@ -124,6 +124,33 @@ pub(super) fn forward_host_signals<P: Platform>(
     }
 }
 
+/// Signals pseudo-terminals sent ([`crate::tty::Outbox`]): to every process of a group, or
+/// to one process.
+pub(super) fn send_terminal_signals<P: Platform>(
+    futex: &mut Futexes,
+    table: &mut Table<P>,
+    signals: &[(crate::tty::Target, i32)],
+) {
+    use crate::tty::Target;
+    let restartable = table.syscalls.restartable;
+    for &(target, sig) in signals {
+        let mut pids: Vec<u32> = table
+            .tasks
+            .values()
+            .filter(|t| match target {
+                Target::Group(g) => t.tg.get().pgid == g,
+                Target::Process(p) => t.pid == p,
+            })
+            .map(|t| t.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        for pid in pids {
+            send_to_process(futex, table, pid, sig, restartable);
+        }
+    }
+}
+
 /// Waiting tasks with a signal to handle stop waiting. A signal sent to a thread interrupts
 /// that thread; one sent to a process interrupts one of its threads that does not block it,
 /// and none when such a thread is running anyway (it takes the signal on its way back to the

@@ -181,6 +181,10 @@ pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 /// Whether `np` is a node of the Sentry's own trees (`/proc`, `/dev`, `/sys`), and which.
 enum Own {
     Tty,
+    /// `/dev/ptmx` (and devpts's `/dev/pts/ptmx`): opening it makes a pty.
+    Ptmx,
+    /// `/dev/pts/N`: a pty's replica.
+    Pts(crate::tty::PtyRef),
     Dev(crate::file::Dev),
     Node(super::procfs::Node),
 }
@@ -197,11 +201,48 @@ fn own_node<P: Platform>(
     if np == b"/dev/tty" {
         return Some(Ok((np, Own::Tty)));
     }
+    if np == b"/dev/ptmx" || np == b"/dev/pts/ptmx" {
+        return Some(Ok((np, Own::Ptmx)));
+    }
+    if np == b"/dev/pts" {
+        let mut entries = alloc::vec![(b"ptmx".to_vec(), 2u8)];
+        entries.extend(
+            k.ptys
+                .indices()
+                .into_iter()
+                .map(|i| (alloc::format!("{i}").into_bytes(), 2u8)),
+        );
+        return Some(Ok((np, Own::Node(super::procfs::Node::Dir(entries)))));
+    }
+    if let Some(name) = np.strip_prefix(b"/dev/pts/") {
+        if let Some(pty) = pts_index(name).and_then(|i| k.ptys.get(i)) {
+            return Some(Ok((np, Own::Pts(pty))));
+        }
+        if name.contains(&b'/')
+            && pts_index(&name[..name.iter().position(|&b| b == b'/')?])
+                .is_some_and(|i| k.ptys.get(i).is_some())
+        {
+            return Some(Err(crate::errno::ENOTDIR));
+        }
+        return Some(Err(ENOENT));
+    }
     if let Some(dev) = crate::file::Dev::at(&np) {
         return Some(Ok((np, Own::Dev(dev))));
     }
     let node = super::procfs::lookup(k, t, &np).or_else(|| super::devfs::lookup(&np))?;
     Some(node.map(|n| (np, Own::Node(n))))
+}
+
+/// N of a `/dev/pts/N` name: decimal, no leading zero.
+fn pts_index(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 4 || (name[0] == b'0' && name.len() > 1) {
+        return None;
+    }
+    let s = core::str::from_utf8(name).ok()?;
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// `openat` of the normalized absolute path `np`, resolved as far as the Sentry must.
@@ -214,7 +255,14 @@ fn open_at_path<P: Platform>(
 ) -> SysResult {
     match own_node(k, t, np, flags & O_NOFOLLOW == 0) {
         Some(Err(e)) => return Err(e),
-        Some(Ok((_, Own::Tty))) => return open_tty(k, t, flags),
+        Some(Ok((_, Own::Tty))) => {
+            if let Some(r) = super::tty::open_controlling(t, flags) {
+                return r;
+            }
+            return open_tty(k, t, flags);
+        }
+        Some(Ok((_, Own::Ptmx))) => return super::tty::open_ptmx(k, t, flags),
+        Some(Ok((_, Own::Pts(pty)))) => return super::tty::open_replica(t, &pty, flags),
         Some(Ok((p, Own::Node(node)))) => return open_proc(k, t, &p, node, flags),
         Some(Ok((_, Own::Dev(dev)))) => {
             if flags & O_DIRECTORY != 0 {
@@ -647,6 +695,7 @@ pub fn fd_stat<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64) -> Result<Host
         File::Synthetic { data, dir, .. } => synthetic_stat(data.len(), *dir),
         File::Mem { data, .. } => super::ovl::file_stat(data),
         File::Dev(dev) => chr_stat(dev.rdev()),
+        File::Pty(end) => super::tty::end_stat(end),
         // Event files live on Linux's anonymous inode: no file type, rw-------.
         File::Epoll(_)
         | File::EventFd(_)
@@ -735,7 +784,9 @@ fn stat_at_path<P: Platform>(
     if let Some(own) = own_node(k, t, np, follow) {
         let (np, own) = own?;
         return match own {
-            Own::Tty => Ok(chr_stat(5 << 8)),
+            Own::Tty => Ok(super::tty::dev_tty_stat()),
+            Own::Ptmx => Ok(super::tty::ptmx_stat()),
+            Own::Pts(pty) => Ok(super::tty::replica_stat(&pty.borrow())),
             Own::Dev(dev) => Ok(chr_stat(dev.rdev())),
             Own::Node(super::procfs::Node::File(d)) => Ok(synthetic_stat(d.len(), false)),
             Own::Node(super::procfs::Node::Dir(_)) => Ok(synthetic_stat(0, true)),

@@ -20,7 +20,7 @@ use crate::signal;
 
 pub const AT_FDCWD: i32 = -100;
 /// Linux's `MAX_RW_COUNT`: one read/write moves at most this much.
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
+pub(super) const MAX_RW_COUNT: u64 = 0x7fff_f000;
 const UIO_MAXIOV: u64 = 1024;
 pub(super) const TCGETS: u64 = 0x5401;
 const TIOCGWINSZ: u64 = 0x5413;
@@ -78,7 +78,7 @@ fn wait_or_eagain<P: Platform>(t: &mut Task<P>, of: &OpenFile) -> SysResult {
 
 /// Walks the first `n` bytes of `iov`, calling `f(app address, byte range)` per element. Stops
 /// at the first failure: its error if nothing was moved yet, else the count moved so far.
-fn walk_iov(
+pub(super) fn walk_iov(
     iov: &[(u64, u64)],
     n: u64,
     mut f: impl FnMut(u64, core::ops::Range<usize>) -> Result<(), Errno>,
@@ -232,6 +232,7 @@ pub(super) fn rw<P: Platform>(
         File::TimerFd(tf) if to_app => super::events::timerfd_read(k, t, &of, tf, iov),
         File::SignalFd(mask) if to_app => super::events::signalfd_read(t, &of, mask, iov),
         File::Socket(s) => super::socket::sock_rw(k, t, &of, s, iov, to_app),
+        File::Pty(end) => super::tty::rw(k, t, &of, end, iov, to_app),
         File::Epoll(_) | File::TimerFd(_) | File::SignalFd(_) | File::PidFd(_) => Err(EINVAL),
     }
 }
@@ -437,7 +438,7 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         }
         return Err(ENOTTY);
     }
-    if a[1] == FIONREAD {
+    if a[1] == FIONREAD && !matches!(file(t, a[0])?.file, File::Pty(_)) {
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {
             File::Pipe(end) if !end.write => end.pipe.borrow().data.len() as u64,
@@ -453,6 +454,9 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         return Ok(0);
     }
     let of = file(t, a[0])?;
+    if let File::Pty(end) = &of.file {
+        return super::tty::ioctl(k, t, end, a);
+    }
     let File::Stdio(hfd) = of.file else {
         return Err(ENOTTY);
     };

@@ -24,6 +24,7 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 mod time;
+mod tty;
 mod walk;
 
 // The made-up filesystems, by the names the handlers use.

@@ -602,8 +602,12 @@ pub fn setsid<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, _a: [u64; 6]) -> Sy
     if t.tg.get().pgid == t.pid {
         return Err(EPERM);
     }
-    t.tg.lock().sid = t.pid;
-    t.tg.lock().pgid = t.pid;
+    let mut g = t.tg.lock();
+    g.sid = t.pid;
+    g.pgid = t.pid;
+    // A new session has no controlling terminal.
+    g.ctty = None;
+    drop(g);
     Ok(t.pid as u64)
 }
 
