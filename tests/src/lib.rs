@@ -879,6 +879,77 @@ pub fn python_script_same_as_native(test: &str, script: &str, what: &str) {
     assert_same_as_native(what, &native, python, &["-I", script]);
 }
 
+/// CPython's regression test `module` (Debian's `libpython3.11-testsuite`), run verbosely by
+/// `/usr/bin/python3 -m test` natively (it must pass) and on every platform: each test's
+/// outcome (ok, skipped and why, FAIL, ERROR) and the summary must be the same. `extra`: more
+/// arguments (`-m PATTERN` to pick tests). Skips, saying why, where python3 or the test suite
+/// is absent (the kvm rig carries test binaries only).
+pub fn cpython_test_same_as_native(test: &str, module: &str, extra: &[&str]) {
+    let python = Path::new("/usr/bin/python3");
+    let suite = Path::new("/usr/lib/python3.11/test").join(format!("{module}.py"));
+    if !python.is_file() || !suite.is_file() {
+        eprintln!(
+            "skipping {test}: no /usr/bin/python3 or no {} (libpython3.11-testsuite)",
+            suite.display()
+        );
+        return;
+    }
+    let mut args = vec!["-m", "test", "-v", module];
+    args.extend_from_slice(extra);
+    let outcomes = |out: &RunOutput| cpython_outcomes(&out.stdout_str());
+    let native = run_command(python, &args);
+    assert!(native.status.success(), "native run failed:\n{native}");
+    let want = outcomes(&native);
+    let mut failures = Vec::new();
+    for p in platforms_under_test() {
+        let mut argv = vec!["run", "--platform", p.as_str(), "--", "/usr/bin/python3"];
+        argv.extend_from_slice(&args);
+        let sandboxed = run_vmm_raw(&argv);
+        let got = outcomes(&sandboxed);
+        if got != want || !sandboxed.status.success() {
+            failures.push(format!(
+                "=== {module} [{p}]: outcomes differ\n--- native:\n{want}\n--- sandboxed:\n{got}\n{sandboxed}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The outcomes in `python3 -m test -v` output: one line per test, its name (from the line
+/// that starts it) and how it ended (at the end of that line or, after the test's own output,
+/// on a line of its own); then the totals.
+fn cpython_outcomes(text: &str) -> String {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for l in text.lines() {
+        let l = l.trim_end();
+        if l.starts_with("test") {
+            if let Some(end) = l.find(')').filter(|_| l.contains(" (")) {
+                current = l[..=end].to_string();
+            }
+        }
+        let tail = l.rsplit_once("... ").map_or(l, |(_, t)| t);
+        let ended = [
+            "ok",
+            "FAIL",
+            "ERROR",
+            "expected failure",
+            "unexpected success",
+        ]
+        .contains(&tail)
+            || tail.starts_with("skipped");
+        if ended {
+            lines.push(format!("{current}: {tail}"));
+        } else if l.starts_with("Ran ") {
+            // "Ran N tests in 0.3s": the time varies.
+            lines.push(l.split(" in ").next().unwrap_or(l).to_string());
+        } else if l == "OK" || l.starts_with("OK (") || l.starts_with("FAILED") {
+            lines.push(l.to_string());
+        }
+    }
+    lines.join("\n")
+}
+
 /// The test programs' sources (`tests/progs`).
 fn progs_src_dir() -> PathBuf {
     [env!("CARGO_MANIFEST_DIR"), "progs"].iter().collect()
@@ -887,6 +958,18 @@ fn progs_src_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpython_outcomes_of_verbose_output() {
+        let text = "== CPython 3.11.2\ntest_fork (test.test_pty.PtyTest.test_fork) ... calling\nWaiting\nok\n\
+                    test_b (m.C.test_b)\nDoc line. ... skipped 'no'\ntest_c (m.C.test_c) ... FAIL\n\
+                    ---\nRan 3 tests in 0.040s\n\nFAILED (failures=1, skipped=1)\n";
+        assert_eq!(
+            cpython_outcomes(text),
+            "test_fork (test.test_pty.PtyTest.test_fork): ok\ntest_b (m.C.test_b): skipped 'no'\n\
+             test_c (m.C.test_c): FAIL\nRan 3 tests\nFAILED (failures=1, skipped=1)"
+        );
+    }
 
     #[test]
     fn shell_status_of_signal() {

@@ -76,3 +76,28 @@ fn ctrl_z_stops_vmm_and_fg_resumes_it() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// util-linux's `script` makes a pty inside the sandbox (`/dev/ptmx`) and runs a shell on it:
+/// `tty`, `test -t`, the default modes (`stty -g`), the size, `/dev/tty`, and the exit code
+/// through, byte for byte as natively (the output passes the pty: `\r\n`).
+#[test]
+fn script_runs_a_shell_on_a_pty_of_the_sandbox() {
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.is_file() {
+        eprintln!("skipping script_runs_a_shell_on_a_pty_of_the_sandbox: no /usr/bin/script");
+        return;
+    }
+    let cmd = "tty | sed 's/[0-9]*$/N/'; test -t 0 && echo stdin is a terminal; stty -g; \
+               stty size; echo $(( 6 * 7 )) > /dev/tty; exit 3";
+    let args = ["-qec", cmd, "/dev/null"];
+    let native = vmm_tests::run_command(script, &args);
+    assert_eq!(native.code(), 3, "native run:\n{native}");
+    vmm_tests::assert_same_as_native("script -qec", &native, script, &args);
+}
+
+/// CPython's own pty tests (`test_pty`: `os.openpty`, `pty.fork`, `pty.spawn`, reads of the
+/// master at EOF) with the same results as natively.
+#[test]
+fn cpython_test_pty() {
+    vmm_tests::cpython_test_same_as_native("cpython_test_pty", "test_pty", &[]);
+}
