@@ -165,7 +165,12 @@ fn xstate_regset_size(pid: libc::pid_t) -> Result<usize, Errno> {
         if r < 0 {
             match io::Error::last_os_error().raw_os_error() {
                 Some(libc::EINVAL) | Some(libc::ENODEV) => 0,
-                _ => return Err(eio(io::Error::last_os_error())),
+                _ => {
+                    return Err(failed(
+                        "PTRACE_GETREGSET(NT_X86_XSTATE) for its size",
+                        io::Error::last_os_error(),
+                    ))
+                }
             }
         } else if iov.iov_len >= HEADER_END && iov.iov_len <= buf.len() {
             iov.iov_len
@@ -192,7 +197,7 @@ impl Live for Tracee {
             let mut fx = vec![0u8; 512];
             // SAFETY: the stub is our stopped tracee; user_fpregs_struct is 512 bytes.
             if unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, self.0, 0, fx.as_mut_ptr()) } < 0 {
-                return Err(eio(io::Error::last_os_error()));
+                return Err(failed("PTRACE_GETFPREGS", io::Error::last_os_error()));
             }
             return Ok(fx);
         }
@@ -203,9 +208,16 @@ impl Live for Tracee {
         };
         // SAFETY: as in `xstate_regset_size`.
         if unsafe { libc::ptrace(libc::PTRACE_GETREGSET, self.0, NT_X86_XSTATE, &mut iov) } < 0 {
-            return Err(eio(io::Error::last_os_error()));
+            return Err(failed(
+                "PTRACE_GETREGSET(NT_X86_XSTATE)",
+                io::Error::last_os_error(),
+            ));
         }
         if iov.iov_len < 512 || iov.iov_len > n {
+            note_failure(format!(
+                "PTRACE_GETREGSET(NT_X86_XSTATE) gave {} bytes (want 512..={n})",
+                iov.iov_len
+            ));
             return Err(EIO);
         }
         img.truncate(iov.iov_len);
@@ -229,7 +241,7 @@ impl Live for Tracee {
             fx.copy_from_slice(&img[..512]);
             // SAFETY: as above; the kernel validates MXCSR.
             if unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, self.0, 0, fx.as_ptr()) } < 0 {
-                return Err(eio(io::Error::last_os_error()));
+                return Err(failed("PTRACE_SETFPREGS", io::Error::last_os_error()));
             }
             return Ok(());
         }
@@ -243,7 +255,10 @@ impl Live for Tracee {
         // SAFETY: pid is our stopped tracee; the kernel reads iov_len bytes and validates the
         // header and MXCSR.
         if unsafe { libc::ptrace(libc::PTRACE_SETREGSET, self.0, NT_X86_XSTATE, &mut iov) } < 0 {
-            return Err(eio(io::Error::last_os_error()));
+            return Err(failed(
+                "PTRACE_SETREGSET(NT_X86_XSTATE)",
+                io::Error::last_os_error(),
+            ));
         }
         Ok(())
     }
@@ -251,6 +266,27 @@ impl Live for Tracee {
 
 fn eio(e: io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(EIO.0))
+}
+
+/// What last failed on the host (a ptrace request, a wait): the platform's errors are errnos,
+/// and this names the request behind one for the message that ends the sandbox.
+static LAST_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn note_failure(what: String) {
+    if let Ok(mut last) = LAST_FAILURE.lock() {
+        *last = Some(what);
+    }
+}
+
+/// `what` failed with `e`: noted ([`last_failure`]) and returned as an errno.
+fn failed(what: &str, e: io::Error) -> Errno {
+    note_failure(format!("{what}: {e}"));
+    eio(e)
+}
+
+/// The host request behind the platform's last error, if one was noted.
+pub fn last_failure() -> Option<String> {
+    LAST_FAILURE.lock().ok().and_then(|mut l| l.take())
 }
 
 /// Pins this thread and the stub to the CPU we run on: every syscall is a handoff between the
@@ -306,7 +342,7 @@ impl AddressSpace for PtraceAddressSpace {
                 libc::SYS_mmap as u64,
                 [addr, len, prot(access), flags, STUB_MEMFD as u64, offset],
             )
-            .map_err(eio)?;
+            .map_err(|e| failed("the stub's mmap", e))?;
         if r as u64 != addr {
             return Err(ENOMEM);
         }
@@ -381,20 +417,20 @@ impl Context for PtraceContext {
         if std::mem::take(&mut self.after_vsyscall) {
             let mut r = *regs;
             r.orig_rax = u64::MAX;
-            stub::set_regs(pid, &r).map_err(eio)?;
+            stub::set_regs(pid, &r).map_err(|e| failed("PTRACE_SETREGS", e))?;
         } else {
-            stub::set_regs(pid, regs).map_err(eio)?;
+            stub::set_regs(pid, regs).map_err(|e| failed("PTRACE_SETREGS", e))?;
         }
         // SAFETY: pid is our stopped tracee.
         if unsafe { libc::ptrace(libc::PTRACE_SYSEMU, pid, 0, 0) } < 0 {
-            return Err(eio(io::Error::last_os_error()));
+            return Err(failed("PTRACE_SYSEMU", io::Error::last_os_error()));
         }
-        let status = stub::wait(pid).map_err(eio)?;
+        let status = stub::wait(pid).map_err(|e| failed("waitpid", e))?;
         if !libc::WIFSTOPPED(status) {
             // The stub died (killed from outside).
             return Err(guest_sentry::errno::ESRCH);
         }
-        *regs = stub::get_regs(pid).map_err(eio)?;
+        *regs = stub::get_regs(pid).map_err(|e| failed("PTRACE_GETREGS", e))?;
         let sig = libc::WSTOPSIG(status);
         Ok(match sig {
             s if s == libc::SIGTRAP | 0x80 => {
@@ -409,7 +445,10 @@ impl Context for PtraceContext {
                 let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
                 // SAFETY: pid is stopped in a signal-delivery stop.
                 if unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, pid, 0, &mut si) } < 0 {
-                    return Err(eio(io::Error::last_os_error()));
+                    return Err(failed(
+                        "PTRACE_GETSIGINFO (SIGSYS)",
+                        io::Error::last_os_error(),
+                    ));
                 }
                 match vsyscall_number(&si) {
                     Some(nr) => {
@@ -427,7 +466,10 @@ impl Context for PtraceContext {
                 let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
                 // SAFETY: pid is stopped in a signal-delivery stop.
                 if unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, pid, 0, &mut si) } < 0 {
-                    return Err(eio(io::Error::last_os_error()));
+                    return Err(failed(
+                        "PTRACE_GETSIGINFO (SIGSEGV)",
+                        io::Error::last_os_error(),
+                    ));
                 }
                 // SAFETY: for SIGSEGV the union holds the fault address.
                 let addr = unsafe { si.si_addr() } as u64;
@@ -468,7 +510,7 @@ impl Platform for PtracePlatform {
     }
 
     fn new_address_space(&mut self) -> Result<PtraceAddressSpace, Errno> {
-        let stub = Stub::spawn(self.memfd).map_err(eio)?;
+        let stub = Stub::spawn(self.memfd).map_err(|e| failed("spawning the stub", e))?;
         pin_together(stub.pid);
         Ok(PtraceAddressSpace {
             stub: Rc::new(stub),

@@ -145,11 +145,19 @@ pub fn run(
              for a forbidden syscall from the stub's code)",
             format!("{kind:?}").to_lowercase()
         )),
-        Err(kernel::RunError::Platform(e)) => End::Killed(format!(
-            "{} platform: {}",
-            format!("{kind:?}").to_lowercase(),
-            std::io::Error::from_raw_os_error(e.0)
-        )),
+        Err(kernel::RunError::Platform(e)) => {
+            // The ptrace platform names the host request that failed.
+            let detail = match kind {
+                Kind::Ptrace => fallback::ptrace::last_failure(),
+                Kind::Systrap => None,
+            };
+            End::Killed(format!(
+                "{} platform: {}{}",
+                format!("{kind:?}").to_lowercase(),
+                std::io::Error::from_raw_os_error(e.0),
+                detail.map(|d| format!(" (the last host request that failed: {d})")).unwrap_or_default()
+            ))
+        }
     };
     drop(k);
     drop(memory);
