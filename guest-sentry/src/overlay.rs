@@ -55,6 +55,8 @@ pub struct FileData {
     mtime_ns: Cell<i64>,
     ctime_ns: Cell<i64>,
     ino: u64,
+    /// Owner and group (`chown`; a copied-up host file keeps the host's).
+    owner: Cell<(u32, u32)>,
     /// Paths naming it (none for a memfd, as Linux counts).
     nlink: Cell<u32>,
     /// A `memfd_create` file: never in the tree (linking it elsewhere is EXDEV).
@@ -143,6 +145,26 @@ impl FileData {
         if let Some(m) = mtime {
             self.mtime_ns.set(m);
         }
+        self.ctime_ns.set(now);
+    }
+
+    /// Owner and group.
+    pub fn owner(&self) -> (u32, u32) {
+        self.owner.get()
+    }
+
+    /// A copied-up file keeps the host's owner and group.
+    pub fn set_owner(&self, uid: u32, gid: u32) {
+        self.owner.set((uid, gid));
+    }
+
+    /// `chown` (None: that id left alone), as Linux does it for a regular file: the set-user-ID
+    /// bit goes, and the set-group-ID bit where group execution is on; the status changed
+    /// `now`.
+    pub fn chown(&self, uid: Option<u32>, gid: Option<u32>, now: i64) {
+        let (u, g) = self.owner.get();
+        self.owner.set((uid.unwrap_or(u), gid.unwrap_or(g)));
+        self.mode.set(drop_set_ids(self.mode.get()));
         self.ctime_ns.set(now);
     }
 
@@ -380,6 +402,8 @@ pub struct Node {
     mtime_ns: i64,
     ctime_ns: i64,
     ino: u64,
+    /// Owner and group of a directory or symlink (a file's are its data's).
+    owner: (u32, u32),
     /// A directory that hides the host's directory at its path (made by `mkdir`, perhaps where
     /// the sandbox had removed the host's); false for a host directory whose mode or times
     /// the sandbox changed: the host's entries still show through it.
@@ -456,6 +480,48 @@ impl Node {
             _ => self.ino,
         }
     }
+
+    /// Owner and group.
+    pub fn owner(&self) -> (u32, u32) {
+        match &self.kind {
+            Kind::File(d) => d.owner(),
+            _ => self.owner,
+        }
+    }
+
+    /// `chown` (None: that id left alone): see [`FileData::chown`]; a directory keeps its
+    /// set-ID bits, as on Linux.
+    pub fn chown(&mut self, uid: Option<u32>, gid: Option<u32>, now: i64) {
+        match &self.kind {
+            Kind::File(d) => d.chown(uid, gid, now),
+            kind => {
+                let dir = matches!(kind, Kind::Dir);
+                self.owner = (uid.unwrap_or(self.owner.0), gid.unwrap_or(self.owner.1));
+                if !dir {
+                    self.mode = drop_set_ids(self.mode);
+                }
+                self.ctime_ns = now;
+            }
+        }
+    }
+
+    /// A copied-up entry keeps the host's owner and group.
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        match &self.kind {
+            Kind::File(d) => d.set_owner(uid, gid),
+            _ => self.owner = (uid, gid),
+        }
+    }
+}
+
+/// Mode bits after a `chown` of a non-directory: no set-user-ID; no set-group-ID where group
+/// execution is on (without it the bit marks mandatory locking, and stays).
+fn drop_set_ids(mode: u32) -> u32 {
+    let mut mode = mode & !0o4000;
+    if mode & 0o010 != 0 {
+        mode &= !0o2000;
+    }
+    mode
 }
 
 pub struct Overlay {
@@ -510,6 +576,7 @@ impl Overlay {
             mtime_ns: Cell::new(mtime_ns),
             ctime_ns: Cell::new(mtime_ns),
             ino: self.ino(),
+            owner: Cell::new((0, 0)),
             nlink: Cell::new(0),
             anon,
             budget: self.budget.clone(),
@@ -578,6 +645,7 @@ impl Overlay {
                 mtime_ns,
                 ctime_ns: mtime_ns,
                 ino,
+                owner: (0, 0),
                 opaque: true,
             },
         );

@@ -56,3 +56,39 @@ fn host_directory_keeps_its_entries_after_chmod_and_touch() {
     assert_same_as_native("chmod/touch of a host directory", &native, sh, &args);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ownership_is_recorded() {
+    // chown & co. of sandbox-made and host entries (tests/progs/py_ownership.py): the owner,
+    // group and mode stat reports after each, as natively; the host fixture stays as it was.
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        eprintln!("skipping ownership_is_recorded: no /usr/bin/python3");
+        return;
+    }
+    let script = [env!("CARGO_MANIFEST_DIR"), "progs", "py_ownership.py"]
+        .iter()
+        .collect::<std::path::PathBuf>();
+    let dir = vmm_tests::temp_path("ownership");
+    let make = || {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("hd")).unwrap();
+        std::fs::write(dir.join("hf"), "data\n").unwrap();
+        std::fs::write(dir.join("hd/x"), "").unwrap();
+        std::os::unix::fs::symlink("hf", dir.join("hl")).unwrap();
+    };
+    make();
+    let args = [script.to_str().unwrap(), dir.to_str().unwrap()];
+    let native = run_command(python, &args);
+    assert!(native.status.success(), "native run failed:\n{native}");
+    make();
+    assert_same_as_native("ownership", &native, python, &args);
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir.join("hf")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o644),
+        "host file changed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -67,6 +67,8 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
                 size: target.len() as u64,
                 ino: n.ino(),
                 dev: 0x26,
+                uid: n.owner().0,
+                gid: n.owner().1,
                 atime_ns: n.atime_ns(),
                 mtime_ns: n.mtime_ns(),
                 ctime_ns: n.ctime_ns(),
@@ -78,6 +80,8 @@ pub fn find(k: &Kernel, np: &[u8]) -> Found {
                 blksize: 4096,
                 ino: n.ino(),
                 dev: 0x26,
+                uid: n.owner().0,
+                gid: n.owner().1,
                 atime_ns: n.atime_ns(),
                 mtime_ns: n.mtime_ns(),
                 ctime_ns: n.ctime_ns(),
@@ -101,6 +105,8 @@ pub fn file_stat(d: &FileData) -> HostStat {
         blocks: d.blocks(),
         ino: d.ino(),
         dev: 0x26,
+        uid: d.owner().0,
+        gid: d.owner().1,
         atime_ns: d.atime_ns(),
         mtime_ns: d.mtime_ns(),
         ctime_ns: d.ctime_ns(),
@@ -181,6 +187,7 @@ fn upper_file(
                 } else {
                     copy_up(k, np, &st)?
                 };
+                d.set_owner(st.uid, st.gid);
                 k.overlay.insert(np.to_vec(), Kind::File(d.clone()), 0, 0);
                 return Ok(d);
             }
@@ -383,6 +390,24 @@ fn path_arg<P: Platform>(
 ) -> Result<Vec<u8>, Errno> {
     let p = t.mm.lock().read_cstr(addr, 4096)?;
     super::fs::sandbox_path(k, t, &absolute(t, dirfd, &p)?, false)
+}
+
+/// The path argument at `addr` (relative to `dirfd`) as the call acts on it: with a final
+/// symlink followed if `follow` (the host's, and those made in the sandbox, which the host
+/// cannot resolve).
+fn final_path<P: Platform>(
+    k: &Kernel,
+    t: &mut Task<P>,
+    dirfd: u64,
+    addr: u64,
+    follow: bool,
+) -> Result<Vec<u8>, Errno> {
+    let p = t.mm.lock().read_cstr(addr, 4096)?;
+    let np = super::fs::sandbox_path(k, t, &absolute(t, dirfd, &p)?, follow)?;
+    if follow && is_link(k, &np) {
+        return super::walk::walk(k, &np, true, &super::walk::no_own_links);
+    }
+    Ok(np)
 }
 
 /// Write-through mode (`vmm run --rw`): `np` may be changed on the host — anything but the
@@ -704,7 +729,8 @@ pub fn ftruncate<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
 
 /// `fchmodat(dirfd, path, mode)`; `chmod` arrives here. Host entries are copied up.
 pub fn fchmodat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let np = path_arg(k, t, a[0], a[1])?;
+    // chmod follows a final symlink (the syscall has no flag to say otherwise).
+    let np = final_path(k, t, a[0], a[1], true)?;
     set_mode(k, &np, a[2] as u32)
 }
 
@@ -735,6 +761,7 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
             .insert(np.to_vec(), Kind::Dir, st.mode & 0o7777, now);
         if let Some(n) = k.overlay.get_mut(np) {
             n.merge_with_host();
+            n.set_owner(st.uid, st.gid);
         }
     } else if st.mode & S_IFMT != S_IFDIR {
         upper_file(k, np, None, false)?;
@@ -743,6 +770,37 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
         n.set_mode(mode);
     }
     Ok(0)
+}
+
+/// An overlay entry at `np` (of stat `st`, as `lstat` says) for a change of its metadata: a
+/// host directory is shadowed by one that shows the host's entries through it, a host
+/// symlink is copied up (its target as it reads), a host file is copied up; each keeps the
+/// host's mode, times and owner.
+fn upper_for_metadata(k: &mut Kernel, np: &[u8], st: &HostStat) -> Result<(), Errno> {
+    if k.overlay.get(np).is_some() {
+        return Ok(());
+    }
+    match st.mode & S_IFMT {
+        S_IFDIR => {
+            k.overlay
+                .insert(np.to_vec(), Kind::Dir, st.mode & 0o7777, st.mtime_ns);
+            if let Some(n) = k.overlay.get_mut(np) {
+                n.merge_with_host();
+            }
+        }
+        S_IFLNK => {
+            let target = link_target(k, np)?;
+            k.overlay
+                .insert(np.to_vec(), Kind::Symlink(target), 0o777, st.mtime_ns);
+        }
+        _ => {
+            upper_file(k, np, None, false)?;
+        }
+    }
+    if let Some(n) = k.overlay.get_mut(np) {
+        n.set_owner(st.uid, st.gid);
+    }
+    Ok(())
 }
 
 /// `utimensat(dirfd, path, times, flags)`: sets the modification time of an overlay entry (host
@@ -814,26 +872,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     }
     let st = stat(k, &np, nofollow)?;
     writable(k, &np)?;
-    if k.overlay.get(&np).is_none() {
-        match st.mode & S_IFMT {
-            S_IFDIR => {
-                k.overlay
-                    .insert(np.clone(), Kind::Dir, st.mode & 0o7777, st.mtime_ns);
-                if let Some(n) = k.overlay.get_mut(&np) {
-                    n.merge_with_host();
-                }
-            }
-            S_IFLNK => {
-                // A host symlink's own times: it is copied up (its target, as it reads).
-                let target = link_target(k, &np)?;
-                k.overlay
-                    .insert(np.clone(), Kind::Symlink(target), 0o777, st.mtime_ns);
-            }
-            _ => {
-                upper_file(k, &np, None, false)?;
-            }
-        }
-    }
+    upper_for_metadata(k, &np, &st)?;
     if let Some(n) = k.overlay.get_mut(&np) {
         n.set_times(atime, mtime, stamp);
     }
@@ -858,9 +897,10 @@ fn descriptor_path<P: Platform>(
     }
 }
 
-/// `fchownat`/`chown`/`lchown`: the sandbox runs as root and owns everything it sees; in the
-/// overlay, ownership changes are accepted for existing entries and not recorded; written
-/// through (`--rw`) they are made on the host.
+/// `fchownat`/`chown`/`lchown`: the sandbox runs as root, so any owner may be given. In the
+/// overlay the change is recorded (a host entry is copied up first, keeping its owner until
+/// then), with Linux's side effects (set-ID bits of a non-directory dropped, the status
+/// time); written through (`--rw`) it is made on the host. -1 leaves an id alone.
 pub fn chown_path<P: Platform>(
     k: &mut Kernel,
     t: &mut Task<P>,
@@ -869,18 +909,55 @@ pub fn chown_path<P: Platform>(
     owner: (u64, u64),
     nofollow: bool,
 ) -> SysResult {
-    let np = path_arg(k, t, dirfd, path)?;
-    if through(k, &np)? {
+    let np = final_path(k, t, dirfd, path, !nofollow)?;
+    chown_at(k, &np, owner, nofollow)
+}
+
+/// `fchown(fd, uid, gid)`: the descriptor's file (an overlay file wherever, and whether, it
+/// is linked).
+pub fn fchown<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let of = file(t, a[0])?;
+    let path = match &of.file {
+        File::Mem { data, .. } => {
+            let now = now(k);
+            data.chown(id_arg(a[1]), id_arg(a[2]), now);
+            return Ok(0);
+        }
+        File::Host(h) => h.path.clone(),
+        File::Synthetic {
+            at: Some((p, _)), ..
+        } => p.clone(),
+        // Pipes, sockets and the Sentry's own files: accepted, as root may.
+        _ => return Ok(0),
+    };
+    chown_at(k, &path, (a[1], a[2]), false)
+}
+
+/// An id argument of `chown`: -1 (as a 32-bit value) leaves it alone.
+fn id_arg(id: u64) -> Option<u32> {
+    (id as u32 != u32::MAX).then_some(id as u32)
+}
+
+fn chown_at(k: &mut Kernel, np: &[u8], owner: (u64, u64), nofollow: bool) -> SysResult {
+    if through(k, np)? {
         k.host.modify(&HostOp::Chown {
-            path: &np,
+            path: np,
             uid: owner.0 as u32,
             gid: owner.1 as u32,
             nofollow,
         })?;
         return Ok(0);
     }
-    stat(k, &np, !nofollow)?;
-    writable(k, &np)?;
+    let st = stat(k, np, nofollow)?;
+    if st.mode & S_IFMT == S_IFSOCK && k.overlay.get(np).is_none() {
+        return Ok(0); // a bound socket's path (no overlay node to record it on yet)
+    }
+    writable(k, np)?;
+    upper_for_metadata(k, np, &st)?;
+    let now = now(k);
+    if let Some(n) = k.overlay.get_mut(np) {
+        n.chown(id_arg(owner.0), id_arg(owner.1), now);
+    }
     Ok(0)
 }
 

@@ -228,7 +228,7 @@ syscalls! { k, t, a, n;
     __NR_chmod(Str, Mode) => ovl::fchmodat(k, t, [CWD, a[0], a[1], 0, 0, 0]);
     __NR_fchmod(Fd, Mode) => ovl::fchmod(k, t, a);
     __NR_chown(Str, Int, Int) => ovl::chown_path(k, t, CWD, a[0], (a[1], a[2]), false);
-    __NR_fchown(Fd, Int, Int) => io::file(t, a[0]).map(|_| 0);
+    __NR_fchown(Fd, Int, Int) => ovl::fchown(k, t, a);
     __NR_lchown(Str, Int, Int) => ovl::chown_path(k, t, CWD, a[0], (a[1], a[2]), true);
     __NR_umask(Mode) -> Oct => {
         let old = t.fs.lock().umask;
