@@ -77,6 +77,26 @@ int main(void) {
     fstat(fd, &s);
     printf("both now: atime = mtime %d, mtime = ctime %d\n", ns(s.st_atim) == ns(s.st_mtim),
            ns(s.st_mtim) == ns(s.st_ctim));
+    /* O_TRUNC through /proc/self/fd (a reopen of the same file) moves its times too, and an
+     * O_APPEND descriptor's pwrite appends (Linux ignores the offset), leaving the position. */
+    futimens(fd, t);
+    pause_a_little();
+    char via[64];
+    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+    int fd2 = open(via, O_WRONLY | O_TRUNC | O_APPEND);
+    fstat(fd2, &s);
+    printf("O_TRUNC via /proc/self/fd: mtime moved %d, size %ld\n", ns(s.st_mtim) > 4005006000LL,
+           (long)s.st_size);
+    write(fd2, "abc", 3);
+    printf("pwrite O_APPEND %ld", (long)pwrite(fd2, "Z", 1, 0));
+    fstat(fd2, &s);
+    char got[8] = {0};
+    int rd = open(f, O_RDONLY);
+    pread(rd, got, sizeof got - 1, 0);
+    close(rd);
+    printf(", size %ld, contents %s, position %ld\n", (long)s.st_size, got,
+           (long)lseek(fd2, 0, SEEK_CUR));
+    close(fd2);
     close(fd);
 
     mkdir(d, 0700);

@@ -379,6 +379,7 @@ fn open_proc<P: Platform>(
                     // link names: its own access mode and offset.
                     if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 {
                         data.set_len(0)?;
+                        data.modified(k.host.now(crate::host::Clock::Realtime) as i64);
                     }
                     let mut new = OpenFile::new(
                         File::Mem {

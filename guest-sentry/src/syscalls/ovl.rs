@@ -980,7 +980,8 @@ pub fn mem_rw<P: Platform>(
         return Err(EBADF);
     }
     let mut pos = at.unwrap_or(of.offset.get());
-    if !to_app && append && at.is_none() {
+    if !to_app && append {
+        // O_APPEND: at the end, even for pwrite (Linux's behaviour; the file position stays).
         pos = data.len();
     }
     let mut done = 0u64;
