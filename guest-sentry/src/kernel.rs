@@ -175,6 +175,8 @@ pub struct Kernel<'h> {
     pub ipc: crate::ipc::Ipc,
     /// Pseudo-terminals (`/dev/ptmx`).
     pub ptys: crate::tty::Ptys,
+    /// Advisory file locks (`fcntl`, `flock`).
+    pub locks: crate::locks::Locks,
 }
 
 impl<'h> Kernel<'h> {
@@ -211,6 +213,7 @@ impl<'h> Kernel<'h> {
             domainname: None,
             ipc: Default::default(),
             ptys: Default::default(),
+            locks: Default::default(),
         };
         let mut r = [0u8; 2];
         k.random_bytes(&mut r);

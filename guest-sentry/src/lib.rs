@@ -30,6 +30,7 @@ pub mod ipc;
 pub mod kernel;
 pub mod linux;
 pub mod loader;
+pub mod locks;
 pub mod memfile;
 pub mod mm;
 pub mod net;

@@ -308,6 +308,22 @@ pub struct Termios {
 }
 const _: () = assert!(size_of::<Termios>() == 36);
 
+/// `struct flock` (`fcntl` `F_GETLK`/`F_SETLK`/`F_OFD_*`).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub _pad: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub _pad2: u32,
+}
+const _: () = assert!(size_of::<Flock>() == 32);
+
 /// `struct winsize` (`TIOCGWINSZ`).
 #[repr(C)]
 #[derive(

@@ -297,6 +297,13 @@ fn pty() {
 }
 
 #[test]
+fn locks() {
+    // Advisory locks between processes: POSIX record locks, OFD locks, flock, lockf
+    // (tests/progs/locks.c).
+    for_each_case("locks", |p, v| compare(p, v, "locks", NO_ARGS));
+}
+
+#[test]
 fn priority() {
     // getpriority/setpriority: the process, a child by pid, a group, the user, the errors.
     for_each_case("priority", |p, v| compare(p, v, "priority", &[]));

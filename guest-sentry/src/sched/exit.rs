@@ -67,6 +67,7 @@ pub(super) fn exit_thread<P: Platform>(k: &mut Kernel, table: &mut Table<P>, mut
     };
     let pid = t.pid;
     crate::tty::process_exited(pid, &t.tg.get());
+    k.locks.release_process(pid);
     if pid == 1 {
         drop(t);
         table.done = Some(status);

@@ -1165,6 +1165,9 @@ fn dup_to<P: Platform>(
         return Err(EBADF);
     }
     let new = new as usize;
+    if let Ok(prev) = file(t, new as u64) {
+        super::locks::closing(k, t, new as u64, &prev);
+    }
     let prev = {
         let mut files = t.files.lock();
         if new >= files.fds.len() {
@@ -1203,7 +1206,14 @@ pub fn dup3<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRes
     dup_to(k, t, a[0], a[1], a[2] & O_CLOEXEC != 0)
 }
 
-pub fn fcntl<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+pub fn fcntl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    use super::locks::*;
+    if matches!(
+        a[1],
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW
+    ) {
+        return record_lock(k, t, a[0], a[1], a[2]);
+    }
     const F_DUPFD: u64 = 0;
     const F_GETFD: u64 = 1;
     const F_SETFD: u64 = 2;

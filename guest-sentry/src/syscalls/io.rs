@@ -322,6 +322,7 @@ pub fn writev<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
 
 pub fn close<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let of = file(t, a[0])?;
+    super::locks::closing(k, t, a[0], &of);
     t.files.lock().fds[a[0] as usize] = None;
     t.files.lock().cloexec.remove(&a[0]);
     crate::file::release(k.host, of);
@@ -355,6 +356,9 @@ pub fn close_range<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) ->
         return Ok(0);
     }
     for fd in open {
+        if let Ok(of) = file(t, fd) {
+            super::locks::closing(k, t, fd, &of);
+        }
         let of = t.files.lock().fds[fd as usize].take();
         t.files.lock().cloexec.remove(&fd);
         if let Some(of) = of {

@@ -14,6 +14,7 @@ mod futex;
 mod inet;
 mod io;
 pub mod ipc;
+mod locks;
 mod mem;
 mod netlink;
 mod ovl;
