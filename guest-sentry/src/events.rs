@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use linux_raw_sys::general as g;
 
-use crate::file::{File, OpenFile, PIPE_CAPACITY};
+use crate::file::{File, OpenFile};
 use crate::host::Clock;
 use crate::kernel::{Kernel, Task};
 use crate::platform::Platform;
@@ -87,7 +87,7 @@ pub fn poll_file<P: Platform>(k: &Kernel, t: &Task<P>, of: &OpenFile, depth: u32
                 }
             }
             if end.write {
-                if p.data.len() < PIPE_CAPACITY {
+                if p.data.len() < p.capacity {
                     mask |= EPOLLOUT | EPOLLWRNORM;
                 }
                 if p.readers == 0 {

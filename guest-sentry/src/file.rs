@@ -13,6 +13,8 @@ pub const PIPE_CAPACITY: usize = 65536;
 
 pub struct Pipe {
     pub data: VecDeque<u8>,
+    /// How much it holds before writers wait (`F_SETPIPE_SZ`; [`PIPE_CAPACITY`] at first).
+    pub capacity: usize,
     pub readers: u32,
     pub writers: u32,
     /// The last wake-up of readers (data written, an end closed) and of writers (room made,
@@ -181,6 +183,7 @@ impl OpenFile {
 pub fn pipe() -> (File, File) {
     let p = Rc::new(RefCell::new(Pipe {
         data: VecDeque::new(),
+        capacity: PIPE_CAPACITY,
         readers: 1,
         writers: 1,
         gen_in: 0,

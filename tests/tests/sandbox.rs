@@ -304,6 +304,12 @@ fn locks() {
 }
 
 #[test]
+fn pipe_size() {
+    // F_GETPIPE_SZ/F_SETPIPE_SZ (tests/progs/pipe_size.c).
+    for_each_case("pipe_size", |p, v| compare(p, v, "pipe_size", NO_ARGS));
+}
+
+#[test]
 fn priority() {
     // getpriority/setpriority: the process, a child by pid, a group, the user, the errors.
     for_each_case("priority", |p, v| compare(p, v, "priority", &[]));

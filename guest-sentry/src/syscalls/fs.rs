@@ -1220,6 +1220,8 @@ pub fn fcntl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     const F_GETFL: u64 = 3;
     const F_SETFL: u64 = 4;
     const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_SETPIPE_SZ: u64 = 1031;
+    const F_GETPIPE_SZ: u64 = 1032;
     const F_ADD_SEALS: u64 = 1033;
     const F_GET_SEALS: u64 = 1034;
     const FD_CLOEXEC: u64 = 1;
@@ -1246,6 +1248,32 @@ pub fn fcntl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
                 data.add_seals(add).map(|_| 0)
             }
             _ => Err(EINVAL),
+        },
+        F_GETPIPE_SZ => match &of.file {
+            File::Pipe(end) => Ok(end.pipe.borrow().capacity as u64),
+            _ => Err(EBADF),
+        },
+        F_SETPIPE_SZ => match &of.file {
+            File::Pipe(end) => {
+                // Linux: at least a page, a power of two; past /proc/sys/fs/pipe-max-size
+                // (1 MiB) only with CAP_SYS_RESOURCE, which the sandbox's root has; never
+                // below what the pipe holds (EBUSY).
+                let want = (a[2] as u32 as u64).max(4096);
+                if want > 1 << 31 {
+                    return Err(EINVAL);
+                }
+                let size = want.next_power_of_two() as usize;
+                let mut p = end.pipe.borrow_mut();
+                if size < p.data.len() {
+                    return Err(crate::errno::EBUSY);
+                }
+                p.capacity = size;
+                p.gen_out = crate::events::stamp();
+                drop(p);
+                crate::sched::note_progress();
+                Ok(size as u64)
+            }
+            _ => Err(EBADF),
         },
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let fd = alloc_fd(t, a[2] as usize, of)?;
@@ -1335,7 +1363,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
                 crate::signal::raise(t, crate::signal::SIGPIPE);
                 return Err(crate::errno::EPIPE);
             }
-            let n = got.min(crate::file::PIPE_CAPACITY - p.data.len());
+            let n = got.min(p.capacity.saturating_sub(p.data.len()));
             if n == 0 {
                 return Err(crate::errno::EAGAIN);
             }

@@ -11,7 +11,7 @@ use zerocopy::IntoBytes;
 use super::flags::{O_CLOEXEC, O_DIRECT, O_NONBLOCK};
 use crate::abi::IOV_MAX;
 use crate::errno::{Errno, SysResult, EAGAIN, EBADF, EINVAL, EMFILE, ENOTTY, EPIPE};
-use crate::file::{self, Dev, File, OpenFile, PipeEnd, PIPE_CAPACITY};
+use crate::file::{self, Dev, File, OpenFile, PipeEnd};
 use crate::host::Buf;
 use crate::kernel::{Kernel, Task};
 use crate::linux::{IoVec, PollFd, Termios, Timespec, Winsize};
@@ -134,7 +134,7 @@ fn pipe_read<P: Platform>(
     let done = walk_iov(iov, n, |base, r| t.mm.lock().copy_out(base, &bytes[r]))?;
     let mut p = end.pipe.borrow_mut();
     // Writers wait for room only when the pipe was full (as Linux wakes them).
-    if p.data.len() == PIPE_CAPACITY {
+    if p.data.len() >= p.capacity {
         p.gen_out = crate::events::stamp();
     }
     p.data.drain(..done as usize);
@@ -161,7 +161,10 @@ fn pipe_write<P: Platform>(
     if want == 0 {
         return Ok(0);
     }
-    let room = (PIPE_CAPACITY - end.pipe.borrow().data.len()) as u64;
+    let room = {
+        let p = end.pipe.borrow();
+        p.capacity.saturating_sub(p.data.len()) as u64
+    };
     if room == 0 {
         return wait_or_eagain(t, of);
     }
