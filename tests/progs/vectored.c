@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -111,5 +112,36 @@ int main(int argc, char **argv) {
     res("pipe preadv2 at -1", preadv2_(p[0], &r1, 1, -1, 0));
     printf("pipe read %s\n", c);
     res("closed fd preadv", syscall(SYS_preadv, 999, &r1, 1, 0L, 0L));
+
+    /* sendfile from file to file (shutil.copyfile's way): at the destination's position,
+     * from an offset (which moves) or the source's position. */
+    char src[64], dst[64];
+    snprintf(src, sizeof src, "/tmp/vmm-vectored-src-%d", getpid());
+    snprintf(dst, sizeof dst, "/tmp/vmm-vectored-dst-%d", getpid());
+    int s = open(src, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    write(s, "hello, sendfile", 15);
+    int d = open(dst, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    off_t off = 7;
+    res("sendfile 8 from offset 7", sendfile(d, s, &off, 100));
+    printf("offset now %ld, source position %ld, destination position %ld\n", (long)off,
+           (long)lseek(s, 0, SEEK_CUR), (long)lseek(d, 0, SEEK_CUR));
+    lseek(s, 0, SEEK_SET);
+    res("sendfile 5 from the position", sendfile(d, s, NULL, 5));
+    printf("source position %ld\n", (long)lseek(s, 0, SEEK_CUR));
+    close(d);
+    d = open(dst, O_WRONLY | O_APPEND);
+    lseek(d, 0, SEEK_SET);
+    off = 0;
+    res("sendfile to O_APPEND", sendfile(d, s, &off, 2));
+    close(d);
+    char got[32] = {0};
+    d = open(dst, O_RDONLY);
+    read(d, got, sizeof got - 1);
+    printf("destination %s\n", got);
+    res("sendfile to a read-only descriptor", sendfile(d, s, &off, 2));
+    close(d);
+    close(s);
+    unlink(src);
+    unlink(dst);
     return 0;
 }

@@ -1319,8 +1319,8 @@ pub fn fcntl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     }
 }
 
-/// `sendfile(out, in, offset, count)` from a host file to stdio or a pipe, through a Sentry
-/// buffer (at most 1 MiB per call, as a short count).
+/// `sendfile(out, in, offset, count)` from a host or overlay file to stdio, a pipe, a socket
+/// or an overlay file, through a Sentry buffer (at most 1 MiB per call, as a short count).
 pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let [out_fd, in_fd, off_ptr, count, ..] = a;
     let inf = file(t, in_fd)?;
@@ -1373,6 +1373,21 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
             n as u64
         }
         File::Socket(s) => super::socket::send_bytes(k, t, &outf, s, &buf[..got])?,
+        // A file of the overlay (shutil.copyfile's way), at its position (Linux refuses an
+        // O_APPEND one).
+        File::Mem { data, append, .. } => {
+            if !outf.writable() {
+                return Err(EBADF);
+            }
+            if *append {
+                return Err(EINVAL);
+            }
+            let pos = outf.offset.get();
+            let n = data.write_at(pos, &buf[..got])? as u64;
+            outf.offset.set(pos + n);
+            data.modified(k.host.now(crate::host::Clock::Realtime) as i64);
+            n
+        }
         _ => return Err(EINVAL),
     };
     if off_ptr != 0 {
