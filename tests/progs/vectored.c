@@ -140,6 +140,29 @@ int main(int argc, char **argv) {
     printf("destination %s\n", got);
     res("sendfile to a read-only descriptor", sendfile(d, s, &off, 2));
     close(d);
+
+    /* copy_file_range: from offsets (which move; the positions stay) or the positions. */
+    d = open(dst, O_RDWR | O_TRUNC);
+    loff_t in_off = 7, out_off = 2;
+    res("copy_file_range 8 at offsets", syscall(SYS_copy_file_range, s, &in_off, d, &out_off, 100L, 0));
+    printf("offsets now %ld %ld, positions %ld %ld\n", (long)in_off, (long)out_off,
+           (long)lseek(s, 0, SEEK_CUR), (long)lseek(d, 0, SEEK_CUR));
+    lseek(s, 0, SEEK_SET);
+    res("copy_file_range 5 at the positions", syscall(SYS_copy_file_range, s, NULL, d, NULL, 5L, 0));
+    printf("positions %ld %ld\n", (long)lseek(s, 0, SEEK_CUR), (long)lseek(d, 0, SEEK_CUR));
+    in_off = 100;
+    res("copy_file_range at the end", syscall(SYS_copy_file_range, s, &in_off, d, NULL, 5L, 0));
+    res("copy_file_range flags", syscall(SYS_copy_file_range, s, NULL, d, NULL, 5L, 1));
+    in_off = 0, out_off = 2;
+    res("copy_file_range overlapping in one file",
+        syscall(SYS_copy_file_range, d, &in_off, d, &out_off, 5L, 0));
+    res("copy_file_range to a pipe", syscall(SYS_copy_file_range, s, NULL, p[1], NULL, 5L, 0));
+    memset(got, 0, sizeof got);
+    pread(d, got, sizeof got - 1, 0);
+    for (int i = 0; i < (int)sizeof got - 1; i++)
+        if (!got[i]) got[i] = '.';
+    printf("destination %s\n", got);
+    close(d);
     close(s);
     unlink(src);
     unlink(dst);

@@ -1398,6 +1398,79 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
     Ok(written)
 }
 
+/// `copy_file_range(fd_in, off_in, fd_out, off_out, len, flags)` between regular files, into
+/// a file of the overlay (at most 1 MiB per call, as a short count): from the offsets given
+/// (which move, the positions staying) or the files' positions. A host file written through
+/// (`--rw`) as the destination is another filesystem (EXDEV: `cp` then copies itself).
+pub fn copy_file_range<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    let [in_fd, off_in, out_fd, off_out, len, flags] = a;
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    let inf = file(t, in_fd)?;
+    let outf = file(t, out_fd)?;
+    if !inf.readable() || !outf.writable() {
+        return Err(EBADF);
+    }
+    match &inf.file {
+        File::Host(h) if h.dir => return Err(EISDIR),
+        File::Host(h) if !h.path_only => {}
+        File::Mem { .. } => {}
+        File::Synthetic { dir: true, .. } => return Err(EISDIR),
+        _ => return Err(EINVAL),
+    }
+    let (data, append) = match &outf.file {
+        File::Mem { data, append, .. } => (data.clone(), *append),
+        File::Host(h) if h.dir => return Err(EISDIR),
+        File::Host(h) if h.write => return Err(crate::errno::EXDEV),
+        File::Host(_) => return Err(EBADF),
+        _ => return Err(EINVAL),
+    };
+    if append {
+        return Err(EBADF);
+    }
+    let read_off = |ptr: u64, of: &OpenFile, t: &mut Task<P>| -> Result<u64, Errno> {
+        if ptr == 0 {
+            return Ok(of.offset.get());
+        }
+        let o = t.mm.lock().read_u64(ptr)?;
+        if (o as i64) < 0 {
+            return Err(EINVAL);
+        }
+        Ok(o)
+    };
+    let src = read_off(off_in, &inf, t)?;
+    let dst = read_off(off_out, &outf, t)?;
+    let n = len.min(1 << 20);
+    if let File::Mem { data: sd, .. } = &inf.file {
+        // The same file: the ranges may not overlap.
+        if Rc::ptr_eq(sd, &data) && src < dst.saturating_add(n) && dst < src.saturating_add(n) {
+            return Err(EINVAL);
+        }
+    }
+    let mut buf = alloc::vec![0u8; n as usize];
+    let got = match &inf.file {
+        File::Host(h) => k.host.pread(h.handle, &mut buf, src)? as usize,
+        File::Mem { data, .. } => data.read_at(src, &mut buf),
+        _ => return Err(EINVAL),
+    };
+    let written = if got == 0 {
+        0
+    } else {
+        let w = data.write_at(dst, &buf[..got])? as u64;
+        data.modified(k.host.now(crate::host::Clock::Realtime) as i64);
+        w
+    };
+    for (ptr, of, at) in [(off_in, &inf, src), (off_out, &outf, dst)] {
+        if ptr != 0 {
+            t.mm.lock().write_obj(ptr, &(at + written))?;
+        } else {
+            of.offset.set(at + written);
+        }
+    }
+    Ok(written)
+}
+
 /// What `execve` loads: the image, its canonical path and the final argv.
 pub type ExecImage = (crate::image_cache::ExecSource, Vec<u8>, Vec<Vec<u8>>);
 
