@@ -57,6 +57,8 @@ pub struct FileData {
     ino: u64,
     /// Owner and group (`chown`; a copied-up host file keeps the host's).
     owner: Cell<(u32, u32)>,
+    /// Extended attributes (`user.*`), name → value.
+    xattrs: RefCell<Xattrs>,
     /// Paths naming it (none for a memfd, as Linux counts).
     nlink: Cell<u32>,
     /// A `memfd_create` file: never in the tree (linking it elsewhere is EXDEV).
@@ -156,6 +158,16 @@ impl FileData {
     /// A copied-up file keeps the host's owner and group.
     pub fn set_owner(&self, uid: u32, gid: u32) {
         self.owner.set((uid, gid));
+    }
+
+    /// Its extended attributes, to read or change (the status time is the caller's).
+    pub fn xattrs(&self) -> core::cell::RefMut<'_, Xattrs> {
+        self.xattrs.borrow_mut()
+    }
+
+    /// The status changed `now` (an attribute set or removed).
+    pub fn changed(&self, now: i64) {
+        self.ctime_ns.set(now);
     }
 
     /// `chown` (None: that id left alone), as Linux does it for a regular file: the set-user-ID
@@ -404,6 +416,8 @@ pub struct Node {
     ino: u64,
     /// Owner and group of a directory or symlink (a file's are its data's).
     owner: (u32, u32),
+    /// Extended attributes of a directory or symlink (a file's are its data's).
+    xattrs: Xattrs,
     /// A directory that hides the host's directory at its path (made by `mkdir`, perhaps where
     /// the sandbox had removed the host's); false for a host directory whose mode or times
     /// the sandbox changed: the host's entries still show through it.
@@ -505,6 +519,29 @@ impl Node {
         }
     }
 
+    /// Its extended attributes (a directory's or symlink's; a file's are its data's).
+    pub fn xattrs_ref(&self) -> &Xattrs {
+        &self.xattrs
+    }
+
+    /// Runs `f` on its extended attributes; the status changed `now` if `f` says so (true).
+    pub fn with_xattrs<R>(&mut self, now: i64, f: impl FnOnce(&mut Xattrs) -> (R, bool)) -> R {
+        let (r, changed) = match &self.kind {
+            Kind::File(d) => {
+                let r = f(&mut d.xattrs());
+                if r.1 {
+                    d.changed(now);
+                }
+                return r.0;
+            }
+            _ => f(&mut self.xattrs),
+        };
+        if changed {
+            self.ctime_ns = now;
+        }
+        r
+    }
+
     /// A copied-up entry keeps the host's owner and group.
     pub fn set_owner(&mut self, uid: u32, gid: u32) {
         match &self.kind {
@@ -513,6 +550,9 @@ impl Node {
         }
     }
 }
+
+/// Extended attributes: name → value.
+pub type Xattrs = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// Mode bits after a `chown` of a non-directory: no set-user-ID; no set-group-ID where group
 /// execution is on (without it the bit marks mandatory locking, and stays).
@@ -577,6 +617,7 @@ impl Overlay {
             ctime_ns: Cell::new(mtime_ns),
             ino: self.ino(),
             owner: Cell::new((0, 0)),
+            xattrs: RefCell::new(Xattrs::new()),
             nlink: Cell::new(0),
             anon,
             budget: self.budget.clone(),
@@ -646,6 +687,7 @@ impl Overlay {
                 ctime_ns: mtime_ns,
                 ino,
                 owner: (0, 0),
+                xattrs: Xattrs::new(),
                 opaque: true,
             },
         );

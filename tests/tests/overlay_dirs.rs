@@ -92,3 +92,44 @@ fn ownership_is_recorded() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn extended_attributes() {
+    // user.*/trusted.* attributes of sandbox-made and host entries (tests/progs/py_xattrs.py),
+    // as natively; the host fixture stays without any.
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        eprintln!("skipping extended_attributes: no /usr/bin/python3");
+        return;
+    }
+    let script = [env!("CARGO_MANIFEST_DIR"), "progs", "py_xattrs.py"]
+        .iter()
+        .collect::<std::path::PathBuf>();
+    let dir = vmm_tests::temp_path("xattrs");
+    let make = || {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hf"), "data\n").unwrap();
+        std::os::unix::fs::symlink("hf", dir.join("hl")).unwrap();
+    };
+    make();
+    let args = [script.to_str().unwrap(), dir.to_str().unwrap()];
+    let native = run_command(python, &args);
+    assert!(native.status.success(), "native run failed:\n{native}");
+    make();
+    assert_same_as_native("extended attributes", &native, python, &args);
+    let listed = run_command(
+        python,
+        &[
+            "-c",
+            "import os, sys; print(os.listxattr(sys.argv[1]))",
+            dir.join("hf").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        listed.stdout_str().trim(),
+        "[]",
+        "the host file got attributes"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1090,26 +1090,6 @@ pub fn faccessat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
     Ok(0)
 }
 
-/// `getxattr`/`lgetxattr` (ENODATA: no such attribute) and `listxattr`/`llistxattr` (an empty
-/// list) on `path`, which must exist: files here carry no extended attributes.
-pub fn no_xattrs<P: Platform>(
-    k: &mut Kernel,
-    t: &mut Task<P>,
-    path: u64,
-    follow: bool,
-    nr: u64,
-) -> SysResult {
-    let nofollow = if follow { 0 } else { AT_SYMLINK_NOFOLLOW };
-    stat_at(k, t, AT_FDCWD as u64, path, nofollow)?;
-    if nr == linux_raw_sys::general::__NR_getxattr as u64
-        || nr == linux_raw_sys::general::__NR_lgetxattr as u64
-    {
-        Err(crate::errno::ENODATA)
-    } else {
-        Ok(0)
-    }
-}
-
 pub fn getcwd<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
     let mut cwd = t.fs.lock().cwd.clone();
     cwd.push(0);

@@ -27,6 +27,7 @@ mod tests;
 mod time;
 mod tty;
 mod walk;
+mod xattr;
 
 // The made-up filesystems, by the names the handlers use.
 use crate::fsimpl::{devfs, procfs};

@@ -395,7 +395,7 @@ fn path_arg<P: Platform>(
 /// The path argument at `addr` (relative to `dirfd`) as the call acts on it: with a final
 /// symlink followed if `follow` (the host's, and those made in the sandbox, which the host
 /// cannot resolve).
-fn final_path<P: Platform>(
+pub(super) fn final_path<P: Platform>(
     k: &Kernel,
     t: &mut Task<P>,
     dirfd: u64,
@@ -412,7 +412,7 @@ fn final_path<P: Platform>(
 
 /// Write-through mode (`vmm run --rw`): `np` may be changed on the host — anything but the
 /// Sentry's own `/dev`, `/proc` and `/sys`, which are not the host's to change.
-fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
+pub(super) fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
     if !k.config.write_through || in_shm(np) {
         return Ok(false);
     }
@@ -424,7 +424,7 @@ fn through(k: &Kernel, np: &[u8]) -> Result<bool, Errno> {
 
 /// Whether `np` may be changed in the overlay: always under `/dev/shm`, elsewhere unless
 /// the overlay is off (`--ro`; `--rw` wrote through before this is asked).
-fn writable(k: &Kernel, np: &[u8]) -> Result<(), Errno> {
+pub(super) fn writable(k: &Kernel, np: &[u8]) -> Result<(), Errno> {
     if k.overlay.enabled || in_shm(np) {
         Ok(())
     } else {
@@ -776,7 +776,7 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
 /// host directory is shadowed by one that shows the host's entries through it, a host
 /// symlink is copied up (its target as it reads), a host file is copied up; each keeps the
 /// host's mode, times and owner.
-fn upper_for_metadata(k: &mut Kernel, np: &[u8], st: &HostStat) -> Result<(), Errno> {
+pub(super) fn upper_for_metadata(k: &mut Kernel, np: &[u8], st: &HostStat) -> Result<(), Errno> {
     if k.overlay.get(np).is_some() {
         return Ok(());
     }
