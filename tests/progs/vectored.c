@@ -162,6 +162,31 @@ int main(int argc, char **argv) {
     for (int i = 0; i < (int)sizeof got - 1; i++)
         if (!got[i]) got[i] = '.';
     printf("destination %s\n", got);
+
+    /* splice: file to pipe (from an offset that moves), pipe to pipe, pipe to file. */
+    int q[2], q2[2];
+    pipe(q);
+    pipe(q2);
+    loff_t so = 7;
+    res("splice file to pipe", splice(s, &so, q[1], NULL, 8, 0));
+    printf("offset now %ld, position %ld\n", (long)so, (long)lseek(s, 0, SEEK_CUR));
+    res("splice pipe to pipe 3", splice(q[0], NULL, q2[1], NULL, 3, 0));
+    lseek(d, 0, SEEK_SET);
+    loff_t dof = 1;
+    res("splice pipe to file at 1", splice(q2[0], NULL, d, &dof, 100, 0));
+    res("splice the rest to the file's position", splice(q[0], NULL, d, NULL, 100, 0));
+    printf("file offset %ld, position %ld\n", (long)dof, (long)lseek(d, 0, SEEK_CUR));
+    memset(got, 0, sizeof got);
+    pread(d, got, sizeof got - 1, 0);
+    for (int i = 0; i < (int)sizeof got - 1; i++)
+        if (!got[i]) got[i] = '.';
+    printf("destination %s\n", got);
+    res("splice file to file", splice(s, NULL, d, NULL, 5, 0));
+    res("splice offset on a pipe", splice(q[0], &so, d, NULL, 5, 0));
+    res("splice an empty pipe, nonblocking", splice(q[0], NULL, d, NULL, 5, SPLICE_F_NONBLOCK));
+    close(q[1]);
+    res("splice an empty pipe without writers", splice(q[0], NULL, d, NULL, 5, 0));
+    res("splice a bad flag", splice(q[0], NULL, d, NULL, 5, 0x100));
     close(d);
     close(s);
     unlink(src);

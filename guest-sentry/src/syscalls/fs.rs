@@ -1451,6 +1451,160 @@ pub fn copy_file_range<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     Ok(written)
 }
 
+/// `splice(fd_in, off_in, fd_out, off_out, len, flags)`: at most `len` bytes from a pipe to
+/// a pipe, an overlay file, a socket or host stdio, or from a host or overlay file into a
+/// pipe, through a Sentry buffer (at most 64 KiB per call). A pipe takes no offset (ESPIPE).
+/// An empty pipe with writers, or a full one, waits (EAGAIN with `SPLICE_F_NONBLOCK` or a
+/// non-blocking descriptor).
+pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const SPLICE_F_NONBLOCK: u64 = 2;
+    const KNOWN: u64 = 0xf; // MOVE, NONBLOCK, MORE, GIFT
+    let [in_fd, off_in, out_fd, off_out, len, flags] = a;
+    if flags & !KNOWN != 0 {
+        return Err(EINVAL);
+    }
+    let inf = file(t, in_fd)?;
+    let outf = file(t, out_fd)?;
+    if !inf.readable() || !outf.writable() {
+        return Err(EBADF);
+    }
+    let in_pipe = matches!(&inf.file, File::Pipe(e) if !e.write);
+    let out_pipe = matches!(&outf.file, File::Pipe(e) if e.write);
+    if !in_pipe && !out_pipe {
+        return Err(EINVAL);
+    }
+    if (in_pipe && off_in != 0) || (out_pipe && off_out != 0) {
+        return Err(crate::errno::ESPIPE);
+    }
+    if let (File::Pipe(i), File::Pipe(o)) = (&inf.file, &outf.file) {
+        if Rc::ptr_eq(&i.pipe, &o.pipe) {
+            return Err(EINVAL);
+        }
+    }
+    let nonblock = flags & SPLICE_F_NONBLOCK != 0;
+    let wait = |t: &mut Task<P>, of: &OpenFile| -> SysResult {
+        if nonblock || of.nonblock.get() {
+            return Err(crate::errno::EAGAIN);
+        }
+        t.request = Some(crate::sched::Request::Block);
+        Ok(0)
+    };
+    let read_off = |ptr: u64, of: &OpenFile, t: &mut Task<P>| -> Result<u64, Errno> {
+        if ptr == 0 {
+            return Ok(of.offset.get());
+        }
+        let o = t.mm.lock().read_u64(ptr)?;
+        if (o as i64) < 0 {
+            return Err(EINVAL);
+        }
+        Ok(o)
+    };
+    let mut n = len.min(1 << 16) as usize;
+    if n == 0 {
+        return Ok(0);
+    }
+    // Room in the destination pipe bounds the transfer.
+    if let File::Pipe(o) = &outf.file {
+        let p = o.pipe.borrow();
+        if p.readers == 0 {
+            drop(p);
+            crate::signal::raise(t, crate::signal::SIGPIPE);
+            return Err(crate::errno::EPIPE);
+        }
+        let room = p.capacity.saturating_sub(p.data.len());
+        if room == 0 {
+            drop(p);
+            return wait(t, &outf);
+        }
+        n = n.min(room);
+    }
+    // The bytes, not yet taken from their source.
+    let in_at = if in_pipe {
+        0
+    } else {
+        read_off(off_in, &inf, t)?
+    };
+    let buf: Vec<u8> = match &inf.file {
+        File::Pipe(i) => {
+            let p = i.pipe.borrow();
+            if p.data.is_empty() {
+                if p.writers == 0 {
+                    return Ok(0);
+                }
+                drop(p);
+                return wait(t, &inf);
+            }
+            p.data.iter().take(n).copied().collect()
+        }
+        File::Host(h) if !h.dir && !h.path_only => {
+            let mut b = alloc::vec![0u8; n];
+            let got = k.host.pread(h.handle, &mut b, in_at)? as usize;
+            b.truncate(got);
+            b
+        }
+        File::Mem { data, .. } => {
+            let mut b = alloc::vec![0u8; n];
+            let got = data.read_at(in_at, &mut b);
+            b.truncate(got);
+            b
+        }
+        _ => return Err(EINVAL),
+    };
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let written = match &outf.file {
+        File::Pipe(o) => {
+            let mut p = o.pipe.borrow_mut();
+            p.data.extend(&buf);
+            p.gen_in = crate::events::stamp();
+            buf.len() as u64
+        }
+        File::Mem { data, append, .. } => {
+            if *append {
+                return Err(EINVAL);
+            }
+            let at = read_off(off_out, &outf, t)?;
+            let w = data.write_at(at, &buf)? as u64;
+            data.modified(k.host.now(crate::host::Clock::Realtime) as i64);
+            if off_out != 0 {
+                t.mm.lock().write_obj(off_out, &(at + w))?;
+            } else {
+                outf.offset.set(at + w);
+            }
+            w
+        }
+        File::Stdio(hfd) => {
+            let b = crate::host::Buf {
+                addr: buf.as_ptr() as u64,
+                len: buf.len() as u64,
+            };
+            k.host.write(*hfd, &[b])?
+        }
+        File::Socket(s) => super::socket::send_bytes(k, t, &outf, s, &buf)?,
+        _ => return Err(EINVAL),
+    };
+    // Take what went from the source.
+    match &inf.file {
+        File::Pipe(i) => {
+            let mut p = i.pipe.borrow_mut();
+            if p.data.len() >= p.capacity {
+                p.gen_out = crate::events::stamp();
+            }
+            p.data.drain(..written as usize);
+        }
+        _ => {
+            if off_in != 0 {
+                t.mm.lock().write_obj(off_in, &(in_at + written))?;
+            } else {
+                inf.offset.set(in_at + written);
+            }
+        }
+    }
+    crate::sched::note_progress();
+    Ok(written)
+}
+
 /// What `execve` loads: the image, its canonical path and the final argv.
 pub type ExecImage = (crate::image_cache::ExecSource, Vec<u8>, Vec<Vec<u8>>);
 
