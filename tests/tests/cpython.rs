@@ -2,13 +2,17 @@
 //! every platform under test: each test's outcome (ok, skipped and why, failed) as natively.
 //! Suites nobody here wrote, on the file syscalls. (`test_pty` is in `tty.rs`.)
 //!
-//! Not here yet, as they still differ from native runs: `test_os` (extended attributes read
-//! as absent: 3 tests skip; `splice` is ENOSYS: 3 skip), `test_fcntl` (`F_NOTIFY`),
+//! Not here yet, as they still differ from native runs: `test_fcntl` (`F_NOTIFY`),
 //! `test_stat`/`test_pathlib` (no FIFOs in the overlay: `mkfifo` fails), `test_shutil`
-//! (xattrs, FIFOs, `disk_usage`, `copyfile` into a missing directory), `test_tempfile`
+//! (FIFOs, `disk_usage`, `copyfile` into a missing directory), `test_tempfile`
 //! (`test_cleanup_with_symlink_modes`).
 
 use vmm_tests::cpython_test_same_as_native;
+
+#[test]
+fn cpython_test_os() {
+    cpython_test_same_as_native("cpython_test_os", "test_os", &[]);
+}
 
 #[test]
 fn cpython_test_glob() {
