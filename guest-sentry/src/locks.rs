@@ -169,7 +169,12 @@ impl Locks {
         crate::sched::note_progress();
     }
 
-    /// Whether process `pid` holds any POSIX lock (a close need not look further otherwise).
+    /// Whether any lock is held at all (a close need not look further otherwise).
+    pub fn any(&self) -> bool {
+        !self.records.is_empty() || !self.flocks.is_empty()
+    }
+
+    /// Whether process `pid` holds any POSIX lock.
     pub fn holds_any(&self, pid: u32) -> bool {
         self.records
             .values()

@@ -178,6 +178,24 @@ int main(void) {
     in_child(child_flock_shared, fd);
     printf("flock LOCK_UN: %s\n", err(flock(fd, LOCK_UN)));
 
+    /* A blocking flock waits for the holder, here until it closes its descriptor. */
+    int holder = open(path, O_RDWR);
+    flock(holder, LOCK_EX);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        close(holder); /* its copy would keep the description, and the lock, alive */
+        int mine = open(path, O_RDWR);
+        printf("child: flock LOCK_EX (waits): %s\n", err(flock(mine, LOCK_EX)));
+        fflush(stdout);
+        _exit(0);
+    }
+    nanosleep(&ts, NULL);
+    printf("parent: closing the holder\n");
+    fflush(stdout);
+    close(holder);
+    waitpid(c, NULL, 0);
+
     /* lockf: POSIX locks from the file position. */
     lseek(fd, 0, SEEK_SET);
     printf("lockf F_LOCK 10: %s\n", err(lockf(fd, F_LOCK, 10)));

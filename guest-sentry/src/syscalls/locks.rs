@@ -151,9 +151,10 @@ pub fn flock<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
 }
 
 /// Process `t` closes descriptor `of` (`fd`, still open): its POSIX locks on the file go,
-/// as Linux drops them at any close of the file by the process.
+/// as Linux drops them at any close of the file by the process, and those waiting for a lock
+/// there try again (the description's OFD and flock locks go with its last descriptor).
 pub(super) fn closing<P: Platform>(k: &mut Kernel, t: &Task<P>, fd: u64, _of: &OpenFile) {
-    if !k.locks.holds_any(t.pid) {
+    if !k.locks.any() {
         return;
     }
     if let Ok(key) = key_of(k, t, fd) {
