@@ -187,6 +187,24 @@ int main(int argc, char **argv) {
     close(q[1]);
     res("splice an empty pipe without writers", splice(q[0], NULL, d, NULL, 5, 0));
     res("splice a bad flag", splice(q[0], NULL, d, NULL, 5, 0x100));
+
+    /* tee: copies between pipes, leaving the source as it was. */
+    int t1[2], t2[2];
+    pipe(t1);
+    pipe(t2);
+    write(t1[1], "teedata", 7);
+    res("tee 3", tee(t1[0], t2[1], 3, 0));
+    char tb[16] = {0};
+    res("read the copy", read(t2[0], tb, sizeof tb));
+    printf("copy %s\n", tb);
+    memset(tb, 0, sizeof tb);
+    res("read the source", read(t1[0], tb, sizeof tb));
+    printf("source %s\n", tb);
+    res("tee an empty pipe, nonblocking", tee(t1[0], t2[1], 3, SPLICE_F_NONBLOCK));
+    res("tee from a file", tee(s, t2[1], 3, 0));
+    res("tee to the read end", tee(t1[0], t2[0], 3, 0));
+    close(t1[1]);
+    res("tee without writers", tee(t1[0], t2[1], 3, 0));
     close(d);
     close(s);
     unlink(src);

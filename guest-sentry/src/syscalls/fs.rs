@@ -1605,6 +1605,67 @@ pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     Ok(written)
 }
 
+/// `tee(fd_in, fd_out, len, flags)`: copies at most `len` bytes from one pipe to another
+/// without taking them from the first. An empty source with writers, or a full destination,
+/// waits (EAGAIN with `SPLICE_F_NONBLOCK` or a non-blocking descriptor); 0 when the source
+/// has no writers left.
+pub fn tee<P: Platform>(_k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
+    const SPLICE_F_NONBLOCK: u64 = 2;
+    let [in_fd, out_fd, len, flags, ..] = a;
+    if flags & !0xf != 0 {
+        return Err(EINVAL);
+    }
+    let inf = file(t, in_fd)?;
+    let outf = file(t, out_fd)?;
+    let (File::Pipe(i), File::Pipe(o)) = (&inf.file, &outf.file) else {
+        return Err(EINVAL);
+    };
+    if i.write || !o.write {
+        return Err(EBADF);
+    }
+    if Rc::ptr_eq(&i.pipe, &o.pipe) {
+        return Err(EINVAL);
+    }
+    let wait = |t: &mut Task<P>, of: &OpenFile| -> SysResult {
+        if flags & SPLICE_F_NONBLOCK != 0 || of.nonblock.get() {
+            return Err(crate::errno::EAGAIN);
+        }
+        t.request = Some(crate::sched::Request::Block);
+        Ok(0)
+    };
+    if len == 0 {
+        return Ok(0);
+    }
+    {
+        let src = i.pipe.borrow();
+        if src.data.is_empty() {
+            if src.writers == 0 {
+                return Ok(0);
+            }
+            drop(src);
+            return wait(t, &inf);
+        }
+    }
+    let mut dst = o.pipe.borrow_mut();
+    if dst.readers == 0 {
+        drop(dst);
+        crate::signal::raise(t, crate::signal::SIGPIPE);
+        return Err(crate::errno::EPIPE);
+    }
+    let room = dst.capacity.saturating_sub(dst.data.len());
+    if room == 0 {
+        drop(dst);
+        return wait(t, &outf);
+    }
+    let n = (len as usize).min(room).min(1 << 16);
+    let bytes: Vec<u8> = i.pipe.borrow().data.iter().take(n).copied().collect();
+    dst.data.extend(&bytes);
+    dst.gen_in = crate::events::stamp();
+    drop(dst);
+    crate::sched::note_progress();
+    Ok(bytes.len() as u64)
+}
+
 /// What `execve` loads: the image, its canonical path and the final argv.
 pub type ExecImage = (crate::image_cache::ExecSource, Vec<u8>, Vec<Vec<u8>>);
 

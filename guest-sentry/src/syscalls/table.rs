@@ -171,6 +171,7 @@ syscalls! { k, t, a, n;
     __NR_sendfile(Fd, Fd, Ptr, Uint) => fs::sendfile(k, t, a);
     __NR_copy_file_range(Fd, Ptr, Fd, Ptr, Uint, Hex) => fs::copy_file_range(k, t, a);
     __NR_splice(Fd, Ptr, Fd, Ptr, Uint, Hex) => fs::splice(k, t, a);
+    __NR_tee(Fd, Fd, Uint, Hex) => fs::tee(k, t, a);
     // Unix domain sockets are served by the Sentry; other families have no network yet
     // (EAFNOSUPPORT): libc's lookups (nscd, systemd-userdb) then fall back to files.
     __NR_socket(Enum(strace::ADDRESS_FAMILIES), Hex, Int) => socket::socket(k, t, a);
