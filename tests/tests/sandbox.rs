@@ -310,6 +310,14 @@ fn pipe_size() {
 }
 
 #[test]
+fn trailing_slash() {
+    // A trailing '/' names a directory (tests/progs/trailing_slash.c).
+    for_each_case("trailing_slash", |p, v| {
+        compare(p, v, "trailing_slash", NO_ARGS)
+    });
+}
+
+#[test]
 fn priority() {
     // getpriority/setpriority: the process, a child by pid, a group, the user, the errors.
     for_each_case("priority", |p, v| compare(p, v, "priority", &[]));

@@ -165,11 +165,19 @@ fn open_tty<P: Platform>(k: &mut Kernel, t: &mut Task<P>, flags: u64) -> SysResu
 }
 
 pub fn openat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
-    let [dirfd, path, flags, mode, ..] = a;
+    let [dirfd, path, mut flags, mode, ..] = a;
     let path = read_path(t, path)?;
     let abs = absolute(t, dirfd, &path)?;
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(EOPNOTSUPP);
+    }
+    // A trailing slash names a directory: O_CREAT cannot make one (EISDIR, whether or not
+    // the name exists), and anything else must be one (ENOTDIR), as O_DIRECTORY says.
+    if path.ends_with(b"/") {
+        if flags & O_CREAT != 0 {
+            return Err(EISDIR);
+        }
+        flags |= O_DIRECTORY;
     }
     // O_CREAT|O_EXCL never follows a final symlink (it is EEXIST).
     let excl = flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL;
@@ -761,7 +769,12 @@ fn stat_at<P: Platform>(
     let abs = absolute(t, dirfd, &path)?;
     let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
     let np = sandbox_path(k, t, &abs, follow)?;
-    super::walk::retry_walked(k, &np, follow, |k, np| stat_at_path(k, t, np, follow))
+    let st = super::walk::retry_walked(k, &np, follow, |k, np| stat_at_path(k, t, np, follow))?;
+    // A trailing slash names a directory.
+    if path.ends_with(b"/") && st.mode & S_IFMT != S_IFDIR && st.mode & S_IFMT != S_IFLNK {
+        return Err(ENOTDIR);
+    }
+    Ok(st)
 }
 
 /// A character device's stat (the Sentry's own devices).
