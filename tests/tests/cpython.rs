@@ -4,7 +4,7 @@
 //!
 //! Not here yet, as they still differ from native runs: `test_fcntl` (`F_NOTIFY`),
 //! `test_stat`/`test_pathlib` (no FIFOs in the overlay: `mkfifo` fails), `test_shutil`
-//! (FIFOs, `disk_usage`, `copyfile` into a missing directory), `test_tempfile`
+//! (FIFOs; `disk_usage` finds 0 bytes used on the overlay root), `test_tempfile`
 //! (`test_cleanup_with_symlink_modes`).
 
 use vmm_tests::cpython_test_same_as_native;
