@@ -160,14 +160,18 @@ impl FileData {
         self.owner.set((uid, gid));
     }
 
-    /// Its extended attributes, to read or change (the status time is the caller's).
-    pub fn xattrs(&self) -> core::cell::RefMut<'_, Xattrs> {
-        self.xattrs.borrow_mut()
+    /// Its extended attributes, to read.
+    pub fn xattrs(&self) -> core::cell::Ref<'_, Xattrs> {
+        self.xattrs.borrow()
     }
 
-    /// The status changed `now` (an attribute set or removed).
-    pub fn changed(&self, now: i64) {
-        self.ctime_ns.set(now);
+    /// Runs `f` on its extended attributes; the status changed `now` if `f` says so (true).
+    pub fn with_xattrs<R>(&self, now: i64, f: impl FnOnce(&mut Xattrs) -> (R, bool)) -> R {
+        let (r, changed) = f(&mut self.xattrs.borrow_mut());
+        if changed {
+            self.ctime_ns.set(now);
+        }
+        r
     }
 
     /// `chown` (None: that id left alone), as Linux does it for a regular file: the set-user-ID
@@ -527,13 +531,7 @@ impl Node {
     /// Runs `f` on its extended attributes; the status changed `now` if `f` says so (true).
     pub fn with_xattrs<R>(&mut self, now: i64, f: impl FnOnce(&mut Xattrs) -> (R, bool)) -> R {
         let (r, changed) = match &self.kind {
-            Kind::File(d) => {
-                let r = f(&mut d.xattrs());
-                if r.1 {
-                    d.changed(now);
-                }
-                return r.0;
-            }
+            Kind::File(d) => return d.with_xattrs(now, f),
             _ => f(&mut self.xattrs),
         };
         if changed {

@@ -794,8 +794,18 @@ impl Pty {
         self.out.len()
     }
 
-    /// What the replica can read now without waiting (`FIONREAD`): the completed lines in
-    /// canonical mode, the bytes otherwise.
+    /// What one end can read now without waiting (`FIONREAD`): the master the output; the
+    /// replica the input ([`Pty::input_available`]).
+    pub fn readable(&self, master: bool) -> usize {
+        if master {
+            self.out.len()
+        } else {
+            self.input_available()
+        }
+    }
+
+    /// What the replica can read now without waiting: the completed lines in canonical
+    /// mode, the bytes otherwise.
     pub fn input_available(&self) -> usize {
         if self.canonical() {
             self.lines.iter().map(|l| l.len()).sum()

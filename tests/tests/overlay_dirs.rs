@@ -57,19 +57,20 @@ fn host_directory_keeps_its_entries_after_chmod_and_touch() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn ownership_is_recorded() {
-    // chown & co. of sandbox-made and host entries (tests/progs/py_ownership.py): the owner,
-    // group and mode stat reports after each, as natively; the host fixture stays as it was.
+/// Runs `tests/progs/SCRIPT HOST_DIR` by `/usr/bin/python3`, natively and then on every
+/// platform, each on a fresh host fixture (`hf`, a file; `hl`, a symlink to it; `hd/x`) that
+/// the native run may change and the sandboxed ones must not; the fixture's directory for
+/// the caller's checks after, or None when there is no python3 (said on stderr).
+fn python_on_a_host_fixture(test: &str, script: &str, what: &str) -> Option<std::path::PathBuf> {
     let python = std::path::Path::new("/usr/bin/python3");
     if !python.is_file() {
-        eprintln!("skipping ownership_is_recorded: no /usr/bin/python3");
-        return;
+        eprintln!("skipping {test}: no /usr/bin/python3");
+        return None;
     }
-    let script = [env!("CARGO_MANIFEST_DIR"), "progs", "py_ownership.py"]
+    let script = [env!("CARGO_MANIFEST_DIR"), "progs", script]
         .iter()
         .collect::<std::path::PathBuf>();
-    let dir = vmm_tests::temp_path("ownership");
+    let dir = vmm_tests::temp_path(test);
     let make = || {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("hd")).unwrap();
@@ -82,7 +83,17 @@ fn ownership_is_recorded() {
     let native = run_command(python, &args);
     assert!(native.status.success(), "native run failed:\n{native}");
     make();
-    assert_same_as_native("ownership", &native, python, &args);
+    assert_same_as_native(what, &native, python, &args);
+    Some(dir)
+}
+
+#[test]
+fn ownership_is_recorded() {
+    // chown & co. of sandbox-made and host entries (tests/progs/py_ownership.py): the owner,
+    // group and mode stat reports after each, as natively; the host fixture stays as it was.
+    let Some(dir) = python_on_a_host_fixture("ownership", "py_ownership.py", "ownership") else {
+        return;
+    };
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(dir.join("hf")).unwrap();
     assert_eq!(
@@ -97,29 +108,12 @@ fn ownership_is_recorded() {
 fn extended_attributes() {
     // user.*/trusted.* attributes of sandbox-made and host entries (tests/progs/py_xattrs.py),
     // as natively; the host fixture stays without any.
-    let python = std::path::Path::new("/usr/bin/python3");
-    if !python.is_file() {
-        eprintln!("skipping extended_attributes: no /usr/bin/python3");
+    let Some(dir) = python_on_a_host_fixture("xattrs", "py_xattrs.py", "extended attributes")
+    else {
         return;
-    }
-    let script = [env!("CARGO_MANIFEST_DIR"), "progs", "py_xattrs.py"]
-        .iter()
-        .collect::<std::path::PathBuf>();
-    let dir = vmm_tests::temp_path("xattrs");
-    let make = || {
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("hf"), "data\n").unwrap();
-        std::os::unix::fs::symlink("hf", dir.join("hl")).unwrap();
     };
-    make();
-    let args = [script.to_str().unwrap(), dir.to_str().unwrap()];
-    let native = run_command(python, &args);
-    assert!(native.status.success(), "native run failed:\n{native}");
-    make();
-    assert_same_as_native("extended attributes", &native, python, &args);
     let listed = run_command(
-        python,
+        std::path::Path::new("/usr/bin/python3"),
         &[
             "-c",
             "import os, sys; print(os.listxattr(sys.argv[1]))",

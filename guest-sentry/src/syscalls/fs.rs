@@ -1312,6 +1312,42 @@ pub fn fcntl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
     }
 }
 
+/// An offset argument of the copying syscalls (`sendfile`, `copy_file_range`, `splice`):
+/// `*ptr`, or the file position where `ptr` is 0; EINVAL when negative.
+fn offset_arg<P: Platform>(t: &Task<P>, ptr: u64, of: &OpenFile) -> Result<u64, Errno> {
+    if ptr == 0 {
+        return Ok(of.offset.get());
+    }
+    let o = t.mm.lock().read_u64(ptr)?;
+    if (o as i64) < 0 {
+        return Err(EINVAL);
+    }
+    Ok(o)
+}
+
+/// Moves an offset argument on to `at`: `*ptr`, or the file position where `ptr` is 0.
+fn set_offset_arg<P: Platform>(t: &Task<P>, ptr: u64, of: &OpenFile, at: u64) -> Result<(), Errno> {
+    if ptr != 0 {
+        t.mm.lock().write_obj(ptr, &at)?;
+    } else {
+        of.offset.set(at);
+    }
+    Ok(())
+}
+
+/// Up to `n` bytes of a host or overlay file from `at` (fewer at its end); EINVAL for any
+/// other file.
+fn read_file_at(k: &Kernel, of: &OpenFile, at: u64, n: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = alloc::vec![0u8; n];
+    let got = match &of.file {
+        File::Host(h) if !h.dir && !h.path_only => k.host.pread(h.handle, &mut buf, at)? as usize,
+        File::Mem { data, .. } => data.read_at(at, &mut buf),
+        _ => return Err(EINVAL),
+    };
+    buf.truncate(got);
+    Ok(buf)
+}
+
 /// `sendfile(out, in, offset, count)` from a host or overlay file to stdio, a pipe, a socket
 /// or an overlay file, through a Sentry buffer (at most 1 MiB per call, as a short count).
 pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysResult {
@@ -1323,21 +1359,9 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         _ => return Err(EINVAL),
     }
     let outf = file(t, out_fd)?;
-    let start = if off_ptr != 0 {
-        let o = t.mm.lock().read_u64(off_ptr)?;
-        if (o as i64) < 0 {
-            return Err(EINVAL);
-        }
-        o
-    } else {
-        inf.offset.get()
-    };
-    let mut buf = alloc::vec![0u8; count.min(1 << 20) as usize];
-    let got = match &inf.file {
-        File::Host(h) => k.host.pread(h.handle, &mut buf, start)? as usize,
-        File::Mem { data, .. } => data.read_at(start, &mut buf),
-        _ => return Err(EINVAL),
-    };
+    let start = offset_arg(t, off_ptr, &inf)?;
+    let buf = read_file_at(k, &inf, start, count.min(1 << 20) as usize)?;
+    let got = buf.len();
     if got == 0 {
         return Ok(0);
     }
@@ -1383,11 +1407,7 @@ pub fn sendfile<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> Sy
         }
         _ => return Err(EINVAL),
     };
-    if off_ptr != 0 {
-        t.mm.lock().write_obj(off_ptr, &(start + written))?;
-    } else {
-        inf.offset.set(start + written);
-    }
+    set_offset_arg(t, off_ptr, &inf, start + written)?;
     Ok(written)
 }
 
@@ -1422,18 +1442,8 @@ pub fn copy_file_range<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
     if append {
         return Err(EBADF);
     }
-    let read_off = |ptr: u64, of: &OpenFile, t: &mut Task<P>| -> Result<u64, Errno> {
-        if ptr == 0 {
-            return Ok(of.offset.get());
-        }
-        let o = t.mm.lock().read_u64(ptr)?;
-        if (o as i64) < 0 {
-            return Err(EINVAL);
-        }
-        Ok(o)
-    };
-    let src = read_off(off_in, &inf, t)?;
-    let dst = read_off(off_out, &outf, t)?;
+    let src = offset_arg(t, off_in, &inf)?;
+    let dst = offset_arg(t, off_out, &outf)?;
     let n = len.min(1 << 20);
     if let File::Mem { data: sd, .. } = &inf.file {
         // The same file: the ranges may not overlap.
@@ -1441,26 +1451,16 @@ pub fn copy_file_range<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]
             return Err(EINVAL);
         }
     }
-    let mut buf = alloc::vec![0u8; n as usize];
-    let got = match &inf.file {
-        File::Host(h) => k.host.pread(h.handle, &mut buf, src)? as usize,
-        File::Mem { data, .. } => data.read_at(src, &mut buf),
-        _ => return Err(EINVAL),
-    };
-    let written = if got == 0 {
+    let buf = read_file_at(k, &inf, src, n as usize)?;
+    let written = if buf.is_empty() {
         0
     } else {
-        let w = data.write_at(dst, &buf[..got])? as u64;
+        let w = data.write_at(dst, &buf)? as u64;
         data.modified(k.host.now(crate::host::Clock::Realtime) as i64);
         w
     };
-    for (ptr, of, at) in [(off_in, &inf, src), (off_out, &outf, dst)] {
-        if ptr != 0 {
-            t.mm.lock().write_obj(ptr, &(at + written))?;
-        } else {
-            of.offset.set(at + written);
-        }
-    }
+    set_offset_arg(t, off_in, &inf, src + written)?;
+    set_offset_arg(t, off_out, &outf, dst + written)?;
     Ok(written)
 }
 
@@ -1502,16 +1502,6 @@ pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
         t.request = Some(crate::sched::Request::Block);
         Ok(0)
     };
-    let read_off = |ptr: u64, of: &OpenFile, t: &mut Task<P>| -> Result<u64, Errno> {
-        if ptr == 0 {
-            return Ok(of.offset.get());
-        }
-        let o = t.mm.lock().read_u64(ptr)?;
-        if (o as i64) < 0 {
-            return Err(EINVAL);
-        }
-        Ok(o)
-    };
     let mut n = len.min(1 << 16) as usize;
     if n == 0 {
         return Ok(0);
@@ -1535,7 +1525,7 @@ pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let in_at = if in_pipe {
         0
     } else {
-        read_off(off_in, &inf, t)?
+        offset_arg(t, off_in, &inf)?
     };
     let buf: Vec<u8> = match &inf.file {
         File::Pipe(i) => {
@@ -1549,19 +1539,7 @@ pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             }
             p.data.iter().take(n).copied().collect()
         }
-        File::Host(h) if !h.dir && !h.path_only => {
-            let mut b = alloc::vec![0u8; n];
-            let got = k.host.pread(h.handle, &mut b, in_at)? as usize;
-            b.truncate(got);
-            b
-        }
-        File::Mem { data, .. } => {
-            let mut b = alloc::vec![0u8; n];
-            let got = data.read_at(in_at, &mut b);
-            b.truncate(got);
-            b
-        }
-        _ => return Err(EINVAL),
+        _ => read_file_at(k, &inf, in_at, n)?,
     };
     if buf.is_empty() {
         return Ok(0);
@@ -1577,14 +1555,10 @@ pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             if *append {
                 return Err(EINVAL);
             }
-            let at = read_off(off_out, &outf, t)?;
+            let at = offset_arg(t, off_out, &outf)?;
             let w = data.write_at(at, &buf)? as u64;
             data.modified(k.host.now(crate::host::Clock::Realtime) as i64);
-            if off_out != 0 {
-                t.mm.lock().write_obj(off_out, &(at + w))?;
-            } else {
-                outf.offset.set(at + w);
-            }
+            set_offset_arg(t, off_out, &outf, at + w)?;
             w
         }
         File::Stdio(hfd) => {
@@ -1606,13 +1580,7 @@ pub fn splice<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
             }
             p.data.drain(..written as usize);
         }
-        _ => {
-            if off_in != 0 {
-                t.mm.lock().write_obj(off_in, &(in_at + written))?;
-            } else {
-                inf.offset.set(in_at + written);
-            }
-        }
+        _ => set_offset_arg(t, off_in, &inf, in_at + written)?,
     }
     crate::sched::note_progress();
     Ok(written)

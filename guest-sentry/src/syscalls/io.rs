@@ -68,7 +68,7 @@ fn transfer(k: &mut Kernel, fd: u32, bufs: &[Buf], to_app: bool) -> SysResult {
 
 /// A pipe operation that must wait: EAGAIN for a non-blocking descriptor, else the task
 /// blocks and the syscall is dispatched again once another task made progress.
-fn wait_or_eagain<P: Platform>(t: &mut Task<P>, of: &OpenFile) -> SysResult {
+pub(super) fn wait_or_eagain<P: Platform>(t: &mut Task<P>, of: &OpenFile) -> SysResult {
     if of.nonblock.get() {
         return Err(EAGAIN);
     }
@@ -445,11 +445,12 @@ pub fn ioctl<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         }
         return Err(ENOTTY);
     }
-    if a[1] == FIONREAD && !matches!(file(t, a[0])?.file, File::Pty(_)) {
+    if a[1] == FIONREAD {
         let of = file(t, a[0])?;
         let n: u64 = match &of.file {
             File::Pipe(end) if !end.write => end.pipe.borrow().data.len() as u64,
             File::Socket(s) => s.borrow().readable_bytes() as u64,
+            File::Pty(end) => end.pty.borrow().readable(end.master) as u64,
             File::Host(h) if !h.dir && !h.path_only => k
                 .host
                 .fstat(h.handle, false)?

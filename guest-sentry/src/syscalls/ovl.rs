@@ -403,8 +403,20 @@ pub(super) fn final_path<P: Platform>(
     follow: bool,
 ) -> Result<Vec<u8>, Errno> {
     let p = t.mm.lock().read_cstr(addr, 4096)?;
-    let np = super::fs::sandbox_path(k, t, &absolute(t, dirfd, &p)?, follow)?;
+    resolve_final(k, t, dirfd, &p, follow)
+}
+
+/// `path` (relative to `dirfd`) as a call acts on it: see [`final_path`].
+fn resolve_final<P: Platform>(
+    k: &Kernel,
+    t: &mut Task<P>,
+    dirfd: u64,
+    path: &[u8],
+    follow: bool,
+) -> Result<Vec<u8>, Errno> {
+    let np = super::fs::sandbox_path(k, t, &absolute(t, dirfd, path)?, follow)?;
     if follow && is_link(k, &np) {
+        // A symlink made in the sandbox (the host resolves only its own).
         return super::walk::walk(k, &np, true, &super::walk::no_own_links);
     }
     Ok(np)
@@ -824,15 +836,7 @@ pub fn utimensat<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> S
         Some(p) if p.is_empty() && a[3] & AT_EMPTY_PATH != 0 => {
             descriptor_path(t, a[0], &mut inode)?
         }
-        Some(p) => {
-            let np = super::fs::sandbox_path(k, t, &absolute(t, a[0], &p)?, !nofollow)?;
-            if !nofollow && is_link(k, &np) {
-                // A symlink made in the sandbox (the host resolves only its own).
-                super::walk::walk(k, &np, true, &super::walk::no_own_links)?
-            } else {
-                np
-            }
-        }
+        Some(p) => resolve_final(k, t, a[0], &p, !nofollow)?,
     };
     // [atime sec, nsec, mtime sec, nsec]; each nsec in range or UTIME_NOW/UTIME_OMIT.
     let mut times = [0, UTIME_NOW, 0, UTIME_NOW];

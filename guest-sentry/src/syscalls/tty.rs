@@ -8,7 +8,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 
 use super::flags::{O_ACCMODE, O_CLOEXEC, O_DIRECTORY, O_NONBLOCK};
-use super::io::{walk_iov, MAX_RW_COUNT};
+use super::io::{wait_or_eagain, walk_iov, MAX_RW_COUNT};
 use crate::abi::HostStat;
 use crate::errno::{SysResult, EAGAIN, EBADF, EINVAL, EIO, ENOTTY, EPERM};
 use crate::file::{File, OpenFile};
@@ -183,14 +183,6 @@ fn job_control<P: Platform>(
     pty.borrow().send_signal(Target::Group(pgid), sig);
     t.request = Some(crate::sched::Request::Block);
     Ok(false)
-}
-
-fn wait_or_eagain<P: Platform>(t: &mut Task<P>, of: &OpenFile) -> SysResult {
-    if of.nonblock.get() {
-        return Err(EAGAIN);
-    }
-    t.request = Some(crate::sched::Request::Block);
-    Ok(0)
 }
 
 /// Copies `data` out to `iov`; what could not be copied is handed back to `unread`.
@@ -374,7 +366,6 @@ const TIOCOUTQ: u64 = 0x5411;
 const TIOCSTI: u64 = 0x5412;
 const TIOCGWINSZ: u64 = 0x5413;
 const TIOCSWINSZ: u64 = 0x5414;
-const FIONREAD: u64 = 0x541b;
 const TIOCNOTTY: u64 = 0x5422;
 const TIOCSETD: u64 = 0x5423;
 const TIOCGETD: u64 = 0x5424;
@@ -504,16 +495,6 @@ pub(super) fn ioctl<P: Platform>(
                 return Err(ENOTTY);
             }
             t.mm.lock().write_obj(arg, &sid)?;
-        }
-        FIONREAD => {
-            let p = pty.borrow();
-            let n = if master {
-                p.output_len()
-            } else {
-                p.input_available()
-            } as i32;
-            drop(p);
-            t.mm.lock().write_obj(arg, &n)?;
         }
         TIOCOUTQ => {
             let n = if master {

@@ -147,13 +147,7 @@ pub fn set<P: Platform>(
     };
     let now = now(k);
     match target {
-        Target::Inode(d) => {
-            let (r, changed) = apply(&mut d.xattrs());
-            if changed {
-                d.changed(now);
-            }
-            r.map(|()| 0)
-        }
+        Target::Inode(d) => d.with_xattrs(now, apply).map(|()| 0),
         Target::Other => Err(EPERM),
         Target::Path(np) => {
             if ovl::through(k, &np)? {
@@ -182,14 +176,20 @@ pub fn get<P: Platform>(
     let name = name(t, name_addr)?;
     user_allowed(&name, type_of(k, &target)?, false)?;
     let val = read(k, &target, |x| x.and_then(|x| x.get(&name).cloned()))?.ok_or(ENODATA)?;
+    copy_sized(t, value, size, &val)
+}
+
+/// The xattr calls' answer: `bytes` to the app's buffer of `size` bytes at `addr` (ERANGE if
+/// they do not fit), or only their length when `size` is 0.
+fn copy_sized<P: Platform>(t: &mut Task<P>, addr: u64, size: u64, bytes: &[u8]) -> SysResult {
     if size == 0 {
-        return Ok(val.len() as u64);
+        return Ok(bytes.len() as u64);
     }
-    if (size as usize) < val.len() {
+    if (size as usize) < bytes.len() {
         return Err(ERANGE);
     }
-    t.mm.lock().copy_out(value, &val)?;
-    Ok(val.len() as u64)
+    t.mm.lock().copy_out(addr, bytes)?;
+    Ok(bytes.len() as u64)
 }
 
 /// `listxattr`, `llistxattr`, `flistxattr`: the names, each NUL-terminated.
@@ -210,14 +210,7 @@ pub fn list<P: Platform>(
         }
         out
     })?;
-    if size == 0 {
-        return Ok(names.len() as u64);
-    }
-    if (size as usize) < names.len() {
-        return Err(ERANGE);
-    }
-    t.mm.lock().copy_out(list, &names)?;
-    Ok(names.len() as u64)
+    copy_sized(t, list, size, &names)
 }
 
 /// `removexattr`, `lremovexattr`, `fremovexattr`.
@@ -238,13 +231,7 @@ pub fn remove<P: Platform>(
         None => (Err(ENODATA), false),
     };
     match target {
-        Target::Inode(d) => {
-            let (r, changed) = apply(&mut d.xattrs());
-            if changed {
-                d.changed(now);
-            }
-            r
-        }
+        Target::Inode(d) => d.with_xattrs(now, apply),
         Target::Other => Err(ENODATA),
         Target::Path(np) => {
             kind_of(k, &np)?;
