@@ -1077,6 +1077,8 @@ pub struct SystrapAddressSpace {
     /// The stub is beyond use (it died, or the app broke its frame or handoff): it has been
     /// killed; the switch that found it reported a fault, every later one fails.
     broken: bool,
+    /// The last `start` could not hand the app over: `finish` breaks the stub.
+    start_failed: bool,
 }
 
 fn prot(a: Access) -> u64 {
@@ -1144,6 +1146,114 @@ impl AddressSpace for SystrapAddressSpace {
     }
 
     const PATCHES_SITES: bool = true;
+
+    fn event_ready(&self) -> bool {
+        self.broken
+            || self.start_failed
+            || self.stub.reaped.get()
+            || self.stub.ctrl().state.load(Ordering::Acquire) == ST_EVENT
+    }
+
+    fn kick(&self) {
+        if !self.stub.reaped.get() {
+            // A tick now: the app thread's handler reports it as an interrupt (the mapper
+            // thread blocks every signal, so the process-directed signal reaches the app's).
+            // SAFETY: our child, not yet reaped (so the pid is still ours).
+            unsafe { libc::kill(self.stub.pid, crate::stub::TICK_SIGNAL) };
+        }
+    }
+
+    fn wait_any(spaces: &[&Self], timeout_ns: u64) -> Option<usize> {
+        let ready = || spaces.iter().position(|s| s.event_ready());
+        // Spin a little first: a syscall's round trip is a few microseconds.
+        for _ in 0..4000 {
+            if let Some(i) = ready() {
+                return Some(i);
+            }
+            std::hint::spin_loop();
+        }
+        let deadline = now_ns().saturating_add(timeout_ns);
+        loop {
+            // Announce that we sleep before the last look (pairs with the stub's xchg of the
+            // state and its read of the flag: no wake-up is lost), then sleep on every
+            // state word at once.
+            for s in spaces {
+                s.stub.ctrl().sentry_sleeping.swap(1, Ordering::SeqCst);
+            }
+            let found = ready();
+            if found.is_none() {
+                let waiters: Vec<FutexWaitv> = spaces
+                    .iter()
+                    .take(FUTEX_WAITV_MAX)
+                    .map(|s| {
+                        let state = &s.stub.ctrl().state;
+                        FutexWaitv {
+                            val: state.load(Ordering::SeqCst) as u64,
+                            uaddr: state as *const AtomicU32 as u64,
+                            flags: FUTEX2_SIZE_U32,
+                            reserved: 0,
+                        }
+                    })
+                    .collect();
+                // Wake at the deadline, or every 50 ms to notice a stub that died.
+                let until = deadline.min(now_ns().saturating_add(50_000_000));
+                let ts = libc::timespec {
+                    tv_sec: (until / 1_000_000_000) as libc::time_t,
+                    tv_nsec: (until % 1_000_000_000) as libc::c_long,
+                };
+                // SAFETY: `waiters` is a valid array of futex_waitv for the call; each
+                // address is a state word of a control page mapped while its stub lives
+                // (every space is borrowed for the call); the timeout is a valid absolute
+                // CLOCK_MONOTONIC time.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_futex_waitv,
+                        waiters.as_ptr(),
+                        waiters.len() as libc::c_uint,
+                        0,
+                        &ts as *const libc::timespec,
+                        libc::CLOCK_MONOTONIC,
+                    )
+                };
+            }
+            for s in spaces {
+                s.stub.ctrl().sentry_sleeping.store(0, Ordering::SeqCst);
+            }
+            if let Some(i) = found.or_else(ready) {
+                return Some(i);
+            }
+            // A stub that died never posts: its `finish` reports it.
+            if let Some(i) = spaces.iter().position(|s| !s.stub.alive()) {
+                return Some(i);
+            }
+            if now_ns() >= deadline {
+                return None;
+            }
+        }
+    }
+}
+
+/// `struct futex_waitv` (Linux 5.16).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+const FUTEX2_SIZE_U32: u32 = 2;
+/// The most words one futex_waitv waits on.
+const FUTEX_WAITV_MAX: usize = 128;
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 pub struct SystrapContext {
@@ -1198,24 +1308,46 @@ impl Context for SystrapContext {
             // Sentry kills it now ("lost its platform context").
             return Err(ESRCH);
         }
+        self.start(space, regs)?;
+        self.finish(space, regs)
+    }
+
+    fn start(&mut self, space: &mut SystrapAddressSpace, regs: &UserRegs) -> Result<(), Errno> {
+        if space.broken {
+            // The fault reported already did not end the process (it has a handler): the
+            // Sentry kills it now ("lost its platform context").
+            return Err(ESRCH);
+        }
         // A stub that never started is the platform's failure, not the app's.
         space.ensure_started()?;
-        match resume(space, &self.fpu, regs) {
+        // The stub died or the app broke the handoff: that process's end (reported by
+        // `finish`), not the sandbox's.
+        space.start_failed = resume_start(space, &self.fpu, regs).is_err();
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        space: &mut SystrapAddressSpace,
+        regs: &mut UserRegs,
+    ) -> Result<Event, Errno> {
+        if std::mem::take(&mut space.start_failed) {
+            return Ok(space.break_stub());
+        }
+        match resume_finish(space, regs) {
             Ok(ev) => Ok(ev),
-            // The stub died or the app broke the handoff: that process's end, not the
-            // sandbox's.
             Err(_) => Ok(space.break_stub()),
         }
     }
 }
 
-/// Resumes the app with `regs` (and the extended state of `fpu`'s context) and returns its
-/// next event.
-fn resume(
+/// Resumes the app with `regs` (and the extended state of `fpu`'s context); its next event
+/// is [`resume_finish`]'s.
+fn resume_start(
     space: &mut SystrapAddressSpace,
     fpu: &Saved,
-    regs: &mut UserRegs,
-) -> Result<Event, Errno> {
+    regs: &UserRegs,
+) -> Result<(), Errno> {
     fpu.take_over(&mut space.fpu_owner, &mut space.stub)?;
     let stub = &mut space.stub;
     let gregs = stub.gregs()?;
@@ -1242,9 +1374,19 @@ fn resume(
         unsafe { (uc.add(UC_SIGMASK) as *mut u64).write_unaligned(0) };
     }
     stub.post(ST_RESUME);
+    Ok(())
+}
+
+/// Waits for the event of the app [`resume_start`] resumed and returns it, with `regs`
+/// updated.
+fn resume_finish(space: &mut SystrapAddressSpace, regs: &mut UserRegs) -> Result<Event, Errno> {
+    let stub = &mut space.stub;
     // The stub stores RUNNING on its way back to the app, then EVENT at the next trap; a
     // fast round trip may skip RUNNING from our point of view.
-    let mut s = stub.wait_change(ST_RESUME)?;
+    let mut s = stub.ctrl().state.load(Ordering::Acquire);
+    if s == ST_RESUME {
+        s = stub.wait_change(ST_RESUME)?;
+    }
     if s == ST_RUNNING {
         s = stub.wait_change(ST_RUNNING)?;
     }
@@ -1315,6 +1457,7 @@ fn resume(
 impl Platform for SystrapPlatform {
     type AddressSpace = SystrapAddressSpace;
     type Context = SystrapContext;
+    const PARALLEL: bool = true;
 
     fn name(&self) -> &'static str {
         "systrap"
@@ -1326,6 +1469,7 @@ impl Platform for SystrapPlatform {
             fpu_owner: Owner::default(),
             started: false,
             broken: false,
+            start_failed: false,
         })
     }
 

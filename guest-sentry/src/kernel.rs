@@ -127,6 +127,10 @@ pub struct Config {
     /// `--pids-limit`: the most tasks (live or not yet reaped) the sandbox holds at once;
     /// `fork`/`clone` past it fail with EAGAIN, as under a cgroup's `pids.max`. 0: no limit.
     pub pids_limit: u32,
+    /// `--cpus`: the most apps running at once where the platform runs apps of different
+    /// processes in parallel ([`crate::platform::Platform::PARALLEL`]); 0 and 1: one at a
+    /// time.
+    pub cpus: u32,
     /// The most bytes of file data the overlay holds; 0: half the memory file, as tmpfs's
     /// default size is half the RAM (its files' pages are frames of it, so app memory and
     /// overlay data together stay within `--memory`).
@@ -432,6 +436,8 @@ pub struct Task<P: Platform> {
     pub vfork_parent: Option<u32>,
     /// A `CLONE_VFORK` parent: the child it waits for.
     pub vfork_child: Option<u32>,
+    /// Whether its app runs on its own ([`crate::sched::App`]).
+    pub app: crate::sched::App,
 }
 
 /// What a new task is made of ([`Task::new`]).
@@ -480,6 +486,7 @@ impl<P: Platform> Task<P> {
             partial_write: 0,
             vfork_parent: None,
             vfork_child: None,
+            app: crate::sched::App::Here,
         }
     }
 

@@ -132,6 +132,26 @@ pub trait AddressSpace {
     /// Whether [`AddressSpace::syscall_entry`] may offer an entry: where it never does, the
     /// Sentry does not even look at the site of a syscall (kvm's hot path).
     const PATCHES_SITES: bool = false;
+    /// On a [`Platform::PARALLEL`] platform, while a context started with
+    /// [`Context::start`] runs here: whether its event has come (or its app can no longer
+    /// run), so [`Context::finish`] returns without waiting.
+    fn event_ready(&self) -> bool {
+        true
+    }
+    /// Asks the app running here (started with [`Context::start`]) to come back to the
+    /// Sentry soon with an [`Event::Interrupt`]: the Sentry has a signal, an exit or another
+    /// thread of this address space for it. Returning without doing anything is correct
+    /// (the preemption tick brings it back), only slower.
+    fn kick(&self) {}
+    /// Waits until one of `spaces` (each with a started context) has its event ready, or
+    /// `timeout_ns` has passed (then None). The default serves a platform that never runs
+    /// apps in parallel: nothing is ever left running.
+    fn wait_any(spaces: &[&Self], _timeout_ns: u64) -> Option<usize>
+    where
+        Self: Sized,
+    {
+        spaces.iter().position(|s| s.event_ready())
+    }
 }
 
 /// A thread of app execution.
@@ -143,6 +163,23 @@ pub trait Context {
         space: &mut Self::AddressSpace,
         regs: &mut UserRegs,
     ) -> Result<Event, Errno>;
+    /// Starts the app running with `regs` and returns without waiting for its event
+    /// ([`Platform::PARALLEL`] platforms only): [`Context::finish`] collects it. Until then
+    /// the Sentry neither reads nor changes `regs`, this context or `space`'s mappings.
+    /// An error here is the one `switch` would have returned.
+    fn start(&mut self, space: &mut Self::AddressSpace, regs: &UserRegs) -> Result<(), Errno> {
+        let _ = (space, regs);
+        Err(crate::errno::ENOSYS)
+    }
+    /// Waits for the event of the app [`Context::start`] started and returns it, as
+    /// `switch` would have (`regs` as they were given to `start`, updated).
+    fn finish(
+        &mut self,
+        space: &mut Self::AddressSpace,
+        regs: &mut UserRegs,
+    ) -> Result<Event, Errno> {
+        self.switch(space, regs)
+    }
     /// The app's x87/SSE/AVX/... registers as of its last event, as an XSAVE standard-format
     /// image ([`crate::xsave`]) of exactly [`Context::xstate_layout`]'s size, its legacy area
     /// normalized ([`crate::xsave::normalize`]): saved in a signal frame so a handler cannot
@@ -170,6 +207,11 @@ pub trait Platform {
     /// for an interrupt. The fallbacks' stubs are preempted anyway (they tick every few ms of
     /// CPU time), so the scheduler need not work out deadlines for them.
     const PREEMPT_ON_REQUEST: bool = false;
+    /// Whether apps of different address spaces can run at the same time, each started with
+    /// [`Context::start`] and collected with [`Context::finish`] while the Sentry serves the
+    /// others' events (the fallbacks: a stub process each). Where false, `switch` runs one
+    /// app at a time.
+    const PARALLEL: bool = false;
     /// The Sentry wants the app interrupted (an [`Event::Interrupt`]) within `ns` even if it
     /// makes no syscall: a timer is due or another task waits for the CPU.
     fn preempt_after(&mut self, _ns: u64) {}

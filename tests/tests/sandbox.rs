@@ -310,6 +310,21 @@ fn pipe_size() {
 }
 
 #[test]
+fn parallel() {
+    // Processes whose apps run at the same time (tests/progs/parallel.c): with the default
+    // --cpus (the host's CPUs), one at a time, and more than the host has.
+    for_each_case("parallel", |p, v| {
+        let native = run_native(v, "parallel", NO_ARGS);
+        for cpus in [None, Some("1"), Some("4")] {
+            let opts: Vec<&str> = cpus.map(|n| vec!["--cpus", n]).unwrap_or_default();
+            let sandboxed = run_vmm(p, v, "parallel", NO_ARGS, &opts);
+            check_same(&native, &sandboxed).map_err(|e| format!("--cpus {cpus:?}: {e}"))?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn trailing_slash() {
     // A trailing '/' names a directory (tests/progs/trailing_slash.c).
     for_each_case("trailing_slash", |p, v| {

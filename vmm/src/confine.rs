@@ -749,14 +749,23 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
             SYS_clone,
             vec![rule(vec![cond(0, Len::Qword, Op::Eq, FORK_FLAGS)])],
         ),
+        // SIGKILL ends a stub; SIGVTALRM (the stubs' preemption tick) brings a running app
+        // back to the Sentry at once (systrap's kick).
         (
             SYS_kill,
-            vec![rule(vec![
-                cond(0, Len::Dword, Op::Ge, 1),
-                cond(0, Len::Dword, Op::Le, 0x3fff_ffff),
-                cond(1, Len::Dword, Op::Eq, SIGKILL as u64),
-            ])],
+            [SIGKILL, SIGVTALRM]
+                .iter()
+                .map(|&sig| {
+                    rule(vec![
+                        cond(0, Len::Dword, Op::Ge, 1),
+                        cond(0, Len::Dword, Op::Le, 0x3fff_ffff),
+                        cond(1, Len::Dword, Op::Eq, sig as u64),
+                    ])
+                })
+                .collect(),
         ),
+        // The Sentry waits for whichever of several running stubs reports first.
+        (SYS_futex_waitv, vec![]),
         (SYS_wait4, vec![]),
         // What a fresh stub does before its own filter (stub::child_prologue, child_map_code,
         // systrap::child, ptrace's child): die with vmm, keep only its fds, leave vmm's
@@ -1119,6 +1128,7 @@ fn syscall_name(nr: i64) -> Option<&'static str> {
         (SYS_pivot_root, "pivot_root"),
         (SYS_gettid, "gettid"),
         (SYS_futex, "futex"),
+        (SYS_futex_waitv, "futex_waitv"),
         (SYS_sched_setaffinity, "sched_setaffinity"),
         (SYS_sched_getaffinity, "sched_getaffinity"),
         (SYS_getdents64, "getdents64"),

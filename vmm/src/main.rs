@@ -165,6 +165,11 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_PIDS_LIMIT,
           value_parser = parse_pids_limit)]
     pids_limit: u32,
+    /// How many of the sandbox's processes may run app code at once (default: the host's
+    /// CPUs, at most 64). 1: one at a time. The systrap platform runs them in parallel;
+    /// ptrace and kvm run one at a time yet.
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    cpus: Option<u32>,
     /// Single-step the guest and count its instructions (kvm only; slow).
     #[arg(long)]
     single_step: bool,
@@ -296,6 +301,13 @@ fn parse_pids_limit(v: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("'{v}' is not a number of processes (1 or more)"))
 }
 
+fn parse_cpus(v: &str) -> Result<u32, String> {
+    v.parse()
+        .ok()
+        .filter(|n: &u32| (1..=runner::MAX_CPUS).contains(n))
+        .ok_or_else(|| format!("'{v}' is not a number of CPUs in 1..={}", runner::MAX_CPUS))
+}
+
 fn non_empty(v: OsString) -> Result<OsString, String> {
     if v.is_empty() {
         return Err("PROGRAM is empty".into());
@@ -387,6 +399,9 @@ fn run_sandbox(r: RunArgs) -> ExitCode {
     request.read_only = r.ro;
     request.write_through = r.rw;
     request.pids_limit = r.pids_limit;
+    if let Some(n) = r.cpus {
+        request.cpus = n;
+    }
     let only = match r.strace.only() {
         Ok(only) => only,
         Err(msg) => return fail(2, format_args!("{msg} (see 'vmm run --help')")),

@@ -21,6 +21,14 @@ use crate::sandbox::{self, SandboxError};
 /// set a few thousand; on the fallbacks each is a host process).
 pub const DEFAULT_PIDS_LIMIT: u32 = 4096;
 
+/// The most apps `--cpus` lets run at once.
+pub const MAX_CPUS: u32 = 64;
+
+/// `--cpus`'s default: the host's CPUs (those this process may use), at most [`MAX_CPUS`].
+pub fn default_cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() as u32).min(MAX_CPUS))
+}
+
 /// The sandbox's memory (the memory file: app memory and the Sentry's) unless the request
 /// says otherwise.
 pub const DEFAULT_MEMORY: u64 = 1 << 30;
@@ -104,6 +112,9 @@ pub struct Request {
     pub write_through: bool,
     /// The most processes the sandbox holds at once (0: no limit).
     pub pids_limit: u32,
+    /// How many apps may run at once (`--cpus`; the platforms that can run them in
+    /// parallel).
+    pub cpus: u32,
     pub strace: Strace,
     /// Single-step the guest and count its instructions (kvm only; slow).
     pub single_step: bool,
@@ -125,6 +136,7 @@ impl Request {
             read_only: false,
             write_through: false,
             pids_limit: DEFAULT_PIDS_LIMIT,
+            cpus: default_cpus(),
             strace: Strace::default(),
             single_step: false,
             hostname: Default::default(),
@@ -415,6 +427,7 @@ impl Prepared {
                     read_only: r.read_only,
                     write_through: r.write_through,
                     pids_limit: r.pids_limit,
+                    cpus: r.cpus,
                     hostname: r.hostname,
                     ..Default::default()
                 };

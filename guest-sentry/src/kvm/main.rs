@@ -89,6 +89,8 @@ extern "C" fn kmain(bi: *const BootInfo) -> ! {
         write_through: bi.flags & abi::BOOT_FLAG_WRITE_THROUGH != 0,
         pids_limit: u32::try_from(bi.pids_limit).unwrap_or(u32::MAX),
         overlay_limit: 0,
+        // One vCPU.
+        cpus: 1,
         hostname: bi
             .hostname
             .get(..bi.hostname_len as usize)

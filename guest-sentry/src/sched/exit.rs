@@ -19,6 +19,8 @@ pub(super) fn continue_after_exit<P: Platform>(k: &mut Kernel, table: &mut Table
         .map(|(&tid, _)| tid)
         .collect();
     for tid in exited {
+        // Its app may still run on its own: it stops before its memory goes.
+        recall(table, tid);
         let t = table.tasks.remove(&tid).expect("exited task exists");
         exit_thread(k, table, t);
         if table.done.is_some() {

@@ -5,9 +5,13 @@
 //! [`exec`], [`exit`] (exits and `wait`), [`signals`] (signals between tasks, job control).
 //!
 //! Tasks are threads, keyed by tid; what threads share is behind `Shared` handles in the task
-//! ([`crate::kernel::Task`]). The Sentry runs one task's event at a time: threads of a process
-//! take turns on its address space (each with its own platform context), and a task switches
-//! out when it blocks, exits or has had its turn. A syscall that must wait on a wait queue (a
+//! ([`crate::kernel::Task`]). The Sentry serves one task's event at a time; threads of a
+//! process take turns on its address space (each with its own platform context), and a task
+//! switches out when it blocks, exits or has had its turn. Where the platform can
+//! ([`Platform::PARALLEL`]: a stub process per address space), the apps of up to `--cpus`
+//! processes run at the same time: one is started ([`App::Out`]) while the Sentry serves the
+//! others, and its event is collected when it comes ([`App::Back`]); one that the Sentry has
+//! something for (a signal, an exit, a stop, a sibling thread) is kicked back. A syscall that must wait on a wait queue (a
 //! futex, a vfork child) sleeps until its waker; one that waits for anything else (an empty
 //! pipe, a child still running) is dispatched again when something may have changed.
 
@@ -154,6 +158,21 @@ pub enum RunState {
     Queued,
 }
 
+/// Where a task's app code is. On a platform that runs the apps of different processes at
+/// the same time ([`Platform::PARALLEL`], `--cpus` above 1) the scheduler starts an app and
+/// serves other tasks while it runs; elsewhere a task is always `Here`.
+pub enum App {
+    /// In the Sentry's hands: its registers and platform context are the Sentry's to use.
+    Here,
+    /// Running on its platform context ([`Context::start`]); its event not collected yet.
+    /// Until it is, the Sentry leaves its registers, its context and its address space's
+    /// mappings alone, and no other task of its address space runs. `kicked`: it was asked
+    /// to come back ([`AddressSpace::kick`]).
+    Out { kicked: bool },
+    /// Its event came ([`Context::finish`]) and waits to be served.
+    Back(Result<crate::platform::Event, Errno>),
+}
+
 /// Events a task runs before the scheduler looks at the others.
 const SLICE: u32 = 64;
 
@@ -172,6 +191,10 @@ struct Table<P: Platform> {
     next_pid: u32,
     /// Set when init has exited: the sandbox's status.
     done: Option<ExitStatus>,
+    /// Tasks whose app runs ([`App::Out`]), in the order they were started.
+    out: Vec<u32>,
+    /// How many apps may run at once (1 where the platform runs one at a time).
+    cpus: usize,
 }
 
 /// Bumped by every change that may let a blocked task go on: data moved through a pipe, a
@@ -197,6 +220,12 @@ pub fn run<P: Platform>(
         zombies: BTreeMap::new(),
         next_pid: 2,
         done: None,
+        out: Vec::new(),
+        cpus: if P::PARALLEL {
+            (k.config.cpus as usize).max(1)
+        } else {
+            1
+        },
     };
     table.tasks.insert(1, init);
     let mut current = 1u32;
@@ -217,6 +246,10 @@ pub fn run<P: Platform>(
         // A preemption that fell due has fired (or is moot): none is pending any more.
         if preempt_armed.is_some_and(|a| a <= now) {
             preempt_armed = None;
+        }
+        // Apps running on their own whose events have come.
+        if !table.out.is_empty() {
+            collect_ready(&mut table);
         }
         let restartable = table.syscalls.restartable;
         let mut alarms = Vec::new();
@@ -279,13 +312,21 @@ pub fn run<P: Platform>(
         if let Some(status) = table.done.take() {
             return Ok(status);
         }
+        if !table.out.is_empty() {
+            kick_wanted(&mut table);
+        }
         let rotate = slice >= SLICE || core::mem::take(&mut preempted);
         let Some(pid) = pick(&table, current, rotate) else {
             // Nothing can run: sleep until the earliest timeout. With none, only a signal
             // from outside (Ctrl-C, `kill`) can change anything: wait for one, as Linux would
-            // (a sleep returns early when one arrives).
+            // (a sleep returns early when one arrives). Apps running on their own end the
+            // wait with their events.
             let wait = next_timer(&table).map_or(1_000_000_000, |w| w.saturating_sub(now));
-            k.host.sleep(wait);
+            if table.out.is_empty() {
+                k.host.sleep(wait);
+            } else {
+                wait_out(&mut table, wait.min(1_000_000_000));
+            }
             continue;
         };
         if pid != current {
@@ -302,6 +343,14 @@ pub fn run<P: Platform>(
         if t.state == RunState::Woken {
             t.state = RunState::Running;
             (table.syscalls.dispatch)(k, t);
+        } else if matches!(t.app, App::Back(_)) {
+            // Its app ran on its own and came back: serve what it came back with.
+            let App::Back(event) = core::mem::replace(&mut t.app, App::Here) else {
+                unreachable!()
+            };
+            if !serve_event(k, t, event, table.syscalls)? {
+                preempted = true;
+            }
         } else {
             if let Some(sig) = signal::deliverable(t) {
                 signal::deliver(k, t, sig);
@@ -336,17 +385,36 @@ pub fn run<P: Platform>(
                         .get(&pid)
                         .is_some_and(|next| next.mm.same(&prev.mm))
                 });
-                if let Some(prev) = table.tasks.get_mut(&last_ran).filter(|_| !same_space) {
+                if let Some(prev) = table
+                    .tasks
+                    .get_mut(&last_ran)
+                    .filter(|prev| !same_space && !matches!(prev.app, App::Out { .. }))
+                {
                     prev.mm.lock().space.park();
                 }
                 last_ran = pid;
             }
-            let t = table.tasks.get_mut(&pid).expect("picked task exists");
-            let alarm = t.tg.get().alarm;
-            if !run_app(k, t, table.syscalls)? {
-                preempted = true;
-            } else if t.request.is_none() {
-                ran_app = Some((alarm, others_ready));
+            if table.cpus > 1 && others_ready && table.out.len() + 1 < table.cpus {
+                // Others want the Sentry too, and a CPU is free for this app: it runs on its
+                // own while they are served.
+                start_app(&mut table, pid);
+                continue;
+            }
+            if !table.out.is_empty() {
+                // Other apps run: wait for this one's event or theirs, whichever comes first.
+                if let Some(own) = run_app_among_others(k, &mut table, pid)? {
+                    if !own {
+                        preempted = true;
+                    }
+                }
+            } else {
+                let t = table.tasks.get_mut(&pid).expect("picked task exists");
+                let alarm = t.tg.get().alarm;
+                if !run_app(k, t, table.syscalls)? {
+                    preempted = true;
+                } else if t.request.is_none() {
+                    ran_app = Some((alarm, others_ready));
+                }
             }
         }
         if let Some(status) = after_step(platform, k, &mut table, pid) {
@@ -365,6 +433,10 @@ pub fn run<P: Platform>(
         let Some((alarm, armed_for_others)) = ran_app else {
             continue;
         };
+        // (It switches synchronously: not while other apps run on their own.)
+        if !table.out.is_empty() {
+            continue;
+        }
         // (A wait the step's aftermath interrupted makes another task ready: the top re-arms.)
         let others_ready = others_ready(&table, pid);
         if others_ready != armed_for_others {
@@ -451,7 +523,10 @@ pub fn run<P: Platform>(
 
 /// Whether a task other than `pid` could run.
 fn others_ready<P: Platform>(table: &Table<P>, pid: u32) -> bool {
-    table.tasks.iter().any(|(&p, t)| p != pid && ready(t))
+    table
+        .tasks
+        .iter()
+        .any(|(&p, t)| p != pid && pickable(table, t))
 }
 
 /// Runs `t`'s app until its next event and handles it. False when the event was an interrupt
@@ -466,6 +541,17 @@ fn run_app<P: Platform>(
         let mut mm = t.mm.lock_unobserved();
         t.ctx.switch(&mut mm.space, &mut t.regs)
     };
+    serve_event(k, t, event, syscalls)
+}
+
+/// Serves the event `t`'s app came back with (see [`run_app`]).
+#[inline(always)]
+fn serve_event<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    event: Result<crate::platform::Event, Errno>,
+    syscalls: Syscalls<P>,
+) -> Result<bool, RunError> {
     match event {
         Ok(crate::platform::Event::Interrupt) => Ok(false),
         // The common case, without `handle_event`'s frame.
@@ -495,6 +581,139 @@ fn run_app<P: Platform>(
     }
 }
 
+/// Starts task `pid`'s app on its own ([`App::Out`]). A platform context that cannot
+/// start it comes back at once with the error, as `switch` would have returned it.
+fn start_app<P: Platform>(table: &mut Table<P>, pid: u32) {
+    let t = table.tasks.get_mut(&pid).expect("started task exists");
+    let started = {
+        let mut mm = t.mm.lock_unobserved();
+        t.ctx.start(&mut mm.space, &t.regs)
+    };
+    match started {
+        Ok(()) => {
+            t.app = App::Out { kicked: false };
+            table.out.push(pid);
+        }
+        Err(e) => t.app = App::Back(Err(e)),
+    }
+}
+
+/// Runs `pid`'s app while others run on their own: starts it, then waits for whichever
+/// app's event comes first. `Some` (as [`run_app`]'s result) when it was `pid`'s and has
+/// been served; `None` when another's came first (it is served when picked; `pid` runs on).
+fn run_app_among_others<P: Platform>(
+    k: &mut Kernel,
+    table: &mut Table<P>,
+    pid: u32,
+) -> Result<Option<bool>, RunError> {
+    start_app(table, pid);
+    let deadline = next_timer(table);
+    let now = k.host.now(crate::host::Clock::Monotonic);
+    let wait = deadline.map_or(1_000_000_000, |d| d.saturating_sub(now));
+    if matches!(table.tasks[&pid].app, App::Out { .. }) {
+        wait_out(table, wait.min(1_000_000_000));
+    }
+    let syscalls = table.syscalls;
+    let t = table.tasks.get_mut(&pid).expect("started task exists");
+    if !matches!(t.app, App::Back(_)) {
+        return Ok(None);
+    }
+    let App::Back(event) = core::mem::replace(&mut t.app, App::Here) else {
+        unreachable!()
+    };
+    serve_event(k, t, event, syscalls).map(Some)
+}
+
+/// Collects the event of running task `tid` ([`App::Out`] → [`App::Back`]), waiting for it
+/// if it has not come yet.
+fn collect<P: Platform>(table: &mut Table<P>, tid: u32) {
+    table.out.retain(|&o| o != tid);
+    let Some(t) = table.tasks.get_mut(&tid) else {
+        return;
+    };
+    if !matches!(t.app, App::Out { .. }) {
+        return;
+    }
+    let event = {
+        let mut mm = t.mm.lock_unobserved();
+        t.ctx.finish(&mut mm.space, &mut t.regs)
+    };
+    t.app = App::Back(event);
+}
+
+/// Collects every running app whose event has come.
+fn collect_ready<P: Platform>(table: &mut Table<P>) {
+    let ready: Vec<u32> = table
+        .out
+        .iter()
+        .copied()
+        .filter(|tid| table.tasks[tid].mm.get().space.event_ready())
+        .collect();
+    for tid in ready {
+        collect(table, tid);
+    }
+}
+
+/// Waits up to `timeout_ns` for a running app's event and collects it.
+fn wait_out<P: Platform>(table: &mut Table<P>, timeout_ns: u64) {
+    let got = {
+        let mms: Vec<_> = table
+            .out
+            .iter()
+            .map(|tid| table.tasks[tid].mm.get())
+            .collect();
+        let spaces: Vec<&P::AddressSpace> = mms.iter().map(|m| &m.space).collect();
+        <P::AddressSpace as AddressSpace>::wait_any(&spaces, timeout_ns)
+    };
+    if let Some(i) = got {
+        let tid = table.out[i];
+        collect(table, tid);
+    }
+}
+
+/// Brings a running task's app back now, its event dropped: the task is ending.
+fn recall<P: Platform>(table: &mut Table<P>, tid: u32) {
+    if let Some(t) = table.tasks.get(&tid) {
+        if matches!(t.app, App::Out { .. }) {
+            t.mm.get().space.kick();
+            collect(table, tid);
+        }
+    }
+    if let Some(t) = table.tasks.get_mut(&tid) {
+        t.app = App::Here;
+    }
+}
+
+/// Kicks back the running apps the Sentry has something for: a signal it can take, an exit
+/// or a stop, or another thread of its address space that waits to run.
+fn kick_wanted<P: Platform>(table: &mut Table<P>) {
+    for i in 0..table.out.len() {
+        let tid = table.out[i];
+        let t = &table.tasks[&tid];
+        if !matches!(t.app, App::Out { kicked: false }) {
+            continue;
+        }
+        let wanted = t.exit.is_some()
+            || {
+                let g = t.tg.get();
+                g.group_exit.is_some() || g.job.stopped
+            }
+            || signal::deliverable(t).is_some()
+            || table.tasks.values().any(|o| {
+                o.tid != tid
+                    && o.mm.same(&t.mm)
+                    && matches!(o.app, App::Here | App::Back(_))
+                    && ready(o)
+            });
+        if wanted {
+            t.mm.get().space.kick();
+            if let Some(t) = table.tasks.get_mut(&tid) {
+                t.app = App::Out { kicked: true };
+            }
+        }
+    }
+}
+
 /// What follows a task's step: the request it made, exits (the task itself, or any the
 /// request killed), futex wake-ups, stops and continues, and waits that a signal interrupts.
 /// The sandbox's status once init has exited.
@@ -517,9 +736,28 @@ fn after_step<P: Platform>(
     None
 }
 
-/// Whether `t` could run now.
+/// Whether `t` could run now (an app running on its own already does).
 fn ready<P: Platform>(t: &Task<P>) -> bool {
-    !matches!(t.state, RunState::Blocked | RunState::Queued) && !t.tg.get().job.stopped
+    !matches!(t.state, RunState::Blocked | RunState::Queued)
+        && !matches!(t.app, App::Out { .. })
+        && !t.tg.get().job.stopped
+}
+
+/// Whether the scheduler may take `t` now: it could run, no other task of its address space
+/// runs, and if it would run app code, a CPU is free for it.
+fn pickable<P: Platform>(table: &Table<P>, t: &Task<P>) -> bool {
+    if !ready(t) {
+        return false;
+    }
+    if table.out.is_empty() {
+        return true;
+    }
+    let busy = table
+        .out
+        .iter()
+        .any(|o| table.tasks.get(o).is_some_and(|o| o.mm.same(&t.mm)));
+    let serve_only = t.state == RunState::Woken || matches!(t.app, App::Back(_));
+    !busy && (serve_only || table.out.len() < table.cpus)
 }
 
 /// Tasks a futex wake ended the wait of run again; their `futex` returns 0.
@@ -588,7 +826,7 @@ fn next_timer<P: Platform>(table: &Table<P>) -> Option<u64> {
 fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32> {
     if !rotate {
         if let Some(t) = table.tasks.get(&current) {
-            if ready(t) {
+            if pickable(table, t) {
                 return Some(current);
             }
         }
@@ -598,7 +836,7 @@ fn pick<P: Platform>(table: &Table<P>, current: u32, rotate: bool) -> Option<u32
         .range(current + 1..)
         .chain(table.tasks.range(..=current));
     for (&p, t) in after {
-        if ready(t) {
+        if pickable(table, t) {
             return Some(p);
         }
     }
