@@ -20,6 +20,7 @@
 //! (`PTRACE_GETREGSET(NT_X86_XSTATE)`) into the previous owner's buffer and loads its own
 //! (`PTRACE_SETREGSET`): two more ptrace calls, only when the context changes.
 
+use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 
@@ -310,12 +311,25 @@ fn pin_together(stub: libc::pid_t) {
 
 pub struct PtracePlatform {
     memfd: i32,
+    parallel: bool,
 }
 
 impl PtracePlatform {
     /// `memfd`: the sandbox's memory file (stays open in `vmm`; each stub gets a copy).
-    pub fn new(memfd: i32) -> Self {
-        PtracePlatform { memfd }
+    /// `parallel`: apps of several processes will run at once (`--cpus` above 1).
+    pub fn new(memfd: i32, parallel: bool) -> Self {
+        if parallel {
+            // `wait_any` waits for SIGCHLD (a tracee stopped) with sigtimedwait: it must stay
+            // pending until taken. (Stubs unblock every signal when they start.)
+            // SAFETY: plain syscalls on a sigset_t we own.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGCHLD);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+        }
+        PtracePlatform { memfd, parallel }
     }
 }
 
@@ -323,6 +337,63 @@ pub struct PtraceAddressSpace {
     stub: Rc<Stub>,
     /// Whose extended state is live in the stub.
     fpu_owner: Owner,
+    /// The wait status of the stop that ended the app's last run, once `event_ready` has
+    /// taken it from the host (`finish` then uses it instead of waiting).
+    status: Cell<Option<i32>>,
+    /// Apps run in parallel: the stub is pinned to the Sentry's CPU only while it calls the
+    /// Sentry often (see [`PtraceAddressSpace::note_stop`]).
+    parallel: bool,
+    pinned: bool,
+    /// Stops in a row that were not a preemption tick, while unpinned.
+    calls_in_a_row: u32,
+}
+
+/// Stops in a row without a tick after which an unpinned stub is pinned again.
+const REPIN_AFTER: u32 = 64;
+
+impl PtraceAddressSpace {
+    /// Where apps run in parallel, a stub stays on the Sentry's CPU (its stops are then a
+    /// context switch, not a cross-CPU wake-up) while it stops often, and may run on any CPU
+    /// once it computes for a whole preemption tick without calling the Sentry.
+    fn note_stop(&mut self, status: i32) {
+        let tick = libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == stub::TICK_SIGNAL;
+        if tick {
+            self.calls_in_a_row = 0;
+            if self.pinned {
+                set_affinity(self.stub.pid, None);
+                self.pinned = false;
+            }
+        } else if !self.pinned {
+            self.calls_in_a_row += 1;
+            if self.calls_in_a_row >= REPIN_AFTER {
+                // SAFETY: no preconditions.
+                let cpu = unsafe { libc::sched_getcpu() };
+                if cpu >= 0 {
+                    set_affinity(self.stub.pid, Some(cpu as usize));
+                    self.pinned = true;
+                }
+            }
+        }
+    }
+}
+
+/// Lets `pid` run on `cpu` only, or (None) on any CPU this process may use. Best effort.
+fn set_affinity(pid: libc::pid_t, cpu: Option<usize>) {
+    // SAFETY: plain syscalls on a cpu_set_t we own.
+    unsafe {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match cpu {
+            Some(c) => libc::CPU_SET(c, &mut set),
+            // (The kernel keeps it to the CPUs the process's cpuset allows.)
+            None => {
+                for c in 0..libc::CPU_SETSIZE as usize {
+                    libc::CPU_SET(c, &mut set);
+                }
+            }
+        }
+        libc::sched_setaffinity(pid, size, &set);
+    }
 }
 
 fn prot(a: Access) -> u64 {
@@ -354,6 +425,55 @@ impl AddressSpace for PtraceAddressSpace {
         let _ = self
             .stub
             .syscall(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]);
+    }
+
+    fn event_ready(&self) -> bool {
+        if self.status.get().is_some() {
+            return true;
+        }
+        let mut status = 0;
+        // SAFETY: status is a valid out-parameter; pid is our tracee.
+        let r = unsafe { libc::waitpid(self.stub.pid, &mut status, libc::WNOHANG | libc::__WALL) };
+        if r == self.stub.pid {
+            self.status.set(Some(status));
+            return true;
+        }
+        // Gone (reaped already): `finish` finds it so.
+        r < 0 && stub::errno() != libc::EINTR
+    }
+
+    fn kick(&self) {
+        // A tick now: the stub stops with it, which the app's event reports as an interrupt.
+        // SAFETY: our tracee (a stub is killed only with its address space).
+        unsafe { libc::kill(self.stub.pid, stub::TICK_SIGNAL) };
+    }
+
+    fn wait_any(spaces: &[&Self], timeout_ns: u64) -> Option<usize> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(i) = spaces.iter().position(|s| s.event_ready()) {
+                return Some(i);
+            }
+            let left = timeout_ns.saturating_sub(start.elapsed().as_nanos() as u64);
+            if left == 0 {
+                return None;
+            }
+            // A tracee's stop sends us SIGCHLD, blocked since the platform was made (so one
+            // that came since the look above is still pending); a host signal for the
+            // sandbox ends the wait too.
+            let wait = left.min(50_000_000);
+            let ts = libc::timespec {
+                tv_sec: (wait / 1_000_000_000) as libc::time_t,
+                tv_nsec: (wait % 1_000_000_000) as libc::c_long,
+            };
+            // SAFETY: plain syscalls on a sigset_t we own and a valid timeout.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGCHLD);
+                libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
+            }
+        }
     }
 }
 
@@ -397,6 +517,13 @@ impl Context for PtraceContext {
         space: &mut PtraceAddressSpace,
         regs: &mut UserRegs,
     ) -> Result<Event, Errno> {
+        self.start(space, regs)?;
+        self.finish(space, regs)
+    }
+
+    fn start(&mut self, space: &mut PtraceAddressSpace, regs: &UserRegs) -> Result<(), Errno> {
+        let mut regs = *regs;
+        let regs = &mut regs;
         let pid = space.stub.pid;
         // The app's own mode: 32-bit code stays 32-bit (cs 0x23, flat data selectors it
         // loaded); anything else is the 64-bit user selectors.
@@ -425,7 +552,23 @@ impl Context for PtraceContext {
         if unsafe { libc::ptrace(libc::PTRACE_SYSEMU, pid, 0, 0) } < 0 {
             return Err(failed("PTRACE_SYSEMU", io::Error::last_os_error()));
         }
-        let status = stub::wait(pid).map_err(|e| failed("waitpid", e))?;
+        space.status.set(None);
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        space: &mut PtraceAddressSpace,
+        regs: &mut UserRegs,
+    ) -> Result<Event, Errno> {
+        let pid = space.stub.pid;
+        let status = match space.status.take() {
+            Some(status) => status,
+            None => stub::wait(pid).map_err(|e| failed("waitpid", e))?,
+        };
+        if space.parallel {
+            space.note_stop(status);
+        }
         if !libc::WIFSTOPPED(status) {
             // The stub died (killed from outside).
             return Err(guest_sentry::errno::ESRCH);
@@ -504,6 +647,7 @@ impl Context for PtraceContext {
 impl Platform for PtracePlatform {
     type AddressSpace = PtraceAddressSpace;
     type Context = PtraceContext;
+    const PARALLEL: bool = true;
 
     fn name(&self) -> &'static str {
         "ptrace"
@@ -515,6 +659,10 @@ impl Platform for PtracePlatform {
         Ok(PtraceAddressSpace {
             stub: Rc::new(stub),
             fpu_owner: Owner::default(),
+            status: Cell::new(None),
+            parallel: self.parallel,
+            pinned: true,
+            calls_in_a_row: 0,
         })
     }
 

@@ -61,7 +61,7 @@ fn stub_code() -> (&'static [u8], u64) {
     (code, (syscall - start) as u64)
 }
 
-fn errno() -> i32 {
+pub(crate) fn errno() -> i32 {
     io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)

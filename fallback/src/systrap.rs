@@ -1165,8 +1165,14 @@ impl AddressSpace for SystrapAddressSpace {
 
     fn wait_any(spaces: &[&Self], timeout_ns: u64) -> Option<usize> {
         let ready = || spaces.iter().position(|s| s.event_ready());
-        // Spin a little first: a syscall's round trip is a few microseconds.
-        for _ in 0..4000 {
+        // Spin a little first (a syscall's round trip is a few microseconds), unless a stub
+        // runs on this CPU: spinning would only keep it from running.
+        let cpu = this_cpu();
+        let near = spaces.iter().any(|s| {
+            // SAFETY: a plain read of the control page.
+            unsafe { std::ptr::addr_of!((*s.stub.ctrl_mut()).stub_cpu).read_volatile() == cpu }
+        });
+        for _ in 0..if near { 0 } else { 4000 } {
             if let Some(i) = ready() {
                 return Some(i);
             }

@@ -306,5 +306,11 @@ fn systrap_contexts_keep_their_state() {
 #[test]
 fn ptrace_contexts_keep_their_state() {
     let mem = Memfd::new(8 * PAGE);
-    alternate(fallback::ptrace::PtracePlatform::new(mem.fd), &mem, 0, 0, 0);
+    alternate(
+        fallback::ptrace::PtracePlatform::new(mem.fd, false),
+        &mem,
+        0,
+        0,
+        0,
+    );
 }

@@ -764,8 +764,10 @@ pub fn rules(platform: Platform, write_through: bool) -> Vec<(i64, Vec<SeccompRu
                 })
                 .collect(),
         ),
-        // The Sentry waits for whichever of several running stubs reports first.
+        // The Sentry waits for whichever of several running stubs reports first (systrap:
+        // on their state words; ptrace: for the SIGCHLD of a tracee's stop).
         (SYS_futex_waitv, vec![]),
+        (SYS_rt_sigtimedwait, vec![]),
         (SYS_wait4, vec![]),
         // What a fresh stub does before its own filter (stub::child_prologue, child_map_code,
         // systrap::child, ptrace's child): die with vmm, keep only its fds, leave vmm's
@@ -1129,6 +1131,7 @@ fn syscall_name(nr: i64) -> Option<&'static str> {
         (SYS_gettid, "gettid"),
         (SYS_futex, "futex"),
         (SYS_futex_waitv, "futex_waitv"),
+        (SYS_rt_sigtimedwait, "rt_sigtimedwait"),
         (SYS_sched_setaffinity, "sched_setaffinity"),
         (SYS_sched_getaffinity, "sched_getaffinity"),
         (SYS_getdents64, "getdents64"),

@@ -108,6 +108,7 @@ pub fn run(
         return Err(SandboxError::Random);
     }
     let write_through = config.write_through;
+    let cpus = config.cpus;
     let mut k = Kernel::new(&host, mem, config, seed);
     let platform = match kind {
         Kind::Systrap => crate::confine::Platform::Systrap,
@@ -130,7 +131,7 @@ pub fn run(
             guest_sentry::syscalls::layer(),
         ),
         Kind::Ptrace => kernel::run(
-            &mut fallback::ptrace::PtracePlatform::new(fd),
+            &mut fallback::ptrace::PtracePlatform::new(fd, cpus > 1),
             &mut k,
             spawn,
             guest_sentry::syscalls::layer(),

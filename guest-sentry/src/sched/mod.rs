@@ -167,9 +167,11 @@ pub enum App {
     /// Running on its platform context ([`Context::start`]); its event not collected yet.
     /// Until it is, the Sentry leaves its registers, its context and its address space's
     /// mappings alone, and no other task of its address space runs. `kicked`: it was asked
-    /// to come back ([`AddressSpace::kick`]).
-    Out { kicked: bool },
-    /// Its event came ([`Context::finish`]) and waits to be served.
+    /// to come back ([`AddressSpace::kick`]); `since`: when it was started (CLOCK_MONOTONIC
+    /// ns).
+    Out { kicked: bool, since: u64 },
+    /// Its event came ([`Context::finish`]) and waits to be served; until it is, no other task
+    /// of its address space runs either.
     Back(Result<crate::platform::Event, Errno>),
 }
 
@@ -313,7 +315,7 @@ pub fn run<P: Platform>(
             return Ok(status);
         }
         if !table.out.is_empty() {
-            kick_wanted(&mut table);
+            kick_wanted(&mut table, now);
         }
         let rotate = slice >= SLICE || core::mem::take(&mut preempted);
         let Some(pid) = pick(&table, current, rotate) else {
@@ -397,7 +399,7 @@ pub fn run<P: Platform>(
             if table.cpus > 1 && others_ready && table.out.len() + 1 < table.cpus {
                 // Others want the Sentry too, and a CPU is free for this app: it runs on its
                 // own while they are served.
-                start_app(&mut table, pid);
+                start_app(&mut table, pid, now);
                 continue;
             }
             if !table.out.is_empty() {
@@ -406,6 +408,17 @@ pub fn run<P: Platform>(
                     if !own {
                         preempted = true;
                     }
+                }
+            } else if let Some(due) = next_timer(&table).filter(|_| table.cpus > 1) {
+                // A timer falls due while it may still run: the Sentry serves it on time and
+                // the app runs on.
+                let t = table.tasks.get_mut(&pid).expect("picked task exists");
+                let alarm = t.tg.get().alarm;
+                match run_app_timed(k, t, table.syscalls, due.saturating_sub(now), now)? {
+                    None => table.out.push(pid),
+                    Some(false) => preempted = true,
+                    Some(true) if t.request.is_none() => ran_app = Some((alarm, others_ready)),
+                    Some(true) => {}
                 }
             } else {
                 let t = table.tasks.get_mut(&pid).expect("picked task exists");
@@ -479,6 +492,10 @@ pub fn run<P: Platform>(
         if !quiet(t, k, slice) {
             continue;
         }
+        // Where apps can run on their own, one with a deadline ahead runs on past it (the top
+        // serves the deadline meanwhile).
+        let timed = table.cpus > 1 && deadline.is_some();
+        let mut left_out = false;
         loop {
             // Progress matters to blocked tasks only (with none, the top would only note that
             // it saw it).
@@ -506,7 +523,20 @@ pub fn run<P: Platform>(
                 break;
             }
             slice += 1;
-            if !run_app(k, t, syscalls)? {
+            let served = if timed {
+                let now = k.host.now(crate::host::Clock::Monotonic);
+                let wait = deadline.map_or(0, |d| d.saturating_sub(now));
+                match run_app_timed(k, t, syscalls, wait, now)? {
+                    Some(served) => served,
+                    None => {
+                        left_out = true;
+                        break;
+                    }
+                }
+            } else {
+                run_app(k, t, syscalls)?
+            };
+            if !served {
                 // An interrupt: the top decides what comes next (and re-arms preemption).
                 preempted = true;
                 break;
@@ -517,6 +547,9 @@ pub fn run<P: Platform>(
                 }
                 break;
             }
+        }
+        if left_out {
+            table.out.push(pid);
         }
     }
 }
@@ -542,6 +575,33 @@ fn run_app<P: Platform>(
         t.ctx.switch(&mut mm.space, &mut t.regs)
     };
     serve_event(k, t, event, syscalls)
+}
+
+/// [`run_app`] on a platform whose apps can run on their own, waiting up to `timeout_ns` for
+/// the event: `None` when it has not come ([`App::Out`] since `now`: the caller adds `t` to
+/// the running apps).
+fn run_app_timed<P: Platform>(
+    k: &mut Kernel,
+    t: &mut Task<P>,
+    syscalls: Syscalls<P>,
+    timeout_ns: u64,
+    now: u64,
+) -> Result<Option<bool>, RunError> {
+    let event = {
+        let mut mm = t.mm.lock_unobserved();
+        if let Err(e) = t.ctx.start(&mut mm.space, &t.regs) {
+            Err(e)
+        } else if <P::AddressSpace as AddressSpace>::wait_any(&[&mm.space], timeout_ns).is_none() {
+            t.app = App::Out {
+                kicked: false,
+                since: now,
+            };
+            return Ok(None);
+        } else {
+            t.ctx.finish(&mut mm.space, &mut t.regs)
+        }
+    };
+    serve_event(k, t, event, syscalls).map(Some)
 }
 
 /// Serves the event `t`'s app came back with (see [`run_app`]).
@@ -583,7 +643,7 @@ fn serve_event<P: Platform>(
 
 /// Starts task `pid`'s app on its own ([`App::Out`]). A platform context that cannot
 /// start it comes back at once with the error, as `switch` would have returned it.
-fn start_app<P: Platform>(table: &mut Table<P>, pid: u32) {
+fn start_app<P: Platform>(table: &mut Table<P>, pid: u32, now: u64) {
     let t = table.tasks.get_mut(&pid).expect("started task exists");
     let started = {
         let mut mm = t.mm.lock_unobserved();
@@ -591,7 +651,10 @@ fn start_app<P: Platform>(table: &mut Table<P>, pid: u32) {
     };
     match started {
         Ok(()) => {
-            t.app = App::Out { kicked: false };
+            t.app = App::Out {
+                kicked: false,
+                since: now,
+            };
             table.out.push(pid);
         }
         Err(e) => t.app = App::Back(Err(e)),
@@ -606,9 +669,9 @@ fn run_app_among_others<P: Platform>(
     table: &mut Table<P>,
     pid: u32,
 ) -> Result<Option<bool>, RunError> {
-    start_app(table, pid);
-    let deadline = next_timer(table);
     let now = k.host.now(crate::host::Clock::Monotonic);
+    start_app(table, pid, now);
+    let deadline = next_timer(table);
     let wait = deadline.map_or(1_000_000_000, |d| d.saturating_sub(now));
     if matches!(table.tasks[&pid].app, App::Out { .. }) {
         wait_out(table, wait.min(1_000_000_000));
@@ -684,33 +747,47 @@ fn recall<P: Platform>(table: &mut Table<P>, tid: u32) {
     }
 }
 
-/// Kicks back the running apps the Sentry has something for: a signal it can take, an exit
-/// or a stop, or another thread of its address space that waits to run.
-fn kick_wanted<P: Platform>(table: &mut Table<P>) {
+/// Kicks back the running apps the Sentry has something for: a signal it can take, an exit,
+/// or (once it has had a slice) another thread of its address space that waits to run. One
+/// whose process was stopped is brought back at once: a stop is complete, and reported to
+/// `wait`, only once no app of the process runs.
+fn kick_wanted<P: Platform>(table: &mut Table<P>, now: u64) {
+    let mut stopped = Vec::new();
     for i in 0..table.out.len() {
         let tid = table.out[i];
         let t = &table.tasks[&tid];
-        if !matches!(t.app, App::Out { kicked: false }) {
+        let App::Out {
+            kicked: false,
+            since,
+        } = t.app
+        else {
+            continue;
+        };
+        if t.tg.get().job.stopped {
+            stopped.push(tid);
             continue;
         }
         let wanted = t.exit.is_some()
-            || {
-                let g = t.tg.get();
-                g.group_exit.is_some() || g.job.stopped
-            }
+            || t.tg.get().group_exit.is_some()
             || signal::deliverable(t).is_some()
-            || table.tasks.values().any(|o| {
-                o.tid != tid
-                    && o.mm.same(&t.mm)
-                    && matches!(o.app, App::Here | App::Back(_))
-                    && ready(o)
-            });
+            || (now.saturating_sub(since) >= SLICE_NS
+                && table
+                    .tasks
+                    .values()
+                    .any(|o| o.tid != tid && o.mm.same(&t.mm) && ready(o)));
         if wanted {
             t.mm.get().space.kick();
             if let Some(t) = table.tasks.get_mut(&tid) {
-                t.app = App::Out { kicked: true };
+                t.app = App::Out {
+                    kicked: true,
+                    since,
+                };
             }
         }
+    }
+    for tid in stopped {
+        table.tasks[&tid].mm.get().space.kick();
+        collect(table, tid);
     }
 }
 
@@ -752,10 +829,10 @@ fn pickable<P: Platform>(table: &Table<P>, t: &Task<P>) -> bool {
     if table.out.is_empty() {
         return true;
     }
-    let busy = table
-        .out
-        .iter()
-        .any(|o| table.tasks.get(o).is_some_and(|o| o.mm.same(&t.mm)));
+    // (Back tasks hold their address space too: only they are, when they are there.)
+    let busy = table.tasks.values().any(|o| {
+        o.tid != t.tid && matches!(o.app, App::Out { .. } | App::Back(_)) && o.mm.same(&t.mm)
+    });
     let serve_only = t.state == RunState::Woken || matches!(t.app, App::Back(_));
     !busy && (serve_only || table.out.len() < table.cpus)
 }

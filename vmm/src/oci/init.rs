@@ -375,6 +375,7 @@ fn prepare(state_dir: &Path) -> Res<(crate::runner::Prepared, crate::runner::Pla
     request.memory = plan.memory_mib << 20;
     request.read_only = plan.read_only;
     request.pids_limit = plan.pids_limit;
+    request.cpus = plan.cpus;
     request.hostname = plan
         .hostname
         .as_deref()

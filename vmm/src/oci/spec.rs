@@ -134,6 +134,9 @@ pub struct Plan {
     pub platform: String,
     pub memory_mib: u64,
     pub pids_limit: u32,
+    /// How many apps run at once (`--cpus`): from `linux.resources.cpu`'s quota and cpuset.
+    #[serde(default = "crate::runner::default_cpus")]
+    pub cpus: u32,
     pub terminal: bool,
     pub hostname: Option<String>,
     /// A network namespace to join (`linux.namespaces` network `path`), or `new` for a fresh
@@ -142,6 +145,22 @@ pub struct Plan {
     /// `linux.cgroupsPath`, joined by `create`, with these limits.
     pub cgroups_path: Option<String>,
     pub limits: super::cgroup::Limits,
+}
+
+/// How many CPUs a cpuset list names (`0-3,8`: 5); None if it is not one.
+fn cpuset_count(list: &str) -> Option<u32> {
+    let mut n = 0u32;
+    for part in list.trim().split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let c = part.trim().parse::<u32>().ok()?;
+                (c, c)
+            }
+        };
+        n = n.checked_add(hi.checked_sub(lo)? + 1)?;
+    }
+    Some(n)
 }
 
 /// Reads and parses `BUNDLE/config.json`.
@@ -295,6 +314,7 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
     }
     let mut memory_mib = DEFAULT_MEMORY_MIB;
     let mut pids_limit = crate::runner::DEFAULT_PIDS_LIMIT;
+    let mut cpus = crate::runner::default_cpus();
     let mut netns = None;
     let mut limits = super::cgroup::Limits::default();
     let mut cgroups_path = None;
@@ -307,6 +327,25 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
                 limits.cpu_shares = cpu.get("shares").and_then(Value::as_u64);
                 limits.cpu_quota = cpu.get("quota").and_then(Value::as_i64);
                 limits.cpu_period = cpu.get("period").and_then(Value::as_u64);
+                // `docker run --cpus 1.5` (a quota of 1.5 periods) runs 2 apps at once,
+                // `--cpuset-cpus 0-2` 3: the cgroup holds them to it.
+                if let Some(q) = limits.cpu_quota.filter(|&q| q > 0) {
+                    let period = limits.cpu_period.filter(|&p| p > 0).unwrap_or(100_000);
+                    cpus = cpus.min((q as u64).div_ceil(period).min(u32::MAX as u64) as u32);
+                }
+                if let Some(set) = cpu.get("cpus").and_then(Value::as_str) {
+                    match cpuset_count(set) {
+                        Some(n) => cpus = cpus.min(n),
+                        None if set.trim().is_empty() => {}
+                        None => {
+                            return Err(format!(
+                                "config.json: linux.resources.cpu.cpus {set:?} is not a CPU list"
+                            )
+                            .into())
+                        }
+                    }
+                }
+                cpus = cpus.max(1);
             }
         }
         if let Some(res) = &linux.resources {
@@ -381,10 +420,26 @@ pub fn plan(log: &Log, spec: &Spec, bundle: &Path, terminal_ok: bool) -> Res<Pla
         platform,
         memory_mib,
         pids_limit,
+        cpus,
         terminal: process.terminal,
         hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
         netns,
         cgroups_path,
         limits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpuset_count;
+
+    #[test]
+    fn cpuset_lists() {
+        assert_eq!(cpuset_count("0"), Some(1));
+        assert_eq!(cpuset_count("0-3"), Some(4));
+        assert_eq!(cpuset_count("0-3,8, 10-11"), Some(7));
+        assert_eq!(cpuset_count("3-1"), None);
+        assert_eq!(cpuset_count("a"), None);
+        assert_eq!(cpuset_count("1,"), None);
+    }
 }
