@@ -1,6 +1,6 @@
 """Ownership in the overlay: chown/fchown/lchown of files, directories and symlinks made in
 the sandbox and of host ones (copied up, keeping their data, target and entries), the set-ID
-bits a chown drops, chmod through a symlink. argv[1]: a host directory with hf (a file), hl
+bits a chown drops, chmod through a symlink, chmod of a host directory (its mtime stays). argv[1]: a host directory with hf (a file), hl
 (a symlink to it) and hd/x."""
 import os, sys, tempfile
 d = tempfile.mkdtemp(dir="/tmp")
@@ -19,6 +19,8 @@ hf, hl, hd = (os.path.join(host, n) for n in ("hf", "hl", "hd"))
 show(hf); show(hl, False); show(hd)
 os.chown(hl, 7, 8); show(hl, False); show(hf); print("content", open(hf).read())
 os.lchown(hl, 9, 10); show(hl, False); print("readlink", os.readlink(hl))
+m = os.stat(hd).st_mtime_ns; os.chmod(hd, 0o750); show(hd)
+print("chmod keeps the directory's mtime", os.stat(hd).st_mtime_ns == m)
 os.chown(hd, 12, 13); show(hd); print("listing", sorted(os.listdir(hd)))
 os.chmod(hl, 0o600); show(hl, False); show(hf)
 import shutil

@@ -767,17 +767,8 @@ fn set_mode(k: &mut Kernel, np: &[u8], mode: u32) -> SysResult {
     }
     let st = stat(k, np, false)?;
     writable(k, np)?;
-    if st.mode & S_IFMT == S_IFDIR && k.overlay.get(np).is_none() {
-        let now = now(k);
-        k.overlay
-            .insert(np.to_vec(), Kind::Dir, st.mode & 0o7777, now);
-        if let Some(n) = k.overlay.get_mut(np) {
-            n.merge_with_host();
-            n.set_owner(st.uid, st.gid);
-        }
-    } else if st.mode & S_IFMT != S_IFDIR {
-        upper_file(k, np, None, false)?;
-    }
+    // (A host directory keeps its times: chmod changes only the ctime, as on Linux.)
+    upper_for_metadata(k, np, &st)?;
     if let Some(n) = k.overlay.get_mut(np) {
         n.set_mode(mode);
     }
