@@ -706,11 +706,17 @@ fn collect<P: Platform>(table: &mut Table<P>, tid: u32) {
 
 /// Collects every running app whose event has come.
 fn collect_ready<P: Platform>(table: &mut Table<P>) {
+    // (A task is never removed while it runs; one that were would be dropped from the list.)
     let ready: Vec<u32> = table
         .out
         .iter()
         .copied()
-        .filter(|tid| table.tasks[tid].mm.get().space.event_ready())
+        .filter(|tid| {
+            table
+                .tasks
+                .get(tid)
+                .is_none_or(|t| t.mm.get().space.event_ready())
+        })
         .collect();
     for tid in ready {
         collect(table, tid);
@@ -719,6 +725,10 @@ fn collect_ready<P: Platform>(table: &mut Table<P>) {
 
 /// Waits up to `timeout_ns` for a running app's event and collects it.
 fn wait_out<P: Platform>(table: &mut Table<P>, timeout_ns: u64) {
+    table.out.retain(|tid| table.tasks.contains_key(tid));
+    if table.out.is_empty() {
+        return;
+    }
     let got = {
         let mms: Vec<_> = table
             .out
