@@ -1,7 +1,8 @@
 /* locks: advisory locks between processes, compared with Linux. POSIX record locks
  * (F_SETLK/F_SETLKW/F_GETLK: ranges, read/write sharing, splitting, release at any close of
  * the file and at exit), OFD locks (owned by the open file description, shared across fork),
- * flock (shared/exclusive, per description, LOCK_NB), lockf, and the errors. */
+ * flock (shared/exclusive, per description, LOCK_NB), lockf, the errors, and an execve that
+ * closes a close-on-exec descriptor (its file's locks go; a file kept open keeps them). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -121,8 +122,28 @@ static void child_lockf(int inherited) {
     printf("child: lockf F_TLOCK after them: %s\n", err(lockf(fd, F_TLOCK, 10)));
 }
 
-int main(void) {
+/* After the exec (argv: "after-exec", the closed file, the kept one): a child looks. */
+static int after_exec(char **argv) {
+    parent = getpid();
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        int a = open(argv[2], O_RDWR), b = open(argv[3], O_RDWR);
+        getlk("after exec, the close-on-exec file", a, F_GETLK, F_WRLCK, 0, 1, parent);
+        getlk("after exec, the file kept open", b, F_GETLK, F_WRLCK, 0, 1, parent);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    unlink(argv[2]);
+    unlink(argv[3]);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 4 && strcmp(argv[1], "after-exec") == 0)
+        return after_exec(argv);
     parent = getpid();
     snprintf(path, sizeof path, "/tmp/vmm-locks-%d", getpid());
     int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
@@ -212,5 +233,18 @@ int main(void) {
     printf("flock bad operation: %s\n", err(flock(fd, 0)));
     printf("flock of a bad descriptor: %s\n", err(flock(99, LOCK_EX)));
     unlink(path);
-    return 0;
+
+    /* execve closes close-on-exec descriptors: the process's locks on their files go. */
+    char closed[80], kept[80];
+    snprintf(closed, sizeof closed, "%s-cloexec", path);
+    snprintf(kept, sizeof kept, "%s-kept", path);
+    int cfd = open(closed, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+    int kfd = open(kept, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    printf("lock the close-on-exec file: %s\n", err(lk(cfd, F_SETLK, F_WRLCK, 0, 1)));
+    printf("lock the file kept open: %s\n", err(lk(kfd, F_SETLK, F_WRLCK, 0, 1)));
+    fflush(stdout);
+    char *args[] = {argv[0], "after-exec", closed, kept, NULL};
+    execv("/proc/self/exe", args);
+    perror("execv");
+    return 1;
 }

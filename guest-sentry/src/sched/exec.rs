@@ -118,6 +118,9 @@ pub(super) fn exec<P: Platform>(
             crate::file::release(k.host, of);
         }
     }
+    for key in e.cloexec_locks {
+        k.locks.release_file(key, t.pid);
+    }
     if !t.sighand.sole() {
         t.sighand = t.sighand.copy();
     }

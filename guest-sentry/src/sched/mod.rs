@@ -142,6 +142,9 @@ pub struct Exec {
     pub exe_path: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
+    /// The files of close-on-exec descriptors: the process's POSIX locks on them go when the
+    /// exec closes them, as at any close ([`crate::locks`]).
+    pub cloexec_locks: Vec<crate::locks::FileKey>,
 }
 
 /// Where a task is.

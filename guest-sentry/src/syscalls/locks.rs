@@ -4,6 +4,7 @@
 //! interrupts the wait.
 
 use alloc::rc::Rc;
+use alloc::vec::Vec;
 
 use super::io::file;
 use crate::errno::{Errno, SysResult, EAGAIN, EBADF, EINVAL};
@@ -148,6 +149,18 @@ pub fn flock<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysRe
         }
         _ => Err(EINVAL),
     }
+}
+
+/// The files of `t`'s close-on-exec descriptors where its process holds POSIX locks (an
+/// `execve` closes them: [`crate::sched::Exec::cloexec_locks`]).
+pub(super) fn cloexec_keys<P: Platform>(k: &mut Kernel, t: &Task<P>) -> Vec<FileKey> {
+    if !k.locks.holds_any(t.pid) {
+        return Vec::new();
+    }
+    let fds: Vec<u64> = t.files.get().cloexec.iter().copied().collect();
+    fds.into_iter()
+        .filter_map(|fd| key_of(k, t, fd).ok())
+        .collect()
 }
 
 /// Process `t` closes descriptor `of` (`fd`, still open): its POSIX locks on the file go,

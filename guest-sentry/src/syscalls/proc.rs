@@ -474,12 +474,14 @@ pub fn execve<P: Platform>(k: &mut Kernel, t: &mut Task<P>, a: [u64; 6]) -> SysR
     let argv = read_strings(t, a[1])?;
     let envp = read_strings(t, a[2])?;
     let (image, exe_path, argv) = super::fs::load_exec(k, t, &path, argv, 0)?;
+    let cloexec_locks = super::locks::cloexec_keys(k, t);
     t.request = Some(Request::Exec(Exec {
         image,
         execfn: path,
         exe_path,
         argv,
         envp,
+        cloexec_locks,
     }));
     Ok(0)
 }
