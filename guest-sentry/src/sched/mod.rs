@@ -198,6 +198,9 @@ struct Table<P: Platform> {
     done: Option<ExitStatus>,
     /// Tasks whose app runs ([`App::Out`]), in the order they were started.
     out: Vec<u32>,
+    /// Tasks that may be [`App::Back`] (a superset: entries are checked, and pruned at the
+    /// top of the loop).
+    back: Vec<u32>,
     /// How many apps may run at once (1 where the platform runs one at a time).
     cpus: usize,
 }
@@ -226,6 +229,7 @@ pub fn run<P: Platform>(
         next_pid: 2,
         done: None,
         out: Vec::new(),
+        back: Vec::new(),
         cpus: if P::PARALLEL {
             (k.config.cpus as usize).max(1)
         } else {
@@ -255,6 +259,14 @@ pub fn run<P: Platform>(
         // Apps running on their own whose events have come.
         if !table.out.is_empty() {
             collect_ready(&mut table);
+        }
+        if !table.back.is_empty() {
+            let tasks = &table.tasks;
+            table.back.retain(|tid| {
+                tasks
+                    .get(tid)
+                    .is_some_and(|t| matches!(t.app, App::Back(_)))
+            });
         }
         let restartable = table.syscalls.restartable;
         let mut alarms = Vec::new();
@@ -660,7 +672,10 @@ fn start_app<P: Platform>(table: &mut Table<P>, pid: u32, now: u64) {
             };
             table.out.push(pid);
         }
-        Err(e) => t.app = App::Back(Err(e)),
+        Err(e) => {
+            t.app = App::Back(Err(e));
+            table.back.push(pid);
+        }
     }
 }
 
@@ -705,6 +720,7 @@ fn collect<P: Platform>(table: &mut Table<P>, tid: u32) {
         t.ctx.finish(&mut mm.space, &mut t.regs)
     };
     t.app = App::Back(event);
+    table.back.push(tid);
 }
 
 /// Collects every running app whose event has come.
@@ -842,9 +858,12 @@ fn pickable<P: Platform>(table: &Table<P>, t: &Task<P>) -> bool {
     if table.out.is_empty() {
         return true;
     }
-    // (Back tasks hold their address space too: only they are, when they are there.)
-    let busy = table.tasks.values().any(|o| {
-        o.tid != t.tid && matches!(o.app, App::Out { .. } | App::Back(_)) && o.mm.same(&t.mm)
+    // (Back tasks hold their address space too: only they are served, when they are there.)
+    let busy = table.out.iter().chain(&table.back).any(|&o| {
+        o != t.tid
+            && table.tasks.get(&o).is_some_and(|o| {
+                matches!(o.app, App::Out { .. } | App::Back(_)) && o.mm.same(&t.mm)
+            })
     });
     let serve_only = t.state == RunState::Woken || matches!(t.app, App::Back(_));
     !busy && (serve_only || table.out.len() < table.cpus)
