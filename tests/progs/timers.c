@@ -26,8 +26,12 @@ int main(int argc, char **argv) {
     printf("pause: %d eintr %d ticks %d\n", r, errno == EINTR, (int)ticks);
     struct itimerval per = {{0, 10000}, {0, 10000}}, now;
     ticks = 0;
-    sigset_t none;
+    sigset_t none, alrm;
     sigemptyset(&none);
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    /* SIGALRM stays blocked but inside sigsuspend: one tick per return, whatever the load. */
+    sigprocmask(SIG_BLOCK, &alrm, NULL);
     setitimer(ITIMER_REAL, &per, NULL);
     while (ticks < 3)
         sigsuspend(&none);
@@ -35,6 +39,7 @@ int main(int argc, char **argv) {
     printf("periodic: ticks %d interval %ld us\n", (int)ticks, (long)now.it_interval.tv_usec);
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);
+    sigprocmask(SIG_UNBLOCK, &alrm, NULL);
     getitimer(ITIMER_REAL, &now);
     printf("disabled: %ld %ld\n", (long)now.it_value.tv_sec, (long)now.it_value.tv_usec);
     printf("bad which: %d\n", setitimer(99, &off, NULL));
