@@ -11,9 +11,10 @@
 //! ([`Platform::PARALLEL`]: a stub process per address space), the apps of up to `--cpus`
 //! processes run at the same time: one is started ([`App::Out`]) while the Sentry serves the
 //! others, and its event is collected when it comes ([`App::Back`]); one that the Sentry has
-//! something for (a signal, an exit, a stop, a sibling thread) is kicked back. A syscall that must wait on a wait queue (a
-//! futex, a vfork child) sleeps until its waker; one that waits for anything else (an empty
-//! pipe, a child still running) is dispatched again when something may have changed.
+//! something for (a signal, an exit, a stop, a sibling thread) is kicked back. A syscall
+//! that must wait on a wait queue (a futex, a vfork child) sleeps until its waker; one that
+//! waits for anything else (an empty pipe, a child still running) is dispatched again when
+//! something may have changed.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -462,7 +463,7 @@ pub fn run<P: Platform>(
             continue;
         };
         // (It switches synchronously: not while other apps run on their own.)
-        if !table.out.is_empty() {
+        if P::PARALLEL && !table.out.is_empty() {
             continue;
         }
         // (A wait the step's aftermath interrupted makes another task ready: the top re-arms.)
@@ -509,7 +510,9 @@ pub fn run<P: Platform>(
         }
         // Where apps can run on their own, one with a deadline ahead runs on past it (the top
         // serves the deadline meanwhile).
-        let timed = table.cpus > 1 && deadline.is_some();
+        // (Constant false where the platform runs one app at a time: kvm's fast path does
+        // not even test it.)
+        let timed = P::PARALLEL && table.cpus > 1 && deadline.is_some();
         let mut left_out = false;
         loop {
             // Progress matters to blocked tasks only (with none, the top would only note that
