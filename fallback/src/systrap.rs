@@ -1309,11 +1309,6 @@ impl Context for SystrapContext {
         space: &mut SystrapAddressSpace,
         regs: &mut UserRegs,
     ) -> Result<Event, Errno> {
-        if space.broken {
-            // The fault reported already did not end the process (it has a handler): the
-            // Sentry kills it now ("lost its platform context").
-            return Err(ESRCH);
-        }
         self.start(space, regs)?;
         self.finish(space, regs)
     }

@@ -425,7 +425,7 @@ pub fn run<P: Platform>(
                         preempted = true;
                     }
                 }
-            } else if let Some(due) = next_timer(&table).filter(|_| table.cpus > 1) {
+            } else if let Some(due) = (table.cpus > 1).then(|| next_timer(&table)).flatten() {
                 // A timer falls due while it may still run: the Sentry serves it on time and
                 // the app runs on.
                 let t = table.tasks.get_mut(&pid).expect("picked task exists");
@@ -768,14 +768,19 @@ fn wait_out<P: Platform>(table: &mut Table<P>, timeout_ns: u64) {
 
 /// Brings a running task's app back now, its event dropped: the task is ending.
 fn recall<P: Platform>(table: &mut Table<P>, tid: u32) {
+    bring_back(table, tid);
+    if let Some(t) = table.tasks.get_mut(&tid) {
+        t.app = App::Here;
+    }
+}
+
+/// Kicks running task `tid`'s app and collects its event ([`App::Back`]).
+fn bring_back<P: Platform>(table: &mut Table<P>, tid: u32) {
     if let Some(t) = table.tasks.get(&tid) {
         if matches!(t.app, App::Out { .. }) {
             t.mm.get().space.kick();
             collect(table, tid);
         }
-    }
-    if let Some(t) = table.tasks.get_mut(&tid) {
-        t.app = App::Here;
     }
 }
 
@@ -818,8 +823,7 @@ fn kick_wanted<P: Platform>(table: &mut Table<P>, now: u64) {
         }
     }
     for tid in stopped {
-        table.tasks[&tid].mm.get().space.kick();
-        collect(table, tid);
+        bring_back(table, tid);
     }
 }
 
